@@ -1,0 +1,1 @@
+"""The browser IDE: scripts, versions, runs, devices, roles and the REST API."""

@@ -1,0 +1,1 @@
+"""oktoscripts: a browser IDE and execution platform for Lua device-management scripts."""

@@ -1,0 +1,1 @@
+"""The NATS message bus: connection, subject names and JetStream streams."""

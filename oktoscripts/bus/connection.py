@@ -1,0 +1,51 @@
+"""Connecting to NATS with the platform's settings."""
+
+from __future__ import annotations
+
+import logging
+
+import nats
+from nats.aio.client import Client
+
+log = logging.getLogger(__name__)
+
+
+def nats_url() -> str:
+    """The configured NATS URL; a one-line error when there is none."""
+    from django.conf import settings
+
+    from oktoscripts.config import ConfigError
+
+    if not settings.NATS_URL:
+        raise ConfigError(
+            "NATS_URL",
+            "not set and no embedded NATS is running (start `python manage.py up` or set NATS_URL)",
+        )
+    return settings.NATS_URL
+
+
+async def connect(name: str, url: str | None = None, **options: object) -> Client:
+    """A NATS client that keeps reconnecting for ever: a restart of the server
+    must not end a long-running platform process."""
+
+    async def on_error(exc: Exception) -> None:
+        log.warning("nats: %s", exc)
+
+    async def on_disconnect() -> None:
+        log.warning("nats: disconnected")
+
+    async def on_reconnect() -> None:
+        log.info("nats: reconnected")
+
+    defaults: dict = {
+        "name": name,
+        "max_reconnect_attempts": -1,
+        "reconnect_time_wait": 0.5,
+        "connect_timeout": 5,
+        "allow_reconnect": True,
+        "error_cb": on_error,
+        "disconnected_cb": on_disconnect,
+        "reconnected_cb": on_reconnect,
+    }
+    defaults.update(options)
+    return await nats.connect(url or nats_url(), **defaults)

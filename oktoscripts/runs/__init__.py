@@ -1,0 +1,1 @@
+"""Runs: the run queue, the worker that runs Lua, listeners and schedules."""
