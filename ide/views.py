@@ -1,10 +1,12 @@
-"""Pages of the IDE."""
+"""The start page: the script list is where people work."""
 
-from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect
+
+from ide.access import requires
+from ide.roles import Capability
 
 
-@login_required
+@requires(Capability.READ)
 def home(request: HttpRequest) -> HttpResponse:
-    return render(request, "home.html")
+    return redirect("scripts")

@@ -25,6 +25,15 @@ class ConfigError(Exception):
         self.setting = setting
 
 
+def redact(url: str) -> str:
+    """``url`` without its password, fit for an error message or a log line."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return parts._replace(netloc=netloc).geturl()
+
+
 def data_dir() -> Path:
     """Where the platform keeps its state (SQLite, NATS store, MongoDB files, secrets)."""
     raw = os.environ.get("OKTOSCRIPTS_DATA_DIR", "").strip()
@@ -71,14 +80,26 @@ def service_url(name: str, schemes: tuple[str, ...]) -> str:
         parts = urlsplit(url.strip())
         if parts.scheme not in schemes:
             expected = " or ".join(f"{s}://" for s in schemes)
-            raise ConfigError(name, f"expected a URL starting with {expected}, got {raw!r}")
+            raise ConfigError(
+                name, f"expected a URL starting with {expected}, got {redact(raw)!r}"
+            )
         try:
             parts.port  # noqa: B018 - raises ValueError on a bad port
         except ValueError:
-            raise ConfigError(name, f"bad port in {raw!r}") from None
+            raise ConfigError(name, f"bad port in {redact(raw)!r}") from None
         if not parts.hostname:
-            raise ConfigError(name, f"no host in {raw!r}")
+            raise ConfigError(name, f"no host in {redact(raw)!r}")
     return raw
+
+
+# SQLite is shared by the web process and every worker: WAL lets readers and
+# the writer overlap, IMMEDIATE transactions take the write lock up front (no
+# deadlock-prone lock upgrades), and a writer waits up to 20 s for its turn.
+SQLITE_OPTIONS = {
+    "timeout": 20,
+    "transaction_mode": "IMMEDIATE",
+    "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+}
 
 
 def database_config(url: str, default_sqlite: Path) -> dict:
@@ -87,22 +108,26 @@ def database_config(url: str, default_sqlite: Path) -> dict:
         return {
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": str(default_sqlite),
-            "OPTIONS": {"timeout": 20, "transaction_mode": "IMMEDIATE"},
+            "OPTIONS": dict(SQLITE_OPTIONS),
         }
     import dj_database_url
 
     scheme = urlsplit(url).scheme
     if scheme not in ("postgres", "postgresql", "sqlite", "pgsql"):
-        raise ConfigError("DATABASE_URL", f"unsupported database {scheme or url!r} "
+        raise ConfigError("DATABASE_URL", f"unsupported database {scheme or redact(url)!r} "
                           "(use postgres://user:pass@host:port/name or sqlite:///path)")
     try:
         config = dj_database_url.parse(url, conn_max_age=60, conn_health_checks=True)
     except Exception as exc:  # dj_database_url raises assorted errors on bad input
-        raise ConfigError("DATABASE_URL", f"cannot parse {url!r}: {exc}") from None
+        raise ConfigError("DATABASE_URL", f"cannot parse {redact(url)!r}: {exc}") from None
     if config["ENGINE"].endswith("sqlite3"):
         config.pop("CONN_MAX_AGE", None)
+        config["OPTIONS"] = {**SQLITE_OPTIONS, **config.get("OPTIONS", {})}
     elif not config.get("NAME"):
-        raise ConfigError("DATABASE_URL", f"no database name in {url!r}")
+        raise ConfigError("DATABASE_URL", f"no database name in {redact(url)!r}")
+    else:
+        # A server that does not answer must fail in seconds, not after TCP's minutes.
+        config.setdefault("OPTIONS", {}).setdefault("connect_timeout", 5)
     return config
 
 
@@ -133,10 +158,33 @@ def endpoints_file(directory: Path) -> Path:
     return directory / "run" / "endpoints.json"
 
 
+def up_lock_file(directory: Path) -> Path:
+    """The file a running ``up`` holds locked (flock) for as long as it runs."""
+    return directory / "run" / "up.lock"
+
+
+def up_is_running(directory: Path) -> bool:
+    """True while an ``up`` holds the data directory: its endpoints are live."""
+    import fcntl
+
+    try:
+        with open(up_lock_file(directory), "rb") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return True
+            return False
+    except OSError:
+        return False
+
+
 def embedded_endpoints(directory: Path) -> dict[str, str]:
     """The URLs of embedded services a running ``up`` published, so that a
     process started by hand next to it (``manage.py runscript --remote``)
-    finds them without configuration."""
+    finds them without configuration. Nothing once that ``up`` is gone, even
+    if it was killed before it could remove the file."""
+    if not up_is_running(directory):
+        return {}
     try:
         return json.loads(endpoints_file(directory).read_text())
     except (FileNotFoundError, ValueError):

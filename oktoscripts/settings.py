@@ -34,6 +34,27 @@ MQTT_URL = config.service_url("MQTT_URL", ("mqtt", "mqtts", "tcp")) or _embedded
 REDIS_URL = config.service_url("REDIS_URL", ("redis", "rediss", "unix"))
 MONGO_DB_NAME = os.environ.get("OKTOSCRIPTS_MONGO_DB", "oktoscripts")
 
+# The USP controller (oktoscripts/usp): its Endpoint ID, its MQTT topic and
+# protocol version ("auto": 5, else 3.1.1), the WebSocket MTP it serves, and
+# agents it dials ("eid=ws://host:port/path,..."); README "Configuration".
+USP_ENDPOINT_ID = os.environ.get("OKTOSCRIPTS_USP_ENDPOINT_ID", "").strip() or (
+    "oui:000000:oktoscripts-controller"
+)
+USP_MQTT_TOPIC = os.environ.get("OKTOSCRIPTS_USP_MQTT_TOPIC", "").strip() or "usp/controller"
+USP_MQTT_VERSION = os.environ.get("OKTOSCRIPTS_USP_MQTT_VERSION", "").strip() or "auto"
+USP_WS_HOST = os.environ.get("OKTOSCRIPTS_USP_WS_HOST", "").strip() or "127.0.0.1"
+USP_WS_PORT = config.env_int("OKTOSCRIPTS_USP_WS_PORT", 8081)
+USP_WS_AUTH = config.env_bool("OKTOSCRIPTS_USP_WS_AUTH", True)
+USP_WS_DIAL = config.env_list("OKTOSCRIPTS_USP_WS_DIAL", [])
+USP_TIMEOUT_S = float(config.env_int("OKTOSCRIPTS_USP_TIMEOUT", 30))
+
+# Devices (oktoscripts/devices): the HTTP Digest realm of device credentials,
+# and when a silent device counts as offline (CWMP: FACTOR x its periodic
+# inform interval; TIMEOUT seconds when it has none).
+DIGEST_REALM = os.environ.get("OKTOSCRIPTS_DIGEST_REALM", "").strip() or "oktoscripts"
+DEVICES_OFFLINE_FACTOR = config.env_int("OKTOSCRIPTS_OFFLINE_FACTOR", 3)
+DEVICES_OFFLINE_TIMEOUT = config.env_int("OKTOSCRIPTS_OFFLINE_TIMEOUT", 3600)
+
 DATABASES = {
     "default": config.database_config(
         os.environ.get("DATABASE_URL", "").strip(), DATA_DIR / "db.sqlite3"
@@ -50,9 +71,12 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "channels",
+    "django_ace",
     "oktoscripts",
     "oktoscripts.runs",
+    "oktoscripts.devices",
     "ide",
+    "oktoscripts.automations",
 ]
 
 MIDDLEWARE = [
@@ -79,6 +103,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "ide.context_processors.ide",
             ],
         },
     },

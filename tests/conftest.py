@@ -30,13 +30,49 @@ def embedded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
 
 
 @pytest.fixture(scope="session")
-def nats_url(embedded) -> str:
-    """The NATS server of this test session (the configured one, else embedded)."""
+def nats_url(embedded) -> Iterator[str]:
+    """The NATS server of this test session (the configured one, else embedded).
+    The JetStream streams and buckets of the session's prefix are deleted at the end."""
     from django.conf import settings
 
     url = os.environ.get("NATS_URL") or embedded.start_nats()
     settings.NATS_URL = url
-    return url
+    yield url
+    _delete_session_streams(url)
+
+
+def _delete_session_streams(url: str) -> None:
+    import asyncio
+
+    import nats
+
+    from oktoscripts.bus.streams import delete_prefixed
+    from oktoscripts.bus.subjects import prefix
+
+    async def delete() -> None:
+        nc = await nats.connect(url, connect_timeout=2, allow_reconnect=False)
+        try:
+            await delete_prefixed(nc.jetstream(), prefix())
+        finally:
+            await nc.close()
+
+    try:
+        asyncio.run(delete())
+    except Exception as exc:  # noqa: BLE001 - cleanup must not fail the session
+        print(f"could not delete the session's JetStream streams: {exc}")
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(
+    django_db_modify_db_settings_parallel_suffix, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """An SQLite test database in a file (not in memory), so that platform
+    processes a test starts (worker, web) share it with the test."""
+    from django.conf import settings
+
+    db = settings.DATABASES["default"]
+    if db["ENGINE"].endswith("sqlite3"):
+        db.setdefault("TEST", {})["NAME"] = str(tmp_path_factory.mktemp("db") / "test.sqlite3")
 
 
 @pytest.fixture(scope="session")

@@ -24,9 +24,15 @@ def nats_url() -> str:
     return settings.NATS_URL
 
 
-async def connect(name: str, url: str | None = None, **options: object) -> Client:
+async def connect(
+    name: str, url: str | None = None, *, first_attempts: int | None = None, **options: object
+) -> Client:
     """A NATS client that keeps reconnecting for ever: a restart of the server
-    must not end a long-running platform process."""
+    must not end a long-running platform process.
+
+    ``first_attempts``: give up the *first* connection after that many tries
+    per server (raising NoServersError) for callers that a user waits on;
+    once connected, the client still reconnects for ever."""
 
     async def on_error(exc: Exception) -> None:
         log.warning("nats: %s", exc)
@@ -48,4 +54,11 @@ async def connect(name: str, url: str | None = None, **options: object) -> Clien
         "reconnected_cb": on_reconnect,
     }
     defaults.update(options)
-    return await nats.connect(url or nats_url(), **defaults)
+    if first_attempts is None:
+        return await nats.connect(url or nats_url(), **defaults)
+    reconnects = defaults["max_reconnect_attempts"]
+    client = await nats.connect(
+        url or nats_url(), **{**defaults, "max_reconnect_attempts": first_attempts}
+    )
+    client.options["max_reconnect_attempts"] = reconnects
+    return client

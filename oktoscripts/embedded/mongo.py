@@ -40,9 +40,14 @@ class MongoServerConfig:
             empty_config.write_text("")
         return [
             secantus_binary(),
-            "--config", str(empty_config),
-            "--host", self.host,
-            "--port", str(self.port),
-            "--storage-path", str(self.storage_dir),
-            "--log-level", "WARNING",
+            "--config",
+            str(empty_config),
+            "--host",
+            self.host,
+            "--port",
+            str(self.port),
+            "--storage-path",
+            str(self.storage_dir),
+            "--log-level",
+            "WARNING",
         ]

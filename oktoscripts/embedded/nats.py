@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,8 +46,11 @@ class NatsServerConfig:
             f"""server_name: oktoscripts_embedded
 listen: {self.host}:{self.port}
 max_payload: 8MB
+# The supervisor puts the name and its own clock in front of every line.
+logtime: false
 jetstream {{
-  store_dir: "{self.store_dir / "jetstream"}"
+  # nats-server keeps its streams in a "jetstream" folder below this one.
+  store_dir: "{self.store_dir}"
 }}
 mqtt {{
   listen: {self.host}:{self.mqtt_port}
@@ -56,3 +61,25 @@ mqtt {{
 
     def command(self) -> list[str]:
         return [nats_server_binary(), "-c", str(self.write_config())]
+
+
+_PID_PREFIX = re.compile(r"^\[\d+\] ")
+_WORTH_SHOWING_AT_START = ("Listening", "Server is ready", "Version")
+
+
+def nats_log_filter() -> Callable[[str], str | None]:
+    """A filter for one run's log of nats-server: without the pid in front of
+    every line, and without the 25-line banner it prints at start (its
+    version, the ports and "Server is ready" are kept, as are warnings)."""
+    started = False
+
+    def keep(line: str) -> str | None:
+        nonlocal started
+        line = _PID_PREFIX.sub("", line)
+        if started or not line.startswith("[INF]"):
+            return line
+        if "Server is ready" in line:
+            started = True
+        return line if any(word in line for word in _WORTH_SHOWING_AT_START) else None
+
+    return keep

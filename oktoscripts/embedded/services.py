@@ -5,11 +5,13 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import threading
 from pathlib import Path
 
 from oktoscripts.embedded.mongo import MongoServerConfig
 from oktoscripts.embedded.nats import NatsServerConfig
 from oktoscripts.embedded.ports import free_port, wait_for_port
+from oktoscripts.supervisor.proctree import die_with_parent
 
 
 class EmbeddedServices:
@@ -34,12 +36,24 @@ class EmbeddedServices:
 
     def _spawn(self, cmd: list[str], name: str, port: int, timeout: float) -> None:
         log = open(self.data_dir / f"{name}.log", "ab")  # noqa: SIM115 - lives with the process
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        # The server dies with this process (a test run killed on a timeout leaves
+        # no server behind); but only when started from the main thread, as the
+        # kernel takes the end of the starting *thread* for the parent's death.
+        on_main_thread = threading.current_thread() is threading.main_thread()
+        proc = subprocess.Popen(
+            cmd,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=die_with_parent() if on_main_thread else None,
+        )
         self._procs.append(proc)
         if not wait_for_port("127.0.0.1", port, timeout):
             self.stop()
-            raise RuntimeError(f"embedded {name} did not start within {timeout}s "
-                               f"(see {self.data_dir / (name + '.log')})")
+            raise RuntimeError(
+                f"embedded {name} did not start within {timeout}s "
+                f"(see {self.data_dir / (name + '.log')})"
+            )
 
     def stop(self) -> None:
         for proc in self._procs:

@@ -1,1 +1,30 @@
+"""The Lua engine: sandboxed Lua 5.1 runs driven as coroutines from asyncio.
 
+Modules:
+
+- ``run``       LuaRun, the coroutine driver: ``await LuaRun(source, ...).run()``
+                gives a RunOutcome; ``cancel()`` from any thread.
+- ``runtime``   LuaSandbox: one fresh lupa runtime per run (lua51, or luajit
+                as the per-script option), nothing of Python registered,
+                strings as bytes so every value crossing is converted by us.
+- ``sandbox.lua`` the engine side inside each runtime: the script's
+                environment (LUA_API.md "The sandbox"), the limit hook on every
+                coroutine, yieldable pcall/xpcall and coroutine functions that
+                pass waits through, binding wrappers, the step function.
+- ``limits``    Limits and their per-script overrides.
+- ``context``   RunContext (``ctx`` of bindings) and OutputLine.
+- ``outcome``   RunOutcome and RunError.
+- ``values``    Lua <-> Python/JSON conversion, LuaCallback.
+- ``instrument`` budget checks written into LuaJIT scripts (loops, gotos,
+                tail calls), since compiled LuaJIT code never runs hooks.
+- ``threads``   LuaThreadPool: where Lua runs, with abandon() for stuck calls.
+- ``syntax``    check_syntax(source) for the editor.
+- ``lint``      the editor's lint (owned by the IDE).
+
+Bindings are declared in ``oktoscripts.api.registry`` and implemented in one
+module per domain under ``oktoscripts.api``.
+
+Script view: the chunk gets the run's arguments as its vararg ``...`` (one
+table) and as the global ``args``. Its returned value is the run's result
+(several values give a list). ``print`` writes to the run output.
+"""

@@ -1,0 +1,125 @@
+"""Engine overhead: the same Lua through LuaRun and through bare lupa.
+
+    .venv/bin/python -m bench.engine [--runtime lua51|luajit|both] [--repeat N]
+
+For each workload it times bare lupa (a LuaRuntime, execute) and a whole
+LuaRun (fresh sandboxed runtime, limit hook, coroutine driver, result
+conversion), best of N, and prints the overhead. Times are CPU time of this
+process (all its threads), so that other processes on a shared machine do not
+skew the comparison; wall time is printed beside it. Target (issue 3): at most
+25% for the sandbox plus hooks. Also prints check_syntax time for 1,000 lines
+(target: under 5 ms).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import time
+
+from oktoscripts.lua.limits import Limits
+from oktoscripts.lua.run import LuaRun
+from oktoscripts.lua.runtime import lupa_module
+from oktoscripts.lua.syntax import check_syntax
+from oktoscripts.lua.threads import LuaThreadPool
+
+WORKLOADS = {
+    "fib(30)": """
+        local function fib(n) if n < 2 then return n end return fib(n - 1) + fib(n - 2) end
+        return fib(30)
+    """,
+    "loop 10M": """
+        local x = 0
+        for i = 1, 10000000 do x = x + i % 7 end
+        return x
+    """,
+    "tables": """
+        local t = {}
+        for i = 1, 1000000 do t[i] = i * 2 end
+        local h = {}
+        for i = 1, 200000 do h["k" .. (i % 5000)] = (h["k" .. (i % 5000)] or 0) + t[i] end
+        local s = 0
+        for _, v in ipairs(t) do s = s + v end
+        table.sort(t, function(a, b) return a > b end)
+        return s
+    """,
+    "strings": """
+        local parts = {}
+        for i = 1, 200000 do parts[#parts + 1] = string.format("%d:%s", i, tostring(i * 3)) end
+        local text = table.concat(parts, ",")
+        local n = 0
+        for a, b in text:gmatch("(%d+):(%d+)") do n = n + #a + #b end
+        local u = text:sub(1, 100000):upper():gsub("1", "one")
+        return n + #u
+    """,
+}
+
+
+def time_bare(runtime: str, code: str) -> tuple[float, float]:
+    """(CPU seconds, wall seconds) of a fresh bare runtime running `code`."""
+    lupa = lupa_module(runtime)
+    cpu, wall = time.process_time(), time.perf_counter()
+    lua = lupa.LuaRuntime()
+    lua.execute(code)
+    return time.process_time() - cpu, time.perf_counter() - wall
+
+
+async def time_engine(runtime: str, code: str, pool: LuaThreadPool) -> tuple[float, float]:
+    """(CPU seconds, wall seconds) of a whole LuaRun of `code`."""
+    limits = Limits(wall_seconds=120, instructions=10**11)
+    cpu, wall = time.process_time(), time.perf_counter()
+    run = LuaRun(code, name="bench", runtime=runtime, limits=limits, executor=pool)
+    outcome = await run.run()
+    elapsed = time.process_time() - cpu, time.perf_counter() - wall
+    if outcome.status != "succeeded":
+        raise SystemExit(f"engine run failed: {outcome.error}")
+    return elapsed
+
+
+def syntax_figure() -> float:
+    source = "\n".join(
+        f"v[{i}] = math.floor({i} * 2) + (function(a) return a .. 'x' end)('{i}'):len()"
+        if i % 3
+        else f"if v[{i - 1}] then print(v[{i - 1}], string.format('%d', {i})) end"
+        for i in range(1, 1001)
+    )
+    check_syntax(source)
+    best = float("inf")
+    for _ in range(50):
+        started = time.perf_counter()
+        assert check_syntax(source) == []
+        best = min(best, time.perf_counter() - started)
+    return best
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runtime", default="both", choices=["lua51", "luajit", "both"])
+    parser.add_argument("--repeat", type=int, default=3)
+    opts = parser.parse_args()
+    runtimes = ["lua51", "luajit"] if opts.runtime == "both" else [opts.runtime]
+    pool = LuaThreadPool(workers=1)
+    await time_engine("lua51", "return 1", pool)  # imports and first runtime out of the way
+    for runtime in runtimes:
+        print(f"{runtime}:")
+        print(
+            f"  {'workload':<10} {'bare cpu':>10} {'engine cpu':>10} {'overhead':>9}"
+            f"   (wall: bare, engine)"
+        )
+        for name, code in WORKLOADS.items():
+            # Interleaved, best of N: the machine's load changes under both alike.
+            bare = engine = (float("inf"), float("inf"))
+            for _ in range(opts.repeat):
+                bare = min(bare, time_bare(runtime, code))
+                engine = min(engine, await time_engine(runtime, code, pool))
+            overhead = (engine[0] - bare[0]) / bare[0] * 100
+            flag = "" if overhead <= 25 else "  (over the 25% target)"
+            times = f"{bare[0] * 1000:>8.1f}ms {engine[0] * 1000:>8.1f}ms"
+            walls = f"({bare[1] * 1000:.1f}ms, {engine[1] * 1000:.1f}ms)"
+            print(f"  {name:<10} {times} {overhead:>8.1f}%   {walls}{flag}")
+    print(f"check_syntax, 1,000 lines: {syntax_figure() * 1000:.2f} ms (target < 5 ms)")
+    pool.shutdown(wait=False)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

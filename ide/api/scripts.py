@@ -1,0 +1,145 @@
+"""REST endpoints for scripts and versions, and the editor's check."""
+
+from __future__ import annotations
+
+from django.http import HttpRequest, JsonResponse
+from django.shortcuts import get_object_or_404
+
+from ide import scripts
+from ide.api.auth import ApiError, api_endpoint, json_body
+from ide.api.serialize import script_json, version_json
+from ide.checking import check_source
+from ide.completion import api_entries
+from ide.models import Script, ScriptVersion
+from ide.roles import Capability
+
+MAX_CHECK = 500_000
+
+
+def _script(script_id: int) -> Script:
+    return get_object_or_404(Script.objects.select_related("latest"), pk=script_id)
+
+
+def _str(body: dict, key: str, default: str | None = None) -> str | None:
+    value = body.get(key, default)
+    if value is not None and not isinstance(value, str):
+        raise ApiError(f"'{key}' must be a string")
+    return value
+
+
+@api_endpoint(Capability.READ)
+def list_scripts(request: HttpRequest) -> JsonResponse:
+    qs = Script.objects.select_related("latest").filter(
+        deleted=request.GET.get("deleted") == "true")
+    if q := request.GET.get("q"):
+        qs = qs.filter(name__icontains=q)
+    if (folder := request.GET.get("folder")) is not None:
+        qs = qs.filter(folder=folder)
+    return JsonResponse({"scripts": [script_json(s) for s in qs[:1000]]})
+
+
+@api_endpoint(Capability.EDIT)
+def create_script(request: HttpRequest) -> JsonResponse:
+    body = json_body(request)
+    try:
+        script = scripts.create_script(
+            request.user, _str(body, "name", ""), _str(body, "content", ""),
+            folder=_str(body, "folder", ""), tags=_str(body, "tags", ""),
+            description=_str(body, "description", ""),
+            message=_str(body, "message", "") or "Created",
+        )
+    except scripts.ScriptError as exc:
+        raise ApiError(str(exc)) from None
+    return JsonResponse(script_json(_script(script.pk)), status=201)
+
+
+@api_endpoint(Capability.READ)
+def get_script(request: HttpRequest, script_id: int) -> JsonResponse:
+    script = _script(script_id)
+    data = script_json(script)
+    data["content"] = script.latest.content if script.latest else ""
+    return JsonResponse(data)
+
+
+@api_endpoint(Capability.EDIT)
+def update_script(request: HttpRequest, script_id: int) -> JsonResponse:
+    body = json_body(request)
+    try:
+        scripts.update_script(
+            request.user, _script(script_id), name=_str(body, "name"),
+            folder=_str(body, "folder"), tags=_str(body, "tags"),
+            description=_str(body, "description"), runtime=_str(body, "runtime"),
+            limits=body.get("limits"),
+        )
+    except scripts.ScriptError as exc:
+        raise ApiError(str(exc)) from None
+    return JsonResponse(script_json(_script(script_id)))
+
+
+@api_endpoint(Capability.EDIT)
+def delete_script(request: HttpRequest, script_id: int) -> JsonResponse:
+    scripts.delete_script(request.user, _script(script_id))
+    return JsonResponse(script_json(_script(script_id)))
+
+
+@api_endpoint(Capability.EDIT)
+def undelete_script(request: HttpRequest, script_id: int) -> JsonResponse:
+    scripts.undelete_script(request.user, _script(script_id))
+    return JsonResponse(script_json(_script(script_id)))
+
+
+@api_endpoint(Capability.READ)
+def list_versions(request: HttpRequest, script_id: int) -> JsonResponse:
+    script = _script(script_id)
+    rows = ScriptVersion.objects.filter(script=script).select_related("author").defer("content")
+    return JsonResponse({"versions": [version_json(v, content=False) for v in rows[:1000]]})
+
+
+@api_endpoint(Capability.EDIT)
+def save_version(request: HttpRequest, script_id: int) -> JsonResponse:
+    body = json_body(request)
+    content = _str(body, "content")
+    if content is None:
+        raise ApiError("'content' is required")
+    script = _script(script_id)
+    base = body.get("base_version")
+    if base is not None and script.latest is not None and base != script.latest.number:
+        # Someone saved since this editor loaded its version: do not overwrite silently.
+        who = script.latest.author.username if script.latest.author else "someone"
+        raise ApiError(f"{who} saved version {script.latest.number} after your version {base}",
+                       409)
+    try:
+        version = scripts.save_version(request.user, script, content,
+                                       _str(body, "message", "") or "")
+    except scripts.ScriptError as exc:
+        raise ApiError(str(exc)) from None
+    return JsonResponse(version_json(version, content=False), status=201)
+
+
+@api_endpoint(Capability.READ)
+def get_version(request: HttpRequest, script_id: int, number: int) -> JsonResponse:
+    version = get_object_or_404(ScriptVersion.objects.select_related("author"),
+                                script_id=script_id, number=number)
+    return JsonResponse(version_json(version))
+
+
+@api_endpoint(Capability.EDIT)
+def restore_version(request: HttpRequest, script_id: int, number: int) -> JsonResponse:
+    try:
+        version = scripts.restore_version(request.user, _script(script_id), number)
+    except scripts.ScriptError as exc:
+        raise ApiError(str(exc)) from None
+    return JsonResponse(version_json(version, content=False), status=201)
+
+
+@api_endpoint(Capability.READ)
+def check(request: HttpRequest) -> JsonResponse:
+    source = _str(json_body(request), "source", "")
+    if len(source) > MAX_CHECK:
+        raise ApiError(f"a script to check is at most {MAX_CHECK:,} characters")
+    return JsonResponse({"problems": check_source(source)})
+
+
+@api_endpoint(Capability.READ)
+def bindings(request: HttpRequest) -> JsonResponse:
+    return JsonResponse({"bindings": api_entries()})

@@ -1,0 +1,152 @@
+"""The IDE's records: scripts and their immutable versions, the audit log, API tokens."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+
+def content_hash(content: str) -> str:
+    return hashlib.sha256(content.encode("utf-8")).hexdigest()
+
+
+class Script(models.Model):
+    """A named Lua script. Deleting sets ``deleted``: its versions and runs stay."""
+
+    RUNTIMES = [("lua51", "Lua 5.1"), ("luajit", "LuaJIT")]
+
+    name = models.CharField(max_length=200, unique=True)
+    folder = models.CharField(max_length=200, blank=True, default="", db_index=True)
+    tags = models.CharField(max_length=400, blank=True, default="", help_text="space-separated")
+    description = models.CharField(max_length=500, blank=True, default="")
+    runtime = models.CharField(max_length=10, choices=RUNTIMES, default="lua51")
+    # Overrides of the platform's default run limits (oktoscripts/lua/limits.py names):
+    # {"wall_seconds": 30, "memory_bytes": ..., "instructions": ...}; {} = defaults.
+    limits = models.JSONField(default=dict, blank=True)
+    deleted = models.BooleanField(default=False)
+    deleted_at = models.DateTimeField(null=True, blank=True)
+    created = models.DateTimeField(default=timezone.now)
+    updated = models.DateTimeField(default=timezone.now)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # The newest version, kept here so lists and the editor need no aggregate query.
+    latest = models.ForeignKey(
+        "ScriptVersion", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["folder", "name"]
+        indexes = [models.Index(fields=["deleted", "folder", "name"])]
+        default_permissions = ()
+        # The role capabilities (see ide/roles.py) hang on this model.
+        permissions = [
+            ("read", "Read scripts, runs and devices"),
+            ("edit_scripts", "Create and edit scripts"),
+            ("run_scripts", "Run and cancel scripts"),
+            ("administer", "Manage users, roles, device credentials and settings"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def tag_list(self) -> list[str]:
+        return self.tags.split()
+
+
+class ImmutableError(Exception):
+    pass
+
+
+class ScriptVersion(models.Model):
+    """One saved state of a script. Never changed or deleted once written."""
+
+    script = models.ForeignKey(Script, on_delete=models.PROTECT, related_name="versions")
+    number = models.PositiveIntegerField()
+    content = models.TextField()
+    sha256 = models.CharField(max_length=64)
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    message = models.CharField(max_length=500, blank=True, default="")
+    created = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["script", "-number"]
+        constraints = [
+            models.UniqueConstraint(fields=["script", "number"], name="version_number_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.script.name} v{self.number}"
+
+    def save(self, *args: object, **kwargs: object) -> None:
+        if self.pk is not None:
+            raise ImmutableError("a script version cannot be changed")
+        self.sha256 = content_hash(self.content)
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: object, **kwargs: object) -> None:
+        raise ImmutableError("a script version cannot be deleted")
+
+
+class AuditEvent(models.Model):
+    """Who did what, when, to what."""
+
+    created = models.DateTimeField(default=timezone.now, db_index=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    actor_name = models.CharField(max_length=150)
+    action = models.CharField(max_length=60, db_index=True)
+    target = models.CharField(max_length=300, blank=True, default="")
+    details = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-created", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.created:%Y-%m-%d %H:%M:%S} {self.actor_name} {self.action} {self.target}"
+
+
+class ApiToken(models.Model):
+    """A REST API token. Only its SHA-256 is stored; the token is shown once."""
+
+    PREFIX = "okt_"
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens"
+    )
+    name = models.CharField(max_length=100)
+    key_hash = models.CharField(max_length=64, unique=True)
+    hint = models.CharField(max_length=12)  # first characters, to tell tokens apart
+    created = models.DateTimeField(default=timezone.now)
+    last_used = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.hint}…)"
+
+    @classmethod
+    def issue(cls, user: object, name: str) -> tuple[ApiToken, str]:
+        """A new token for ``user``; returns the record and the clear token (shown once)."""
+        raw = cls.PREFIX + secrets.token_urlsafe(32)
+        token = cls.objects.create(user=user, name=name, key_hash=content_hash(raw), hint=raw[:10])
+        return token, raw
+
+    @classmethod
+    def authenticate(cls, raw: str) -> object | None:
+        """The active user owning the token, or None."""
+        if not raw.startswith(cls.PREFIX):
+            return None
+        token = cls.objects.select_related("user").filter(key_hash=content_hash(raw)).first()
+        if token is None or not token.user.is_active:
+            return None
+        now = timezone.now()
+        if token.last_used is None or (now - token.last_used).total_seconds() > 60:
+            cls.objects.filter(pk=token.pk).update(last_used=now)
+        return token.user

@@ -1,0 +1,1 @@
+"""The IDE's HTML pages, one module per area."""

@@ -1,0 +1,77 @@
+"""Run pages: the history with filters and chart, and one run."""
+
+from __future__ import annotations
+
+import json
+
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from ide import chart
+from ide.access import requires
+from ide.api.runs import start_run
+from ide.models import Script, ScriptVersion
+from ide.roles import Capability
+from ide.runfilters import RunFilters
+from oktoscripts.runs.models import Run
+
+
+@requires(Capability.READ)
+def run_list(request: HttpRequest) -> HttpResponse:
+    filters = RunFilters.from_query(request.GET)
+    page = filters.page()
+    query = request.GET.copy()
+    query.pop("before", None)
+    return render(request, "ide/run_list.html", {
+        "runs": page.rows, "next_cursor": page.next_cursor, "f": filters,
+        "chart_svg": chart.render(filters.chart()), "legend": chart.legend(),
+        "statuses": Run.Status.choices, "query": query.urlencode(),
+        "script_names": Script.objects.filter(deleted=False).order_by("name")
+        .values_list("name", flat=True)[:1000],
+        "since_value": request.GET.get("since", ""), "until_value": request.GET.get("until", ""),
+    })
+
+
+@requires(Capability.READ)
+def run_detail(request: HttpRequest, run_id: str) -> HttpResponse:
+    run = get_object_or_404(Run.objects.select_related("user"), pk=run_id)
+    version = None
+    if run.script_version_id:
+        version = (ScriptVersion.objects.select_related("script").defer("content")
+                   .filter(pk=run.script_version_id).first())
+    error_line = (run.error or {}).get("line")
+    metrics = dict(run.metrics or {})
+    calls = metrics.get("binding_calls")
+    if isinstance(calls, dict):  # {"name": count}: shown as a total and the names
+        metrics["binding_calls"] = sum(calls.values())
+        metrics["binding_names"] = ", ".join(f"{k} ×{v}" for k, v in sorted(calls.items()))
+    return render(request, "ide/run.html", {
+        "run": run, "version": version, "code_lines": run.code.splitlines(),
+        "error_line": error_line, "metrics": metrics,
+        "device_calls": (metrics.get("device_calls") or [])[:200],
+        "duration": (run.finished - run.started).total_seconds()
+        if run.finished and run.started else None,
+        "run_config": json.dumps({"runId": str(run.pk), "final": run.is_final}),
+    })
+
+
+@requires(Capability.RUN)
+@require_POST
+def rerun(request: HttpRequest, run_id: str) -> HttpResponse:
+    """Run the same version again with the same arguments."""
+    from oktoscripts.runs.submit import RunQueueError
+
+    old = get_object_or_404(Run, pk=run_id)
+    version = (ScriptVersion.objects.select_related("script")
+               .filter(pk=old.script_version_id).first())
+    if version is None or version.script.deleted:
+        messages.error(request, "This run's script version is not available to run again.")
+        return redirect("run", old.pk)
+    try:
+        run = start_run(request.user, version.script, version, old.args, "user")
+    except RunQueueError as exc:
+        messages.error(request, str(exc))
+        return redirect("run", old.pk)
+    return redirect("run", run.pk)

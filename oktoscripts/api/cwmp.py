@@ -1,0 +1,234 @@
+"""The TR-069 functions of the Lua API (LUA_API.md "TR-069 (CWMP)").
+
+send_cwmp_message / send_cwmp_async_message hand the request to the ACS over
+NATS (oktoscripts.cwmp.client) and wait for the CPE's answer;
+listen_to_cwmp_event reads Inform events from JetStream; and the CWMP half of
+refresh_device_parameters is registered with the devices dispatcher.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any
+
+from oktoscripts.api.registry import ArgumentError, Param, binding, describe_value
+from oktoscripts.cwmp import client, events, paths
+from oktoscripts.cwmp.soap import MESSAGE_TYPES, RpcRequest, SoapError, request_from_payload
+from oktoscripts.devices import refresh
+from oktoscripts.lua.values import LuaCallback
+
+# A synchronous request whose CPE was woken but never calls gives up after
+# this long even when the run may go on longer.
+SYNC_TIMEOUT_S = 120.0
+# Stop waiting a little before the run's wall-clock limit, so the script gets
+# the "408" table rather than being ended by the limit.
+DEADLINE_MARGIN_S = 0.25
+
+
+def _non_empty(value: str) -> str | None:
+    return None if value else "a non-empty string"
+
+
+SERIAL = Param("serial", "string", check=_non_empty, doc="the CPE's serial number")
+PAYLOAD = Param(
+    "xml_payload",
+    "string",
+    label="xml payload",
+    check=_non_empty,
+    doc="the SOAP envelope, or just the RPC element",
+)
+MESSAGE_TYPE = Param(
+    "message_type",
+    "any",
+    label="message type",
+    optional=True,
+    doc="0 GetParameterValues, 1 SetParameterValues, 2 AddObject, "
+    "3 DeleteObject, 4 GetParameterNames",
+)
+
+RETURNS = (
+    "0: {[path] = value}; 1: true; 2: {instance_number, status}; 3: true; "
+    "4: array of names; failure: {error_code, error_message, raw_response, "
+    "parameter_faults}"
+)
+
+
+def _message_type(name: str, value: Any) -> int:
+    """Argument #3 checked here so that nil is reported like any other bad value."""
+    ok = (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and value == int(value)
+        and int(value) in MESSAGE_TYPES
+    )
+    if not ok:
+        raise ArgumentError(
+            f"{name}: argument #3 (message type) must be an integer 0-4, "
+            f"got {describe_value(value)}"
+        )
+    return int(value)
+
+
+def _request(name: str, payload: str, message_type: Any) -> RpcRequest:
+    mtype = _message_type(name, message_type)
+    try:
+        return request_from_payload(payload, mtype)
+    except SoapError as exc:
+        raise ArgumentError(
+            f"{name}: argument #2 (xml payload) must be a {MESSAGE_TYPES[mtype]} request "
+            f"({exc}), got {describe_value(payload)}"
+        ) from None
+
+
+def _nats(ctx: Any) -> Any:
+    nc = getattr(ctx.services, "nats", None) if ctx.services else None
+    if nc is None:
+        raise RuntimeError("this run has no connection to the message bus")
+    return nc
+
+
+def _lua_result(answer: dict) -> Any:
+    if answer.get("ok"):
+        return answer["result"]
+    error = answer.get("error") or {}
+    return {
+        "error_code": str(error.get("error_code", "500")),
+        "error_message": str(error.get("error_message", "unknown error")),
+        **{k: v for k, v in error.items() if k in ("raw_response", "parameter_faults")},
+    }
+
+
+async def call_device(ctx: Any, name: str, serial: str, request: RpcRequest, mode: str) -> dict:
+    """Send ``request`` and wait within the run's time; records the call."""
+    remaining = ctx.deadline - time.monotonic() - DEADLINE_MARGIN_S
+    timeout = remaining if mode == "async" else min(remaining, SYNC_TIMEOUT_S)
+    started = time.monotonic()
+    if timeout <= 0:
+        answer = {
+            "ok": False,
+            "error": {"error_code": "408", "error_message": "no time left in the run"},
+        }
+    else:
+        answer = await client.call(_nats(ctx), serial, request, mode=mode, timeout_s=timeout)
+    ctx.record_call(name, serial, time.monotonic() - started, bool(answer.get("ok")))
+    return answer
+
+
+@binding(
+    "send_cwmp_message",
+    params=[SERIAL, PAYLOAD, MESSAGE_TYPE],
+    returns=RETURNS,
+    doc="Send a TR-069 RPC to the CPE now (Connection Request if it is not in a session) "
+    "and wait for its answer.",
+    category="cwmp",
+)
+async def send_cwmp_message(ctx: Any, serial: str, xml_payload: str, message_type: Any) -> Any:
+    request = _request("send_cwmp_message", xml_payload, message_type)
+    return _lua_result(await call_device(ctx, "send_cwmp_message", serial, request, "sync"))
+
+
+@binding(
+    "send_cwmp_async_message",
+    params=[SERIAL, PAYLOAD, MESSAGE_TYPE],
+    returns=RETURNS,
+    doc="Queue a TR-069 RPC for the CPE's next Inform (no Connection Request; survives "
+    "restarts) and wait for its answer.",
+    category="cwmp",
+)
+async def send_cwmp_async_message(
+    ctx: Any, serial: str, xml_payload: str, message_type: Any
+) -> Any:
+    request = _request("send_cwmp_async_message", xml_payload, message_type)
+    return _lua_result(await call_device(ctx, "send_cwmp_async_message", serial, request, "async"))
+
+
+def _listen_forms(args: tuple) -> tuple:
+    """(cb), (event, cb), (event, serial, cb), (event, serial, cb, parallel)
+    -> (event, serial, cb, parallel)."""
+    position = next((i for i, a in enumerate(args) if isinstance(a, LuaCallback)), None)
+    if position is None or position > 2:
+        return args
+    before, after = list(args[:position]), list(args[position + 1 :])
+    before += [None] * (2 - len(before))
+    return (*before, args[position], *(after[:1] or [None]))
+
+
+def _at_least_one(value: int) -> str | None:
+    return None if value >= 1 else "an integer >= 1"
+
+
+@binding(
+    "listen_to_cwmp_event",
+    params=[
+        Param(
+            "event",
+            "string",
+            optional=True,
+            doc='event code number ("1"), full code ("1 BOOT"), M-code, or nil/"*" for all',
+        ),
+        Param("serial", "string", optional=True, doc='nil or "*" for every CPE'),
+        Param(
+            "callback",
+            "function",
+            doc="callback(ev) with ev.serial_number, ev.event, "
+            "ev.event_name, ev.command_key, ev.timestamp",
+        ),
+        Param(
+            "parallel",
+            "integer",
+            optional=True,
+            check=_at_least_one,
+            doc="events handled at once (default 1); the rest wait in order",
+        ),
+    ],
+    returns="nil",
+    doc="Call callback(ev) once for every EventStruct of every Inform matching the filters, "
+    "from now on, none lost.",
+    category="cwmp",
+    normalize=_listen_forms,
+)
+async def listen_to_cwmp_event(
+    ctx: Any, event: str | None, serial: str | None, callback: Any, parallel: int | None
+) -> None:
+    js = _nats(ctx).jetstream()
+    await events.ensure_stream(js)
+    source = await events.subscribe(js, event, serial)
+    label = f"cwmp event {events.normalise_event_filter(event) or '*'} of {serial or '*'}"
+    ctx.add_listener(source, callback, parallel=parallel or 1, name=label)
+
+
+# -- refresh_device_parameters, CWMP half ----------------------------------
+
+
+async def read_cwmp_parameters(ctx: Any, device: dict) -> dict[str, str] | None:
+    """PPPoE username, WAN IP, WAN MAC and DeviceInfo of a CPE ({path: value}),
+    None when the CPE could not be read. All candidate paths go in one request;
+    a CPE that faults on one it lacks (9005) is asked path by path."""
+    serial = device["serial"]
+    data_model = device.get("data_model") or (device.get("cwmp") or {}).get("data_model")
+    if data_model not in paths.PATHS:
+        return None
+    names = paths.candidates(data_model)
+    name = "refresh_device_parameters"
+    answer = await call_device(
+        ctx, name, serial, RpcRequest("GetParameterValues", names=names), "sync"
+    )
+    if answer.get("ok"):
+        return answer["result"]
+    if answer["error"].get("error_code") != "9005":
+        return None
+    values: dict[str, str] = {}
+    for path in names:
+        one = await call_device(
+            ctx, name, serial, RpcRequest("GetParameterValues", names=[path]), "sync"
+        )
+        if one.get("ok"):
+            values.update(one["result"])
+        elif one["error"].get("error_code") != "9005":
+            return None
+    return values
+
+
+refresh.register("cwmp", read_cwmp_parameters)

@@ -1,0 +1,231 @@
+"""The binding registry: every function a Lua script can call, declared once.
+
+A declaration gives the name, typed parameters, return shape and a one-line
+doc. The engine checks arguments from it (with the exact message format of
+LUA_API.md), and the editor's completion, lint and API reference read it too.
+
+    @binding("sleep", params=[Param("seconds", "number")], returns="nil",
+             doc="Pause the script.", category="util")
+    async def sleep(ctx, seconds): ...
+
+A plain ``def`` runs in the Lua thread and must not block; an ``async def``
+makes the calling Lua coroutine wait while the driver awaits it on the
+worker's asyncio loop.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+PARAM_TYPES = ("string", "number", "integer", "boolean", "table", "function", "any")
+CATEGORIES = ("devices", "cwmp", "usp", "events", "util")
+
+# Domain modules whose import registers their bindings; absent ones are skipped.
+API_MODULES = ("util", "devices", "cwmp", "usp", "events")
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    type: str
+    label: str | None = None
+    optional: bool = False
+    doc: str = ""
+    # Extra check on the converted value: None if fine, else the expectation
+    # text for the message ("an integer 0-4").
+    check: Callable[[Any], str | None] | None = None
+
+    def __post_init__(self) -> None:
+        if self.type not in PARAM_TYPES:
+            raise ValueError(f"parameter {self.name}: unknown type {self.type!r}")
+
+
+@dataclass(frozen=True)
+class Binding:
+    name: str
+    params: tuple[Param, ...]
+    returns: str
+    doc: str
+    func: Callable
+    category: str
+    normalize: Callable[[tuple], tuple] | None = None
+
+    @property
+    def waits(self) -> bool:
+        """True for bindings whose call suspends the Lua coroutine (async def)."""
+        return inspect.iscoroutinefunction(self.func)
+
+    @property
+    def signature(self) -> str:
+        """`send_cwmp_message(serial, xml_payload, message_type)` for completion."""
+        names = [f"{p.name}?" if p.optional else p.name for p in self.params]
+        return f"{self.name}({', '.join(names)})"
+
+
+class Multi(tuple):
+    """Returned by a binding to give several Lua return values: Multi((value, err))."""
+
+    def __new__(cls, *values: Any) -> Multi:
+        if len(values) == 1 and isinstance(values[0], tuple | list):
+            values = tuple(values[0])
+        return super().__new__(cls, values)
+
+
+class ArgumentError(Exception):
+    """A wrong argument; its text is raised as a Lua error at the caller's line."""
+
+
+_REGISTRY: dict[str, Binding] = {}
+
+
+def binding(
+    name: str,
+    *,
+    params: Sequence[Param],
+    returns: str,
+    doc: str,
+    category: str,
+    normalize: Callable[[tuple], tuple] | None = None,
+) -> Callable[[Callable], Callable]:
+    """Declare and register a binding; the decorated function is returned unchanged."""
+    if category not in CATEGORIES:
+        raise ValueError(f"binding {name}: unknown category {category!r}")
+
+    def register(func: Callable) -> Callable:
+        existing = _REGISTRY.get(name)
+        if existing is not None and existing.func is not func:
+            same_place = (existing.func.__module__, existing.func.__qualname__) == (
+                func.__module__,
+                func.__qualname__,
+            )
+            if not same_place:  # a module reload re-registers the same function
+                raise ValueError(f"binding {name} is declared twice")
+        _REGISTRY[name] = Binding(
+            name=name,
+            params=tuple(params),
+            returns=returns,
+            doc=doc,
+            func=func,
+            category=category,
+            normalize=normalize,
+        )
+        return func
+
+    return register
+
+
+_imported = False
+
+
+def _import_api_modules() -> None:
+    global _imported
+    if _imported:
+        return
+    _imported = True
+    for module in API_MODULES:
+        try:
+            importlib.import_module(f"oktoscripts.api.{module}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"oktoscripts.api.{module}":
+                raise
+
+
+def all_bindings() -> list[Binding]:
+    """Every registered binding, sorted by name (imports every domain module)."""
+    _import_api_modules()
+    return sorted(_REGISTRY.values(), key=lambda b: b.name)
+
+
+def get_binding(name: str) -> Binding:
+    """The binding called `name`; KeyError if there is none."""
+    if name not in _REGISTRY:
+        _import_api_modules()
+    return _REGISTRY[name]
+
+
+# ---------------------------------------------------------------- argument checks
+
+_EXPECTED = {
+    "string": "a string",
+    "number": "a number",
+    "integer": "an integer",
+    "boolean": "a boolean",
+    "table": "a table",
+    "function": "a function",
+}
+
+
+def describe_value(value: Any) -> str:
+    """How a Lua value is shown after "got" in an argument error."""
+    from oktoscripts.lua.values import LuaCallback, format_number
+
+    if value is None:
+        return "nil"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return format_number(value)
+    if isinstance(value, str):
+        shown = value if len(value) <= 60 else value[:57] + "..."
+        escaped = shown.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+        return f'"{escaped}"'
+    if isinstance(value, LuaCallback):
+        return "a function"
+    if isinstance(value, dict | list):
+        return "a table"
+    return f"a {type(value).__name__}"
+
+
+def _type_ok(kind: str, value: Any) -> bool:
+    from oktoscripts.lua.values import LuaCallback
+
+    if kind == "any":
+        return True
+    if kind == "string":
+        return isinstance(value, str)
+    if kind == "boolean":
+        return isinstance(value, bool)
+    if kind == "table":
+        return isinstance(value, dict | list)
+    if kind == "function":
+        return isinstance(value, LuaCallback)
+    is_number = isinstance(value, int | float) and not isinstance(value, bool)
+    if kind == "number":
+        return is_number
+    # integer
+    return is_number and (isinstance(value, int) or (math.isfinite(value) and value.is_integer()))
+
+
+def check_arguments(b: Binding, args: tuple) -> tuple:
+    """The arguments for b.func: normalized, checked, padded to the declared count.
+
+    Raises ArgumentError with `NAME: argument #N (LABEL) must be EXPECTATION, got GOT`.
+    """
+    if b.normalize is not None:
+        args = tuple(b.normalize(tuple(args)))
+    checked = []
+    for index, param in enumerate(b.params):
+        value = args[index] if index < len(args) else None
+        if value is None and param.optional:
+            checked.append(None)
+            continue
+        expectation = None
+        if not _type_ok(param.type, value) or (value is None and param.type == "any"):
+            expectation = _EXPECTED.get(param.type, "a value")
+        elif param.type == "integer" and isinstance(value, float):
+            value = int(value)
+        if expectation is None and param.check is not None:
+            expectation = param.check(value)
+        if expectation is not None:
+            label = param.label or param.name
+            raise ArgumentError(
+                f"{b.name}: argument #{index + 1} ({label}) must be {expectation}, "
+                f"got {describe_value(value)}"
+            )
+        checked.append(value)
+    return tuple(checked)

@@ -1,0 +1,139 @@
+"""The TR-369 functions of the Lua API (LUA_API.md "TR-369 (USP)").
+
+send_usp_message hands the Msg to the USP controller over NATS
+(oktoscripts.usp.client) and waits for the agent's response, matched by
+msg_id; the result shapes are documented in oktoscripts/usp/results.py. The
+USP half of refresh_device_parameters is registered with the devices
+dispatcher.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from oktoscripts.api.registry import ArgumentError, Param, binding, describe_value
+from oktoscripts.devices import refresh
+from oktoscripts.usp import messages, results
+from oktoscripts.usp.client import call_agent
+from oktoscripts.usp.endpoint import endpoint_id_problem
+from oktoscripts.usp.messages import Msg, PayloadError
+
+# Stop waiting a little before the run's wall-clock limit, so the script gets
+# the "408" table rather than being ended by the limit.
+DEADLINE_MARGIN_S = 0.25
+
+# What refresh_device_parameters reads from a TR-181 agent, in one Get.
+REFRESH_PATHS = (
+    "Device.DeviceInfo.",
+    "Device.PPP.Interface.*.Username",
+    "Device.PPP.Interface.*.IPCP.LocalIPAddress",
+    "Device.IP.Interface.*.IPv4Address.*.IPAddress",
+    "Device.Ethernet.Interface.*.MACAddress",
+)
+
+
+def _endpoint_id(value: str) -> str | None:
+    problem = endpoint_id_problem(value)
+    return f"a USP Endpoint ID ({problem})" if problem else None
+
+
+ENDPOINT = Param("serial", "string", check=_endpoint_id,
+                 doc="the agent's Endpoint ID, e.g. os::00D09E-sim-1")
+# optional=True only lets nil through to parse_payload, which names the problem.
+PAYLOAD = Param("json_payload", "any", label="json payload", optional=True,
+                doc="a USP Msg in the protobuf JSON mapping (a JSON string or a table)")
+
+RETURNS = ("get: {[path] = value}; set: {[path] = new value}; add: {{instantiated_path, "
+           "unique_keys}}; delete: {path, ...}; operate: output args; get_instances: "
+           "{{instantiated_obj_path, unique_keys}}; get_supported_dm: {[object] = {...}}; "
+           "failure: {error_code, error_message, param_errs}")
+
+
+def _timeout_s(ctx: Any) -> float:
+    from django.conf import settings
+
+    remaining = ctx.deadline - time.monotonic() - DEADLINE_MARGIN_S
+    return min(remaining, float(getattr(settings, "USP_TIMEOUT_S", 30.0)))
+
+
+def _nats(ctx: Any) -> Any:
+    nc = getattr(ctx.services, "nats", None) if ctx.services else None
+    if nc is None:
+        raise RuntimeError("this run has no connection to the message bus")
+    return nc
+
+
+def parse_payload(name: str, payload: Any) -> Msg:
+    """The request Msg of argument #2, or the argument error naming what is wrong."""
+    if not isinstance(payload, str | dict):
+        raise ArgumentError(f"{name}: argument #2 (json payload) must be a JSON string or a "
+                            f"table, got {describe_value(payload)}")
+    try:
+        return messages.parse_script_payload(payload)
+    except PayloadError as exc:
+        shown = describe_value(payload) if isinstance(payload, str) else "a table"
+        raise ArgumentError(
+            f"{name}: argument #2 (json payload) must be a USP request Msg ({exc}), "
+            f"got {shown}") from None
+
+
+async def send_request(ctx: Any, name: str, endpoint_id: str, msg: Msg) -> Any:
+    """Send ``msg`` within the run's time and give the script's result; records the call."""
+    kind = messages.request_kind(msg)
+    expect_response = not (kind == "operate" and not msg.body.request.operate.send_resp)
+    timeout = _timeout_s(ctx)
+    started = time.monotonic()
+    if timeout <= 0:
+        answer: Any = results.error_table("408", "no time left in the run")
+    else:
+        answer = await call_agent(_nats(ctx), endpoint_id, msg, timeout, expect_response)
+    if answer is None:  # an Operate that asked for no response: sent
+        result: Any = {}
+    elif isinstance(answer, Msg):
+        result = results.script_result(kind, answer)
+    else:
+        result = answer
+    ctx.record_call(name, endpoint_id, time.monotonic() - started, not results.is_error(result))
+    return result
+
+
+@binding(
+    "send_usp_message",
+    params=[ENDPOINT, PAYLOAD],
+    returns=RETURNS,
+    doc="Send a USP request (Get, Set, Add, Delete, Operate, GetInstances, GetSupportedDM) "
+    "to an agent and wait for its response.",
+    category="usp",
+)
+async def send_usp_message(ctx: Any, serial: str, json_payload: Any) -> Any:
+    msg = parse_payload("send_usp_message", json_payload)
+    return await send_request(ctx, "send_usp_message", serial, msg)
+
+
+# -- refresh_device_parameters, USP half ----------------------------------
+
+
+async def read_usp_parameters(ctx: Any, device: dict) -> dict[str, str] | None:
+    """DeviceInfo, PPPoE username, WAN IP and MAC addresses of a TR-181 agent
+    ({path: value}) in one Get; None when the agent could not be read. A path
+    the agent does not implement is left out."""
+    endpoint_id = device["serial"]
+    msg = messages.request("get", param_paths=list(REFRESH_PATHS), max_depth=1)
+    timeout = _timeout_s(ctx)
+    started = time.monotonic()
+    answer = (await call_agent(_nats(ctx), endpoint_id, msg, timeout) if timeout > 0
+              else results.error_table("408", "no time left in the run"))
+    values: dict[str, str] | None = None
+    if isinstance(answer, Msg) and messages.response_kind(answer) == "get_resp":
+        values = {}
+        for requested in answer.body.response.get_resp.req_path_results:
+            for resolved in requested.resolved_path_results:
+                for param, value in resolved.result_params.items():
+                    values[resolved.resolved_path + param] = value
+    ctx.record_call("refresh_device_parameters", endpoint_id, time.monotonic() - started,
+                    values is not None)
+    return values
+
+
+refresh.register("usp", read_usp_parameters)

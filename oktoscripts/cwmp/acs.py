@@ -1,0 +1,533 @@
+"""The ACS: the HTTP side of CWMP sessions.
+
+One asyncio server; each TCP connection is read request by request with h11.
+A session starts with an Inform (the device is registered and its events
+published before the InformResponse goes out), then the ACS answers CPE
+requests and, on the CPE's empty POST, sends the device's queued RPCs one by
+one; it ends the session with 204 No Content when nothing is left.
+
+Protocol oddities are answered with a SOAP Fault or 204, never 4xx (some CPEs
+back off for hours after a 4xx), each is logged, and nothing a CPE sends can
+affect another session. See ../shared/CWMP_NOTES.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import secrets
+import socket
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+from oktoscripts.bus import subjects
+from oktoscripts.cwmp import answers, events, paths, soap
+from oktoscripts.cwmp.backend import DeviceBackend
+from oktoscripts.cwmp.config import AcsConfig
+from oktoscripts.cwmp.http11 import BodyTooLarge, HttpError, Request, Response, ServerConnection
+from oktoscripts.cwmp.httpauth import (
+    NonceIssuer,
+    challenge,
+    check_digest,
+    parse_auth_params,
+    parse_basic,
+    split_scheme,
+)
+from oktoscripts.cwmp.queue import QueuedRpc, RpcQueue
+from oktoscripts.cwmp.session import COOKIE_NAME, Expansion, Pending, Session, SessionTable
+from oktoscripts.cwmp.soap import SoapError
+
+log = logging.getLogger(__name__)
+
+XML_HEADERS = [("Content-Type", 'text/xml; charset="utf-8"')]
+NO_CONTENT = Response(204)
+SWEEP_INTERVAL_S = 1.0
+STATS_INTERVAL_S = 60.0
+READ_ONLY = ("GetParameterValues", "GetParameterNames")
+
+
+@dataclass
+class ConnectionState:
+    """What one TCP connection knows: its session and the user it proved to be."""
+
+    peer_ip: str
+    session: Session | None = None
+    user: str | None = None
+
+
+@dataclass
+class AcsStats:
+    sessions_started: int = 0
+    sessions_completed: int = 0
+    sessions_failed: int = 0
+    session_seconds: deque[float] = field(default_factory=lambda: deque(maxlen=100_000))
+
+
+class Acs:
+    def __init__(
+        self, config: AcsConfig, backend: DeviceBackend, queue: RpcQueue, nc: object
+    ) -> None:
+        self.config = config
+        self.backend = backend
+        self.queue = queue
+        self.nc = nc
+        self.js = nc.jetstream()
+        self.sessions = SessionTable()
+        self.nonces = NonceIssuer()
+        self.owner = f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(4)}"
+        self.stats = AcsStats()
+        self._server: asyncio.AbstractServer | None = None
+        self._tasks: set[asyncio.Task] = set()
+        self._connections: set[ServerConnection] = set()
+        # Serials that got a synchronous request while in a session: if the
+        # session ends without taking it, the CPE is woken again.
+        self.rewake: set[str] = set()
+        self.waker: Callable[[str], Awaitable[None]] | None = None
+        # How many requests each serial may have queued (never fewer than it
+        # has): most sessions then end without asking MongoDB.
+        self.queue_hint: dict[str, int] = {}
+        # Synchronous requests being written while their Connection Request
+        # is already out: a session of that CPE waits for the write.
+        self._writing: dict[str, int] = {}
+        self._written = asyncio.Condition()
+        self.port = config.port
+
+    # -- lifecycle ---------------------------------------------------------
+
+    async def start(self) -> None:
+        await self.queue.ensure_indexes()
+        await events.ensure_stream(self.js)
+        for serial in await self.queue.queued_serials():
+            self.note_queued(serial)
+        self._server = await asyncio.start_server(
+            self._connection, self.config.host, self.config.port, backlog=1024
+        )
+        self.port = self._server.sockets[0].getsockname()[1]
+        self.spawn(self._sweeper())
+        log.info("ACS listening on %s:%s%s", self.config.host, self.port, self.config.path)
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        for http in list(self._connections):  # open keep-alive connections end too
+            http.writer.close()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def spawn(self, coro: object) -> asyncio.Task:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def _recover_sent(self) -> None:
+        """Requests sent longer ago than any session lasts, by an ACS that died
+        (restart) before the answer: read-only ones go back to the queue, the
+        others are reported failed (the CPE may have applied them: sending them
+        again could apply them twice)."""
+        for item in await self.queue.stale_sent(self.config.session_timeout * 2):
+            if item.request.method in READ_ONLY:
+                await self.queue.requeue(item.request_id)
+                self.note_queued(item.serial)
+            else:
+                await self._answer(
+                    item,
+                    answers.error("500", "the ACS restarted before the CPE answered this request"),
+                )
+
+    async def _sweeper(self) -> None:
+        last_report = time.monotonic()
+        while True:
+            await asyncio.sleep(SWEEP_INTERVAL_S)
+            if time.monotonic() - last_report >= STATS_INTERVAL_S:
+                last_report = time.monotonic()
+                self._log_stats()
+            try:
+                for session in self.sessions.expired(self.config.session_timeout):
+                    log.info("session of %s timed out", session.serial)
+                    await self._end(
+                        session,
+                        failed=True,
+                        reason="the CPE's session timed out before it answered",
+                    )
+                await self._recover_sent()
+                for item in await self.queue.expired():
+                    await self.publish_answer(
+                        item.request_id, answers.error("408", "the device did not answer in time")
+                    )
+            except Exception:  # noqa: BLE001 - the sweeper must outlive a bad round
+                log.exception("ACS sweeper")
+
+    # -- connections -------------------------------------------------------
+
+    async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        http = ServerConnection(reader, writer, self.config.max_body)
+        state = ConnectionState(http.peer_ip)
+        self._connections.add(http)
+        try:
+            while True:
+                try:
+                    request = await http.next_request(self.config.session_timeout)
+                except TimeoutError:
+                    break
+                except BodyTooLarge as exc:
+                    log.warning("CPE %s: %s: session ended", state.peer_ip, exc)
+                    await self._abort(state, f"request too large: {exc}")
+                    await http.send(NO_CONTENT, close=True)
+                    break
+                if request is None:
+                    break
+                response = await self._handle(request, state)
+                await http.send(response)
+                if http.must_close:
+                    break
+        except HttpError as exc:
+            log.info("CPE %s: %s", state.peer_ip, exc)
+        except (ConnectionError, OSError) as exc:
+            log.info("CPE %s hung up: %s", state.peer_ip, exc)
+        except Exception:  # noqa: BLE001 - one bad CPE never takes down the ACS
+            log.exception("CPE %s: unexpected error; connection closed", state.peer_ip)
+            await self._abort(state, "internal error of the ACS")
+        except asyncio.CancelledError:
+            pass  # the ACS is stopping
+        finally:
+            self._connections.discard(http)
+            await http.close()
+
+    async def _abort(self, state: ConnectionState, reason: str) -> None:
+        if state.session is not None:
+            await self._end(state.session, failed=True, reason=reason)
+            state.session = None
+
+    async def _handle(self, request: Request, state: ConnectionState) -> Response:
+        if request.method == "GET":
+            return Response(200, [("Content-Type", "text/plain")], b"oktoscripts ACS\n")
+        if request.method != "POST":
+            return Response(405, [("Allow", "POST")])
+        if urlsplit(request.target).path != self.config.path:
+            return Response(404)
+        session = state.session
+        if session is None or session.id not in self.sessions.by_id:
+            session = self.sessions.from_cookie(request.headers.get("cookie", ""))
+            state.session = session
+        if self.config.auth == "required" and state.user is None:
+            state.user = session.user if session is not None else None
+            if state.user is None:
+                state.user, stale = await self._authenticate(request)
+                if state.user is None:
+                    return self._challenge(stale)
+        if session is not None:
+            session.touch()
+        if not request.body.strip():
+            return await self._next_or_end(session) if session else NO_CONTENT
+        try:
+            envelope = soap.parse_envelope(request.body, self.config.max_body)
+        except SoapError as exc:
+            log.warning(
+                "CPE %s (%s): unusable message: %s; session ended",
+                state.peer_ip,
+                session.serial if session else "no session",
+                exc,
+            )
+            await self._abort(state, f"the CPE sent an unusable message: {exc}")
+            return NO_CONTENT
+        if envelope.rpc == "Inform":
+            return await self._inform(envelope, state)
+        if session is None:
+            log.warning(
+                "CPE %s sent %s outside a session (no Inform first)", state.peer_ip, envelope.rpc
+            )
+            return NO_CONTENT
+        if envelope.rpc in soap.RESPONSES:
+            return await self._response(session, envelope)
+        if envelope.rpc == "TransferComplete":
+            return await self._transfer_complete(session, envelope)
+        if envelope.rpc == "GetRPCMethods":
+            return _xml(soap.get_rpc_methods_response(envelope.cwmp_ns, envelope.cwmp_id or ""))
+        log.warning("CPE %s sent an unsupported RPC %s", session.serial, envelope.rpc)
+        return _xml(
+            soap.soap_fault(
+                envelope.cwmp_ns,
+                envelope.cwmp_id or "",
+                8000,
+                f"Method not supported: {envelope.rpc}",
+            )
+        )
+
+    # -- authentication ----------------------------------------------------
+
+    async def _authenticate(self, request: Request) -> tuple[str | None, bool]:
+        """(user, stale): the credential the request proves, or None."""
+        header = request.headers.get("authorization", "")
+        if not header:
+            return None, False
+        scheme, rest = split_scheme(header)
+        if scheme == "basic":
+            pair = parse_basic(rest)
+            if pair is not None and await self.backend.verify_basic(*pair):
+                return pair[0], False
+            log.warning("CPE Basic authentication failed for user %r", pair and pair[0])
+            return None, False
+        if scheme == "digest":
+            params = parse_auth_params(rest)
+            if not self.nonces.valid(params.get("nonce", "")):
+                return None, True
+            username = params.get("username", "")
+            ha1 = await self.backend.digest_ha1(username)
+            if ha1 is not None and check_digest(params, request.method, ha1):
+                return username, False
+            log.warning("CPE Digest authentication failed for user %r", username)
+        return None, False
+
+    def _challenge(self, stale: bool) -> Response:
+        header = challenge(self.backend.realm, self.nonces.issue(), stale)
+        return Response(401, [("WWW-Authenticate", header)])
+
+    # -- CPE requests ------------------------------------------------------
+
+    async def _inform(self, envelope: soap.Envelope, state: ConnectionState) -> Response:
+        try:
+            inform = soap.parse_inform(envelope.element)
+        except SoapError as exc:
+            log.warning("CPE %s: bad Inform: %s", state.peer_ip, exc)
+            await self._abort(state, f"bad Inform: {exc}")
+            return NO_CONTENT
+        serial = inform.device_id.serial_number
+        if state.session is not None:  # a new Inform ends the session it interrupts
+            await self._end(state.session, failed=True, reason="the CPE started a new session")
+        if self.config.unknown_cpe == "reject" and not await self.backend.exists(serial):
+            log.warning("Inform from unknown CPE %s refused (unknown CPEs: reject)", serial)
+            return _xml(
+                soap.soap_fault(
+                    envelope.cwmp_ns, envelope.cwmp_id or "", 8001, "Request denied: unknown device"
+                )
+            )
+        session = Session(
+            serial=serial,
+            cwmp_ns=envelope.cwmp_ns,
+            user=state.user,
+            event_numbers={e.number for e in inform.events},
+        )
+        # The device write and the events are both stored before the InformResponse.
+        session.new_device, _ = await asyncio.gather(
+            self.backend.record_inform(inform, state.peer_ip, envelope.cwmp_ns),
+            events.publish(self.js, serial, inform.events),
+        )
+        session.provision = await self.backend.provisioning(
+            serial, paths.data_model_of(inform.parameters), session.new_device
+        )
+        replaced = self.sessions.add(session)
+        if replaced is not None:
+            await self._end(replaced, failed=True, reason="the CPE started a new session")
+        state.session = session
+        self.stats.sessions_started += 1
+        body = soap.inform_response(envelope.cwmp_ns, envelope.cwmp_id or soap.new_id())
+        return Response(
+            200, [*XML_HEADERS, ("Set-Cookie", f"{COOKIE_NAME}={session.id}; Path=/")], body
+        )
+
+    async def _transfer_complete(self, session: Session, envelope: soap.Envelope) -> Response:
+        tc = soap.parse_transfer_complete(envelope.element)
+        log.info(
+            "TransferComplete from %s: command key %r, fault %s",
+            session.serial,
+            tc.command_key,
+            tc.fault_code,
+        )
+        # Some CPEs send TransferComplete in a later session without the
+        # "7 TRANSFER COMPLETE" event: listeners still get one.
+        if "7" not in session.event_numbers:
+            await events.publish(
+                self.js, session.serial, [soap.EventStruct("7 TRANSFER COMPLETE", tc.command_key)]
+            )
+        return _xml(soap.transfer_complete_response(envelope.cwmp_ns, envelope.cwmp_id or ""))
+
+    # -- ACS requests and the CPE's responses -------------------------------
+
+    async def _next_or_end(self, session: Session) -> Response:
+        """Send the next thing the session has for the CPE, or end it with 204."""
+        if session.pending is not None:
+            # An empty POST while we wait: the CPE will not answer that request.
+            await self._fail_pending(
+                session, "500", "the CPE did not answer the request (empty POST)"
+            )
+        if session.provision:
+            request, purpose = session.provision.pop(0)
+            return self._send(session, Pending(request, purpose=purpose))
+        if session.serial in self._writing:
+            await self._wait_for_writes(session.serial)
+        item = None
+        before = self.queue_hint.get(session.serial, 0)
+        if before:
+            item = await self.queue.take_next(session.serial, self.owner)
+            # Requests noted while we looked stay counted.
+            left = self.queue_hint.get(session.serial, 0) - (1 if item else before)
+            if left > 0:
+                self.queue_hint[session.serial] = left
+            else:
+                self.queue_hint.pop(session.serial, None)
+        if item is not None:
+            return self._send(session, Pending(item.request, item=item))
+        if session.writes:  # what the session changed is stored before the final 204
+            await asyncio.gather(*session.writes, return_exceptions=True)
+            session.writes.clear()
+        await self._end(session)
+        return NO_CONTENT
+
+    def _send(self, session: Session, pending: Pending) -> Response:
+        session.pending = pending
+        return _xml(soap.build_request(pending.request, session.cwmp_ns, soap.new_id()))
+
+    async def _response(self, session: Session, envelope: soap.Envelope) -> Response:
+        pending = session.pending
+        if pending is None:
+            log.warning("CPE %s sent %s but no request was waiting", session.serial, envelope.rpc)
+            return await self._next_or_end(session)
+        try:
+            result = soap.parse_response(envelope)
+        except SoapError as exc:
+            result = soap.CwmpFault("500", f"unusable response: {exc}")
+        session.pending = None
+        if pending.item is None:
+            await self._provisioned(session, pending, result)
+            return await self._next_or_end(session)
+        follow_up = self._expand(pending, envelope, result)
+        if follow_up is not None:
+            return self._send(session, follow_up)
+        await self._answer(pending.item, self._final_answer(pending, envelope, result), session)
+        return await self._next_or_end(session)
+
+    def _final_answer(self, pending: Pending, envelope: soap.Envelope, result: object) -> dict:
+        exp = pending.expansion
+        if exp is None:
+            return answers.from_response(pending.request.method, envelope.rpc, result, envelope.raw)
+        if isinstance(result, soap.CwmpFault) or exp.partials:
+            return answers.from_fault(exp.fault, exp.raw)
+        return answers.from_response("GetParameterValues", envelope.rpc, result, envelope.raw)
+
+    def _expand(self, pending: Pending, envelope: soap.Envelope, result: object) -> Pending | None:
+        """Some CPEs fault a GetParameterValues on a partial path: ask their names
+        with GetParameterNames, then the leaves by name."""
+        request, exp = pending.request, pending.expansion
+        if exp is None:
+            partials = [n for n in request.names if n.endswith(".")]
+            if (
+                request.method != "GetParameterValues"
+                or not partials
+                or not isinstance(result, soap.CwmpFault)
+            ):
+                return None
+            exp = Expansion(
+                partials, [n for n in request.names if not n.endswith(".")], result, envelope.raw
+            )
+        elif pending.request.method == "GetParameterNames":
+            if isinstance(result, soap.CwmpFault):
+                return None  # the original fault stands
+            exp.leaves += [n for n in result if not n.endswith(".")]
+            exp.partials.pop(0)
+        else:
+            return None
+        if exp.partials:
+            step = soap.RpcRequest("GetParameterNames", path=exp.partials[0], next_level=False)
+        else:
+            step = soap.RpcRequest("GetParameterValues", names=exp.full_names + exp.leaves)
+        return Pending(step, item=pending.item, expansion=exp)
+
+    async def _provisioned(self, session: Session, pending: Pending, result: object) -> None:
+        if isinstance(result, soap.CwmpFault):
+            log.warning(
+                "CPE %s refused %s (%s): %s",
+                session.serial,
+                pending.purpose,
+                result.fault_code,
+                result.fault_string,
+            )
+            return
+        await self.backend.provisioned(session.serial, pending.purpose, pending.request)
+
+    # -- answers and session ends -----------------------------------------
+
+    async def _answer(self, item: QueuedRpc, answer: dict, session: Session | None = None) -> None:
+        # The requester gets the answer first; the record goes meanwhile, and
+        # the session's final 204 waits for that write.
+        await self.publish_answer(item.request_id, answer)
+        write = self.spawn(self.queue.done(item.request_id))
+        if session is not None:
+            session.writes.append(write)
+
+    async def publish_answer(self, request_id: str, answer: dict) -> None:
+        await self.nc.publish(subjects.cwmp_answer(request_id), json.dumps(answer).encode())
+
+    async def _fail_pending(self, session: Session, code: str, message: str) -> None:
+        pending, session.pending = session.pending, None
+        if pending is not None and pending.item is not None:
+            await self._answer(pending.item, answers.error(code, message))
+
+    async def _end(self, session: Session, failed: bool = False, reason: str = "") -> None:
+        if self.sessions.by_id.get(session.id) is session:
+            self.sessions.remove(session)
+            if session.serial in self.rewake and self.waker is not None:
+                self.rewake.discard(session.serial)
+                self.spawn(self.waker(session.serial))
+            if failed:
+                self.stats.sessions_failed += 1
+            else:
+                self.stats.sessions_completed += 1
+                self.stats.session_seconds.append(time.monotonic() - session.started)
+        if session.pending is not None:
+            await self._fail_pending(
+                session, "408" if "timed out" in reason else "500", reason or "the session ended"
+            )
+
+    @contextlib.asynccontextmanager
+    async def writing(self, serial: str) -> AsyncIterator[None]:
+        """Around the write of a request whose CPE may call before it is done."""
+        self._writing[serial] = self._writing.get(serial, 0) + 1
+        try:
+            yield
+        finally:
+            left = self._writing.pop(serial) - 1
+            if left:
+                self._writing[serial] = left
+            async with self._written:
+                self._written.notify_all()
+
+    async def _wait_for_writes(self, serial: str) -> None:
+        try:
+            async with self._written:
+                await asyncio.wait_for(
+                    self._written.wait_for(lambda: serial not in self._writing), 5.0
+                )
+        except TimeoutError:
+            log.warning("queue write for %s still not done after 5 s", serial)
+
+    def _log_stats(self) -> None:
+        stats = self.stats
+        times = sorted(stats.session_seconds)
+        median = f"{times[len(times) // 2] * 1000:.0f} ms" if times else "-"
+        log.info(
+            "sessions: %d started, %d completed (median %s), %d failed; %d open",
+            stats.sessions_started,
+            stats.sessions_completed,
+            median,
+            stats.sessions_failed,
+            len(self.sessions),
+        )
+
+    def note_queued(self, serial: str) -> None:
+        """A request for ``serial`` went into the queue (here or in another ACS)."""
+        self.queue_hint[serial] = self.queue_hint.get(serial, 0) + 1
+
+    def in_session(self, serial: str) -> bool:
+        return serial in self.sessions.by_serial
+
+
+def _xml(body: bytes) -> Response:
+    return Response(200, list(XML_HEADERS), body)

@@ -1,0 +1,194 @@
+"""What the ACS needs from the device registry and the credential store.
+
+Both are synchronous pymongo code (oktoscripts.devices); the ACS calls them
+from a small thread pool so its event loop never waits on MongoDB. Concurrent
+Informs are written in batches (one bulk upsert per few milliseconds), which
+keeps a bootstrap storm to a few round trips a second.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import hashlib
+import logging
+import secrets
+
+from oktoscripts.cwmp import paths
+from oktoscripts.cwmp.soap import Inform, RpcRequest
+from oktoscripts.cwmp.ttlcache import TtlCache
+from oktoscripts.devices.credentials import CredentialStore, digest_realm
+from oktoscripts.devices.registry import DeviceRegistry, DeviceUpdate
+
+log = logging.getLogger(__name__)
+
+CR_CREDENTIALS = "connection request credentials"
+# How long the ACS trusts what it read from MongoDB about a credential or a
+# device: a changed password or a deleted device takes effect within this.
+CACHE_TTL_S = 30.0
+BATCH_MAX = 200
+
+
+class DeviceBackend:
+    def __init__(
+        self, registry: DeviceRegistry, credentials: CredentialStore, threads: int = 4
+    ) -> None:
+        self.registry = registry
+        self.credentials = credentials
+        self.realm = digest_realm()
+        self._pool = concurrent.futures.ThreadPoolExecutor(threads, "acs-db")
+        self._batch: list[tuple[DeviceUpdate, asyncio.Future]] = []
+        self._flush_task: asyncio.Task | None = None
+        # Serials whose connection-request credentials are known to be set.
+        self._cr_ready: set[str] = set()
+        self._ha1 = TtlCache(CACHE_TTL_S)
+        self._basic_ok = TtlCache(CACHE_TTL_S)
+        self._known = TtlCache(CACHE_TTL_S)  # serials in the registry
+        self._cr = TtlCache(CACHE_TTL_S)  # serial -> (url, username, password) | None
+        self._secret = secrets.token_bytes(16)
+
+    async def _run(self, func: object, *args: object) -> object:
+        return await asyncio.get_running_loop().run_in_executor(self._pool, func, *args)
+
+    # -- credentials -------------------------------------------------------
+
+    async def verify_basic(self, username: str, password: str) -> bool:
+        # Many CPEs send Basic on every request: remember a success (keyed by a
+        # keyed hash, never the password) instead of asking MongoDB each time.
+        memo = hashlib.sha256(self._secret + f"{username}\0{password}".encode()).digest()
+        if memo in self._basic_ok:
+            return True
+        ok = await self._run(self.credentials.verify_basic, username, password)
+        if ok:
+            self._basic_ok.put(memo, True)
+        return ok
+
+    async def digest_ha1(self, username: str) -> str | None:
+        ha1 = self._ha1.get(username)
+        if ha1 is None:
+            ha1 = await self._run(self.credentials.digest_ha1, username, self.realm)
+            if ha1 is not None:
+                self._ha1.put(username, ha1)
+        return ha1
+
+    # -- devices -----------------------------------------------------------
+
+    async def exists(self, serial: str) -> bool:
+        if serial in self._known:
+            return True
+        found = await self._run(self.registry.get, serial) is not None
+        if found:
+            self._known.put(serial, True)
+        return found
+
+    async def record_inform(self, inform: Inform, ip: str, cwmp_ns: str) -> bool:
+        """Store what the Inform says; True if the device is new. Returns once
+        MongoDB has acknowledged the write."""
+        params = inform.parameters
+        data_model = paths.data_model_of(params)
+
+        def value(key: str) -> str | None:
+            return paths.lookup(params, data_model, key)
+
+        interval = value("periodic_inform_interval")
+        update = self.registry.cwmp_update(
+            inform.device_id.serial_number,
+            oui=inform.device_id.oui,
+            product_class=inform.device_id.product_class,
+            manufacturer=inform.device_id.manufacturer,
+            model=value("model"),
+            software_version=value("software_version"),
+            hardware_version=value("hardware_version"),
+            data_model=data_model or None,
+            ip=ip or None,
+            periodic_inform_interval=int(interval) if interval and interval.isdigit() else None,
+            connection_request_url=value("connection_request_url"),
+            events=[e.code for e in inform.events],
+        )
+        update.fields["cwmp_ns"] = cwmp_ns
+        self._known.put(update.serial, True)
+        cached = self._cr.get(update.serial)
+        if cached is not None and cached[0] != value("connection_request_url"):
+            self._cr.discard(update.serial)
+        if any(e.number == "0" for e in inform.events):
+            # A factory reset forgets the credentials we set: set them again.
+            self._cr_ready.discard(update.serial)
+        future = asyncio.get_running_loop().create_future()
+        self._batch.append((update, future))
+        if self._flush_task is None:
+            self._flush_task = asyncio.ensure_future(self._flush_soon())
+        return await future
+
+    async def _flush_soon(self) -> None:
+        """Group commit: write what has arrived in one bulk upsert at once;
+        Informs arriving during a write go together in the next one."""
+        await asyncio.sleep(0)  # the Informs of this same loop iteration join
+        while self._batch:
+            batch, self._batch = self._batch[:BATCH_MAX], self._batch[BATCH_MAX:]
+            try:
+                results = await self._run(self.registry.bulk_upsert, [u for u, _ in batch])
+            except Exception as exc:  # noqa: BLE001 - each waiting session gets the error
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
+                continue
+            for (_, future), result in zip(batch, results, strict=True):
+                if not future.done():
+                    future.set_result(result.inserted)
+        self._flush_task = None
+
+    # -- connection requests -------------------------------------------------
+
+    async def connection_request(self, serial: str) -> tuple[str, str, str] | None:
+        """(url, username, password) of the CPE, None if it never gave a URL."""
+        cached = self._cr.get(serial)
+        if cached is not None:
+            return cached
+        cr = await self._run(self.registry.connection_request, serial)
+        if cr is None:
+            return None
+        details = (cr.url, cr.username, cr.password or "")
+        self._cr.put(serial, details)
+        return details
+
+    async def provisioning(
+        self, serial: str, data_model: str, new_device: bool = False
+    ) -> list[tuple[RpcRequest, str]]:
+        """What the ACS sets on the CPE in this session: connection-request
+        credentials when the platform holds none for it (new device, factory
+        reset, SECRET_KEY changed)."""
+        if serial in self._cr_ready or not data_model:
+            return []
+        cr = None if new_device else await self.connection_request(serial)
+        if cr is not None and cr[2]:
+            self._cr_ready.add(serial)
+            return []
+        root = paths.ROOTS[data_model] + "ManagementServer."
+        request = RpcRequest(
+            "SetParameterValues",
+            values=[
+                (root + "ConnectionRequestUsername", f"okto-{secrets.token_hex(4)}", "string"),
+                (root + "ConnectionRequestPassword", secrets.token_urlsafe(18), "string"),
+            ],
+            parameter_key="oktoscripts-cr",
+        )
+        return [(request, CR_CREDENTIALS)]
+
+    async def provisioned(self, serial: str, purpose: str, request: RpcRequest) -> None:
+        """The CPE accepted ``request``: remember what it changed."""
+        if purpose != CR_CREDENTIALS:
+            return
+        username, password = request.values[0][1], request.values[1][1]
+        await self._run(
+            lambda: self.registry.upsert_cwmp(
+                serial,
+                connection_request_username=username,
+                connection_request_password=password,
+                state=None,  # not an Inform: the deadline of the last Inform stays
+            )
+        )
+        self._cr_ready.add(serial)
+        self._cr.discard(serial)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False)

@@ -1,0 +1,72 @@
+"""The ACS's settings, from Django settings or the environment.
+
+| variable | default | meaning |
+|---|---|---|
+| OKTOSCRIPTS_ACS_HOST | 0.0.0.0 | address the ACS listens on |
+| OKTOSCRIPTS_ACS_PORT | 7547 | its port |
+| OKTOSCRIPTS_ACS_PATH | / | the URL path CPEs post to |
+| OKTOSCRIPTS_ACS_SESSION_TIMEOUT | 30 | seconds a silent CPE keeps its session |
+| OKTOSCRIPTS_ACS_MAX_BODY | 1048576 | largest request body accepted, bytes |
+| OKTOSCRIPTS_ACS_AUTH | required | "required": CPEs authenticate (Basic or Digest) |
+|   |   | with a device credential; "off": no authentication |
+| OKTOSCRIPTS_ACS_UNKNOWN_CPE | accept | "accept": a new DeviceId is registered; |
+|   |   | "reject": only devices already in the registry get a session |
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from oktoscripts.config import ConfigError
+
+
+def _value(name: str, default: str) -> str:
+    try:
+        from django.conf import settings
+
+        configured = getattr(settings, name.removeprefix("OKTOSCRIPTS_"), None)
+    except Exception:  # Django not configured: environment only
+        configured = None
+    if configured is not None:
+        return str(configured)
+    return os.environ.get(name, "").strip() or default
+
+
+def _choice(name: str, default: str, choices: tuple[str, ...]) -> str:
+    value = _value(name, default).lower()
+    if value not in choices:
+        raise ConfigError(name, f"expected one of {', '.join(choices)}, got {value!r}")
+    return value
+
+
+def _number(name: str, default: float) -> float:
+    raw = _value(name, str(default))
+    try:
+        return float(raw)
+    except ValueError:
+        raise ConfigError(name, f"expected a number, got {raw!r}") from None
+
+
+@dataclass(frozen=True)
+class AcsConfig:
+    host: str = "0.0.0.0"
+    port: int = 7547
+    path: str = "/"
+    session_timeout: float = 30.0
+    max_body: int = 1024 * 1024
+    auth: str = "required"  # "required" | "off"
+    unknown_cpe: str = "accept"  # "accept" | "reject"
+
+    @classmethod
+    def from_settings(cls) -> AcsConfig:
+        path = _value("OKTOSCRIPTS_ACS_PATH", "/")
+        return cls(
+            host=_value("OKTOSCRIPTS_ACS_HOST", "0.0.0.0"),
+            port=int(_number("OKTOSCRIPTS_ACS_PORT", 7547)),
+            path=path if path.startswith("/") else "/" + path,
+            session_timeout=_number("OKTOSCRIPTS_ACS_SESSION_TIMEOUT", 30.0),
+            max_body=int(_number("OKTOSCRIPTS_ACS_MAX_BODY", 1024 * 1024)),
+            auth=_choice("OKTOSCRIPTS_ACS_AUTH", "required", ("required", "off")),
+            unknown_cpe=_choice("OKTOSCRIPTS_ACS_UNKNOWN_CPE", "accept", ("accept", "reject")),
+        )

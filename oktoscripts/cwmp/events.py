@@ -1,0 +1,134 @@
+"""CWMP Inform events on NATS JetStream.
+
+Each EventStruct of each Inform becomes one message on
+``<prefix>.cwmp.event.<code>.<serial>`` in the stream CWMP_EVENTS_STREAM, so a
+listener filters by code and serial with a subject filter, and a slow listener
+loses nothing: it reads the stream at its own pace through its own consumer.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+from nats.js import JetStreamContext, api
+from nats.js.errors import BadRequestError, NotFoundError
+
+from oktoscripts.bus import subjects
+from oktoscripts.cwmp.soap import EventStruct
+
+log = logging.getLogger(__name__)
+
+EVENT_MAX_AGE_S = 24 * 3600
+_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
+
+
+def token(text: str) -> str:
+    """A subject token for any text: [A-Za-z0-9_-] kept, every other byte ~XX."""
+    return _UNSAFE.sub(lambda m: "".join(f"~{b:02X}" for b in m.group().encode()), text) or "~"
+
+
+def stream() -> str:
+    return subjects.stream_name(subjects.CWMP_EVENTS_STREAM)
+
+
+async def ensure_stream(js: JetStreamContext) -> None:
+    config = api.StreamConfig(
+        name=stream(),
+        subjects=[subjects.subject("cwmp", "event", ">")],
+        storage=api.StorageType.FILE,
+        max_age=EVENT_MAX_AGE_S,
+    )
+    try:
+        await js.stream_info(stream())
+    except NotFoundError:
+        try:
+            await js.add_stream(config)
+        except BadRequestError:
+            await js.stream_info(stream())
+
+
+def event_message(serial: str, event: EventStruct, when: datetime | None = None) -> dict:
+    """The event as listeners see it (``ev`` of listen_to_cwmp_event)."""
+    return {
+        "serial_number": serial,
+        "event": event.number,
+        "event_name": event.name,
+        "code": event.code,
+        "command_key": event.command_key,
+        "timestamp": (when or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+    }
+
+
+async def publish(js: JetStreamContext, serial: str, events: list[EventStruct]) -> None:
+    """Publish and wait for JetStream to store each event (in Inform order)."""
+    now = datetime.now(UTC)
+    for event in events:
+        await js.publish(
+            subjects.cwmp_event(token(event.number), token(serial)),
+            json.dumps(event_message(serial, event, now)).encode(),
+        )
+
+
+def normalise_event_filter(event: str | None) -> str | None:
+    """ "1", "1 BOOT" -> "1"; "M Reboot" stays; nil/"*" -> None (every event)."""
+    if event is None or event.strip() in ("", "*"):
+        return None
+    event = event.strip()
+    head, _, _ = event.partition(" ")
+    return head if head.isdigit() else event
+
+
+def filter_subject(event: str | None, serial: str | None) -> str:
+    code = normalise_event_filter(event)
+    serial_token = "*" if serial is None or serial.strip() in ("", "*") else token(serial)
+    return subjects.cwmp_event(token(code) if code else "*", serial_token)
+
+
+async def subscribe(
+    js: JetStreamContext, event: str | None, serial: str | None
+) -> AsyncIterator[dict]:
+    """Events from now on matching the filters, in stream order, none lost.
+
+    An ephemeral pull consumer: the listener fetches only as fast as it
+    processes, and JetStream keeps the rest; the consumer goes away when the
+    listener has been gone for a while."""
+    psub = await js.pull_subscribe(
+        filter_subject(event, serial),
+        stream=stream(),
+        config=api.ConsumerConfig(
+            deliver_policy=api.DeliverPolicy.NEW,
+            ack_policy=api.AckPolicy.EXPLICIT,
+            inactive_threshold=300.0,
+            max_ack_pending=10_000,
+        ),
+    )
+    return _messages(psub)
+
+
+async def _messages(psub: object) -> AsyncIterator[dict]:
+    import nats.errors
+
+    try:
+        while True:
+            try:
+                msgs = await psub.fetch(64, timeout=5)
+            except nats.errors.TimeoutError:
+                continue
+            for msg in msgs:
+                try:
+                    data = json.loads(msg.data)
+                except ValueError:
+                    log.warning("cwmp event: undecodable message on %s", msg.subject)
+                    data = None
+                await msg.ack()
+                if data is not None:
+                    yield data
+    finally:
+        try:
+            await psub.unsubscribe()
+        except Exception:  # noqa: BLE001 - the consumer also expires by itself
+            pass

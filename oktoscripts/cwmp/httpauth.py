@@ -1,0 +1,151 @@
+"""HTTP Basic and Digest (RFC 7616, MD5, qop=auth) for both directions of CWMP:
+CPE -> ACS (the ACS checks) and ACS -> CPE Connection Requests (the ACS answers a
+challenge). The simulator uses the same functions in the other roles.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import os
+import re
+import secrets
+import time
+from dataclasses import dataclass
+
+_PARAM = re.compile(r'(\w+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]+))')
+
+
+def md5_hex(text: str) -> str:
+    return hashlib.md5(text.encode("utf-8")).hexdigest()
+
+
+def ha1(username: str, realm: str, password: str) -> str:
+    return md5_hex(f"{username}:{realm}:{password}")
+
+
+def parse_auth_params(value: str) -> dict[str, str]:
+    """The key=value pairs of a Digest header (quoted or not), keys lowercased."""
+    return {k.lower(): (q if q else u).replace('\\"', '"') for k, q, u in _PARAM.findall(value)}
+
+
+def split_scheme(header: str) -> tuple[str, str]:
+    scheme, _, rest = header.strip().partition(" ")
+    return scheme.lower(), rest.strip()
+
+
+def basic_header(username: str, password: str) -> str:
+    token = base64.b64encode(f"{username}:{password}".encode()).decode()
+    return f"Basic {token}"
+
+
+def parse_basic(rest: str) -> tuple[str, str] | None:
+    try:
+        user, sep, password = base64.b64decode(rest, validate=True).decode("utf-8").partition(":")
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return (user, password) if sep else None
+
+
+def digest_response(
+    ha1_hex: str, method: str, uri: str, nonce: str, nc: str, cnonce: str, qop: str
+) -> str:
+    ha2 = md5_hex(f"{method}:{uri}")
+    if qop:
+        return md5_hex(f"{ha1_hex}:{nonce}:{nc}:{cnonce}:{qop}:{ha2}")
+    return md5_hex(f"{ha1_hex}:{nonce}:{ha2}")
+
+
+def answer_challenge(
+    challenge: str, username: str, password: str, method: str, uri: str, nc: int = 1
+) -> str | None:
+    """The Authorization header answering a WWW-Authenticate challenge
+    (Digest or Basic); None when the scheme is not supported."""
+    scheme, rest = split_scheme(challenge)
+    if scheme == "basic":
+        return basic_header(username, password)
+    if scheme != "digest":
+        return None
+    params = parse_auth_params(rest)
+    algorithm = params.get("algorithm", "MD5")
+    if algorithm.upper() != "MD5":
+        return None
+    realm, nonce = params.get("realm", ""), params.get("nonce", "")
+    qops = [q.strip() for q in params.get("qop", "").split(",") if q.strip()]
+    qop = "auth" if "auth" in qops else ""
+    cnonce = secrets.token_hex(8)
+    nc_text = f"{nc:08x}"
+    response = digest_response(
+        ha1(username, realm, password), method, uri, nonce, nc_text, cnonce, qop
+    )
+    parts = [
+        f'username="{username}"',
+        f'realm="{realm}"',
+        f'nonce="{nonce}"',
+        f'uri="{uri}"',
+        f'response="{response}"',
+        "algorithm=MD5",
+    ]
+    if "opaque" in params:
+        parts.append(f'opaque="{params["opaque"]}"')
+    if qop:
+        parts += [f"qop={qop}", f"nc={nc_text}", f'cnonce="{cnonce}"']
+    return "Digest " + ", ".join(parts)
+
+
+@dataclass
+class DigestCredentials:
+    """What a server needs to check one user: the HA1 for the server's realm and,
+    for Basic, a way to check a clear password."""
+
+    username: str
+    ha1: str
+
+    def check_password(self, password: str, realm: str) -> bool:
+        return hmac.compare_digest(ha1(self.username, realm, password), self.ha1)
+
+
+class NonceIssuer:
+    """Stateless nonces: a timestamp signed with a per-process key, so any
+    connection (and a CPE that reuses a nonce with nc=00000001 for hours) can be
+    checked without remembering nonces. ``lifetime`` bounds the reuse."""
+
+    def __init__(self, key: bytes | None = None, lifetime: float = 24 * 3600) -> None:
+        self.key = key or os.urandom(32)
+        self.lifetime = lifetime
+
+    def issue(self) -> str:
+        stamp = f"{int(time.time()):x}"
+        return stamp + "." + self._sign(stamp)
+
+    def valid(self, nonce: str) -> bool:
+        stamp, _, sig = nonce.partition(".")
+        if not sig or not hmac.compare_digest(sig, self._sign(stamp)):
+            return False
+        try:
+            return time.time() - int(stamp, 16) < self.lifetime
+        except ValueError:
+            return False
+
+    def _sign(self, stamp: str) -> str:
+        return hmac.new(self.key, stamp.encode(), hashlib.sha256).hexdigest()[:24]
+
+
+def challenge(realm: str, nonce: str, stale: bool = False) -> str:
+    header = f'Digest realm="{realm}", qop="auth", nonce="{nonce}", algorithm=MD5'
+    return header + (", stale=true" if stale else "")
+
+
+def check_digest(params: dict[str, str], method: str, ha1_hex: str) -> bool:
+    """Whether a Digest Authorization (already parsed) proves knowledge of ``ha1_hex``."""
+    expected = digest_response(
+        ha1_hex,
+        method,
+        params.get("uri", ""),
+        params.get("nonce", ""),
+        params.get("nc", ""),
+        params.get("cnonce", ""),
+        params.get("qop", ""),
+    )
+    return hmac.compare_digest(expected, params.get("response", ""))

@@ -1,0 +1,130 @@
+"""The per-device RPC queue in MongoDB (collection ``cwmp_queue``).
+
+A script's request waits here until a session of its CPE takes it; requests of
+one device go out in the order they were queued. A request stays in MongoDB
+until it is answered, cancelled by its requester, or past its deadline, so an
+asynchronous request survives a restart of the ACS. ``status`` is "queued"
+until a session sends it, then "sent" (with the session's owner) until the
+answer is published.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from pymongo import ASCENDING, ReturnDocument
+
+from oktoscripts.cwmp.soap import RpcRequest
+
+COLLECTION = "cwmp_queue"
+_counter = itertools.count()
+
+
+@dataclass
+class QueuedRpc:
+    request_id: str
+    serial: str
+    request: RpcRequest
+    mode: str  # "sync" | "async"
+    expires_at: datetime
+
+    @classmethod
+    def from_doc(cls, doc: dict) -> QueuedRpc:
+        expires = doc["expires_at"]
+        if expires.tzinfo is None:
+            expires = expires.replace(tzinfo=UTC)
+        return cls(
+            doc["_id"],
+            doc["serial"],
+            RpcRequest.from_json(doc["request"]),
+            doc.get("mode", "sync"),
+            expires,
+        )
+
+
+class RpcQueue:
+    def __init__(self, db: object) -> None:
+        self.col = db[COLLECTION]
+
+    async def ensure_indexes(self) -> None:
+        await self.col.create_index(
+            [("serial", ASCENDING), ("status", ASCENDING), ("order", ASCENDING)]
+        )
+        await self.col.create_index([("expires_at", ASCENDING)])
+
+    async def put(
+        self, request_id: str, serial: str, request: RpcRequest, mode: str, timeout_s: float
+    ) -> None:
+        now = datetime.now(UTC)
+        await self.col.insert_one(
+            {
+                "_id": request_id,
+                "serial": serial,
+                "request": request.to_json(),
+                "mode": mode,
+                "status": "queued",
+                "queued_at": now,
+                # time first, then a process counter: order of arrival within one ACS
+                "order": f"{time.time():017.6f}-{next(_counter):012d}",
+                "expires_at": now + timedelta(seconds=timeout_s),
+            }
+        )
+
+    async def take_next(self, serial: str, owner: str) -> QueuedRpc | None:
+        """The oldest live queued request of ``serial``, marked sent by ``owner``."""
+        doc = await self.col.find_one_and_update(
+            {"serial": serial, "status": "queued", "expires_at": {"$gt": datetime.now(UTC)}},
+            {"$set": {"status": "sent", "owner": owner, "sent_at": datetime.now(UTC)}},
+            sort=[("order", ASCENDING)],
+            return_document=ReturnDocument.AFTER,
+        )
+        return QueuedRpc.from_doc(doc) if doc else None
+
+    async def queued_serials(self) -> list[str]:
+        """The serial of every queued request (repeated once per request)."""
+        docs = await self.col.find({"status": "queued"}, {"serial": 1, "_id": 0}).to_list(None)
+        return [d["serial"] for d in docs]
+
+    async def has_queued(self, serial: str) -> bool:
+        doc = await self.col.find_one(
+            {"serial": serial, "status": "queued", "expires_at": {"$gt": datetime.now(UTC)}},
+            {"_id": 1},
+        )
+        return doc is not None
+
+    async def queued_ids(self, serial: str, mode: str) -> list[str]:
+        docs = await self.col.find(
+            {"serial": serial, "status": "queued", "mode": mode}, {"_id": 1}
+        ).to_list(None)
+        return [d["_id"] for d in docs]
+
+    async def done(self, request_id: str) -> None:
+        await self.col.delete_one({"_id": request_id})
+
+    async def cancel(self, request_id: str) -> bool:
+        """Drop a request that no session has taken yet."""
+        result = await self.col.delete_one({"_id": request_id, "status": "queued"})
+        return result.deleted_count == 1
+
+    async def expired(self) -> list[QueuedRpc]:
+        """Requests past their deadline, removed from the queue."""
+        now = datetime.now(UTC)
+        docs = await self.col.find({"expires_at": {"$lte": now}}).to_list(None)
+        if docs:
+            await self.col.delete_many({"_id": {"$in": [d["_id"] for d in docs]}})
+        return [QueuedRpc.from_doc(d) for d in docs]
+
+    async def stale_sent(self, older_than_s: float) -> list[QueuedRpc]:
+        """Requests sent longer ago than a session may last: the session that
+        sent them died (an ACS restart, a CPE that hung up) without an answer."""
+        limit = datetime.now(UTC) - timedelta(seconds=older_than_s)
+        docs = await self.col.find({"status": "sent", "sent_at": {"$lt": limit}}).to_list(None)
+        return [QueuedRpc.from_doc(d) for d in docs]
+
+    async def requeue(self, request_id: str) -> None:
+        await self.col.update_one(
+            {"_id": request_id}, {"$set": {"status": "queued"}, "$unset": {"owner": ""}}
+        )

@@ -1,0 +1,130 @@
+"""The ACS's NATS side: RPC requests from workers, cancellations.
+
+A request ``{request_id, serial, request, mode, timeout_s}`` on
+subjects.cwmp_rpc() (queue group "acs") is queued in MongoDB and acknowledged
+with ``{"queued": true}`` (or an error answer for an unknown device). A
+synchronous request then wakes the CPE with a Connection Request unless it is
+in a session now; if that fails the request is dropped and "503" is
+published on subjects.cwmp_answer(request_id), where the requester listens
+for the final answer in every case.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+
+from oktoscripts.bus import subjects
+from oktoscripts.cwmp import answers
+from oktoscripts.cwmp.acs import Acs
+from oktoscripts.cwmp.connreq import ConnectionRequestFailed, connection_request
+from oktoscripts.cwmp.events import token
+from oktoscripts.cwmp.soap import RpcRequest
+
+log = logging.getLogger(__name__)
+
+QUEUE_GROUP = "acs"
+MAX_TIMEOUT_S = 7 * 24 * 3600
+
+
+class RpcService:
+    def __init__(self, acs: Acs) -> None:
+        self.acs = acs
+        self.nc = acs.nc
+        self._subs: list = []
+
+    async def start(self) -> None:
+        self.acs.waker = self._wake_queued
+        self._subs.append(
+            await self.nc.subscribe(subjects.cwmp_rpc(), QUEUE_GROUP, cb=self._on_request)
+        )
+        self._subs.append(await self.nc.subscribe(subjects.cwmp_cancel(), cb=self._on_cancel))
+        self._subs.append(await self.nc.subscribe(subjects.cwmp_queued("*"), cb=self._on_queued))
+        await self.nc.flush()
+
+    async def stop(self) -> None:
+        for sub in self._subs:
+            try:
+                await sub.unsubscribe()
+            except Exception:  # noqa: BLE001 - connection already closed
+                pass
+
+    async def _on_request(self, msg: object) -> None:
+        try:
+            reply = await self._queue(msg.data)
+        except Exception as exc:  # noqa: BLE001 - a bad request must not stop the service
+            log.exception("cwmp rpc request")
+            reply = answers.error("500", f"the ACS could not queue the request: {exc}")
+        if msg.reply:
+            await self.nc.publish(msg.reply, json.dumps(reply).encode())
+
+    async def _queue(self, data: bytes) -> dict:
+        try:
+            body = json.loads(data)
+            request_id, serial = str(body["request_id"]), str(body["serial"])
+            request = RpcRequest.from_json(body["request"])
+            mode = "async" if body.get("mode") == "async" else "sync"
+            timeout_s = min(float(body.get("timeout_s", 60)), MAX_TIMEOUT_S)
+        except (ValueError, KeyError, TypeError) as exc:
+            return answers.error("500", f"malformed request: {exc}")
+        acs = self.acs
+        if not await acs.backend.exists(serial):
+            return answers.error("404", f"unknown device {serial!r}")
+        wake_now = mode == "sync" and not acs.in_session(serial)
+        async with acs.writing(serial) if wake_now else contextlib.nullcontext():
+            if wake_now:
+                # Wake the CPE while the request is written; its session
+                # waits for the write before it looks at the queue.
+                acs.spawn(self._wake(serial, [request_id]))
+            await acs.queue.put(request_id, serial, request, mode, timeout_s)
+            acs.note_queued(serial)
+        if mode == "sync" and not wake_now:
+            if acs.in_session(serial):
+                acs.rewake.add(serial)  # in case the session ends before taking it
+            else:
+                acs.spawn(self._wake(serial, [request_id]))  # it ended meanwhile
+        # Other ACS processes may hold this CPE's session: tell them.
+        await self.nc.publish(
+            subjects.cwmp_queued(token(serial)),
+            json.dumps({"serial": serial, "owner": acs.owner}).encode(),
+        )
+        return {"queued": True}
+
+    async def _wake_queued(self, serial: str) -> None:
+        """A session ended with synchronous requests still queued: wake it again."""
+        request_ids = await self.acs.queue.queued_ids(serial, "sync")
+        if request_ids:
+            await self._wake(serial, request_ids)
+
+    async def _wake(self, serial: str, request_ids: list[str]) -> None:
+        cr = await self.acs.backend.connection_request(serial)
+        try:
+            if cr is None:
+                raise ConnectionRequestFailed("the device never gave a ConnectionRequestURL")
+            await connection_request(*cr)
+        except ConnectionRequestFailed as exc:
+            if self.acs.in_session(serial):
+                return  # it called by itself meanwhile: the session takes the requests
+            log.info("connection request to %s failed: %s", serial, exc)
+            for request_id in request_ids:
+                if await self.acs.queue.cancel(request_id):
+                    await self.acs.publish_answer(
+                        request_id,
+                        answers.error("503", f"device offline: connection request failed: {exc}"),
+                    )
+
+    async def _on_queued(self, msg: object) -> None:
+        try:
+            news = json.loads(msg.data)
+        except ValueError:
+            return
+        if news.get("owner") != self.acs.owner:  # our own requests are noted already
+            self.acs.note_queued(str(news.get("serial", "")))
+
+    async def _on_cancel(self, msg: object) -> None:
+        try:
+            request_id = str(json.loads(msg.data)["request_id"])
+        except (ValueError, KeyError, TypeError):
+            return
+        await self.acs.queue.cancel(request_id)

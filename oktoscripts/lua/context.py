@@ -1,0 +1,129 @@
+"""What a binding sees of the run that calls it: `ctx`."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from oktoscripts.lua.limits import Limits
+from oktoscripts.lua.values import LuaCallback
+
+if TYPE_CHECKING:
+    from oktoscripts.api.services import Services
+
+
+@dataclass
+class OutputLine:
+    seq: int
+    stream: str  # "stdout" | "log" | "call" | "system"
+    text: str
+    time: float  # epoch seconds
+    level: str | None = None
+
+
+class OutputLimitExceeded(Exception):
+    """Output went over the run's output_bytes limit."""
+
+
+class RunContext:
+    """The run as bindings see it. Built by LuaRun, one per run.
+
+    Methods are safe to call from the Lua thread (sync bindings) and from the
+    asyncio loop (async bindings).
+    """
+
+    def __init__(
+        self,
+        *,
+        run_id: str,
+        script_name: str,
+        args: dict,
+        services: Services | None,
+        limits: Limits,
+        loop: asyncio.AbstractEventLoop,
+        emit: Callable[[OutputLine], None],
+        start_listener: Callable[[AsyncIterator[dict], LuaCallback, int, str], None],
+    ) -> None:
+        self.run_id = run_id
+        self.script_name = script_name
+        self.args = args
+        self.services = services
+        self.limits = limits
+        self.deadline = time.monotonic() + limits.wall_seconds
+        self.cancelled = asyncio.Event()
+        self.device_calls: list[dict] = []
+        self._loop = loop
+        self._emit = emit
+        self._start_listener = start_listener
+        self._lock = threading.Lock()
+        self._seq = 0
+        self._output_bytes = 0
+        self._closed = False
+        self._queued: list[OutputLine] = []
+
+    def output(self, text: str, stream: str = "stdout", level: str | None = None) -> None:
+        """Add an output line. Raises OutputLimitExceeded past the output limit."""
+        size = len(text.encode("utf-8", errors="replace")) + 1
+        with self._lock:
+            if self._closed:
+                return
+            if self._output_bytes + size > self.limits.output_bytes:
+                raise OutputLimitExceeded(self.limits.describe("output_bytes"))
+            self._output_bytes += size
+            self._queue_line(stream, text, level)
+
+    def system(self, text: str) -> None:
+        """An output line from the platform itself (not counted against the limit)."""
+        with self._lock:
+            if self._closed:
+                return
+            self._queue_line("system", text, None)
+
+    def _queue_line(self, stream: str, text: str, level: str | None) -> None:
+        """(Under the lock.) Lines reach the loop in order, in batches: one
+        wake-up of the loop per batch rather than per line."""
+        self._seq += 1
+        self._queued.append(OutputLine(self._seq, stream, text, time.time(), level))
+        if len(self._queued) == 1:
+            self._loop.call_soon_threadsafe(self._deliver)
+
+    def _deliver(self) -> None:
+        with self._lock:
+            lines, self._queued = self._queued, []
+        for line in lines:
+            self._emit(line)
+
+    def record_call(self, name: str, target: str | None, latency_s: float, ok: bool) -> None:
+        """A device call with its latency: run metrics, and a "call" output line."""
+        self.device_calls.append(
+            {"name": name, "target": target, "latency_s": round(latency_s, 6), "ok": ok}
+        )
+        where = f" {target}" if target else ""
+        state = "ok" if ok else "failed"
+        try:
+            self.output(f"{name}{where}: {latency_s * 1000:.1f} ms, {state}", stream="call")
+        except OutputLimitExceeded:
+            pass  # the script's own next output reports the limit
+
+    def add_listener(
+        self,
+        source: AsyncIterator[dict],
+        callback: LuaCallback,
+        parallel: int = 1,
+        name: str = "",
+    ) -> None:
+        """Call `callback(event)` for every event of `source`, `parallel` at most at once.
+
+        The run keeps going after its main chunk while a listener exists."""
+        if not isinstance(callback, LuaCallback):
+            raise TypeError("callback must be the LuaCallback a binding received")
+        self._start_listener(source, callback, max(1, int(parallel or 1)), name)
+
+    def close(self) -> None:
+        """The run is over: further output is dropped."""
+        with self._lock:
+            self._closed = True

@@ -1,0 +1,90 @@
+"""The resource limits of one run, with platform defaults and per-script overrides."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass
+from typing import Any
+
+# The names a limit has in messages ("instruction limit of 1000 exceeded").
+LIMIT_LABELS = {
+    "instructions": "instruction limit",
+    "memory_bytes": "memory limit",
+    "wall_seconds": "wall-clock limit",
+    "output_bytes": "output limit",
+}
+
+# RunError.limit uses short names; "memory_bytes" is reported as "memory".
+LIMIT_KINDS = {
+    "instructions": "instructions",
+    "memory_bytes": "memory",
+    "wall_seconds": "wall_seconds",
+    "output_bytes": "output_bytes",
+}
+
+# Overrides may use either spelling.
+_ALIASES = {"memory": "memory_bytes", "wall": "wall_seconds", "output": "output_bytes"}
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Per-run limits. Each holds for the main chunk; instructions and wall-clock
+    time hold for each listener callback invocation separately, memory and output
+    for the run as a whole."""
+
+    instructions: int = 1_000_000_000
+    memory_bytes: int = 256 * 1024 * 1024
+    wall_seconds: float = 600.0
+    output_bytes: int = 4 * 1024 * 1024
+
+    @classmethod
+    def defaults(cls) -> Limits:
+        """The platform defaults: the values above, each replaceable by an
+        environment variable OKTOSCRIPTS_LIMIT_<NAME> (e.g.
+        OKTOSCRIPTS_LIMIT_WALL_SECONDS=60)."""
+        overrides = {}
+        for name in LIMIT_LABELS:
+            raw = os.environ.get(f"OKTOSCRIPTS_LIMIT_{name.upper()}")
+            if raw:
+                try:
+                    overrides[name] = float(raw) if "." in raw or "e" in raw else int(raw)
+                except ValueError:
+                    raise ValueError(f"OKTOSCRIPTS_LIMIT_{name.upper()}: not a number") from None
+        return cls.with_overrides(overrides, base=cls())
+
+    @classmethod
+    def with_overrides(cls, overrides: dict | None, base: Limits | None = None) -> Limits:
+        """`base` (the platform defaults when None) with the given fields replaced.
+
+        Unknown names and values that are not positive numbers raise ValueError,
+        so a typo in a script's settings is reported instead of ignored.
+        """
+        base = base or cls.defaults()
+        if not overrides:
+            return base
+        changes: dict[str, Any] = {}
+        for key, value in overrides.items():
+            name = _ALIASES.get(key, key)
+            if name not in LIMIT_LABELS:
+                raise ValueError(f"unknown limit {key!r}")
+            if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+                raise ValueError(f"limit {key!r} must be a positive number, got {value!r}")
+            changes[name] = float(value) if name == "wall_seconds" else int(value)
+        return dataclasses.replace(base, **changes)
+
+    def describe(self, name: str) -> str:
+        """'wall-clock limit of 2 s' for messages."""
+        value = getattr(self, name)
+        if name == "wall_seconds":
+            return f"{LIMIT_LABELS[name]} of {value:g} s"
+        if name in ("memory_bytes", "output_bytes"):
+            return f"{LIMIT_LABELS[name]} of {_size(value)}"
+        return f"{LIMIT_LABELS[name]} of {value} instructions"
+
+
+def _size(n: int) -> str:
+    for unit, factor in (("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if n >= factor and n % factor == 0:
+            return f"{n // factor} {unit}"
+    return f"{n} bytes"

@@ -1,0 +1,575 @@
+"""The coroutine driver: one run of one script, from source to RunOutcome.
+
+The main chunk and each listener callback run as Lua coroutines ("activations")
+on a thread of the Lua pool. A binding that waits makes its coroutine yield;
+the driver then awaits the binding on the asyncio loop and resumes the
+coroutine with the answer. Only one resume of a run's runtime is in flight at
+a time; activations of the same run interleave at their waits.
+
+Limits: instructions and memory are enforced inside Lua (count hook,
+max_memory). The wall-clock limit is watched here as well, because no hook
+runs during a long C call or in LuaJIT's compiled code: past the deadline the
+driver tells the hook to stop, and if the thread is not back within GRACE_S
+the run ends anyway and its thread is abandoned (see threads.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import itertools
+import json
+import logging
+import re
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from oktoscripts.api.registry import ArgumentError, Binding, Multi, all_bindings, check_arguments
+from oktoscripts.lua.context import OutputLimitExceeded, OutputLine, RunContext
+from oktoscripts.lua.limits import LIMIT_KINDS, Limits
+from oktoscripts.lua.outcome import RunError, RunOutcome
+from oktoscripts.lua.runtime import RUNTIMES, LuaSandbox, Step, lupa_module
+from oktoscripts.lua.threads import LuaThreadPool, default_pool
+from oktoscripts.lua.values import LuaCallback
+
+__all__ = ["LuaRun", "Limits", "OutputLine", "RunError", "RunOutcome"]
+
+log = logging.getLogger(__name__)
+
+# How long a thread that should have stopped may take before it is abandoned.
+GRACE_S = 0.5
+
+
+@dataclass
+class _Activation:
+    """The main chunk, or one call of a listener callback."""
+
+    kind: str  # "main" | "listener"
+    deadline: float
+    co: Any = None
+    instructions: int = 0
+
+
+class _Stopped(Exception):
+    """The run reached its outcome elsewhere; this activation just stops."""
+
+
+class LuaRun:
+    """One run of a script. `await run()` once; `cancel()` from anywhere."""
+
+    def __init__(
+        self,
+        source: str,
+        *,
+        name: str = "script",
+        run_id: str = "",
+        args: dict | None = None,
+        limits: Limits | None = None,
+        runtime: str = "lua51",
+        services: Any = None,
+        on_output: Callable[[OutputLine], None] | None = None,
+        on_status: Callable[[str], None] | None = None,
+        executor: concurrent.futures.Executor | None = None,
+    ) -> None:
+        if runtime not in RUNTIMES:
+            raise ValueError(f"unknown Lua runtime {runtime!r} (use one of {', '.join(RUNTIMES)})")
+        self.source = source
+        self.name = _chunk_name(name)
+        self.run_id = run_id
+        self.args = dict(args or {})
+        self.limits = limits or Limits.defaults()
+        self.runtime = runtime
+        self.services = services
+        self.on_output = on_output
+        self.on_status = on_status
+        self.executor = executor or default_pool()
+        self.output_lines: list[OutputLine] = []
+
+        self._cancel_requested = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop_reason: str | None = None  # read by the hook: stop now, for this reason
+        self._trip: tuple[str, int | None] | None = None  # (limit, line) where Lua stopped
+        self._last_line: int | None = None
+        self._current: _Activation | None = None
+        self._instructions = 0
+        self._peak_memory = 0
+        self._binding_calls: Counter[str] = Counter()
+        self._pending: dict[int, tuple[str, Any]] = {}
+        self._tokens = itertools.count(1)
+        self._inflight: concurrent.futures.Future | None = None
+        self._tasks: set[asyncio.Task] = set()
+        self._listeners = 0
+        self._bindings: list[Binding] = []
+
+    # ------------------------------------------------------------------ public
+
+    def cancel(self) -> None:
+        """Stop the run (thread-safe). A run waiting or sleeping ends at once."""
+        self._cancel_requested = True
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(self._on_cancel)
+
+    async def run(self) -> RunOutcome:
+        self._loop = asyncio.get_running_loop()
+        self._started = time.monotonic()
+        self._terminal: asyncio.Future[RunOutcome] = self._loop.create_future()
+        self._lua_lock = asyncio.Lock()
+        self._listeners_idle = asyncio.Event()
+        self._bindings = all_bindings()
+        self.ctx = RunContext(
+            run_id=self.run_id,
+            script_name=self.name,
+            args=self.args,
+            services=self.services,
+            limits=self.limits,
+            loop=self._loop,
+            emit=self._emit,
+            start_listener=self._start_listener_threadsafe,
+        )
+        if self._cancel_requested:
+            self._on_cancel()
+        self._status("running")
+        main = self._spawn(self._main())
+        try:
+            outcome = await asyncio.shield(self._terminal)
+        except asyncio.CancelledError:
+            self._on_cancel()
+            raise
+        finally:
+            self._finish(main)
+        # Output lines the Lua thread queued before the end reach on_output
+        # before the outcome does.
+        await asyncio.sleep(0)
+        return outcome
+
+    # ------------------------------------------------------------------ flow
+
+    async def _main(self) -> None:
+        try:
+            act = _Activation("main", self._started + self.limits.wall_seconds)
+            values = await self._drive(act, (self.args,), setup=True)
+            result = values[0] if len(values) == 1 else (values or None)
+            if self._listeners:
+                self._status("listening")
+                await self._listeners_idle.wait()
+            self._conclude(self._outcome("succeeded", result=result))
+        except _Stopped:
+            pass
+        except Exception as exc:  # an engine bug must still end the run
+            log.exception("run %s: engine failure", self.run_id)
+            self._conclude(self._failure(f"internal error: {exc}", None, []))
+
+    def _setup(self) -> Any:
+        """On the Lua thread: the sandbox, the bindings, the compiled chunk
+        (a driver coroutine), or the outcome of a syntax error."""
+        self._sandbox = LuaSandbox(
+            {
+                "call": self._lua_call,
+                "tick": self._lua_tick,
+                "trip": self._lua_trip,
+                "output": self._lua_output,
+            },
+            runtime=self.runtime,
+            memory_bytes=self.limits.memory_bytes,
+            binding_names=[b.name for b in self._bindings],
+        )
+        self._sandbox.set_global("args", self.args)
+        fn, err = self._sandbox.compile(self.source, self.name)
+        if fn is None:
+            line = _line_of(err, self.name)
+            error = RunError(message=err, line=line, traceback=[], kind="syntax")
+            return self._outcome("failed", error=error)
+        return self._sandbox.start(fn)
+
+    async def _drive(self, act: _Activation, args: tuple, setup: bool = False) -> list:
+        """Resume `act` until it finishes; returns its values. With `setup`,
+        the runtime is made and the chunk compiled in the same trip to the
+        Lua thread as the first resume."""
+        while True:
+            if setup:
+                step = await self._in_lua(act, self._setup_and_start, act, args)
+                setup = False
+            else:
+                step = await self._in_lua(act, self._step, act.co, args)
+            if step.kind == "syntax":
+                raise self._stop_with(step.error)
+            if step.kind == "done":
+                return step.values or []
+            if step.kind == "error":
+                raise self._stop_with(self._error_outcome(step))
+            if step.kind == "limit":
+                raise self._stop_with(self._limit_outcome())
+            args = await self._wait_binding(act, step.token, step.line)
+
+    def _setup_and_start(self, act: _Activation, args: tuple) -> Step:
+        try:
+            compiled = self._setup()
+        except lupa_module(self.runtime).LuaMemoryError:
+            # A memory limit too small for even the sandbox and the chunk.
+            self._trip = ("memory_bytes", None)
+            return Step("limit")
+        if isinstance(compiled, RunOutcome):
+            return Step("syntax", error=compiled)
+        act.co = compiled
+        return self._step(act.co, args)
+
+    def _step(self, co: Any, args: tuple) -> Step:
+        """On the Lua thread: one resume, with Lua's own failures mapped."""
+        try:
+            step = self._sandbox.step(co, args)
+        except self._sandbox.lupa.LuaMemoryError:
+            self._trip = self._trip or ("memory_bytes", self._last_line)
+            step = Step("limit")
+        except self._sandbox.lupa.LuaError as exc:
+            step = Step("error", error=_text(exc), frames=[])
+        self._peak_memory = max(self._peak_memory, self._sandbox.memory_used())
+        return step
+
+    async def _in_lua(self, act: _Activation, fn: Callable, *args: Any) -> Any:
+        """Run fn on the Lua pool for `act`, holding the wall-clock limit.
+
+        When the run ends meanwhile (cancel, another activation's failure) the
+        awaiting task is cancelled; _finish then reaps the thread."""
+        async with self._lua_lock:
+            if self._terminal.done():
+                raise _Stopped
+            self._current = act
+            future = self.executor.submit(fn, *args)
+            self._inflight = future
+            try:
+                try:
+                    async with asyncio.timeout_at(self._loop_time(act.deadline)):
+                        return await asyncio.wrap_future(future)
+                except TimeoutError:
+                    pass
+                # Past the deadline with Lua still running: the hook stops it if
+                # it can; otherwise the thread is stuck and gets abandoned.
+                self._stop_reason = self._stop_reason or "wall_seconds"
+                try:
+                    async with asyncio.timeout(GRACE_S):
+                        return await asyncio.wrap_future(future)
+                except TimeoutError:
+                    pass
+                self._trip = self._trip or ("wall_seconds", self._last_line)
+                raise self._stop_with(self._limit_outcome(stuck=True))
+            finally:
+                self._current = None
+
+    async def _wait_binding(self, act: _Activation, token: int, line: int | None) -> tuple:
+        """Await a waiting binding's call; the values to resume its coroutine with."""
+        name, coro = self._pending.pop(token)
+        try:
+            async with asyncio.timeout_at(self._loop_time(act.deadline)):
+                result = await coro
+        except TimeoutError:
+            self._trip = ("wall_seconds", line)
+            raise self._stop_with(self._limit_outcome()) from None
+        except ArgumentError as exc:
+            return (2, str(exc))
+        except OutputLimitExceeded:
+            return (3, _REASON_CODES["output_bytes"])
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.exception("binding %s failed in run %s", name, self.run_id)
+            return (2, f"{name}: {exc}")
+        values = tuple(result) if isinstance(result, Multi) else (result,)
+        return (0, *values)
+
+    def _loop_time(self, monotonic_deadline: float) -> float:
+        """A time.monotonic() deadline on the loop's clock."""
+        return self._loop.time() + (monotonic_deadline - time.monotonic())
+
+    # ------------------------------------------------------------------ listeners
+
+    def _start_listener_threadsafe(
+        self, source: AsyncIterator[dict], callback: LuaCallback, parallel: int, name: str
+    ) -> None:
+        if callback._run_token is not self:
+            raise ValueError("callback belongs to another run")
+        self._listeners += 1
+        self._loop.call_soon_threadsafe(self._start_listener, source, callback, parallel, name)
+
+    def _start_listener(
+        self, source: AsyncIterator[dict], callback: LuaCallback, parallel: int, name: str
+    ) -> None:
+        self._listeners_idle.clear()
+        self._spawn(self._listen(source, callback, parallel, name))
+
+    async def _listen(
+        self, source: AsyncIterator[dict], callback: LuaCallback, parallel: int, name: str
+    ) -> None:
+        slots = asyncio.Semaphore(parallel)
+        handlers: set[asyncio.Task] = set()
+        try:
+            async for event in source:
+                await slots.acquire()
+                handler = self._spawn(self._handle_event(callback, event, slots))
+                handlers.add(handler)
+                handler.add_done_callback(handlers.discard)
+            if handlers:
+                await asyncio.gather(*handlers)
+        except _Stopped:
+            pass
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.exception("listener %s of run %s failed", name, self.run_id)
+            self.ctx.system(f"listener {name or ''} stopped: {exc}".replace("  ", " "))
+        finally:
+            closer = getattr(source, "aclose", None)
+            if closer is not None:
+                try:
+                    await closer()
+                except Exception:  # the source's own cleanup problem
+                    log.debug("closing listener source failed", exc_info=True)
+            self._listeners -= 1
+            if self._listeners <= 0:
+                self._listeners_idle.set()
+
+    async def _handle_event(
+        self, callback: LuaCallback, event: dict, slots: asyncio.Semaphore
+    ) -> None:
+        try:
+            act = _Activation("listener", time.monotonic() + self.limits.wall_seconds)
+            # Event counts of deployed listeners and the latency benchmark (automations).
+            from oktoscripts.automations.listenerstats import announce
+
+            await announce(self.services, self.run_id, event)
+            act.co = await self._in_lua(act, self._sandbox.start, callback._function)
+            await self._drive(act, (event,))
+        finally:
+            slots.release()
+
+    # ------------------------------------------------------------------ host side of Lua
+    # Called by the engine chunk, on the Lua thread.
+
+    def _lua_call(self, index: int, *args: Any) -> tuple:
+        binding = self._bindings[index - 1]
+        if self._stop_reason:
+            return (3, _REASON_CODES[self._stop_reason])
+        self._binding_calls[binding.name] += 1
+        try:
+            values = tuple(self._sandbox.to_python(a, self._wrap_function) for a in args)
+            checked = check_arguments(binding, values)
+        except ArgumentError as exc:
+            return (2, str(exc).encode())
+        except ValueError as exc:
+            return (2, f"{binding.name}: {exc}".encode())
+        if self._current is not None:
+            self.ctx.deadline = self._current.deadline
+        if binding.waits:
+            token = next(self._tokens)
+            self._pending[token] = (binding.name, binding.func(self.ctx, *checked))
+            return (1, token)
+        try:
+            result = binding.func(self.ctx, *checked)
+        except ArgumentError as exc:
+            return (2, str(exc).encode())
+        except OutputLimitExceeded:
+            return (3, _REASON_CODES["output_bytes"])
+        except Exception as exc:
+            log.exception("binding %s failed in run %s", binding.name, self.run_id)
+            return (2, f"{binding.name}: {exc}".encode())
+        values = tuple(result) if isinstance(result, Multi) else (result,)
+        return (0, *self._sandbox.lua_values(values))
+
+    def _lua_tick(self, memory_kb: float, line: int | None, amount: int) -> int | None:
+        """A limit check from the hook (every `amount` instructions) or, under
+        LuaJIT, from the budget checks (every `amount` loop iterations or tail
+        calls, counted as that many instructions)."""
+        self._instructions += amount
+        memory = int(memory_kb * 1024)
+        if memory > self._peak_memory:
+            self._peak_memory = memory
+        if line:
+            self._last_line = line
+        if self._stop_reason is None:
+            self._stop_reason = self._over_limit(amount)
+        return _REASON_CODES[self._stop_reason] if self._stop_reason else None
+
+    def _over_limit(self, amount: int) -> str | None:
+        if self._cancel_requested:
+            return "cancelled"
+        act = self._current
+        if act is None:
+            return None
+        act.instructions += amount
+        if act.instructions > self.limits.instructions:
+            return "instructions"
+        if time.monotonic() > act.deadline:
+            return "wall_seconds"
+        return None
+
+    def _lua_trip(self, reason: bytes, line: int | None) -> None:
+        if self._trip is None:
+            self._trip = (reason.decode(), line or self._last_line)
+        self._stop_reason = self._stop_reason or reason.decode()
+
+    def _lua_output(self, text: bytes) -> int | None:
+        try:
+            self.ctx.output(text.decode("utf-8", errors="replace"))
+        except OutputLimitExceeded:
+            return _REASON_CODES["output_bytes"]
+        return None
+
+    def _wrap_function(self, fn: Any) -> LuaCallback:
+        return LuaCallback(fn, self)
+
+    # ------------------------------------------------------------------ outcomes
+
+    def _on_cancel(self) -> None:
+        self._cancel_requested = True
+        self._stop_reason = self._stop_reason or "cancelled"
+        if hasattr(self, "ctx"):
+            self.ctx.cancelled.set()
+        if hasattr(self, "_terminal") and not self._terminal.done():
+            self._trip = self._trip or ("cancelled", self._last_line)
+            self._conclude(self._limit_outcome())
+
+    def _stop_with(self, outcome: RunOutcome) -> _Stopped:
+        self._conclude(outcome)
+        return _Stopped()
+
+    def _conclude(self, outcome: RunOutcome) -> None:
+        if not self._terminal.done():
+            self._terminal.set_result(outcome)
+
+    def _error_outcome(self, step: Step) -> RunOutcome:
+        err = step.error
+        if isinstance(err, str):
+            message = err
+        elif err is None:
+            message = "nil"
+        else:
+            message = "error object: " + json.dumps(err, ensure_ascii=False)
+        frames = step.frames or []
+        line = _line_of(message, self.name) if isinstance(err, str) else None
+        if line is None and frames:
+            line = frames[0]["line"]
+        # Raised inside the engine on the script's behalf, or by yield (no
+        # position): placed at the script's line instead.
+        engine_place = _ENGINE_PLACE.match(message)
+        if engine_place:
+            message = message[engine_place.end() :]
+        across = _YIELD_ACROSS_C.fullmatch(message)
+        if across:
+            message = f"{message} ({_YIELD_HINT})"
+        if (engine_place or across) and line is not None:
+            message = f"{self.name}:{line}: {message}"
+        return self._failure(message, line, frames)
+
+    def _failure(self, message: str, line: int | None, frames: list[dict]) -> RunOutcome:
+        return self._outcome("failed", error=RunError(message, line, frames, "error"))
+
+    def _limit_outcome(self, stuck: bool = False) -> RunOutcome:
+        reason, line = self._trip or (self._stop_reason or "wall_seconds", self._last_line)
+        if reason == "cancelled":
+            error = RunError("cancelled", line, [], "cancelled")
+            return self._outcome("cancelled", error=error)
+        where = f"{self.name}:{line}: " if line else f"{self.name}: "
+        message = f"{where}{self.limits.describe(reason)} exceeded"
+        if stuck:
+            message += " (in a call that could not be interrupted)"
+        error = RunError(message, line, [], "limit", LIMIT_KINDS.get(reason, reason))
+        return self._outcome("limit_exceeded", error=error)
+
+    def _outcome(
+        self, status: str, result: Any = None, error: RunError | None = None
+    ) -> RunOutcome:
+        metrics = {
+            "duration_s": round(time.monotonic() - self._started, 6),
+            "instructions": self._instructions,
+            "peak_memory_bytes": self._peak_memory,
+            "binding_calls": dict(self._binding_calls),
+            "device_calls": list(self.ctx.device_calls),
+            "runtime": self.runtime,
+        }
+        return RunOutcome(status, result, error, metrics)
+
+    def _finish(self, main: asyncio.Task) -> None:
+        self._stop_reason = self._stop_reason or "cancelled"
+        self.ctx.close()
+        for task in list(self._tasks):
+            task.cancel()
+        for _, coro in self._pending.values():
+            coro.close()
+        self._pending.clear()
+        inflight = self._inflight
+        if inflight is not None and not inflight.done():
+            self._loop.create_task(self._reap(inflight))
+
+    async def _reap(self, future: concurrent.futures.Future) -> None:
+        """A run ended while its Lua was still running: give it GRACE_S to
+        notice, then abandon its thread."""
+        await asyncio.wait({asyncio.wrap_future(future)}, timeout=GRACE_S)
+        if not future.done() and isinstance(self.executor, LuaThreadPool):
+            self.executor.abandon(future)
+            log.warning("run %s: abandoned a Lua thread stuck in a long call", self.run_id)
+
+    # ------------------------------------------------------------------ plumbing
+
+    def _emit(self, line: OutputLine) -> None:
+        self.output_lines.append(line)
+        if self.on_output is not None:
+            try:
+                self.on_output(line)
+            except Exception:
+                log.exception("on_output failed")
+
+    def _status(self, status: str) -> None:
+        if self.on_status is not None:
+            try:
+                self.on_status(status)
+            except Exception:
+                log.exception("on_status failed")
+
+    def _spawn(self, coro: Any) -> asyncio.Task:
+        task = self._loop.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+
+_ENGINE_PLACE = re.compile(r"^\(engine\):\d+: ")
+# Lua 5.1: "metamethod/C-call boundary", LuaJIT: "C-call boundary".
+_YIELD_ACROSS_C = re.compile(r"attempt to yield across [\w/-]+ boundary")
+_YIELD_HINT = (
+    "a function that waits, like sleep or a device call, cannot run inside a "
+    "metamethod, a for ... in iterator, or a table.sort or string.gsub callback"
+)
+
+# Why Lua must stop, as the numbers sandbox.lua's REASONS table maps back.
+_REASON_CODES = {
+    name: code
+    for code, name in enumerate(
+        ("instructions", "wall_seconds", "memory_bytes", "output_bytes", "cancelled"), start=1
+    )
+}
+
+_UNSAFE_IN_NAME = re.compile(r"[\x00-\x1f:]")
+
+
+def _chunk_name(name: str) -> str:
+    """A script name usable as a chunk name: one line, no colon (the message
+    format is NAME:LINE:)."""
+    cleaned = _UNSAFE_IN_NAME.sub("_", name or "script").strip() or "script"
+    return cleaned[:80]
+
+
+def _line_of(message: str | None, name: str) -> int | None:
+    if not message:
+        return None
+    match = re.match(re.escape(name) + r":(\d+):", message)
+    return int(match.group(1)) if match else None
+
+
+def _text(exc: BaseException) -> str:
+    arg = exc.args[0] if exc.args else ""
+    if isinstance(arg, bytes):
+        return arg.decode("utf-8", errors="replace")
+    return str(arg) or type(exc).__name__

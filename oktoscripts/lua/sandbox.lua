@@ -1,0 +1,616 @@
+-- The engine side of a run, loaded once into each fresh runtime as "=(engine)".
+--
+-- It captures what it needs from the real globals, builds the script's
+-- environment (the sandbox of LUA_API.md), and returns the functions the
+-- Python driver calls. Everything here uses captured locals only, so a script
+-- that rewrites string, table or its globals cannot change the engine.
+--
+-- Arguments: host (a table of Python callables, never exposed to the script),
+-- HOOK_EVERY (instructions between two limit checks), MAX_BYTES (memory limit).
+
+local host, HOOK_EVERY, MAX_BYTES = ...
+
+local _G = _G
+local type, select, tostring, error, unpack = type, select, tostring, error, unpack
+local pairs, ipairs, setmetatable = pairs, ipairs, setmetatable
+local raw_getfenv, raw_setfenv, raw_loadstring = getfenv, setfenv, loadstring
+local gc = collectgarbage
+local raw_pcall = pcall
+local co_create, co_resume, co_yield = coroutine.create, coroutine.resume, coroutine.yield
+local co_status, co_running = coroutine.status, coroutine.running
+local sethook, getinfo = debug.sethook, debug.getinfo
+local s_sub, s_byte, s_rep, s_format = string.sub, string.byte, string.rep, string.format
+local t_concat = table.concat
+
+local host_call, host_tick, host_trip, host_output = host.call, host.tick, host.trip, host.output
+-- The memory limit holds while script code runs; it is lifted (disarm) while
+-- Python hands values to Lua, whose allocations lupa makes outside Lua's
+-- error protection (a failure there would abort the process).
+local host_arm, host_disarm = host.arm, host.disarm
+local armed = false
+local function arm()
+  armed = true
+  host_arm()
+end
+local function disarm()
+  armed = false
+  host_disarm()
+end
+-- LuaJIT only: rewrites source so that compiled loops check the limits too.
+local host_instrument = host.instrument
+host = nil
+
+local ENGINE = getinfo(1, "S").source
+
+-- What host_tick, host_output and host_call report, as numbers (a number
+-- crosses from Python without allocating).
+local REASONS = { "instructions", "wall_seconds", "memory_bytes", "output_bytes", "cancelled" }
+
+-- Raised (never as a string) when a limit is hit or the run is cancelled.
+-- No sandbox function lets a script catch it: once tripped, every hook and
+-- binding call raises it again.
+local LIMIT = setmetatable({}, { __tostring = function() return "limit exceeded" end })
+-- Yielded by a waiting binding up to the Python driver.
+local WAIT = {}
+local tripped = false
+
+local function pack(...)
+  return { n = select("#", ...), ... }
+end
+
+-- ------------------------------------------------------------ script frames
+
+local function is_script_source(source)
+  return source ~= ENGINE and source ~= "=[C]"
+end
+
+-- Main functions of instrumented chunks (they are not Lua's "main" kind).
+local main_functions = setmetatable({}, { __mode = "k" })
+
+-- Frames of `co` (nil: the running coroutine) that belong to the script.
+local function script_frames(co, level)
+  local frames = {}
+  while true do
+    local info
+    if co then info = getinfo(co, level, "Slnf") else info = getinfo(level, "Slnf") end
+    if not info then break end
+    if info.what ~= "C" and info.what ~= "tail" and is_script_source(info.source) then
+      local name
+      if info.what == "main" or main_functions[info.func] then
+        name = "main chunk"
+      elseif info.name then
+        name = "function '" .. info.name .. "'"
+      else
+        name = "function <" .. s_sub(info.source, 2) .. ":" .. info.linedefined .. ">"
+      end
+      frames[#frames + 1] = { source = info.source, line = info.currentline, name = name }
+    end
+    level = level + 1
+  end
+  return frames
+end
+
+local function current_line()
+  local level = 2
+  while true do
+    local info = getinfo(level, "Sl")
+    if not info then return nil end
+    if info.what ~= "C" and is_script_source(info.source) and info.currentline > 0 then
+      return info.currentline
+    end
+    level = level + 1
+  end
+end
+
+local function trip(reason)
+  if not tripped then
+    tripped = true
+    host_trip(reason, current_line())
+  end
+  error(LIMIT, 0)
+end
+
+-- ------------------------------------------------------------ the limit hook
+
+local function hook()
+  if tripped then error(LIMIT, 0) end
+  local code = host_tick(gc("count"), current_line(), HOOK_EVERY)
+  if code then trip(REASONS[code]) end
+end
+
+-- The budget function of instrumented (LuaJIT) code: called every BUDGET
+-- loop iterations or function calls, it checks the limits like the hook.
+local BUDGET = 20000
+local function budget()
+  if tripped then error(LIMIT, 0) end
+  local code = host_tick(gc("count"), current_line(), BUDGET)
+  if code then trip(REASONS[code]) end
+  return BUDGET
+end
+
+-- Under LuaJIT the budget checks written into the script do the work (hooks
+-- never run in compiled code, and slow down the interpreter before it).
+local IS_JIT = type(jit) == "table"
+
+-- Every coroutine gets the hook: in Lua 5.1 hooks are per coroutine.
+local function hooked(co)
+  if not IS_JIT then sethook(co, hook, "", HOOK_EVERY) end
+  return co
+end
+
+local function new_coroutine(f)
+  return hooked(co_create(f))
+end
+if not IS_JIT then sethook(hook, "", HOOK_EVERY) end
+
+-- ------------------------------------------------------------ coroutines
+
+local drivers = setmetatable({}, { __mode = "k" })  -- main chunk and listener callbacks
+local parent_of = setmetatable({}, { __mode = "k" }) -- protected-call coroutine -> its caller
+
+-- The coroutine the script believes it runs in (protected calls are invisible).
+local function logical(co)
+  while parent_of[co] do co = parent_of[co] end
+  return co
+end
+
+-- Resume `co` and carry every waiting-binding request it yields up to our own
+-- resumer (and eventually the driver), then back down with the answer.
+local function resume_through(co, ...)
+  local res = pack(co_resume(co, ...))
+  while res[1] and res[2] == WAIT and co_status(co) == "suspended" do
+    res = pack(co_resume(co, co_yield(unpack(res, 2, res.n))))
+  end
+  return res
+end
+
+local function is_memory_error(err)
+  return err == "not enough memory"
+end
+
+local function check_limit(err)
+  if err == LIMIT or tripped then error(LIMIT, 0) end
+  if is_memory_error(err) then trip("memory_bytes") end
+end
+
+local sb_coroutine = {}
+
+function sb_coroutine.create(f)
+  if type(f) ~= "function" then
+    error("bad argument #1 to 'create' (Lua function expected)", 2)
+  end
+  return new_coroutine(f)
+end
+
+function sb_coroutine.resume(co, ...)
+  if type(co) ~= "thread" then
+    error("bad argument #1 to 'resume' (coroutine expected)", 2)
+  end
+  local res = resume_through(co, ...)
+  if not res[1] then check_limit(res[2]) end
+  return unpack(res, 1, res.n)
+end
+
+function sb_coroutine.wrap(f)
+  local co = sb_coroutine.create(f)
+  return function(...)
+    local res = resume_through(co, ...)
+    if res[1] then return unpack(res, 2, res.n) end
+    check_limit(res[2])
+    if type(res[2]) == "string" then error(res[2], 2) end
+    error(res[2], 0)
+  end
+end
+
+function sb_coroutine.yield(...)
+  if drivers[logical(co_running())] then
+    error("attempt to yield from outside a coroutine", 2)
+  end
+  return co_yield(...)
+end
+
+function sb_coroutine.running()
+  local co = logical(co_running())
+  if drivers[co] then return nil end
+  return co
+end
+
+function sb_coroutine.status(co)
+  if type(co) ~= "thread" then
+    error("bad argument #1 to 'status' (coroutine expected)", 2)
+  end
+  if co == logical(co_running()) then return "running" end
+  return co_status(co)
+end
+
+-- ------------------------------------------------------------ pcall / xpcall
+-- Lua 5.1 cannot yield across its own pcall, so these run the protected
+-- function as a coroutine: a waiting binding inside yields through them.
+
+local failed_co = nil -- while an xpcall handler runs: the coroutine that failed
+
+local raw_getmetatable, raw_rawget = debug.getmetatable, rawget
+
+local function protected(f, ...)
+  local fn = f
+  if type(f) == "function" and getinfo(f, "S").what == "C" then
+    -- A C function cannot yield; a plain pcall keeps its exact error (and a
+    -- coroutine could not even run it in Lua 5.1).
+    local res = pack(raw_pcall(f, ...))
+    if not res[1] then check_limit(res[2]) end
+    return nil, res
+  end
+  if type(f) ~= "function" then
+    local mt = raw_getmetatable(f)
+    if not (mt and raw_rawget(mt, "__call")) then
+      return nil, { n = 2, false, "attempt to call a " .. type(f) .. " value" }
+    end
+    fn = function(...) return f(...) end
+  end
+  local co = hooked(co_create(fn))
+  parent_of[co] = co_running()
+  local res = pack(co_resume(co, ...))
+  while res[1] and co_status(co) == "suspended" do
+    res = pack(co_resume(co, co_yield(unpack(res, 2, res.n))))
+  end
+  if not res[1] then check_limit(res[2]) end
+  return co, res
+end
+
+local function sb_pcall(f, ...)
+  local _, res = protected(f, ...)
+  return unpack(res, 1, res.n)
+end
+
+local function sb_xpcall(f, handler, ...)
+  local co, res = protected(f, ...)
+  if res[1] then return unpack(res, 1, res.n) end
+  local outer = failed_co
+  failed_co = co
+  local _, handled = protected(handler, res[2])
+  failed_co = outer
+  if handled[1] then return false, handled[2] end
+  return false, "error in error handling"
+end
+
+-- LuaJIT can yield across its own pcall and xpcall, and runs the handler
+-- where the error happened (with the stack intact): use them, only keeping
+-- limit errors uncatchable.
+if type(jit) == "table" then
+  local raw_xpcall = xpcall
+
+  sb_pcall = function(f, ...)
+    local res = pack(raw_pcall(f, ...))
+    if not res[1] then check_limit(res[2]) end
+    return unpack(res, 1, res.n)
+  end
+
+  sb_xpcall = function(f, handler, ...)
+    local function handle(e)
+      if e == LIMIT or tripped or is_memory_error(e) then return LIMIT end
+      return handler(e)
+    end
+    local res = pack(raw_xpcall(f, handle, ...))
+    if not res[1] then check_limit(res[2]) end
+    return unpack(res, 1, res.n)
+  end
+end
+
+-- ------------------------------------------------------------ debug.traceback
+
+local function format_frames(frames, lines)
+  for _, f in ipairs(frames) do
+    lines[#lines + 1] = "\t" .. s_sub(f.source, 2) .. ":" .. f.line .. ": in " .. f.name
+  end
+end
+
+local function sb_traceback(a, b, c)
+  local co, msg, level = nil, a, b
+  if type(a) == "thread" then co, msg, level = a, b, c end
+  if msg ~= nil and type(msg) ~= "string" and type(msg) ~= "number" then return msg end
+  local lines = {}
+  if msg ~= nil then lines[1] = tostring(msg) end
+  lines[#lines + 1] = "stack traceback:"
+  if co then
+    format_frames(script_frames(co, level or 0), lines)
+  else
+    if failed_co then format_frames(script_frames(failed_co, 0), lines) end
+    format_frames(script_frames(nil, level or 2), lines)
+    local parent = parent_of[co_running()]
+    while parent do
+      format_frames(script_frames(parent, 0), lines)
+      parent = parent_of[parent]
+    end
+  end
+  return t_concat(lines, "\n")
+end
+
+-- ------------------------------------------------------------ the environment
+
+local env = {}
+
+for _, name in ipairs({
+  "assert", "error", "ipairs", "next", "pairs", "rawequal", "rawget", "rawset",
+  "select", "tonumber", "tostring", "type", "unpack", "getmetatable",
+  "setmetatable", "newproxy", "gcinfo", "_VERSION",
+}) do
+  env[name] = _G[name]
+end
+env._G = env
+env.pcall = sb_pcall
+env.xpcall = sb_xpcall
+env.coroutine = sb_coroutine
+env.debug = { traceback = sb_traceback }
+
+local function copy(t, names)
+  local c = {}
+  if names then
+    for _, k in ipairs(names) do c[k] = t[k] end
+  else
+    for k, v in pairs(t) do c[k] = v end
+  end
+  return c
+end
+
+env.math = copy(math)
+env.table = copy(table)
+env.os = copy(os, { "time", "clock", "date", "difftime" })
+
+-- The string table is shared with the string metatable ("x"):upper(), so it
+-- is edited in place; the engine keeps its own references above.
+string.dump = nil
+string.rep = function(s, n, ...)
+  if type(n) == "number" and (type(s) == "string" or type(s) == "number") then
+    local sep = ...
+    local size = #tostring(s) * n
+    if type(sep) == "string" then size = size + #sep * n end
+    if size > MAX_BYTES then trip("memory_bytes") end
+    -- Repeating nothing a billion times is one long C loop for nothing.
+    if size == 0 then return "" end
+  end
+  return s_rep(s, n, ...)
+end
+env.string = string
+
+function env.collectgarbage(opt)
+  if opt == "count" then return gc("count") end
+  error("collectgarbage: only collectgarbage(\"count\") is available to scripts", 2)
+end
+
+-- getfenv/setfenv reach only functions of the script.
+local function is_script_function(f)
+  if type(f) ~= "function" then return false end
+  local info = getinfo(f, "S")
+  return info.what ~= "C" and is_script_source(info.source)
+end
+
+local function function_at(f, fname)
+  if f == nil then f = 1 end
+  if type(f) == "number" then
+    if f < 0 then error("bad argument #1 to '" .. fname .. "' (level must be non-negative)", 3) end
+    if f == 0 then return nil end
+    local info = getinfo(f + 2, "f")
+    if not info then error("bad argument #1 to '" .. fname .. "' (invalid level)", 3) end
+    return info.func
+  end
+  if type(f) ~= "function" then
+    error("bad argument #1 to '" .. fname .. "' (number expected, got " .. type(f) .. ")", 3)
+  end
+  return f
+end
+
+function env.getfenv(f)
+  local fn = function_at(f, "getfenv")
+  if fn == nil or not is_script_function(fn) then return env end
+  return raw_getfenv(fn)
+end
+
+function env.setfenv(f, t)
+  if type(t) ~= "table" then
+    error("bad argument #2 to 'setfenv' (table expected, got " .. type(t) .. ")", 2)
+  end
+  local fn = function_at(f, "setfenv")
+  if fn == nil or not is_script_function(fn) then
+    error("'setfenv' cannot change the environment of this function", 2)
+  end
+  raw_setfenv(fn, t)
+  return fn
+end
+
+-- Compile source text into a function of the script's environment. Syntax
+-- errors come from the text as written; under LuaJIT the function actually
+-- returned is built from the instrumented text.
+local function compile_text(text, chunkname)
+  local fn, err = raw_loadstring(text, chunkname)
+  if not fn then return nil, err end
+  if host_instrument then
+    local was_armed = armed
+    if was_armed then disarm() end
+    local instrumented = host_instrument(text)
+    if was_armed then arm() end
+    local outer = raw_loadstring(instrumented, chunkname)
+    if outer then
+      raw_setfenv(outer, env)
+      fn = outer(budget)
+      main_functions[fn] = true
+    end
+  end
+  raw_setfenv(fn, env)
+  return fn
+end
+
+-- loadstring and load of source text only: bytecode could break the VM.
+local function load_text(text, chunkname)
+  if s_byte(text, 1) == 27 then
+    return nil, "loading precompiled chunks is not allowed"
+  end
+  return compile_text(text, chunkname)
+end
+
+function env.loadstring(text, chunkname)
+  if type(text) ~= "string" and type(text) ~= "number" then
+    error("bad argument #1 to 'loadstring' (string expected, got " .. type(text) .. ")", 2)
+  end
+  text = tostring(text)
+  return load_text(text, chunkname or text)
+end
+
+function env.load(reader, chunkname)
+  if type(reader) ~= "function" then
+    error("bad argument #1 to 'load' (function expected, got " .. type(reader) .. ")", 2)
+  end
+  local parts = {}
+  while true do
+    local piece = reader()
+    if piece == nil or piece == "" then break end
+    if type(piece) ~= "string" then return nil, "reader function must return a string" end
+    parts[#parts + 1] = piece
+  end
+  return load_text(t_concat(parts), chunkname or "=(load)")
+end
+
+function env.print(...)
+  if tripped then error(LIMIT, 0) end
+  local n = select("#", ...)
+  local parts = {}
+  local tostr = env.tostring
+  if type(tostr) ~= "function" then tostr = tostring end
+  for i = 1, n do
+    local s = tostr((select(i, ...)))
+    if type(s) ~= "string" and type(s) ~= "number" then
+      error("'tostring' must return a string to 'print'", 2)
+    end
+    parts[i] = s
+  end
+  local code = host_output(t_concat(parts, "\t", 1, n))
+  if code then trip(REASONS[code]) end
+end
+
+-- Nothing of Python stays reachable, even from the engine's own globals.
+_G.python = nil
+if package and package.loaded then package.loaded.python = nil end
+
+-- ------------------------------------------------------------ bindings
+
+-- A binding is a plain Lua function around the private host_call: the script
+-- never holds a Python object. Results: 0 values, 1 wait (yield to the
+-- driver, which resumes with the final answer), 2 error text, 3 limit.
+local function make_binding(index)
+  return function(...)
+    if tripped then error(LIMIT, 0) end
+    disarm()
+    local r = pack(host_call(index, ...))
+    arm()
+    if r[1] == 1 then r = pack(co_yield(WAIT, r[2], current_line())) end
+    local kind = r[1]
+    if kind == 0 then return unpack(r, 2, r.n) end
+    if kind == 2 then error(r[2], 2) end
+    trip(REASONS[r[2]] or "cancelled")
+  end
+end
+
+-- ------------------------------------------------------------ the driver API
+
+local engine = {}
+
+function engine.bind(names)
+  for i = 1, #names do env[names[i]] = make_binding(i) end
+end
+
+function engine.set_global(name, value)
+  env[name] = value
+end
+
+function engine.compile(source, name)
+  if s_byte(source, 1) == 27 then return nil, "precompiled chunks are not accepted" end
+  return compile_text(source, "=" .. name)
+end
+
+-- A driver coroutine: the main chunk or one listener callback call.
+-- Coroutines stay on this side (lupa cannot hand an unstarted one back): the
+-- driver knows them by number.
+local driven = {}
+local last_driven = 0
+
+-- LuaJIT unwinds a failed coroutine's frames, so there the script's frames
+-- are taken where the error happens, by an xpcall handler.
+local failure_frames = setmetatable({}, { __mode = "k" })
+
+local function keeping_frames(fn)
+  if type(jit) ~= "table" then return fn end
+  local raw_xpcall = xpcall
+  local function capture(e)
+    if e ~= LIMIT and not tripped and not is_memory_error(e) then
+      failure_frames[co_running()] = script_frames(nil, 2)
+    end
+    return e
+  end
+  return function(...)
+    local res = pack(raw_xpcall(fn, capture, ...))
+    if res[1] then return unpack(res, 2, res.n) end
+    error(res[2], 0)
+  end
+end
+
+function engine.start(fn)
+  local co = new_coroutine(keeping_frames(fn))
+  drivers[co] = true
+  last_driven = last_driven + 1
+  driven[last_driven] = co
+  return last_driven
+end
+
+-- Resume a driver coroutine. Returns one of
+--   0, {n=..., values...}        finished with these return values
+--   1, token, line               waiting on binding call `token`
+--   2, error_value, frames       failed with an error
+--   3                            stopped by a limit or cancellation
+-- Lifts the memory limit before anything is allocated for what the
+-- coroutine gave back (a full heap must not fail outside the script).
+local function disarmed(...)
+  disarm()
+  return pack(...)
+end
+
+function engine.step(id, ...)
+  arm()
+  local co = driven[id]
+  local res = disarmed(co_resume(co, ...))
+  if co_status(co) == "dead" then driven[id] = nil end
+  if res[1] then
+    if co_status(co) == "dead" then
+      return 0, { n = res.n - 1, unpack(res, 2, res.n) }
+    end
+    if res[2] == WAIT then return 1, res[3], res[4] end
+    return 2, "attempt to yield from outside a coroutine", script_frames(co, 0)
+  end
+  local err = res[2]
+  if err == LIMIT or tripped then return 3 end
+  if is_memory_error(err) then
+    tripped = true
+    local frames = script_frames(co, 0)
+    local line = frames[1] and frames[1].line
+    host_trip("memory_bytes", line and line > 0 and line or nil)
+    return 3
+  end
+  return 2, err, failure_frames[co] or script_frames(co, 0)
+end
+
+local ids = setmetatable({}, { __mode = "k" })
+local last_id = 0
+-- A stable number per table, for cycle detection by the Python converter.
+function engine.table_id(t)
+  local id = ids[t]
+  if not id then
+    last_id = last_id + 1
+    id = last_id
+    ids[t] = id
+  end
+  return id
+end
+
+engine.type = type
+
+engine.format = s_format
+
+return engine

@@ -1,0 +1,249 @@
+"""``python manage.py runscript FILE.lua``: run a script from the command line.
+
+In-process by default (no worker, no database record; NATS and MongoDB are
+used when configured, for the bindings that need them), or with --remote
+through the run queue like a run from the IDE (a worker must be running; the
+run is recorded). Output is printed as it comes, the result as JSON at the
+end. Exit status: 0 succeeded, 1 failed, 2 bad command line or missing file,
+3 limit exceeded, 4 cancelled, 5 lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import sys
+import uuid
+from pathlib import Path
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError
+
+from oktoscripts.bus import subjects
+from oktoscripts.lua.limits import Limits
+from oktoscripts.runs import live
+
+# --remote: say so when no worker took the run after this long.
+WORKER_HINT_S = 3.0
+
+EXIT_STATUS = {"succeeded": 0, "failed": 1, "limit_exceeded": 3, "cancelled": 4, "lost": 5}
+
+
+def parse_args(pairs: list[str]) -> dict[str, Any]:
+    """``key=value`` gives the string value; ``key:=json`` a JSON value (``count:=3``)."""
+    args: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise CommandError(f"--arg {pair!r}: expected key=value or key:=json", returncode=2)
+        if key.endswith(":"):
+            key = key[:-1]
+            try:
+                args[key] = json.loads(value)
+            except ValueError:
+                raise CommandError(
+                    f"--arg {pair!r}: not valid JSON after :=", returncode=2
+                ) from None
+        else:
+            args[key] = value
+    return args
+
+
+def format_line(stream: str, text: str, level: str | None) -> str:
+    if stream == "log":
+        return f"[{level or 'info'}] {text}"
+    if stream == "call":
+        return f"-> {text}"
+    if stream == "system":
+        return f"# {text}"
+    return text
+
+
+def print_error(error: dict | None) -> None:
+    if not error:
+        return
+    print(f"error: {error.get('message')}", file=sys.stderr)
+    for frame in error.get("traceback") or []:
+        where = f"{frame.get('source')}:{frame.get('line')}"
+        function = frame.get("function")
+        print(f"  at {where}" + (f" in {function}" if function else ""), file=sys.stderr)
+
+
+class Command(BaseCommand):
+    help = __doc__.split("\n\n")[1].replace("\n", " ")
+
+    def add_arguments(self, parser) -> None:  # noqa: ANN001
+        parser.add_argument("file", help="the Lua script")
+        parser.add_argument(
+            "--arg",
+            action="append",
+            default=[],
+            metavar="KEY=VALUE",
+            help="an argument for the script (repeatable); KEY:=JSON for "
+            "numbers, booleans and tables",
+        )
+        parser.add_argument(
+            "--remote",
+            action="store_true",
+            help="run through the run queue on a worker and record the run",
+        )
+        parser.add_argument("--runtime", choices=("lua51", "luajit"), default="lua51")
+        parser.add_argument(
+            "--limit",
+            action="append",
+            default=[],
+            metavar="NAME=VALUE",
+            help="override a limit: instructions, memory_bytes, wall_seconds, output_bytes",
+        )
+
+    def handle(self, *args: object, **options: Any) -> None:
+        path = Path(options["file"])
+        try:
+            code = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise CommandError(f"no such file: {path}", returncode=2) from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise CommandError(f"cannot read {path}: {exc}", returncode=2) from None
+        script_args = parse_args(options["arg"])
+        limits = parse_args([pair.replace("=", ":=", 1) for pair in options["limit"]])
+        try:
+            Limits.with_overrides(limits)
+        except ValueError as exc:
+            raise CommandError(f"--limit: {exc}", returncode=2) from None
+        if options["remote"]:
+            status, result, error = asyncio.run(
+                run_remote(code, path.name, script_args, options["runtime"], limits)
+            )
+        else:
+            status, result, error = asyncio.run(
+                run_local(code, path.name, script_args, options["runtime"], limits)
+            )
+        self.finish(status, result, error)
+
+    def finish(self, status: str, result: Any, error: dict | None) -> None:
+        sys.stdout.flush()
+        if status == "succeeded":
+            print(json.dumps(result, ensure_ascii=False))
+        else:
+            print_error(error)
+            print(f"run {status}", file=sys.stderr)
+        sys.stdout.flush()
+        sys.exit(EXIT_STATUS.get(status, 1))
+
+
+def on_interrupt(cancel: Any) -> None:
+    """Ctrl-C cancels the run (the run still ends and reports normally)."""
+    asyncio.get_running_loop().add_signal_handler(signal.SIGINT, cancel)
+
+
+async def connect_if_configured() -> Any:
+    from django.conf import settings
+
+    from oktoscripts.bus.connection import connect
+
+    if not settings.NATS_URL:
+        return None
+    try:
+        return await connect("runscript", first_attempts=2, connect_timeout=2)
+    except Exception as exc:  # noqa: BLE001 - only bindings that need NATS will fail
+        print(
+            f"note: NATS at {settings.NATS_URL} is unreachable ({exc}); bindings that "
+            "need it will fail",
+            file=sys.stderr,
+        )
+        return None
+
+
+async def run_local(
+    code: str, name: str, args: dict, runtime: str, limits: dict
+) -> tuple[str, Any, dict | None]:
+    from dataclasses import asdict
+
+    from oktoscripts.lua.run import LuaRun
+    from oktoscripts.runs.services import build_services, close_services
+
+    run_limits = Limits.with_overrides(limits)
+    nc = await connect_if_configured()
+    services = build_services(nc)
+
+    def on_output(line: Any) -> None:
+        print(format_line(line.stream, line.text, line.level), flush=True)
+
+    lua = LuaRun(
+        code,
+        name=name,
+        run_id=f"local-{uuid.uuid4().hex[:8]}",
+        args=args,
+        limits=run_limits,
+        runtime=runtime,
+        services=services,
+        on_output=on_output,
+    )
+    on_interrupt(lua.cancel)
+    try:
+        outcome = await lua.run()
+    finally:
+        close_services(services)
+        if nc is not None:
+            await nc.close()
+    error = asdict(outcome.error) if outcome.error is not None else None
+    return outcome.status, outcome.result, error
+
+
+async def run_remote(
+    code: str, name: str, args: dict, runtime: str, limits: dict
+) -> tuple[str, Any, dict | None]:
+    from asgiref.sync import sync_to_async
+    from django.conf import settings
+
+    from oktoscripts.bus.connection import connect
+    from oktoscripts.runs.models import Run
+    from oktoscripts.runs.submit import acancel_run, asubmit_run
+
+    try:
+        nc = await connect("runscript --remote", first_attempts=4)
+    except Exception as exc:  # noqa: BLE001 - one line for the user, not a traceback
+        raise CommandError(
+            f"--remote: cannot reach NATS at {settings.NATS_URL}: {exc}", returncode=2
+        ) from None
+    run_id = str(uuid.uuid4())
+    # Subscribe first: every line and status of the run, in the order published.
+    events = await nc.subscribe(subjects.run_events(run_id))
+    try:
+        await asubmit_run(
+            code,
+            script_name=name,
+            args=args,
+            runtime=runtime,
+            limits=limits,
+            started_by="cli",
+            run_id=run_id,
+            nc=nc,
+        )
+        print(f"queued run {run_id}", file=sys.stderr, flush=True)
+        on_interrupt(lambda: asyncio.ensure_future(acancel_run(run_id, nc=nc)))
+        taken = False
+
+        def hint() -> None:
+            if not taken:
+                print(
+                    "no worker has taken it yet: is `python manage.py worker` running?",
+                    file=sys.stderr,
+                    flush=True,
+                )
+
+        asyncio.get_running_loop().call_later(WORKER_HINT_S, hint)
+        async for msg in events.messages:
+            if msg.subject.endswith(".output"):
+                line = live.decode(msg.data)
+                print(format_line(line["stream"], line["text"], line.get("level")), flush=True)
+            elif msg.subject.endswith(".status"):
+                status = live.decode(msg.data)["status"]
+                taken = taken or status != "queued"
+                if status in Run.FINAL:
+                    break
+    finally:
+        await nc.close()
+    run = await sync_to_async(Run.objects.get)(pk=run_id)  # the stored outcome is the truth
+    return run.status, run.result, run.error

@@ -1,0 +1,56 @@
+"""Settings of the run queue and workers: Django setting first, then environment, then default.
+
+| setting / environment variable | default | meaning |
+|---|---|---|
+| OKTOSCRIPTS_WORKER_CONCURRENCY | 2000 | runs one worker process holds at once |
+| OKTOSCRIPTS_WORKER_LUA_THREADS | CPU count | threads that execute Lua in one worker |
+| OKTOSCRIPTS_WORKER_HEARTBEAT | 2 | seconds between worker heartbeats |
+| OKTOSCRIPTS_WORKER_LOST_AFTER | 15 | seconds without heartbeat before its runs are "lost" |
+"""
+
+from __future__ import annotations
+
+import os
+
+from oktoscripts.config import ConfigError
+
+
+def _number(name: str, default: float) -> float:
+    from django.conf import settings
+
+    value = getattr(settings, name, None)
+    if value is None:
+        raw = os.environ.get(name, "").strip()
+        if not raw:
+            return default
+        value = raw
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(name, f"expected a number, got {value!r}") from None
+    if number <= 0:
+        raise ConfigError(name, f"must be greater than 0, got {value!r}")
+    return number
+
+
+def concurrency() -> int:
+    return int(_number("OKTOSCRIPTS_WORKER_CONCURRENCY", 2000))
+
+
+def lua_threads() -> int:
+    return int(_number("OKTOSCRIPTS_WORKER_LUA_THREADS", os.cpu_count() or 2))
+
+
+def heartbeat_interval() -> float:
+    return _number("OKTOSCRIPTS_WORKER_HEARTBEAT", 2.0)
+
+
+def lost_after() -> float:
+    """Seconds without a heartbeat before a worker counts as dead."""
+    lost = _number("OKTOSCRIPTS_WORKER_LOST_AFTER", 15.0)
+    if lost <= heartbeat_interval():
+        raise ConfigError(
+            "OKTOSCRIPTS_WORKER_LOST_AFTER",
+            f"must be longer than the heartbeat interval ({heartbeat_interval()}s), got {lost}",
+        )
+    return lost

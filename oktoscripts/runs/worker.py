@@ -1,0 +1,315 @@
+"""The worker: takes run requests from the queue and runs them, many at once.
+
+One asyncio process. Lua executes on a small thread pool (the engine's
+LuaRun); waiting runs cost no thread. For each run the worker claims the Run
+row (a request for a run that is not "queued" any more is dropped: runs are
+never retried), acknowledges the request, publishes every output line live
+as it is printed, stores output, result, error and metrics through the
+RunStore (batched), and publishes the final status once it is stored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import re
+import secrets
+import socket
+import uuid
+from collections.abc import Coroutine
+from dataclasses import asdict, dataclass
+
+from django.db import InterfaceError, OperationalError
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+
+from oktoscripts.api.services import Services
+from oktoscripts.bus import subjects
+from oktoscripts.bus.outbox import Outbox
+from oktoscripts.bus.streams import ensure_run_queue, ensure_workers_bucket
+from oktoscripts.lua.threads import LuaThreadPool
+from oktoscripts.runs import conf, live
+from oktoscripts.runs.heartbeat import Heartbeat, LostRunSweeper
+from oktoscripts.runs.models import Run
+from oktoscripts.runs.puller import RequestPuller
+from oktoscripts.runs.store import ClaimedRun, RunStore
+
+log = logging.getLogger(__name__)
+
+# While the database is unreachable, a finished run's outcome is retried this often.
+FINISH_RETRY_S = 5.0
+
+
+def new_worker_id() -> str:
+    host = re.sub(r"[^A-Za-z0-9_-]", "-", socket.gethostname())[:40]
+    return f"{host}-{os.getpid()}-{secrets.token_hex(2)}"
+
+
+@dataclass
+class WorkerOptions:
+    concurrency: int
+    lua_threads: int
+    heartbeat_s: float
+    lost_after_s: float
+
+    @classmethod
+    def from_settings(cls) -> WorkerOptions:
+        return cls(
+            conf.concurrency(), conf.lua_threads(), conf.heartbeat_interval(), conf.lost_after()
+        )
+
+
+class _Held:
+    """A run request this worker took, from delivery to stored outcome."""
+
+    def __init__(self) -> None:
+        self.lua = None  # the LuaRun once created
+        self.cancel_requested = False
+
+    def cancel(self) -> None:
+        self.cancel_requested = True
+        if self.lua is not None:
+            self.lua.cancel()
+
+
+def internal_error(message: str) -> dict:
+    return {"message": message, "line": None, "traceback": [], "kind": "error", "limit": None}
+
+
+class Worker:
+    def __init__(
+        self, nc: Client, services: Services, options: WorkerOptions, worker_id: str | None = None
+    ) -> None:
+        self.nc = nc
+        self.services = services
+        self.options = options
+        self.worker_id = worker_id or new_worker_id()
+        self.store = RunStore(self.worker_id)
+        self.outbox = Outbox(nc)
+        self._held: dict[str, _Held] = {}
+        self._lua_threads = LuaThreadPool(options.lua_threads)
+        self._tasks: set[asyncio.Task] = set()
+        self._background: list[asyncio.Task] = []
+        self._puller: RequestPuller | None = None
+        self._heartbeat: Heartbeat | None = None
+        self._accepting = False
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    @property
+    def load(self) -> int:
+        return len(self._held)
+
+    async def start(self) -> None:
+        await self._warm_up()
+        js = self.nc.jetstream()
+        stream = await ensure_run_queue(js)
+        kv = await ensure_workers_bucket(js, ttl_s=max(60.0, 4 * self.options.lost_after_s))
+        self.outbox.start()
+        self._heartbeat = Heartbeat(kv, self.worker_id, self.options.heartbeat_s, lambda: self.load)
+        await self._heartbeat.beat()  # alive before holding any run
+        sweeper = LostRunSweeper(
+            kv,
+            self.store,
+            self.worker_id,
+            self.options.heartbeat_s,
+            self.options.lost_after_s,
+            self._announce_lost,
+        )
+        loop = asyncio.get_running_loop()
+        self._background = [
+            loop.create_task(self._heartbeat.run(), name="heartbeat"),
+            loop.create_task(sweeper.run(), name="sweeper"),
+        ]
+        await self.nc.subscribe(subjects.run_cancel("*"), cb=self._on_cancel)
+        self._accepting = True
+        self._puller = RequestPuller(
+            self.nc, stream, subjects.RUN_QUEUE_CONSUMER, self._on_request, self._room
+        )
+        await self._puller.start()
+        log.info(
+            "worker %s taking runs (at most %d at once, %d Lua threads)",
+            self.worker_id,
+            self.options.concurrency,
+            self.options.lua_threads,
+        )
+
+    async def _warm_up(self) -> None:
+        """Import the bindings and the Lua runtimes now: the first run must not
+        block the event loop for the imports (heartbeats, acks and other runs wait)."""
+        from oktoscripts.lua.run import LuaRun
+        from oktoscripts.lua.runtime import RUNTIMES
+
+        for runtime in RUNTIMES:
+            outcome = await LuaRun(
+                "return 1", name="warm-up", runtime=runtime, executor=self._lua_threads
+            ).run()
+            if outcome.status != "succeeded":
+                log.error("the %s runtime does not work here: %s", runtime, outcome.error)
+
+    async def stop(self, grace_s: float = 5.0) -> None:
+        """Stop taking runs, give the held ones ``grace_s`` to end, cancel the rest."""
+        if not self._accepting:
+            return
+        self._accepting = False
+        if self._puller:
+            await self._puller.stop()
+        if self._held:
+            log.info("waiting up to %gs for %d runs", grace_s, len(self._held))
+            try:
+                await asyncio.wait_for(self._idle.wait(), grace_s)
+            except TimeoutError:
+                for held in self._held.values():
+                    held.cancel()
+                await self._idle.wait()
+        for task in self._background:
+            task.cancel()
+        await self.store.close()
+        if self._heartbeat:
+            await self._heartbeat.remove()
+        await self.outbox.stop()
+        self._lua_threads.shutdown(wait=False)
+
+    # -- taking requests ---------------------------------------------------
+
+    def _room(self) -> int:
+        return self.options.concurrency - len(self._held) if self._accepting else 0
+
+    def _on_request(self, msg: Msg) -> None:
+        try:
+            run_id = str(uuid.UUID(json.loads(msg.data)["run_id"]))
+        except (ValueError, KeyError, TypeError, AttributeError):
+            log.error("dropping a malformed run request: %r", msg.data[:200])
+            self._spawn(msg.ack())
+            return
+        if run_id in self._held:  # redelivered while we still hold it
+            self._spawn(msg.ack())
+            return
+        self._held[run_id] = _Held()
+        self._idle.clear()
+        self._spawn(self._take(run_id, msg))
+
+    def _spawn(self, coro: Coroutine) -> None:
+        # The loop keeps only weak references to tasks: hold them until done.
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _take(self, run_id: str, msg: Msg) -> None:
+        try:
+            try:
+                claimed = await self.store.claim(run_id)
+            except Exception as exc:  # noqa: BLE001 - database down: let the queue redeliver
+                log.error("cannot claim run %s: %s", run_id, exc)
+                await msg.nak(delay=5)
+                return
+            await msg.ack()
+            if claimed is None:
+                log.info("dropped the request for run %s: it is not queued any more", run_id)
+                return
+            await self._execute(claimed, self._held[run_id])
+        finally:
+            del self._held[run_id]
+            if not self._held:
+                self._idle.set()
+            if self._puller:
+                self._puller.top_up()
+
+    # -- running -------------------------------------------------------------
+
+    async def _execute(self, claimed: ClaimedRun, held: _Held) -> None:
+        run_id = claimed.id
+        self._publish_status(run_id, Run.Status.RUNNING, worker_id=self.worker_id)
+        try:
+            held.lua = self._lua_run(claimed)
+        except Exception as exc:  # noqa: BLE001 - bad limits or runtime: the run fails
+            await self._finish(run_id, Run.Status.FAILED, None, internal_error(str(exc)), None)
+            return
+        if held.cancel_requested:
+            held.lua.cancel()
+        try:
+            outcome = await held.lua.run()
+        except Exception as exc:
+            log.exception("run %s: the engine failed", run_id)
+            await self._finish(
+                run_id, Run.Status.FAILED, None, internal_error(f"internal error: {exc}"), None
+            )
+            return
+        error = asdict(outcome.error) if outcome.error is not None else None
+        await self._finish(run_id, outcome.status, outcome.result, error, outcome.metrics)
+
+    def _lua_run(self, claimed: ClaimedRun):  # noqa: ANN202 - a LuaRun
+        from oktoscripts.lua.limits import Limits
+        from oktoscripts.lua.run import LuaRun
+
+        run_id = claimed.id
+        output_subject = subjects.run_output(run_id)
+
+        def on_output(line) -> None:  # noqa: ANN001 - an OutputLine
+            self.outbox.put(
+                output_subject,
+                live.output_message(line.seq, line.stream, line.text, line.level, line.time),
+            )
+            self.store.add_output(run_id, line.seq, line.stream, line.text, line.level, line.time)
+
+        def on_status(status: str) -> None:
+            if status == Run.Status.LISTENING:
+                self.store.set_status_soon(run_id, status)
+                self._publish_status(run_id, status)
+
+        return LuaRun(
+            claimed.code,
+            name=claimed.script_name,
+            run_id=run_id,
+            args=claimed.args,
+            limits=Limits.with_overrides(claimed.limits),
+            runtime=claimed.runtime,
+            services=self.services,
+            on_output=on_output,
+            on_status=on_status,
+            executor=self._lua_threads,
+        )
+
+    async def _finish(
+        self, run_id: str, status: str, result: object, error: dict | None, metrics: dict | None
+    ) -> None:
+        refused_once = False
+        while True:
+            try:
+                stored = await self.store.finish(run_id, status, result, error, metrics)
+                break
+            except (OperationalError, InterfaceError) as exc:
+                # The database is away: keep the outcome and try again, or the
+                # run would stay "running" for ever (its worker is alive).
+                log.error("run %s: cannot store the outcome yet (%s); retrying", run_id, exc)
+                await asyncio.sleep(FINISH_RETRY_S)
+            except Exception as exc:  # noqa: BLE001 - e.g. a result the database refuses
+                log.error("run %s: storing the outcome failed: %s", run_id, exc)
+                if refused_once:
+                    return  # even the plain failure was refused: nothing more to try
+                refused_once = True
+                status, result, metrics = Run.Status.FAILED, None, None
+                error = internal_error(f"the outcome could not be stored: {exc}")
+        if not stored:
+            log.warning("run %s ended as %s, but it had been declared lost", run_id, status)
+            return
+        self._publish_status(run_id, status, result=result, error=error, metrics=metrics)
+
+    def _publish_status(self, run_id: str, status: str, **details: object) -> None:
+        self.outbox.put(
+            subjects.run_status(run_id), live.status_message(run_id, str(status), **details)
+        )
+
+    def _announce_lost(self, run_id: str, error: dict) -> None:
+        self._publish_status(run_id, Run.Status.LOST, error=error)
+
+    # -- cancelling ----------------------------------------------------------
+
+    async def _on_cancel(self, msg: Msg) -> None:
+        run_id = msg.subject.split(".")[-2]
+        held = self._held.get(run_id)
+        if held is not None:
+            log.info("cancelling run %s", run_id)
+            held.cancel()

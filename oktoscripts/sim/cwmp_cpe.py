@@ -1,0 +1,529 @@
+"""Simulated TR-069 CPEs: many in one asyncio process, over real sockets.
+
+Each CPE holds a TR-098 or TR-181 data model, opens sessions with the ACS
+(Inform with the right events, then the ACS's RPCs until a 204),
+authenticates with Basic or Digest, informs periodically, and answers
+Connection Requests (with Digest, using the connection-request credentials
+the ACS set in its data model). One HTTP server serves the Connection
+Requests of the whole fleet, at ``http://host:port/<serial>``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from urllib.parse import unquote, urlsplit
+from xml.sax.saxutils import escape
+
+from oktoscripts.cwmp.http11 import ClientConnection, HttpError, Response, ServerConnection
+from oktoscripts.cwmp.httpauth import (
+    NonceIssuer,
+    answer_challenge,
+    basic_header,
+    challenge,
+    check_digest,
+    ha1,
+    parse_auth_params,
+    split_scheme,
+)
+from oktoscripts.cwmp.xmlsafe import UnsafeXml, child, children, local_name, namespace, parse, text
+from oktoscripts.sim import datamodel
+from oktoscripts.sim.datamodel import CwmpFault
+
+log = logging.getLogger(__name__)
+
+NS_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
+CR_REALM = "oktosim-cpe"
+MAX_ROUNDS = 64  # requests in one session before the CPE gives up on a looping ACS
+
+
+@dataclass
+class CpeOptions:
+    acs_url: str
+    username: str = ""
+    password: str = ""
+    auth: str = "digest"  # "basic" (pre-emptive, every request) | "digest" | "none"
+    cwmp_minor: int | None = None  # 0..4; None: varies across the fleet
+    data_model: str | None = None  # "TR-098" | "TR-181"; None: alternates
+    periodic_interval: int = 300
+    raw_cookie: bool = False  # send the Set-Cookie back with its attributes
+    quirk_no_partial_gpv: bool = False
+    manufacturer: str = "Oktosim"
+    oui: str = "00A0B1"
+
+
+@dataclass
+class FleetStats:
+    sessions_ok: int = 0
+    sessions_failed: int = 0
+    connection_requests: int = 0
+    durations: deque = field(default_factory=lambda: deque(maxlen=200_000))
+
+
+class SimulatedCpe:
+    def __init__(
+        self, serial: str, index: int, options: CpeOptions, cr_base: str, stats: FleetStats
+    ) -> None:
+        self.serial = serial
+        self.options = options
+        self.stats = stats
+        dm_name = options.data_model or (datamodel.TR181 if index % 2 == 0 else datamodel.TR098)
+        self.cwmp_ns = "urn:dslforum-org:cwmp-1-" + str(
+            options.cwmp_minor if options.cwmp_minor is not None else index % 5
+        )
+        self.dm = datamodel.build(
+            dm_name,
+            serial=serial,
+            oui=options.oui,
+            manufacturer=options.manufacturer,
+            product_class="IGD" if dm_name == datamodel.TR098 else "Router",
+            model="Oktosim " + ("G1" if dm_name == datamodel.TR098 else "R1"),
+            software_version="1.0." + str(index % 7),
+            index=index,
+            acs_url=options.acs_url,
+            cr_url=f"{cr_base}/{serial}",
+            periodic_interval=options.periodic_interval,
+        )
+        self.dm.quirk_no_partial_gpv = options.quirk_no_partial_gpv
+        self.events: list[tuple[str, str]] = [("0 BOOTSTRAP", ""), ("1 BOOT", "")]
+        self.transfers: list[str] = []  # command keys of TransferCompletes to send
+        self.changed: set[str] = set()
+        self.started = time.monotonic()
+        self._wake = asyncio.Event()
+        self._lock = asyncio.Lock()
+        self._digest_challenge = ""
+        self._task: asyncio.Task | None = None
+        self.last_session_ok: bool | None = None
+        self.in_session = False
+
+    # -- what makes the CPE call ------------------------------------------
+
+    def add_event(self, code: str, command_key: str = "") -> None:
+        if (code, command_key) not in self.events:
+            self.events.append((code, command_key))
+        self._wake.set()
+
+    def wake(self) -> None:
+        """Inform now, as if the periodic interval had passed (2 PERIODIC)."""
+        self._wake.set()
+
+    def connection_request(self) -> None:
+        self.add_event("6 CONNECTION REQUEST")
+
+    def change_value(self, name: str, value: str) -> None:
+        """A change made on the device itself (not by the ACS): VALUE CHANGE."""
+        self.dm.params[name].value = value
+        self.changed.add(name)
+        self.add_event("4 VALUE CHANGE")
+
+    def complete_transfer(self, command_key: str) -> None:
+        self.transfers.append(command_key)
+        self.add_event("7 TRANSFER COMPLETE")
+        self.add_event("M Download", command_key)
+
+    def start(self, delay: float = 0.0) -> None:
+        self._task = asyncio.ensure_future(self._run(delay))
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+
+    async def _run(self, delay: float) -> None:
+        if delay:
+            await asyncio.sleep(delay)
+        failures = 0
+        while True:
+            if not self.events:
+                self.events.append(("2 PERIODIC", ""))
+            ok = await self.session()
+            failures = 0 if ok else failures + 1
+            wait = (
+                self.periodic_interval()
+                if ok
+                else min(60.0, 2.0 * 2 ** min(failures, 5)) * random.uniform(0.5, 1.0)
+            )
+            try:
+                await asyncio.wait_for(self._wake.wait(), wait)
+            except TimeoutError:
+                pass
+
+    def periodic_interval(self) -> float:
+        try:
+            return max(
+                1.0, float(self.dm.value(self.dm.root + "ManagementServer.PeriodicInformInterval"))
+            )
+        except ValueError:
+            return 300.0
+
+    # -- one session ---------------------------------------------------------
+
+    async def session(self) -> bool:
+        """Inform, then serve the ACS until it answers 204. True on success."""
+        async with self._lock:
+            self._wake.clear()
+            self.in_session = True
+            begin = time.monotonic()
+            events = list(self.events)
+            client = ClientConnection(self.options.acs_url, timeout=30)
+            try:
+                ok = await self._converse(client, events)
+            except (HttpError, UnsafeXml, OSError) as exc:
+                log.info("CPE %s: session failed: %s", self.serial, exc)
+                ok = False
+            finally:
+                await client.close()
+                self.in_session = False
+            if ok:
+                self.events = [e for e in self.events if e not in events]
+                self.changed.clear()
+                self.stats.sessions_ok += 1
+                self.stats.durations.append(time.monotonic() - begin)
+            else:
+                self.stats.sessions_failed += 1
+            self.last_session_ok = ok
+            return ok
+
+    async def _converse(self, client: ClientConnection, events: list[tuple[str, str]]) -> bool:
+        cookie = ""
+        body = self._inform(events)
+        for _ in range(MAX_ROUNDS):
+            response = await self._post(client, body, cookie)
+            if response.status == 204:
+                return True
+            if response.status != 200:
+                log.info("CPE %s: ACS answered HTTP %s", self.serial, response.status)
+                return False
+            set_cookie = response.header("Set-Cookie")
+            if set_cookie:
+                cookie = set_cookie if self.options.raw_cookie else set_cookie.split(";")[0]
+            if not response.body.strip():
+                body = b""
+                continue
+            body = self._reply(parse(response.body))
+            if body is None:
+                return False
+        return False
+
+    async def _post(self, client: ClientConnection, body: bytes, cookie: str) -> Response:
+        for _ in range(2):
+            headers = [("Content-Type", 'text/xml; charset="utf-8"')]
+            if body:
+                headers.append(("SOAPAction", '""'))
+            if cookie:
+                headers.append(("Cookie", cookie))
+            auth = self._authorization(client.path)
+            if auth:
+                headers.append(("Authorization", auth))
+            response = await client.request("POST", headers, body)
+            if response.status != 401 or self.options.auth != "digest":
+                return response
+            self._digest_challenge = response.header("WWW-Authenticate")
+        return response
+
+    def _authorization(self, uri: str) -> str:
+        opts = self.options
+        if opts.auth == "basic":
+            return basic_header(opts.username, opts.password)
+        if opts.auth == "digest" and self._digest_challenge:
+            # Like many CPEs: the nonce of the one challenge, nc=00000001, every time.
+            return (
+                answer_challenge(
+                    self._digest_challenge, opts.username, opts.password, "POST", uri, nc=1
+                )
+                or ""
+            )
+        return ""
+
+    # -- messages ---------------------------------------------------------------
+
+    def _envelope(self, cwmp_id: str, body: str, ns: str | None = None) -> bytes:
+        return (
+            '<?xml version="1.0" encoding="UTF-8"?>'
+            f'<SOAP-ENV:Envelope xmlns:SOAP-ENV="{NS_ENV}" '
+            'xmlns:SOAP-ENC="http://schemas.xmlsoap.org/soap/encoding/" '
+            'xmlns:xsd="http://www.w3.org/2001/XMLSchema" '
+            'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" '
+            f'xmlns:cwmp="{ns or self.cwmp_ns}"><SOAP-ENV:Header>'
+            f'<cwmp:ID SOAP-ENV:mustUnderstand="1">{escape(cwmp_id)}</cwmp:ID>'
+            f"</SOAP-ENV:Header><SOAP-ENV:Body>{body}</SOAP-ENV:Body></SOAP-ENV:Envelope>"
+        ).encode()
+
+    def _inform(self, events: list[tuple[str, str]]) -> bytes:
+        dm = self.dm
+        dm.params[dm.root + "DeviceInfo.UpTime"].value = str(int(time.monotonic() - self.started))
+        names = datamodel.inform_parameters(dm) + sorted(self.changed)
+        values = "".join(
+            f"<ParameterValueStruct><Name>{n}</Name>"
+            f'<Value xsi:type="xsd:{dm.params[n].type}">{escape(dm.params[n].value)}</Value>'
+            "</ParameterValueStruct>"
+            for n in dict.fromkeys(names)
+            if n in dm.params
+        )
+        event_xml = "".join(
+            f"<EventStruct><EventCode>{escape(c)}</EventCode>"
+            f"<CommandKey>{escape(k)}</CommandKey></EventStruct>"
+            for c, k in events
+        )
+        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return self._envelope(
+            f"inform-{int(time.time() * 1000) % 10**9}",
+            (
+                "<cwmp:Inform><DeviceId>"
+                f"<Manufacturer>{escape(self.options.manufacturer)}</Manufacturer>"
+                f"<OUI>{self.options.oui}</OUI>"
+                f"<ProductClass>{escape(dm.value(dm.root + 'DeviceInfo.ProductClass'))}"
+                f"</ProductClass><SerialNumber>{escape(self.serial)}</SerialNumber></DeviceId>"
+                f'<Event SOAP-ENC:arrayType="cwmp:EventStruct[{len(events)}]">{event_xml}</Event>'
+                f"<MaxEnvelopes>1</MaxEnvelopes><CurrentTime>{now}</CurrentTime>"
+                "<RetryCount>0</RetryCount>"
+                f'<ParameterList SOAP-ENC:arrayType="cwmp:ParameterValueStruct[{len(names)}]">'
+                f"{values}</ParameterList></cwmp:Inform>"
+            ),
+        )
+
+    def _reply(self, root: object) -> bytes | None:
+        """What the CPE posts next after the ACS's message ``root``."""
+        body = child(root, "Body")
+        element = (
+            next((c for c in body if isinstance(c.tag, str)), None) if body is not None else None
+        )
+        if element is None:
+            return None
+        header = child(root, "Header")
+        cwmp_id = text(header, "ID") if header is not None else ""
+        ns = namespace(element) or self.cwmp_ns
+        rpc = local_name(element)
+        if rpc in ("InformResponse", "TransferCompleteResponse"):
+            if self.transfers:
+                return self._envelope(
+                    f"tc-{len(self.transfers)}",
+                    (
+                        f"<cwmp:TransferComplete><CommandKey>{escape(self.transfers.pop(0))}"
+                        "</CommandKey><FaultStruct><FaultCode>0</FaultCode><FaultString/>"
+                        "</FaultStruct><StartTime>0001-01-01T00:00:00Z</StartTime>"
+                        "<CompleteTime>0001-01-01T00:00:00Z</CompleteTime></cwmp:TransferComplete>"
+                    ),
+                    ns,
+                )
+            return b""
+        if rpc == "Fault":
+            log.info("CPE %s: the ACS answered with a SOAP Fault", self.serial)
+            return None
+        try:
+            return self._envelope(cwmp_id, self._execute(rpc, element), ns)
+        except CwmpFault as fault:
+            return self._envelope(cwmp_id, _fault_xml(fault), ns)
+
+    def _execute(self, rpc: str, el: object) -> str:
+        dm = self.dm
+        key = text(el, "ParameterKey")
+        if rpc == "GetParameterValues":
+            names_el = child(el, "ParameterNames")
+            names = [text(s) for s in names_el] if names_el is not None else []
+            found = dm.get_values(names)
+            structs = "".join(
+                f'<ParameterValueStruct><Name>{n}</Name><Value xsi:type="xsd:{t}">'
+                f"{escape(v)}</Value></ParameterValueStruct>"
+                for n, v, t in found
+            )
+            return (
+                "<cwmp:GetParameterValuesResponse><ParameterList SOAP-ENC:arrayType="
+                f'"cwmp:ParameterValueStruct[{len(found)}]">{structs}</ParameterList>'
+                "</cwmp:GetParameterValuesResponse>"
+            )
+        if rpc == "SetParameterValues":
+            plist = child(el, "ParameterList")
+            values = []
+            for pv in children(plist, "ParameterValueStruct") if plist is not None else []:
+                value_el = child(pv, "Value")
+                xsd = (
+                    (
+                        value_el.get("{http://www.w3.org/2001/XMLSchema-instance}type") or ""
+                    ).rpartition(":")[2]
+                    if value_el is not None
+                    else ""
+                )
+                values.append((text(pv, "Name"), text(value_el, strip=False), xsd))
+            if not values:
+                raise CwmpFault("9003", "Empty ParameterList")
+            dm.set_values(values)
+            self._parameter_key(key)
+            return (
+                "<cwmp:SetParameterValuesResponse><Status>0</Status>"
+                "</cwmp:SetParameterValuesResponse>"
+            )
+        if rpc == "AddObject":
+            number = dm.add_object(text(el, "ObjectName"))
+            self._parameter_key(key)
+            return (
+                f"<cwmp:AddObjectResponse><InstanceNumber>{number}</InstanceNumber>"
+                "<Status>0</Status></cwmp:AddObjectResponse>"
+            )
+        if rpc == "DeleteObject":
+            dm.delete_object(text(el, "ObjectName"))
+            self._parameter_key(key)
+            return "<cwmp:DeleteObjectResponse><Status>0</Status></cwmp:DeleteObjectResponse>"
+        if rpc == "GetParameterNames":
+            next_level = text(el, "NextLevel").lower() in ("1", "true")
+            infos = dm.get_names(text(el, "ParameterPath"), next_level)
+            structs = "".join(
+                f"<ParameterInfoStruct><Name>{n}</Name><Writable>{int(w)}</Writable>"
+                "</ParameterInfoStruct>"
+                for n, w in infos
+            )
+            return (
+                "<cwmp:GetParameterNamesResponse><ParameterList SOAP-ENC:arrayType="
+                f'"cwmp:ParameterInfoStruct[{len(infos)}]">{structs}</ParameterList>'
+                "</cwmp:GetParameterNamesResponse>"
+            )
+        if rpc == "GetRPCMethods":
+            methods = [
+                "GetRPCMethods",
+                "GetParameterValues",
+                "SetParameterValues",
+                "GetParameterNames",
+                "AddObject",
+                "DeleteObject",
+            ]
+            items = "".join(f"<string>{m}</string>" for m in methods)
+            return (
+                f'<cwmp:GetRPCMethodsResponse><MethodList SOAP-ENC:arrayType="xsd:string'
+                f'[{len(methods)}]">{items}</MethodList></cwmp:GetRPCMethodsResponse>'
+            )
+        raise CwmpFault("9000", f"Method not supported: {rpc}")
+
+    def _parameter_key(self, key: str) -> None:
+        self.dm.params[self.dm.root + "ManagementServer.ParameterKey"].value = key
+
+    # -- connection requests ------------------------------------------------------
+
+    def cr_credentials(self) -> tuple[str, str]:
+        ms = self.dm.root + "ManagementServer."
+        return (
+            self.dm.value(ms + "ConnectionRequestUsername"),
+            self.dm.value(ms + "ConnectionRequestPassword"),
+        )
+
+
+def _fault_xml(fault: CwmpFault) -> str:
+    details = "".join(
+        f"<SetParameterValuesFault><ParameterName>{escape(n)}</ParameterName>"
+        f"<FaultCode>{c}</FaultCode><FaultString>{escape(s)}</FaultString>"
+        "</SetParameterValuesFault>"
+        for n, c, s in fault.parameter_faults
+    )
+    return (
+        "<SOAP-ENV:Fault><faultcode>Client</faultcode><faultstring>CWMP fault</faultstring>"
+        f"<detail><cwmp:Fault><FaultCode>{fault.code}</FaultCode>"
+        f"<FaultString>{escape(fault.message)}</FaultString>{details}</cwmp:Fault></detail>"
+        "</SOAP-ENV:Fault>"
+    )
+
+
+class ConnectionRequestServer:
+    """The Connection Request endpoint of every CPE of a fleet: GET /<serial>.
+    A CPE whose ConnectionRequestUsername is set requires Digest; one without
+    needs no authentication."""
+
+    def __init__(self, fleet: CpeFleet, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.fleet = fleet
+        self.host, self.port = host, port
+        self.nonces = NonceIssuer(lifetime=300)
+        self._server: asyncio.AbstractServer | None = None
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._connection, self.host, self.port)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        http = ServerConnection(reader, writer, max_body=4096)
+        try:
+            while True:
+                request = await http.next_request(timeout=10)
+                if request is None:
+                    break
+                await http.send(self._answer(request.method, request.target, request.headers))
+                if http.must_close:
+                    break
+        except (HttpError, TimeoutError, ConnectionError, OSError):
+            pass
+        finally:
+            await http.close()
+
+    def _answer(self, method: str, target: str, headers: dict[str, str]) -> Response:
+        serial = unquote(urlsplit(target).path.lstrip("/"))
+        cpe = self.fleet.by_serial.get(serial)
+        if method != "GET" or cpe is None:
+            return Response(404)
+        username, password = cpe.cr_credentials()
+        if username:
+            scheme, rest = split_scheme(headers.get("authorization", ""))
+            params = parse_auth_params(rest) if scheme == "digest" else {}
+            if not (
+                params
+                and params.get("username") == username
+                and self.nonces.valid(params.get("nonce", ""))
+                and check_digest(params, method, ha1(username, CR_REALM, password))
+            ):
+                return Response(
+                    401, [("WWW-Authenticate", challenge(CR_REALM, self.nonces.issue()))]
+                )
+        self.fleet.stats.connection_requests += 1
+        cpe.connection_request()
+        return Response(200)
+
+
+class CpeFleet:
+    """``count`` simulated CPEs with serials ``<prefix><index:06d>``."""
+
+    def __init__(
+        self,
+        count: int,
+        options: CpeOptions,
+        *,
+        prefix: str = "OKTOSIM",
+        first_index: int = 0,
+        cr_host: str = "127.0.0.1",
+        cr_port: int = 0,
+    ) -> None:
+        self.count, self.options, self.prefix = count, options, prefix
+        self.first_index = first_index
+        self.stats = FleetStats()
+        self.cr_server = ConnectionRequestServer(self, cr_host, cr_port)
+        self.cpes: list[SimulatedCpe] = []
+        self.by_serial: dict[str, SimulatedCpe] = {}
+
+    async def start(self, arrivals_per_s: float | None = None, run: bool = True) -> None:
+        """Create the CPEs; with ``run``, start each (first Inform, then periodic),
+        spread over time at ``arrivals_per_s`` (all at once when None)."""
+        await self.cr_server.start()
+        for i in range(self.first_index, self.first_index + self.count):
+            cpe = SimulatedCpe(
+                f"{self.prefix}{i:06d}", i, self.options, self.cr_server.base_url, self.stats
+            )
+            self.cpes.append(cpe)
+            self.by_serial[cpe.serial] = cpe
+        if run:
+            for n, cpe in enumerate(self.cpes):
+                cpe.start(n / arrivals_per_s if arrivals_per_s else 0.0)
+
+    async def stop(self) -> None:
+        await asyncio.gather(*(cpe.stop() for cpe in self.cpes))
+        await self.cr_server.stop()

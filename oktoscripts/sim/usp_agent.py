@@ -1,0 +1,456 @@
+"""The simulated USP agent: a TR-181 device that speaks USP over MQTT
+(3.1.1 or 5) or WebSocket to a controller, over real sockets.
+
+On start it connects its MTP, sends the MTP connect Record (USP 1.3) and the
+Boot! event (asking for a NotifyResp); it answers requests from its data
+model (usp_requests.py), reboots on Device.Reboot(), completes asynchronous
+commands with an OperationComplete notification, and sends ValueChange
+notifications for the subscriptions the controller created. Many agents run
+in one asyncio process (``run_fleet``).
+
+Test hooks: ``delays`` (requested path -> seconds before answering),
+``silent`` (never answer), ``disconnect_on_request`` (drop the connection
+when a request arrives), ``notify_responses`` (NotifyResps received).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import json
+import logging
+import socket
+from dataclasses import dataclass, field
+
+import aiomqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from websockets.asyncio.client import connect as ws_connect
+from websockets.asyncio.server import serve as ws_serve
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+from oktoscripts.sim import usp_requests
+from oktoscripts.sim.tr181 import DataModel, default_device
+from oktoscripts.usp import messages, mqtt_topics, records, ws_extension
+from oktoscripts.usp.messages import Msg
+from oktoscripts.usp.mqtt_mtp import connect as mqtt_connect
+from oktoscripts.usp.records import RecordError
+
+log = logging.getLogger(__name__)
+
+BOOT_SUBSCRIPTION = "boot"
+OPERATION_SUBSCRIPTION = "operation-complete"
+
+
+@dataclass
+class AgentConfig:
+    endpoint_id: str
+    controller_id: str
+    mtp: str = "mqtt"  # "mqtt" | "websocket" | "websocket-server" (the controller dials in)
+    serial: str = ""
+    index: int = 1
+    mqtt_url: str = ""
+    mqtt_version: str = "auto"  # "5" | "3.1.1" | "auto"
+    controller_topic: str = "usp/controller"
+    agent_topic: str = ""  # default usp/agent/<endpoint id>
+    ws_url: str = ""  # ws://127.0.0.1:8081/usp
+    ws_listen_port: int = 0  # websocket-server: the port to listen on (0: any free port)
+    username: str = ""
+    password: str = ""
+    reboot_s: float = 0.2
+    retry_s: float = 1.0
+
+    def __post_init__(self) -> None:
+        self.serial = self.serial or self.endpoint_id.rsplit(":", 1)[-1]
+        self.agent_topic = self.agent_topic or f"usp/agent/{self.endpoint_id}"
+
+
+@dataclass
+class _Hooks:
+    delays: dict[str, float] = field(default_factory=dict)
+    silent: bool = False
+    disconnect_on_request: bool = False
+
+
+class SimAgent:
+    def __init__(self, config: AgentConfig) -> None:
+        self.config = config
+        self.dm: DataModel = default_device(config.endpoint_id, config.serial, config.index)
+        self.dm.add_instance(
+            "Device.LocalAgent.Controller.",
+            {"Alias": "controller", "EndpointID": config.controller_id, "Enable": "true"},
+        )
+        self.dm.add_instance(
+            "Device.LocalAgent.Subscription.",
+            {
+                "Alias": "boot",
+                "Enable": "true",
+                "ID": BOOT_SUBSCRIPTION,
+                "NotifType": "Event",
+                "ReferenceList": "Device.Boot!",
+                "NotifRetry": "true",
+                "Persistent": "true",
+                "Recipient": "Device.LocalAgent.Controller.1.",
+            },
+        )
+        self.dm.add_instance(
+            "Device.LocalAgent.Subscription.",
+            {
+                "Alias": "opcomplete",
+                "Enable": "true",
+                "ID": OPERATION_SUBSCRIPTION,
+                "NotifType": "OperationComplete",
+                "ReferenceList": "Device.",
+                "Persistent": "true",
+                "Recipient": "Device.LocalAgent.Controller.1.",
+            },
+        )
+        self.hooks = _Hooks()
+        self.notify_responses: list[str] = []  # subscription ids of NotifyResps received
+        self.connected = asyncio.Event()
+        self.listening = asyncio.Event()  # websocket-server: the port is open
+        self.boot_cause = "LocalReboot"
+        self.boot_command_key = ""
+        self._send = None
+        self._close = None
+        self._drop = None
+        self._reconnect = asyncio.Event()
+        self._stopping = False
+        self._tasks: set[asyncio.Task] = set()
+        self._msg_counter = 0
+
+    # ---- lifecycle ------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Stay connected (reconnecting after a drop or a reboot) until cancelled."""
+        run_mtp = {
+            "mqtt": self._run_mqtt,
+            "websocket": self._run_websocket,
+            "websocket-server": self._serve_websocket,
+        }[self.config.mtp]
+        while not self._stopping:
+            try:
+                await run_mtp()
+            except (aiomqtt.MqttError, OSError, ConnectionClosed, InvalidStatus) as exc:
+                log.debug("sim %s: %s", self.config.endpoint_id, exc)
+            finally:
+                self.connected.clear()
+                self._send = self._close = None
+            delay = self.config.reboot_s if self._reconnect.is_set() else self.config.retry_s
+            self._reconnect.clear()
+            await asyncio.sleep(delay)
+
+    async def _started(self, connect_record: bytes) -> None:
+        await self._send(connect_record)
+        self.connected.set()
+        await self._send_boot()
+
+    # ---- MQTT ------------------------------------------------------------------------
+
+    async def _run_mqtt(self) -> None:
+        cfg = self.config
+        address = mqtt_topics.broker_address(cfg.mqtt_url)
+        will_payload = records.encode_disconnect(
+            to_id=cfg.controller_id,
+            from_id=cfg.endpoint_id,
+            reason="agent lost its MQTT connection",
+        )
+
+        def will(v5: bool) -> aiomqtt.Will:
+            if v5:
+                return aiomqtt.Will(
+                    cfg.controller_topic, will_payload, properties=self._publish_props()
+                )
+            return aiomqtt.Will(
+                mqtt_topics.publish_topic_v311(cfg.controller_topic, cfg.agent_topic), will_payload
+            )
+
+        client, v5 = await mqtt_connect(
+            address,
+            endpoint_id=cfg.endpoint_id,
+            version=cfg.mqtt_version,
+            identifier=cfg.endpoint_id,
+            will=will,
+        )
+        try:
+            await client.subscribe(mqtt_topics.subscription_filter(cfg.agent_topic))
+            controller_topic = cfg.controller_topic
+
+            async def send(data: bytes) -> None:
+                if v5:
+                    await client.publish(controller_topic, data, properties=self._publish_props())
+                else:
+                    await client.publish(
+                        mqtt_topics.publish_topic_v311(controller_topic, cfg.agent_topic), data
+                    )
+
+            async def close() -> None:
+                await client.__aexit__(None, None, None)
+
+            def drop() -> None:
+                # A TCP shutdown without MQTT DISCONNECT: the broker publishes the Will.
+                # (shutdown, not close: the socket stays registered with the event loop.)
+                client._client.socket().shutdown(socket.SHUT_RDWR)  # noqa: SLF001
+
+            self._send, self._close, self._drop = send, close, drop
+            await self._started(
+                records.encode_mqtt_connect(
+                    to_id=cfg.controller_id, from_id=cfg.endpoint_id, v5=v5, topic=cfg.agent_topic
+                )
+            )
+            async for message in client.messages:
+                reply_to = getattr(message.properties, "ResponseTopic", None) if v5 else None
+                reply_to = reply_to or mqtt_topics.reply_to_from_topic(message.topic.value)
+                if reply_to:
+                    controller_topic = reply_to
+                self._spawn(self._on_record(message.payload))
+        finally:
+            with contextlib.suppress(Exception):
+                await client.__aexit__(None, None, None)
+
+    def _publish_props(self) -> Properties:
+        props = Properties(PacketTypes.PUBLISH)
+        props.ResponseTopic = self.config.agent_topic
+        props.ContentType = mqtt_topics.CONTENT_TYPE
+        return props
+
+    # ---- WebSocket ---------------------------------------------------------------------
+
+    async def _run_websocket(self) -> None:
+        cfg = self.config
+        headers = {ws_extension.HEADER: ws_extension.extension_header(cfg.endpoint_id)}
+        if cfg.username:
+            token = base64.b64encode(f"{cfg.username}:{cfg.password}".encode()).decode()
+            headers["Authorization"] = f"Basic {token}"
+        async with ws_connect(
+            cfg.ws_url,
+            subprotocols=[ws_extension.SUBPROTOCOL],
+            additional_headers=headers,
+            create_connection=ws_extension.UspClientConnection,
+            compression=None,
+            max_size=records.MAX_RECORD_BYTES,
+            open_timeout=10,
+        ) as connection:
+            self._send = connection.send
+            self._close = connection.close
+            self._drop = connection.transport.abort
+            await self._started(
+                records.encode_websocket_connect(to_id=cfg.controller_id, from_id=cfg.endpoint_id)
+            )
+            async for frame in connection:
+                if isinstance(frame, bytes):
+                    self._spawn(self._on_record(frame))
+
+    async def _serve_websocket(self) -> None:
+        """Run a WebSocket server and take one controller connection at a time."""
+        cfg = self.config
+        done = asyncio.get_running_loop().create_future()
+
+        def answer_extension(connection, request, response) -> None:  # noqa: ANN001
+            ws_extension.take_endpoint_id(request.headers)
+            response.headers[ws_extension.HEADER] = ws_extension.extension_header(cfg.endpoint_id)
+
+        async def session(connection) -> None:  # noqa: ANN001
+            self._send, self._close = connection.send, connection.close
+            await self._started(
+                records.encode_websocket_connect(to_id=cfg.controller_id, from_id=cfg.endpoint_id)
+            )
+            async for frame in connection:
+                if isinstance(frame, bytes):
+                    self._spawn(self._on_record(frame))
+            self.connected.clear()
+
+        async with ws_serve(
+            session,
+            "127.0.0.1",
+            cfg.ws_listen_port,
+            subprotocols=[ws_extension.SUBPROTOCOL],
+            compression=None,
+            process_response=answer_extension,
+        ) as server:
+            cfg.ws_listen_port = server.sockets[0].getsockname()[1]
+            self.listening.set()
+            await done  # until the agent task is cancelled
+
+    # ---- records and messages ----------------------------------------------------------
+
+    def _spawn(self, coro: object) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def send_msg(self, msg: Msg) -> None:
+        if self._send is None:
+            raise ConnectionError("agent is not connected")
+        await self._send(
+            records.encode_msg_record(
+                msg, to_id=self.config.controller_id, from_id=self.config.endpoint_id
+            )
+        )
+
+    async def _on_record(self, data: bytes) -> None:
+        try:
+            record = records.decode_record(data)
+            msg = records.decode_record_msg(record)
+        except RecordError as exc:
+            log.warning("sim %s: dropped a record: %s", self.config.endpoint_id, exc)
+            return
+        if record.to_id != self.config.endpoint_id:
+            return
+        kind = messages.response_kind(msg)
+        if kind == "notify_resp":
+            self.notify_responses.append(msg.body.response.notify_resp.subscription_id)
+            return
+        if kind is not None:
+            return
+        await self._on_request(msg)
+
+    async def _on_request(self, msg: Msg) -> None:
+        if self.hooks.disconnect_on_request and self._close is not None:
+            await self._close()
+            return
+        if self.hooks.silent:
+            return
+        delay = max((self.hooks.delays.get(p, 0.0) for p in _requested_paths(msg)), default=0.0)
+        if delay:
+            await asyncio.sleep(delay)
+        response, effects = usp_requests.handle_request(self.dm, msg)
+        if response is not None:
+            with contextlib.suppress(ConnectionError, ConnectionClosed, aiomqtt.MqttError):
+                await self.send_msg(response)
+        await self._carry_out(effects)
+
+    async def _carry_out(self, effects: usp_requests.Effects) -> None:
+        for change in effects.changed:
+            await self._value_changed(change)
+        for request_obj, command, key, inputs in effects.async_commands:
+            self._spawn(self._complete_async(request_obj, command, key, inputs))
+        if effects.reboot_command_key is not None:
+            self.boot_cause, self.boot_command_key = "RemoteReboot", effects.reboot_command_key
+            self._reconnect.set()
+            await asyncio.sleep(0.02)  # let the OperateResp leave first
+            if self._close is not None:
+                await self._close()
+
+    # ---- notifications -----------------------------------------------------------------
+
+    def _next_id(self) -> str:
+        self._msg_counter += 1
+        return f"{self.config.serial}-notify-{self._msg_counter}"
+
+    async def notify(self, subscription_id: str, send_resp: bool, **notification: dict) -> None:
+        msg = messages.request(
+            "notify",
+            self._next_id(),
+            subscription_id=subscription_id,
+            send_resp=send_resp,
+            **notification,
+        )
+        with contextlib.suppress(ConnectionError, ConnectionClosed, aiomqtt.MqttError):
+            await self.send_msg(msg)
+
+    async def _send_boot(self) -> None:
+        await self.notify(
+            BOOT_SUBSCRIPTION,
+            True,
+            event={
+                "obj_path": "Device.",
+                "event_name": "Boot!",
+                "params": {
+                    "CommandKey": self.boot_command_key,
+                    "Cause": self.boot_cause,
+                    "FirmwareUpdated": "false",
+                    "ParameterMap": json.dumps(
+                        {
+                            "Device.DeviceInfo.SoftwareVersion": self.dm.values[
+                                "Device.DeviceInfo.SoftwareVersion"
+                            ]
+                        }
+                    ),
+                },
+            },
+        )
+        self.boot_cause, self.boot_command_key = "LocalReboot", ""
+
+    async def _complete_async(self, request_obj: str, command: str, key: str, inputs: dict) -> None:
+        await asyncio.sleep(0.05)
+        output = usp_requests.async_command_output(command, inputs)
+        self.dm.delete_object(request_obj)
+        obj, name = command.rsplit(".", 1)
+        await self.notify(
+            OPERATION_SUBSCRIPTION,
+            False,
+            oper_complete={
+                "obj_path": obj + ".",
+                "command_name": name,
+                "command_key": key,
+                "req_output_args": {"output_args": output},
+            },
+        )
+
+    async def change_value(self, path: str, value: str) -> None:
+        """A local change (a user on the device's web UI): ValueChange notifications follow."""
+        self.dm.values[path] = value
+        await self._value_changed(path)
+
+    async def _value_changed(self, path: str) -> None:
+        for sub in self.dm.instances("Device.LocalAgent.Subscription."):
+            values = self.dm.object_params(sub)
+            if values["Enable"] != "true" or values["NotifType"] != "ValueChange":
+                continue
+            refs = [r.strip() for r in values["ReferenceList"].split(",") if r.strip()]
+            if any(path == r or (r.endswith(".") and path.startswith(r)) for r in refs):
+                await self.notify(
+                    values["ID"],
+                    values["NotifRetry"] == "true",
+                    value_change={"param_path": path, "param_value": self.dm.values.get(path, "")},
+                )
+
+    def drop_connection(self) -> None:
+        """Lose the connection as a power cut would: no DisconnectRecord, no MQTT
+        DISCONNECT (the broker publishes the agent's Will). The agent reconnects."""
+        if self._drop is not None:
+            self._drop()
+
+    async def stop(self) -> None:
+        """Leave as an agent does: a DisconnectRecord, then close the MTP connection."""
+        self._stopping = True
+        if self._send is not None:
+            with contextlib.suppress(Exception):
+                await self._send(
+                    records.encode_disconnect(
+                        to_id=self.config.controller_id,
+                        from_id=self.config.endpoint_id,
+                        reason="agent shutting down",
+                    )
+                )
+        for task in list(self._tasks):
+            task.cancel()
+        if self._close is not None:
+            with contextlib.suppress(Exception):
+                await self._close()
+
+
+def _requested_paths(msg: Msg) -> list[str]:
+    req = msg.body.request
+    kind = req.WhichOneof("req_type")
+    if kind == "get":
+        return list(req.get.param_paths)
+    if kind == "operate":
+        return [req.operate.command]
+    return []
+
+
+async def run_fleet(agents: list[SimAgent], *, connect_concurrency: int = 50) -> None:
+    """Run many agents in this process, connecting at most ``connect_concurrency`` at once."""
+    gate = asyncio.Semaphore(connect_concurrency)
+
+    async def start(agent: SimAgent) -> None:
+        async with gate:
+            task = asyncio.get_running_loop().create_task(agent.run())
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(agent.connected.wait(), 10)
+        await task
+
+    await asyncio.gather(*(start(agent) for agent in agents))

@@ -1,0 +1,141 @@
+"""The USP controller process: the controller, its MTPs, the device registry
+and the NATS service put together from settings (``manage.py usp``; tests
+and benchmarks start it in their own event loop)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from oktoscripts.devices.maintenance import maintain
+from oktoscripts.usp.controller import AgentLink, Controller
+from oktoscripts.usp.endpoint import endpoint_id_problem
+from oktoscripts.usp.mqtt_mtp import MqttMtp
+from oktoscripts.usp.registration import Registrar
+from oktoscripts.usp.service import ControllerService
+from oktoscripts.usp.websocket_mtp import WebSocketMtp
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ControllerConfig:
+    endpoint_id: str
+    mqtt_url: str = ""
+    mqtt_topic: str = "usp/controller"
+    mqtt_version: str = "auto"
+    mqtt_qos: int = 0
+    ws_host: str = "127.0.0.1"
+    ws_port: int | None = 8081  # None: no WebSocket MTP; 0: any free port
+    ws_auth: bool = True
+    ws_dial: list[tuple[str, str]] = field(default_factory=list)  # (endpoint id, ws:// URL)
+
+    @classmethod
+    def from_settings(cls) -> ControllerConfig:
+        from django.conf import settings
+
+        from oktoscripts.config import ConfigError
+
+        problem = endpoint_id_problem(settings.USP_ENDPOINT_ID)
+        if problem:
+            raise ConfigError("OKTOSCRIPTS_USP_ENDPOINT_ID", problem)
+        if settings.USP_MQTT_VERSION not in ("auto", "5", "3.1.1"):
+            raise ConfigError("OKTOSCRIPTS_USP_MQTT_VERSION", "expected auto, 5 or 3.1.1")
+        dial = []
+        for item in settings.USP_WS_DIAL:
+            eid, sep, url = item.partition("=")
+            if not sep or endpoint_id_problem(eid) or not url.startswith(("ws://", "wss://")):
+                raise ConfigError("OKTOSCRIPTS_USP_WS_DIAL",
+                                  f"expected endpoint-id=ws://host:port/path, got {item!r}")
+            dial.append((eid, url))
+        return cls(
+            endpoint_id=settings.USP_ENDPOINT_ID,
+            mqtt_url=settings.MQTT_URL,
+            mqtt_topic=settings.USP_MQTT_TOPIC,
+            mqtt_version=settings.USP_MQTT_VERSION,
+            ws_host=settings.USP_WS_HOST,
+            ws_port=settings.USP_WS_PORT,
+            ws_auth=settings.USP_WS_AUTH,
+            ws_dial=dial,
+        )
+
+
+class ControllerProcess:
+    """Everything of one running controller."""
+
+    def __init__(self, config: ControllerConfig, *, nc: Any, registry: Any,
+                 credentials: Any | None) -> None:
+        self.config = config
+        self.controller = Controller(config.endpoint_id)
+        self.registry = registry
+        self.owner = f"usp:{config.endpoint_id}"
+        self.registrar = Registrar(self.controller, registry, owner=self.owner)
+        self.service = ControllerService(self.controller, nc)
+        self.mqtt: MqttMtp | None = None
+        self.websocket: WebSocketMtp | None = None
+        self._credentials = credentials
+        self._tasks: list[asyncio.Task] = []
+
+    async def start(self) -> None:
+        # Agents this controller held before a restart are not connected any more.
+        released = await asyncio.to_thread(self.registry.release_owner, "usp", self.owner)
+        if released:
+            log.info("usp: %d agents of a previous run marked offline", released)
+        await self.service.start()
+        loop = asyncio.get_running_loop()
+        # The registry's upkeep: agents silent past their lease go offline,
+        # new-device events a crash left unpublished go out.
+        self._tasks.append(loop.create_task(maintain(self.registry)))
+        if self.config.mqtt_url:
+            self.mqtt = MqttMtp(self.controller, self.config.mqtt_url, self.config.mqtt_topic,
+                                version=self.config.mqtt_version, qos=self.config.mqtt_qos)
+            self.controller.link_loader = self._mqtt_link_from_registry
+            self._tasks.append(loop.create_task(self.mqtt.run()))
+        if self.config.ws_port is not None:
+            self.websocket = WebSocketMtp(
+                self.controller, host=self.config.ws_host, port=self.config.ws_port,
+                authenticate=self._authenticate if self.config.ws_auth else None,
+            )
+            await self.websocket.start()
+            for eid, url in self.config.ws_dial:
+                self._tasks.append(loop.create_task(self.websocket.dial(url, eid)))
+
+    async def wait_mqtt(self, timeout: float = 10.0) -> None:
+        if self.mqtt is not None:
+            await asyncio.wait_for(self.mqtt.connected.wait(), timeout)
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        if self.websocket is not None:
+            await self.websocket.stop()
+        await self.service.stop()
+        await self.registrar.wait_idle()
+
+    async def _authenticate(self, username: str, password: str) -> bool:
+        if self._credentials is None:
+            return False
+        try:
+            return await asyncio.to_thread(self._credentials.verify_basic, username, password)
+        except Exception:
+            log.exception("usp websocket: credential check failed")
+            return False
+
+    async def _mqtt_link_from_registry(self, endpoint_id: str) -> AgentLink | None:
+        """After a controller restart, MQTT agents are still reachable at the topic
+        the registry remembers."""
+        try:
+            doc = await asyncio.to_thread(self.registry.get, endpoint_id)
+        except Exception:
+            return None
+        mqtt = ((doc or {}).get("usp") or {}).get("mtps", {}).get("mqtt") or {}
+        topic = (mqtt.get("address") or {}).get("topic")
+        if not topic or mqtt.get("state") != "connected" or self.mqtt is None:
+            return None
+        return self.mqtt.link(endpoint_id, topic)

@@ -1,0 +1,174 @@
+"""The controller's WebSocket MTP.
+
+Agents connect to the controller (subprotocol ``v1.usp``, their Endpoint ID
+in the bbf-usp-protocol extension, or ``?eid=`` in the URL for agents that
+cannot send the extension), authenticated by HTTP Basic with the device
+credentials. The controller also dials agents that run their own WebSocket
+server (``dial``). Either way one connection is one AgentLink; Records
+arrive as binary frames; a frame that is not a Record closes the connection
+with 1003 (R-WS.16).
+
+It is served by the controller process itself rather than the web process:
+the link and the requests waiting on it live where the msg_id matching is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from http import HTTPStatus
+from urllib.parse import parse_qs, urlsplit
+
+from websockets.asyncio.client import connect as ws_connect
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
+
+from oktoscripts.usp import records, ws_extension
+from oktoscripts.usp.controller import AgentLink, Controller
+from oktoscripts.usp.endpoint import endpoint_id_problem
+
+log = logging.getLogger(__name__)
+
+MAX_FRAME_BYTES = records.MAX_RECORD_BYTES
+Authenticator = Callable[[str, str], Awaitable[bool]]
+
+
+def basic_credentials(header: str | None) -> tuple[str, str] | None:
+    if not header or not header.lower().startswith("basic "):
+        return None
+    try:
+        decoded = base64.b64decode(header[6:].strip(), validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    username, sep, password = decoded.partition(":")
+    return (username, password) if sep else None
+
+
+class _ConnectionSource:
+    """Records on one WebSocket connection come from its authenticated agent only."""
+
+    def __init__(self, link: AgentLink, connection: ServerConnection) -> None:
+        self.link = link
+        self.connection = connection
+
+    def link_for(self, from_id: str) -> AgentLink | None:
+        return self.link if from_id == self.link.endpoint_id else None
+
+    async def bad_record(self, reason: str) -> None:
+        await self.connection.close(1003, reason[:120])
+
+
+class WebSocketMtp:
+    def __init__(self, controller: Controller, *, host: str, port: int,
+                 authenticate: Authenticator | None, path: str = "/usp") -> None:
+        self.controller = controller
+        self.host, self.port, self.path = host, port, path
+        self.authenticate = authenticate
+        self.server: Server | None = None
+
+    async def start(self) -> None:
+        self.server = await serve(
+            self._handle, self.host, self.port,
+            subprotocols=[ws_extension.SUBPROTOCOL],
+            process_request=self._check_request,
+            process_response=self._add_extension,
+            max_size=MAX_FRAME_BYTES, compression=None,
+            ping_interval=30, ping_timeout=30,
+        )
+        self.port = self.server.sockets[0].getsockname()[1]
+        log.info("usp websocket: listening on ws://%s:%s%s", self.host, self.port, self.path)
+
+    async def stop(self) -> None:
+        if self.server is not None:
+            self.server.close()
+            await self.server.wait_closed()
+
+    # ---- handshake ----------------------------------------------------------------------
+
+    async def _check_request(self, connection: ServerConnection,
+                             request: Request) -> Response | None:
+        url = urlsplit(request.path)
+        if url.path.rstrip("/") != self.path.rstrip("/"):
+            return connection.respond(HTTPStatus.NOT_FOUND, "no USP endpoint here\n")
+        offered = request.headers.get("Sec-WebSocket-Protocol", "")
+        if ws_extension.SUBPROTOCOL not in [p.strip() for p in offered.split(",")]:
+            return connection.respond(HTTPStatus.BAD_REQUEST,
+                                      "the v1.usp WebSocket subprotocol is required\n")
+        eid = ws_extension.take_endpoint_id(request.headers)
+        eid = eid or (parse_qs(url.query).get("eid") or [""])[0]
+        problem = endpoint_id_problem(eid)
+        if problem:
+            return connection.respond(HTTPStatus.BAD_REQUEST, f"agent Endpoint ID: {problem}\n")
+        if self.authenticate is not None:
+            creds = basic_credentials(request.headers.get("Authorization"))
+            if creds is None or not await self.authenticate(*creds):
+                log.warning("usp websocket: refused %s from %s: bad credentials", eid,
+                            connection.remote_address)
+                response = connection.respond(HTTPStatus.UNAUTHORIZED, "authentication failed\n")
+                response.headers["WWW-Authenticate"] = 'Basic realm="oktoscripts USP"'
+                return response
+        connection.usp_endpoint_id = eid  # read by _handle once the handshake is done
+        return None
+
+    def _add_extension(self, connection: ServerConnection, request: Request,
+                       response: Response) -> None:
+        if response.status_code == HTTPStatus.SWITCHING_PROTOCOLS:
+            response.headers[ws_extension.HEADER] = ws_extension.extension_header(
+                self.controller.endpoint_id)
+
+    # ---- connections --------------------------------------------------------------------
+
+    async def _handle(self, connection: ServerConnection) -> None:
+        eid = connection.usp_endpoint_id
+        host, port = connection.remote_address[:2]
+        await serve_link(self.controller, connection, eid, {"peer": f"{host}:{port}"})
+
+    async def dial(self, url: str, endpoint_id: str, *, retry_s: float = 5.0) -> None:
+        """Keep a connection to an agent that runs a WebSocket server (until cancelled)."""
+        while True:
+            try:
+                async with ws_connect(
+                    url, subprotocols=[ws_extension.SUBPROTOCOL], compression=None,
+                    additional_headers={
+                        ws_extension.HEADER: ws_extension.extension_header(
+                            self.controller.endpoint_id)
+                    },
+                    create_connection=ws_extension.UspClientConnection, max_size=MAX_FRAME_BYTES,
+                ) as connection:
+                    await serve_link(self.controller, connection, endpoint_id, {"url": url})
+            except (OSError, ConnectionClosed) as exc:
+                log.warning("usp websocket: agent %s at %s: %s", endpoint_id, url, exc)
+            await asyncio.sleep(retry_s)
+
+
+async def serve_link(controller: Controller, connection: object, endpoint_id: str,
+                     address: dict) -> None:
+    """Run one agent connection until it closes: its Records go to the controller."""
+
+    async def send(data: bytes) -> None:
+        await connection.send(data)
+
+    async def close() -> None:
+        await connection.close(1000, "replaced by a newer connection of the same agent")
+
+    link = AgentLink(endpoint_id, "websocket", send, address, close)
+    source = _ConnectionSource(link, connection)
+    controller.agent_connected(link)
+    reason = ""
+    try:
+        async for frame in connection:
+            if isinstance(frame, str):
+                await source.bad_record("text frame: USP Records travel in binary frames")
+                break
+            await controller.on_record(frame, source)
+    except ConnectionClosed as exc:
+        reason = str(exc)
+    finally:
+        controller.agent_disconnected(link, reason)
+        with contextlib.suppress(Exception):
+            await connection.close()

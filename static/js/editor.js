@@ -1,0 +1,315 @@
+/* The script editor: Ace with Lua highlighting, live checking, completion and
+   signature help from the API registry, save and run. */
+(function () {
+  "use strict";
+  const cfg = window.OKTO_EDITOR;
+  const api = window.Okto.api;
+  ace.config.set("basePath", window.OKTO_ACE_BASE);
+  const Range = ace.require("ace/range").Range;
+  const langTools = ace.require("ace/ext/language_tools");
+  const data = JSON.parse(document.getElementById("completion-data").textContent);
+
+  const editor = ace.edit("editor");
+  editor.setTheme("ace/theme/chrome");
+  editor.session.setMode("ace/mode/lua");
+  editor.session.setTabSize(2);
+  editor.session.setUseSoftTabs(true);
+  editor.setShowPrintMargin(false);
+  editor.setReadOnly(!cfg.canEdit);
+  editor.setOptions({ enableBasicAutocompletion: true, enableLiveAutocompletion: true, enableSnippets: true });
+  window.oktoEditor = editor;
+
+  let savedText = editor.getValue();
+  let version = cfg.version;
+  const stateEl = document.getElementById("save-state");
+
+  function setState() {
+    const dirty = editor.getValue() !== savedText;
+    stateEl.textContent = dirty ? "● unsaved changes" : (version ? "saved" : "");
+    stateEl.classList.toggle("dirty", dirty);
+    return dirty;
+  }
+
+  /* ---- completion with docs ---- */
+  function esc(s) { return String(s).replace(/[&<>"]/g, c => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" }[c])); }
+  function apiDoc(b) {
+    let html = "<b>" + esc(b.signature) + "</b> → <code>" + esc(b.returns) + "</code><br>" + esc(b.doc);
+    if (b.params.length) {
+      html += "<br><br>" + b.params.map(p => "<code>" + esc(p.name) + "</code> <i>" + esc(p.type) + (p.optional ? ", optional" : "") + "</i>" + (p.doc ? " — " + esc(p.doc) : "")).join("<br>");
+    }
+    if (b.waits) html += "<br><br><i>Waits for the device; honours cancel and time limits.</i>";
+    return html;
+  }
+  const apiByName = {};
+  data.api.forEach(b => { apiByName[b.name] = b; });
+  const luaByName = {};
+  data.lua.forEach(l => { luaByName[l.name] = l; });
+  const completer = {
+    identifierRegexps: [/[a-zA-Z_0-9.\$\-\u00A2-\uFFFF]/],
+    getCompletions(ed, session, pos, prefix, callback) {
+      const items = [];
+      data.api.forEach(b => items.push({
+        caption: b.name, value: b.name, meta: b.category, score: 1000,
+        snippet: b.name + "(" + b.params.filter(p => !p.optional).map((p, i) => "${" + (i + 1) + ":" + p.name + "}").join(", ") + ")",
+        docHTML: apiDoc(b),
+      }));
+      data.lua.forEach(l => items.push({ caption: l.name, value: l.name, meta: "lua", score: 500, docHTML: "<b>" + esc(l.signature) + "</b><br>" + esc(l.doc) }));
+      callback(null, items);
+    },
+  };
+  langTools.setCompleters([completer, langTools.keyWordCompleter, langTools.textCompleter]);
+
+  /* ---- signature help ---- */
+  const sig = document.createElement("div");
+  sig.className = "ace_tooltip okto-doc";
+  sig.id = "signature-help";
+  sig.style.cssText = "position:fixed;display:none;z-index:1000;pointer-events:none";
+  document.body.appendChild(sig);
+
+  function callAtCursor() {
+    const pos = editor.getCursorPosition();
+    const before = editor.session.getLines(Math.max(0, pos.row - 20), pos.row).join("\n");
+    const text = before.slice(0, before.length - (editor.session.getLine(pos.row).length - pos.column));
+    let depth = 0, commas = 0;
+    for (let i = text.length - 1; i >= 0; i--) {
+      const c = text[i];
+      if (c === ")" || c === "}" || c === "]") depth++;
+      else if (c === "{" || c === "[") { if (depth === 0) return null; depth--; }
+      else if (c === "(") {
+        if (depth === 0) {
+          const m = text.slice(0, i).match(/([A-Za-z_][A-Za-z0-9_.]*)\s*$/);
+          return m ? { name: m[1], arg: commas } : null;
+        }
+        depth--;
+      } else if (c === "," && depth === 0) commas++;
+      else if (c === "\n" && depth === 0 && i < text.length - 400) return null;
+    }
+    return null;
+  }
+
+  function showSignature() {
+    const call = callAtCursor();
+    const b = call && apiByName[call.name];
+    const l = call && luaByName[call.name];
+    if (!b && !l) { sig.style.display = "none"; return; }
+    if (b) {
+      const parts = b.params.map((p, i) => {
+        const t = esc(p.name + (p.optional ? "?" : "") + ": " + p.type);
+        return i === call.arg ? "<b style='text-decoration:underline'>" + t + "</b>" : t;
+      });
+      const p = b.params[call.arg];
+      sig.innerHTML = "<div class='sig-code'>" + esc(b.name) + "(" + parts.join(", ") + ")</div>" +
+        "<div class='sig-ret'>→ " + esc(b.returns) + "</div>" +
+        "<div class='sig-doc'>" + esc(p && p.doc ? p.name + ": " + p.doc : b.doc) + "</div>";
+    } else {
+      sig.innerHTML = "<div class='sig-code'>" + esc(l.signature) + "</div><div class='sig-doc'>" + esc(l.doc) + "</div>";
+    }
+    // Below the line being typed, never over it.
+    const c = editor.renderer.textToScreenCoordinates(editor.getCursorPosition());
+    sig.style.left = Math.max(4, Math.min(c.pageX - 20, window.innerWidth - 540)) + "px";
+    sig.style.top = (c.pageY + editor.renderer.lineHeight + 4) + "px";
+    sig.style.display = "block";
+  }
+  editor.selection.on("changeCursor", () => setTimeout(showSignature, 0));
+  editor.on("blur", () => { sig.style.display = "none"; });
+  document.addEventListener("keydown", (e) => { if (e.key === "Escape") sig.style.display = "none"; });
+
+  /* ---- checking as the user types ---- */
+  let markers = [];
+  let checkTimer = null;
+  let checkSeq = 0;
+  const list = document.getElementById("problem-list");
+
+  async function check() {
+    const seq = ++checkSeq;
+    const source = editor.getValue();
+    let res;
+    try { res = await api("POST", "/api/check", { source: source }); }
+    catch (e) { list.innerHTML = ""; list.appendChild(Object.assign(document.createElement("div"), { className: "item muted", textContent: "Check failed: " + e.message })); return; }
+    if (seq !== checkSeq) return;  // a newer check is on its way
+    showProblems(res.problems);
+  }
+
+  function showProblems(problems) {
+    markers.forEach(id => editor.session.removeMarker(id));
+    markers = [];
+    editor.session.setAnnotations(problems.map(p => ({ row: p.line - 1, column: p.column || 0, text: p.message, type: p.severity })));
+    list.innerHTML = "";
+    if (!problems.length) { list.appendChild(Object.assign(document.createElement("div"), { className: "item muted", textContent: "No problems." })); }
+    problems.forEach(p => {
+      const row = p.line - 1;
+      const lineLen = editor.session.getLine(row).length;
+      let start = p.column || 0, end = p.end_column || 0;
+      if (end <= start) { start = 0; end = Math.max(lineLen, 1); }
+      markers.push(editor.session.addMarker(new Range(row, start, row, end), "ace_" + p.severity + "-marker", "text", true));
+      const item = document.createElement("div");
+      item.className = "item " + p.severity;
+      item.innerHTML = "<span class='sev'>" + (p.severity === "error" ? "✖" : "▲") + "</span><span class='where'>" + p.line + ":" + ((p.column || 0) + 1) + "</span><span></span>";
+      item.lastChild.textContent = p.message;
+      item.addEventListener("click", () => jump(p.line, p.column || 0));
+      list.appendChild(item);
+    });
+    document.getElementById("problems").dataset.count = problems.length;
+  }
+
+  /* The "Recent runs" tab, reloaded when a run ends. */
+  async function refreshRecent() {
+    let data;
+    try { data = await api("GET", "/api/runs?script=" + encodeURIComponent(cfg.scriptName)); } catch (e) { return; }
+    const body = document.querySelector("#pane-recent tbody");
+    body.innerHTML = "";
+    data.runs.slice(0, 8).forEach(r => {
+      const tr = document.createElement("tr");
+      const when = new Date(r.created);
+      const p = (n) => String(n).padStart(2, "0");
+      tr.innerHTML = "<td><a></a></td><td><span></span></td><td class='muted'></td>";
+      tr.querySelector("a").href = "/runs/" + r.id + "/";
+      tr.querySelector("a").textContent = p(when.getMonth() + 1) + "-" + p(when.getDate()) + " " + p(when.getHours()) + ":" + p(when.getMinutes()) + ":" + p(when.getSeconds());
+      tr.querySelector("span").className = "badge " + r.status;
+      tr.querySelector("span").textContent = r.status.replace("_", " ");
+      tr.lastChild.textContent = r.version ? "v" + r.version : "—";
+      body.appendChild(tr);
+    });
+  }
+
+  /* A run's error is marked on its line until the text changes. */
+  function markRunError(error) {
+    if (!error || !error.line || setState()) return;
+    const row = error.line - 1;
+    const text = "run failed: " + String(error.message).replace(/^[^:\n]*:\d+: /, "");
+    editor.session.setAnnotations(editor.session.getAnnotations().concat([{ row: row, column: 0, text: text, type: "error" }]));
+    markers.push(editor.session.addMarker(new Range(row, 0, row, Math.max(1, editor.session.getLine(row).length)), "ace_error-marker", "text", true));
+  }
+
+  function jump(line, column) {
+    editor.gotoLine(line, column || 0, true);
+    editor.focus();
+  }
+  window.oktoJump = jump;
+
+  editor.session.on("change", () => {
+    setState();
+    clearTimeout(checkTimer);
+    checkTimer = setTimeout(check, 250);
+  });
+  check();
+  setState();
+
+  /* ---- save ---- */
+  async function save() {
+    if (!cfg.canEdit) return false;
+    if (!setState() && version) return true;
+    const msgEl = document.getElementById("save-message");
+    stateEl.textContent = "saving…";
+    try {
+      const content = editor.getValue();
+      const url = "/api/scripts/" + cfg.scriptId + "/versions";
+      let v;
+      try {
+        v = await api("POST", url, { content: content, message: msgEl.value, base_version: version || null });
+      } catch (e) {
+        if (!/ saved version \d+ after your version/.test(e.message)) throw e;
+        if (!confirm(e.message + ".\n\nSave your text as a new version anyway? (Both stay in the history.)")) {
+          stateEl.textContent = "not saved: " + e.message;
+          stateEl.classList.add("dirty");
+          return false;
+        }
+        v = await api("POST", url, { content: content, message: msgEl.value });
+      }
+      savedText = content;
+      version = v.number;
+      msgEl.value = "";
+      document.getElementById("version-label").textContent = "v" + v.number + " · saved just now by " + v.author;
+      setState();
+      return true;
+    } catch (e) {
+      stateEl.textContent = "save failed: " + e.message;
+      stateEl.classList.add("dirty");
+      return false;
+    }
+  }
+
+  /* ---- arguments ---- */
+  const argRows = document.getElementById("arg-rows");
+  function addArg(k, v) {
+    const row = document.createElement("div");
+    row.className = "row";
+    row.innerHTML = "<input placeholder='name' aria-label='argument name'><input placeholder='value' aria-label='argument value'><button class='btn small' type='button' title='remove'>×</button>";
+    row.children[0].value = k || ""; row.children[1].value = v || "";
+    row.children[2].addEventListener("click", () => { row.remove(); argsEmpty(); });
+    argRows.appendChild(row);
+    argsEmpty();
+    return row;
+  }
+  function argsEmpty() { document.getElementById("args-empty").style.display = argRows.children.length ? "none" : ""; }
+  document.getElementById("add-arg").addEventListener("click", () => addArg().children[0].focus());
+  function collectArgs() {
+    const args = {};
+    for (const row of argRows.children) {
+      const k = row.children[0].value.trim();
+      if (k) args[k] = row.children[1].value;
+    }
+    return args;
+  }
+
+  /* ---- run ---- */
+  let current = null;
+  const runBtn = document.getElementById("run-btn");
+  const cancelBtn = document.getElementById("cancel-btn");
+  const statusEl = document.getElementById("run-status");
+  const resultEl = document.getElementById("result");
+  const runLink = document.getElementById("run-link");
+
+  async function run() {
+    if (!cfg.canRun) return;
+    if (cfg.canEdit && !(await save())) return;
+    if (setState()) { statusEl.textContent = "save first"; return; }
+    runBtn.disabled = true;
+    resultEl.innerHTML = "";
+    const out = document.getElementById("console");
+    out.innerHTML = "<div class='placeholder'>Starting…</div>";
+    // The console connects while the run is submitted (with an id chosen here),
+    // so it is listening when the first line comes.
+    const runId = window.Okto.uuid4();
+    if (current) current.close();
+    current = new window.Okto.RunConsole(runId, {
+      output: out, statusEl: statusEl, resultEl: resultEl, cancelBtn: cancelBtn, pending: true,
+      onJump: (line) => jump(line, 0),
+      onEnd: (msg) => { runBtn.disabled = false; markRunError(msg.error); refreshRecent(); },
+    });
+    out.innerHTML = "<div class='placeholder'>Waiting for output…</div>";
+    try {
+      const r = await api("POST", "/api/runs", { script_id: cfg.scriptId, version: version, args: collectArgs(), run_id: runId });
+      runLink.href = "/runs/" + r.id + "/";
+      runLink.style.display = "";
+      if (!current.status) current.setStatus(r.status);
+    } catch (e) {
+      current.close();
+      out.innerHTML = "";
+      out.appendChild(Object.assign(document.createElement("div"), { className: "line failure", textContent: "Could not start the run: " + e.message }));
+      runBtn.disabled = false;
+    }
+  }
+  if (cancelBtn) cancelBtn.addEventListener("click", async () => {
+    if (!current) return;
+    cancelBtn.disabled = true;
+    try { await api("POST", "/api/runs/" + current.runId + "/cancel"); } catch (e) { current.system("Cancel failed: " + e.message); }
+  });
+  if (runBtn) runBtn.addEventListener("click", run);
+  const saveBtn = document.getElementById("save-btn");
+  if (saveBtn) saveBtn.addEventListener("click", save);
+
+  editor.commands.addCommand({ name: "save", bindKey: { win: "Ctrl-S", mac: "Command-S" }, exec: save });
+  editor.commands.addCommand({ name: "run", bindKey: { win: "Ctrl-Enter", mac: "Command-Enter" }, exec: run });
+  document.addEventListener("keydown", (e) => {
+    if ((e.ctrlKey || e.metaKey) && e.key === "s") { e.preventDefault(); save(); }
+    else if ((e.ctrlKey || e.metaKey) && e.key === "Enter") { e.preventDefault(); run(); }
+  });
+  window.addEventListener("beforeunload", (e) => { if (setState()) { e.preventDefault(); e.returnValue = ""; } });
+
+  /* ---- side tabs ---- */
+  document.querySelectorAll(".side-tabs button").forEach(b => b.addEventListener("click", () => {
+    document.querySelectorAll(".side-tabs button").forEach(x => x.classList.toggle("active", x === b));
+    document.querySelectorAll(".side-pane").forEach(p => p.classList.toggle("active", p.id === b.dataset.pane));
+  }));
+})();

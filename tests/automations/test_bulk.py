@@ -1,0 +1,117 @@
+"""Bulk runs over real devices of the registry, run by a real worker process."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+from asgiref.sync import sync_to_async
+
+from oktoscripts.automations import bulk
+from oktoscripts.automations.models import BulkRun, BulkRunItem
+from oktoscripts.runs.models import Run
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+SCRIPT = """
+local serial = (...).serial
+local device = get_device(serial)
+if serial == "ACME-007" then error("this one breaks") end
+sleep((...).pause or 0)
+return {sn = device.sn, vendor = device.vendor, tag = (...).tag}
+"""
+
+
+def register(registry, count: int = 12) -> None:
+    for n in range(1, count + 1):
+        registry.upsert_cwmp(f"ACME-{n:03d}", oui="00AABB", product_class="Router",
+                             manufacturer="Acme", software_version="1.0")
+    for n in range(1, 4):
+        registry.upsert_cwmp(f"OTHER-{n}", oui="00CCDD", product_class="ONT",
+                             manufacturer="Other", software_version="2.0")
+
+
+async def wait_bulk(bulk_id: int, statuses: tuple[str, ...], timeout: float = 60) -> BulkRun:
+    deadline = time.monotonic() + timeout
+    while True:
+        record = await BulkRun.objects.aget(pk=bulk_id)
+        if record.status in statuses:
+            return record
+        assert time.monotonic() < deadline, f"bulk run stayed {record.status}"
+        await asyncio.sleep(0.1)
+
+
+async def items_of(bulk_id: int) -> dict[str, BulkRunItem]:
+    return {i.serial: i async for i in BulkRunItem.objects.filter(bulk_id=bulk_id)}
+
+
+async def test_bulk_run_covers_each_matching_device_within_the_concurrency_limit(
+    registry, make_script, operator, platform_worker, automation_service
+):
+    await sync_to_async(register)(registry)
+    script = await sync_to_async(make_script)("per-device.lua", SCRIPT)
+    platform_worker()
+    record = await sync_to_async(bulk.create)(
+        script=script, version=None, args={"tag": "t1", "pause": 0.3},
+        device_filter={"vendor": "Acme"}, concurrency=3, user=operator, registry=registry,
+    )
+    await automation_service()
+    peak = 0
+    deadline = time.monotonic() + 60
+    while (await BulkRun.objects.aget(pk=record.pk)).status != "finished":
+        running = await BulkRunItem.objects.filter(bulk=record, status="running").acount()
+        peak = max(peak, running)
+        assert time.monotonic() < deadline, "bulk run did not finish"
+        await asyncio.sleep(0.05)
+    assert 1 <= peak <= 3
+    items = await items_of(record.pk)
+    assert sorted(items) == [f"ACME-{n:03d}" for n in range(1, 13)]  # OTHER-* do not match
+    assert items["ACME-001"].status == "succeeded"
+    assert items["ACME-001"].result == {"sn": "ACME-001", "vendor": "Acme", "tag": "t1"}
+    assert items["ACME-007"].status == "failed" and "this one breaks" in items["ACME-007"].error
+    assert sum(i.status == "succeeded" for i in items.values()) == 11
+    progress = await sync_to_async(bulk.progress)(record)
+    assert progress["done"] == progress["total"] == 12 and progress["by_status"]["failed"] == 1
+    runs = [r async for r in Run.objects.filter(trigger__startswith=f"bulk run #{record.pk} ")]
+    assert len(runs) == 12 and {r.args["serial"] for r in runs} == set(items)
+
+    # Retry the failed one: only it runs again (and fails again: the script is the same).
+    assert await sync_to_async(bulk.retry_failed)(record) == 1
+    await wait_bulk(record.pk, ("finished",))
+    items = await items_of(record.pk)
+    assert items["ACME-007"].attempts == 2 and items["ACME-007"].status == "failed"
+    assert items["ACME-001"].attempts == 1
+    assert await Run.objects.filter(trigger__startswith=f"bulk run #{record.pk} ").acount() == 13
+
+
+async def test_stop_cancels_running_items_and_retry_runs_the_rest(
+    registry, make_script, operator, platform_worker, automation_service
+):
+    await sync_to_async(register)(registry)
+    script = await sync_to_async(make_script)("slow.lua", SCRIPT)
+    platform_worker()
+    record = await sync_to_async(bulk.create)(
+        script=script, version=None, args={"pause": 60}, device_filter={"vendor": "Acme"},
+        concurrency=2, user=operator, registry=registry,
+    )
+    await automation_service()
+    deadline = time.monotonic() + 30
+    while await Run.objects.filter(status="running", trigger__startswith="bulk run").acount() < 2:
+        assert time.monotonic() < deadline, "items did not start"
+        await asyncio.sleep(0.05)
+    assert await sync_to_async(bulk.request_stop)(record)
+    stopped = await wait_bulk(record.pk, ("stopped",), timeout=30)
+    assert stopped.finished is not None
+    items = await items_of(record.pk)
+    statuses = sorted(i.status for i in items.values())
+    assert statuses == ["cancelled"] * 2 + ["stopped"] * 10
+    assert not await Run.objects.filter(status__in=Run.ACTIVE).aexists()
+
+    # Retry takes every item that did not succeed; this time let them finish quickly.
+    await BulkRun.objects.filter(pk=record.pk).aupdate(args={"pause": 0})
+    assert await sync_to_async(bulk.retry_failed)(record) == 12
+    await wait_bulk(record.pk, ("finished",))
+    items = await items_of(record.pk)
+    assert sum(i.status == "succeeded" for i in items.values()) == 11
+    assert items["ACME-007"].status == "failed"

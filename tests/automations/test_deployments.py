@@ -1,0 +1,100 @@
+"""Deployed listeners: kept running, restarted on another worker when theirs dies."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+
+import pytest
+from asgiref.sync import sync_to_async
+
+from oktoscripts.automations import deployments
+from oktoscripts.automations.models import Deployment
+from oktoscripts.runs.models import Run, RunOutputLine
+
+from .test_triggers import publish
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+LISTENER = """
+listen_to_cwmp_event("2", nil, function(ev) print("periodic from " .. ev.serial_number) end, 2)
+print("listening")
+"""
+
+
+async def wait_listening(dep_id: int, not_run: str | None = None, timeout: float = 40) -> Run:
+    deadline = time.monotonic() + timeout
+    while True:
+        dep = await Deployment.objects.aget(pk=dep_id)
+        if dep.current_run_id and str(dep.current_run_id) != not_run:
+            run = await Run.objects.filter(pk=dep.current_run_id).afirst()
+            if run is not None and run.status == "listening":
+                return run
+        assert time.monotonic() < deadline, f"deployment not listening: {dep.last_end}"
+        await asyncio.sleep(0.1)
+
+
+async def printed(run_id, text: str, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while not await RunOutputLine.objects.filter(run_id=run_id, text=text).aexists():
+        assert time.monotonic() < deadline, f"{text!r} never printed"
+        await asyncio.sleep(0.1)
+
+
+async def test_listener_restarts_on_another_worker_when_its_worker_dies(
+    nc, make_script, operator, worker_process, automation_service
+):
+    workers = [worker_process(), worker_process()]
+    script = await sync_to_async(make_script)("listener.lua", LISTENER)
+    dep = await sync_to_async(deployments.create)(
+        name="periodic watcher", script=script, version=None, args={}, user=operator
+    )
+    await automation_service()
+    first = await wait_listening(dep.pk)
+    await publish(nc, "CPE-1", "2 PERIODIC")
+    await printed(first.pk, "periodic from CPE-1")
+
+    doomed = next(w for w in workers if f"-{w.proc.pid}-" in first.worker_id)
+    doomed.kill(signal.SIGKILL)
+    second = await wait_listening(dep.pk, not_run=str(first.pk))
+    assert second.worker_id != first.worker_id
+    assert (await Run.objects.aget(pk=first.pk)).status == "lost"
+    dep = await Deployment.objects.aget(pk=dep.pk)
+    assert dep.restarts == 1 and "lost" in dep.last_end
+    assert second.script_version_id == first.script_version_id  # same pinned version
+    await publish(nc, "CPE-2", "2 PERIODIC")
+    await printed(second.pk, "periodic from CPE-2")
+    deadline = time.monotonic() + 10
+    while (await Deployment.objects.aget(pk=dep.pk)).events < 2:
+        assert time.monotonic() < deadline, "event count not updated"
+        await asyncio.sleep(0.1)
+    dep = await Deployment.objects.aget(pk=dep.pk)
+    assert dep.last_events[-1]["event"]["serial_number"] == "CPE-2"
+
+
+async def test_stop_and_start_a_deployment(nc, make_script, operator, start_worker,
+                                           automation_service):
+    from oktoscripts.runs.submit import acancel_run
+
+    await start_worker()
+    script = await sync_to_async(make_script)("listener.lua", LISTENER)
+    dep = await sync_to_async(deployments.create)(
+        name="w", script=script, version=None, args={}, user=operator
+    )
+    await automation_service()
+    run = await wait_listening(dep.pk)
+    to_cancel = await sync_to_async(deployments.set_desired)(dep, "stopped")
+    assert to_cancel == str(run.pk)
+    await acancel_run(to_cancel, nc=nc)
+    deadline = time.monotonic() + 10
+    while (await Run.objects.aget(pk=run.pk)).status != "cancelled":
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(1)  # the supervisor does not bring a stopped deployment back
+    dep = await Deployment.objects.aget(pk=dep.pk)
+    assert str(dep.current_run_id) == str(run.pk)
+    assert deployments.state(dep, "cancelled") == "stopped"
+    await sync_to_async(deployments.set_desired)(dep, "running")
+    again = await wait_listening(dep.pk, not_run=str(run.pk))
+    assert again.status == "listening"

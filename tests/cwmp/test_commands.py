@@ -1,0 +1,73 @@
+"""``manage.py acs`` and ``manage.py simulate --cwmp N`` as separate processes."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from oktoscripts.config import BASE_DIR
+from oktoscripts.embedded.ports import free_port
+
+
+def manage(*args, env):
+    return subprocess.Popen(
+        [sys.executable, str(BASE_DIR / "manage.py"), *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+
+
+def stop(proc):
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        return proc.communicate(timeout=15)[0]
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        return proc.communicate()[0]
+
+
+def test_acs_and_simulator_processes(nats_url, mongo_uri, mongo_db, tmp_path):
+    port = free_port()
+    env = {
+        **os.environ,
+        "NATS_URL": nats_url,
+        "MONGO_URI": mongo_uri,
+        "OKTOSCRIPTS_DATA_DIR": str(tmp_path),
+        "OKTOSCRIPTS_ACS_PORT": str(port),
+        "OKTOSCRIPTS_ACS_PATH": "/cwmp",
+    }
+    acs = manage("acs", "--host", "127.0.0.1", env=env)
+    sim = manage("simulate", "--cwmp", "3", "--prefix", "CMDSIM", "--interval", "1", env=env)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            docs = list(mongo_db.devices.find({"serial": {"$regex": "^CMDSIM"}}))
+            if len(docs) == 3 and all(
+                "2 PERIODIC" in (d["cwmp"].get("last_events") or []) for d in docs
+            ):
+                break
+            assert acs.poll() is None and sim.poll() is None
+            time.sleep(0.3)
+        else:
+            raise AssertionError("simulated CPEs did not register and inform periodically")
+        assert {d["data_model"] for d in docs} == {"TR-098", "TR-181"}
+    finally:
+        sim_out, acs_out = stop(sim), stop(acs)
+    assert f"ACS listening on http://127.0.0.1:{port}/cwmp" in acs_out
+    assert "simulating 3 CWMP CPEs" in sim_out
+    assert "Traceback" not in acs_out + sim_out
+
+
+def test_simulate_needs_a_count():
+    out = subprocess.run(
+        [sys.executable, str(BASE_DIR / "manage.py"), "simulate"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode != 0 and "--cwmp N and/or --usp M" in out.stderr

@@ -1,0 +1,149 @@
+"""Script requests through NATS, the MongoDB queue, Connection Requests and sessions."""
+
+import asyncio
+
+from oktoscripts.cwmp import client
+from oktoscripts.cwmp.soap import RpcRequest
+
+from .conftest import eventually
+
+
+async def _booted(fleet, count=None):
+    for _ in range(200):
+        if fleet.stats.sessions_ok >= (count or len(fleet.cpes)):
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("CPEs did not complete their first session")
+
+
+def gpv(*names):
+    return RpcRequest("GetParameterValues", names=list(names))
+
+
+async def test_sync_request_wakes_cpe_with_digest_connection_request(fleet_factory, nc):
+    fleet = await fleet_factory(1)
+    await _booted(fleet)
+    cpe = fleet.cpes[0]
+    assert cpe.cr_credentials()[0]  # the CPE now demands Digest on connection requests
+    name = cpe.dm.root + "DeviceInfo.SerialNumber"
+    answer = await client.call(nc, cpe.serial, gpv(name), timeout_s=10)
+    assert answer == {"ok": True, "result": {name: cpe.serial}}
+    assert fleet.stats.connection_requests == 1
+
+
+async def test_requests_are_delivered_in_order(fleet_factory, nc):
+    fleet = await fleet_factory(1)
+    await _booted(fleet)
+    cpe = fleet.cpes[0]
+    ssid = cpe.dm.root + (
+        "WiFi.SSID.1.SSID" if cpe.dm.root == "Device." else "LANDevice.1.WLANConfiguration.1.SSID"
+    )
+    calls = [
+        client.call(
+            nc,
+            cpe.serial,
+            RpcRequest("SetParameterValues", values=[(ssid, f"net-{i}", "string")]),
+            timeout_s=15,
+        )
+        for i in range(5)
+    ]
+    results = await asyncio.gather(*calls)
+    assert all(r == {"ok": True, "result": True} for r in results)
+    # five sets, in the order they were queued: the last one wins
+    assert cpe.dm.value(ssid) == "net-4"
+
+
+async def test_unknown_device_is_404(acs, nc):
+    answer = await client.call(nc, "NO-SUCH-DEVICE", gpv("Device."), timeout_s=5)
+    assert answer["ok"] is False and answer["error"]["error_code"] == "404"
+
+
+async def test_unreachable_cpe_is_503_and_not_queued(fleet_factory, nc, mongo_db):
+    fleet = await fleet_factory(1)
+    await _booted(fleet)
+    await fleet.cr_server.stop()  # the CPE's connection request port goes away
+    fleet.cr_server._server.close()
+    await fleet.cr_server._server.wait_closed()
+    answer = await client.call(nc, fleet.cpes[0].serial, gpv("Device."), timeout_s=10)
+    assert answer["error"]["error_code"] == "503", answer
+    assert "connection request failed" in answer["error"]["error_message"]
+    serial = fleet.cpes[0].serial
+    await eventually(lambda: mongo_db.cwmp_queue.count_documents({"serial": serial}) == 0)
+
+
+async def test_async_request_waits_for_next_inform(fleet_factory, nc, mongo_db):
+    fleet = await fleet_factory(1)
+    await _booted(fleet)
+    cpe = fleet.cpes[0]
+    name = cpe.dm.root + "DeviceInfo.ModelName"
+    call = asyncio.ensure_future(client.call(nc, cpe.serial, gpv(name), mode="async", timeout_s=20))
+    await asyncio.sleep(0.5)
+    assert not call.done()  # no connection request: it waits in the queue
+    assert fleet.stats.connection_requests == 0
+    assert mongo_db.cwmp_queue.count_documents({"serial": cpe.serial}) == 1
+    cpe.add_event("2 PERIODIC")  # the CPE's next Inform
+    assert await call == {"ok": True, "result": {name: cpe.dm.value(name)}}
+    await eventually(lambda: mongo_db.cwmp_queue.count_documents({"serial": cpe.serial}) == 0)
+
+
+async def test_async_timeout_is_408_and_request_dropped(fleet_factory, nc, mongo_db):
+    fleet = await fleet_factory(1)
+    await _booted(fleet)
+    cpe = fleet.cpes[0]
+    answer = await client.call(nc, cpe.serial, gpv("Device."), mode="async", timeout_s=0.5)
+    assert answer["error"]["error_code"] == "408"
+    await asyncio.sleep(0.3)
+    await eventually(lambda: mongo_db.cwmp_queue.count_documents({"serial": cpe.serial}) == 0)
+    cpe.add_event("2 PERIODIC")
+    await _booted(fleet, 2)  # the next session has nothing to deliver
+
+
+async def test_faults_come_back_as_error_tables(fleet_factory, nc):
+    fleet = await fleet_factory(1, data_model="TR-181")
+    await _booted(fleet)
+    cpe = fleet.cpes[0]
+    answer = await client.call(nc, cpe.serial, gpv("Device.NoSuch.Thing"), timeout_s=10)
+    assert answer["error"]["error_code"] == "9005"
+    assert "Invalid parameter name" in answer["error"]["error_message"]
+    assert "<FaultCode>9005</FaultCode>" in answer["error"]["raw_response"]
+    spv = RpcRequest(
+        "SetParameterValues",
+        values=[
+            ("Device.DeviceInfo.SerialNumber", "x", "string"),
+            ("Device.WiFi.Radio.1.Channel", "abc", "unsignedInt"),
+            ("Device.WiFi.SSID.1.SSID", "fine", "string"),
+        ],
+    )
+    answer = await client.call(nc, cpe.serial, spv, timeout_s=10)
+    err = answer["error"]
+    assert err["error_code"] == "9003"
+    assert err["parameter_faults"] == [
+        {
+            "parameter_name": "Device.DeviceInfo.SerialNumber",
+            "fault_code": "9008",
+            "fault_string": "Attempt to set a non-writable parameter",
+        },
+        {
+            "parameter_name": "Device.WiFi.Radio.1.Channel",
+            "fault_code": "9007",
+            "fault_string": "Invalid parameter value",
+        },
+    ]
+    assert cpe.dm.value("Device.WiFi.SSID.1.SSID") != "fine"  # all or nothing
+
+
+async def test_partial_path_is_expanded_when_the_cpe_refuses_it(fleet_factory, nc):
+    fleet = await fleet_factory(1, data_model="TR-098", quirk_no_partial_gpv=True)
+    await _booted(fleet)
+    cpe = fleet.cpes[0]
+    answer = await client.call(
+        nc,
+        cpe.serial,
+        gpv("InternetGatewayDevice.DeviceInfo.", "InternetGatewayDevice.ManagementServer.URL"),
+        timeout_s=10,
+    )
+    assert answer["ok"], answer
+    result = answer["result"]
+    assert result["InternetGatewayDevice.DeviceInfo.SerialNumber"] == cpe.serial
+    assert "InternetGatewayDevice.ManagementServer.URL" in result
+    assert len(result) == 10

@@ -1,0 +1,276 @@
+"""The IDE in a real browser (Playwright driving Debian's chromium) against a
+real web process (daphne), a real worker, NATS and MongoDB.
+
+Screenshots of every page go to /tmp/ide_shots/.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = "/usr/bin/chromium"
+SHOTS = Path("/tmp/ide_shots")
+ROOT = Path(__file__).resolve().parents[2]
+PASSWORD = "browser-test-pass-91"
+
+pytestmark = [
+    pytest.mark.skipif(not Path(CHROMIUM).exists(),
+                       reason="chromium is not installed (make test installs it as root: "
+                              "apt-get install -y chromium)"),
+    pytest.mark.timeout(300),
+]
+
+BROKEN = """-- inventory
+local devices = get_all_devices(
+print("count", #devices)
+"""
+FIXED = """-- inventory
+local rows = {}
+for i = 1, 3 do
+  print("checking device " .. i)
+  rows[#rows + 1] = {serial = "SN-" .. i, online = i ~= 2, uptime = i * 100}
+end
+log("info", "done with", #rows, "devices")
+return rows
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _manage(env: dict, *args: str) -> None:
+    subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, check=True,
+                   capture_output=True, timeout=120)
+
+
+@pytest.fixture(scope="module")
+def platform(tmp_path_factory, nats_url, mongo_uri):
+    data = tmp_path_factory.mktemp("browser-var")
+    env = {**os.environ, "OKTOSCRIPTS_DATA_DIR": str(data), "NATS_URL": nats_url,
+           "MONGO_URI": mongo_uri, "SECRET_KEY": "browser-test-secret",
+           "PYTHONPATH": str(ROOT)}
+    env.pop("DJANGO_SETTINGS_MODULE", None)
+    env.pop("DATABASE_URL", None)  # its own SQLite under the data dir, never the CI database
+    _manage(env, "migrate", "-v0")
+    _manage(env, "shell", "-c", (
+        "from django.contrib.auth.models import User, Group\n"
+        f"for name in ('Admin', 'Viewer', 'Operator'):\n"
+        f"    u = User.objects.create_user(name.lower() + '1', password='{PASSWORD}')\n"
+        "    u.groups.add(Group.objects.get(name=name))\n"))
+    port = _free_port()
+    logs = data / "logs"
+    logs.mkdir()
+    web = subprocess.Popen(
+        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
+         "oktoscripts.asgi:application"], cwd=ROOT, env=env,
+        stdout=open(logs / "web.log", "wb"), stderr=subprocess.STDOUT)
+    worker = subprocess.Popen(
+        [sys.executable, "manage.py", "worker"], cwd=ROOT, env=env,
+        stdout=open(logs / "worker.log", "wb"), stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            urllib.request.urlopen(base + "/login/", timeout=2)
+            break
+        except OSError:
+            if time.monotonic() > deadline or web.poll() is not None:
+                web.kill()
+                worker.kill()
+                pytest.fail("the web process did not start: "
+                            + (logs / "web.log").read_text()[-2000:])
+            time.sleep(0.3)
+    yield base
+    for proc in (web, worker):
+        proc.terminate()
+    for proc in (web, worker):
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    sync_api = pytest.importorskip("playwright.sync_api",
+                                   reason="playwright is not installed (pip install -e '.[dev]')")
+    sync_playwright = sync_api.sync_playwright
+
+    SHOTS.mkdir(exist_ok=True)
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync"])
+        yield b
+        b.close()
+
+
+def _login(browser, base: str, username: str):
+    page = browser.new_page(viewport={"width": 1440, "height": 900})
+    page.goto(base + "/login/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(base + "/scripts/")
+    return page
+
+
+def _shot(page, name: str) -> None:
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=False)
+
+
+def test_write_check_save_run_history_diff_restore(platform, browser):
+    base = platform
+    page = _login(browser, base, "admin1")
+    _shot(page, "01-scripts-empty")
+
+    page.fill("input[name=name]", "inventory")
+    page.fill("#new-script input[name=folder]", "ops")
+    page.click("#new-script button[type=submit]")
+    page.wait_for_selector("#editor .ace_content")
+    editor_url = page.url
+
+    # A syntax error is marked inline and listed.
+    page.evaluate("src => oktoEditor.setValue(src, 1)", BROKEN)
+    page.wait_for_selector(".ace_gutter-cell.ace_error", timeout=10_000)
+    page.wait_for_selector("#problem-list .item.error")
+    assert "expected" in page.inner_text("#problem-list")
+    _shot(page, "02-editor-syntax-error")
+
+    # A typo of an API name is a lint warning.
+    page.evaluate("src => oktoEditor.setValue(src, 1)", "local d = get_devce('x')\nreturn d\n")
+    page.wait_for_selector("#problem-list .item.warning")
+    assert "did you mean" in page.inner_text("#problem-list")
+
+    # Completion offers the API with its docs; signature help follows the arguments.
+    page.evaluate("oktoEditor.setValue('', 1)")
+    page.click("#editor")
+    page.keyboard.type("get_dev")
+    page.wait_for_selector(".ace_autocomplete .ace_line:has-text('get_device')")
+    page.keyboard.press("Escape")
+    page.evaluate("oktoEditor.setValue('', 1)")
+    page.keyboard.type('send_cwmp_message("SN1", ')
+    page.wait_for_selector("#signature-help:visible")
+    help_text = page.inner_text("#signature-help")
+    assert "send_cwmp_message(" in help_text and "xml_payload" in help_text
+    _shot(page, "02b-editor-signature-help")
+    page.keyboard.press("Escape")
+
+    # Fixed, saved with Ctrl-S, run: live output and the result table.
+    page.evaluate("src => oktoEditor.setValue(src, 1)", FIXED)
+    page.wait_for_selector("#problem-list .item.muted:has-text('No problems')")
+    page.fill("#save-message", "first working version")
+    page.click("#editor")
+    page.keyboard.press("Control+s")
+    page.wait_for_selector("#save-state:has-text('saved')")
+    assert "v2" in page.inner_text("#version-label")
+    page.click("#run-btn")
+    page.wait_for_selector("#console .line:has-text('checking device 3')", timeout=30_000)
+    page.wait_for_selector("#result table.value", timeout=30_000)
+    assert page.inner_text("#run-status") == "succeeded"
+    grid = page.inner_text("#result table.value")
+    assert "SN-2" in grid and "uptime" in grid
+    page.click("#result .result-head button")
+    assert '"serial": "SN-1"' in page.inner_text("#result pre.json")
+    page.click("#result .result-head button")
+    _shot(page, "03-editor-after-run")
+
+    # A runtime error shows its line; a click jumps there.
+    page.evaluate("src => oktoEditor.setValue(src, 1)",
+                  "print('before')\nlocal t = nil\nreturn t.field\n")
+    page.keyboard.press("Control+Enter")
+    page.wait_for_selector("#console .line.failure a", timeout=30_000)
+    page.click("#console .line.failure a")
+    assert page.evaluate("oktoEditor.getCursorPosition().row") == 2
+    _shot(page, "04-editor-runtime-error")
+
+    # A long run is cancelled from the console.
+    page.evaluate("src => oktoEditor.setValue(src, 1)", "print('waiting')\nsleep(30)\nreturn 1\n")
+    page.keyboard.press("Control+Enter")
+    page.wait_for_selector("#console .line:has-text('waiting')", timeout=30_000)
+    page.wait_for_selector("#cancel-btn:enabled")
+    page.click("#cancel-btn")
+    page.wait_for_selector("#run-status:has-text('cancelled')", timeout=15_000)
+
+    # History: the runs page lists the runs; the run page shows output, result and code.
+    page.goto(base + "/runs/?script=inventory")
+    page.wait_for_selector("table.grid tbody tr")
+    assert page.locator("table.grid tbody tr").count() == 3
+    _shot(page, "05-runs")
+    page.click("table.grid tbody tr:has-text('Succeeded') td:first-child a")
+    page.wait_for_selector("#result table.value", timeout=15_000)
+    assert "checking device 1" in page.inner_text("#console")
+    assert "rows[#rows + 1]" in page.inner_text("#code")
+    _shot(page, "06-run-page")
+
+    # Versions: history, diff of two versions, restore.
+    page.goto(editor_url + "versions/")
+    _shot(page, "07-versions")
+    page.click("#compare")
+    page.wait_for_selector("table.diff")
+    assert page.locator("table.diff td.add").count() > 0
+    _shot(page, "08-diff")
+    page.goto(editor_url + "versions/2/")
+    page.click("text=Restore this version")
+    page.wait_for_selector("#editor .ace_content")
+    assert "Restored version 2 as version 5" in page.inner_text(".messages")
+    assert "checking device" in page.evaluate("oktoEditor.getValue()")
+    page.goto(base + "/reference/")
+    _shot(page, "09-reference")
+    page.goto(base + "/audit/")
+    assert "run.start" in page.inner_text("table.grid")
+    _shot(page, "10-audit")
+    page.goto(base + "/devices/")
+    _shot(page, "11-devices")
+    page.goto(base + "/scripts/")
+    assert "inventory" in page.inner_text("table.grid")
+    _shot(page, "00-scripts")
+    page.close()
+
+
+def _api_status(page, method: str, url: str, body: dict) -> int:
+    return page.evaluate(
+        """async ([method, url, body]) => (await fetch(url, {method, credentials: 'same-origin',
+             headers: {'Content-Type': 'application/json', 'X-CSRFToken': Okto.csrf()},
+             body: JSON.stringify(body)})).status""", [method, url, body])
+
+
+def test_viewer_cannot_run_or_edit_and_operator_cannot_edit(platform, browser):
+    base = platform
+    admin = _login(browser, base, "admin1")
+    admin.fill("input[name=name]", "roles-demo")
+    admin.click("#new-script button[type=submit]")
+    admin.wait_for_selector("#editor .ace_content")
+    script_id = int(admin.url.rstrip("/").rsplit("/", 1)[1])
+    admin.close()
+
+    viewer = _login(browser, base, "viewer1")
+    viewer.goto(f"{base}/scripts/{script_id}/")
+    viewer.wait_for_selector("#editor .ace_content")
+    assert viewer.locator("#run-btn").count() == 0 and viewer.locator("#save-btn").count() == 0
+    assert viewer.evaluate("oktoEditor.getReadOnly()") is True
+    assert _api_status(viewer, "POST", "/api/runs", {"script_id": script_id}) == 403
+    assert _api_status(viewer, "POST", f"/api/scripts/{script_id}/versions",
+                       {"content": "x"}) == 403
+    _shot(viewer, "12-editor-viewer")
+    viewer.close()
+
+    operator = _login(browser, base, "operator1")
+    operator.goto(f"{base}/scripts/{script_id}/")
+    operator.wait_for_selector("#editor .ace_content")
+    assert operator.locator("#save-btn").count() == 0 and operator.locator("#run-btn").count() == 1
+    assert operator.evaluate("oktoEditor.getReadOnly()") is True
+    assert _api_status(operator, "POST", f"/api/scripts/{script_id}/versions",
+                       {"content": "x"}) == 403
+    operator.close()

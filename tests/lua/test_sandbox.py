@@ -1,0 +1,204 @@
+"""The sandbox of LUA_API.md: what is removed, what stays, and no way to Python."""
+
+from __future__ import annotations
+
+import pytest
+
+RUNTIMES = ["lua51", "luajit"]
+
+REMOVED = [
+    "io",
+    "os.execute",
+    "os.remove",
+    "os.rename",
+    "os.exit",
+    "os.getenv",
+    "os.tmpname",
+    "os.setlocale",
+    "require",
+    "package",
+    "module",
+    "dofile",
+    "loadfile",
+    "string.dump",
+    "debug.getinfo",
+    "debug.sethook",
+    "debug.getregistry",
+    "debug.getupvalue",
+    "debug.setupvalue",
+    "debug.getlocal",
+    "debug.setmetatable",
+    "debug.getmetatable",
+    "python",
+    "jit",
+]
+
+AVAILABLE = [
+    "assert", "error", "ipairs", "next", "pairs", "pcall", "xpcall", "print", "rawequal",
+    "rawget", "rawset", "select", "tonumber", "tostring", "type", "unpack", "getmetatable",
+    "setmetatable", "loadstring", "load", "setfenv", "getfenv", "collectgarbage",
+    "string.format", "string.find", "string.gsub", "string.rep", "table.insert",
+    "table.concat", "table.sort", "math.floor", "math.random", "coroutine.create",
+    "coroutine.resume", "coroutine.wrap", "coroutine.yield", "coroutine.status",
+    "coroutine.running", "os.time", "os.clock", "os.date", "os.difftime", "debug.traceback",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+async def test_removed_names_are_nil(run_lua, runtime):
+    checks = ", ".join(f'["{name}"] = ({name}) == nil' for name in REMOVED)
+    outcome, _, _ = await run_lua(f"return {{{checks}}}", runtime=runtime)
+    assert outcome.status == "succeeded", outcome.error
+    assert outcome.result == {name: True for name in REMOVED}
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+async def test_available_names_are_functions(run_lua, runtime):
+    checks = ", ".join(f'["{name}"] = type({name})' for name in AVAILABLE)
+    outcome, _, _ = await run_lua(f"return {{{checks}}}", runtime=runtime)
+    assert outcome.status == "succeeded", outcome.error
+    assert outcome.result == {name: "function" for name in AVAILABLE}
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "return python.eval('1')",
+        "return python.builtins.open",
+        "return python.none",
+        "return sleep.__class__",
+        "return get_device.__globals__",
+        "return print.__self__",
+        "return (json_decode('{}')).__class__.__bases__",
+    ],
+)
+async def test_no_way_into_python(run_lua, source):
+    outcome, _, _ = await run_lua(source)
+    # Either an error (indexing nil or a function) or nil: never a Python object.
+    if outcome.status == "succeeded":
+        assert outcome.result is None
+    else:
+        assert outcome.status == "failed"
+        assert "attempt to index" in outcome.error.message
+
+
+async def test_bindings_are_plain_lua_functions(run_lua):
+    outcome, _, _ = await run_lua(
+        """
+        local d = json_decode('{"a": [1, 2]}')
+        return {
+          type(sleep), getmetatable(sleep), getmetatable(json_decode),
+          type(d), getmetatable(d), getmetatable(d.a),
+          pcall(string.dump, sleep),
+        }
+        """
+    )
+    assert outcome.status == "succeeded", outcome.error
+    assert outcome.result == {
+        "1": "function",
+        "4": "table",
+        "7": False,
+        "8": "attempt to call a nil value",
+    }
+
+
+async def test_host_functions_have_no_upvalues_or_env_to_reach(run_lua):
+    outcome, _, _ = await run_lua(
+        """
+        local env = getfenv(sleep)
+        return env == _G, rawget(env, "python"), getfenv(0) == _G, getfenv(print) == _G,
+               getfenv(string.find) == _G
+        """
+    )
+    assert outcome.result == [True, None, True, True, True]
+
+
+async def test_setfenv_only_on_script_functions(run_lua):
+    outcome, _, _ = await run_lua(
+        """
+        local function f() return x end
+        setfenv(f, {x = 42})
+        local ok1 = pcall(setfenv, print, {})
+        local ok2 = pcall(setfenv, sleep, {})
+        local ok3 = pcall(setfenv, 0, {})
+        return f(), ok1, ok2, ok3
+        """
+    )
+    assert outcome.result == [42, False, False, False]
+
+
+async def test_collectgarbage_only_count(run_lua):
+    outcome, _, _ = await run_lua(
+        """
+        local n = collectgarbage("count")
+        local ok, err = pcall(collectgarbage, "collect")
+        local ok2 = pcall(collectgarbage)
+        return type(n), ok, err, ok2
+        """
+    )
+    assert outcome.result[0] == "number"
+    assert outcome.result[1] is False
+    assert 'only collectgarbage("count")' in outcome.result[2]
+    assert outcome.result[3] is False
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+async def test_bytecode_is_refused(run_lua, runtime):
+    outcome, _, _ = await run_lua(
+        r"""
+        local f1, e1 = loadstring("\27LuaQ\0\1\4\8\4\8\0")
+        local sent = false
+        local f2, e2 = load(function()
+          if sent then return nil end
+          sent = true
+          return "\27LJ\2"
+        end)
+        return f1, e1, f2, e2
+        """,
+        runtime=runtime,
+    )
+    assert outcome.status == "succeeded", outcome.error
+    assert outcome.result[0] is None and "precompiled" in outcome.result[1]
+    assert outcome.result[2] is None and "precompiled" in outcome.result[3]
+
+
+async def test_loadstring_of_text_runs_in_the_sandbox(run_lua):
+    outcome, _, _ = await run_lua(
+        """
+        local f = loadstring("return 1 + 1, io, os.execute, type(sleep)")
+        local parts = {"return ", "7"}
+        local g = load(function() return table.remove(parts, 1) end)
+        return {f()}, select("#", f()), g()
+        """
+    )
+    assert outcome.status == "succeeded", outcome.error
+    assert outcome.result[0] == {"1": 2, "4": "function"}
+    assert outcome.result[1] == 4
+    assert outcome.result[2] == 7
+
+
+async def test_string_dump_is_gone_from_string_methods(run_lua):
+    outcome, _, _ = await run_lua('return ("x").dump, string.dump, getmetatable("").__index.dump')
+    assert outcome.result == [None, None, None]
+
+
+async def test_debug_has_only_traceback(run_lua):
+    outcome, _, _ = await run_lua(
+        "local n = 0 for k in pairs(debug) do n = n + 1 end return n, type(debug.traceback)"
+    )
+    assert outcome.result == [1, "function"]
+
+
+async def test_script_changes_to_string_do_not_reach_the_engine(run_lua):
+    outcome, _, _ = await run_lua(
+        """
+        string.sub = function() error("hijacked") end
+        string.format = nil
+        getmetatable("").__index = function() error("hijacked too") end
+        print("still", "fine")
+        local ok, err = pcall(error, "x")
+        return ok, err
+        """
+    )
+    assert outcome.status == "succeeded", outcome.error
+    assert outcome.result == [False, "x"]
