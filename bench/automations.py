@@ -243,10 +243,23 @@ async def bulk_phase(devices: int, concurrency: int) -> None:
     started = time.monotonic()
     record = await sync_to_async(create)()
     while (record := await BulkRun.objects.aget(pk=record.pk)).status != "finished":
-        if time.monotonic() - started > 300:
+        if time.monotonic() - started > 120:
             break
         await asyncio.sleep(0.1)
     elapsed = time.monotonic() - started
+    if record.status != "finished":  # say where the runs are
+        from oktoscripts.runs.models import Run, RunOutputLine
+
+        from django.db.models import Count
+
+        by_status = {
+            row["status"]: row["n"]
+            async for row in Run.objects.values("status").annotate(n=Count("id"))
+        }
+        print(f"  runs by status: {by_status}")
+        async for run in Run.objects.filter(status__in=("running", "queued"))[:3]:
+            lines = [x.text async for x in RunOutputLine.objects.filter(run_id=run.pk)]
+            print(f"  still running: {run.pk} on {run.worker_id} since {run.started}: {lines}")
     progress = await sync_to_async(bulk.progress)(record)
     counts = {k: v for k, v in progress["by_status"].items() if v}
     print(
@@ -262,7 +275,8 @@ def main() -> None:
     parser.add_argument("--devices", type=int, default=1000)
     parser.add_argument("--concurrency", type=int, default=50)
     options = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="bench-auto-") as tmp_name:
+    keep = os.environ.get("BENCH_KEEP_DIR")  # a directory: keep the process logs there
+    with tempfile.TemporaryDirectory(prefix="bench-auto-", dir=keep) as tmp_name:
         tmp = Path(tmp_name)
         setup_environment(tmp)
         from oktoscripts.embedded.ports import free_port
@@ -293,6 +307,11 @@ def main() -> None:
         finally:
             processes.stop()
             embedded.stop()
+            if keep:
+                import shutil
+
+                for log in tmp.glob("*.log"):
+                    shutil.copy(log, Path(keep) / log.name)
 
 
 if __name__ == "__main__":

@@ -15,12 +15,14 @@ from oktoscripts.embedded.ports import port_in_use
 TIMEOUT = 3.0  # seconds a configured service gets to answer
 
 
-def check_web_port(host: str, port: int) -> None:
+def check_port_free(setting: str, host: str, port: int) -> None:
+    """The port a platform process will listen on is free (else a child would
+    crash-loop on start instead of ``up`` saying what is wrong)."""
     if port_in_use(host, port):
         raise ConfigError(
-            "OKTOSCRIPTS_WEB_PORT",
+            setting,
             f"port {port} on {host} is already in use (another `up` running?); "
-            "stop it or choose another port with OKTOSCRIPTS_WEB_PORT",
+            f"stop it or choose another port with {setting}",
         )
 
 

@@ -21,7 +21,12 @@ SERVICE_SETTINGS = ("NATS_URL", "MONGO_URI", "DATABASE_URL", "MQTT_URL", "REDIS_
 
 def manage(data_dir: Path, *args: str, **settings: str) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k not in SERVICE_SETTINGS}
-    env.update(OKTOSCRIPTS_DATA_DIR=str(data_dir), OKTOSCRIPTS_WEB_PORT=str(free_port()))
+    env.update(
+        OKTOSCRIPTS_DATA_DIR=str(data_dir),
+        OKTOSCRIPTS_WEB_PORT=str(free_port()),
+        OKTOSCRIPTS_ACS_PORT=str(free_port()),
+        OKTOSCRIPTS_USP_WS_PORT=str(free_port()),
+    )
     env.update(settings)
     return subprocess.run(
         [sys.executable, str(BASE_DIR / "manage.py"), *args],
@@ -97,13 +102,16 @@ def test_unreachable_postgres_stops_up(data_dir):
     assert "secret" not in line
 
 
-def test_web_port_in_use_stops_up(data_dir):
+@pytest.mark.parametrize(
+    "setting", ["OKTOSCRIPTS_WEB_PORT", "OKTOSCRIPTS_ACS_PORT", "OKTOSCRIPTS_USP_WS_PORT"]
+)
+def test_a_platform_port_in_use_stops_up(data_dir, setting):
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        result = manage(data_dir, "up", OKTOSCRIPTS_WEB_PORT=str(port))
-    line = assert_one_line_naming(result, "OKTOSCRIPTS_WEB_PORT")
+        result = manage(data_dir, "up", **{setting: str(port)})
+    line = assert_one_line_naming(result, setting)
     assert str(port) in line
 
 

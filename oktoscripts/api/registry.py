@@ -20,6 +20,7 @@ import inspect
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 PARAM_TYPES = ("string", "number", "integer", "boolean", "table", "function", "any")
@@ -55,12 +56,12 @@ class Binding:
     category: str
     normalize: Callable[[tuple], tuple] | None = None
 
-    @property
+    @cached_property
     def waits(self) -> bool:
         """True for bindings whose call suspends the Lua coroutine (async def)."""
         return inspect.iscoroutinefunction(self.func)
 
-    @property
+    @cached_property
     def signature(self) -> str:
         """`send_cwmp_message(serial, xml_payload, message_type)` for completion."""
         names = [f"{p.name}?" if p.optional else p.name for p in self.params]
@@ -80,7 +81,30 @@ class ArgumentError(Exception):
     """A wrong argument; its text is raised as a Lua error at the caller's line."""
 
 
-_REGISTRY: dict[str, Binding] = {}
+class _Registry(dict):
+    """name -> Binding; forgets the sorted view (binding_table) on any change,
+    including tests that add and pop bindings directly."""
+
+    table: tuple[tuple[Binding, ...], tuple[bytes, ...]] | None = None
+
+    def __setitem__(self, key: str, value: Binding) -> None:
+        self.table = None
+        super().__setitem__(key, value)
+
+    def __delitem__(self, key: str) -> None:
+        self.table = None
+        super().__delitem__(key)
+
+    def pop(self, *args: Any) -> Any:
+        self.table = None
+        return super().pop(*args)
+
+    def clear(self) -> None:
+        self.table = None
+        super().clear()
+
+
+_REGISTRY: _Registry = _Registry()
 
 
 def binding(
@@ -137,8 +161,18 @@ def _import_api_modules() -> None:
 
 def all_bindings() -> list[Binding]:
     """Every registered binding, sorted by name (imports every domain module)."""
+    return list(binding_table()[0])
+
+
+def binding_table() -> tuple[tuple[Binding, ...], tuple[bytes, ...]]:
+    """The bindings sorted by name and their names as bytes, made once while
+    the registry does not change: what the engine binds in every run."""
     _import_api_modules()
-    return sorted(_REGISTRY.values(), key=lambda b: b.name)
+    table = _REGISTRY.table
+    if table is None:
+        bindings = tuple(sorted(_REGISTRY.values(), key=lambda b: b.name))
+        table = _REGISTRY.table = (bindings, tuple(b.name.encode() for b in bindings))
+    return table
 
 
 def get_binding(name: str) -> Binding:

@@ -7,6 +7,7 @@ are figures for people, and the run's own output stays the record.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -24,8 +25,22 @@ def listener_event_subject(run_id: str = "*") -> str:
     return subjects.subject("listeners", run_id, "event")
 
 
+# Publishing tasks in flight (the loop holds tasks only weakly).
+_in_flight: set[asyncio.Task] = set()
+
+
+def announce_soon(services: Any, run_id: str, event: Any) -> None:
+    """Called by the engine on its loop as a listener callback starts. Never
+    raises and never waits: the engine's path gets no new await point."""
+    if getattr(services, "nats", None) is None or not run_id:
+        return
+    task = asyncio.get_running_loop().create_task(announce(services, run_id, event))
+    _in_flight.add(task)
+    task.add_done_callback(_in_flight.discard)
+
+
 async def announce(services: Any, run_id: str, event: Any) -> None:
-    """Called by the engine as a listener callback starts (never raises)."""
+    """Publish one listener event (never raises)."""
     nc = getattr(services, "nats", None) if services is not None else None
     if nc is None or not run_id:
         return

@@ -24,6 +24,7 @@ import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 from oktoscripts.bus import subjects
@@ -92,6 +93,9 @@ class Acs:
         # How many requests each serial may have queued (never fewer than it
         # has): most sessions then end without asking MongoDB.
         self.queue_hint: dict[str, int] = {}
+        # The requests this process queued, per serial, in order: when they are
+        # all the CPE has, the session sends them without reading MongoDB.
+        self.local: dict[str, deque[QueuedRpc]] = {}
         # Synchronous requests being written while their Connection Request
         # is already out: a session of that CPE waits for the write.
         self._writing: dict[str, int] = {}
@@ -159,6 +163,7 @@ class Acs:
                     )
                 await self._recover_sent()
                 for item in await self.queue.expired():
+                    self.forget(item.request_id, item.serial)
                     await self.publish_answer(
                         item.request_id, answers.error("408", "the device did not answer in time")
                     )
@@ -363,10 +368,12 @@ class Acs:
             return self._send(session, Pending(request, purpose=purpose))
         if session.serial in self._writing:
             await self._wait_for_writes(session.serial)
-        item = None
+        item = self._take_local(session)
         before = self.queue_hint.get(session.serial, 0)
-        if before:
+        if item is None and before:
             item = await self.queue.take_next(session.serial, self.owner)
+            if item is not None:
+                self.forget(item.request_id, item.serial)
             # Requests noted while we looked stay counted.
             left = self.queue_hint.get(session.serial, 0) - (1 if item else before)
             if left > 0:
@@ -380,6 +387,52 @@ class Acs:
             session.writes.clear()
         await self._end(session)
         return NO_CONTENT
+
+    def _take_local(self, session: Session) -> QueuedRpc | None:
+        """The next request from memory, when every request queued for this CPE
+        is one this process queued (so none older waits in MongoDB)."""
+        serial = session.serial
+        held = self.local.get(serial)
+        if not held or self.queue_hint.get(serial, 0) != len(held):
+            return None
+        now = datetime.now(UTC)
+        while held:
+            item = held.popleft()
+            self._uncount(serial)
+            if item.expires_at > now:
+                session.writes.append(self.spawn(self.queue.mark_sent(item.request_id, self.owner)))
+                break
+        else:
+            item = None
+        if not held:
+            self.local.pop(serial, None)
+        return item
+
+    def _uncount(self, serial: str) -> None:
+        left = self.queue_hint.get(serial, 0) - 1
+        if left > 0:
+            self.queue_hint[serial] = left
+        else:
+            self.queue_hint.pop(serial, None)
+
+    def hold(self, item: QueuedRpc) -> None:
+        """Remember a request this process just queued (see _take_local), in
+        queue order: concurrent writes may finish out of order."""
+        held = self.local.setdefault(item.serial, deque())
+        held.append(item)
+        if len(held) > 1 and held[-2].order > item.order:
+            self.local[item.serial] = deque(sorted(held, key=lambda i: i.order))
+
+    def forget(self, request_id: str, serial: str) -> None:
+        """A request left the queue (taken, cancelled, expired)."""
+        held = self.local.get(serial)
+        if held:
+            for item in held:
+                if item.request_id == request_id:
+                    held.remove(item)
+                    break
+            if not held:
+                self.local.pop(serial, None)
 
     def _send(self, session: Session, pending: Pending) -> Response:
         session.pending = pending
@@ -449,8 +502,7 @@ class Acs:
                 result.fault_code,
                 result.fault_string,
             )
-            return
-        await self.backend.provisioned(session.serial, pending.purpose, pending.request)
+        await self.backend.provisioned(session.serial, pending.purpose, pending.request, result)
 
     # -- answers and session ends -----------------------------------------
 

@@ -15,7 +15,7 @@ import logging
 import secrets
 
 from oktoscripts.cwmp import paths
-from oktoscripts.cwmp.soap import Inform, RpcRequest
+from oktoscripts.cwmp.soap import CwmpFault, Inform, RpcRequest
 from oktoscripts.cwmp.ttlcache import TtlCache
 from oktoscripts.devices.credentials import CredentialStore, digest_realm
 from oktoscripts.devices.registry import DeviceRegistry, DeviceUpdate
@@ -23,6 +23,7 @@ from oktoscripts.devices.registry import DeviceRegistry, DeviceUpdate
 log = logging.getLogger(__name__)
 
 CR_CREDENTIALS = "connection request credentials"
+MODEL_NAME = "model name"  # not in the Inform: read once, in the first session
 # How long the ACS trusts what it read from MongoDB about a credential or a
 # device: a changed password or a deleted device takes effect within this.
 CACHE_TTL_S = 30.0
@@ -41,6 +42,7 @@ class DeviceBackend:
         self._flush_task: asyncio.Task | None = None
         # Serials whose connection-request credentials are known to be set.
         self._cr_ready: set[str] = set()
+        self._models: dict[str, str] = {}  # read in this session, stored with the credentials
         self._ha1 = TtlCache(CACHE_TTL_S)
         self._basic_ok = TtlCache(CACHE_TTL_S)
         self._known = TtlCache(CACHE_TTL_S)  # serials in the registry
@@ -163,32 +165,58 @@ class DeviceBackend:
         if cr is not None and cr[2]:
             self._cr_ready.add(serial)
             return []
-        root = paths.ROOTS[data_model] + "ManagementServer."
-        request = RpcRequest(
+        root = paths.ROOTS[data_model]
+        credentials = RpcRequest(
             "SetParameterValues",
             values=[
-                (root + "ConnectionRequestUsername", f"okto-{secrets.token_hex(4)}", "string"),
-                (root + "ConnectionRequestPassword", secrets.token_urlsafe(18), "string"),
+                (
+                    root + "ManagementServer.ConnectionRequestUsername",
+                    f"okto-{secrets.token_hex(4)}",
+                    "string",
+                ),
+                (
+                    root + "ManagementServer.ConnectionRequestPassword",
+                    secrets.token_urlsafe(18),
+                    "string",
+                ),
             ],
             parameter_key="oktoscripts-cr",
         )
-        return [(request, CR_CREDENTIALS)]
+        steps = [(credentials, CR_CREDENTIALS)]
+        if new_device:
+            model = RpcRequest("GetParameterValues", names=paths.PATHS[data_model]["model"])
+            steps.insert(0, (model, MODEL_NAME))
+        return steps
 
-    async def provisioned(self, serial: str, purpose: str, request: RpcRequest) -> None:
-        """The CPE accepted ``request``: remember what it changed."""
+    async def provisioned(
+        self, serial: str, purpose: str, request: RpcRequest, result: object
+    ) -> None:
+        """The CPE answered ``request`` (``result`` may be a CwmpFault): remember
+        what it changed or told, in one write per session."""
+        ok = not isinstance(result, CwmpFault)
+        if purpose == MODEL_NAME:
+            if ok and result:
+                self._models[serial] = next(iter(result.values()))
+            return
         if purpose != CR_CREDENTIALS:
             return
-        username, password = request.values[0][1], request.values[1][1]
+        model = self._models.pop(serial, None)
+        if not ok and model is None:
+            return
+        username = request.values[0][1] if ok else None
+        password = request.values[1][1] if ok else None
         await self._run(
             lambda: self.registry.upsert_cwmp(
                 serial,
+                model=model,
                 connection_request_username=username,
                 connection_request_password=password,
                 state=None,  # not an Inform: the deadline of the last Inform stays
             )
         )
-        self._cr_ready.add(serial)
-        self._cr.discard(serial)
+        if ok:
+            self._cr_ready.add(serial)
+            self._cr.discard(serial)
 
     def close(self) -> None:
         self._pool.shutdown(wait=False)

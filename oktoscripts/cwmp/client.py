@@ -63,15 +63,18 @@ async def call(
         return json.loads(msg.data)
     finally:
         if queued:  # timed out or cancelled: take the request out of the queue
-            await asyncio.shield(_cancel(nc, request_id))
+            await asyncio.shield(_cancel(nc, request_id, serial))
         try:
             await sub.unsubscribe()
         except Exception:  # noqa: BLE001 - connection closing or max_msgs reached
             pass
 
 
-async def _cancel(nc: object, request_id: str) -> None:
+async def _cancel(nc: object, request_id: str, serial: str) -> None:
     try:
-        await nc.publish(subjects.cwmp_cancel(), json.dumps({"request_id": request_id}).encode())
+        await nc.publish(
+            subjects.cwmp_cancel(),
+            json.dumps({"request_id": request_id, "serial": serial}).encode(),
+        )
     except Exception:  # noqa: BLE001 - the ACS drops it at its deadline anyway
         pass

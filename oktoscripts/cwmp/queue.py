@@ -30,6 +30,7 @@ class QueuedRpc:
     request: RpcRequest
     mode: str  # "sync" | "async"
     expires_at: datetime
+    order: str = ""  # the queue's sort key: time of queueing, then a counter
 
     @classmethod
     def from_doc(cls, doc: dict) -> QueuedRpc:
@@ -42,6 +43,7 @@ class QueuedRpc:
             RpcRequest.from_json(doc["request"]),
             doc.get("mode", "sync"),
             expires,
+            doc.get("order", ""),
         )
 
 
@@ -57,8 +59,10 @@ class RpcQueue:
 
     async def put(
         self, request_id: str, serial: str, request: RpcRequest, mode: str, timeout_s: float
-    ) -> None:
+    ) -> QueuedRpc:
         now = datetime.now(UTC)
+        expires_at = now + timedelta(seconds=timeout_s)
+        order = f"{time.time():017.6f}-{next(_counter):012d}"
         await self.col.insert_one(
             {
                 "_id": request_id,
@@ -68,10 +72,11 @@ class RpcQueue:
                 "status": "queued",
                 "queued_at": now,
                 # time first, then a process counter: order of arrival within one ACS
-                "order": f"{time.time():017.6f}-{next(_counter):012d}",
-                "expires_at": now + timedelta(seconds=timeout_s),
+                "order": order,
+                "expires_at": expires_at,
             }
         )
+        return QueuedRpc(request_id, serial, request, mode, expires_at, order)
 
     async def take_next(self, serial: str, owner: str) -> QueuedRpc | None:
         """The oldest live queued request of ``serial``, marked sent by ``owner``."""
@@ -94,6 +99,13 @@ class RpcQueue:
             {"_id": 1},
         )
         return doc is not None
+
+    async def mark_sent(self, request_id: str, owner: str) -> None:
+        """What take_next records, for a request the ACS already holds in memory."""
+        await self.col.update_one(
+            {"_id": request_id, "status": "queued"},
+            {"$set": {"status": "sent", "owner": owner, "sent_at": datetime.now(UTC)}},
+        )
 
     async def queued_ids(self, serial: str, mode: str) -> list[str]:
         docs = await self.col.find(

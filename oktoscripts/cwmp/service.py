@@ -77,7 +77,8 @@ class RpcService:
                 # Wake the CPE while the request is written; its session
                 # waits for the write before it looks at the queue.
                 acs.spawn(self._wake(serial, [request_id]))
-            await acs.queue.put(request_id, serial, request, mode, timeout_s)
+            item = await acs.queue.put(request_id, serial, request, mode, timeout_s)
+            acs.hold(item)
             acs.note_queued(serial)
         if mode == "sync" and not wake_now:
             if acs.in_session(serial):
@@ -108,6 +109,7 @@ class RpcService:
                 return  # it called by itself meanwhile: the session takes the requests
             log.info("connection request to %s failed: %s", serial, exc)
             for request_id in request_ids:
+                self.acs.forget(request_id, serial)
                 if await self.acs.queue.cancel(request_id):
                     await self.acs.publish_answer(
                         request_id,
@@ -124,7 +126,9 @@ class RpcService:
 
     async def _on_cancel(self, msg: object) -> None:
         try:
-            request_id = str(json.loads(msg.data)["request_id"])
+            body = json.loads(msg.data)
+            request_id, serial = str(body["request_id"]), str(body.get("serial", ""))
         except (ValueError, KeyError, TypeError):
             return
+        self.acs.forget(request_id, serial)
         await self.acs.queue.cancel(request_id)

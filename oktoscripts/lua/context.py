@@ -54,7 +54,8 @@ class RunContext:
         self.services = services
         self.limits = limits
         self.deadline = time.monotonic() + limits.wall_seconds
-        self.cancelled = asyncio.Event()
+        self._cancelled: asyncio.Event | None = None
+        self._cancel_marked = False
         self.device_calls: list[dict] = []
         self._loop = loop
         self._emit = emit
@@ -64,6 +65,26 @@ class RunContext:
         self._output_bytes = 0
         self._closed = False
         self._queued: list[OutputLine] = []
+
+    @property
+    def cancelled(self) -> asyncio.Event:
+        """Set when the run is cancelled. (Made on first use, on the loop
+        thread: most runs never look at it.)"""
+        if self._cancelled is None:
+            self._cancelled = asyncio.Event()
+            if self._cancel_marked:
+                self._cancelled.set()
+        return self._cancelled
+
+    def mark_cancelled(self) -> None:
+        """(Loop thread.) The run is cancelled: sets `cancelled`."""
+        self._cancel_marked = True
+        if self._cancelled is not None:
+            self._cancelled.set()
+
+    def output_queued(self) -> bool:
+        """Lines are on their way to the loop (delivered at its next turn)."""
+        return bool(self._queued)
 
     def output(self, text: str, stream: str = "stdout", level: str | None = None) -> None:
         """Add an output line. Raises OutputLimitExceeded past the output limit."""

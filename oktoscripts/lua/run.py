@@ -8,31 +8,36 @@ a time; activations of the same run interleave at their waits.
 
 Limits: instructions and memory are enforced inside Lua (count hook,
 max_memory). The wall-clock limit is watched here as well, because no hook
-runs during a long C call or in LuaJIT's compiled code: past the deadline the
-driver tells the hook to stop, and if the thread is not back within GRACE_S
-the run ends anyway and its thread is abandoned (see threads.py).
+runs during a long C call or in LuaJIT's compiled code: one timer per
+activation fires at its deadline; if the activation is waiting in a binding
+the run ends there, if its Lua is running the hook is told to stop, and if
+the thread is not back within GRACE_S the run ends anyway and its thread is
+abandoned (see threads.py).
+
+Cost per run matters (thousands of runs may sleep at once in one worker): a
+resume is one job on the pool whose result comes back through the loop's
+inbox (one wake-up of the loop for many results), and objects a run rarely
+needs are made only when it does.
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import itertools
 import json
 import logging
 import re
 import time
-from collections import Counter
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
-from oktoscripts.api.registry import ArgumentError, Binding, Multi, all_bindings, check_arguments
+from oktoscripts.api.registry import ArgumentError, Binding, Multi, binding_table, check_arguments
 from oktoscripts.lua.context import OutputLimitExceeded, OutputLine, RunContext
 from oktoscripts.lua.limits import LIMIT_KINDS, Limits
 from oktoscripts.lua.outcome import RunError, RunOutcome
 from oktoscripts.lua.runtime import RUNTIMES, LuaSandbox, Step, lupa_module
-from oktoscripts.lua.threads import LuaThreadPool, default_pool
+from oktoscripts.lua.threads import LoopInbox, LuaThreadPool, default_pool, inbox_for
 from oktoscripts.lua.values import LuaCallback
 
 __all__ = ["LuaRun", "Limits", "OutputLine", "RunError", "RunOutcome"]
@@ -43,14 +48,20 @@ log = logging.getLogger(__name__)
 GRACE_S = 0.5
 
 
-@dataclass
 class _Activation:
     """The main chunk, or one call of a listener callback."""
 
-    kind: str  # "main" | "listener"
-    deadline: float
-    co: Any = None
-    instructions: int = 0
+    __slots__ = ("kind", "deadline", "co", "instructions", "timer", "overdue", "waiting", "line")
+
+    def __init__(self, kind: str, deadline: float) -> None:
+        self.kind = kind  # "main" | "listener"
+        self.deadline = deadline  # time.monotonic()
+        self.co: Any = None  # the number of its driver coroutine
+        self.instructions = 0
+        self.timer: asyncio.TimerHandle | None = None
+        self.overdue = False  # its deadline has passed
+        self.waiting = False  # waiting in a binding, at `line`
+        self.line: int | None = None
 
 
 class _Stopped(Exception):
@@ -96,13 +107,18 @@ class LuaRun:
         self._current: _Activation | None = None
         self._instructions = 0
         self._peak_memory = 0
-        self._binding_calls: Counter[str] = Counter()
+        self._binding_calls: dict[str, int] = {}
         self._pending: dict[int, tuple[str, Any]] = {}
-        self._tokens = itertools.count(1)
-        self._inflight: concurrent.futures.Future | None = None
+        self._last_token = 0
+        self._inflight: Any = None  # the pool job of the resume in flight
+        self._inflight_waiter: asyncio.Future | None = None
         self._tasks: set[asyncio.Task] = set()
         self._listeners = 0
-        self._bindings: list[Binding] = []
+        self._listeners_idle: asyncio.Event | None = None
+        self._bindings: tuple[Binding, ...] = ()
+        self._binding_names: tuple[bytes, ...] = ()
+        self._sandbox: LuaSandbox | None = None
+        self._inbox: LoopInbox | None = None
 
     # ------------------------------------------------------------------ public
 
@@ -114,19 +130,19 @@ class LuaRun:
             loop.call_soon_threadsafe(self._on_cancel)
 
     async def run(self) -> RunOutcome:
-        self._loop = asyncio.get_running_loop()
+        loop = self._loop = asyncio.get_running_loop()
+        self._inbox = inbox_for(loop)
         self._started = time.monotonic()
-        self._terminal: asyncio.Future[RunOutcome] = self._loop.create_future()
+        self._terminal: asyncio.Future[RunOutcome] = loop.create_future()
         self._lua_lock = asyncio.Lock()
-        self._listeners_idle = asyncio.Event()
-        self._bindings = all_bindings()
+        self._bindings, self._binding_names = binding_table()
         self.ctx = RunContext(
             run_id=self.run_id,
             script_name=self.name,
             args=self.args,
             services=self.services,
             limits=self.limits,
-            loop=self._loop,
+            loop=loop,
             emit=self._emit,
             start_listener=self._start_listener_threadsafe,
         )
@@ -143,19 +159,20 @@ class LuaRun:
             self._finish(main)
         # Output lines the Lua thread queued before the end reach on_output
         # before the outcome does.
-        await asyncio.sleep(0)
+        if self.ctx.output_queued():
+            await asyncio.sleep(0)
         return outcome
 
     # ------------------------------------------------------------------ flow
 
     async def _main(self) -> None:
         try:
-            act = _Activation("main", self._started + self.limits.wall_seconds)
-            values = await self._drive(act, (self.args,), setup=True)
+            act = self._activation("main", self._started + self.limits.wall_seconds)
+            values = await self._drive(act, ())
             result = values[0] if len(values) == 1 else (values or None)
             if self._listeners:
                 self._status("listening")
-                await self._listeners_idle.wait()
+                await self._idle_event().wait()
             self._conclude(self._outcome("succeeded", result=result))
         except _Stopped:
             pass
@@ -163,59 +180,64 @@ class LuaRun:
             log.exception("run %s: engine failure", self.run_id)
             self._conclude(self._failure(f"internal error: {exc}", None, []))
 
-    def _setup(self) -> Any:
-        """On the Lua thread: the sandbox, the bindings, the compiled chunk
-        (a driver coroutine), or the outcome of a syntax error."""
-        self._sandbox = LuaSandbox(
-            {
-                "call": self._lua_call,
-                "tick": self._lua_tick,
-                "trip": self._lua_trip,
-                "output": self._lua_output,
-            },
-            runtime=self.runtime,
-            memory_bytes=self.limits.memory_bytes,
-            binding_names=[b.name for b in self._bindings],
-        )
-        self._sandbox.set_global("args", self.args)
-        fn, err = self._sandbox.compile(self.source, self.name)
-        if fn is None:
-            line = _line_of(err, self.name)
-            error = RunError(message=err, line=line, traceback=[], kind="syntax")
-            return self._outcome("failed", error=error)
-        return self._sandbox.start(fn)
+    def _activation(self, kind: str, deadline: float) -> _Activation:
+        act = _Activation(kind, deadline)
+        act.timer = self._loop.call_at(self._loop_time(deadline), self._deadline_passed, act)
+        return act
 
-    async def _drive(self, act: _Activation, args: tuple, setup: bool = False) -> list:
-        """Resume `act` until it finishes; returns its values. With `setup`,
-        the runtime is made and the chunk compiled in the same trip to the
-        Lua thread as the first resume."""
-        while True:
-            if setup:
-                step = await self._in_lua(act, self._setup_and_start, act, args)
-                setup = False
-            else:
-                step = await self._in_lua(act, self._step, act.co, args)
-            if step.kind == "syntax":
-                raise self._stop_with(step.error)
-            if step.kind == "done":
-                return step.values or []
-            if step.kind == "error":
-                raise self._stop_with(self._error_outcome(step))
-            if step.kind == "limit":
-                raise self._stop_with(self._limit_outcome())
-            args = await self._wait_binding(act, step.token, step.line)
-
-    def _setup_and_start(self, act: _Activation, args: tuple) -> Step:
+    async def _drive(self, act: _Activation, args: tuple) -> list:
+        """Resume `act` until it finishes; returns its values. The main
+        chunk (no coroutine yet) is set up, compiled and started in the same
+        trip to the Lua thread as its first resume."""
         try:
-            compiled = self._setup()
-        except lupa_module(self.runtime).LuaMemoryError:
-            # A memory limit too small for even the sandbox and the chunk.
-            self._trip = ("memory_bytes", None)
+            while True:
+                if act.co is None:
+                    step = await self._in_lua(act, self._begin, act)
+                else:
+                    step = await self._in_lua(act, self._step, act.co, args)
+                if step.kind == "wait":
+                    args = await self._wait_binding(act, step.token, step.line)
+                    continue
+                if step.kind == "done":
+                    return step.values or []
+                if step.kind == "syntax":
+                    raise self._stop_with(step.error)
+                if step.kind == "error":
+                    raise self._stop_with(self._error_outcome(step))
+                raise self._stop_with(self._limit_outcome())
+        finally:
+            if act.timer is not None:
+                act.timer.cancel()
+
+    def _begin(self, act: _Activation) -> Step:
+        """On the Lua thread: the sandbox, the compiled chunk and its first
+        resume (or the outcome of a syntax error, as a "syntax" Step)."""
+        lupa = lupa_module(self.runtime)
+        try:
+            self._sandbox = LuaSandbox(
+                self._lua_call,
+                self._lua_tick,
+                self._lua_trip,
+                self._lua_output,
+                runtime=self.runtime,
+                memory_bytes=self.limits.memory_bytes,
+                binding_names=self._binding_names,
+            )
+            step = self._sandbox.begin(self.source, self.name, self.args)
+        except lupa.LuaMemoryError:
+            # Out of memory in the first resume, or a limit too small for
+            # even the sandbox and the chunk.
+            self._trip = self._trip or ("memory_bytes", self._last_line)
             return Step("limit")
-        if isinstance(compiled, RunOutcome):
-            return Step("syntax", error=compiled)
-        act.co = compiled
-        return self._step(act.co, args)
+        except lupa.LuaError as exc:
+            return Step("error", error=_text(exc), frames=[])
+        if step.kind == "syntax":
+            line = _line_of(step.error, self.name)
+            error = RunError(message=step.error, line=line, traceback=[], kind="syntax")
+            return Step("syntax", error=self._outcome("failed", error=error))
+        act.co = step.co
+        self._peak_memory = max(self._peak_memory, self._sandbox.memory_used())
+        return step
 
     def _step(self, co: Any, args: tuple) -> Step:
         """On the Lua thread: one resume, with Lua's own failures mapped."""
@@ -230,7 +252,8 @@ class LuaRun:
         return step
 
     async def _in_lua(self, act: _Activation, fn: Callable, *args: Any) -> Any:
-        """Run fn on the Lua pool for `act`, holding the wall-clock limit.
+        """Run fn on the Lua pool for `act` (its deadline timer holds the
+        wall-clock limit meanwhile).
 
         When the run ends meanwhile (cancel, another activation's failure) the
         awaiting task is cancelled; _finish then reaps the thread."""
@@ -238,36 +261,57 @@ class LuaRun:
             if self._terminal.done():
                 raise _Stopped
             self._current = act
-            future = self.executor.submit(fn, *args)
-            self._inflight = future
+            waiter = self._loop.create_future()
+            self._inflight = self._post(fn, args, waiter)
+            self._inflight_waiter = waiter
+            if act.overdue:  # its turn came after its deadline
+                self._stop_lua()
             try:
-                try:
-                    async with asyncio.timeout_at(self._loop_time(act.deadline)):
-                        return await asyncio.wrap_future(future)
-                except TimeoutError:
-                    pass
-                # Past the deadline with Lua still running: the hook stops it if
-                # it can; otherwise the thread is stuck and gets abandoned.
-                self._stop_reason = self._stop_reason or "wall_seconds"
-                try:
-                    async with asyncio.timeout(GRACE_S):
-                        return await asyncio.wrap_future(future)
-                except TimeoutError:
-                    pass
-                self._trip = self._trip or ("wall_seconds", self._last_line)
-                raise self._stop_with(self._limit_outcome(stuck=True))
+                return await waiter
             finally:
                 self._current = None
+
+    def _post(self, fn: Callable, args: tuple, waiter: asyncio.Future) -> Any:
+        """fn(*args) on the pool, settling `waiter` through the loop's inbox."""
+        if isinstance(self.executor, LuaThreadPool):
+            return self.executor.post(fn, args, self._inbox, waiter)
+        future = self.executor.submit(fn, *args)
+        future.add_done_callback(partial(_settle_from, self._inbox, waiter))
+        return future
+
+    def _deadline_passed(self, act: _Activation) -> None:
+        """The activation's wall-clock limit is up (loop timer)."""
+        act.overdue = True
+        if self._terminal.done():
+            return
+        if act.waiting:
+            self._trip = ("wall_seconds", act.line)
+            self._conclude(self._limit_outcome())
+        elif self._current is act:
+            self._stop_lua()
+        # Otherwise it waits for its turn in Lua: _in_lua stops it then.
+
+    def _stop_lua(self) -> None:
+        """Past the deadline with Lua still running: the hook stops it if it
+        can; otherwise the thread is stuck and gets abandoned."""
+        self._stop_reason = self._stop_reason or "wall_seconds"
+        self._loop.call_later(GRACE_S, self._grace_over, self._inflight_waiter)
+
+    def _grace_over(self, waiter: asyncio.Future) -> None:
+        if waiter is self._inflight_waiter and not waiter.done() and not self._terminal.done():
+            self._trip = self._trip or ("wall_seconds", self._last_line)
+            self._conclude(self._limit_outcome(stuck=True))
 
     async def _wait_binding(self, act: _Activation, token: int, line: int | None) -> tuple:
         """Await a waiting binding's call; the values to resume its coroutine with."""
         name, coro = self._pending.pop(token)
-        try:
-            async with asyncio.timeout_at(self._loop_time(act.deadline)):
-                result = await coro
-        except TimeoutError:
+        if act.overdue:
+            coro.close()
             self._trip = ("wall_seconds", line)
-            raise self._stop_with(self._limit_outcome()) from None
+            raise self._stop_with(self._limit_outcome())
+        act.waiting, act.line = True, line
+        try:
+            result = await coro
         except ArgumentError as exc:
             return (2, str(exc))
         except OutputLimitExceeded:
@@ -277,8 +321,11 @@ class LuaRun:
         except Exception as exc:
             log.exception("binding %s failed in run %s", name, self.run_id)
             return (2, f"{name}: {exc}")
-        values = tuple(result) if isinstance(result, Multi) else (result,)
-        return (0, *values)
+        finally:
+            act.waiting = False
+        if isinstance(result, Multi):
+            return (0, *result)
+        return (0, result)
 
     def _loop_time(self, monotonic_deadline: float) -> float:
         """A time.monotonic() deadline on the loop's clock."""
@@ -297,7 +344,7 @@ class LuaRun:
     def _start_listener(
         self, source: AsyncIterator[dict], callback: LuaCallback, parallel: int, name: str
     ) -> None:
-        self._listeners_idle.clear()
+        self._idle_event().clear()
         self._spawn(self._listen(source, callback, parallel, name))
 
     async def _listen(
@@ -329,32 +376,46 @@ class LuaRun:
                     log.debug("closing listener source failed", exc_info=True)
             self._listeners -= 1
             if self._listeners <= 0:
-                self._listeners_idle.set()
+                self._idle_event().set()
 
     async def _handle_event(
         self, callback: LuaCallback, event: dict, slots: asyncio.Semaphore
     ) -> None:
+        act = None
         try:
-            act = _Activation("listener", time.monotonic() + self.limits.wall_seconds)
             # Event counts of deployed listeners and the latency benchmark (automations).
-            from oktoscripts.automations.listenerstats import announce
+            from oktoscripts.automations.listenerstats import announce_soon
 
-            await announce(self.services, self.run_id, event)
+            announce_soon(self.services, self.run_id, event)
+            act = self._activation("listener", time.monotonic() + self.limits.wall_seconds)
             act.co = await self._in_lua(act, self._sandbox.start, callback._function)
             await self._drive(act, (event,))
         finally:
+            if act is not None and act.timer is not None:
+                act.timer.cancel()
             slots.release()
 
     # ------------------------------------------------------------------ host side of Lua
-    # Called by the engine chunk, on the Lua thread.
+    # Called by the engine chunk, on the Lua thread. None of them may raise:
+    # lupa would hand the exception object to the script as its error value.
 
     def _lua_call(self, index: int, *args: Any) -> tuple:
-        binding = self._bindings[index - 1]
+        # Lifted first: lupa pushes what we return outside Lua's protection.
+        self._sandbox.disarm()
+        try:
+            return self._call_binding(self._bindings[index - 1], args)
+        except Exception:
+            log.exception("run %s: binding call failed in the engine", self.run_id)
+            return (2, b"internal error in call")
+
+    def _call_binding(self, binding: Binding, args: tuple) -> tuple:
         if self._stop_reason:
             return (3, _REASON_CODES[self._stop_reason])
-        self._binding_calls[binding.name] += 1
+        calls = self._binding_calls
+        calls[binding.name] = calls.get(binding.name, 0) + 1
         try:
-            values = tuple(self._sandbox.to_python(a, self._wrap_function) for a in args)
+            to_python = self._sandbox.to_python
+            values = tuple([to_python(a, self._wrap_function) for a in args])
             checked = check_arguments(binding, values)
         except ArgumentError as exc:
             return (2, str(exc).encode())
@@ -363,9 +424,9 @@ class LuaRun:
         if self._current is not None:
             self.ctx.deadline = self._current.deadline
         if binding.waits:
-            token = next(self._tokens)
-            self._pending[token] = (binding.name, binding.func(self.ctx, *checked))
-            return (1, token)
+            self._last_token += 1
+            self._pending[self._last_token] = (binding.name, binding.func(self.ctx, *checked))
+            return (1, self._last_token)
         try:
             result = binding.func(self.ctx, *checked)
         except ArgumentError as exc:
@@ -382,15 +443,19 @@ class LuaRun:
         """A limit check from the hook (every `amount` instructions) or, under
         LuaJIT, from the budget checks (every `amount` loop iterations or tail
         calls, counted as that many instructions)."""
-        self._instructions += amount
-        memory = int(memory_kb * 1024)
-        if memory > self._peak_memory:
-            self._peak_memory = memory
-        if line:
-            self._last_line = line
-        if self._stop_reason is None:
-            self._stop_reason = self._over_limit(amount)
-        return _REASON_CODES[self._stop_reason] if self._stop_reason else None
+        try:
+            self._instructions += amount
+            memory = int(memory_kb * 1024)
+            if memory > self._peak_memory:
+                self._peak_memory = memory
+            if line:
+                self._last_line = line
+            if self._stop_reason is None:
+                self._stop_reason = self._over_limit(amount)
+            return _REASON_CODES[self._stop_reason] if self._stop_reason else None
+        except Exception:
+            log.exception("run %s: limit check failed", self.run_id)
+            return None
 
     def _over_limit(self, amount: int) -> str | None:
         if self._cancel_requested:
@@ -406,15 +471,20 @@ class LuaRun:
         return None
 
     def _lua_trip(self, reason: bytes, line: int | None) -> None:
-        if self._trip is None:
-            self._trip = (reason.decode(), line or self._last_line)
-        self._stop_reason = self._stop_reason or reason.decode()
+        try:
+            if self._trip is None:
+                self._trip = (reason.decode(), line or self._last_line)
+            self._stop_reason = self._stop_reason or reason.decode()
+        except Exception:
+            log.exception("run %s: recording a limit failed", self.run_id)
 
     def _lua_output(self, text: bytes) -> int | None:
         try:
             self.ctx.output(text.decode("utf-8", errors="replace"))
         except OutputLimitExceeded:
             return _REASON_CODES["output_bytes"]
+        except Exception:
+            log.exception("run %s: output failed", self.run_id)
         return None
 
     def _wrap_function(self, fn: Any) -> LuaCallback:
@@ -426,7 +496,7 @@ class LuaRun:
         self._cancel_requested = True
         self._stop_reason = self._stop_reason or "cancelled"
         if hasattr(self, "ctx"):
-            self.ctx.cancelled.set()
+            self.ctx.mark_cancelled()
         if hasattr(self, "_terminal") and not self._terminal.done():
             self._trip = self._trip or ("cancelled", self._last_line)
             self._conclude(self._limit_outcome())
@@ -499,16 +569,17 @@ class LuaRun:
         for _, coro in self._pending.values():
             coro.close()
         self._pending.clear()
-        inflight = self._inflight
-        if inflight is not None and not inflight.done():
-            self._loop.create_task(self._reap(inflight))
+        waiter = self._inflight_waiter
+        if waiter is not None and not waiter.done():
+            self._loop.call_later(GRACE_S, self._reap, self._inflight, waiter)
 
-    async def _reap(self, future: concurrent.futures.Future) -> None:
-        """A run ended while its Lua was still running: give it GRACE_S to
-        notice, then abandon its thread."""
-        await asyncio.wait({asyncio.wrap_future(future)}, timeout=GRACE_S)
-        if not future.done() and isinstance(self.executor, LuaThreadPool):
-            self.executor.abandon(future)
+    def _reap(self, job: Any, waiter: asyncio.Future) -> None:
+        """A run ended while its Lua was still running and GRACE_S has passed:
+        if the thread is still not back, abandon it."""
+        finished = getattr(job, "finished", None)
+        running = not finished if finished is not None else not job.done()
+        if running and isinstance(self.executor, LuaThreadPool):
+            self.executor.abandon(job)
             log.warning("run %s: abandoned a Lua thread stuck in a long call", self.run_id)
 
     # ------------------------------------------------------------------ plumbing
@@ -527,6 +598,12 @@ class LuaRun:
                 self.on_status(status)
             except Exception:
                 log.exception("on_status failed")
+
+    def _idle_event(self) -> asyncio.Event:
+        """Set while no listener of the run is left (made on first need)."""
+        if self._listeners_idle is None:
+            self._listeners_idle = asyncio.Event()
+        return self._listeners_idle
 
     def _spawn(self, coro: Any) -> asyncio.Task:
         task = self._loop.create_task(coro)
@@ -566,6 +643,17 @@ def _line_of(message: str | None, name: str) -> int | None:
         return None
     match = re.match(re.escape(name) + r":(\d+):", message)
     return int(match.group(1)) if match else None
+
+
+def _settle_from(
+    inbox: LoopInbox, waiter: asyncio.Future, future: concurrent.futures.Future
+) -> None:
+    """A generic executor's future done: settle the loop-side waiter."""
+    try:
+        result, exc = future.result(), None
+    except BaseException as error:  # noqa: BLE001 - handed over, cancellation included
+        result, exc = None, error
+    inbox.put(waiter, result, exc)
 
 
 def _text(exc: BaseException) -> str:

@@ -16,14 +16,20 @@ from __future__ import annotations
 import importlib
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 from oktoscripts.lua.bytecode import strip_lua51
 from oktoscripts.lua.instrument import budget_names, instrument
-from oktoscripts.lua.values import Converter, to_lua, to_lua_plain
+from oktoscripts.lua.values import (
+    PLAIN_TYPES,
+    Converter,
+    plain_to_json,
+    plain_to_python,
+    to_lua,
+    to_lua_plain,
+)
 
 log = logging.getLogger(__name__)
 
@@ -63,29 +69,28 @@ def _refuse_attributes(obj: Any, attr: Any, is_setting: bool) -> Any:
     raise AttributeError("no attribute access from Lua")
 
 
-def _guarded(name: str, fn: Callable) -> Callable:
-    """A host callable that never lets a Python exception (an object) into Lua."""
-
-    def guarded(*args: Any) -> Any:
-        try:
-            return fn(*args)
-        except Exception:
-            log.exception("engine host function %s failed", name)
-            return (2, f"internal error in {name}".encode()) if name == "call" else None
-
-    return guarded
-
-
-@dataclass
 class Step:
     """What one resume of a driver coroutine gave."""
 
-    kind: str  # "done" | "wait" | "error" | "limit" | "syntax" (error: the RunOutcome)
-    values: list | None = None  # done: JSON-ready return values
-    token: int | None = None  # wait: pending binding call
-    line: int | None = None  # wait: line of the binding call
-    error: Any = None  # error: JSON-ready error value
-    frames: list[dict] | None = None  # error: script frames, innermost first
+    __slots__ = ("kind", "values", "token", "line", "error", "frames", "co")
+
+    def __init__(
+        self,
+        kind: str,  # "done" | "wait" | "error" | "limit" | "syntax" (error: the RunOutcome)
+        values: list | None = None,  # done: JSON-ready return values
+        token: int | None = None,  # wait: pending binding call
+        line: int | None = None,  # wait: line of the binding call
+        error: Any = None,  # error: JSON-ready error value
+        frames: list[dict] | None = None,  # error: script frames, innermost first
+        co: int | None = None,  # begin: the number of the main chunk's coroutine
+    ) -> None:
+        self.kind = kind
+        self.values = values
+        self.token = token
+        self.line = line
+        self.error = error
+        self.frames = frames
+        self.co = co
 
 
 def _instrumenter() -> Callable[[bytes], bytes]:
@@ -101,14 +106,21 @@ def _instrumenter() -> Callable[[bytes], bytes]:
 class LuaSandbox:
     def __init__(
         self,
-        host: dict[str, Callable],
+        call: Callable[..., tuple],
+        tick: Callable[[float, int | None, int], int | None],
+        trip: Callable[[bytes, int | None], None],
+        output: Callable[[bytes], int | None],
         *,
         runtime: str,
         memory_bytes: int,
-        binding_names: list[str],
+        binding_names: tuple[bytes, ...],
     ):
-        """`host`: the Python callables the engine chunk calls back: call(index,
-        *args), tick(memory_kb, line), trip(reason, line), output(text)."""
+        """A fresh runtime with the engine loaded. The Python callables the
+        engine chunk calls back (none may raise: lupa would hand the exception
+        to the script): call(index, *args) (index from 1 into
+        `binding_names`; it must lift the memory limit, `disarm()`, before
+        anything else), tick(memory_kb, line, amount), trip(reason, line),
+        output(text)."""
         self.lupa = lupa_module(runtime)
         self.memory_bytes = memory_bytes
         self.lua = self.lupa.LuaRuntime(
@@ -117,43 +129,72 @@ class LuaSandbox:
             register_builtins=False,
             attribute_filter=_refuse_attributes,
             unpack_returned_tuples=True,
-            # Limited once the engine is in place (below): a limit too small
-            # for Lua's own start would abort the process instead of failing.
             # 0: tracked but unlimited. The limit is armed by the engine only
-            # while script code runs (see arm/disarm in sandbox.lua).
+            # while script code runs (see arm/disarm in sandbox.lua): a limit
+            # hit outside Lua's error protection would abort the process.
             max_memory=0,
         )
-        host = dict(host)
-        host["arm"] = self._arm
-        host["disarm"] = self._disarm
-        if runtime == "luajit":
-            host["instrument"] = _instrumenter()
-        host_table = self.lua.table_from(
-            {name.encode(): _guarded(name, fn) for name, fn in host.items()}
+        self._converter: Converter | None = None
+        # Collector stopped until the script starts (engine.begin restarts it).
+        self.lua.nogc().__enter__()
+        # One call sets the engine up: the chunk gets the host callables, the
+        # limits and the binding names as arguments.
+        self.engine = self.lua.execute(
+            _engine_bytecode(runtime),
+            call,
+            tick,
+            trip,
+            output,
+            self._arm,
+            self.disarm,
+            _instrumenter() if runtime == "luajit" else None,
+            HOOK_EVERY,
+            memory_bytes,
+            *binding_names,
+            name=b"=(engine)",  # LuaJIT's stripped bytecode keeps no chunk name
         )
-        loader = self.lua.globals()[b"loadstring"]
-        chunk = loader(_engine_bytecode(runtime), b"=(engine)")
-        self.engine = chunk(host_table, HOOK_EVERY, memory_bytes)
-        self.converter = Converter(self.engine[b"type"], self.engine[b"table_id"])
-        self.engine[b"bind"](self.lua.table_from([n.encode() for n in binding_names]))
         self._step = self.engine[b"step"]
+        # Looked up now: lupa's table indexing is unreliable inside a callback
+        # from a coroutine (it returns stack leftovers), where conversions run.
+        self._lua_type = self.engine[b"type"]
+        self._table_id = self.engine[b"table_id"]
 
     def _arm(self) -> None:
-        self.lua.set_max_memory(self.memory_bytes, total=True)
+        try:
+            self.lua.set_max_memory(self.memory_bytes, total=True)
+        except Exception:  # never let a Python exception into Lua
+            log.exception("arming the memory limit failed")
 
-    def _disarm(self) -> None:
-        self.lua.set_max_memory(0)
+    def disarm(self) -> None:
+        """Lift the memory limit (also called by the engine, and by host_call
+        on entry)."""
+        try:
+            self.lua.set_max_memory(0)
+        except Exception:
+            log.exception("lifting the memory limit failed")
 
-    def set_global(self, name: str, value: Any) -> None:
-        self.engine[b"set_global"](name.encode(), to_lua(self.lua, value))
+    @property
+    def converter(self) -> Converter:
+        """Made on first need: most runs never convert a table."""
+        if self._converter is None:
+            self._converter = Converter(self._lua_type, self._table_id)
+        return self._converter
 
-    def compile(self, source: str, name: str) -> tuple[Any, str | None]:
-        """(function, None) or (None, syntax error message)."""
-        out = self.engine[b"compile"](source.encode("utf-8", "surrogateescape"), name.encode())
-        fn, err = out if isinstance(out, tuple) else (out, None)
-        if fn is None:
-            return None, err.decode("utf-8", errors="replace")
-        return fn, None
+    def begin(self, source: str, name: str, args: dict) -> Step:
+        """Compile the main chunk and take its first step (a "syntax" Step,
+        with the message as error, if it does not compile)."""
+        lua_args = to_lua(self.lua, args) if args else None
+        try:
+            out = self.engine[b"begin"](
+                source.encode("utf-8", "surrogateescape"), name.encode(), lua_args
+            )
+        finally:
+            self.disarm()  # also when the engine itself ran out of memory
+        if out[0] is None:
+            return Step("syntax", error=out[1].decode("utf-8", errors="replace"))
+        step = self._read_step(out, 1)
+        step.co = out[0]
+        return step
 
     def start(self, fn: Any) -> Any:
         """A new driver coroutine running fn."""
@@ -161,28 +202,34 @@ class LuaSandbox:
 
     def step(self, co: Any, args: tuple) -> Step:
         """Resume `co` with Python values (converted to Lua here)."""
-        lua_args = [to_lua(self.lua, a) for a in args]
+        lua_args = [_plain_or_lua(self.lua, a) for a in args]
         try:
             out = self._step(co, *lua_args)
         finally:
-            self._disarm()  # also when the engine itself ran out of memory
-        if not isinstance(out, tuple):
-            out = (out,)
-        kind = out[0]
+            self.disarm()  # also when the engine itself ran out of memory
+        return self._read_step(out if isinstance(out, tuple) else (out,), 0)
+
+    def _read_step(self, out: tuple, at: int) -> Step:
+        kind = out[at]
         if kind == 0:
-            packed = out[1]
-            n = int(packed[b"n"])
-            return Step("done", values=[self.converter.to_json(packed[i]) for i in range(1, n + 1)])
+            n = int(out[at + 1])
+            values = out[at + 2 : at + 2 + n]
+            return Step("done", values=[self._json(v) for v in values])
         if kind == 1:
-            return Step("wait", token=int(out[1]), line=out[2])
+            return Step("wait", token=int(out[at + 1]), line=out[at + 2])
         if kind == 2:
-            return Step("error", error=self.error_value(out[1]), frames=self.frames(out[2]))
+            return Step(
+                "error", error=self.error_value(out[at + 1]), frames=self.frames(out[at + 2])
+            )
         return Step("limit")
 
+    def _json(self, value: Any) -> Any:
+        if isinstance(value, PLAIN_TYPES):
+            return plain_to_json(value)
+        return self.converter.to_json(value)
+
     def error_value(self, err: Any) -> Any:
-        if isinstance(err, bytes):
-            return err.decode("utf-8", errors="replace")
-        return self.converter.to_json(err)
+        return self._json(err)
 
     def frames(self, table: Any) -> list[dict]:
         frames = []
@@ -198,6 +245,8 @@ class LuaSandbox:
         return frames
 
     def to_python(self, value: Any, wrap_function: Any) -> Any:
+        if isinstance(value, PLAIN_TYPES):
+            return plain_to_python(value)
         return self.converter.to_python(value, wrap_function)
 
     def lua_values(self, values: tuple) -> tuple:
@@ -206,6 +255,13 @@ class LuaSandbox:
 
     def memory_used(self) -> int:
         return self.lua.get_memory_used(total=True)
+
+
+def _plain_or_lua(runtime: Any, value: Any) -> Any:
+    """Resume values: plain ones as they are, others converted."""
+    if value is None or isinstance(value, bool | int | float | bytes):
+        return value
+    return to_lua(runtime, value)
 
 
 __all__ = ["LuaSandbox", "Step", "HOOK_EVERY", "RUNTIMES", "lupa_module", "to_lua_plain"]

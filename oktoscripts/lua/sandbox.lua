@@ -5,10 +5,15 @@
 -- Python driver calls. Everything here uses captured locals only, so a script
 -- that rewrites string, table or its globals cannot change the engine.
 --
--- Arguments: host (a table of Python callables, never exposed to the script),
--- HOOK_EVERY (instructions between two limit checks), MAX_BYTES (memory limit).
+-- Arguments: the Python callables of the host (never exposed to the script):
+-- call, tick, trip, output, arm, disarm and, under LuaJIT, instrument (else
+-- nil); then HOOK_EVERY (instructions between two limit checks), MAX_BYTES
+-- (memory limit), and the names of the bindings, in the order host_call
+-- numbers them. They arrive as arguments rather than in a table: one call
+-- from Python sets the whole engine up.
 
-local host, HOOK_EVERY, MAX_BYTES = ...
+local host_call, host_tick, host_trip, host_output, host_arm, host_disarm, host_instrument,
+  HOOK_EVERY, MAX_BYTES = ...
 
 local _G = _G
 local type, select, tostring, error, unpack = type, select, tostring, error, unpack
@@ -22,11 +27,11 @@ local sethook, getinfo = debug.sethook, debug.getinfo
 local s_sub, s_byte, s_rep, s_format = string.sub, string.byte, string.rep, string.format
 local t_concat = table.concat
 
-local host_call, host_tick, host_trip, host_output = host.call, host.tick, host.trip, host.output
 -- The memory limit holds while script code runs; it is lifted (disarm) while
 -- Python hands values to Lua, whose allocations lupa makes outside Lua's
--- error protection (a failure there would abort the process).
-local host_arm, host_disarm = host.arm, host.disarm
+-- error protection (a failure there would abort the process). host_call
+-- lifts it itself on entry (one crossing less per binding call), and the
+-- Python side lifts it again after every step.
 local armed = false
 local function arm()
   armed = true
@@ -36,9 +41,8 @@ local function disarm()
   armed = false
   host_disarm()
 end
--- LuaJIT only: rewrites source so that compiled loops check the limits too.
-local host_instrument = host.instrument
-host = nil
+-- host_instrument (LuaJIT only) rewrites source so that compiled loops check
+-- the limits too.
 
 local ENGINE = getinfo(1, "S").source
 
@@ -327,34 +331,22 @@ end
 
 -- ------------------------------------------------------------ the environment
 
-local env = {}
-
-for _, name in ipairs({
-  "assert", "error", "ipairs", "next", "pairs", "rawequal", "rawget", "rawset",
-  "select", "tonumber", "tostring", "type", "unpack", "getmetatable",
-  "setmetatable", "newproxy", "gcinfo", "_VERSION",
-}) do
-  env[name] = _G[name]
-end
+-- Sized up front (the constructor), so that filling it does not rehash.
+local env = {
+  assert = assert, error = error, ipairs = ipairs, next = next, pairs = pairs,
+  rawequal = rawequal, rawget = rawget, rawset = rawset, select = select,
+  tonumber = tonumber, tostring = tostring, type = type, unpack = unpack,
+  getmetatable = getmetatable, setmetatable = setmetatable, newproxy = newproxy,
+  gcinfo = gcinfo, _VERSION = _VERSION,
+  pcall = sb_pcall, xpcall = sb_xpcall, coroutine = sb_coroutine,
+  debug = { traceback = sb_traceback },
+  -- The engine uses nothing of math and table but the locals captured
+  -- above, and nothing else in the runtime runs script-visible code: the
+  -- script gets the tables themselves (no copy per run).
+  math = math, table = table,
+  os = { time = os.time, clock = os.clock, date = os.date, difftime = os.difftime },
+}
 env._G = env
-env.pcall = sb_pcall
-env.xpcall = sb_xpcall
-env.coroutine = sb_coroutine
-env.debug = { traceback = sb_traceback }
-
-local function copy(t, names)
-  local c = {}
-  if names then
-    for _, k in ipairs(names) do c[k] = t[k] end
-  else
-    for k, v in pairs(t) do c[k] = v end
-  end
-  return c
-end
-
-env.math = copy(math)
-env.table = copy(table)
-env.os = copy(os, { "time", "clock", "date", "difftime" })
 
 -- The string table is shared with the string metatable ("x"):upper(), so it
 -- is edited in place; the engine keeps its own references above.
@@ -498,10 +490,14 @@ if package and package.loaded then package.loaded.python = nil end
 local function make_binding(index)
   return function(...)
     if tripped then error(LIMIT, 0) end
-    disarm()
+    armed = false -- host_call lifts the limit on entry
     local r = pack(host_call(index, ...))
-    arm()
-    if r[1] == 1 then r = pack(co_yield(WAIT, r[2], current_line())) end
+    if r[1] == 1 then
+      -- Stays lifted up to the driver, whose next step arms it again.
+      r = pack(co_yield(WAIT, r[2], current_line()))
+    else
+      arm()
+    end
     local kind = r[1]
     if kind == 0 then return unpack(r, 2, r.n) end
     if kind == 2 then error(r[2], 2) end
@@ -509,19 +505,15 @@ local function make_binding(index)
   end
 end
 
+for i = 1, select("#", ...) - 9 do
+  env[(select(i + 9, ...))] = make_binding(i)
+end
+
 -- ------------------------------------------------------------ the driver API
 
 local engine = {}
 
-function engine.bind(names)
-  for i = 1, #names do env[names[i]] = make_binding(i) end
-end
-
-function engine.set_global(name, value)
-  env[name] = value
-end
-
-function engine.compile(source, name)
+local function compile(source, name)
   if s_byte(source, 1) == 27 then return nil, "precompiled chunks are not accepted" end
   return compile_text(source, "=" .. name)
 end
@@ -560,31 +552,36 @@ function engine.start(fn)
   return last_driven
 end
 
--- Resume a driver coroutine. Returns one of
---   0, {n=..., values...}        finished with these return values
---   1, token, line               waiting on binding call `token`
---   2, error_value, frames       failed with an error
---   3                            stopped by a limit or cancellation
--- Lifts the memory limit before anything is allocated for what the
--- coroutine gave back (a full heap must not fail outside the script).
-local function disarmed(...)
-  disarm()
-  return pack(...)
+-- Values that cross to Python without lupa allocating in Lua for them.
+local PLAIN = { ["nil"] = true, boolean = true, number = true, string = true }
+
+local function all_plain(n, ...)
+  for i = 1, n do
+    if not PLAIN[type((select(i, ...)))] then return false end
+  end
+  return true
 end
 
-function engine.step(id, ...)
-  arm()
-  local co = driven[id]
-  local res = disarmed(co_resume(co, ...))
-  if co_status(co) == "dead" then driven[id] = nil end
-  if res[1] then
-    if co_status(co) == "dead" then
-      return 0, { n = res.n - 1, unpack(res, 2, res.n) }
+-- What a resume gave, for the driver (see engine.step). Whatever is
+-- allocated for it is allocated with the memory limit lifted (a full heap
+-- must not fail outside the script); plain values need nothing, and the
+-- Python side lifts the limit as soon as the call returns.
+local function after_resume(id, co, ok, ...)
+  local dead = co_status(co) == "dead"
+  if dead then driven[id] = nil end
+  if ok then
+    if dead then
+      local n = select("#", ...)
+      if armed and not all_plain(n, ...) then disarm() end
+      armed = false
+      return 0, n, ...
     end
-    if res[2] == WAIT then return 1, res[3], res[4] end
+    if armed then disarm() end
+    if (...) == WAIT then return 1, select(2, ...) end
     return 2, "attempt to yield from outside a coroutine", script_frames(co, 0)
   end
-  local err = res[2]
+  if armed then disarm() end
+  local err = ...
   if err == LIMIT or tripped then return 3 end
   if is_memory_error(err) then
     tripped = true
@@ -594,6 +591,35 @@ function engine.step(id, ...)
     return 3
   end
   return 2, err, failure_frames[co] or script_frames(co, 0)
+end
+
+-- Resume a driver coroutine. Returns one of
+--   0, n, values...              finished with these n return values
+--   1, token, line               waiting on binding call `token`
+--   2, error_value, frames       failed with an error
+--   3                            stopped by a limit or cancellation
+function engine.step(id, ...)
+  local co = driven[id]
+  arm()
+  return after_resume(id, co, co_resume(co, ...))
+end
+
+-- The main chunk: compile `source`, make `args` the global args (and the
+-- chunk's `...`), and take the first step. Returns the driver coroutine's
+-- number and the step's results, or nil and the syntax error.
+--
+-- The collector is stopped while the runtime is set up (the host stops it
+-- before loading the engine): collecting a heap that only grows is wasted
+-- work, and it was most of the cost of a run's setup. It starts again
+-- before any script code runs, paced by the script's own allocations.
+function engine.begin(source, name, args)
+  local fn, err = compile(source, name)
+  if not fn then return nil, err end
+  if args == nil then args = {} end
+  env.args = args
+  gc("restart")
+  local id = engine.start(fn)
+  return id, engine.step(id, args)
 end
 
 local ids = setmetatable({}, { __mode = "k" })

@@ -17,24 +17,111 @@ restart itself when it stays high).
 
 from __future__ import annotations
 
+import asyncio
 import concurrent.futures
 import os
 import queue
 import threading
+import weakref
 from collections.abc import Callable
 from typing import Any
 
 _STOP = object()
 
 
-class _Job:
-    __slots__ = ("future", "fn", "args", "thread")
+class LoopInbox:
+    """Results of Lua jobs on their way back to one asyncio loop.
 
-    def __init__(self, future: concurrent.futures.Future, fn: Callable, args: tuple) -> None:
-        self.future = future
+    A finished job puts its result here from its thread; the loop is woken
+    once for everything put meanwhile (not once per result, as
+    call_soon_threadsafe per job would), which matters when thousands of
+    sleeping runs wake up together.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._lock = threading.Lock()
+        self._items: list[tuple[asyncio.Future, Any, BaseException | None]] = []
+
+    def put(self, future: asyncio.Future, result: Any, exc: BaseException | None) -> None:
+        """(Any thread.) Settle `future` on the loop with `result` or `exc`."""
+        with self._lock:
+            self._items.append((future, result, exc))
+            if len(self._items) > 1:
+                return  # a drain is already on its way
+        try:
+            self._loop.call_soon_threadsafe(self._drain)
+        except RuntimeError:
+            pass  # the loop is closed: nobody waits for these any more
+
+    def _drain(self) -> None:
+        with self._lock:
+            items, self._items = self._items, []
+        for future, result, exc in items:
+            if future.done():  # its waiter was cancelled meanwhile
+                continue
+            if exc is None:
+                future.set_result(result)
+            elif isinstance(exc, asyncio.CancelledError):
+                future.cancel()
+            else:
+                future.set_exception(exc)
+
+
+_inboxes: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, LoopInbox] = (
+    weakref.WeakKeyDictionary()
+)
+_inboxes_lock = threading.Lock()
+
+
+def inbox_for(loop: asyncio.AbstractEventLoop) -> LoopInbox:
+    """The inbox of `loop` (one per loop, shared by its runs)."""
+    with _inboxes_lock:
+        inbox = _inboxes.get(loop)
+        if inbox is None:
+            inbox = _inboxes[loop] = LoopInbox(loop)
+        return inbox
+
+
+class _Job:
+    """A call to make on a pool thread. Its result goes either to a
+    concurrent Future (submit) or to an asyncio future through a LoopInbox
+    (post)."""
+
+    __slots__ = ("fn", "args", "thread", "future", "inbox", "waiter", "cancelled", "finished")
+
+    def __init__(
+        self,
+        fn: Callable,
+        args: tuple,
+        future: concurrent.futures.Future | None = None,
+        inbox: LoopInbox | None = None,
+        waiter: asyncio.Future | None = None,
+    ) -> None:
         self.fn = fn
         self.args = args
+        self.future = future
+        self.inbox = inbox
+        self.waiter = waiter
         self.thread: threading.Thread | None = None
+        self.cancelled = False
+        self.finished = False
+
+    def start(self) -> bool:
+        """False if the job was cancelled before it started."""
+        if self.future is not None:
+            return self.future.set_running_or_notify_cancel()
+        return not self.cancelled
+
+    def deliver(self, result: Any, exc: BaseException | None) -> None:
+        self.finished = True
+        if self.future is not None:
+            if exc is None:
+                self.future.set_result(result)
+            else:
+                self.future.set_exception(exc)
+        elif self.inbox is not None:
+            self.inbox.put(self.waiter, result, exc)
 
 
 class LuaThreadPool(concurrent.futures.Executor):
@@ -61,24 +148,41 @@ class LuaThreadPool(concurrent.futures.Executor):
     def submit(self, fn: Callable, /, *args: Any, **kwargs: Any) -> concurrent.futures.Future:
         if kwargs:
             raise TypeError("LuaThreadPool.submit takes positional arguments only")
-        if self._shutdown:
-            raise RuntimeError("LuaThreadPool is shut down")
+        self._check_open()
         future: concurrent.futures.Future = concurrent.futures.Future()
-        job = _Job(future, fn, args)
+        job = _Job(fn, args, future=future)
         with self._lock:
             self._jobs[future] = job
         self._queue.put(job)
         return future
 
-    def abandon(self, future: concurrent.futures.Future) -> None:
-        """Give up on the job of `future`: its thread leaves the pool when the
-        job ends, and a replacement starts now if the stuck cap allows."""
+    def post(self, fn: Callable, args: tuple, inbox: LoopInbox, waiter: asyncio.Future) -> _Job:
+        """Run fn(*args) on a pool thread and settle `waiter` through `inbox`:
+        the light path of the driver (no concurrent Future, no wake-up of
+        the loop per job). The returned job can be given to abandon()."""
+        self._check_open()
+        job = _Job(fn, args, inbox=inbox, waiter=waiter)
+        self._queue.put(job)
+        return job
+
+    def _check_open(self) -> None:
+        if self._shutdown:
+            raise RuntimeError("LuaThreadPool is shut down")
+
+    def abandon(self, handle: concurrent.futures.Future | _Job) -> None:
+        """Give up on a job (its Future from submit, or the job from post):
+        its thread leaves the pool when the job ends, and a replacement
+        starts now if the stuck cap allows."""
         with self._lock:
-            job = self._jobs.get(future)
+            job = handle if isinstance(handle, _Job) else self._jobs.get(handle)
             if job is None or job.thread is None:
-                future.cancel()  # not started yet: it simply never runs
+                # Not started yet: it simply never runs.
+                if job is not None:
+                    job.cancelled = True
+                if isinstance(handle, concurrent.futures.Future):
+                    handle.cancel()
                 return
-            if job.thread in self._abandoned:
+            if job.finished or job.thread in self._abandoned:
                 return
             self._abandoned.add(job.thread)
             self._threads.discard(job.thread)
@@ -111,15 +215,16 @@ class LuaThreadPool(concurrent.futures.Executor):
             assert isinstance(job, _Job)
             with self._lock:
                 job.thread = me
-            if not job.future.set_running_or_notify_cancel():
+            if not job.start():
                 self._forget(job)
                 continue
             try:
                 result = job.fn(*job.args)
             except BaseException as exc:  # handed to the awaiting side
-                job.future.set_exception(exc)
+                job.deliver(None, exc)
             else:
-                job.future.set_result(result)
+                job.deliver(result, None)
+            job.fn = job.args = None  # a run may keep the job: not what it ran
             self._forget(job)
             with self._lock:
                 if me in self._abandoned:
@@ -129,8 +234,9 @@ class LuaThreadPool(concurrent.futures.Executor):
                     self._threads.add(me)  # was not replaced (cap): rejoin
 
     def _forget(self, job: _Job) -> None:
-        with self._lock:
-            self._jobs.pop(job.future, None)
+        if job.future is not None:
+            with self._lock:
+                self._jobs.pop(job.future, None)
 
 
 _default_pool: LuaThreadPool | None = None

@@ -68,6 +68,29 @@ def _number(value: float) -> int | float:
     return value
 
 
+def plain_to_python(value: Any) -> Any:
+    """A binding argument that is not a table or function, as Python (the
+    common case, without a Converter)."""
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="surrogateescape")
+    if isinstance(value, float):
+        return _number(value)
+    return value
+
+
+def plain_to_json(value: Any) -> Any:
+    """A returned value that is not a table or function, JSON-ready."""
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    if isinstance(value, float):
+        return _number(value) if math.isfinite(value) else format_number(value)
+    return value
+
+
+# What lupa gives for Lua's nil, booleans, numbers and strings.
+PLAIN_TYPES = (type(None), bool, int, float, bytes)
+
+
 class Converter:
     """Walks Lua values of one runtime into Python values.
 

@@ -98,6 +98,7 @@ class SimulatedCpe:
         self._lock = asyncio.Lock()
         self._digest_challenge = ""
         self._task: asyncio.Task | None = None
+        self._stopping = False
         self.last_session_ok: bool | None = None
         self.in_session = False
 
@@ -130,18 +131,19 @@ class SimulatedCpe:
         self._task = asyncio.ensure_future(self._run(delay))
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
+        self._stopping = True
+        task = self._task
+        # asyncio.wait_for in Python 3.11 can swallow a cancellation that
+        # arrives as its wait ends: cancel until the task is really done.
+        while task is not None and not task.done():
+            task.cancel()
+            await asyncio.wait([task], timeout=0.5)
 
     async def _run(self, delay: float) -> None:
         if delay:
             await asyncio.sleep(delay)
         failures = 0
-        while True:
+        while not self._stopping:
             if not self.events:
                 self.events.append(("2 PERIODIC", ""))
             ok = await self.session()

@@ -31,7 +31,9 @@ async def wait_listening(dep_id: int, not_run: str | None = None, timeout: float
             run = await Run.objects.filter(pk=dep.current_run_id).afirst()
             if run is not None and run.status == "listening":
                 return run
-        assert time.monotonic() < deadline, f"deployment not listening: {dep.last_end}"
+        if time.monotonic() > deadline:
+            ended = await Run.objects.filter(pk=dep.current_run_id).afirst()
+            raise AssertionError(f"not listening: {dep.last_end}; {ended and ended.error}")
         await asyncio.sleep(0.1)
 
 

@@ -221,3 +221,23 @@ async def test_cpe_hanging_up_mid_session(url, acs, fleet_factory, mongo_db):
     assert "timed out" in answer["error"]["error_message"]
     await eventually(lambda: mongo_db.cwmp_queue.count_documents({"serial": cpe.serial}) == 0)
     assert cpe.serial not in acs.acs.sessions.by_serial
+
+
+async def test_new_device_known_by_device_id_not_by_bootstrap(url, nc, mongo_db):
+    from oktoscripts.devices.events import new_device_events
+
+    new_devices = await new_device_events(nc)
+    conn = ClientConnection(url)
+    # no "0 BOOTSTRAP": many CPEs never send it
+    assert (await post(conn, inform("RAW-NEW-1", events=("1 BOOT",)))).status == 200
+    assert (await post(conn, b"")).status == 204
+    device = await asyncio.wait_for(new_devices.__anext__(), 10)
+    assert device["sn"] == "RAW-NEW-1" and device["cwmp"] is True
+    # the same DeviceId again is not new, even with BOOTSTRAP
+    assert (await post(conn, inform("RAW-NEW-1", events=("0 BOOTSTRAP",)))).status == 200
+    assert (await post(conn, b"")).status == 204
+    conn2 = ClientConnection(url)
+    assert (await post(conn2, inform("RAW-NEW-2"))).status == 200
+    second = await asyncio.wait_for(new_devices.__anext__(), 10)
+    assert second["sn"] == "RAW-NEW-2"  # RAW-NEW-1 was not announced twice
+    await new_devices.aclose()

@@ -28,6 +28,7 @@ async def test_bootstrap_registers_device_and_publishes_events(fleet_factory, mo
     assert doc["data_model"] == "TR-098"
     assert doc["vendor"] == "Oktosim" and doc["oui"] == "00A0B1"
     assert doc["product_class"] == "IGD" and doc["version"].startswith("1.0.")
+    assert doc["model"] == "Oktosim G1"  # read with a GetParameterValues in the first session
     assert doc["status"] == 2 and doc["ip"] == "127.0.0.1"
     cr = doc["cwmp"]["connection_request"]
     assert cr["url"].endswith("/" + tr098.serial)

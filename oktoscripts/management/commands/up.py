@@ -50,7 +50,23 @@ class Command(BaseCommand):
 
 def preflight_checks(web_port: int, nats_url: str, mongo_uri: str) -> list:
     """(setting, check) for everything configured that must answer before ``up`` starts."""
-    checks = [("OKTOSCRIPTS_WEB_PORT", lambda: preflight.check_web_port(WEB_HOST, web_port))]
+    from oktoscripts.cwmp.config import AcsConfig
+
+    acs = AcsConfig.from_settings()
+    usp_port = settings.USP_WS_PORT
+    checks = [
+        ("OKTOSCRIPTS_WEB_PORT",
+         lambda: preflight.check_port_free("OKTOSCRIPTS_WEB_PORT", WEB_HOST, web_port)),
+        ("OKTOSCRIPTS_ACS_PORT",
+         lambda: preflight.check_port_free("OKTOSCRIPTS_ACS_PORT", acs.host, acs.port)),
+    ]
+    if usp_port:
+        checks.append((
+            "OKTOSCRIPTS_USP_WS_PORT",
+            lambda: preflight.check_port_free(
+                "OKTOSCRIPTS_USP_WS_PORT", settings.USP_WS_HOST, usp_port
+            ),
+        ))
     if nats_url:
         checks.append(("NATS_URL", lambda: preflight.check_nats(nats_url)))
     if mongo_uri:
