@@ -8,7 +8,8 @@ conversion), best of N, and prints the overhead. Times are CPU time of this
 process (all its threads), so that other processes on a shared machine do not
 skew the comparison; wall time is printed beside it. Target (issue 3): at most
 25% for the sandbox plus hooks. Also prints check_syntax time for 1,000 lines
-(target: under 5 ms).
+(target: under 5 ms), the cost of a waiting binding call (the hop from Lua to
+the asyncio loop and back), and the CPU per run of many runs at once.
 """
 
 from __future__ import annotations
@@ -76,6 +77,27 @@ async def time_engine(runtime: str, code: str, pool: LuaThreadPool) -> tuple[flo
     return elapsed
 
 
+async def hop_figure(pool: LuaThreadPool, count: int = 2000) -> tuple[float, float]:
+    """(wall, CPU) seconds per waiting-binding call: `sleep(0)` in a loop, each
+    one a yield to the driver, a turn of the asyncio loop and a resume."""
+    cpu, wall = time.process_time(), time.perf_counter()
+    run = LuaRun(f"for i = 1, {count} do sleep(0) end", name="hop", executor=pool)
+    outcome = await run.run()
+    if outcome.status != "succeeded":
+        raise SystemExit(f"hop run failed: {outcome.error}")
+    return (time.perf_counter() - wall) / count, (time.process_time() - cpu) / count
+
+
+async def per_run_figure(pool: LuaThreadPool, code: str, count: int) -> tuple[float, float]:
+    """(wall, CPU) seconds per run of `count` runs of `code` started at once."""
+    cpu, wall = time.process_time(), time.perf_counter()
+    runs = [LuaRun(code, name="many", executor=pool) for _ in range(count)]
+    outcomes = await asyncio.gather(*(run.run() for run in runs))
+    if any(o.status != "succeeded" for o in outcomes):
+        raise SystemExit("a run failed")
+    return (time.perf_counter() - wall) / count, (time.process_time() - cpu) / count
+
+
 def syntax_figure() -> float:
     source = "\n".join(
         f"v[{i}] = math.floor({i} * 2) + (function(a) return a .. 'x' end)('{i}'):len()"
@@ -118,6 +140,23 @@ async def main() -> None:
             walls = f"({bare[1] * 1000:.1f}ms, {engine[1] * 1000:.1f}ms)"
             print(f"  {name:<10} {times} {overhead:>8.1f}%   {walls}{flag}")
     print(f"check_syntax, 1,000 lines: {syntax_figure() * 1000:.2f} ms (target < 5 ms)")
+    # The costs that add up when a worker holds thousands of runs (lua51, a
+    # pool of 2 threads as on the 2-core target machine).
+    pool2 = LuaThreadPool(workers=2)
+    await per_run_figure(pool2, "return 1", 100)
+    wall, cpu = await hop_figure(pool2)
+    print(
+        f"waiting binding call (sleep(0) in a loop): {wall * 1e6:.0f} us wall, "
+        f"{cpu * 1e6:.0f} us CPU"
+    )
+    wall, cpu = await per_run_figure(pool2, "return 1", 2000)
+    print(f"trivial run, 2000 at once: {cpu * 1e3:.3f} ms CPU per run ({wall * 1e3:.3f} ms wall)")
+    wall, cpu = await per_run_figure(pool2, "sleep(0.5)", 2000)
+    print(
+        f"run calling sleep(0.5), 2000 at once: {cpu * 1e3:.3f} ms CPU per run, "
+        f"all done in {wall * 2000:.2f} s"
+    )
+    pool2.shutdown(wait=False)
     pool.shutdown(wait=False)
 
 

@@ -150,3 +150,36 @@ class ApiToken(models.Model):
         if token.last_used is None or (now - token.last_used).total_seconds() > 60:
             cls.objects.filter(pk=token.pk).update(last_used=now)
         return token.user
+
+
+class PlatformSettings(models.Model):
+    """The platform-wide settings an Admin changes on the Settings page: one row (pk 1).
+
+    A limit left empty (NULL) means the built-in default of oktoscripts/lua/limits.py
+    (itself replaceable by OKTOSCRIPTS_LIMIT_* environment variables).
+    """
+
+    SINGLETON_PK = 1
+
+    instructions = models.BigIntegerField(null=True, blank=True)
+    memory_bytes = models.BigIntegerField(null=True, blank=True)
+    wall_seconds = models.FloatField(null=True, blank=True)
+    output_bytes = models.BigIntegerField(null=True, blank=True)
+    default_runtime = models.CharField(max_length=10, choices=Script.RUNTIMES, default="lua51")
+    updated = models.DateTimeField(null=True, blank=True)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        verbose_name = "platform settings"
+        verbose_name_plural = "platform settings"
+
+    def __str__(self) -> str:
+        return "platform settings"
+
+    @classmethod
+    def load(cls) -> PlatformSettings:
+        """The one settings row, created with every value at its default on first use."""
+        row, _ = cls.objects.get_or_create(pk=cls.SINGLETON_PK)
+        return row

@@ -11,7 +11,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from ide import audit
+from ide import audit, platform_settings
 from ide.models import Script, ScriptVersion, content_hash
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.\-]{0,199}$")
@@ -77,6 +77,7 @@ def create_script(
             script = Script.objects.create(
                 name=name, folder=clean_folder(folder), tags=clean_tags(tags),
                 description=description[:500], created_by=user,
+                runtime=platform_settings.default_runtime(),
             )
     except IntegrityError:
         raise ScriptError(f"A script named {name!r} already exists.") from None

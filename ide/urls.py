@@ -1,11 +1,20 @@
 from django.urls import path
 
 from ide import views
-from ide.api import devices as devices_api  # noqa: F401 - adds the device routes
 from ide.api import automations as automations_api  # noqa: F401 - adds automation routes
+from ide.api import devices as devices_api  # noqa: F401 - adds the device routes
 from ide.api import openapi, routes
-from ide.pages import account, admin, credentials, devices, reference, runs, scripts
-from ide.pages import automations
+from ide.pages import (
+    account,
+    admin,
+    automations,
+    credentials,
+    devices,
+    reference,
+    runs,
+    scripts,
+    settings,
+)
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -40,6 +49,7 @@ urlpatterns = [
     path("credentials/", credentials.credential_list, name="credentials"),
     path("credentials/set", credentials.credential_set, name="credential_set"),
     path("credentials/delete", credentials.credential_delete, name="credential_delete"),
+    path("settings/", settings.settings_page, name="settings"),
     path("account/tokens/", account.tokens, name="tokens"),
     path("account/tokens/new", account.create_token, name="create_token"),
     path("account/tokens/<int:token_id>/revoke", account.revoke_token, name="revoke_token"),

@@ -12,7 +12,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import URLPattern, path
 from django.views.decorators.csrf import csrf_exempt
 
-from ide.api import runs, scripts
+from ide.api import runs, scripts, settings
 
 STR = {"type": "string"}
 INT = {"type": "integer"}
@@ -85,6 +85,15 @@ ROUTES: list[Route] = [
     Route("GET", "/api/runs/{run_id:uuid}/result", runs.run_result,
           "Result, error and metrics of a run", "runs"),
     Route("POST", "/api/runs/{run_id:uuid}/cancel", runs.cancel, "Cancel a run", "runs"),
+    Route("GET", "/api/settings", settings.get_settings,
+          "Platform settings: default run limits and runtime", "settings"),
+    Route("PUT", "/api/settings", settings.put_settings,
+          "Change platform settings (Admin only)", "settings",
+          body={"type": "object", "properties": {
+              "limits": {"type": "object", "description": "instructions, memory_bytes, "
+                         "wall_seconds, output_bytes: a positive number, or null for the "
+                         "built-in default; fields left out are unchanged"},
+              "default_runtime": {"type": "string", "enum": ["lua51", "luajit"]}}}),
 ]
 
 _PARAM = re.compile(r"\{(\w+)(?::(\w+))?\}")

@@ -8,7 +8,7 @@ from django.db import IntegrityError
 from django.http import HttpRequest, JsonResponse
 from django.shortcuts import get_object_or_404
 
-from ide import audit
+from ide import audit, platform_settings
 from ide.api.auth import ApiError, api_endpoint, json_body
 from ide.api.serialize import line_json, run_json
 from ide.models import Script, ScriptVersion
@@ -48,12 +48,13 @@ def _clean_args(raw: object) -> dict[str, str]:
 
 def start_run(user: object, script: Script, version: ScriptVersion, args: dict,
               started_by: str, run_id: str | None = None) -> Run:
-    """Queue a run of an exact script version (the one place runs start from the IDE)."""
+    """Queue a run of an exact script version (the one place runs start from the IDE).
+    The Run records its effective limits: script override > platform setting > built-in."""
     from oktoscripts.runs.submit import submit_run
 
     run = submit_run(
         version.content, script_name=script.name, args=args, runtime=script.runtime,
-        limits=script.limits or None,
+        limits=platform_settings.effective_limits(script.limits),
         started_by=started_by, user=user, script_version_id=version.pk, run_id=run_id,
     )
     audit.record(user, "run.start", script.name, run=str(run.pk), version=version.number,

@@ -40,7 +40,8 @@ def audit_log(request: HttpRequest) -> HttpResponse:
         "events": rows[:PAGE_SIZE],
         "next_before": rows[PAGE_SIZE - 1].pk if len(rows) > PAGE_SIZE else None,
         "action": action, "actor": actor, "target": target, "query": query.urlencode(),
-        "actions": ["script.", "run.", "role.", "credential.", "token.", "device."],
+        "actions": ["script.", "run.", "role.", "credential.", "token.", "device.",
+                    "settings."],
     })
 
 

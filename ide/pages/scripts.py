@@ -10,7 +10,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from ide import diff, scripts
+from ide import diff, platform_settings, scripts
 from ide.access import requires
 from ide.completion import completion_data
 from ide.models import Script, ScriptVersion
@@ -166,6 +166,7 @@ def editor(request: HttpRequest, script_id: int) -> HttpResponse:
     }
     return render(request, "ide/editor.html", {
         "script": script, "version": version, "recent_runs": recent, "limit_form": limit_form,
+        "platform_limits": platform_settings.describe_limits(),
         "completion_json": completion_data(),
         "editor_config": json.dumps({
             "scriptId": script.pk, "scriptName": script.name,

@@ -1,1 +1,4 @@
-"""The Lua API: the binding registry and one module per domain (devices, usp, cwmp, events, util)."""
+"""The Lua API: the binding registry and one module per domain.
+
+Domains: devices, usp, cwmp, events, util.
+"""

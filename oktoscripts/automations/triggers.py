@@ -149,7 +149,9 @@ class TriggerRunner:
 
     async def _pull(self, trigger_id: int, source: Source) -> None:
         js = self.nc.jetstream()
-        trigger = await Trigger.objects.aget(pk=trigger_id)
+        trigger = await Trigger.objects.filter(pk=trigger_id).afirst()
+        if trigger is None:
+            return
         config = api.ConsumerConfig(
             durable_name=source.consumer,
             filter_subject=source.filter_subject,
@@ -181,9 +183,13 @@ class TriggerRunner:
                     log.warning("trigger %s: fetch failed: %s", trigger_id, exc)
                     await asyncio.sleep(1)
                     continue
-                trigger = await Trigger.objects.select_related("script", "version").aget(
-                    pk=trigger_id
+                trigger = (
+                    await Trigger.objects.select_related("script", "version")
+                    .filter(pk=trigger_id, enabled=True)
+                    .afirst()
                 )
+                if trigger is None:
+                    return  # deleted or disabled meanwhile: its messages stay unacknowledged
                 for msg in msgs:
                     await self._handle(trigger, source, msg)
         finally:

@@ -17,14 +17,16 @@ Modules:
 - ``values``    Lua <-> Python/JSON conversion, LuaCallback.
 - ``instrument`` budget checks written into LuaJIT scripts (loops, gotos,
                 tail calls), since compiled LuaJIT code never runs hooks.
-- ``threads``   LuaThreadPool: where Lua runs, with abandon() for stuck calls.
+- ``bytecode``  the engine chunk's Lua 5.1 bytecode without debug information.
+- ``threads``   LuaThreadPool: where Lua runs, with abandon() for stuck calls;
+                LoopInbox: results back to the asyncio loop, one wake-up for many.
 - ``syntax``    check_syntax(source) for the editor.
 - ``lint``      the editor's lint (owned by the IDE).
 
 Bindings are declared in ``oktoscripts.api.registry`` and implemented in one
 module per domain under ``oktoscripts.api``.
 
-Script view: the chunk gets the run's arguments as its vararg ``...`` (one
-table) and as the global ``args``. Its returned value is the run's result
+Script view: the chunk gets the run's arguments as its vararg ``...`` and as
+the global ``args`` (one and the same table). Its returned value is the run's result
 (several values give a list). ``print`` writes to the run output.
 """

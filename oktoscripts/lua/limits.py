@@ -43,15 +43,16 @@ class Limits:
         """The platform defaults: the values above, each replaceable by an
         environment variable OKTOSCRIPTS_LIMIT_<NAME> (e.g.
         OKTOSCRIPTS_LIMIT_WALL_SECONDS=60)."""
-        overrides = {}
-        for name in LIMIT_LABELS:
-            raw = os.environ.get(f"OKTOSCRIPTS_LIMIT_{name.upper()}")
-            if raw:
-                try:
-                    overrides[name] = float(raw) if "." in raw or "e" in raw else int(raw)
-                except ValueError:
-                    raise ValueError(f"OKTOSCRIPTS_LIMIT_{name.upper()}: not a number") from None
-        return cls.with_overrides(overrides, base=cls())
+        # Read for every run: os.environ costs a few microseconds a lookup,
+        # so the raw values are read from its underlying dict, and parsed
+        # again only when they change.
+        raw = tuple(_ENVIRON_DATA.get(key) for key in _ENV_KEYS)
+        cached = _defaults_cache.get(raw)
+        if cached is None:
+            cached = _parse_defaults(cls, raw)
+            _defaults_cache.clear()  # keep only the current environment's
+            _defaults_cache[raw] = cached
+        return cached
 
     @classmethod
     def with_overrides(cls, overrides: dict | None, base: Limits | None = None) -> Limits:
@@ -81,6 +82,24 @@ class Limits:
         if name in ("memory_bytes", "output_bytes"):
             return f"{LIMIT_LABELS[name]} of {_size(value)}"
         return f"{LIMIT_LABELS[name]} of {value} instructions"
+
+
+_ENV_NAMES = tuple(f"OKTOSCRIPTS_LIMIT_{name.upper()}" for name in LIMIT_LABELS)
+_ENV_KEYS = tuple(os.environ.encodekey(name) for name in _ENV_NAMES)
+_ENVIRON_DATA = os.environ._data  # what os.environ reads and writes through
+_defaults_cache: dict[tuple, Limits] = {}
+
+
+def _parse_defaults(cls: type[Limits], raw: tuple) -> Limits:
+    overrides = {}
+    for name, env_name, value in zip(LIMIT_LABELS, _ENV_NAMES, raw, strict=True):
+        text = os.environ.decodevalue(value) if value is not None else ""
+        if text:
+            try:
+                overrides[name] = float(text) if "." in text or "e" in text else int(text)
+            except ValueError:
+                raise ValueError(f"{env_name}: not a number") from None
+    return cls.with_overrides(overrides, base=cls())
 
 
 def _size(n: int) -> str:

@@ -214,7 +214,7 @@ class LuaRun:
         resume (or the outcome of a syntax error, as a "syntax" Step)."""
         lupa = lupa_module(self.runtime)
         try:
-            self._sandbox = LuaSandbox(
+            self._sandbox = sandbox = LuaSandbox(
                 self._lua_call,
                 self._lua_tick,
                 self._lua_trip,
@@ -223,7 +223,7 @@ class LuaRun:
                 memory_bytes=self.limits.memory_bytes,
                 binding_names=self._binding_names,
             )
-            step = self._sandbox.begin(self.source, self.name, self.args)
+            step = sandbox.begin(self.source, self.name, self.args)
         except lupa.LuaMemoryError:
             # Out of memory in the first resume, or a limit too small for
             # even the sandbox and the chunk.
@@ -236,19 +236,22 @@ class LuaRun:
             error = RunError(message=step.error, line=line, traceback=[], kind="syntax")
             return Step("syntax", error=self._outcome("failed", error=error))
         act.co = step.co
-        self._peak_memory = max(self._peak_memory, self._sandbox.memory_used())
+        self._peak_memory = max(self._peak_memory, sandbox.memory_used())
         return step
 
     def _step(self, co: Any, args: tuple) -> Step:
         """On the Lua thread: one resume, with Lua's own failures mapped."""
+        sandbox = self._sandbox
+        if sandbox is None:  # the run is over and its runtime dropped
+            return Step("limit")
         try:
-            step = self._sandbox.step(co, args)
-        except self._sandbox.lupa.LuaMemoryError:
+            step = sandbox.step(co, args)
+        except sandbox.lupa.LuaMemoryError:
             self._trip = self._trip or ("memory_bytes", self._last_line)
             step = Step("limit")
-        except self._sandbox.lupa.LuaError as exc:
+        except sandbox.lupa.LuaError as exc:
             step = Step("error", error=_text(exc), frames=[])
-        self._peak_memory = max(self._peak_memory, self._sandbox.memory_used())
+        self._peak_memory = max(self._peak_memory, sandbox.memory_used())
         return step
 
     async def _in_lua(self, act: _Activation, fn: Callable, *args: Any) -> Any:
@@ -388,33 +391,43 @@ class LuaRun:
 
             announce_soon(self.services, self.run_id, event)
             act = self._activation("listener", time.monotonic() + self.limits.wall_seconds)
-            act.co = await self._in_lua(act, self._sandbox.start, callback._function)
+            act.co = await self._in_lua(act, self._start_callback, callback._function)
             await self._drive(act, (event,))
         finally:
             if act is not None and act.timer is not None:
                 act.timer.cancel()
             slots.release()
 
+    def _start_callback(self, fn: Any) -> int:
+        """On the Lua thread: a driver coroutine for a listener callback."""
+        sandbox = self._sandbox
+        if sandbox is None:  # the run is over and its runtime dropped
+            raise _Stopped
+        return sandbox.start(fn)
+
     # ------------------------------------------------------------------ host side of Lua
     # Called by the engine chunk, on the Lua thread. None of them may raise:
     # lupa would hand the exception object to the script as its error value.
 
     def _lua_call(self, index: int, *args: Any) -> tuple:
+        sandbox = self._sandbox
+        if sandbox is None:  # the run is over and its runtime dropped
+            return (3, _REASON_CODES["cancelled"])
         # Lifted first: lupa pushes what we return outside Lua's protection.
-        self._sandbox.disarm()
+        sandbox.disarm()
         try:
-            return self._call_binding(self._bindings[index - 1], args)
+            return self._call_binding(sandbox, self._bindings[index - 1], args)
         except Exception:
             log.exception("run %s: binding call failed in the engine", self.run_id)
             return (2, b"internal error in call")
 
-    def _call_binding(self, binding: Binding, args: tuple) -> tuple:
+    def _call_binding(self, sandbox: LuaSandbox, binding: Binding, args: tuple) -> tuple:
         if self._stop_reason:
             return (3, _REASON_CODES[self._stop_reason])
         calls = self._binding_calls
         calls[binding.name] = calls.get(binding.name, 0) + 1
         try:
-            to_python = self._sandbox.to_python
+            to_python = sandbox.to_python
             values = tuple([to_python(a, self._wrap_function) for a in args])
             checked = check_arguments(binding, values)
         except ArgumentError as exc:
@@ -437,7 +450,7 @@ class LuaRun:
             log.exception("binding %s failed in run %s", binding.name, self.run_id)
             return (2, f"{binding.name}: {exc}".encode())
         values = tuple(result) if isinstance(result, Multi) else (result,)
-        return (0, *self._sandbox.lua_values(values))
+        return (0, *sandbox.lua_values(values))
 
     def _lua_tick(self, memory_kb: float, line: int | None, amount: int) -> int | None:
         """A limit check from the hook (every `amount` instructions) or, under
@@ -572,6 +585,14 @@ class LuaRun:
         waiter = self._inflight_waiter
         if waiter is not None and not waiter.done():
             self._loop.call_later(GRACE_S, self._reap, self._inflight, waiter)
+        else:
+            self._release_runtime()
+
+    def _release_runtime(self) -> None:
+        """The run is over: its Lua state goes now, not whenever the LuaRun
+        does (a worker keeps it until the outcome is stored)."""
+        self._sandbox = None
+        self._inflight = self._inflight_waiter = None
 
     def _reap(self, job: Any, waiter: asyncio.Future) -> None:
         """A run ended while its Lua was still running and GRACE_S has passed:
@@ -581,6 +602,7 @@ class LuaRun:
         if running and isinstance(self.executor, LuaThreadPool):
             self.executor.abandon(job)
             log.warning("run %s: abandoned a Lua thread stuck in a long call", self.run_id)
+        self._release_runtime()
 
     # ------------------------------------------------------------------ plumbing
 

@@ -484,13 +484,28 @@ if package and package.loaded then package.loaded.python = nil end
 
 -- ------------------------------------------------------------ bindings
 
+-- Values that cross to Python without lupa allocating in Lua for them.
+local PLAIN = { ["nil"] = true, boolean = true, number = true, string = true }
+
+local function all_plain(n, ...)
+  for i = 1, n do
+    if not PLAIN[type((select(i, ...)))] then return false end
+  end
+  return true
+end
+
+
 -- A binding is a plain Lua function around the private host_call: the script
 -- never holds a Python object. Results: 0 values, 1 wait (yield to the
 -- driver, which resumes with the final answer), 2 error text, 3 limit.
 local function make_binding(index)
   return function(...)
     if tripped then error(LIMIT, 0) end
-    armed = false -- host_call lifts the limit on entry
+    -- Tables and functions get a reference in the registry as they cross
+    -- (an allocation): lifted before. Otherwise host_call lifts the limit
+    -- itself on entry, for what lupa pushes back.
+    if not all_plain(select("#", ...), ...) then disarm() end
+    armed = false
     local r = pack(host_call(index, ...))
     if r[1] == 1 then
       -- Stays lifted up to the driver, whose next step arms it again.
@@ -552,16 +567,6 @@ function engine.start(fn)
   return last_driven
 end
 
--- Values that cross to Python without lupa allocating in Lua for them.
-local PLAIN = { ["nil"] = true, boolean = true, number = true, string = true }
-
-local function all_plain(n, ...)
-  for i = 1, n do
-    if not PLAIN[type((select(i, ...)))] then return false end
-  end
-  return true
-end
-
 -- What a resume gave, for the driver (see engine.step). Whatever is
 -- allocated for it is allocated with the memory limit lifted (a full heap
 -- must not fail outside the script); plain values need nothing, and the
@@ -610,14 +615,16 @@ end
 --
 -- The collector is stopped while the runtime is set up (the host stops it
 -- before loading the engine): collecting a heap that only grows is wasted
--- work, and it was most of the cost of a run's setup. It starts again
--- before any script code runs, paced by the script's own allocations.
+-- work, and it was most of the cost of a run's setup. One full collection
+-- before any script code runs frees the setup's garbage (a sixth of the
+-- heap: it would stay for the whole run of a script that only waits) and
+-- starts the collector again, its next cycle paced from what is left.
 function engine.begin(source, name, args)
   local fn, err = compile(source, name)
   if not fn then return nil, err end
   if args == nil then args = {} end
   env.args = args
-  gc("restart")
+  gc("collect")
   local id = engine.start(fn)
   return id, engine.step(id, args)
 end

@@ -52,7 +52,15 @@ class SchedulerProcess:
     def __init__(self, env: dict[str, str], log: Path, name: str) -> None:
         self.log = log
         self.proc = subprocess.Popen(
-            [sys.executable, str(ROOT / "manage.py"), "scheduler", "--interval", "0.2", "--id", name],
+            [
+                sys.executable,
+                str(ROOT / "manage.py"),
+                "scheduler",
+                "--interval",
+                "0.2",
+                "--id",
+                name,
+            ],
             env=env,
             stdout=log.open("wb"),
             stderr=subprocess.STDOUT,
@@ -84,7 +92,7 @@ class SchedulerProcess:
 
 
 @pytest.fixture
-def scheduler_env(process_env, mongo_uri):
+def scheduler_env(process_env, mongo_uri):  # noqa: F811 - the imported fixture
     import os
 
     env = dict(process_env)
@@ -139,7 +147,7 @@ def registry(mongo_uri):
 
 
 @pytest.fixture
-async def automation_service(nc, mongo_uri, transactional_db):
+async def automation_service(nc, mongo_uri, transactional_db):  # noqa: F811 - the imported fixture
     """An AutomationService in the test's event loop (stopped at the end)."""
     from asgiref.sync import sync_to_async
 
@@ -158,3 +166,13 @@ async def automation_service(nc, mongo_uri, transactional_db):
     yield start
     for service in services:
         await service.stop()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def close_blocking_nats(nats_url):
+    """Close the process's background NATS client (REST views and BlockingAnnouncer
+    use it) before the session's nats-server stops, so it does not reconnect for ever."""
+    yield
+    from oktoscripts.bus import blocking
+
+    blocking.close()

@@ -44,8 +44,13 @@ def call(client: Client, method: str, url: str, body: dict | None = None):
 
 def test_operators_schedule_authors_cannot_and_it_is_audited(clients):
     script = clients["script"]
-    body = {"name": "nightly", "script_id": script.pk, "cron": "0 3 * * *",
-            "timezone": "Europe/Paris", "args": {"mode": "full"}}
+    body = {
+        "name": "nightly",
+        "script_id": script.pk,
+        "cron": "0 3 * * *",
+        "timezone": "Europe/Paris",
+        "args": {"mode": "full"},
+    }
     status, data = call(clients["author"], "POST", "/api/schedules", body)
     assert status == 403 and "run_scripts" in data["error"]
     status, data = call(clients["operator"], "POST", "/api/schedules", body)
@@ -57,8 +62,9 @@ def test_operators_schedule_authors_cannot_and_it_is_audited(clients):
 
     status, listed = call(clients["viewer"], "GET", "/api/schedules")
     assert status == 200 and [s["name"] for s in listed["schedules"]] == ["nightly"]
-    status, data = call(clients["operator"], "PATCH", f"/api/schedules/{data['id']}",
-                        {"enabled": False})
+    status, data = call(
+        clients["operator"], "PATCH", f"/api/schedules/{data['id']}", {"enabled": False}
+    )
     assert status == 200 and data["enabled"] is False and data["next_tick"] is None
     assert AuditEvent.objects.filter(action="schedule.update").exists()
 
@@ -66,15 +72,23 @@ def test_operators_schedule_authors_cannot_and_it_is_audited(clients):
 def test_bad_schedule_input_gets_a_clear_error(clients):
     script = clients["script"]
     op = clients["operator"]
-    status, data = call(op, "POST", "/api/schedules",
-                        {"name": "x", "script_id": script.pk, "cron": "every day"})
+    status, data = call(
+        op, "POST", "/api/schedules", {"name": "x", "script_id": script.pk, "cron": "every day"}
+    )
     assert status == 400 and "5 fields" in data["error"]
-    status, data = call(op, "POST", "/api/schedules",
-                        {"name": "x", "script_id": script.pk, "cron": "0 3 * * *",
-                         "timezone": "Nowhere/Town"})
+    status, data = call(
+        op,
+        "POST",
+        "/api/schedules",
+        {"name": "x", "script_id": script.pk, "cron": "0 3 * * *", "timezone": "Nowhere/Town"},
+    )
     assert status == 400 and "unknown time zone" in data["error"]
-    status, data = call(op, "POST", "/api/schedules",
-                        {"name": "x", "script_id": script.pk, "cron": "0 3 * * *", "version": 9})
+    status, data = call(
+        op,
+        "POST",
+        "/api/schedules",
+        {"name": "x", "script_id": script.pk, "cron": "0 3 * * *", "version": 9},
+    )
     assert status == 404 and "no version 9" in data["error"]
     status, data = call(op, "POST", "/api/schedules/preview", {"cron": "*/20 * * * *", "count": 3})
     assert status == 200 and len(data["next"]) == 3
@@ -84,14 +98,31 @@ def test_bad_schedule_input_gets_a_clear_error(clients):
 def test_triggers_and_deployments_through_the_api(clients):
     script = clients["script"]
     op = clients["operator"]
-    status, data = call(op, "POST", "/api/triggers", {
-        "name": "on boot", "kind": "cwmp_event", "event": "1 BOOT", "script_id": script.pk,
-        "device_filter": {"vendor": "Acme"}})
+    status, data = call(
+        op,
+        "POST",
+        "/api/triggers",
+        {
+            "name": "on boot",
+            "kind": "cwmp_event",
+            "event": "1 BOOT",
+            "script_id": script.pk,
+            "device_filter": {"vendor": "Acme"},
+        },
+    )
     assert status == 201, data
     assert data["event"] == "1" and data["device_filter"] == {"vendor": "Acme"}
-    status, data = call(op, "POST", "/api/triggers", {
-        "name": "bad", "kind": "cwmp_event", "script_id": script.pk,
-        "device_filter": {"colour": "red"}})
+    status, data = call(
+        op,
+        "POST",
+        "/api/triggers",
+        {
+            "name": "bad",
+            "kind": "cwmp_event",
+            "script_id": script.pk,
+            "device_filter": {"colour": "red"},
+        },
+    )
     assert status == 400 and "colour" in data["error"]
     status, data = call(clients["author"], "POST", "/api/deployments", {"script_id": script.pk})
     assert status == 403
@@ -102,21 +133,34 @@ def test_triggers_and_deployments_through_the_api(clients):
     status, _ = call(op, "DELETE", f"/api/deployments/{data['id']}")
     assert status == 200 and not Deployment.objects.exists()
     actions = set(AuditEvent.objects.values_list("action", flat=True))
-    assert {"trigger.create", "deployment.create", "deployment.stop", "deployment.delete"} <= actions
+    assert {
+        "trigger.create",
+        "deployment.create",
+        "deployment.stop",
+        "deployment.delete",
+    } <= actions
     assert Trigger.objects.count() == 1
 
 
 def test_bulk_run_through_the_api(clients, registry):
     register(registry, 5)
     script = clients["script"]
-    status, data = call(clients["operator"], "POST", "/api/bulk-runs", {
-        "script_id": script.pk, "device_filter": {"vendor": "Acme"}, "concurrency": 2})
+    status, data = call(
+        clients["operator"],
+        "POST",
+        "/api/bulk-runs",
+        {"script_id": script.pk, "device_filter": {"vendor": "Acme"}, "concurrency": 2},
+    )
     assert status == 201, data
     assert data["progress"]["total"] == 5 and data["status"] == "running"
     status, detail = call(clients["viewer"], "GET", f"/api/bulk-runs/{data['id']}")
     assert [i["serial"] for i in detail["items"]] == [f"ACME-{n:03d}" for n in range(1, 6)]
-    status, err = call(clients["operator"], "POST", "/api/bulk-runs", {
-        "script_id": script.pk, "device_filter": {"vendor": "Nobody"}})
+    status, err = call(
+        clients["operator"],
+        "POST",
+        "/api/bulk-runs",
+        {"script_id": script.pk, "device_filter": {"vendor": "Nobody"}},
+    )
     assert status == 400 and "no device matches" in err["error"]
     status, _ = call(clients["author"], "POST", f"/api/bulk-runs/{data['id']}/stop")
     assert status == 403
@@ -128,8 +172,12 @@ def test_bulk_run_through_the_api(clients, registry):
 
 def test_pages_show_automations_and_offer_changes_only_to_operators(clients, registry):
     op, viewer = clients["operator"], clients["viewer"]
-    call(op, "POST", "/api/schedules", {"name": "nightly", "script_id": clients["script"].pk,
-                                        "cron": "0 3 * * *"})
+    call(
+        op,
+        "POST",
+        "/api/schedules",
+        {"name": "nightly", "script_id": clients["script"].pk, "cron": "0 3 * * *"},
+    )
     register(registry, 2)
     _, b = call(op, "POST", "/api/bulk-runs", {"script_id": clients["script"].pk})
     _, d = call(op, "POST", "/api/deployments", {"script_id": clients["script"].pk})

@@ -25,11 +25,21 @@ return {sn = device.sn, vendor = device.vendor, tag = (...).tag}
 
 def register(registry, count: int = 12) -> None:
     for n in range(1, count + 1):
-        registry.upsert_cwmp(f"ACME-{n:03d}", oui="00AABB", product_class="Router",
-                             manufacturer="Acme", software_version="1.0")
+        registry.upsert_cwmp(
+            f"ACME-{n:03d}",
+            oui="00AABB",
+            product_class="Router",
+            manufacturer="Acme",
+            software_version="1.0",
+        )
     for n in range(1, 4):
-        registry.upsert_cwmp(f"OTHER-{n}", oui="00CCDD", product_class="ONT",
-                             manufacturer="Other", software_version="2.0")
+        registry.upsert_cwmp(
+            f"OTHER-{n}",
+            oui="00CCDD",
+            product_class="ONT",
+            manufacturer="Other",
+            software_version="2.0",
+        )
 
 
 async def wait_bulk(bulk_id: int, statuses: tuple[str, ...], timeout: float = 60) -> BulkRun:
@@ -53,8 +63,13 @@ async def test_bulk_run_covers_each_matching_device_within_the_concurrency_limit
     script = await sync_to_async(make_script)("per-device.lua", SCRIPT)
     platform_worker()
     record = await sync_to_async(bulk.create)(
-        script=script, version=None, args={"tag": "t1", "pause": 0.3},
-        device_filter={"vendor": "Acme"}, concurrency=3, user=operator, registry=registry,
+        script=script,
+        version=None,
+        args={"tag": "t1", "pause": 0.3},
+        device_filter={"vendor": "Acme"},
+        concurrency=3,
+        user=operator,
+        registry=registry,
     )
     await automation_service()
     peak = 0
@@ -92,8 +107,13 @@ async def test_stop_cancels_running_items_and_retry_runs_the_rest(
     script = await sync_to_async(make_script)("slow.lua", SCRIPT)
     platform_worker()
     record = await sync_to_async(bulk.create)(
-        script=script, version=None, args={"pause": 60}, device_filter={"vendor": "Acme"},
-        concurrency=2, user=operator, registry=registry,
+        script=script,
+        version=None,
+        args={"pause": 60},
+        device_filter={"vendor": "Acme"},
+        concurrency=2,
+        user=operator,
+        registry=registry,
     )
     await automation_service()
     deadline = time.monotonic() + 30
@@ -115,3 +135,31 @@ async def test_stop_cancels_running_items_and_retry_runs_the_rest(
     items = await items_of(record.pk)
     assert sum(i.status == "succeeded" for i in items.values()) == 11
     assert items["ACME-007"].status == "failed"
+
+
+async def test_two_schedulers_drive_a_bulk_run_without_overshooting(
+    registry, make_script, operator, start_worker, automation_service
+):
+    await sync_to_async(register)(registry)
+    script = await sync_to_async(make_script)("per-device.lua", SCRIPT)
+    await start_worker()
+    record = await sync_to_async(bulk.create)(
+        script=script,
+        version=None,
+        args={"pause": 0.2},
+        device_filter={"vendor": "Acme"},
+        concurrency=2,
+        user=operator,
+        registry=registry,
+    )
+    await automation_service("one")
+    await automation_service("two")
+    peak = 0
+    deadline = time.monotonic() + 60
+    while (await BulkRun.objects.aget(pk=record.pk)).status != "finished":
+        peak = max(peak, await BulkRunItem.objects.filter(bulk=record, status="running").acount())
+        assert time.monotonic() < deadline, "bulk run did not finish"
+        await asyncio.sleep(0.05)
+    assert peak <= 2
+    runs = [r async for r in Run.objects.filter(trigger__startswith=f"bulk run #{record.pk} ")]
+    assert sorted(r.args["serial"] for r in runs) == [f"ACME-{n:03d}" for n in range(1, 13)]

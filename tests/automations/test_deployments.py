@@ -75,8 +75,9 @@ async def test_listener_restarts_on_another_worker_when_its_worker_dies(
     assert dep.last_events[-1]["event"]["serial_number"] == "CPE-2"
 
 
-async def test_stop_and_start_a_deployment(nc, make_script, operator, start_worker,
-                                           automation_service):
+async def test_stop_and_start_a_deployment(
+    nc, make_script, operator, start_worker, automation_service
+):
     from oktoscripts.runs.submit import acancel_run
 
     await start_worker()
@@ -100,3 +101,19 @@ async def test_stop_and_start_a_deployment(nc, make_script, operator, start_work
     await sync_to_async(deployments.set_desired)(dep, "running")
     again = await wait_listening(dep.pk, not_run=str(run.pk))
     assert again.status == "listening"
+
+
+async def test_two_schedulers_start_a_deployment_once(
+    nc, make_script, operator, start_worker, automation_service
+):
+    await start_worker()
+    script = await sync_to_async(make_script)("listener.lua", LISTENER)
+    dep = await sync_to_async(deployments.create)(
+        name="once", script=script, version=None, args={}, user=operator
+    )
+    await automation_service("one")
+    await automation_service("two")
+    await wait_listening(dep.pk)
+    await asyncio.sleep(1.5)  # both supervisors looked several times
+    started = Run.objects.filter(trigger__startswith=f"deployment once #{dep.pk}")
+    assert await started.acount() == 1

@@ -63,9 +63,9 @@ async def test_two_scheduler_processes_run_each_tick_exactly_once(
     assert len(ticks) >= 4
     assert all(t.outcome == "started" and t.run_id for t in ticks)
     # Consecutive seconds: no tick skipped, none twice (the table's unique key would refuse it).
-    assert [(b.tick - a.tick).total_seconds() for a, b in zip(ticks, ticks[1:])] == [1.0] * (
-        len(ticks) - 1
-    )
+    assert [(b.tick - a.tick).total_seconds() for a, b in zip(ticks, ticks[1:], strict=False)] == [
+        1.0
+    ] * (len(ticks) - 1)
     runs = [r async for r in Run.objects.filter(started_by="schedule")]
     assert sorted(str(r.id) for r in runs) == sorted(str(t.run_id) for t in ticks)
     assert {r.trigger.split(" tick ")[0] for r in runs} == {f"schedule every second #{schedule.pk}"}
@@ -82,11 +82,16 @@ async def test_two_scheduler_processes_run_each_tick_exactly_once(
 async def test_missed_ticks_follow_the_schedule_policy(make_script, nc):
     skip = await _schedule(make_script, "*/5 * * * *", missed="skip")
     once = await sync_to_async(Schedule.objects.create)(
-        name="catch up", script_id=skip.script_id, cron="*/5 * * * *", missed="run_once",
+        name="catch up",
+        script_id=skip.script_id,
+        cron="*/5 * * * *",
+        missed="run_once",
         next_tick=datetime(2000, 1, 1, tzinfo=UTC),
     )
     long_ago = datetime.now(UTC) - timedelta(hours=2)
-    await Schedule.objects.filter(pk=skip.pk).aupdate(next_tick=long_ago.replace(second=0, microsecond=0))
+    await Schedule.objects.filter(pk=skip.pk).aupdate(
+        next_tick=long_ago.replace(second=0, microsecond=0)
+    )
     claims = await sync_to_async(schedules.claim_due)()
     assert sorted(c.outcome for c in claims) == ["caught_up", "skipped"]
     assert await sync_to_async(schedules.claim_due)() == []  # nothing due any more
@@ -110,7 +115,9 @@ def test_concurrent_claims_of_one_tick_give_exactly_one_winner(make_script):
 
     script = make_script("race.lua", "return 1")
     due = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=1)
-    schedule = Schedule.objects.create(name="race", script=script, cron="* * * * * *", next_tick=due)
+    schedule = Schedule.objects.create(
+        name="race", script=script, cron="* * * * * *", next_tick=due
+    )
     barrier = threading.Barrier(8)
     won: list = []
 

@@ -48,8 +48,13 @@ async def test_cwmp_event_trigger_runs_for_matching_event_and_device_only(
     nc, registry, make_script, start_worker, automation_service
 ):
     await sync_to_async(register)(registry)
-    trigger = await make_trigger(make_script, kind="cwmp_event", event="1",
-                                 device_filter={"vendor": "Acme"}, args={"why": "boot"})
+    trigger = await make_trigger(
+        make_script,
+        kind="cwmp_event",
+        event="1",
+        device_filter={"vendor": "Acme"},
+        args={"why": "boot"},
+    )
     await start_worker()
     await automation_service()
     await asyncio.sleep(0.5)  # the consumer exists (it would start at active_since anyway)
@@ -107,7 +112,9 @@ async def test_new_device_trigger_gets_the_device_table(
     await automation_service()
     await asyncio.sleep(0.5)
     assert settings.NATS_URL
-    announcing = DeviceRegistry(await sync_to_async(mongo_database)(), announcer=BlockingAnnouncer())
+    announcing = DeviceRegistry(
+        await sync_to_async(mongo_database)(), announcer=BlockingAnnouncer()
+    )
     await asyncio.to_thread(announcing.collection.delete_many, {})
     await asyncio.to_thread(register, announcing, 2)  # 2 Acme devices, 3 others
     await asyncio.to_thread(register, announcing, 2)  # seen again: not new

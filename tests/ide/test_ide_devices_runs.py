@@ -64,7 +64,7 @@ def test_operator_starts_and_cancels_a_run_of_the_exact_version(client_for, user
     assert (run.code, run.started_by, run.args) == ("return 1", "api",
                                                      {"serial": "ACME-0001", "n": 3})
     assert run.script_version_id == script.versions.get(number=1).pk
-    assert run.limits == {"wall_seconds": 5}
+    assert run.limits["wall_seconds"] == 5  # the script override, among the effective limits
     latest = client_for("operator").post("/api/runs", {"script_id": script.pk},
                                           content_type="application/json").json()
     assert Run.objects.get(pk=latest["id"]).script_version_id == v2.pk
@@ -167,7 +167,8 @@ def test_chart_counts_runs_per_time_bucket_and_status(db):
 
     end = timezone.now().replace(microsecond=0)
     start = end - timedelta(hours=24)
-    at = [(start + timedelta(minutes=30), "succeeded"), (start + timedelta(minutes=50), "succeeded"),
+    at = [(start + timedelta(minutes=30), "succeeded"),
+          (start + timedelta(minutes=50), "succeeded"),
           (start + timedelta(hours=5, minutes=30), "failed"),
           (end - timedelta(minutes=6), "succeeded"), (start - timedelta(minutes=1), "failed")]
     Run.objects.bulk_create(Run(script_name="c", code="", started_by="cli", status=status,
