@@ -40,6 +40,7 @@ from oktoscripts.usp.records import RecordError
 log = logging.getLogger(__name__)
 
 BOOT_SUBSCRIPTION = "boot"
+NOTIFY_RETRY_MAX_S = 60.0
 OPERATION_SUBSCRIPTION = "operation-complete"
 
 
@@ -60,6 +61,7 @@ class AgentConfig:
     password: str = ""
     reboot_s: float = 0.2
     retry_s: float = 1.0
+    notify_retry_s: float = 2.0  # first wait for a NotifyResp before sending again
 
     def __post_init__(self) -> None:
         self.serial = self.serial or self.endpoint_id.rsplit(":", 1)[-1]
@@ -119,6 +121,7 @@ class SimAgent:
         self._stopping = False
         self._tasks: set[asyncio.Task] = set()
         self._msg_counter = 0
+        self._awaiting_resp: dict[str, asyncio.Event] = {}  # notify msg_id -> NotifyResp seen
 
     # ---- lifecycle ------------------------------------------------------------------
 
@@ -301,6 +304,9 @@ class SimAgent:
         kind = messages.response_kind(msg)
         if kind == "notify_resp":
             self.notify_responses.append(msg.body.response.notify_resp.subscription_id)
+            answered = self._awaiting_resp.get(msg.header.msg_id)
+            if answered is not None:
+                answered.set()
             return
         if kind is not None:
             return
@@ -349,6 +355,27 @@ class SimAgent:
         )
         with contextlib.suppress(ConnectionError, ConnectionClosed, aiomqtt.MqttError):
             await self.send_msg(msg)
+        if send_resp:
+            self._spawn(self._retry_until_answered(msg))
+
+    async def _retry_until_answered(self, msg: Msg) -> None:
+        """As TR-369 agents do, send a Notify that asked for a response again
+        (same msg_id, growing waits) until its NotifyResp arrives: a Boot! sent
+        before the controller subscribed (MQTT QoS 0 drops it) still registers."""
+        answered = self._awaiting_resp.setdefault(msg.header.msg_id, asyncio.Event())
+        wait = self.config.notify_retry_s
+        try:
+            while not self._stopping:
+                try:
+                    await asyncio.wait_for(answered.wait(), wait)
+                    return
+                except TimeoutError:
+                    pass
+                with contextlib.suppress(ConnectionError, ConnectionClosed, aiomqtt.MqttError):
+                    await self.send_msg(msg)
+                wait = min(wait * 2, NOTIFY_RETRY_MAX_S)
+        finally:
+            self._awaiting_resp.pop(msg.header.msg_id, None)
 
     async def _send_boot(self) -> None:
         await self.notify(

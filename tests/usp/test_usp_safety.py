@@ -308,3 +308,34 @@ async def test_a_stray_record_from_a_silent_endpoint_registers_nothing(usp311, m
     await _until(lambda: stray not in usp311.controller.links)
     await usp311.process.registrar.wait_idle()
     assert await asyncio.to_thread(usp311.registry.get, stray) is None
+
+
+async def test_an_agent_booted_before_the_controller_registers_once_it_is_up(
+    nats_url, mongo_db, mqtt311_url
+):
+    """MQTT QoS 0 drops a Boot! sent before the controller subscribed; the agent
+    sends it again until the NotifyResp comes, so it still registers."""
+    from oktoscripts.sim.usp_agent import AgentConfig, SimAgent
+
+    from .conftest import CONTROLLER_ID, SESSION, controller_topic, start_env, stop_env
+
+    agent = SimAgent(AgentConfig(
+        endpoint_id=f"os::t{SESSION}-late-boot", controller_id=CONTROLLER_ID, mtp="mqtt",
+        mqtt_url=mqtt311_url, mqtt_version="3.1.1", controller_topic=controller_topic("late"),
+        agent_topic=f"okto-test-{SESSION}/late/agent/boot", retry_s=0.2, notify_retry_s=0.3,
+    ))
+    task = asyncio.get_running_loop().create_task(agent.run())
+    env = None
+    try:
+        await asyncio.wait_for(agent.connected.wait(), 15)  # Boot! sent to nobody
+        env = await start_env("late", nats_url=nats_url, mongo_db=mongo_db, mqtt_url=mqtt311_url)
+        device = await env.wait_device(agent.config.endpoint_id, lambda d: d["status"] == 2)
+        assert device["usp"] is True
+        await _until(lambda: "boot" in agent.notify_responses, 10)
+    finally:
+        await agent.stop()
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        if env is not None:
+            await stop_env(env)
