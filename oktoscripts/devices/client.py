@@ -9,7 +9,8 @@ worker) builds ``DeviceRegistry(db)`` itself instead.
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, TypeVar
 
 import pymongo
 from pymongo.database import Database
@@ -18,6 +19,7 @@ if TYPE_CHECKING:
     from oktoscripts.devices.credentials import CredentialStore
     from oktoscripts.devices.registry import DeviceRegistry
 
+T = TypeVar("T")
 _lock = threading.Lock()
 _clients: dict[str, pymongo.MongoClient] = {}
 _registries: dict[tuple[str, str], DeviceRegistry] = {}
@@ -52,35 +54,30 @@ def mongo_database() -> Database:
     return mongo_client()[settings.MONGO_DB_NAME]
 
 
-def default_registry() -> DeviceRegistry:
-    """The process's registry on the configured database (indexes ensured once)."""
+def _per_database(cache: dict, make: Callable[[Database], T]) -> T:
+    """One store per configured database and process, its indexes ensured once."""
     from django.conf import settings
-
-    from oktoscripts.devices.registry import DeviceRegistry
 
     key = (settings.MONGO_URI, settings.MONGO_DB_NAME)
     with _lock:
-        registry = _registries.get(key)
-    if registry is None:
-        registry = DeviceRegistry(mongo_database())
-        registry.ensure_indexes()
+        store = cache.get(key)
+    if store is None:
+        store = make(mongo_database())
+        store.ensure_indexes()
         with _lock:
-            registry = _registries.setdefault(key, registry)
-    return registry
+            store = cache.setdefault(key, store)
+    return store
+
+
+def default_registry() -> DeviceRegistry:
+    """The process's registry on the configured database."""
+    from oktoscripts.devices.registry import DeviceRegistry
+
+    return _per_database(_registries, DeviceRegistry)
 
 
 def default_credentials() -> CredentialStore:
     """The process's credential store on the configured database."""
-    from django.conf import settings
-
     from oktoscripts.devices.credentials import CredentialStore
 
-    key = (settings.MONGO_URI, settings.MONGO_DB_NAME)
-    with _lock:
-        store = _credentials.get(key)
-    if store is None:
-        store = CredentialStore(mongo_database())
-        store.ensure_indexes()
-        with _lock:
-            store = _credentials.setdefault(key, store)
-    return store
+    return _per_database(_credentials, CredentialStore)
