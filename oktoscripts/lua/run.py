@@ -118,6 +118,9 @@ class LuaRun:
         self._bindings: tuple[Binding, ...] = ()
         self._binding_names: tuple[bytes, ...] = ()
         self._sandbox: LuaSandbox | None = None
+        # Functions passed to the binding call in progress; those made listeners.
+        self._fresh_callbacks: list[LuaCallback] = []
+        self._listening_callbacks: set[int] = set()
         self._inbox: LoopInbox | None = None
 
     # ------------------------------------------------------------------ public
@@ -341,6 +344,7 @@ class LuaRun:
     ) -> None:
         if callback._run_token is not self:
             raise ValueError("callback belongs to another run")
+        self._listening_callbacks.add(callback._number)
         self._listeners += 1
         self._loop.call_soon_threadsafe(self._start_listener, source, callback, parallel, name)
 
@@ -391,19 +395,21 @@ class LuaRun:
 
             announce_soon(self.services, self.run_id, event)
             act = self._activation("listener", time.monotonic() + self.limits.wall_seconds)
-            act.co = await self._in_lua(act, self._start_callback, callback._function)
+            act.co = await self._in_lua(act, self._start_callback, callback._number)
             await self._drive(act, (event,))
+        except _Stopped:  # the run ended meanwhile; nobody awaits this task
+            pass
         finally:
             if act is not None and act.timer is not None:
                 act.timer.cancel()
             slots.release()
 
-    def _start_callback(self, fn: Any) -> int:
-        """On the Lua thread: a driver coroutine for a listener callback."""
+    def _start_callback(self, number: int) -> int:
+        """On the Lua thread: a driver coroutine for kept function `number`."""
         sandbox = self._sandbox
         if sandbox is None:  # the run is over and its runtime dropped
             raise _Stopped
-        return sandbox.start(fn)
+        return sandbox.start(number)
 
     # ------------------------------------------------------------------ host side of Lua
     # Called by the engine chunk, on the Lua thread. None of them may raise:
@@ -426,6 +432,13 @@ class LuaRun:
             return (3, _REASON_CODES[self._stop_reason])
         calls = self._binding_calls
         calls[binding.name] = calls.get(binding.name, 0) + 1
+        try:
+            return self._call_checked(sandbox, binding, args)
+        finally:
+            if self._fresh_callbacks:
+                self._release_unused(sandbox, binding)
+
+    def _call_checked(self, sandbox: LuaSandbox, binding: Binding, args: tuple) -> tuple:
         try:
             to_python = sandbox.to_python
             values = tuple([to_python(a, self._wrap_function) for a in args])
@@ -501,7 +514,22 @@ class LuaRun:
         return None
 
     def _wrap_function(self, fn: Any) -> LuaCallback:
-        return LuaCallback(fn, self)
+        """A Lua function in a binding's arguments (on the Lua thread, inside
+        the call): kept on the Lua side, `fn` itself dropped before the call
+        returns, while the coroutine it may belong to still runs."""
+        callback = LuaCallback(self._sandbox.keep(fn), self)
+        self._fresh_callbacks.append(callback)
+        return callback
+
+    def _release_unused(self, sandbox: LuaSandbox, binding: Binding) -> None:
+        """After a binding call: functions it did not make listeners are
+        forgotten (a waiting binding may still do so later: those stay)."""
+        fresh, self._fresh_callbacks = self._fresh_callbacks, []
+        if binding.waits:
+            return
+        for callback in fresh:
+            if callback._number not in self._listening_callbacks:
+                sandbox.release(callback._number)
 
     # ------------------------------------------------------------------ outcomes
 

@@ -158,6 +158,9 @@ class LuaSandbox:
         # from a coroutine (it returns stack leftovers), where conversions run.
         self._lua_type = self.engine[b"type"]
         self._table_id = self.engine[b"table_id"]
+        self._keep = self.engine[b"keep"]
+        self._release = self.engine[b"release"]
+        self._start_kept = self.engine[b"start_kept"]
 
     def _arm(self) -> None:
         try:
@@ -196,9 +199,19 @@ class LuaSandbox:
         step.co = out[0]
         return step
 
-    def start(self, fn: Any) -> Any:
-        """A new driver coroutine running fn."""
-        return self.engine[b"start"](fn)
+    def keep(self, fn: Any) -> int:
+        """Keep a Lua function on the Lua side; its number for `start`.
+        Drop `fn` right after: the lupa object may belong to the running
+        coroutine's lua_State, which does not outlive that coroutine."""
+        return self._keep(fn)
+
+    def release(self, number: int) -> None:
+        """Forget a kept function (it was not made a listener)."""
+        self._release(number)
+
+    def start(self, number: int) -> int:
+        """A new driver coroutine calling kept function `number`."""
+        return self._start_kept(number)
 
     def step(self, co: Any, args: tuple) -> Step:
         """Resume `co` with Python values (converted to Lua here)."""

@@ -629,6 +629,29 @@ function engine.begin(source, name, args)
   return id, engine.step(id, args)
 end
 
+-- Functions handed to Python (listener callbacks) stay here, known to the
+-- driver by number. Python must not keep the lupa object it was given: one
+-- made inside a coroutine is tied to that coroutine's lua_State, which Lua
+-- frees once the coroutine is collected (the main chunk's, soon after it
+-- ends); dropping the object later unrefs it through freed memory.
+local kept = {}
+local last_kept = 0
+
+function engine.keep(fn)
+  last_kept = last_kept + 1
+  kept[last_kept] = fn
+  return last_kept
+end
+
+function engine.release(n)
+  kept[n] = nil
+end
+
+-- A driver coroutine calling kept function `n` (see engine.start).
+function engine.start_kept(n)
+  return engine.start(kept[n])
+end
+
 local ids = setmetatable({}, { __mode = "k" })
 local last_id = 0
 -- A stable number per table, for cycle detection by the Python converter.

@@ -39,10 +39,13 @@ class LuaCallback:
     fresh Lua coroutine. It cannot be called directly from Python.
     """
 
-    __slots__ = ("_function", "_run_token")
+    __slots__ = ("_number", "_run_token")
 
-    def __init__(self, function: Any, run_token: object) -> None:
-        self._function = function
+    def __init__(self, number: int, run_token: object) -> None:
+        # The function itself stays in the run's Lua state (see keep in
+        # sandbox.lua): a plain number is safe to hold, copy and drop on any
+        # thread, at any time, even after the runtime is gone.
+        self._number = number
         self._run_token = run_token
 
     def __repr__(self) -> str:
