@@ -34,11 +34,17 @@ async def connect(
     per server (raising NoServersError) for callers that a user waits on;
     once connected, the client still reconnects for ever."""
 
+    clients: list[Client] = []
+
     async def on_error(exc: Exception) -> None:
         log.warning("nats: %s", exc)
 
     async def on_disconnect() -> None:
-        log.warning("nats: disconnected")
+        # Closing the client on purpose also calls this: not worth a warning.
+        if clients and clients[0].is_closed:
+            log.debug("nats: closed")
+        else:
+            log.warning("nats: disconnected")
 
     async def on_reconnect() -> None:
         log.info("nats: reconnected")
@@ -54,11 +60,15 @@ async def connect(
         "reconnected_cb": on_reconnect,
     }
     defaults.update(options)
+    # NATS_URL may name a cluster: "nats://a:4222,nats://b:4222".
+    servers = [server.strip() for server in (url or nats_url()).split(",") if server.strip()]
     if first_attempts is None:
-        return await nats.connect(url or nats_url(), **defaults)
-    reconnects = defaults["max_reconnect_attempts"]
-    client = await nats.connect(
-        url or nats_url(), **{**defaults, "max_reconnect_attempts": first_attempts}
-    )
-    client.options["max_reconnect_attempts"] = reconnects
+        client = await nats.connect(servers, **defaults)
+    else:
+        reconnects = defaults["max_reconnect_attempts"]
+        client = await nats.connect(
+            servers, **{**defaults, "max_reconnect_attempts": first_attempts}
+        )
+        client.options["max_reconnect_attempts"] = reconnects
+    clients.append(client)
     return client
