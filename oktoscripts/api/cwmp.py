@@ -194,7 +194,7 @@ async def listen_to_cwmp_event(
 ) -> None:
     js = _nats(ctx).jetstream()
     await events.ensure_stream(js)
-    source = await events.subscribe(js, event, serial)
+    source = await events.subscribe(js, event, serial, durable=ctx.listener_name())
     label = f"cwmp event {events.normalise_event_filter(event) or '*'} of {serial or '*'}"
     ctx.add_listener(source, callback, parallel=parallel or 1, name=label)
 

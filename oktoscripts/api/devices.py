@@ -17,7 +17,7 @@ from pymongo.errors import PyMongoError
 from oktoscripts.api.registry import Param, binding
 from oktoscripts.devices import refresh
 from oktoscripts.devices.credentials import CredentialError, CredentialStore
-from oktoscripts.devices.events import new_device_events
+from oktoscripts.devices.events import new_device_source
 from oktoscripts.devices.registry import DeviceRegistry
 
 log = logging.getLogger(__name__)
@@ -166,8 +166,8 @@ async def listen_to_new_device(ctx: Any, callback: Any) -> None:
     nc = getattr(ctx.services, "nats", None) if ctx.services else None
     if nc is None:
         raise RuntimeError("this run has no connection to the message bus")
-    events = await new_device_events(nc)
-    ctx.add_listener(events, callback, parallel=1, name="new device")
+    source = await new_device_source(nc, durable=ctx.listener_name())
+    ctx.add_listener(source, callback, parallel=1, name="new device")
 
 
 @binding(

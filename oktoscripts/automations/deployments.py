@@ -23,7 +23,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from oktoscripts.automations import targets
-from oktoscripts.automations.models import Deployment
+from oktoscripts.automations.models import Deployment, new_listener_key
 from oktoscripts.runs.models import Run
 
 log = logging.getLogger(__name__)
@@ -138,6 +138,7 @@ async def start(item: Start, nc) -> None:  # noqa: ANN001 - nats Client
             trigger=f"deployment {dep.name} #{dep.pk}" + (" (restart)" if item.restart else ""),
             nc=nc,
             run_id=item.run_id,
+            listener_key=dep.listener_key,
         )
     except Exception as exc:  # noqa: BLE001 - shown on the deployment; retried after back-off
         log.warning("deployment %s: could not start: %s", dep.pk, exc)
@@ -156,8 +157,9 @@ def set_desired(deployment: Deployment, desired: str) -> str | None:
     """Start or stop (sync); returns the run to cancel when stopping."""
     changes: dict = {"desired": desired, "updated": timezone.now()}
     if desired == Deployment.Desired.RUNNING:
-        changes.update(failures=0, start_after=None, current_run_id=None)
-    if desired == Deployment.Desired.RUNNING:
+        changes.update(
+            failures=0, start_after=None, current_run_id=None, listener_key=new_listener_key()
+        )
         # Only a stopped deployment is started afresh; a running one keeps its run.
         Deployment.objects.filter(pk=deployment.pk, desired=Deployment.Desired.STOPPED).update(
             **changes

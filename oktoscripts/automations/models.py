@@ -8,6 +8,8 @@ deployments always pin: what they run must not change under them).
 
 from __future__ import annotations
 
+import uuid
+
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
@@ -169,6 +171,10 @@ class Trigger(_ScriptBound):
         return f"trigger {self.name} ({self.kind})"
 
 
+def new_listener_key() -> str:
+    return f"deployed-{uuid.uuid4().hex[:16]}"
+
+
 class Deployment(_ScriptBound):
     """A listening script kept running on a pinned version."""
 
@@ -183,6 +189,9 @@ class Deployment(_ScriptBound):
     last_started = models.DateTimeField(null=True, blank=True)
     start_after = models.DateTimeField(null=True, blank=True, help_text="back-off after an end")
     last_end = models.CharField(max_length=500, blank=True, default="")
+    # Names the event consumers of its runs; a new key on each start from
+    # "stopped", so events that came while it was stopped are not replayed.
+    listener_key = models.CharField(max_length=64, default=new_listener_key)
     # Events its listener callbacks started on (over all its runs), and the last few.
     events = models.PositiveBigIntegerField(default=0)
     last_events = models.JSONField(default=list, blank=True)

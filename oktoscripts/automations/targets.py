@@ -60,6 +60,7 @@ async def astart(
     nc: Client,
     user: Any = None,
     run_id: str | None = None,
+    listener_key: str = "",
 ) -> str:
     """Queue a run of the target; returns its run id. Raises RunQueueError,
     ValueError, or IntegrityError when ``run_id`` was used already."""
@@ -77,5 +78,6 @@ async def astart(
         trigger=trigger[:255],
         run_id=run_id or str(uuid.uuid4()),
         nc=nc,
+        listener_key=listener_key,
     )
     return str(run.id)

@@ -20,7 +20,6 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-import nats.errors
 from asgiref.sync import sync_to_async
 from django.db import IntegrityError
 from django.db.models import F
@@ -177,7 +176,7 @@ class TriggerRunner:
             while True:
                 try:
                     msgs = await psub.fetch(FETCH, timeout=2)
-                except nats.errors.TimeoutError:
+                except TimeoutError:  # nats.errors.TimeoutError is one too
                     continue
                 except Exception as exc:  # noqa: BLE001 - NATS reconnecting
                     log.warning("trigger %s: fetch failed: %s", trigger_id, exc)

@@ -11,13 +11,12 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 from nats.js import JetStreamContext, api
 from nats.js.errors import BadRequestError, NotFoundError
 
-from oktoscripts.bus import subjects
+from oktoscripts.bus import listening, subjects
 from oktoscripts.cwmp.soap import EventStruct
 
 log = logging.getLogger(__name__)
@@ -89,46 +88,8 @@ def filter_subject(event: str | None, serial: str | None) -> str:
 
 
 async def subscribe(
-    js: JetStreamContext, event: str | None, serial: str | None
-) -> AsyncIterator[dict]:
-    """Events from now on matching the filters, in stream order, none lost.
-
-    An ephemeral pull consumer: the listener fetches only as fast as it
-    processes, and JetStream keeps the rest; the consumer goes away when the
-    listener has been gone for a while."""
-    psub = await js.pull_subscribe(
-        filter_subject(event, serial),
-        stream=stream(),
-        config=api.ConsumerConfig(
-            deliver_policy=api.DeliverPolicy.NEW,
-            ack_policy=api.AckPolicy.EXPLICIT,
-            inactive_threshold=300.0,
-            max_ack_pending=10_000,
-        ),
-    )
-    return _messages(psub)
-
-
-async def _messages(psub: object) -> AsyncIterator[dict]:
-    import nats.errors
-
-    try:
-        while True:
-            try:
-                msgs = await psub.fetch(64, timeout=5)
-            except nats.errors.TimeoutError:
-                continue
-            for msg in msgs:
-                try:
-                    data = json.loads(msg.data)
-                except ValueError:
-                    log.warning("cwmp event: undecodable message on %s", msg.subject)
-                    data = None
-                await msg.ack()
-                if data is not None:
-                    yield data
-    finally:
-        try:
-            await psub.unsubscribe()
-        except Exception:  # noqa: BLE001 - the consumer also expires by itself
-            pass
+    js: JetStreamContext, event: str | None, serial: str | None, durable: str | None = None
+) -> listening.StreamSource:
+    """Events matching the filters, in stream order, none lost: from now on,
+    or for a named (deployed) listener from where its last run stopped."""
+    return await listening.subscribe(js, stream(), filter_subject(event, serial), durable=durable)

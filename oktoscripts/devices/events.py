@@ -10,8 +10,8 @@ the document's ``_id``: JetStream drops a repeat within its duplicate window,
 and a device deleted and registered again has a new ``_id``, hence a new
 event.
 
-Listeners (``listen_to_new_device``) read the stream with an ordered
-consumer that starts at the first message after they subscribe.
+Listeners (``listen_to_new_device``) read the stream through their own pull
+consumer (oktoscripts.bus.listening).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from nats.aio.client import Client
 from nats.js import JetStreamContext, api
 from nats.js.errors import BadRequestError, NotFoundError
 
-from oktoscripts.bus import subjects
+from oktoscripts.bus import listening, subjects
 
 log = logging.getLogger(__name__)
 
@@ -150,32 +150,21 @@ class BlockingAnnouncer:
         done()
 
 
-async def new_device_events(nc: Client) -> AsyncIterator[dict[str, Any]]:
-    """Device tables of devices inserted from now on, in order, none lost.
+def _device_of(data: bytes) -> dict[str, Any]:
+    return json.loads(data)["device"]
 
-    The consumer exists when this coroutine returns, so an insert that happens
-    after it returned is always delivered; iterate the result to receive them.
-    Closing the iterator (or cancelling its consumer task) unsubscribes."""
+
+async def new_device_source(nc: Client, durable: str | None = None) -> listening.StreamSource:
+    """Device tables of devices inserted from now on (or, for a named listener,
+    since its last run stopped), in order, none lost. The consumer exists when
+    this returns, so an insert that happens after it is always delivered."""
     js = nc.jetstream()
     await ensure_stream(js)
-    sub = await js.subscribe(
-        new_device_subject(),
-        ordered_consumer=True,
-        deliver_policy=api.DeliverPolicy.NEW,
-        idle_heartbeat=5.0,
+    return await listening.subscribe(
+        js, stream_name(), new_device_subject(), durable=durable, decode=_device_of
     )
 
-    async def events() -> AsyncIterator[dict[str, Any]]:
-        try:
-            async for msg in sub.messages:
-                try:
-                    yield json.loads(msg.data)["device"]
-                except (ValueError, KeyError, TypeError):
-                    log.warning("malformed new-device event skipped: %r", msg.data[:200])
-        finally:
-            try:
-                await sub.unsubscribe()
-            except Exception:  # connection already closed: nothing to release
-                pass
 
-    return events()
+async def new_device_events(nc: Client) -> AsyncIterator[dict[str, Any]]:
+    """new_device_source() as an async iterator; closing it unsubscribes."""
+    return listening.iterate(await new_device_source(nc))

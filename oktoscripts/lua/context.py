@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from oktoscripts.bus.listening import EventSource
 from oktoscripts.lua.limits import Limits
 from oktoscripts.lua.values import LuaCallback
 
@@ -23,6 +24,11 @@ class OutputLine:
     text: str
     time: float  # epoch seconds
     level: str | None = None
+
+
+# What a listener reads: an async iterator of events, or an EventSource
+# (oktoscripts.bus.listening) whose events are acknowledged once handled.
+ListenerSource = AsyncIterator[dict] | EventSource
 
 
 class OutputLimitExceeded(Exception):
@@ -46,7 +52,8 @@ class RunContext:
         limits: Limits,
         loop: asyncio.AbstractEventLoop,
         emit: Callable[[OutputLine], None],
-        start_listener: Callable[[AsyncIterator[dict], LuaCallback, int, str], None],
+        start_listener: Callable[[ListenerSource, LuaCallback, int, str], None],
+        listener_key: str = "",
     ) -> None:
         self.run_id = run_id
         self.script_name = script_name
@@ -60,6 +67,8 @@ class RunContext:
         self._loop = loop
         self._emit = emit
         self._start_listener = start_listener
+        self._listener_key = listener_key
+        self._listeners_named = 0
         self._lock = threading.Lock()
         self._seq = 0
         self._output_bytes = 0
@@ -132,7 +141,7 @@ class RunContext:
 
     def add_listener(
         self,
-        source: AsyncIterator[dict],
+        source: ListenerSource,
         callback: LuaCallback,
         parallel: int = 1,
         name: str = "",
@@ -143,6 +152,16 @@ class RunContext:
         if not isinstance(callback, LuaCallback):
             raise TypeError("callback must be the LuaCallback a binding received")
         self._start_listener(source, callback, max(1, int(parallel or 1)), name)
+
+    def listener_name(self) -> str | None:
+        """A name for the next listener this run registers, the same in every
+        run of one deployment (the n-th listener of the script gets the n-th
+        name), so a replacement run takes over its predecessor's consumers.
+        None for a run that is not a deployed listener."""
+        if not self._listener_key:
+            return None
+        self._listeners_named += 1
+        return f"{self._listener_key}-{self._listeners_named}"
 
     def close(self) -> None:
         """The run is over: further output is dropped."""

@@ -28,12 +28,13 @@ import json
 import logging
 import re
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from functools import partial
 from typing import Any
 
 from oktoscripts.api.registry import ArgumentError, Binding, Multi, binding_table, check_arguments
-from oktoscripts.lua.context import OutputLimitExceeded, OutputLine, RunContext
+from oktoscripts.bus.listening import KEEP_ALIVE_S, Delivery, as_event_source
+from oktoscripts.lua.context import ListenerSource, OutputLimitExceeded, OutputLine, RunContext
 from oktoscripts.lua.limits import LIMIT_KINDS, Limits
 from oktoscripts.lua.outcome import RunError, RunOutcome
 from oktoscripts.lua.runtime import RUNTIMES, LuaSandbox, Step, lupa_module
@@ -51,7 +52,9 @@ GRACE_S = 0.5
 class _Activation:
     """The main chunk, or one call of a listener callback."""
 
-    __slots__ = ("kind", "deadline", "co", "instructions", "timer", "overdue", "waiting", "line")
+    __slots__ = (
+        "kind", "deadline", "co", "instructions", "timer", "overdue", "waiting", "line", "ended"
+    )
 
     def __init__(self, kind: str, deadline: float) -> None:
         self.kind = kind  # "main" | "listener"
@@ -62,6 +65,7 @@ class _Activation:
         self.overdue = False  # its deadline has passed
         self.waiting = False  # waiting in a binding, at `line`
         self.line: int | None = None
+        self.ended = False  # it ran to its end (returned, raised, or went over a limit)
 
 
 class _Stopped(Exception):
@@ -84,6 +88,7 @@ class LuaRun:
         on_output: Callable[[OutputLine], None] | None = None,
         on_status: Callable[[str], None] | None = None,
         executor: concurrent.futures.Executor | None = None,
+        listener_key: str = "",
     ) -> None:
         if runtime not in RUNTIMES:
             raise ValueError(f"unknown Lua runtime {runtime!r} (use one of {', '.join(RUNTIMES)})")
@@ -94,6 +99,7 @@ class LuaRun:
         self.limits = limits or Limits.defaults()
         self.runtime = runtime
         self.services = services
+        self.listener_key = listener_key
         self.on_output = on_output
         self.on_status = on_status
         self.executor = executor or default_pool()
@@ -148,6 +154,7 @@ class LuaRun:
             loop=loop,
             emit=self._emit,
             start_listener=self._start_listener_threadsafe,
+            listener_key=self.listener_key,
         )
         if self._cancel_requested:
             self._on_cancel()
@@ -201,6 +208,7 @@ class LuaRun:
                 if step.kind == "wait":
                     args = await self._wait_binding(act, step.token, step.line)
                     continue
+                act.ended = True
                 if step.kind == "done":
                     return step.values or []
                 if step.kind == "syntax":
@@ -340,7 +348,7 @@ class LuaRun:
     # ------------------------------------------------------------------ listeners
 
     def _start_listener_threadsafe(
-        self, source: AsyncIterator[dict], callback: LuaCallback, parallel: int, name: str
+        self, source: ListenerSource, callback: LuaCallback, parallel: int, name: str
     ) -> None:
         if callback._run_token is not self:
             raise ValueError("callback belongs to another run")
@@ -349,22 +357,30 @@ class LuaRun:
         self._loop.call_soon_threadsafe(self._start_listener, source, callback, parallel, name)
 
     def _start_listener(
-        self, source: AsyncIterator[dict], callback: LuaCallback, parallel: int, name: str
+        self, source: ListenerSource, callback: LuaCallback, parallel: int, name: str
     ) -> None:
         self._idle_event().clear()
         self._spawn(self._listen(source, callback, parallel, name))
 
     async def _listen(
-        self, source: AsyncIterator[dict], callback: LuaCallback, parallel: int, name: str
+        self, source: ListenerSource, callback: LuaCallback, parallel: int, name: str
     ) -> None:
-        slots = asyncio.Semaphore(parallel)
+        """Take events only as callback slots free up: what the listener has
+        not taken stays in its stream (and goes to the next run of a deployed
+        listener if this one dies)."""
+        source = as_event_source(source)
         handlers: set[asyncio.Task] = set()
         try:
-            async for event in source:
-                await slots.acquire()
-                handler = self._spawn(self._handle_event(callback, event, slots))
-                handlers.add(handler)
-                handler.add_done_callback(handlers.discard)
+            while True:
+                while len(handlers) >= parallel:
+                    await asyncio.wait(handlers, return_when=asyncio.FIRST_COMPLETED)
+                batch = await source.next_batch(parallel - len(handlers))
+                if not batch:
+                    break
+                for item in batch:
+                    handler = self._spawn(self._handle_event(callback, item))
+                    handlers.add(handler)
+                    handler.add_done_callback(handlers.discard)
             if handlers:
                 await asyncio.gather(*handlers)
         except _Stopped:
@@ -375,20 +391,22 @@ class LuaRun:
             log.exception("listener %s of run %s failed", name, self.run_id)
             self.ctx.system(f"listener {name or ''} stopped: {exc}".replace("  ", " "))
         finally:
-            closer = getattr(source, "aclose", None)
-            if closer is not None:
-                try:
-                    await closer()
-                except Exception:  # the source's own cleanup problem
-                    log.debug("closing listener source failed", exc_info=True)
+            try:
+                await source.aclose()
+            except Exception:  # the source's own cleanup problem
+                log.debug("closing listener source failed", exc_info=True)
             self._listeners -= 1
             if self._listeners <= 0:
                 self._idle_event().set()
 
-    async def _handle_event(
-        self, callback: LuaCallback, event: dict, slots: asyncio.Semaphore
-    ) -> None:
+    async def _handle_event(self, callback: LuaCallback, item: Any) -> None:
+        """One callback for one event. An event from a stream is acknowledged
+        once its callback ended, even in an error (it would fail again), but
+        not when the run was stopped under it: the next run gets it."""
+        delivery = item if isinstance(item, Delivery) else None
+        event = delivery.data if delivery else item
         act = None
+        keeper = self._spawn(_keep_alive(delivery)) if delivery else None
         try:
             # Event counts of deployed listeners and the latency benchmark (automations).
             from oktoscripts.automations.listenerstats import announce_soon
@@ -400,9 +418,12 @@ class LuaRun:
         except _Stopped:  # the run ended meanwhile; nobody awaits this task
             pass
         finally:
+            if keeper is not None:
+                keeper.cancel()
             if act is not None and act.timer is not None:
                 act.timer.cancel()
-            slots.release()
+            if delivery is not None and act is not None and act.ended:
+                await delivery.ack()
 
     def _start_callback(self, number: int) -> int:
         """On the Lua thread: a driver coroutine for kept function `number`."""
@@ -711,3 +732,10 @@ def _text(exc: BaseException) -> str:
     if isinstance(arg, bytes):
         return arg.decode("utf-8", errors="replace")
     return str(arg) or type(exc).__name__
+
+
+async def _keep_alive(delivery: Delivery) -> None:
+    """While a callback runs, its event stays with this listener."""
+    while True:
+        await asyncio.sleep(KEEP_ALIVE_S)
+        await delivery.keep_alive()

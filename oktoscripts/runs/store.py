@@ -60,6 +60,7 @@ class ClaimedRun:
     args: dict
     runtime: str
     limits: dict
+    listener_key: str
 
 
 @dataclass(frozen=True)
@@ -270,7 +271,9 @@ class RunStore:
             rows = (
                 Run.objects.select_for_update()
                 .filter(pk__in=chunk, status=Run.Status.QUEUED)
-                .values_list("id", "script_name", "code", "args", "runtime", "limits")
+                .values_list(
+                    "id", "script_name", "code", "args", "runtime", "limits", "listener_key"
+                )
             )
             for run_id, *fields in rows:
                 claimed[str(run_id)] = ClaimedRun(str(run_id), *fields)

@@ -43,6 +43,7 @@ def _new_run(
     script_version_id: int | None,
     trigger: str,
     run_id: str | None,
+    listener_key: str = "",
 ) -> Run:
     if runtime not in Run.Runtime.values:
         raise ValueError(f"unknown runtime {runtime!r} (use {' or '.join(Run.Runtime.values)})")
@@ -64,10 +65,12 @@ def _new_run(
         user=user,
         script_version_id=script_version_id,
         trigger=trigger,
+        listener_key=listener_key,
     )
 
 
-async def _publish_request(nc: Client, run: Run) -> None:
+async def publish_request(nc: Client, run: Run) -> None:
+    """Put the run's request on the run queue (a repeat within 2 minutes is dropped)."""
     if nc not in _queue_ready:
         await ensure_run_queue(nc.jetstream())
         _queue_ready.add(nc)
@@ -103,12 +106,15 @@ async def asubmit_run(
     trigger: str = "",
     run_id: str | None = None,
     nc: Client | None = None,
+    listener_key: str = "",
 ) -> Run:
     """Store a queued Run and put its request on the run queue; returns the Run.
 
     ``run_id`` lets a caller subscribe to the run's live subjects before
     submitting, so it misses nothing. Raises ValueError for bad arguments and
-    RunQueueError when NATS cannot be reached (the Run is then "failed")."""
+    RunQueueError when NATS cannot be reached (the Run is then "failed").
+    ``listener_key`` names the listeners of a deployed listener's runs
+    (RunContext.listener_name)."""
     run = _new_run(
         code,
         script_name,
@@ -120,14 +126,15 @@ async def asubmit_run(
         script_version_id,
         trigger,
         run_id,
+        listener_key,
     )
     await sync_to_async(run.save)(force_insert=True)
     try:
         if nc is not None:
-            await _publish_request(nc, run)
+            await publish_request(nc, run)
         else:
             await sync_to_async(blocking.call, thread_sensitive=False)(
-                lambda client: _publish_request(client, run)
+                lambda client: publish_request(client, run)
             )
     except Exception as exc:
         await sync_to_async(_mark_unqueued)(run, exc)
@@ -148,10 +155,11 @@ def submit_run(code: str, **options: Any) -> Run:
         options.get("script_version_id"),
         options.get("trigger", ""),
         options.get("run_id"),
+        options.get("listener_key", ""),
     )
     run.save(force_insert=True)
     try:
-        blocking.call(lambda client: _publish_request(client, run))
+        blocking.call(lambda client: publish_request(client, run))
     except Exception as exc:
         _mark_unqueued(run, exc)
         raise RunQueueError(f"could not queue run {run.id}: {exc}") from exc

@@ -30,7 +30,7 @@ from oktoscripts.bus import subjects
 from oktoscripts.bus.outbox import Outbox
 from oktoscripts.bus.streams import ensure_run_queue, ensure_workers_bucket
 from oktoscripts.lua.threads import LuaThreadPool
-from oktoscripts.runs import conf, live
+from oktoscripts.runs import conf, live, stranded
 from oktoscripts.runs.heartbeat import Heartbeat, LostRunSweeper
 from oktoscripts.runs.models import Run
 from oktoscripts.runs.puller import RequestPuller
@@ -122,6 +122,7 @@ class Worker:
         self._background = [
             loop.create_task(self._heartbeat.run(), name="heartbeat"),
             loop.create_task(sweeper.run(), name="sweeper"),
+            loop.create_task(stranded.run_sweeps(self.nc, self.store, stream), name="stranded"),
         ]
         await self.nc.subscribe(subjects.run_cancel("*"), cb=self._on_cancel)
         self._accepting = True
@@ -270,6 +271,7 @@ class Worker:
             on_output=on_output,
             on_status=on_status,
             executor=self._lua_threads,
+            listener_key=claimed.listener_key,
         )
 
     async def _finish(

@@ -75,6 +75,63 @@ async def test_listener_restarts_on_another_worker_when_its_worker_dies(
     assert dep.last_events[-1]["event"]["serial_number"] == "CPE-2"
 
 
+BOTH_LISTENERS = """
+listen_to_cwmp_event("2", nil, function(ev) print("periodic from " .. ev.serial_number) end, 4)
+listen_to_new_device(function(device) print("new device " .. device.sn) end)
+"""
+
+
+async def publish_new_device(nc, serial: str) -> None:
+    from oktoscripts.devices import events as device_events
+
+    js = nc.jetstream()
+    await device_events.ensure_stream(js)
+    await device_events.publish(js, {"sn": serial}, "cwmp", f"{serial}@test")
+
+
+async def output_of(run_id) -> list[str]:
+    lines = RunOutputLine.objects.filter(run_id=run_id, stream="stdout")
+    return [text async for text in lines.values_list("text", flat=True)]
+
+
+async def test_events_while_the_listener_restarts_are_neither_lost_nor_doubled(
+    nc, make_script, operator, worker_process, automation_service
+):
+    workers = [worker_process(), worker_process()]
+    script = await sync_to_async(make_script)("both.lua", BOTH_LISTENERS)
+    dep = await sync_to_async(deployments.create)(
+        name="both", script=script, version=None, args={}, user=operator
+    )
+    await automation_service()
+    first = await wait_listening(dep.pk)
+    for n in range(5):
+        await publish(nc, f"BEFORE-{n}", "2 PERIODIC")
+    await publish_new_device(nc, "NEW-BEFORE")
+    await printed(first.pk, "new device NEW-BEFORE")
+    for n in range(5):
+        await printed(first.pk, f"periodic from BEFORE-{n}")
+
+    next(w for w in workers if f"-{w.proc.pid}-" in first.worker_id).kill(signal.SIGKILL)
+    # While no run listens: these wait in the deployment's consumers.
+    for n in range(20):
+        await publish(nc, f"DURING-{n}", "2 PERIODIC")
+    await publish_new_device(nc, "NEW-DURING")
+
+    second = await wait_listening(dep.pk, not_run=str(first.pk))
+    await publish(nc, "AFTER", "2 PERIODIC")
+    await printed(second.pk, "periodic from AFTER")
+    await printed(second.pk, "new device NEW-DURING")
+    for n in range(20):
+        await printed(second.pk, f"periodic from DURING-{n}")
+    await asyncio.sleep(0.5)  # a doubled event would be printed by now
+    seen = await output_of(first.pk) + await output_of(second.pk)
+    expected = [f"periodic from BEFORE-{n}" for n in range(5)] + [
+        f"periodic from DURING-{n}" for n in range(20)
+    ]
+    expected += ["periodic from AFTER", "new device NEW-BEFORE", "new device NEW-DURING"]
+    assert sorted(seen) == sorted(expected)
+
+
 async def test_stop_and_start_a_deployment(
     nc, make_script, operator, start_worker, automation_service
 ):
@@ -94,13 +151,17 @@ async def test_stop_and_start_a_deployment(
     while (await Run.objects.aget(pk=run.pk)).status != "cancelled":
         assert time.monotonic() < deadline
         await asyncio.sleep(0.05)
+    await publish(nc, "WHILE-STOPPED", "2 PERIODIC")
     await asyncio.sleep(1)  # the supervisor does not bring a stopped deployment back
     dep = await Deployment.objects.aget(pk=dep.pk)
     assert str(dep.current_run_id) == str(run.pk)
     assert deployments.state(dep, "cancelled") == "stopped"
     await sync_to_async(deployments.set_desired)(dep, "running")
     again = await wait_listening(dep.pk, not_run=str(run.pk))
-    assert again.status == "listening"
+    # Started afresh: what came while it was stopped is not replayed.
+    await publish(nc, "AFTER-START", "2 PERIODIC")
+    await printed(again.pk, "periodic from AFTER-START")
+    assert await output_of(again.pk) == ["listening", "periodic from AFTER-START"]
 
 
 async def test_two_schedulers_start_a_deployment_once(

@@ -125,3 +125,35 @@ async def test_a_malformed_request_is_dropped_and_the_worker_goes_on(nc, start_w
         subjects.stream_name(subjects.RUN_QUEUE_STREAM), subjects.RUN_QUEUE_CONSUMER
     )
     assert info.num_pending == 0 and info.num_ack_pending == 0
+
+
+async def test_a_queued_run_whose_request_was_never_published_is_queued_again(
+    nc, start_worker
+):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from oktoscripts.bus.streams import ensure_run_queue
+    from oktoscripts.runs.stranded import requeue_stranded
+
+    # As a submitting process leaves it when it dies between storing and publishing.
+    stranded = Run(script_name="stranded.lua", code="return 42", started_by="api")
+    stranded.created = timezone.now() - timedelta(minutes=5)
+    await sync_to_async(stranded.save)(force_insert=True)
+    fresh = Run(script_name="being-submitted.lua", code="return 1", started_by="api")
+    await sync_to_async(fresh.save)(force_insert=True)
+
+    worker = await start_worker()
+    stream = await ensure_run_queue(nc.jetstream())
+    requeued = []
+    for _ in range(100):  # until requests of earlier tests are drained
+        requeued = await requeue_stranded(nc, worker.store, stream)
+        if requeued:
+            break
+        await asyncio.sleep(0.05)
+    assert requeued == [str(stranded.pk)]
+    done = await wait_for_status(stranded.pk, "succeeded")
+    assert done.result == 42
+    assert (await Run.objects.aget(pk=fresh.pk)).status == "queued"  # within its grace
+    await acancel_run(fresh.pk, nc=nc)
