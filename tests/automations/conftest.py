@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-import signal
-import subprocess
-import sys
-import time
-from pathlib import Path
-
 import pytest
 
+from tests.processes import ManagePyProcess, started_processes
 from tests.runs.conftest import (  # noqa: F401 - fixtures shared with the run tests
-    ROOT,
     close_async_db_connections,
     nc,
     process_env,
     start_worker,
     wait_for_status,
+    worker_command,
     worker_process,
 )
 
@@ -48,49 +43,6 @@ def operator(transactional_db):
     return user
 
 
-class SchedulerProcess:
-    def __init__(self, env: dict[str, str], log: Path, name: str) -> None:
-        self.log = log
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                str(ROOT / "manage.py"),
-                "scheduler",
-                "--interval",
-                "0.2",
-                "--id",
-                name,
-            ],
-            env=env,
-            stdout=log.open("wb"),
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-
-    def wait_ready(self, timeout: float = 30) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if " ready" in self.log.read_text(errors="replace"):
-                return
-            if self.proc.poll() is not None:
-                raise AssertionError(f"scheduler exited: {self.log.read_text()}")
-            time.sleep(0.05)
-        raise AssertionError(f"scheduler not ready in {timeout}s: {self.log.read_text()}")
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            import os
-
-            os.killpg(self.proc.pid, signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            import os
-
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(timeout=15)
-
-
 @pytest.fixture
 def scheduler_env(process_env, mongo_uri):  # noqa: F811 - the imported fixture
     import os
@@ -104,36 +56,23 @@ def scheduler_env(process_env, mongo_uri):  # noqa: F811 - the imported fixture
 @pytest.fixture
 def scheduler_process(scheduler_env, tmp_path):
     """Start ``manage.py scheduler`` processes (stopped at the end of the test)."""
-    procs: list[SchedulerProcess] = []
 
-    def start(name: str | None = None) -> SchedulerProcess:
-        name = name or f"sched{len(procs)}"
-        proc = SchedulerProcess(scheduler_env, tmp_path / f"{name}.log", name)
-        procs.append(proc)
-        proc.wait_ready()
-        return proc
+    def make(n: int, name: str | None = None) -> ManagePyProcess:
+        name = name or f"sched{n}"
+        args = ["--interval", "0.2", "--id", name]
+        return ManagePyProcess("scheduler", args, scheduler_env, tmp_path / f"{name}.log")
 
-    yield start
-    for proc in procs:
-        proc.stop()
+    with started_processes(make) as start:
+        yield start
 
 
 @pytest.fixture
 def platform_worker(scheduler_env, tmp_path):
     """``manage.py worker`` processes that reach MongoDB (get_device works in scripts)."""
-    from tests.runs.conftest import WorkerProcess
-
-    procs: list = []
-
-    def start():
-        proc = WorkerProcess(scheduler_env, tmp_path / f"pworker{len(procs)}.log")
-        procs.append(proc)
-        proc.wait_ready()
-        return proc
-
-    yield start
-    for proc in procs:
-        proc.kill(signal.SIGTERM)
+    with started_processes(
+        lambda n: worker_command(scheduler_env, tmp_path / f"pworker{n}.log")
+    ) as start:
+        yield start
 
 
 @pytest.fixture

@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 from urllib.parse import quote
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.processes import ManagePyProcess, started_processes
 
 # Short heartbeats so that lost-run tests take seconds, not minutes.
 HEARTBEAT_S = 0.2
@@ -98,47 +95,17 @@ def process_env(nats_url, transactional_db, data_dir) -> dict[str, str]:
     return env
 
 
-class WorkerProcess:
-    def __init__(self, env: dict[str, str], log: Path) -> None:
-        self.log = log
-        self.proc = subprocess.Popen(
-            [sys.executable, str(ROOT / "manage.py"), "worker", "--lua-threads", "2"],
-            env=env,
-            stdout=log.open("wb"),
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-
-    def wait_ready(self, timeout: float = 30) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if "ready" in self.log.read_text(errors="replace"):
-                return
-            if self.proc.poll() is not None:
-                raise AssertionError(f"worker exited: {self.log.read_text()}")
-            time.sleep(0.05)
-        raise AssertionError(f"worker not ready in {timeout}s: {self.log.read_text()}")
-
-    def kill(self, sig: int = signal.SIGKILL) -> None:
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, sig)
-        self.proc.wait(timeout=30)
+def worker_command(env: dict[str, str], log: Path) -> ManagePyProcess:
+    return ManagePyProcess("worker", ["--lua-threads", "2"], env, log)
 
 
 @pytest.fixture
 def worker_process(process_env, tmp_path):
-    """Start ``manage.py worker`` processes (killed at the end of the test)."""
-    procs: list[WorkerProcess] = []
-
-    def start() -> WorkerProcess:
-        proc = WorkerProcess(process_env, tmp_path / f"worker{len(procs)}.log")
-        procs.append(proc)
-        proc.wait_ready()
-        return proc
-
-    yield start
-    for proc in procs:
-        proc.kill(signal.SIGTERM)
+    """Start ``manage.py worker`` processes (stopped at the end of the test)."""
+    with started_processes(
+        lambda n: worker_command(process_env, tmp_path / f"worker{n}.log")
+    ) as start:
+        yield start
 
 
 async def wait_for_status(run_id, statuses, timeout: float = 20.0):

@@ -13,8 +13,9 @@ from nats.js.errors import NoKeysError
 from oktoscripts.bus import subjects
 from oktoscripts.runs.models import Run
 from oktoscripts.runs.submit import asubmit_run
+from tests.processes import ROOT
 
-from .conftest import LOST_AFTER_S, ROOT, wait_for_status
+from .conftest import LOST_AFTER_S, wait_for_status
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
