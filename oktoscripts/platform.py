@@ -61,6 +61,15 @@ class Services:
         urls = {"NATS_URL": self.nats_url, "MONGO_URI": self.mongo_uri, "MQTT_URL": self.mqtt_url}
         return {name: url for name, url in urls.items() if url}
 
+    def child_env(self) -> dict[str, str]:
+        """The endpoints, and the MQTT version of the embedded broker: nats-server speaks
+        MQTT 3.1.1 only and logs an error for each MQTT 5 CONNECT that "auto" would try."""
+        env = self.endpoints()
+        embedded_mqtt = self.nats is not None and self.mqtt_url == self.nats.mqtt_url
+        if embedded_mqtt and not os.environ.get("OKTOSCRIPTS_USP_MQTT_VERSION", "").strip():
+            env["OKTOSCRIPTS_USP_MQTT_VERSION"] = "3.1.1"
+        return env
+
 
 class Platform:
     """One run of ``up``: start, serve until SIGINT/SIGTERM, stop."""

@@ -7,6 +7,7 @@ cannot"). Every change is written to the audit log.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.db.models import ProtectedError
@@ -128,11 +129,9 @@ def list_schedules(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"schedules": [schedule_json(s) for s in _schedules()]})
 
 
-def _schedule_fields(body: dict) -> dict[str, Any]:
-    fields: dict[str, Any] = {}
-    for name in ("name", "cron", "timezone", "missed"):
-        if name in body:
-            fields[name] = _str(body, name)
+def _fields(body: dict, strings: tuple[str, ...]) -> dict[str, Any]:
+    """The fields of a schedule or trigger the body names: ``strings``, enabled, args."""
+    fields: dict[str, Any] = {name: _str(body, name) for name in strings if name in body}
     if "enabled" in body:
         fields["enabled"] = _bool(body, "enabled")
     if "args" in body:
@@ -140,14 +139,22 @@ def _schedule_fields(body: dict) -> dict[str, Any]:
     return fields
 
 
+def _require(fields: dict[str, Any], names: tuple[str, ...]) -> None:
+    for name in names:
+        if name not in fields:
+            raise ApiError(f"'{name}' is required")
+
+
+def _schedule_fields(body: dict) -> dict[str, Any]:
+    return _fields(body, ("name", "cron", "timezone", "missed"))
+
+
 @api_endpoint(Capability.RUN)
 def create_schedule(request: HttpRequest) -> JsonResponse:
     body = json_body(request)
     script, version = script_and_version(body)
     fields = _schedule_fields(body)
-    for name in ("name", "cron"):
-        if name not in fields:
-            raise ApiError(f"'{name}' is required")
+    _require(fields, ("name", "cron"))
     schedule = _checked(schedules.save, Schedule(script=script, created_by=request.user),
                         version=version, **fields)
     audit.record(request.user, "schedule.create", schedule.name, id=schedule.pk,
@@ -160,17 +167,24 @@ def get_schedule(request: HttpRequest, schedule_id: int) -> JsonResponse:
     return JsonResponse(schedule_json(_schedules().get(pk=schedule_id), True))
 
 
+def _update(request: HttpRequest, records: Any, pk: int, fields_of: Callable[[dict], dict],
+            save: Callable[..., Any], kind: str) -> None:
+    """PATCH of a schedule or a trigger: the fields the body names (a ``version``
+    re-pinned on the record's own script), saved and audited as ``<kind>.update``."""
+    body = json_body(request)
+    record = records.get(pk=pk)
+    fields = fields_of(body)
+    if "version" in body:
+        fields["version"] = script_and_version({"script_id": record.script_id,
+                                                "version": body["version"]})[1]
+    _checked(save, record, **fields)
+    audit.record(request.user, f"{kind}.update", record.name, id=record.pk,
+                 changed=sorted(fields))
+
+
 @api_endpoint(Capability.RUN)
 def update_schedule(request: HttpRequest, schedule_id: int) -> JsonResponse:
-    body = json_body(request)
-    schedule = _schedules().get(pk=schedule_id)
-    fields = _schedule_fields(body)
-    if "version" in body:
-        fields["version"] = script_and_version({"script_id": schedule.script_id,
-                                                "version": body["version"]})[1]
-    _checked(schedules.save, schedule, **fields)
-    audit.record(request.user, "schedule.update", schedule.name, id=schedule.pk,
-                 changed=sorted(fields))
+    _update(request, _schedules(), schedule_id, _schedule_fields, schedules.save, "schedule")
     return JsonResponse(schedule_json(_schedules().get(pk=schedule_id), True))
 
 
@@ -288,14 +302,7 @@ def _triggers() -> Any:
 
 
 def _trigger_fields(body: dict) -> dict[str, Any]:
-    fields: dict[str, Any] = {}
-    for name in ("name", "kind", "event"):
-        if name in body:
-            fields[name] = _str(body, name)
-    if "enabled" in body:
-        fields["enabled"] = _bool(body, "enabled")
-    if "args" in body:
-        fields["args"] = clean_args(body["args"])
+    fields = _fields(body, ("name", "kind", "event"))
     if "device_filter" in body:
         fields["device_filter"] = body["device_filter"]
     return fields
@@ -311,9 +318,7 @@ def create_trigger(request: HttpRequest) -> JsonResponse:
     body = json_body(request)
     script, version = script_and_version(body)
     fields = _trigger_fields(body)
-    for name in ("name", "kind"):
-        if name not in fields:
-            raise ApiError(f"'{name}' is required")
+    _require(fields, ("name", "kind"))
     trigger = _checked(triggers.save, Trigger(script=script, created_by=request.user),
                        version=version, **fields)
     audit.record(request.user, "trigger.create", trigger.name, id=trigger.pk, kind=trigger.kind,
@@ -328,15 +333,7 @@ def get_trigger(request: HttpRequest, trigger_id: int) -> JsonResponse:
 
 @api_endpoint(Capability.RUN)
 def update_trigger(request: HttpRequest, trigger_id: int) -> JsonResponse:
-    body = json_body(request)
-    trigger = _triggers().get(pk=trigger_id)
-    fields = _trigger_fields(body)
-    if "version" in body:
-        fields["version"] = script_and_version({"script_id": trigger.script_id,
-                                                "version": body["version"]})[1]
-    _checked(triggers.save, trigger, **fields)
-    audit.record(request.user, "trigger.update", trigger.name, id=trigger.pk,
-                 changed=sorted(fields))
+    _update(request, _triggers(), trigger_id, _trigger_fields, triggers.save, "trigger")
     return JsonResponse(trigger_json(_triggers().get(pk=trigger_id)))
 
 

@@ -43,6 +43,30 @@ BOOT_SUBSCRIPTION = "boot"
 NOTIFY_RETRY_MAX_S = 60.0
 OPERATION_SUBSCRIPTION = "operation-complete"
 
+# The MQTT version each broker (host, port) accepted, for the agents of this process
+# whose version is "auto": they probe MQTT 5 once per broker, not at every (re)connect.
+# A 3.1.1-only broker (the MQTT listener of nats-server) logs every refused MQTT 5
+# CONNECT as an error, so probing on each reconnect of a fleet fills its log.
+_broker_versions: dict[tuple[str, int], str] = {}
+
+
+async def _mqtt_connect_remembered(
+    address: mqtt_topics.BrokerAddress, version: str, **options: object
+) -> tuple[aiomqtt.Client, bool]:
+    """``mqtt_connect`` with "auto" resolved to the version the broker accepted before.
+    A broker that now refuses that version is probed afresh on the next attempt."""
+    key = (address.host, address.port)
+    remembered = _broker_versions.get(key) if version == "auto" else None
+    try:
+        client, v5 = await mqtt_connect(address, version=remembered or version, **options)
+    except aiomqtt.MqttCodeError:  # the broker answered: refused
+        if remembered:
+            _broker_versions.pop(key, None)
+        raise
+    if version == "auto":
+        _broker_versions[key] = "5" if v5 else "3.1.1"
+    return client, v5
+
 
 @dataclass
 class AgentConfig:
@@ -169,10 +193,10 @@ class SimAgent:
                 mqtt_topics.publish_topic_v311(cfg.controller_topic, cfg.agent_topic), will_payload
             )
 
-        client, v5 = await mqtt_connect(
+        client, v5 = await _mqtt_connect_remembered(
             address,
+            cfg.mqtt_version,
             endpoint_id=cfg.endpoint_id,
-            version=cfg.mqtt_version,
             identifier=cfg.endpoint_id,
             will=will,
         )
@@ -470,14 +494,26 @@ def _requested_paths(msg: Msg) -> list[str]:
 
 
 async def run_fleet(agents: list[SimAgent], *, connect_concurrency: int = 50) -> None:
-    """Run many agents in this process, connecting at most ``connect_concurrency`` at once."""
+    """Run many agents in this process, connecting at most ``connect_concurrency`` at once.
+    The first MQTT agent of version "auto" connects alone: the other MQTT agents then
+    use the version the broker accepted, rather than each probing MQTT 5 at once."""
     gate = asyncio.Semaphore(connect_concurrency)
+    probe = next(
+        (a for a in agents if a.config.mtp == "mqtt" and a.config.mqtt_version == "auto"), None
+    )
+    probed = asyncio.Event()
+    if probe is None:
+        probed.set()
 
     async def start(agent: SimAgent) -> None:
+        if agent is not probe and agent.config.mtp == "mqtt":
+            await probed.wait()
         async with gate:
             task = asyncio.get_running_loop().create_task(agent.run())
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(agent.connected.wait(), 10)
+        if agent is probe:
+            probed.set()
         await task
 
     await asyncio.gather(*(start(agent) for agent in agents))

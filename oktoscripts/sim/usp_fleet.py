@@ -33,6 +33,7 @@ def fleet_configs(
                 mtp=agent_mtp,
                 index=index,
                 mqtt_url=settings.MQTT_URL,
+                mqtt_version=settings.USP_MQTT_VERSION,
                 controller_topic=settings.USP_MQTT_TOPIC,
                 ws_url=f"ws://{settings.USP_WS_HOST}:{settings.USP_WS_PORT}/usp",
                 username=username,

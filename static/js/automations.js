@@ -126,13 +126,24 @@
         tr.appendChild(td);
         return tr;
       }));
+      const stop = document.getElementById("bulk-stop");
+      if (stop) stop.disabled = b.status !== "running";
       return b.status === "running" || b.status === "stopping";
     }
+    // One polling loop: a new poll (filter changed, stop, retry) replaces the pending
+    // one, and an answer that arrives after a newer request was made is dropped
+    // (else a slow answer for the previous filter would replace the rows).
+    let timer = null;
+    let latest = 0;
     async function poll() {
+      clearTimeout(timer);
+      const mine = ++latest;
       try {
         const b = await api("GET", url + (select.value ? "?status=" + select.value : ""));
-        if (show(b)) setTimeout(poll, 1000);
-      } catch (e) { fail(e); setTimeout(poll, 5000); }
+        if (mine === latest && show(b)) timer = setTimeout(poll, 1000);
+      } catch (e) {
+        if (mine === latest) { fail(e); timer = setTimeout(poll, 5000); }
+      }
     }
     show(config.initial);
     poll();

@@ -42,7 +42,7 @@ class Command(BaseCommand):
         with only_up_on(data_dir):
             preflight.run_checks(preflight_checks(web_port, nats_url, mongo_uri))
             services = Services.plan(data_dir, nats_url, mongo_uri, mqtt_url)
-            ctx = Context(data_dir, WEB_HOST, web_port, services.endpoints())
+            ctx = Context(data_dir, WEB_HOST, web_port, services.child_env())
             names = [NAME, "migrate", "nats", "mongo", *(spec.name for spec in PLATFORM_PROCESSES)]
             status = asyncio.run(Platform(ctx, services, LogOutput(names)).run())
         sys.exit(status)
