@@ -11,12 +11,8 @@ Screenshots go to /tmp/ide_shots/ (auto-*.png).
 from __future__ import annotations
 
 import asyncio
-import os
-import subprocess
-import sys
 import threading
 import time
-import urllib.request
 from datetime import UTC
 from pathlib import Path
 
@@ -24,14 +20,12 @@ import pytest
 
 from tests.automations.test_bulk import SCRIPT as PER_DEVICE
 from tests.automations.test_bulk import register
+from tests.browser_site import running_site
 from tests.ide.test_ide_browser import (  # noqa: F401 - the browser fixture
     CHROMIUM,
     PASSWORD,
-    ROOT,
     _api_status,
-    _free_port,
     _login,
-    _manage,
     _shot,
     browser,
 )
@@ -62,36 +56,11 @@ def close_async_db_connections() -> None:
     the sync Playwright API keeps an event loop running in this thread."""
 
 
-def _start(env: dict, logs: Path, name: str, *argv: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, *argv], cwd=ROOT, env=env,
-                            stdout=open(logs / f"{name}.log", "wb"), stderr=subprocess.STDOUT)
-
-
-def _wait_web(base: str, web: subprocess.Popen, logs: Path) -> None:
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            urllib.request.urlopen(base + "/login/", timeout=2)
-            return
-        except OSError:
-            if time.monotonic() > deadline or web.poll() is not None:
-                pytest.fail("the web process did not start: "
-                            + (logs / "web.log").read_text()[-2000:])
-            time.sleep(0.3)
-
-
 @pytest.fixture(scope="module")
 def site(tmp_path_factory, nats_url, mongo_uri):
     """The platform's processes on their own SQLite database, the session's NATS and
     MongoDB; an Admin who wrote the scripts, an Operator and an Author."""
-    data = tmp_path_factory.mktemp("automation-pages")
-    env = {**os.environ, "OKTOSCRIPTS_DATA_DIR": str(data), "NATS_URL": nats_url,
-           "MONGO_URI": mongo_uri, "SECRET_KEY": "automation-pages-secret",
-           "PYTHONPATH": str(ROOT)}
-    env.pop("DJANGO_SETTINGS_MODULE", None)
-    env.pop("DATABASE_URL", None)  # its own SQLite under the data dir, never the CI database
-    _manage(env, "migrate", "-v0")
-    _manage(env, "shell", "-c", (
+    setup = (
         "from django.contrib.auth.models import User, Group\n"
         "from ide.scripts import create_script\n"
         "users = {}\n"
@@ -99,26 +68,12 @@ def site(tmp_path_factory, nats_url, mongo_uri):
         f"    users[name] = User.objects.create_user(name.lower() + '1', password='{PASSWORD}')\n"
         "    users[name].groups.add(Group.objects.get(name=name))\n"
         f"for name, content in {SCRIPTS!r}.items():\n"
-        "    create_script(users['Admin'], name, content)\n"))
-    port = _free_port()
-    logs = data / "logs"
-    logs.mkdir()
-    web = _start(env, logs, "web", "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
-                 "oktoscripts.asgi:application")
-    others = [_start(env, logs, "worker", "manage.py", "worker", "--lua-threads", "2"),
-              _start(env, logs, "scheduler", "manage.py", "scheduler", "--interval", "0.3")]
-    base = f"http://127.0.0.1:{port}"
-    try:
-        _wait_web(base, web, logs)
+        "    create_script(users['Admin'], name, content)\n")
+    processes = {"worker": ["worker", "--lua-threads", "2"],
+                 "scheduler": ["scheduler", "--interval", "0.3"]}
+    data = tmp_path_factory.mktemp("automation-pages")
+    with running_site(data, nats_url, mongo_uri, setup, processes) as base:
         yield base
-    finally:
-        for proc in (web, *others):
-            proc.terminate()
-        for proc in (web, *others):
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
 
 
 def _reload_until(page, selector: str, text: str, timeout: float = 60) -> None:

@@ -6,19 +6,14 @@ Screenshots of every page go to /tmp/ide_shots/.
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
+from tests.browser_site import running_site
+
 CHROMIUM = "/usr/bin/chromium"
 SHOTS = Path("/tmp/ide_shots")
-ROOT = Path(__file__).resolve().parents[2]
 PASSWORD = "browser-test-pass-91"
 
 pytestmark = [
@@ -43,62 +38,16 @@ return rows
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _manage(env: dict, *args: str) -> None:
-    subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, check=True,
-                   capture_output=True, timeout=120)
-
-
 @pytest.fixture(scope="module")
 def platform(tmp_path_factory, nats_url, mongo_uri):
-    data = tmp_path_factory.mktemp("browser-var")
-    env = {**os.environ, "OKTOSCRIPTS_DATA_DIR": str(data), "NATS_URL": nats_url,
-           "MONGO_URI": mongo_uri, "SECRET_KEY": "browser-test-secret",
-           "PYTHONPATH": str(ROOT)}
-    env.pop("DJANGO_SETTINGS_MODULE", None)
-    env.pop("DATABASE_URL", None)  # its own SQLite under the data dir, never the CI database
-    _manage(env, "migrate", "-v0")
-    _manage(env, "shell", "-c", (
+    setup = (
         "from django.contrib.auth.models import User, Group\n"
         f"for name in ('Admin', 'Viewer', 'Operator'):\n"
         f"    u = User.objects.create_user(name.lower() + '1', password='{PASSWORD}')\n"
-        "    u.groups.add(Group.objects.get(name=name))\n"))
-    port = _free_port()
-    logs = data / "logs"
-    logs.mkdir()
-    web = subprocess.Popen(
-        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
-         "oktoscripts.asgi:application"], cwd=ROOT, env=env,
-        stdout=open(logs / "web.log", "wb"), stderr=subprocess.STDOUT)
-    worker = subprocess.Popen(
-        [sys.executable, "manage.py", "worker"], cwd=ROOT, env=env,
-        stdout=open(logs / "worker.log", "wb"), stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            urllib.request.urlopen(base + "/login/", timeout=2)
-            break
-        except OSError:
-            if time.monotonic() > deadline or web.poll() is not None:
-                web.kill()
-                worker.kill()
-                pytest.fail("the web process did not start: "
-                            + (logs / "web.log").read_text()[-2000:])
-            time.sleep(0.3)
-    yield base
-    for proc in (web, worker):
-        proc.terminate()
-    for proc in (web, worker):
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        "    u.groups.add(Group.objects.get(name=name))\n")
+    data = tmp_path_factory.mktemp("browser-var")
+    with running_site(data, nats_url, mongo_uri, setup, {"worker": ["worker"]}) as base:
+        yield base
 
 
 @pytest.fixture(scope="module")

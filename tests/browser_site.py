@@ -1,0 +1,80 @@
+"""The platform's web process (and others) for browser tests: its own SQLite
+database under a temporary data dir, the session's NATS and MongoDB."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def manage(env: dict, *args: str) -> None:
+    subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, check=True,
+                   capture_output=True, timeout=120)
+
+
+def _start(env: dict, logs: Path, name: str, argv: list[str]) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, *argv], cwd=ROOT, env=env,
+                            stdout=open(logs / f"{name}.log", "wb"), stderr=subprocess.STDOUT)
+
+
+def _wait_web(base: str, web: subprocess.Popen, logs: Path) -> None:
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            urllib.request.urlopen(base + "/login/", timeout=2)
+            return
+        except OSError:
+            if time.monotonic() > deadline or web.poll() is not None:
+                pytest.fail("the web process did not start: "
+                            + (logs / "web.log").read_text()[-2000:])
+            time.sleep(0.3)
+
+
+@contextmanager
+def running_site(
+    data: Path, nats_url: str, mongo_uri: str, setup: str, processes: dict[str, list[str]]
+) -> Iterator[str]:
+    """Migrate, run ``setup`` in ``manage.py shell``, start daphne and the named
+    ``manage.py`` processes; yields the site's base URL, stops them all after."""
+    env = {**os.environ, "OKTOSCRIPTS_DATA_DIR": str(data), "NATS_URL": nats_url,
+           "MONGO_URI": mongo_uri, "SECRET_KEY": f"browser-test-secret-{data.name}",
+           "PYTHONPATH": str(ROOT)}
+    env.pop("DJANGO_SETTINGS_MODULE", None)
+    env.pop("DATABASE_URL", None)  # its own SQLite under the data dir, never the CI database
+    manage(env, "migrate", "-v0")
+    manage(env, "shell", "-c", setup)
+    port = free_port()
+    logs = data / "logs"
+    logs.mkdir()
+    web = _start(env, logs, "web", ["-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
+                                    "oktoscripts.asgi:application"])
+    others = [_start(env, logs, name, ["manage.py", *argv]) for name, argv in processes.items()]
+    base = f"http://127.0.0.1:{port}"
+    try:
+        _wait_web(base, web, logs)
+        yield base
+    finally:
+        for proc in (web, *others):
+            proc.terminate()
+        for proc in (web, *others):
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
