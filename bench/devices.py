@@ -11,8 +11,18 @@ name real ones), fills a fresh database and measures:
 - ``get_all_devices()`` from Lua with N devices: wall time, Lua memory of the
   run, RSS growth of the process;
 - upserts: inserting N new devices in bulk (with their new-device events on
-  JetStream), single-device upserts of known devices (a periodic Inform) with
-  p50/p95 latency and sustained rate, and bulk upserts of known devices.
+  JetStream, until their pending flags are cleared); then the sustained rate
+  of the two upsert paths the protocols use, each for ``--seconds``:
+  periodic Informs of known devices through the ACS's own device backend
+  (``DeviceBackend.record_inform`` from 200 concurrent sessions, its group
+  commit into ``bulk_upsert``), first by a registry that has not written
+  these devices yet (an ACS just restarted: every first write is in full),
+  then by the same registry again (steady state: a device's identity is not
+  written again); and USP agent registrations (``upsert_usp`` from 16
+  threads, as the controller calls it); then single upserts from one thread
+  (latency). A sustained figure counts only upserts the database
+  acknowledged, and each phase checks at its end, by a count in the
+  database, that every device it wrote carries that phase's write.
 
 Each phase also prints the CPU time per operation of the database server and
 of this process: on a shared machine wall times move with everyone else's
@@ -27,14 +37,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import secrets
 import tempfile
 import threading
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 from oktoscripts.devices.registry import DeviceRegistry
+
+TARGET_UPSERTS_S = 1000.0
 
 
 def setup_environment(tmp: Path) -> None:
@@ -117,6 +131,7 @@ class TimedRegistry(DeviceRegistry):
 
 
 def inform(registry, serial: str, i: int):  # noqa: ANN201 - a DeviceUpdate
+    """A device's first Inform and the credentials the ACS then set on it."""
     return registry.cwmp_update(
         serial,
         oui="00259E",
@@ -126,13 +141,146 @@ def inform(registry, serial: str, i: int):  # noqa: ANN201 - a DeviceUpdate
         software_version="V3R017C10",
         hardware_version="HW1",
         data_model="TR-098",
-        ip=f"10.{i // 65536 % 256}.{i // 256 % 256}.{i % 256}",
+        ip=ip_of(i),
         periodic_inform_interval=300,
-        connection_request_url=f"http://10.0.{i // 256 % 256}.{i % 256}:7547/cr",
+        connection_request_url=f"http://{ip_of(i)}:7547/cr",
         connection_request_username="cr",
         connection_request_password="cr-secret",
-        events=["2 PERIODIC"],
+        events=["0 BOOTSTRAP", "1 BOOT"],
     )
+
+
+def ip_of(i: int) -> str:
+    return f"10.{i // 65536 % 256}.{i // 256 % 256}.{i % 256}"
+
+
+def periodic_inform(serial: str, i: int):  # noqa: ANN201 - a cwmp.soap.Inform
+    """The Inform a known CPE sends every periodic interval, as the ACS parses it."""
+    from oktoscripts.cwmp.soap import DeviceId, EventStruct, Inform
+
+    root = "InternetGatewayDevice."
+    return Inform(
+        device_id=DeviceId(("Huawei", "ZTE", "Nokia")[i % 3], "00259E", f"HG{i % 7}", serial),
+        events=[EventStruct("2 PERIODIC")],
+        max_envelopes=1,
+        current_time="2026-01-01T00:00:00Z",
+        retry_count=0,
+        parameters={
+            root + "DeviceInfo.HardwareVersion": "HW1",
+            root + "DeviceInfo.SoftwareVersion": "V3R017C10",
+            root + "DeviceInfo.ProvisioningCode": "",
+            root + "ManagementServer.ConnectionRequestURL": f"http://{ip_of(i)}:7547/cr",
+            root + "ManagementServer.ParameterKey": "",
+            root + "ManagementServer.PeriodicInformInterval": "300",
+            root + "WANDevice.1.WANConnectionDevice.1.WANIPConnection.1.ExternalIPAddress": ip_of(
+                i
+            ),
+        },
+    )
+
+
+class Sustained:
+    """Counts acknowledged upserts over a phase and checks in the database, at
+    its end, that the devices it wrote carry the phase's write."""
+
+    def __init__(self, label: str, collection, field: str, devices: int) -> None:  # noqa: ANN001
+        self.label = label
+        self.collection = collection
+        self.field = field
+        self.devices = devices
+        self.done = 0
+        self.started = datetime.now(UTC)
+        self.t0 = time.perf_counter()
+
+    def next_index(self) -> int:
+        """Devices in turn: the first ``devices`` upserts write distinct devices."""
+        index = self.done
+        self.done += 1
+        return index
+
+    def report(self, target: float = TARGET_UPSERTS_S) -> float:
+        elapsed = time.perf_counter() - self.t0
+        rate = self.done / elapsed
+        # Each upsert set ``field`` to its own time (ms precision, as BSON keeps it).
+        since = self.started.replace(microsecond=self.started.microsecond // 1000 * 1000)
+        persisted = self.collection.count_documents({self.field: {"$gte": since}})
+        expected = min(self.done, self.devices)
+        verdict = "meets" if rate >= target else "BELOW"
+        print(
+            f"{self.label}: {self.done} upserts in {elapsed:.1f} s = {rate:.0f} upserts/s "
+            f"sustained ({verdict} the target of {target:.0f}/s); "
+            f"in the database: {persisted} of {expected} devices carry this phase's write"
+        )
+        if persisted != expected:
+            print("  !! upserts missing from the database: the figure above is not valid")
+        return rate
+
+
+async def acs_informs(
+    registry, serials: list[str], seconds: float, sessions: int, label: str
+) -> Sustained:
+    """Periodic Informs of known devices through the ACS's device backend."""
+    from oktoscripts.cwmp.backend import DeviceBackend
+    from oktoscripts.devices.credentials import CredentialStore
+
+    backend = DeviceBackend(registry, CredentialStore(registry.db))
+    meter = Sustained(
+        f"ACS periodic Informs {label}, {sessions} concurrent sessions, {seconds:.0f} s",
+        registry.collection,
+        "cwmp.last_inform",
+        len(serials),
+    )
+    end = time.perf_counter() + seconds
+    sent = 0
+
+    async def session() -> None:
+        nonlocal sent
+        while time.perf_counter() < end:
+            i = sent
+            sent += 1
+            await backend.record_inform(
+                periodic_inform(serials[i % len(serials)], i), ip_of(i), "urn:dslforum-org:cwmp-1-0"
+            )
+            meter.next_index()
+
+    await asyncio.gather(*(session() for _ in range(sessions)))
+    backend.close()
+    return meter
+
+
+def usp_registrations(registry, serials: list[str], seconds: float, threads: int) -> Sustained:
+    """Agents (re)connecting: upsert_usp from several threads at once."""
+    meter = Sustained(
+        f"USP agent registrations, {threads} threads, {seconds:.0f} s",
+        registry.collection,
+        "usp.last_seen",
+        len(serials),
+    )
+    lock = threading.Lock()
+    end = time.perf_counter() + seconds
+
+    def agent_thread() -> None:
+        while time.perf_counter() < end:
+            with lock:
+                i = meter.next_index()
+            registry.upsert_usp(
+                serials[i % len(serials)],
+                vendor=("Huawei", "ZTE", "Nokia")[i % 3],
+                model="HG8245H",
+                version="V3R017C10",
+                product_class=f"HG{i % 7}",
+                ip=ip_of(i),
+                mtp="websocket",
+                mtp_address={"peer": f"{ip_of(i)}:40000"},
+                owner="bench",
+            )
+
+    pool = [threading.Thread(target=agent_thread) for _ in range(threads)]
+    for thread in pool:
+        thread.start()
+    for thread in pool:
+        thread.join()
+    return meter
 
 
 async def bench(devices: int, seconds: float) -> None:
@@ -177,19 +325,58 @@ async def bench(devices: int, seconds: float) -> None:
     deadline = time.monotonic() + 30
     while received < devices and time.monotonic() < deadline:
         await asyncio.sleep(0.05)
+    # The registry clears the devices' pending-event flags once JetStream has
+    # the events: that is part of inserting them, and must not run into the
+    # next phase.
+    while registry.collection.count_documents({"announce_pending": True}) and (
+        time.monotonic() < deadline
+    ):
+        await asyncio.sleep(0.05)
+    settled_s = time.perf_counter() - started
     print(
         f"bulk insert of {devices} new devices (batches of {batch}): {inserted_s:.2f} s, "
-        f"{devices / inserted_s:.0f} upserts/s; new-device events received: {received}"
+        f"{devices / inserted_s:.0f} upserts/s; new-device events received: {received}; "
+        f"with their events stored and acknowledged: {settled_s:.2f} s, "
+        f"{devices / settled_s:.0f} new devices/s"
     )
     print(f"  {cpu.report(devices)}")
 
-    # -- single-device upserts of known devices (a periodic Inform each) -------
+    # -- the sustained rates of the protocols' upsert paths ------------------------
+    # An ACS that just started writes each device's first Inform in full; then
+    # it leaves out the identity it wrote (oktoscripts/devices/identity.py).
+    acs_registry = DeviceRegistry(db, announcer=registry.announcer)
+    known = serials
+    rates: list[str] = []
+    for label, short in (
+        ("after an ACS restart", "ACS just restarted"),
+        ("of devices it wrote since", "ACS steady state"),
+    ):
+        cpu.start()
+        meter = await acs_informs(acs_registry, known, seconds, 200, label)
+        cpu_line = cpu.report(meter.done)  # before the check's own query
+        rates.append(f"{short} {meter.report():.0f}/s")
+        print(f"  {cpu_line}")
+        known = serials[: min(meter.done, devices)]
+    cpu.start()
+    meter = await asyncio.to_thread(usp_registrations, registry, serials, seconds, 16)
+    cpu_line = cpu.report(meter.done)
+    rates.append(f"USP registrations {meter.report():.0f}/s")
+    print(f"  {cpu_line}")
+    print(
+        f"SUSTAINED UPSERTS from one process (target {TARGET_UPSERTS_S:.0f}/s): "
+        + ", ".join(rates)
+        + f"; load average now {os.getloadavg()[0]:.2f}"
+    )
+
+    # -- single upserts of known devices from one thread (latency) --------------------
     def single_upserts(duration: float, offset: int) -> list[float]:
         latencies = []
         end = time.perf_counter() + duration
         i = offset
         while time.perf_counter() < end:
-            update = inform(registry, serials[i % devices], i)
+            update = registry.cwmp_update(
+                serials[i % devices], ip=ip_of(i), events=["2 PERIODIC"], oui="00259E"
+            )
             t = time.perf_counter()
             registry.upsert(update)
             latencies.append(time.perf_counter() - t)
@@ -204,43 +391,6 @@ async def bench(devices: int, seconds: float) -> None:
         f"p50 {p50 * 1000:.2f} ms, p95 {p95 * 1000:.2f} ms"
     )
     print(f"  {cpu.report(len(latencies))}")
-
-    threads = 4
-    results: list[list[float]] = [[] for _ in range(threads)]
-
-    def worker(k: int) -> None:
-        results[k] = single_upserts(seconds, k * 997)
-
-    pool = [threading.Thread(target=worker, args=(k,)) for k in range(threads)]
-    for thread in pool:
-        thread.start()
-    await asyncio.to_thread(lambda: [thread.join() for thread in pool])
-    merged = [x for r in results for x in r]
-    p50, p95 = percentiles(merged)
-    print(
-        f"single upsert, {threads} threads, {seconds:.0f} s: {len(merged) / seconds:.0f} "
-        f"upserts/s, p50 {p50 * 1000:.2f} ms, p95 {p95 * 1000:.2f} ms"
-    )
-
-    # -- bulk upserts of known devices (a burst of Informs) ----------------------
-    def bulk_known(duration: float, size: int) -> int:
-        done = 0
-        end = time.perf_counter() + duration
-        while time.perf_counter() < end:
-            updates = [
-                inform(registry, serials[(done + k) % devices], done + k) for k in range(size)
-            ]
-            registry.bulk_upsert(updates)
-            done += size
-        return done
-
-    for size in (100, 500):
-        t = time.perf_counter()
-        cpu.start()
-        done = await asyncio.to_thread(bulk_known, seconds, size)
-        elapsed = time.perf_counter() - t
-        print(f"bulk upsert of known devices, batches of {size}: {done / elapsed:.0f} upserts/s")
-        print(f"  {cpu.report(done)}")
 
     # -- get_device from Lua ------------------------------------------------------
     # Lua has no wall clock finer than a second: time the whole loop for the
@@ -295,6 +445,8 @@ async def bench(devices: int, seconds: float) -> None:
     print(f"  of which the database read and device tables: {time.perf_counter() - t:.3f} s")
 
     counter.cancel()
+    with contextlib.suppress(BaseException):  # the listener ends with the connection
+        await counter
     await nc.close()
     db.client.drop_database(db.name)
 

@@ -16,11 +16,19 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from pymongo import ASCENDING, ReturnDocument
+from pymongo.database import Database
 
 from oktoscripts.cwmp.soap import RpcRequest
 
 COLLECTION = "cwmp_queue"
 _counter = itertools.count()
+
+
+def delete_device_requests(db: Database, serial: str) -> int:
+    """Drop every request of a device that is being deleted (synchronous
+    pymongo, for the device registry); how many there were. Its requesters
+    get no answer from the queue any more: they time out on their own."""
+    return db[COLLECTION].delete_many({"serial": serial}).deleted_count
 
 
 @dataclass

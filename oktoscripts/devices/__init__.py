@@ -3,6 +3,9 @@ credentials and the new-device event.
 
 - registry.py: DeviceRegistry (upserts per protocol, reads, listing, counts,
   delete, alias, the offline sweeper, connection-request credentials)
+- writes.py: how upserts reach MongoDB (bulk writes, insert races, refusals)
+- batching.py: group commit of concurrent single upserts
+- identity.py: the identity facts a process need not write again
 - documents.py: the device document and the shapes made from it (Lua, REST)
 - online.py: the online/offline rule and its settings
 - credentials.py: CredentialStore (scrypt for Basic, HA1 per realm for Digest)

@@ -8,7 +8,7 @@ so that each protocol writes its own dotted fields and never overwrites the
 other's::
 
     serial, alias, vendor, model, version, hw_version, product_class, oui,
-    data_model, ip                                     strings ("" = unknown)
+    data_model, ip          strings (missing or "" = unknown; alias only once set)
     status          0 offline, 1 associating, 2 online (the highest of the protocols)
     offline_at      when the sweeper takes the device offline (None: never by itself)
     first_seen, last_seen                              datetimes, UTC

@@ -8,6 +8,13 @@ Writes are upserts of dotted fields: a protocol sets only what it knows
 (``cwmp.*`` or ``usp.*`` and the shared fields it reports) and never removes
 what the other protocol wrote. ``first_seen`` is set on insert only. An
 insert, and only an insert, announces a new-device event (see events.py).
+
+An upsert returns once MongoDB acknowledged it: a read right after it, from
+any process, sees it. How they are written, for the embedded server's sake
+(each statement there costs about a millisecond of its CPU): one unordered
+bulk write per batch (writes.py), threads calling ``upsert`` at the same
+moment share one (batching.py), and the identity facts of a device that this
+process wrote lately are not written again (identity.py).
 """
 
 from __future__ import annotations
@@ -21,13 +28,15 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pymongo
-from pymongo import UpdateOne
+from pymongo import UpdateMany
 from pymongo.collection import Collection
 from pymongo.database import Database
-from pymongo.errors import BulkWriteError, DuplicateKeyError, PyMongoError
+from pymongo.errors import OperationFailure, PyMongoError
 
-from oktoscripts.devices import online, sealing
+from oktoscripts.devices import identity, online, sealing
+from oktoscripts.devices.batching import GroupCommit
 from oktoscripts.devices.documents import (
+    ASSOCIATING,
     OFFLINE,
     ONLINE,
     PROTOCOLS,
@@ -37,6 +46,7 @@ from oktoscripts.devices.documents import (
     lua_table,
 )
 from oktoscripts.devices.events import Announcer
+from oktoscripts.devices.writes import DeviceWriter, Write
 
 log = logging.getLogger(__name__)
 
@@ -46,9 +56,14 @@ MAX_PAGE = 1000
 # An insert whose event is still pending after this long is announced again
 # by announce_pending() (its own announcer had time to do it).
 ANNOUNCE_RETRY_AFTER_S = 30.0
-_DUPLICATE_KEY = 11000
 # How long acknowledged new-device events wait to have their flags cleared together.
 ACK_FLUSH_DELAY_S = 0.2
+FLAG_CHUNK = 100  # devices per statement clearing announced flags
+LIVE_STATUSES = (ASSOCIATING, ONLINE)
+# Indexes of earlier versions that status_offline_at replaces.
+SUPERSEDED_INDEXES = {"status", "offline_at"}
+# Most single upserts written together when threads call at the same moment.
+GROUP_MAX = 500
 
 
 def _now() -> datetime:
@@ -131,6 +146,27 @@ def _check_protocol(protocol: object) -> str:
     return protocol
 
 
+def _clear_flags(acked: list[dict]) -> list[UpdateMany]:
+    """The writes that clear the pending flags of announced inserts.
+
+    Each flag is cleared only on the insert that was announced (same
+    ``first_seen``), never on a later one of a device deleted and seen again.
+    The devices of one bulk insert share their ``first_seen``: one statement
+    per insert time clears them together, which on the embedded server costs
+    less than one statement per device filtering on two fields (its planner
+    fast path is a lone ``_id``). Chunks stay small because each document is
+    matched against the whole ``$in`` list."""
+    by_time: dict[datetime, list[str]] = {}
+    for insert in acked:
+        by_time.setdefault(insert["first_seen"], []).append(insert["_id"])
+    unset = {"$unset": {"announce_pending": ""}}
+    return [
+        UpdateMany({"_id": {"$in": ids[k : k + FLAG_CHUNK]}, "first_seen": first_seen}, unset)
+        for first_seen, ids in by_time.items()
+        for k in range(0, len(ids), FLAG_CHUNK)
+    ]
+
+
 def _expand(dotted: dict[str, Any]) -> dict[str, Any]:
     """{"a.b": 1} -> {"a": {"b": 1}}: the document an upsert inserted."""
     out: dict[str, Any] = {}
@@ -152,7 +188,12 @@ class DeviceRegistry:
     an announcer publishes them later."""
 
     def __init__(
-        self, db: Database, *, announcer: Announcer | None = None, collection: str = COLLECTION
+        self,
+        db: Database,
+        *,
+        announcer: Announcer | None = None,
+        collection: str = COLLECTION,
+        identity_refresh_s: float = identity.REFRESH_S,
     ) -> None:
         self.db = db
         self.collection: Collection = db[collection]
@@ -160,70 +201,67 @@ class DeviceRegistry:
         self._acked: list[dict] = []
         self._acked_lock = threading.Lock()
         self._acked_timer: threading.Timer | None = None
+        self._identities = identity.WrittenIdentities(identity_refresh_s)
+        self._writer = DeviceWriter(self.collection, self._identities)
+        self._group: GroupCommit[Write, UpsertResult] = GroupCommit(self._write, GROUP_MAX)
 
     # -- schema -----------------------------------------------------------
 
     def ensure_indexes(self) -> None:
-        """Create the indexes (idempotent; every process calls it on start)."""
+        """Create the indexes (idempotent; every process calls it on start).
+
+        Every index costs each device write, and on the embedded server a
+        fixed cost per index whichever fields the write changes (it rereads
+        the index definitions and rewrites every entry of the document): one
+        compound index serves both the status lookups and the sweeper."""
         col = self.collection
         # The serial is the document's _id: unique, and the fastest lookup.
-        col.create_index("status", name="status")
+        col.create_index([("status", 1), ("offline_at", 1)], name="status_offline_at")
         col.create_index("vendor", name="vendor")
         col.create_index("product_class", name="product_class")
         col.create_index("last_seen", name="last_seen")
-        # The sweeper's lookup; sparse so a device with no deadline costs nothing.
-        col.create_index("offline_at", name="offline_at", sparse=True)
         col.create_index("announce_pending", name="announce_pending", sparse=True)
+        existing = {index["name"] for index in col.list_indexes()}
+        for name in SUPERSEDED_INDEXES & existing:
+            try:
+                col.drop_index(name)
+            except OperationFailure as exc:  # another process dropped it first
+                log.info("index %s of devices not dropped: %s", name, exc)
 
     # -- writes by the protocols --------------------------------------------
 
     def upsert(self, update: DeviceUpdate, now: datetime | None = None) -> UpsertResult:
-        """Record one protocol's news about a device, inserting it if new."""
-        now = now or _now()
-        doc = self._update_doc(update, now)
-        result = self._upsert_one(update.serial, doc)
-        inserted = result.upserted_id is not None
-        if inserted:
-            self._announce(update.serial, doc, update.protocol)
-        if update.state == OFFLINE:
-            self._recompute(update.serial, now)
-        return UpsertResult(update.serial, inserted)
+        """Record one protocol's news about a device, inserting it if new.
+        Returns once the database has it; threads calling at the same moment
+        share one round trip (see batching.py)."""
+        return self._group.submit(self._prepare(update, now or _now()))
 
     def bulk_upsert(
         self, updates: Iterable[DeviceUpdate], now: datetime | None = None
     ) -> list[UpsertResult]:
         """Many upserts in one round trip (a burst of Informs, a fleet import).
-        Results are in the order of ``updates``."""
+        Results are in the order of ``updates``. If the database refused some,
+        the others are written all the same and the first refusal is raised."""
         now = now or _now()
-        updates = list(updates)
-        if not updates:
-            return []
-        docs = [self._update_doc(u, now) for u in updates]
-        ops = [
-            UpdateOne({"_id": u.serial}, d, upsert=True) for u, d in zip(updates, docs, strict=True)
+        results = self._write([self._prepare(u, now) for u in updates])
+        for result in results:
+            if isinstance(result, Exception):
+                raise result
+        return results
+
+    def _write(self, writes: list[Write]) -> list[UpsertResult | Exception]:
+        outcomes = self._writer.write(writes)
+        for write, outcome in zip(writes, outcomes, strict=True):
+            if outcome.inserted:
+                self._announce(write.doc, write.protocol)
+        for write, outcome in zip(writes, outcomes, strict=True):
+            # A protocol that lost the device: the status comes from both views.
+            if write.doc["$set"].get(f"{write.protocol}.state") == OFFLINE and not outcome.error:
+                self._recompute(write.serial, write.now)
+        return [
+            outcome.error or UpsertResult(write.serial, outcome.inserted)
+            for write, outcome in zip(writes, outcomes, strict=True)
         ]
-        inserted_ids: dict[int, str] = {}
-        retry: list[int] = []
-        try:
-            result = self.collection.bulk_write(ops, ordered=False)
-            inserted_ids = dict(result.upserted_ids)
-        except BulkWriteError as exc:
-            details = exc.details or {}
-            inserted_ids = {u["index"]: u["_id"] for u in details.get("upserted", [])}
-            for error in details.get("writeErrors", []):
-                if error.get("code") != _DUPLICATE_KEY:
-                    raise
-                retry.append(error["index"])
-        for index in retry:  # lost an insert race to another process: now an update
-            result = self._upsert_one(updates[index].serial, docs[index])
-            if result.upserted_id is not None:
-                inserted_ids[index] = result.upserted_id
-        for index in inserted_ids:
-            self._announce(updates[index].serial, docs[index], updates[index].protocol)
-        for update in updates:
-            if update.state == OFFLINE:
-                self._recompute(update.serial, now)
-        return [UpsertResult(u.serial, i in inserted_ids) for i, u in enumerate(updates)]
 
     def upsert_cwmp(
         self, serial: str, *, now: datetime | None = None, **inform: Any
@@ -375,28 +413,29 @@ class DeviceRegistry:
         start (a platform restart must not leave gone devices online).
         Returns how many devices changed status."""
         now = now or _now()
-        overdue = self.collection.find(
-            {"offline_at": {"$lte": now}, "status": {"$gt": OFFLINE}},
-            {
-                "serial": 1,
-                "status": 1,
-                "offline_at": 1,
-                "cwmp.state": 1,
-                "cwmp.offline_at": 1,
-                "usp.state": 1,
-                "usp.offline_at": 1,
-            },
-        )
         changed = 0
-        for doc in overdue:
-            status, offline_at = online.effective(doc, now)
-            # Only if no protocol wrote in between (it set a new deadline).
-            result = self.collection.update_one(
-                {"_id": doc["_id"], "offline_at": doc["offline_at"]},
-                {"$set": {"status": status, "offline_at": offline_at}},
+        for live in LIVE_STATUSES:  # equality then range: the compound index serves it
+            overdue = self.collection.find(
+                {"status": live, "offline_at": {"$lte": now}},
+                {
+                    "serial": 1,
+                    "status": 1,
+                    "offline_at": 1,
+                    "cwmp.state": 1,
+                    "cwmp.offline_at": 1,
+                    "usp.state": 1,
+                    "usp.offline_at": 1,
+                },
             )
-            if result.modified_count and status != doc.get("status"):
-                changed += 1
+            for doc in list(overdue):
+                status, offline_at = online.effective(doc, now)
+                # Only if no protocol wrote in between (it set a new deadline).
+                result = self.collection.update_one(
+                    {"_id": doc["_id"], "offline_at": doc["offline_at"]},
+                    {"$set": {"status": status, "offline_at": offline_at}},
+                )
+                if result.modified_count and status != doc.get("status"):
+                    changed += 1
         return changed
 
     def _recompute(self, serial: str, now: datetime) -> None:
@@ -490,8 +529,15 @@ class DeviceRegistry:
         return out
 
     def delete(self, serial: str) -> bool:
-        """Remove a device; True if it existed. Seen again later, it is new."""
-        return self.collection.delete_one({"_id": _check_serial(serial)}).deleted_count == 1
+        """Remove a device and the CWMP requests queued for it; True if it
+        existed. Seen again later, it is new (and has no old requests)."""
+        # Imported here: the CWMP package builds on this one, not the reverse.
+        from oktoscripts.cwmp.queue import delete_device_requests
+
+        deleted = self.collection.delete_one({"_id": _check_serial(serial)}).deleted_count == 1
+        self._identities.forget(serial)
+        delete_device_requests(self.db, serial)
+        return deleted
 
     def set_alias(self, serial: str, alias: str) -> bool:
         """Name a device; False if unknown."""
@@ -519,7 +565,7 @@ class DeviceRegistry:
             count += 1
         return count
 
-    def _announce(self, serial: str, update_doc: dict, protocol: str) -> None:
+    def _announce(self, update_doc: dict, protocol: str) -> None:
         if self.announcer is None:
             return
         inserted = _expand({**update_doc["$setOnInsert"], **update_doc["$set"]})
@@ -558,9 +604,8 @@ class DeviceRegistry:
             self._acked_timer = None
         if not acked:
             return 0
-        unset = {"$unset": {"announce_pending": ""}}
         try:
-            self.collection.bulk_write([UpdateOne(f, unset) for f in acked], ordered=False)
+            self.collection.bulk_write(_clear_flags(acked), ordered=False)
         except PyMongoError as exc:  # they stay pending: announce_pending re-sends, deduplicated
             log.warning("clearing %d announced flags failed: %s", len(acked), exc)
         return len(acked)
@@ -571,16 +616,12 @@ class DeviceRegistry:
 
     # -- internals ------------------------------------------------------------
 
-    def _upsert_one(self, serial: str, doc: dict) -> pymongo.results.UpdateResult:
-        # The serial is the _id: two processes inserting the same new serial at
-        # once give one insert and one DuplicateKeyError; the loser retries,
-        # which is now an update of the winner's document.
-        for _ in range(3):
-            try:
-                return self.collection.update_one({"_id": serial}, doc, upsert=True)
-            except DuplicateKeyError:
-                continue
-        return self.collection.update_one({"_id": serial}, doc, upsert=True)
+    @classmethod
+    def _prepare(cls, update: DeviceUpdate, now: datetime) -> Write:
+        # Checked here, in the caller's thread: a bad update fails alone.
+        doc = cls._update_doc(update, now)
+        facts = identity.facts_of(update.protocol, doc["$set"])
+        return Write(update.serial, update.protocol, doc, now, facts)
 
     @staticmethod
     def _update_doc(update: DeviceUpdate, now: datetime) -> dict[str, Any]:
@@ -612,5 +653,6 @@ class DeviceRegistry:
         }
         if "status" not in fields:
             on_insert["status"] = OFFLINE
-        on_insert["alias"] = ""
+        # No "alias" until one is set: readers take a missing one as "", and
+        # every field of an upsert costs the embedded server (writes.py).
         return {"$set": fields, "$setOnInsert": on_insert}

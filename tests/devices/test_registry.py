@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -120,10 +121,23 @@ def test_sealed_password_under_another_secret_key_is_not_returned(registry, sett
 
 def test_indexes(registry, mdb):
     inform(registry, "SN1")
-    indexes = {i["name"]: i for i in mdb.devices.list_indexes()}
+    keys = {i["name"]: dict(i["key"]) for i in mdb.devices.list_indexes()}
     assert mdb.devices.find_one({"_id": "SN1"})["serial"] == "SN1"  # the serial is the key
-    for name in ("status", "vendor", "product_class", "last_seen"):
-        assert name in indexes
+    assert keys["status_offline_at"] == {"status": 1, "offline_at": 1}  # lookups and sweeper
+    for name in ("vendor", "product_class", "last_seen"):
+        assert keys[name] == {name: 1}
+
+
+def test_indexes_of_earlier_versions_are_replaced(mdb):
+    # Each index costs every device write: the ones the compound index
+    # replaced must not stay behind in an existing database.
+    mdb.devices.create_index("status", name="status")
+    mdb.devices.create_index("offline_at", name="offline_at", sparse=True)
+    DeviceRegistry(mdb).ensure_indexes()
+    names = {i["name"] for i in mdb.devices.list_indexes()}
+    assert "status" not in names and "offline_at" not in names
+    assert "status_offline_at" in names
+    DeviceRegistry(mdb).ensure_indexes()  # idempotent
 
 
 def test_list_filters_paging_and_counts(registry):
@@ -169,6 +183,32 @@ def test_delete_then_register_again_is_a_new_device(registry):
     later = T0 + timedelta(days=1)
     assert inform(registry, "GONE", now=later).inserted is True
     assert registry.get("GONE")["first_seen"] == later
+
+
+async def test_deleting_a_device_drops_its_queued_cwmp_requests(registry, mongo_uri, mdb):
+    from pymongo import AsyncMongoClient
+
+    from oktoscripts.cwmp.queue import RpcQueue
+    from oktoscripts.cwmp.soap import RpcRequest
+
+    inform(registry, "DEL")
+    inform(registry, "KEEP")
+    client = AsyncMongoClient(mongo_uri, tz_aware=True)
+    try:
+        queue = RpcQueue(client[mdb.name])
+        await queue.ensure_indexes()
+        request = RpcRequest("GetParameterValues", names=["InternetGatewayDevice."])
+        for request_id, serial in (("r1", "DEL"), ("r2", "DEL"), ("r3", "KEEP")):
+            await queue.put(request_id, serial, request, "async", 600)
+        assert (await queue.take_next("DEL", "acs-1")).request_id == "r1"  # sent, unanswered
+        assert await asyncio.to_thread(registry.delete, "DEL") is True
+        # Seen again, the device is new: nothing of the old one is sent to it.
+        assert inform(registry, "DEL", now=T0 + timedelta(days=1)).inserted is True
+        assert await queue.take_next("DEL", "acs-1") is None
+        assert await queue.stale_sent(-60) == []
+        assert await queue.has_queued("KEEP")
+    finally:
+        await client.close()
 
 
 def test_alias(registry):
