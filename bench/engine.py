@@ -2,12 +2,14 @@
 
     .venv/bin/python -m bench.engine [--runtime lua51|luajit|both] [--repeat N]
 
-For each workload it times bare lupa (a LuaRuntime, execute) and a whole
-LuaRun (fresh sandboxed runtime, limit hook, coroutine driver, result
-conversion), best of N, and prints the overhead. Times are CPU time of this
-process (all its threads), so that other processes on a shared machine do not
-skew the comparison; wall time is printed beside it. Target (issue 3): at most
-25% for the sandbox plus hooks. Also prints check_syntax time for 1,000 lines
+For each workload it times bare lupa (a LuaRuntime, execute, closed) and a
+whole LuaRun (fresh sandboxed runtime, limit checks, coroutine driver, result
+conversion, runtime freed), N times each, interleaved (in turn first and
+second, so that a change in the machine's load falls on both alike). Times are
+CPU time of this process (all its threads), so that other processes on a
+shared machine skew the comparison less; wall time is printed beside it. The
+overhead is the median of the N pairs' overheads, with their range. Target
+(issue 3): at most 25% for the sandbox plus hooks. Also prints check_syntax time for 1,000 lines
 (target: under 5 ms), the cost of a waiting binding call (the hop from Lua to
 the asyncio loop and back), and the CPU per run of many runs at once.
 """
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import statistics
 import time
 
 from oktoscripts.lua.limits import Limits
@@ -57,24 +60,53 @@ WORKLOADS = {
 
 
 def time_bare(runtime: str, code: str) -> tuple[float, float]:
-    """(CPU seconds, wall seconds) of a fresh bare runtime running `code`."""
+    """(CPU seconds, wall seconds) of a fresh bare runtime running `code`,
+    until the runtime is closed."""
     lupa = lupa_module(runtime)
     cpu, wall = time.process_time(), time.perf_counter()
     lua = lupa.LuaRuntime()
     lua.execute(code)
+    del lua
     return time.process_time() - cpu, time.perf_counter() - wall
 
 
 async def time_engine(runtime: str, code: str, pool: LuaThreadPool) -> tuple[float, float]:
-    """(CPU seconds, wall seconds) of a whole LuaRun of `code`."""
+    """(CPU seconds, wall seconds) of a whole LuaRun of `code`, until its
+    runtime is freed (which its Lua thread does after the outcome is out)."""
     limits = Limits(wall_seconds=120, instructions=10**11)
     cpu, wall = time.process_time(), time.perf_counter()
     run = LuaRun(code, name="bench", runtime=runtime, limits=limits, executor=pool)
     outcome = await run.run()
+    del run
+    await drained(pool)
     elapsed = time.process_time() - cpu, time.perf_counter() - wall
     if outcome.status != "succeeded":
         raise SystemExit(f"engine run failed: {outcome.error}")
     return elapsed
+
+
+async def drained(pool: LuaThreadPool) -> None:
+    """Once every thread of `pool` is done with what it was given so far
+    (its jobs run in order, each thread's cleanup right after its job)."""
+    loop = asyncio.get_running_loop()
+    await asyncio.gather(*(loop.run_in_executor(pool, time.sleep, 0.001) for _ in range(pool.size)))
+
+
+def overhead_row(pairs: list[tuple[tuple[float, float], tuple[float, float]]]) -> str:
+    """Median CPU and wall times of bare and engine, and the median (range) of
+    the pairs' CPU overheads."""
+    bare_cpu = statistics.median(b[0] for b, _ in pairs)
+    engine_cpu = statistics.median(e[0] for _, e in pairs)
+    overheads = sorted((e[0] - b[0]) / b[0] * 100 for b, e in pairs)
+    overhead = statistics.median(overheads)
+    flag = "" if overhead <= 25 else "  (over the 25% target)"
+    times = f"{bare_cpu * 1000:>8.1f}ms {engine_cpu * 1000:>8.1f}ms"
+    spread = f"[{overheads[0]:+.0f}..{overheads[-1]:+.0f}]"
+    walls = (
+        f"({statistics.median(b[1] for b, _ in pairs) * 1000:.1f}ms, "
+        f"{statistics.median(e[1] for _, e in pairs) * 1000:.1f}ms)"
+    )
+    return f"{times} {overhead:>8.1f}% {spread:>10}   {walls}{flag}"
 
 
 async def hop_figure(pool: LuaThreadPool, count: int = 2000) -> tuple[float, float]:
@@ -89,13 +121,17 @@ async def hop_figure(pool: LuaThreadPool, count: int = 2000) -> tuple[float, flo
 
 
 async def per_run_figure(pool: LuaThreadPool, code: str, count: int) -> tuple[float, float]:
-    """(wall, CPU) seconds per run of `count` runs of `code` started at once."""
+    """(wall, CPU) seconds per run of `count` runs of `code` started at once
+    (wall: until the last outcome; CPU: until their runtimes are freed too)."""
     cpu, wall = time.process_time(), time.perf_counter()
     runs = [LuaRun(code, name="many", executor=pool) for _ in range(count)]
     outcomes = await asyncio.gather(*(run.run() for run in runs))
+    wall = time.perf_counter() - wall
+    del runs
+    await drained(pool)
     if any(o.status != "succeeded" for o in outcomes):
         raise SystemExit("a run failed")
-    return (time.perf_counter() - wall) / count, (time.process_time() - cpu) / count
+    return wall / count, (time.process_time() - cpu) / count
 
 
 def syntax_figure() -> float:
@@ -117,7 +153,7 @@ def syntax_figure() -> float:
 async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runtime", default="both", choices=["lua51", "luajit", "both"])
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=5)
     opts = parser.parse_args()
     runtimes = ["lua51", "luajit"] if opts.runtime == "both" else [opts.runtime]
     pool = LuaThreadPool(workers=1)
@@ -125,20 +161,20 @@ async def main() -> None:
     for runtime in runtimes:
         print(f"{runtime}:")
         print(
-            f"  {'workload':<10} {'bare cpu':>10} {'engine cpu':>10} {'overhead':>9}"
-            f"   (wall: bare, engine)"
+            f"  {'workload':<10} {'bare cpu':>10} {'engine cpu':>10} {'overhead':>9} "
+            f"{'(range)':>10}   (wall: bare, engine)"
         )
         for name, code in WORKLOADS.items():
-            # Interleaved, best of N: the machine's load changes under both alike.
-            bare = engine = (float("inf"), float("inf"))
-            for _ in range(opts.repeat):
-                bare = min(bare, time_bare(runtime, code))
-                engine = min(engine, await time_engine(runtime, code, pool))
-            overhead = (engine[0] - bare[0]) / bare[0] * 100
-            flag = "" if overhead <= 25 else "  (over the 25% target)"
-            times = f"{bare[0] * 1000:>8.1f}ms {engine[0] * 1000:>8.1f}ms"
-            walls = f"({bare[1] * 1000:.1f}ms, {engine[1] * 1000:.1f}ms)"
-            print(f"  {name:<10} {times} {overhead:>8.1f}%   {walls}{flag}")
+            pairs = []
+            for i in range(opts.repeat):
+                if i % 2:
+                    engine = await time_engine(runtime, code, pool)
+                    bare = time_bare(runtime, code)
+                else:
+                    bare = time_bare(runtime, code)
+                    engine = await time_engine(runtime, code, pool)
+                pairs.append((bare, engine))
+            print(f"  {name:<10} {overhead_row(pairs)}")
     print(f"check_syntax, 1,000 lines: {syntax_figure() * 1000:.2f} ms (target < 5 ms)")
     # The costs that add up when a worker holds thousands of runs (lua51, a
     # pool of 2 threads as on the 2-core target machine).

@@ -1,6 +1,6 @@
 """Run overhead and concurrency of one worker process, through the real queue.
 
-    .venv/bin/python -m bench.runs [--quick]
+    .venv/bin/python -m bench.runs [--quick] [--only latency|throughput|sleeps|cancel]
 
 Starts (unless NATS_URL names one) the embedded nats-server, uses a fresh
 SQLite database (or DATABASE_URL), starts one ``manage.py worker`` process and
@@ -66,9 +66,20 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def peak_rss_mb(pid: int) -> float:
+def reset_peak_rss(pid: int) -> bool:
+    """Start the process's VmHWM again from its current RSS (Linux 4.0+), so
+    that the peak of one measurement can be told from earlier ones."""
+    try:
+        Path(f"/proc/{pid}/clear_refs").write_text("5")
+    except OSError:
+        return False
+    return True
+
+
+def rss_mb(pid: int, field: str = "VmHWM") -> float:
+    """The worker's peak (VmHWM) or current (VmRSS) resident memory."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
+        if line.startswith(f"{field}:"):
             return int(line.split()[1]) / 1024
     return float("nan")
 
@@ -138,28 +149,39 @@ async def latency(nc, finals: Finals, samples: int) -> list[float]:  # noqa: ANN
 
 
 async def spread(ids: list[str], since: float) -> str:
-    """When the runs started and finished, seconds after ``since`` (min/median/max)."""
+    """When the runs started, ended in Lua (start + the duration in their
+    metrics) and were stored, seconds after ``since`` (min/median/max)."""
     from asgiref.sync import sync_to_async
 
     from oktoscripts.runs.models import Run
 
     rows = await sync_to_async(list)(
-        Run.objects.filter(pk__in=ids).values_list("started", "finished")
+        Run.objects.filter(pk__in=ids).values_list("started", "finished", "metrics")
     )
 
     def summary(values: list[float]) -> str:
+        if not values:
+            return "-"
         values.sort()
         return "/".join(f"{v:.2f}" for v in (values[0], values[len(values) // 2], values[-1]))
 
     started = summary([r[0].timestamp() - since for r in rows if r[0]])
+    ended = summary(
+        [
+            r[0].timestamp() + r[2]["duration_s"] - since
+            for r in rows
+            if r[0] and r[2] and "duration_s" in r[2]
+        ]
+    )
     finished = summary([r[1].timestamp() - since for r in rows if r[1]])
-    return f"started {started} s, finished {finished} s (min/median/max)"
+    return f"started {started} s, ended {ended} s, stored {finished} s (min/median/max)"
 
 
 async def throughput(nc, finals: Finals, count: int, code: str) -> float:  # noqa: ANN001
     started = time.perf_counter()
     since = time.time()
     ids = await queue_many(nc, code, count)
+    queued = time.perf_counter() - started
     waiters = [finals.expect(run_id) for run_id in ids]
     # Runs may finish before we registered: count those already seen.
     for run_id, waiter in zip(ids, waiters, strict=True):
@@ -167,7 +189,7 @@ async def throughput(nc, finals: Finals, count: int, code: str) -> float:  # noq
             waiter.set_result(finals.statuses[run_id])
     statuses = await asyncio.wait_for(asyncio.gather(*waiters), 120)
     elapsed = time.perf_counter() - started
-    print(f"  ({await spread(ids, since)})")
+    print(f"  (all queued after {queued:.2f} s; {await spread(ids, since)})")
     bad = [s for s in statuses if s != "succeeded"]
     if bad:
         print(f"  !! {len(bad)} runs did not succeed: {sorted(set(bad))}")
@@ -202,7 +224,7 @@ def ms(values: list[float], q: float) -> str:
     return f"{ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000:.1f} ms"
 
 
-async def measure(tmp: Path, quick: bool) -> None:
+async def measure(tmp: Path, quick: bool, only: str | None) -> None:
     from oktoscripts.bus.connection import connect
     from oktoscripts.bus.streams import delete_prefixed
     from oktoscripts.bus.subjects import prefix
@@ -213,41 +235,17 @@ async def measure(tmp: Path, quick: bool) -> None:
     await finals.subscribe(nc)
     try:
         await latency(nc, finals, 20)  # warm up
-        times = await latency(nc, finals, 100 if quick else 300)
-        print(
-            f"submit -> result stored, trivial script, one at a time ({len(times)} runs): "
-            f"p50 {ms(times, 0.5)}, p90 {ms(times, 0.9)}, p99 {ms(times, 0.99)}  "
-            f"[target p50 <= 10 ms]"
-        )
-
-        count = 1000 if quick else 3000
-        cpu = cpu_seconds(worker.pid)
-        elapsed = await throughput(nc, finals, count, "return 1")
-        cpu = cpu_seconds(worker.pid) - cpu
-        print(
-            f"trivial runs through one worker process: {count} in {elapsed:.2f} s = "
-            f"{count / elapsed:.0f} runs/s  [target >= 300/s on 2 cores]; worker CPU "
-            f"{cpu / count * 1000:.2f} ms per run"
-        )
-
-        cpu = cpu_seconds(worker.pid)
-        elapsed = await throughput(nc, finals, 2000, "sleep(1)\nreturn 1")
-        cpu = cpu_seconds(worker.pid) - cpu
-        print(
-            f"2000 runs each calling sleep(1), one worker process: all stored in "
-            f"{elapsed:.2f} s wall  [target <= 3 s]; worker CPU {cpu:.2f} s"
-        )
-        print(f"worker peak RSS: {peak_rss_mb(worker.pid):.0f} MB  [target <= 300 MB]")
-
-        times = await cancel_latency(nc, finals, 10 if quick else 30)
-        print(
-            f"cancel_run -> 'cancelled' stored, run sleeping ({len(times)} runs): "
-            f"p50 {ms(times, 0.5)}, max {max(times) * 1000:.1f} ms  [target <= 100 ms]"
-        )
+        if only in (None, "latency"):
+            await measure_latency(nc, finals, quick)
+        if only in (None, "throughput"):
+            await measure_throughput(nc, finals, worker.pid, quick)
+        if only in (None, "sleeps"):
+            await measure_sleeps(nc, finals, worker.pid)
+        if only in (None, "cancel"):
+            await measure_cancel(nc, finals, quick)
         print(
             f"(cores: {os.cpu_count()}, load average {os.getloadavg()[0]:.1f}, database: "
-            f"{os.environ['DATABASE_URL'].split(':', 1)[0]}, cancel mean "
-            f"{statistics.mean(times) * 1000:.1f} ms)"
+            f"{os.environ['DATABASE_URL'].split(':', 1)[0]})"
         )
     finally:
         worker.terminate()
@@ -256,9 +254,61 @@ async def measure(tmp: Path, quick: bool) -> None:
         await nc.close()
 
 
+async def measure_latency(nc, finals: Finals, quick: bool) -> None:  # noqa: ANN001
+    times = await latency(nc, finals, 100 if quick else 300)
+    print(
+        f"submit -> result stored, trivial script, one at a time ({len(times)} runs): "
+        f"p50 {ms(times, 0.5)}, p90 {ms(times, 0.9)}, p99 {ms(times, 0.99)}  "
+        f"[target p50 <= 10 ms]"
+    )
+
+
+async def measure_throughput(nc, finals: Finals, pid: int, quick: bool) -> None:  # noqa: ANN001
+    count = 1000 if quick else 3000
+    cpu = cpu_seconds(pid)
+    elapsed = await throughput(nc, finals, count, "return 1")
+    cpu = cpu_seconds(pid) - cpu
+    print(
+        f"trivial runs through one worker process: {count} in {elapsed:.2f} s = "
+        f"{count / elapsed:.0f} runs/s  [target >= 300/s on 2 cores]; worker CPU "
+        f"{cpu / count * 1000:.2f} ms per run"
+    )
+
+
+async def measure_sleeps(nc, finals: Finals, pid: int) -> None:  # noqa: ANN001
+    peak_before, before = rss_mb(pid), rss_mb(pid, "VmRSS")
+    phase_peak = reset_peak_rss(pid)
+    cpu = cpu_seconds(pid)
+    elapsed = await throughput(nc, finals, 2000, "sleep(1)\nreturn 1")
+    cpu = cpu_seconds(pid) - cpu
+    print(
+        f"2000 runs each calling sleep(1), one worker process: all stored in "
+        f"{elapsed:.2f} s wall  [target <= 3 s]; worker CPU {cpu:.2f} s"
+    )
+    during = f"{rss_mb(pid):.0f} MB while holding these runs, " if phase_peak else ""
+    print(
+        f"worker peak RSS: {max(peak_before, rss_mb(pid)):.0f} MB  [target <= 300 MB] "
+        f"({during}{before:.0f} MB before them, peak before them {peak_before:.0f} MB)"
+    )
+
+
+async def measure_cancel(nc, finals: Finals, quick: bool) -> None:  # noqa: ANN001
+    times = await cancel_latency(nc, finals, 10 if quick else 30)
+    print(
+        f"cancel_run -> 'cancelled' stored, run sleeping ({len(times)} runs): "
+        f"p50 {ms(times, 0.5)}, max {max(times) * 1000:.1f} ms, mean "
+        f"{statistics.mean(times) * 1000:.1f} ms  [target <= 100 ms]"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer samples")
+    parser.add_argument(
+        "--only",
+        choices=["latency", "throughput", "sleeps", "cancel"],
+        help="one measurement only (e.g. to profile the worker during it)",
+    )
     options = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-runs-") as tmp_name:
         tmp = Path(tmp_name)
@@ -275,7 +325,7 @@ def main() -> None:
 
             django.setup()
             call_command("migrate", verbosity=0)
-            asyncio.run(measure(tmp, options.quick))
+            asyncio.run(measure(tmp, options.quick, options.only))
         finally:
             if embedded:
                 embedded.stop()

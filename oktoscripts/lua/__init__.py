@@ -8,9 +8,12 @@ Modules:
                 as the per-script option), nothing of Python registered,
                 strings as bytes so every value crossing is converted by us.
 - ``sandbox.lua`` the engine side inside each runtime: the script's
-                environment (LUA_API.md "The sandbox"), the limit hook on every
-                coroutine, yieldable pcall/xpcall and coroutine functions that
-                pass waits through, binding wrappers, the step function.
+                environment (LUA_API.md "The sandbox"), the limit checks (a
+                hook on every coroutine, or LuaJIT's instrumented counters),
+                yieldable pcall/xpcall, binding wrappers, the step function.
+- ``sandbox_more.lua`` the sandbox functions few scripts use (coroutine
+                library, getfenv/setfenv, load/loadstring, collectgarbage,
+                debug.traceback), loaded into a runtime on first use.
 - ``limits``    Limits and their per-script overrides.
 - ``context``   RunContext (``ctx`` of bindings) and OutputLine.
 - ``outcome``   RunOutcome and RunError.

@@ -8,10 +8,16 @@ compiling it: at the start of every block that can repeat (after `do`,
 
     C=C-1 if C<0 then C=X() end;
 
-where C and X are upvalues of the chunk with unguessable names. The counter
-costs a decrement and a compare per iteration in compiled code; when it runs
-out, the trace exits and X (the engine's budget function) checks the limits
-exactly like the hook does, raising the limit error at the script's line.
+where C and X have unguessable names: C a local of the chunk's main function
+(its other functions share it as an upvalue), X an upvalue. In a compiled
+loop of the main function the counter is a register: a decrement and a
+compare per iteration. When it runs out, the trace exits and X (the engine's
+budget function) checks the limits like the hook does, raising the limit
+error at the script's line, and says how many iterations to allow until the
+next check.
+
+A main function already at Lua's limit of 200 locals has no room for C: for
+it, the fallback form makes C an upvalue of a wrapper, like X.
 
 The insertion never adds a line, so line numbers in errors stay right. Only
 syntactically valid source is rewritten (the engine compiles the original
@@ -45,13 +51,20 @@ def budget_names() -> tuple[str, str]:
 
 
 def instrument(source: str, counter: str, budget: str) -> str:
-    """`source` as the body of a function that gets `budget` as its first
-    upvalue, with a check at the start of every loop body and before every
-    tail call (the only other way to run forever without growing the stack).
+    """`source` as the body of a function that gets `budget` as an upvalue,
+    with a check at the start of every loop body and before every tail call
+    (the only other way to run forever without growing the stack).
 
     The result is a chunk returning the script's main function:
-    ``local C, X = 0, ...; return function(...) <source> end``.
+    ``local X = ...; return function(...) local C = 0; <source> end``.
     """
+    return instrument_with_fallback(source, counter, budget)[0]
+
+
+def instrument_with_fallback(source: str, counter: str, budget: str) -> tuple[str, str]:
+    """instrument(), and the fallback form for a main function that has no
+    room for one more local:
+    ``local C, X = 0, ...; return function(...) <source> end``."""
     check = f" {counter}={counter}-1 if {counter}<0 then {counter}={budget}() end; "
     tokens = [
         (m.lastgroup, m.group(), m.start(), m.end())
@@ -76,7 +89,10 @@ def instrument(source: str, counter: str, budget: str) -> str:
         pos = offset
     out.append(source[pos:])
     body = "".join(out)
-    return f"local {counter}, {budget} = 0, ...; return function(...) {check}{body}\nend"
+    return (
+        f"local {budget} = ...; return function(...) local {counter} = 0;{check}{body}\nend",
+        f"local {counter}, {budget} = 0, ...; return function(...) {check}{body}\nend",
+    )
 
 
 _BLOCK_END = {"end", "else", "elseif", "until", ";"}

@@ -37,8 +37,14 @@ from oktoscripts.bus.listening import KEEP_ALIVE_S, Delivery, as_event_source
 from oktoscripts.lua.context import ListenerSource, OutputLimitExceeded, OutputLine, RunContext
 from oktoscripts.lua.limits import LIMIT_KINDS, Limits
 from oktoscripts.lua.outcome import RunError, RunOutcome
-from oktoscripts.lua.runtime import RUNTIMES, LuaSandbox, Step, lupa_module
-from oktoscripts.lua.threads import LoopInbox, LuaThreadPool, default_pool, inbox_for
+from oktoscripts.lua.runtime import HOOK_EVERY, RUNTIMES, LuaSandbox, Step, lupa_module, weakly
+from oktoscripts.lua.threads import (
+    LoopInbox,
+    LuaThreadPool,
+    after_job,
+    default_pool,
+    inbox_for,
+)
 from oktoscripts.lua.values import LuaCallback
 
 __all__ = ["LuaRun", "Limits", "OutputLine", "RunError", "RunOutcome"]
@@ -47,6 +53,16 @@ log = logging.getLogger(__name__)
 
 # How long a thread that should have stopped may take before it is abandoned.
 GRACE_S = 0.5
+
+# Time between two limit checks of running Lua (see _next_check): a check is a
+# call into Python, so spaced by time rather than by a fixed count they cost
+# next to nothing in a fast loop, and a loop still stops within milliseconds.
+CHECK_EVERY_S = 0.002
+# The least and most instructions (Lua 5.1) or loop iterations and tail calls
+# (LuaJIT) between two checks. The most bounds how late a check comes when a
+# fast loop turns slow (each iteration a long C call, say): 50,000 iterations
+# of 10 us are half a second.
+_CHECK_RANGE = {"lua51": (1_000, 100_000), "luajit": (1_000, 50_000)}
 
 
 class _Activation:
@@ -152,8 +168,10 @@ class LuaRun:
             services=self.services,
             limits=self.limits,
             loop=loop,
-            emit=self._emit,
-            start_listener=self._start_listener_threadsafe,
+            # Weakly: the run holds its context; a context holding the run
+            # would make a cycle that only the cyclic collector frees.
+            emit=weakly(self._emit),
+            start_listener=weakly(self._start_listener_threadsafe),
             listener_key=self.listener_key,
         )
         if self._cancel_requested:
@@ -204,7 +222,7 @@ class LuaRun:
                 if act.co is None:
                     step = await self._in_lua(act, self._begin, act)
                 else:
-                    step = await self._in_lua(act, self._step, act.co, args)
+                    step = await self._in_lua(act, self._step, act, args)
                 if step.kind == "wait":
                     args = await self._wait_binding(act, step.token, step.line)
                     continue
@@ -224,6 +242,7 @@ class LuaRun:
         """On the Lua thread: the sandbox, the compiled chunk and its first
         resume (or the outcome of a syntax error, as a "syntax" Step)."""
         lupa = lupa_module(self.runtime)
+        self._checked_at = time.monotonic()
         try:
             self._sandbox = sandbox = LuaSandbox(
                 self._lua_call,
@@ -248,22 +267,36 @@ class LuaRun:
             return Step("syntax", error=self._outcome("failed", error=error))
         act.co = step.co
         self._peak_memory = max(self._peak_memory, sandbox.memory_used())
+        self._close_if_over(act, step, sandbox)
         return step
 
-    def _step(self, co: Any, args: tuple) -> Step:
+    def _step(self, act: _Activation, args: tuple) -> Step:
         """On the Lua thread: one resume, with Lua's own failures mapped."""
         sandbox = self._sandbox
         if sandbox is None:  # the run is over and its runtime dropped
             return Step("limit")
+        self._checked_at = time.monotonic()  # the pace counts only running time
         try:
-            step = sandbox.step(co, args)
+            step = sandbox.step(act.co, args)
         except sandbox.lupa.LuaMemoryError:
             self._trip = self._trip or ("memory_bytes", self._last_line)
             step = Step("limit")
         except sandbox.lupa.LuaError as exc:
             step = Step("error", error=_text(exc), frames=[])
         self._peak_memory = max(self._peak_memory, sandbox.memory_used())
+        self._close_if_over(act, step, sandbox)
         return step
+
+    def _close_if_over(self, act: _Activation, step: Step, sandbox: LuaSandbox) -> None:
+        """On the Lua thread, after a step: when the main chunk has ended and
+        no listener is left to call, nothing runs in this runtime again. It is
+        freed on this thread, the one that built it (its memory goes back
+        where the next runtime is built), once the step's result is on its
+        way, instead of on the event loop's thread."""
+        if act.kind != "main" or step.kind == "wait" or (step.kind == "done" and self._listeners):
+            return
+        self._sandbox = None
+        after_job(sandbox.close)
 
     async def _in_lua(self, act: _Activation, fn: Callable, *args: Any) -> Any:
         """Run fn on the Lua pool for `act` (its deadline timer holds the
@@ -486,10 +519,11 @@ class LuaRun:
         values = tuple(result) if isinstance(result, Multi) else (result,)
         return (0, *sandbox.lua_values(values))
 
-    def _lua_tick(self, memory_kb: float, line: int | None, amount: int) -> int | None:
-        """A limit check from the hook (every `amount` instructions) or, under
-        LuaJIT, from the budget checks (every `amount` loop iterations or tail
-        calls, counted as that many instructions)."""
+    def _lua_tick(self, memory_kb: float, line: int | None, amount: int) -> tuple:
+        """A limit check from the hook (after `amount` instructions) or, under
+        LuaJIT, from the budget checks (after `amount` loop iterations or tail
+        calls, counted as that many instructions). Returns (reason code, 0) to
+        stop, else (None, how many to run until the next check)."""
         try:
             self._instructions += amount
             memory = int(memory_kb * 1024)
@@ -499,10 +533,29 @@ class LuaRun:
                 self._last_line = line
             if self._stop_reason is None:
                 self._stop_reason = self._over_limit(amount)
-            return _REASON_CODES[self._stop_reason] if self._stop_reason else None
+            if self._stop_reason:
+                return (_REASON_CODES[self._stop_reason], 0)
+            return (None, self._next_check(amount))
         except Exception:
             log.exception("run %s: limit check failed", self.run_id)
-            return None
+            return (None, HOOK_EVERY)
+
+    def _next_check(self, amount: int) -> int:
+        """How many instructions (iterations under LuaJIT) until the next
+        check: as many as ran in about CHECK_EVERY_S at the pace since the
+        last check, growing at most eightfold at a time (a burst of fast
+        iterations must not space the checks of slow ones too far apart), and
+        no more than the activation has left of its instruction limit."""
+        now = time.monotonic()
+        elapsed, self._checked_at = now - self._checked_at, now
+        low, high = _CHECK_RANGE[self.runtime]
+        ahead = min(amount * 8, high)
+        if elapsed > 0:
+            ahead = min(ahead, int(amount * CHECK_EVERY_S / elapsed))
+        act = self._current
+        if act is not None:
+            ahead = min(ahead, self.limits.instructions - act.instructions + 1)
+        return max(low, ahead)
 
     def _over_limit(self, amount: int) -> str | None:
         if self._cancel_requested:

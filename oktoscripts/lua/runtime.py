@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import importlib
 import logging
+import weakref
 from collections.abc import Callable
-from functools import cache
+from functools import cache, partial
 from pathlib import Path
 from typing import Any
 
 from oktoscripts.lua.bytecode import strip_lua51
-from oktoscripts.lua.instrument import budget_names, instrument
+from oktoscripts.lua.instrument import budget_names, instrument_with_fallback
 from oktoscripts.lua.values import (
     PLAIN_TYPES,
     Converter,
@@ -35,27 +36,68 @@ log = logging.getLogger(__name__)
 
 RUNTIMES = {"lua51": "lupa.lua51", "luajit": "lupa.luajit21"}
 
-# Instructions between two limit checks: rare enough to cost little, often
-# enough to stop a loop within a fraction of a millisecond.
+# The heap size up to which a finished runtime is collected before lupa closes
+# it (see LuaSandbox.close).
+COLLECT_BEFORE_CLOSE_BYTES = 1 << 20
+
+# Instructions (Lua 5.1) before the first limit check of a run; the driver
+# spaces the next ones by time (run.py, CHECK_EVERY_S).
 HOOK_EVERY = 10_000
 
 
 @cache
-def _engine_source() -> bytes:
-    return (Path(__file__).with_name("sandbox.lua")).read_bytes()
-
-
-@cache
-def _engine_bytecode(runtime: str) -> bytes:
-    """sandbox.lua compiled once per process and kind of runtime: loading
-    bytecode we made ourselves is several times faster than compiling. (Scripts
-    can never load bytecode.)"""
+def _engine_bytecode(runtime: str, file: str = "sandbox.lua") -> bytes:
+    """An engine chunk (sandbox.lua, sandbox_more.lua) compiled once per
+    process and kind of runtime: loading bytecode we made ourselves is several
+    times faster than compiling. (Scripts can never load bytecode.)"""
     lua = lupa_module(runtime).LuaRuntime(encoding=None, register_eval=False)
     # Without debug information (see bytecode.py): LuaJIT's dump strips it itself.
     dump = lua.eval(
         "function(src) return string.dump(assert(loadstring(src, '=(engine)')), true) end"
     )
-    compiled = dump(_engine_source())
+    compiled = dump(_for_runtime(Path(__file__).with_name(file).read_bytes(), runtime))
+    return compiled if runtime == "luajit" else strip_lua51(compiled)
+
+
+def _for_runtime(source: bytes, runtime: str) -> bytes:
+    """The engine's source without the other runtime's lines: those between
+    "--{{ lua51" (or "--{{ luajit") and "--}}" are blanked, so that line
+    numbers stay."""
+    other = b"--{{ luajit" if runtime == "lua51" else b"--{{ lua51"
+    lines = source.split(b"\n")
+    skipping = False
+    for i, line in enumerate(lines):
+        marker = line.strip()
+        if marker == other:
+            skipping = True
+        if skipping or marker.startswith((b"--{{", b"--}}")):
+            lines[i] = b""
+        if marker == b"--}}":
+            skipping = False
+    return b"\n".join(lines)
+
+
+# What the engine calls the first time a script uses one of the rarely used
+# functions (see sandbox.lua).
+_MORE = {runtime: partial(_engine_bytecode, runtime, "sandbox_more.lua") for runtime in RUNTIMES}
+
+
+# Loads the engine bytecode (its first argument) and runs it with the other
+# arguments. lupa holds the GIL while it loads a chunk but not while Lua runs:
+# loaded by Lua instead, the engine does not hold up the event loop and the
+# other Lua threads while it loads.
+_BOOTSTRAP = b"""
+local engine = loadstring((...), "=(engine)")(select(2, ...))
+return engine.begin, engine.step, engine.type, engine.table_id, engine.keep,
+  engine.release, engine.start_kept, engine.collect
+"""
+
+
+@cache
+def _bootstrap_bytecode(runtime: str) -> bytes:
+    lua = lupa_module(runtime).LuaRuntime(encoding=None, register_eval=False)
+    dump = lua.eval("function(src) return string.dump(assert(loadstring(src)), true) end")
+    compiled = dump(_BOOTSTRAP)
     return compiled if runtime == "luajit" else strip_lua51(compiled)
 
 
@@ -93,17 +135,35 @@ class Step:
         self.co = co
 
 
-def _instrumenter() -> Callable[[bytes], bytes]:
+def _instrumenter() -> Callable[[bytes], tuple[bytes, bytes]]:
     counter, budget = budget_names()
 
-    def rewrite(text: bytes) -> bytes:
+    def rewrite(text: bytes) -> tuple[bytes, bytes]:
         source = text.decode("utf-8", errors="surrogateescape")
-        return instrument(source, counter, budget).encode("utf-8", errors="surrogateescape")
+        forms = instrument_with_fallback(source, counter, budget)
+        return tuple(form.encode("utf-8", errors="surrogateescape") for form in forms)
 
     return rewrite
 
 
 class LuaSandbox:
+    # Thousands may be alive at once in a worker.
+    __slots__ = (
+        "lupa",
+        "memory_bytes",
+        "lua",
+        "_converter",
+        "_begin",
+        "_step",
+        "_lua_type",
+        "_table_id",
+        "_keep",
+        "_release",
+        "_start_kept",
+        "_collect",
+        "__weakref__",  # for the engine's callbacks (weakly)
+    )
+
     def __init__(
         self,
         call: Callable[..., tuple],
@@ -138,43 +198,43 @@ class LuaSandbox:
         # Collector stopped until the script starts (engine.begin restarts it).
         self.lua.nogc().__enter__()
         # One call sets the engine up: the chunk gets the host callables, the
-        # limits and the binding names as arguments.
-        self.engine = self.lua.execute(
+        # limits and the binding names as arguments, and the driver's functions
+        # come back as values (looked up now: lupa's table indexing is
+        # unreliable inside a callback from a coroutine, where conversions run).
+        (
+            self._begin,
+            self._step,
+            self._lua_type,
+            self._table_id,
+            self._keep,
+            self._release,
+            self._start_kept,
+            self._collect,
+        ) = self.lua.execute(
+            _bootstrap_bytecode(runtime),
             _engine_bytecode(runtime),
             call,
             tick,
             trip,
             output,
-            self._arm,
-            self.disarm,
+            weakly(self._limit),
+            _MORE[runtime],
             _instrumenter() if runtime == "luajit" else None,
             HOOK_EVERY,
             memory_bytes,
             *binding_names,
-            name=b"=(engine)",  # LuaJIT's stripped bytecode keeps no chunk name
         )
-        self._step = self.engine[b"step"]
-        # Looked up now: lupa's table indexing is unreliable inside a callback
-        # from a coroutine (it returns stack leftovers), where conversions run.
-        self._lua_type = self.engine[b"type"]
-        self._table_id = self.engine[b"table_id"]
-        self._keep = self.engine[b"keep"]
-        self._release = self.engine[b"release"]
-        self._start_kept = self.engine[b"start_kept"]
 
-    def _arm(self) -> None:
+    def _limit(self, armed: bool) -> None:
+        """(Called by the engine.) Arm the memory limit, or lift it."""
         try:
-            self.lua.set_max_memory(self.memory_bytes, total=True)
+            self.lua.set_max_memory(self.memory_bytes if armed else 0, total=armed)
         except Exception:  # never let a Python exception into Lua
-            log.exception("arming the memory limit failed")
+            log.exception("setting the memory limit failed")
 
     def disarm(self) -> None:
-        """Lift the memory limit (also called by the engine, and by host_call
-        on entry)."""
-        try:
-            self.lua.set_max_memory(0)
-        except Exception:
-            log.exception("lifting the memory limit failed")
+        """Lift the memory limit (host_call does it on entry)."""
+        self._limit(False)
 
     @property
     def converter(self) -> Converter:
@@ -188,9 +248,7 @@ class LuaSandbox:
         with the message as error, if it does not compile)."""
         lua_args = to_lua(self.lua, args) if args else None
         try:
-            out = self.engine[b"begin"](
-                source.encode("utf-8", "surrogateescape"), name.encode(), lua_args
-            )
+            out = self._begin(source.encode("utf-8", "surrogateescape"), name.encode(), lua_args)
         finally:
             self.disarm()  # also when the engine itself ran out of memory
         if out[0] is None:
@@ -268,6 +326,41 @@ class LuaSandbox:
 
     def memory_used(self) -> int:
         return self.lua.get_memory_used(total=True)
+
+    def close(self) -> None:
+        """The run is over: free the heap now, on this Lua thread. lupa holds
+        the GIL while it closes a runtime, and freeing a small runtime's
+        thousand objects is a fair part of a short run's cost: once the
+        references to the engine are gone, the collector frees almost all of
+        it without the GIL, leaving only the standard libraries to the
+        teardown. (A big heap is left to the teardown alone: marking and
+        sweeping it first would cost more than freeing it.)"""
+        collect = self._collect
+        self._begin = self._step = self._keep = self._release = self._start_kept = None
+        self._lua_type = self._table_id = self._collect = None
+        self._converter = None
+        if collect is None or self.memory_used() > COLLECT_BEFORE_CLOSE_BYTES:
+            return
+        try:
+            collect()
+        except Exception:  # the runtime goes anyway
+            log.debug("collecting a finished runtime failed", exc_info=True)
+
+
+def weakly(method: Callable[..., None]) -> Callable[..., None]:
+    """`method` as a callable that does not keep its object alive (a no-op
+    once the object is gone). For callbacks held by what the object holds: a
+    cycle would leave the object to the cyclic collector, late. (And what a
+    Lua runtime holds is invisible to reference counting: a sandbox whose
+    runtime held the sandbox could only be freed by a collection.)"""
+    ref = weakref.WeakMethod(method)
+
+    def call(*args: Any) -> None:
+        bound = ref()
+        if bound is not None:
+            bound(*args)
+
+    return call
 
 
 def _plain_or_lua(runtime: Any, value: Any) -> Any:

@@ -5,15 +5,21 @@
 -- Python driver calls. Everything here uses captured locals only, so a script
 -- that rewrites string, table or its globals cannot change the engine.
 --
+-- Lines between "--{{ lua51" and "--}}" are compiled for Lua 5.1 only, those
+-- between "--{{ luajit" and "--}}" for LuaJIT only (see runtime.py): each
+-- runtime carries only its own half.
+--
 -- Arguments: the Python callables of the host (never exposed to the script):
--- call, tick, trip, output, arm, disarm and, under LuaJIT, instrument (else
--- nil); then HOOK_EVERY (instructions between two limit checks), MAX_BYTES
--- (memory limit), and the names of the bindings, in the order host_call
--- numbers them. They arrive as arguments rather than in a table: one call
--- from Python sets the whole engine up.
+-- call, tick, trip, output, limit (true: arm the memory limit, false: lift
+-- it), more (the bytecode of sandbox_more.lua) and, under LuaJIT, instrument
+-- (else nil); then HOOK_EVERY (instructions before the first limit check),
+-- MAX_BYTES (memory limit), and the names of the bindings, in the order
+-- host_call numbers them. They arrive as arguments rather than in a table:
+-- one call from Python sets the whole engine up.
 
-local host_call, host_tick, host_trip, host_output, host_arm, host_disarm, host_instrument,
+local host_call, host_tick, host_trip, host_output, host_limit, host_more, host_instrument,
   HOOK_EVERY, MAX_BYTES = ...
+local FIRST_BINDING = 10 -- the position of the first binding name among the arguments
 
 local _G = _G
 local type, select, tostring, error, unpack = type, select, tostring, error, unpack
@@ -23,7 +29,7 @@ local gc = collectgarbage
 local raw_pcall = pcall
 local co_create, co_resume, co_yield = coroutine.create, coroutine.resume, coroutine.yield
 local co_status, co_running = coroutine.status, coroutine.running
-local sethook, getinfo = debug.sethook, debug.getinfo
+local sethook, gethook, getinfo = debug.sethook, debug.gethook, debug.getinfo
 local s_sub, s_byte, s_rep, s_format = string.sub, string.byte, string.rep, string.format
 local t_concat = table.concat
 
@@ -35,11 +41,11 @@ local t_concat = table.concat
 local armed = false
 local function arm()
   armed = true
-  host_arm()
+  host_limit(true)
 end
 local function disarm()
   armed = false
-  host_disarm()
+  host_limit(false)
 end
 -- host_instrument (LuaJIT only) rewrites source so that compiled loops check
 -- the limits too.
@@ -68,8 +74,10 @@ local function is_script_source(source)
   return source ~= ENGINE and source ~= "=[C]"
 end
 
+--{{ luajit
 -- Main functions of instrumented chunks (they are not Lua's "main" kind).
 local main_functions = setmetatable({}, { __mode = "k" })
+--}}
 
 -- Frames of `co` (nil: the running coroutine) that belong to the script.
 local function script_frames(co, level)
@@ -80,7 +88,11 @@ local function script_frames(co, level)
     if not info then break end
     if info.what ~= "C" and info.what ~= "tail" and is_script_source(info.source) then
       local name
-      if info.what == "main" or main_functions[info.func] then
+      local main = info.what == "main"
+      --{{ luajit
+      main = main or main_functions[info.func]
+      --}}
+      if main then
         name = "main chunk"
       elseif info.name then
         name = "function '" .. info.name .. "'"
@@ -109,43 +121,67 @@ end
 local function trip(reason)
   if not tripped then
     tripped = true
+    -- Lifted first: with the heap at the memory limit (a common reason to be
+    -- here), finding the line would fail and the reason never reach Python.
+    -- No script code runs on: every check and binding raises LIMIT now.
+    if armed then disarm() end
     host_trip(reason, current_line())
   end
   error(LIMIT, 0)
 end
 
--- ------------------------------------------------------------ the limit hook
+-- ------------------------------------------------------------ the limit checks
+-- Each check reports what ran since the last one, and host_tick answers
+-- whether to stop and when to check next: it spaces the checks about as far
+-- apart in time whatever the script does, so that they cost next to nothing
+-- in a fast loop and still come often in a slow one.
+
+--{{ lua51
+-- Lua 5.1: a count hook, every `count` instructions. Hooks are per coroutine:
+-- coroutines made from now on start with the latest count.
+local hook_every = HOOK_EVERY
 
 local function hook()
   if tripped then error(LIMIT, 0) end
-  local code = host_tick(gc("count"), current_line(), HOOK_EVERY)
+  local _, _, count = gethook()
+  local code, every = host_tick(gc("count"), current_line(), count)
   if code then trip(REASONS[code]) end
+  if every ~= count then sethook(hook, "", every) end
+  hook_every = every
 end
+--}}
 
--- The budget function of instrumented (LuaJIT) code: called every BUDGET
--- loop iterations or function calls, it checks the limits like the hook.
-local BUDGET = 20000
-local function budget()
-  if tripped then error(LIMIT, 0) end
-  local code = host_tick(gc("count"), current_line(), BUDGET)
-  if code then trip(REASONS[code]) end
-  return BUDGET
+--{{ luajit
+-- LuaJIT: hooks never run in compiled code (and slow the interpreter down
+-- before it), so the script is instrumented instead (instrument.py): a
+-- counter in each compiled chunk, spent by loop iterations and tail calls,
+-- calls the chunk's budget function when it runs out, which checks like the
+-- hook and sets the counter again.
+local function new_budget()
+  local given = 0
+  return function()
+    if tripped then error(LIMIT, 0) end
+    local code, every = host_tick(gc("count"), current_line(), given)
+    if code then trip(REASONS[code]) end
+    given = every
+    return every
+  end
 end
+--}}
 
--- Under LuaJIT the budget checks written into the script do the work (hooks
--- never run in compiled code, and slow down the interpreter before it).
-local IS_JIT = type(jit) == "table"
-
--- Every coroutine gets the hook: in Lua 5.1 hooks are per coroutine.
 local function hooked(co)
-  if not IS_JIT then sethook(co, hook, "", HOOK_EVERY) end
+  --{{ lua51
+  sethook(co, hook, "", hook_every)
+  --}}
   return co
 end
 
 local function new_coroutine(f)
   return hooked(co_create(f))
 end
-if not IS_JIT then sethook(hook, "", HOOK_EVERY) end
+--{{ lua51
+sethook(hook, "", HOOK_EVERY)
+--}}
 
 -- ------------------------------------------------------------ coroutines
 
@@ -158,16 +194,6 @@ local function logical(co)
   return co
 end
 
--- Resume `co` and carry every waiting-binding request it yields up to our own
--- resumer (and eventually the driver), then back down with the answer.
-local function resume_through(co, ...)
-  local res = pack(co_resume(co, ...))
-  while res[1] and res[2] == WAIT and co_status(co) == "suspended" do
-    res = pack(co_resume(co, co_yield(unpack(res, 2, res.n))))
-  end
-  return res
-end
-
 local function is_memory_error(err)
   return err == "not enough memory"
 end
@@ -177,55 +203,8 @@ local function check_limit(err)
   if is_memory_error(err) then trip("memory_bytes") end
 end
 
+-- Its functions are loaded on first use (see "the rarely used parts" below).
 local sb_coroutine = {}
-
-function sb_coroutine.create(f)
-  if type(f) ~= "function" then
-    error("bad argument #1 to 'create' (Lua function expected)", 2)
-  end
-  return new_coroutine(f)
-end
-
-function sb_coroutine.resume(co, ...)
-  if type(co) ~= "thread" then
-    error("bad argument #1 to 'resume' (coroutine expected)", 2)
-  end
-  local res = resume_through(co, ...)
-  if not res[1] then check_limit(res[2]) end
-  return unpack(res, 1, res.n)
-end
-
-function sb_coroutine.wrap(f)
-  local co = sb_coroutine.create(f)
-  return function(...)
-    local res = resume_through(co, ...)
-    if res[1] then return unpack(res, 2, res.n) end
-    check_limit(res[2])
-    if type(res[2]) == "string" then error(res[2], 2) end
-    error(res[2], 0)
-  end
-end
-
-function sb_coroutine.yield(...)
-  if drivers[logical(co_running())] then
-    error("attempt to yield from outside a coroutine", 2)
-  end
-  return co_yield(...)
-end
-
-function sb_coroutine.running()
-  local co = logical(co_running())
-  if drivers[co] then return nil end
-  return co
-end
-
-function sb_coroutine.status(co)
-  if type(co) ~= "thread" then
-    error("bad argument #1 to 'status' (coroutine expected)", 2)
-  end
-  if co == logical(co_running()) then return "running" end
-  return co_status(co)
-end
 
 -- ------------------------------------------------------------ pcall / xpcall
 -- Lua 5.1 cannot yield across its own pcall, so these run the protected
@@ -233,6 +212,9 @@ end
 
 local failed_co = nil -- while an xpcall handler runs: the coroutine that failed
 
+local sb_pcall, sb_xpcall
+
+--{{ lua51
 local raw_getmetatable, raw_rawget = debug.getmetatable, rawget
 
 local function protected(f, ...)
@@ -261,12 +243,12 @@ local function protected(f, ...)
   return co, res
 end
 
-local function sb_pcall(f, ...)
+function sb_pcall(f, ...)
   local _, res = protected(f, ...)
   return unpack(res, 1, res.n)
 end
 
-local function sb_xpcall(f, handler, ...)
+function sb_xpcall(f, handler, ...)
   local co, res = protected(f, ...)
   if res[1] then return unpack(res, 1, res.n) end
   local outer = failed_co
@@ -276,58 +258,30 @@ local function sb_xpcall(f, handler, ...)
   if handled[1] then return false, handled[2] end
   return false, "error in error handling"
 end
+--}}
 
+--{{ luajit
 -- LuaJIT can yield across its own pcall and xpcall, and runs the handler
 -- where the error happened (with the stack intact): use them, only keeping
 -- limit errors uncatchable.
-if type(jit) == "table" then
-  local raw_xpcall = xpcall
+local raw_xpcall = xpcall
 
-  sb_pcall = function(f, ...)
-    local res = pack(raw_pcall(f, ...))
-    if not res[1] then check_limit(res[2]) end
-    return unpack(res, 1, res.n)
-  end
-
-  sb_xpcall = function(f, handler, ...)
-    local function handle(e)
-      if e == LIMIT or tripped or is_memory_error(e) then return LIMIT end
-      return handler(e)
-    end
-    local res = pack(raw_xpcall(f, handle, ...))
-    if not res[1] then check_limit(res[2]) end
-    return unpack(res, 1, res.n)
-  end
+function sb_pcall(f, ...)
+  local res = pack(raw_pcall(f, ...))
+  if not res[1] then check_limit(res[2]) end
+  return unpack(res, 1, res.n)
 end
 
--- ------------------------------------------------------------ debug.traceback
-
-local function format_frames(frames, lines)
-  for _, f in ipairs(frames) do
-    lines[#lines + 1] = "\t" .. s_sub(f.source, 2) .. ":" .. f.line .. ": in " .. f.name
+function sb_xpcall(f, handler, ...)
+  local function handle(e)
+    if e == LIMIT or tripped or is_memory_error(e) then return LIMIT end
+    return handler(e)
   end
+  local res = pack(raw_xpcall(f, handle, ...))
+  if not res[1] then check_limit(res[2]) end
+  return unpack(res, 1, res.n)
 end
-
-local function sb_traceback(a, b, c)
-  local co, msg, level = nil, a, b
-  if type(a) == "thread" then co, msg, level = a, b, c end
-  if msg ~= nil and type(msg) ~= "string" and type(msg) ~= "number" then return msg end
-  local lines = {}
-  if msg ~= nil then lines[1] = tostring(msg) end
-  lines[#lines + 1] = "stack traceback:"
-  if co then
-    format_frames(script_frames(co, level or 0), lines)
-  else
-    if failed_co then format_frames(script_frames(failed_co, 0), lines) end
-    format_frames(script_frames(nil, level or 2), lines)
-    local parent = parent_of[co_running()]
-    while parent do
-      format_frames(script_frames(parent, 0), lines)
-      parent = parent_of[parent]
-    end
-  end
-  return t_concat(lines, "\n")
-end
+--}}
 
 -- ------------------------------------------------------------ the environment
 
@@ -339,7 +293,7 @@ local env = {
   getmetatable = getmetatable, setmetatable = setmetatable, newproxy = newproxy,
   gcinfo = gcinfo, _VERSION = _VERSION,
   pcall = sb_pcall, xpcall = sb_xpcall, coroutine = sb_coroutine,
-  debug = { traceback = sb_traceback },
+  debug = {}, -- traceback: see "the rarely used parts"
   -- The engine uses nothing of math and table but the locals captured
   -- above, and nothing else in the runtime runs script-visible code: the
   -- script gets the tables themselves (no copy per run).
@@ -364,102 +318,83 @@ string.rep = function(s, n, ...)
 end
 env.string = string
 
-function env.collectgarbage(opt)
-  if opt == "count" then return gc("count") end
-  error("collectgarbage: only collectgarbage(\"count\") is available to scripts", 2)
-end
-
--- getfenv/setfenv reach only functions of the script.
-local function is_script_function(f)
-  if type(f) ~= "function" then return false end
-  local info = getinfo(f, "S")
-  return info.what ~= "C" and is_script_source(info.source)
-end
-
-local function function_at(f, fname)
-  if f == nil then f = 1 end
-  if type(f) == "number" then
-    if f < 0 then error("bad argument #1 to '" .. fname .. "' (level must be non-negative)", 3) end
-    if f == 0 then return nil end
-    local info = getinfo(f + 2, "f")
-    if not info then error("bad argument #1 to '" .. fname .. "' (invalid level)", 3) end
-    return info.func
-  end
-  if type(f) ~= "function" then
-    error("bad argument #1 to '" .. fname .. "' (number expected, got " .. type(f) .. ")", 3)
-  end
-  return f
-end
-
-function env.getfenv(f)
-  local fn = function_at(f, "getfenv")
-  if fn == nil or not is_script_function(fn) then return env end
-  return raw_getfenv(fn)
-end
-
-function env.setfenv(f, t)
-  if type(t) ~= "table" then
-    error("bad argument #2 to 'setfenv' (table expected, got " .. type(t) .. ")", 2)
-  end
-  local fn = function_at(f, "setfenv")
-  if fn == nil or not is_script_function(fn) then
-    error("'setfenv' cannot change the environment of this function", 2)
-  end
-  raw_setfenv(fn, t)
-  return fn
-end
-
 -- Compile source text into a function of the script's environment. Syntax
 -- errors come from the text as written; under LuaJIT the function actually
 -- returned is built from the instrumented text.
 local function compile_text(text, chunkname)
   local fn, err = raw_loadstring(text, chunkname)
   if not fn then return nil, err end
-  if host_instrument then
-    local was_armed = armed
-    if was_armed then disarm() end
-    local instrumented = host_instrument(text)
-    if was_armed then arm() end
-    local outer = raw_loadstring(instrumented, chunkname)
-    if outer then
-      raw_setfenv(outer, env)
-      fn = outer(budget)
-      main_functions[fn] = true
-    end
+  --{{ luajit
+  local was_armed = armed
+  if was_armed then disarm() end
+  -- The counter is a local of the chunk's main function (a register in its
+  -- compiled loops); where that does not compile (a function already at
+  -- Lua's limit of locals), an upvalue of a wrapper around it.
+  local instrumented, fallback = host_instrument(text)
+  if was_armed then arm() end
+  local outer = raw_loadstring(instrumented, chunkname) or raw_loadstring(fallback, chunkname)
+  if outer then
+    raw_setfenv(outer, env)
+    fn = outer(new_budget())
+    main_functions[fn] = true
   end
+  --}}
   raw_setfenv(fn, env)
   return fn
 end
 
--- loadstring and load of source text only: bytecode could break the VM.
-local function load_text(text, chunkname)
-  if s_byte(text, 1) == 27 then
-    return nil, "loading precompiled chunks is not allowed"
+-- ------------------------------------------------------------ the rarely used parts
+-- The coroutine library, getfenv/setfenv, loadstring/load, collectgarbage and
+-- debug.traceback live in sandbox_more.lua, loaded the first time a script
+-- calls one of them: most scripts never do, and each runtime is smaller and
+-- quicker to make without them. The script holds stubs that call them one
+-- frame down.
+
+local more -- the functions of sandbox_more.lua, once loaded
+
+local function load_more()
+  -- What Python hands over is pushed outside Lua's protection: lifted.
+  local was_armed = armed
+  if was_armed then disarm() end
+  local code = host_more()
+  if was_armed then arm() end
+  local chunk, err = raw_loadstring(code, ENGINE)
+  if not chunk then
+    if is_memory_error(err) then trip("memory_bytes") end
+    error(err, 0)
   end
-  return compile_text(text, chunkname)
+  more = chunk({
+    type = type, error = error, tostring = tostring, unpack = unpack, pack = pack,
+    co_resume = co_resume, co_yield = co_yield, co_status = co_status, co_running = co_running,
+    getinfo = getinfo, raw_getfenv = raw_getfenv, raw_setfenv = raw_setfenv,
+    s_byte = s_byte, s_sub = s_sub, t_concat = t_concat, gc = gc, ipairs = ipairs,
+    new_coroutine = new_coroutine, check_limit = check_limit, logical = logical,
+    drivers = drivers, is_script_source = is_script_source, compile_text = compile_text,
+    env = env, WAIT = WAIT, script_frames = script_frames, parent_of = parent_of,
+    failed_co = function() return failed_co end,
+  })
+  return more
 end
 
-function env.loadstring(text, chunkname)
-  if type(text) ~= "string" and type(text) ~= "number" then
-    error("bad argument #1 to 'loadstring' (string expected, got " .. type(text) .. ")", 2)
-  end
-  text = tostring(text)
-  return load_text(text, chunkname or text)
+local function pass(...)
+  return ...
 end
 
-function env.load(reader, chunkname)
-  if type(reader) ~= "function" then
-    error("bad argument #1 to 'load' (function expected, got " .. type(reader) .. ")", 2)
+-- Not a tail call: the function below keeps this frame above the script's,
+-- which its error levels count on.
+local function stub(name)
+  return function(...)
+    return pass((more or load_more())[name](...))
   end
-  local parts = {}
-  while true do
-    local piece = reader()
-    if piece == nil or piece == "" then break end
-    if type(piece) ~= "string" then return nil, "reader function must return a string" end
-    parts[#parts + 1] = piece
-  end
-  return load_text(t_concat(parts), chunkname or "=(load)")
 end
+
+for _, name in ipairs({ "create", "resume", "wrap", "yield", "running", "status" }) do
+  sb_coroutine[name] = stub(name)
+end
+for _, name in ipairs({ "getfenv", "setfenv", "loadstring", "load", "collectgarbage" }) do
+  env[name] = stub(name)
+end
+env.debug.traceback = stub("traceback")
 
 function env.print(...)
   if tripped then error(LIMIT, 0) end
@@ -479,8 +414,17 @@ function env.print(...)
 end
 
 -- Nothing of Python stays reachable, even from the engine's own globals.
-_G.python = nil
-if package and package.loaded then package.loaded.python = nil end
+-- The libraries that neither the engine (it captured what it uses) nor the
+-- script's environment refer to go too: a runtime is made for every run and
+-- thousands may be alive at once, and these are an eighth of its heap (the
+-- collection in engine.begin frees them). The collector does not close io's
+-- standard files; the registry keeps the metatables their finalizers check.
+local loaded = debug.getregistry()._LOADED or {}
+for _, name in ipairs({ "python", "io", "os", "package", "debug" }) do
+  _G[name] = nil
+  loaded[name] = nil
+end
+_G.require, _G.module, _G.dofile, _G.loadfile = nil, nil, nil, nil
 
 -- ------------------------------------------------------------ bindings
 
@@ -520,8 +464,8 @@ local function make_binding(index)
   end
 end
 
-for i = 1, select("#", ...) - 9 do
-  env[(select(i + 9, ...))] = make_binding(i)
+for i = 1, select("#", ...) - FIRST_BINDING + 1 do
+  env[(select(i + FIRST_BINDING - 1, ...))] = make_binding(i)
 end
 
 -- ------------------------------------------------------------ the driver API
@@ -539,13 +483,12 @@ end
 local driven = {}
 local last_driven = 0
 
+--{{ luajit
 -- LuaJIT unwinds a failed coroutine's frames, so there the script's frames
 -- are taken where the error happens, by an xpcall handler.
 local failure_frames = setmetatable({}, { __mode = "k" })
 
 local function keeping_frames(fn)
-  if type(jit) ~= "table" then return fn end
-  local raw_xpcall = xpcall
   local function capture(e)
     if e ~= LIMIT and not tripped and not is_memory_error(e) then
       failure_frames[co_running()] = script_frames(nil, 2)
@@ -558,9 +501,13 @@ local function keeping_frames(fn)
     error(res[2], 0)
   end
 end
+--}}
 
 function engine.start(fn)
-  local co = new_coroutine(keeping_frames(fn))
+  --{{ luajit
+  fn = keeping_frames(fn)
+  --}}
+  local co = new_coroutine(fn)
   drivers[co] = true
   last_driven = last_driven + 1
   driven[last_driven] = co
@@ -595,7 +542,11 @@ local function after_resume(id, co, ok, ...)
     host_trip("memory_bytes", line and line > 0 and line or nil)
     return 3
   end
-  return 2, err, failure_frames[co] or script_frames(co, 0)
+  local frames
+  --{{ luajit
+  frames = failure_frames[co]
+  --}}
+  return 2, err, frames or script_frames(co, 0)
 end
 
 -- Resume a driver coroutine. Returns one of
@@ -652,10 +603,11 @@ function engine.start_kept(n)
   return engine.start(kept[n])
 end
 
-local ids = setmetatable({}, { __mode = "k" })
+local ids -- made on first use: most runs never convert a table
 local last_id = 0
 -- A stable number per table, for cycle detection by the Python converter.
 function engine.table_id(t)
+  if not ids then ids = setmetatable({}, { __mode = "k" }) end
   local id = ids[t]
   if not id then
     last_id = last_id + 1
@@ -663,6 +615,14 @@ function engine.table_id(t)
     ids[t] = id
   end
   return id
+end
+
+-- Called by the host when the run is over, once it dropped its references to
+-- the engine: almost the whole heap is garbage then, and is freed here, where
+-- Lua runs without holding Python's lock, rather than when lupa closes the
+-- runtime (holding it, on whichever thread drops the runtime last).
+function engine.collect()
+  gc("collect")
 end
 
 engine.type = type

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import logging
 import os
 import queue
 import threading
@@ -27,6 +28,20 @@ from collections.abc import Callable
 from typing import Any
 
 _STOP = object()
+
+# Per pool thread: what to run once the current job's result is delivered.
+_local = threading.local()
+
+
+def after_job(fn: Callable[[], Any]) -> None:
+    """Run `fn` on this pool thread right after the current job's result has
+    been handed over (cleanup that the awaiting side need not wait for), or
+    at once on any other thread."""
+    deferred = getattr(_local, "deferred", None)
+    if deferred is None:
+        fn()
+    else:
+        deferred.append(fn)
 
 
 class LoopInbox:
@@ -208,6 +223,7 @@ class LuaThreadPool(concurrent.futures.Executor):
 
     def _work(self) -> None:
         me = threading.current_thread()
+        _local.deferred = deferred = []
         while True:
             job = self._queue.get()
             if job is _STOP:
@@ -225,6 +241,11 @@ class LuaThreadPool(concurrent.futures.Executor):
             else:
                 job.deliver(result, None)
             job.fn = job.args = None  # a run may keep the job: not what it ran
+            while deferred:
+                try:
+                    deferred.pop(0)()
+                except BaseException:  # noqa: BLE001 - cleanup only: the thread goes on
+                    logging.getLogger(__name__).exception("cleanup after a Lua job failed")
             self._forget(job)
             with self._lock:
                 if me in self._abandoned:

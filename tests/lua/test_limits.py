@@ -122,6 +122,44 @@ async def test_memory_error_is_not_catchable(run_lua, runtime):
     await assert_limit(outcome, "memory")
 
 
+@pytest.mark.parametrize("runtime", ["lua51", "luajit"])
+async def test_memory_limit_reached_in_a_pcall_is_reported_as_such(run_lua, runtime):
+    # The heap is filled to a little below the limit, then a pcall'd loop
+    # runs into it: reporting the limit must not itself fail on the full heap
+    # (it used to, and the run then ended as a wall-clock limit).
+    limit = 2_000_000
+    for margin in range(0, 3000, 150):
+        source = f"""
+        local keep, fill = {{}}, {limit - margin - 4096}
+        while gcinfo() * 1024 < fill do keep[#keep + 1] = ("y"):rep(200) .. #keep end
+        local pad = {{}}
+        pcall(function() while true do pad[#pad + 1] = #pad end end)
+        return "swallowed"
+        """
+        outcome, _, _ = await run_lua(source, runtime=runtime, limits=Limits(memory_bytes=limit))
+        await assert_limit(outcome, "memory")
+
+
+@pytest.mark.parametrize("runtime", ["lua51", "luajit"])
+async def test_rarely_used_function_first_called_at_the_memory_limit(run_lua, runtime):
+    # coroutine.create is loaded into the runtime on first use: on a full heap
+    # that ends the run at the memory limit, cleanly.
+    limit = 2_000_000
+    outcomes = set()
+    for margin in range(0, 40, 2):
+        source = f"""
+        local keep = {{}}
+        while gcinfo() < {limit // 1024 - margin} do keep[#keep + 1] = ("y"):rep(200) .. #keep end
+        local co = coroutine.create(function() return 1 end)
+        return select(2, coroutine.resume(co))
+        """
+        outcome, _, _ = await run_lua(source, runtime=runtime, limits=Limits(memory_bytes=limit))
+        if outcome.status != "succeeded":
+            await assert_limit(outcome, "memory")
+        outcomes.add(outcome.status)
+    assert outcomes == {"succeeded", "limit_exceeded"}
+
+
 async def test_string_concatenation_growth_hits_the_memory_limit(run_lua):
     limits = Limits(memory_bytes=32 * 1024 * 1024)
     outcome, _, _ = await run_lua("local s = 'x'\nwhile true do s = s .. s end", limits=limits)
@@ -184,6 +222,54 @@ async def test_luajit_instruction_limit(run_lua):
         "local x = 0\nwhile true do x = x + 1 end", runtime="luajit", limits=FEW_INSTRUCTIONS
     )
     await assert_limit(outcome, "instructions", line=2)
+
+
+async def test_luajit_main_chunk_with_no_room_for_the_counter(run_lua, lua_pool):
+    # 200 locals is Lua's limit: the budget counter cannot be one more local
+    # of the main function, and goes into a wrapper instead. The loop still
+    # ends at the limit, and its thread comes back.
+    stuck_before = lua_pool.stuck
+    names = ", ".join(f"v{i}" for i in range(200))
+    source = f"local {names}\nwhile true do v1 = (v1 or 0) + 1 end"
+    outcome, _, _ = await run_lua(source, runtime="luajit", limits=Limits(wall_seconds=0.5))
+    await assert_limit(outcome, "wall_seconds", line=2)
+    assert "could not be interrupted" not in outcome.error.message
+    assert lua_pool.stuck <= stuck_before
+
+
+@pytest.mark.parametrize("runtime", ["lua51", "luajit"])
+async def test_loop_that_turns_slow_is_still_stopped(run_lua, lua_pool, runtime):
+    # Limit checks are spaced by time: many fast iterations space them far
+    # apart, and a loop whose iterations then become slow must not run on
+    # for long before the next one.
+    stuck_before = lua_pool.stuck
+    source = """
+    local x = 0
+    for i = 1, 3e6 do x = x + i end
+    while true do
+      local s = string.rep("ab", 2000):upper():lower()
+      x = x + #s
+    end
+    """
+    started = time.monotonic()
+    outcome, _, _ = await run_lua(source, runtime=runtime, limits=Limits(wall_seconds=0.5))
+    assert time.monotonic() - started < 1.5
+    await assert_limit(outcome, "wall_seconds")
+    assert outcome.error.line in (4, 5, 6)
+    assert "could not be interrupted" not in outcome.error.message
+    assert lua_pool.stuck <= stuck_before
+
+
+@pytest.mark.parametrize("runtime", ["lua51", "luajit"])
+async def test_instruction_limit_holds_exactly_though_checks_are_spaced(run_lua, runtime):
+    # However far apart the checks are, the last one before the limit is
+    # placed at the limit.
+    limits = Limits(instructions=5_000_000, wall_seconds=20)
+    outcome, _, _ = await run_lua(
+        "local x = 0\nwhile true do x = x + 1 end", runtime=runtime, limits=limits
+    )
+    await assert_limit(outcome, "instructions", line=2)
+    assert 5_000_000 < outcome.metrics["instructions"] <= 5_000_000 + 1_000
 
 
 async def test_luajit_keeps_line_numbers_and_results(run_lua):

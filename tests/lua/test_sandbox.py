@@ -142,6 +142,67 @@ async def test_collectgarbage_only_count(run_lua):
     assert outcome.result[3] is False
 
 
+# Loaded into a runtime only when a script first calls one of them (see
+# sandbox_more.lua): their errors still name the script's line, and levels
+# still count from the caller, as in Lua.
+LAZY_ERRORS = [
+    ("coroutine.create(42)", "script:2: bad argument #1 to 'create' (Lua function expected)"),
+    ("coroutine.resume(42)", "script:2: bad argument #1 to 'resume' (coroutine expected)"),
+    ("coroutine.status(42)", "script:2: bad argument #1 to 'status' (coroutine expected)"),
+    ("coroutine.yield(1)", "script:2: attempt to yield from outside a coroutine"),
+    ("setfenv(1, 5)", "script:2: bad argument #2 to 'setfenv' (table expected, got number)"),
+    ("setfenv(print, {})", "script:2: 'setfenv' cannot change the environment of this function"),
+    ("getfenv(-1)", "script:2: bad argument #1 to 'getfenv' (level must be non-negative)"),
+    ("getfenv(50)", "script:2: bad argument #1 to 'getfenv' (invalid level)"),
+    ("loadstring({})", "script:2: bad argument #1 to 'loadstring' (string expected, got table)"),
+    ("load(5)", "script:2: bad argument #1 to 'load' (function expected, got number)"),
+    (
+        "collectgarbage('step')",
+        'script:2: collectgarbage: only collectgarbage("count") is available to scripts',
+    ),
+]
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+@pytest.mark.parametrize(("call", "message"), LAZY_ERRORS)
+async def test_rarely_used_functions_report_the_callers_line(run_lua, runtime, call, message):
+    source = f"local ok, err = pcall(function()\n  {call}\nend)\nreturn err"
+    outcome, _, _ = await run_lua(source, runtime=runtime)
+    assert outcome.status == "succeeded", outcome.error
+    assert outcome.result == message
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+async def test_levels_of_getfenv_and_setfenv_count_from_the_caller(run_lua, runtime):
+    outcome, _, _ = await run_lua(
+        """
+        local function inner() return getfenv(1), getfenv(2) end
+        local function outer()
+          setfenv(1, setmetatable({tag = "outer"}, {__index = _G}))
+          local a, b = inner()
+          return a == _G, b.tag
+        end
+        local t = {x = 7}
+        local function f() return x end
+        setfenv(f, t)
+        return {outer()}, f(), getfenv(f) == t
+        """,
+        runtime=runtime,
+    )
+    assert outcome.status == "succeeded", outcome.error
+    assert outcome.result == [[True, "outer"], 7, True]
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+async def test_coroutine_wrap_does_not_use_the_scripts_coroutine_create(run_lua, runtime):
+    # As in Lua: replacing coroutine.create changes nothing for wrap.
+    outcome, _, _ = await run_lua(
+        "coroutine.create = nil\nlocal f = coroutine.wrap(function() return 1 end)\nreturn f()",
+        runtime=runtime,
+    )
+    assert outcome.result == 1
+
+
 @pytest.mark.parametrize("runtime", RUNTIMES)
 async def test_bytecode_is_refused(run_lua, runtime):
     outcome, _, _ = await run_lua(
