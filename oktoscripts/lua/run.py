@@ -679,14 +679,17 @@ class LuaRun:
     def _finish(self, main: asyncio.Task) -> None:
         self._stop_reason = self._stop_reason or "cancelled"
         self.ctx.close()
+        # Asked of the job itself, before the tasks are cancelled: cancelling
+        # the task that awaits the job's waiter cancels the waiter too.
+        job = self._inflight
+        in_lua = job is not None and _job_running(job)
         for task in list(self._tasks):
             task.cancel()
         for _, coro in self._pending.values():
             coro.close()
         self._pending.clear()
-        waiter = self._inflight_waiter
-        if waiter is not None and not waiter.done():
-            self._loop.call_later(GRACE_S, self._reap, self._inflight, waiter)
+        if in_lua:
+            self._loop.call_later(GRACE_S, self._reap, job)
         else:
             self._release_runtime()
 
@@ -696,12 +699,10 @@ class LuaRun:
         self._sandbox = None
         self._inflight = self._inflight_waiter = None
 
-    def _reap(self, job: Any, waiter: asyncio.Future) -> None:
+    def _reap(self, job: Any) -> None:
         """A run ended while its Lua was still running and GRACE_S has passed:
         if the thread is still not back, abandon it."""
-        finished = getattr(job, "finished", None)
-        running = not finished if finished is not None else not job.done()
-        if running and isinstance(self.executor, LuaThreadPool):
+        if _job_running(job) and isinstance(self.executor, LuaThreadPool):
             self.executor.abandon(job)
             log.warning("run %s: abandoned a Lua thread stuck in a long call", self.run_id)
         self._release_runtime()
@@ -786,6 +787,11 @@ def _text(exc: BaseException) -> str:
         return arg.decode("utf-8", errors="replace")
     return str(arg) or type(exc).__name__
 
+
+def _job_running(job: Any) -> bool:
+    """A LuaThreadPool job or an executor's future still executing."""
+    finished = getattr(job, "finished", None)
+    return not finished if finished is not None else not job.done()
 
 async def _keep_alive(delivery: Delivery) -> None:
     """While a callback runs, its event stays with this listener."""

@@ -6,6 +6,7 @@
 | OKTOSCRIPTS_WORKER_LUA_THREADS | CPU count | threads that execute Lua in one worker |
 | OKTOSCRIPTS_WORKER_HEARTBEAT | 2 | seconds between worker heartbeats |
 | OKTOSCRIPTS_WORKER_LOST_AFTER | 15 | seconds without heartbeat before its runs are "lost" |
+| OKTOSCRIPTS_WORKER_STUCK_RESTART | 60 | seconds a stuck Lua thread may run before a restart |
 """
 
 from __future__ import annotations
@@ -54,3 +55,11 @@ def lost_after() -> float:
             f"must be longer than the heartbeat interval ({heartbeat_interval()}s), got {lost}",
         )
     return lost
+
+
+def stuck_restart() -> float:
+    """A Lua thread abandoned in a call that cannot be interrupted (a C call
+    such as a backtracking string.find, LuaJIT's compiled recursion) keeps a
+    core busy after its run ended; past this many seconds the worker drains
+    and exits so that its supervisor starts a fresh one."""
+    return _number("OKTOSCRIPTS_WORKER_STUCK_RESTART", 60.0)

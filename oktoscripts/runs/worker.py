@@ -58,11 +58,16 @@ class WorkerOptions:
     lua_threads: int
     heartbeat_s: float
     lost_after_s: float
+    stuck_restart_s: float = 60.0
 
     @classmethod
     def from_settings(cls) -> WorkerOptions:
         return cls(
-            conf.concurrency(), conf.lua_threads(), conf.heartbeat_interval(), conf.lost_after()
+            conf.concurrency(),
+            conf.lua_threads(),
+            conf.heartbeat_interval(),
+            conf.lost_after(),
+            conf.stuck_restart(),
         )
 
 
@@ -110,6 +115,8 @@ class Worker:
         self._lua_threads = LuaThreadPool(options.lua_threads)
         self._tasks: set[asyncio.Task] = set()
         self._background: list[asyncio.Task] = []
+        # Set when this process must be replaced (see _watch_stuck_threads).
+        self.needs_restart = asyncio.Event()
         self._puller: RequestPuller | None = None
         self._heartbeat: Heartbeat | None = None
         self._accepting = False
@@ -142,6 +149,7 @@ class Worker:
             loop.create_task(self._heartbeat.run(), name="heartbeat"),
             loop.create_task(sweeper.run(), name="sweeper"),
             loop.create_task(stranded.run_sweeps(self.nc, self.store, stream), name="stranded"),
+            loop.create_task(self._watch_stuck_threads(), name="stuck threads"),
         ]
         await self.nc.subscribe(subjects.run_cancel("*"), cb=self._on_cancel)
         self._accepting = True
@@ -168,6 +176,27 @@ class Worker:
             ).run()
             if outcome.status != "succeeded":
                 log.error("the %s runtime does not work here: %s", runtime, outcome.error)
+
+    async def _watch_stuck_threads(self) -> None:
+        """Set ``needs_restart`` once a Lua thread stayed stuck for
+        ``stuck_restart_s``: only a new process gets its core back."""
+        stuck_since: float | None = None
+        while True:
+            await asyncio.sleep(1.0)
+            if not self._lua_threads.stuck:
+                stuck_since = None
+                continue
+            now = asyncio.get_running_loop().time()
+            stuck_since = stuck_since if stuck_since is not None else now
+            if now - stuck_since >= self.options.stuck_restart_s:
+                log.error(
+                    "worker %s: a Lua thread has been stuck for %.0f s in a call that cannot be "
+                    "interrupted; stopping this worker so that a fresh one takes its place",
+                    self.worker_id,
+                    now - stuck_since,
+                )
+                self.needs_restart.set()
+                return
 
     async def stop(self, grace_s: float = 5.0) -> None:
         """Stop taking runs, give the held ones ``grace_s`` to end, cancel the rest."""

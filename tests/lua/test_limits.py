@@ -8,6 +8,7 @@ import time
 import pytest
 
 from oktoscripts.lua.limits import Limits
+from oktoscripts.lua.threads import LuaThreadPool
 
 FEW_INSTRUCTIONS = Limits(instructions=2_000_000, wall_seconds=20)
 
@@ -91,6 +92,23 @@ async def test_long_c_call_is_cut_by_the_wall_clock(run_lua, lua_pool):
     # The engine goes on running other runs meanwhile.
     outcome, output, _ = await run_lua("print('next run') return 1")
     assert outcome.status == "succeeded" and output == ["next run"]
+
+
+async def test_a_stuck_thread_is_abandoned_and_replaced(run_lua):
+    # With one Lua thread, the run after a stuck one can only run on the
+    # thread that replaced it (it used to wait for the stuck call to end).
+    pool = LuaThreadPool(workers=1, max_stuck=1)
+    try:
+        source = 'local s = string.rep("a", 1500)\nreturn string.find(s, ".-.-b")'
+        outcome, _, _ = await run_lua(source, limits=Limits(wall_seconds=0.3), executor=pool)
+        assert "could not be interrupted" in outcome.error.message
+        started = time.monotonic()
+        outcome, output, _ = await run_lua("print('next run') return 1", executor=pool)
+        assert outcome.status == "succeeded" and output == ["next run"]
+        assert time.monotonic() - started < 1.0
+        assert pool.stuck == 1
+    finally:
+        pool.shutdown(wait=False)
 
 
 @pytest.mark.parametrize("runtime", ["lua51", "luajit"])

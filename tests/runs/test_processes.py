@@ -76,6 +76,35 @@ async def test_a_worker_process_runs_a_submitted_script_and_stops_cleanly(nc, wo
     assert run.worker_id not in keys  # its heartbeat is gone
 
 
+async def test_a_worker_with_a_thread_stuck_in_compiled_luajit_restarts(
+    nc, process_env, tmp_path
+):
+    from tests.runs.conftest import worker_command
+
+    # LuaJIT's compiled recursion calls no hook and has no loop to check in:
+    # the run ends at its wall limit, but its thread goes on. The worker then
+    # drains and exits with 75 so that its supervisor starts a fresh one.
+    worker = worker_command(
+        {**process_env, "OKTOSCRIPTS_WORKER_STUCK_RESTART": "1"}, tmp_path / "stuck.log"
+    )
+    try:
+        worker.wait_ready()
+        runaway = await asubmit_run(
+            "local function f(n) if n > 0 then f(n - 1) f(n - 1) end end\nf(60)",
+            runtime="luajit",
+            limits={"wall_seconds": 1},
+            nc=nc,
+        )
+        runaway = await wait_for_status(runaway.pk, Run.FINAL)
+        assert runaway.status == "limit_exceeded"
+        assert "could not be interrupted" in runaway.error["message"]
+        await asyncio.to_thread(worker.proc.wait, 30)
+        assert worker.proc.returncode == 75
+        assert "stuck" in worker.log.read_text()
+    finally:
+        worker.stop()
+
+
 async def test_runscript_in_process(process_env, script):
     path = script("print('hello ' .. args.name)\nreturn {ok = true, n = args.n}")
     code, out, err = await runscript(process_env, path, "--arg", "name=world", "--arg", "n:=3")

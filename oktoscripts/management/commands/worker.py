@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
+import sys
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
@@ -13,6 +15,10 @@ from oktoscripts.bus.connection import connect
 from oktoscripts.runs.models import Run
 from oktoscripts.runs.services import build_services, close_services
 from oktoscripts.runs.worker import Worker, WorkerOptions
+
+# Exit status of a worker that stopped to be replaced (EX_TEMPFAIL): `up`
+# restarts it; so does systemd with Restart=on-failure.
+EXIT_RESTART = 75
 
 
 def check_database() -> None:
@@ -64,13 +70,20 @@ class Command(BaseCommand):
             lua_threads=options["lua_threads"],
             heartbeat_s=defaults.heartbeat_s,
             lost_after_s=defaults.lost_after_s,
+            stuck_restart_s=defaults.stuck_restart_s,
         )
         check_database()
-        asyncio.run(self._serve(worker_options, options["id"], options["grace"]))
+        restart = asyncio.run(self._serve(worker_options, options["id"], options["grace"]))
+        if restart:
+            # Not sys.exit: interpreter shutdown would wait on the stuck thread.
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(EXIT_RESTART)
 
     async def _serve(
         self, worker_options: WorkerOptions, worker_id: str | None, grace: float
-    ) -> None:
+    ) -> bool:
+        """Serve until SIGTERM/SIGINT; True when the worker must be restarted."""
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
@@ -85,8 +98,12 @@ class Command(BaseCommand):
             await worker.start()
             self.stdout.write(f"worker {worker.worker_id} ready", ending="\n")
             self.stdout.flush()
-            await stop.wait()
+            restart = loop.create_task(worker.needs_restart.wait())
+            await asyncio.wait(
+                [loop.create_task(stop.wait()), restart], return_when=asyncio.FIRST_COMPLETED
+            )
             await worker.stop(grace)
+            return restart.done()
         finally:
             close_services(services)
             await nc.drain()
