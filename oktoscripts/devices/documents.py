@@ -27,6 +27,7 @@ dots, which MongoDB reads as nested field names.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -64,11 +65,14 @@ def utc(value: datetime | None) -> datetime | None:
 
 
 def iso(value: datetime | None) -> str:
-    """ISO-8601 UTC with a Z, to the millisecond (BSON dates hold milliseconds); "" if None."""
-    value = utc(value)
+    """ISO-8601 UTC with a Z, to the millisecond (BSON dates hold milliseconds); "" if None.
+    A naive datetime is taken as UTC (what pymongo gives without tz_aware)."""
     if value is None:
         return ""
-    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC).replace(tzinfo=None)
+    # isoformat is C code: a listing formats one date per device.
+    return value.isoformat(timespec="milliseconds") + "Z"
 
 
 def _text(value: Any) -> str:
@@ -90,25 +94,32 @@ def params_dict(doc: dict) -> dict[str, str]:
     }
 
 
-def lua_table(doc: dict) -> dict[str, Any]:
+def lua_table(doc: Mapping[str, Any]) -> dict[str, Any]:
     """The device table of the Lua API (LUA_API.md "Devices"), beyond fields included."""
-    status = doc.get("status")
+    # Written out flat: get_all_devices builds one per device (10,000 in a
+    # listing), so every call saved here counts.
+    get = doc.get
+    status = get("status")
+    usp = get("usp")
+    is_usp = isinstance(usp, dict)
+    mtps = usp.get("mtps") if is_usp else None
+    params = get("params")
     return {
         "sn": doc["serial"],
-        "model": _text(doc.get("model")),
-        "vendor": _text(doc.get("vendor")),
-        "version": _text(doc.get("version")),
-        "product_class": _text(doc.get("product_class")),
-        "alias": _text(doc.get("alias")),
+        "model": _text(get("model")),
+        "vendor": _text(get("vendor")),
+        "version": _text(get("version")),
+        "product_class": _text(get("product_class")),
+        "alias": _text(get("alias")),
         "status": status if status in STATUSES else OFFLINE,
-        "cwmp": isinstance(doc.get("cwmp"), dict),
-        "usp": isinstance(doc.get("usp"), dict),
-        "data_model": _text(doc.get("data_model")),
-        "oui": _text(doc.get("oui")),
-        "last_seen": iso(doc.get("last_seen")),
-        "ip": _text(doc.get("ip")),
-        "mtps": mtp_names(doc),
-        "params": params_dict(doc),
+        "cwmp": isinstance(get("cwmp"), dict),
+        "usp": is_usp,
+        "data_model": _text(get("data_model")),
+        "oui": _text(get("oui")),
+        "last_seen": iso(get("last_seen")),
+        "ip": _text(get("ip")),
+        "mtps": sorted(mtps) if mtps else [],
+        "params": params_dict(doc) if params else {},
     }
 
 

@@ -33,7 +33,7 @@ from pymongo.collection import Collection
 from pymongo.database import Database
 from pymongo.errors import OperationFailure, PyMongoError
 
-from oktoscripts.devices import identity, online, sealing
+from oktoscripts.devices import identity, listing, online, sealing
 from oktoscripts.devices.batching import GroupCommit
 from oktoscripts.devices.documents import (
     ASSOCIATING,
@@ -485,9 +485,8 @@ class DeviceRegistry:
         return None if doc is None else lua_table(doc)
 
     def all_lua(self) -> list[dict[str, Any]]:
-        """Every device as a Lua device table, by serial."""
-        cursor = self.collection.find({}).sort("_id", pymongo.ASCENDING)
-        return [lua_table(doc) for doc in cursor.batch_size(5000)]
+        """Every device as a Lua device table, by serial (see listing.py)."""
+        return listing.read_all(self.collection, lua_table, "sn")
 
     def list(
         self,

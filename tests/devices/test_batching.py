@@ -126,3 +126,22 @@ def test_threads_upserting_at_once_each_read_their_own_write(registry):
     # Each new device inserted exactly once, whichever thread got there first.
     assert sorted(s for inserted, _ in results for s in inserted) == sorted(shared)
     assert registry.count() == 8 * 15 + len(shared)
+
+
+def test_many_threads_submitting_in_turn_each_get_their_own_results():
+    """Every caller is woken exactly once (by the write of its batch or to
+    lead the next one), whatever the interleaving."""
+    sizes: list[int] = []
+
+    def write(items: list[tuple[int, int]]) -> list[tuple[int, int]]:
+        sizes.append(len(items))
+        return [(k, n * 2) for k, n in items]
+
+    group: GroupCommit[tuple[int, int], tuple[int, int]] = GroupCommit(write, max_batch=5)
+
+    def caller(k: int) -> bool:
+        return all(group.submit((k, n)) == (k, n * 2) for n in range(200))
+
+    assert run_threads(24, caller) == [True] * 24
+    assert sum(sizes) == 24 * 200 and max(sizes) <= 5
+    assert group.waiting == 0

@@ -246,3 +246,45 @@ def test_all_devices_in_serial_order(registry):
     for serial in ("C", "A", "B"):
         inform(registry, serial)
     assert [d["sn"] for d in registry.all_lua()] == ["A", "B", "C"]
+
+
+def test_the_listing_is_every_device_table_in_the_databases_serial_order(registry):
+    """get_all_devices reads without a sort and with naive datetimes: each
+    table must still be get_device's, and the order MongoDB's own."""
+    serials = ["b", "B", "a10", "a9", "Z", "é-1", "e-2", "日本-1", "1", "_x"]
+    for k, serial in enumerate(serials):
+        now = T0 + timedelta(milliseconds=k * 1001 + 7)
+        if k % 2:
+            inform(registry, serial, now)
+        if k % 3:
+            registry.upsert_usp(serial, vendor="V", mtp="websocket", now=now)
+            registry.upsert_usp(serial, mtp="mqtt", lease_s=60, now=now)
+        if k % 2 == 0 and k % 3 == 0:
+            registry.upsert_usp(serial, now=now)
+    registry.set_alias("Z", "the Z")
+    registry.set_params("b", {"Device.DeviceInfo.SoftwareVersion": "1.2", "X.Y": "z"})
+    by_database = [d["_id"] for d in registry.collection.find({}, {"_id": 1}).sort("_id", 1)]
+    listing = registry.all_lua()
+    assert [d["sn"] for d in listing] == by_database
+    assert listing == [registry.get_lua(serial) for serial in by_database]
+    assert listing[by_database.index("b")]["params"] == {
+        "Device.DeviceInfo.SoftwareVersion": "1.2",
+        "X.Y": "z",
+    }
+    assert listing[by_database.index("B")]["mtps"] == ["mqtt", "websocket"]
+    assert listing[by_database.index("a10")]["last_seen"] == "2026-01-01T12:00:02.009Z"
+
+
+def test_the_listing_leaves_the_garbage_collector_as_it_found_it(registry):
+    import gc
+
+    inform(registry, "A")
+    assert gc.isenabled()
+    registry.all_lua()
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        registry.all_lua()
+        assert not gc.isenabled()  # not ours to turn on
+    finally:
+        gc.enable()
