@@ -208,9 +208,54 @@ def _json_key(key: Any) -> str:
 # ---------------------------------------------------------------- Python -> Lua
 
 
+# Exact types passed to Lua as they are.
+_AS_IS = frozenset({type(None), bool, int, float, bytes})
+
+
 def to_lua_plain(value: Any, depth: int = 0) -> Any:
     """A Python value made of only what lupa turns into plain Lua values:
-    bytes, numbers, booleans, None, dicts and lists (to feed table_from)."""
+    bytes, numbers, booleans, None, dicts and lists (to feed table_from).
+
+    Plain dicts and lists of strings and numbers (JSON, device tables) take a
+    path that looks at exact types and converts scalars in place: a listing
+    of 10,000 devices is a million values. Everything else goes the general way."""
+    kind = type(value)
+    if kind is str:
+        return value.encode("utf-8", errors="surrogateescape")
+    if kind in _AS_IS:
+        return value
+    if kind is dict and depth < MAX_DEPTH:
+        out = {}
+        # Scalars inline, not through a call each: this loop is the hot path.
+        for key, item in value.items():
+            if key is None:
+                continue
+            kind = type(key)
+            if kind is str:
+                key = key.encode("utf-8", errors="surrogateescape")
+            elif kind not in _AS_IS:
+                key = to_lua_plain(key, depth + 1)
+            kind = type(item)
+            if kind is str:
+                item = item.encode("utf-8", errors="surrogateescape")
+            elif kind not in _AS_IS:
+                item = to_lua_plain(item, depth + 1)
+            out[key] = item
+        return out
+    if kind is list and depth < MAX_DEPTH:
+        return [
+            item.encode("utf-8", errors="surrogateescape")
+            if type(item) is str
+            else item
+            if type(item) in _AS_IS
+            else to_lua_plain(item, depth + 1)
+            for item in value
+        ]
+    return _general_plain(value, depth)
+
+
+def _general_plain(value: Any, depth: int) -> Any:
+    """to_lua_plain for subclasses, tuples, sets, other objects, and depth."""
     if value is None or isinstance(value, bool | int | float | bytes):
         return value
     if isinstance(value, str):
