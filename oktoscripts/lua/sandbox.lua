@@ -77,6 +77,8 @@ end
 --{{ luajit
 -- Main functions of instrumented chunks (they are not Lua's "main" kind).
 local main_functions = setmetatable({}, { __mode = "k" })
+-- For a chunk whose instrumented text does not compile: interpreted, it calls hooks.
+local jit_off = jit.off
 --}}
 
 -- Frames of `co` (nil: the running coroutine) that belong to the script.
@@ -337,6 +339,14 @@ local function compile_text(text, chunkname)
     raw_setfenv(outer, env)
     fn = outer(new_budget())
     main_functions[fn] = true
+  else
+    -- (A function already at Lua's limit of upvalues, say.) Never compiled,
+    -- the chunk is stopped by a count hook like Lua 5.1 code (LuaJIT's hooks
+    -- are global: one covers its coroutines too).
+    jit_off(fn, true)
+    local budget = new_budget()
+    local function hook() sethook(hook, "", budget()) end
+    sethook(hook, "", HOOK_EVERY)
   end
   --}}
   raw_setfenv(fn, env)

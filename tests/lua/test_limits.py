@@ -242,6 +242,31 @@ async def test_luajit_instruction_limit(run_lua):
     await assert_limit(outcome, "instructions", line=2)
 
 
+# A nested function already at Lua's limit of 60 upvalues: the checks, which
+# need two more, cannot be written into it, so the chunk runs interpreted.
+_UPVALUES = [f"u{i}" for i in range(60)]
+NO_ROOM_FOR_CHECKS = (
+    f"local {', '.join(_UPVALUES[:50])}\nlocal {', '.join(_UPVALUES[50:])}\n"
+    f"local function f()\n  local s = {' + '.join(f'({u} or 0)' for u in _UPVALUES)}\n"
+    "  while true do s = s + 1 end\nend\nf()\n"
+)
+
+
+@pytest.mark.parametrize(
+    "limits, limit",
+    [(Limits(wall_seconds=0.5), "wall_seconds"), (FEW_INSTRUCTIONS, "instructions")],
+    ids=["wall", "instructions"],
+)
+async def test_luajit_chunk_that_cannot_be_instrumented_is_stopped(
+    run_lua, lua_pool, limits, limit
+):
+    stuck_before = lua_pool.stuck
+    outcome, _, _ = await run_lua(NO_ROOM_FOR_CHECKS, runtime="luajit", limits=limits)
+    await assert_limit(outcome, limit, line=5)
+    assert "could not be interrupted" not in outcome.error.message
+    assert lua_pool.stuck <= stuck_before
+
+
 async def test_luajit_main_chunk_with_no_room_for_the_counter(run_lua, lua_pool):
     # 200 locals is Lua's limit: the budget counter cannot be one more local
     # of the main function, and goes into a wrapper instead. The loop still
