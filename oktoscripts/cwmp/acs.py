@@ -325,6 +325,8 @@ class Acs:
             self.backend.record_inform(inform, state.peer_ip, envelope.cwmp_ns),
             events.publish(self.js, serial, inform.events),
         )
+        if session.new_device:
+            await self._recount_queue(serial)
         session.provision = await self.backend.provisioning(
             serial, paths.data_model_of(inform.parameters), session.new_device
         )
@@ -407,6 +409,21 @@ class Acs:
         if not held:
             self.local.pop(serial, None)
         return item
+
+    async def _recount_queue(self, serial: str) -> None:
+        """A device new to the registry: requests this process remembers for
+        that serial belong to a deleted device (deleting one deletes its
+        queue entries), so they go; the hint becomes what is queued now, plus
+        what was noted meanwhile (counting one twice costs a lookup, missing
+        one would leave a request waiting)."""
+        self.local.pop(serial, None)
+        before = self.queue_hint.get(serial, 0)
+        queued = await self.queue.count_queued(serial)
+        hint = queued + self.queue_hint.get(serial, 0) - before
+        if hint > 0:
+            self.queue_hint[serial] = hint
+        else:
+            self.queue_hint.pop(serial, None)
 
     def _uncount(self, serial: str) -> None:
         left = self.queue_hint.get(serial, 0) - 1

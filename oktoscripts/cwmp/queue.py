@@ -101,12 +101,11 @@ class RpcQueue:
         docs = await self.col.find({"status": "queued"}, {"serial": 1, "_id": 0}).to_list(None)
         return [d["serial"] for d in docs]
 
-    async def has_queued(self, serial: str) -> bool:
-        doc = await self.col.find_one(
-            {"serial": serial, "status": "queued", "expires_at": {"$gt": datetime.now(UTC)}},
-            {"_id": 1},
+    async def count_queued(self, serial: str) -> int:
+        """Live requests of ``serial`` waiting to be sent."""
+        return await self.col.count_documents(
+            {"serial": serial, "status": "queued", "expires_at": {"$gt": datetime.now(UTC)}}
         )
-        return doc is not None
 
     async def mark_sent(self, request_id: str, owner: str) -> None:
         """What take_next records, for a request the ACS already holds in memory."""

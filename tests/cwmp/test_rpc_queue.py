@@ -147,3 +147,30 @@ async def test_partial_path_is_expanded_when_the_cpe_refuses_it(fleet_factory, n
     assert result["InternetGatewayDevice.DeviceInfo.SerialNumber"] == cpe.serial
     assert "InternetGatewayDevice.ManagementServer.URL" in result
     assert len(result) == 10
+
+
+async def test_requests_of_a_deleted_device_are_not_sent_when_it_comes_back(
+    fleet_factory, nc, mongo_db
+):
+    from oktoscripts.devices.registry import DeviceRegistry
+
+    fleet = await fleet_factory(1)
+    await _booted(fleet)
+    cpe = fleet.cpes[0]
+    name = cpe.dm.root + "DeviceInfo.ModelName"
+    stale = asyncio.ensure_future(
+        client.call(nc, cpe.serial, gpv(name), mode="async", timeout_s=4)
+    )
+    await eventually(lambda: mongo_db.cwmp_queue.count_documents({"serial": cpe.serial}) == 1)
+    assert await asyncio.to_thread(DeviceRegistry(mongo_db).delete, cpe.serial)
+    cpe.add_event("2 PERIODIC")  # it Informs again: a new device to the registry
+    await _booted(fleet, 2)
+    answer = await stale
+    assert answer["ok"] is False and answer["error"]["error_code"] == "408", answer
+    # What is queued for the new device is delivered as usual.
+    fresh = asyncio.ensure_future(
+        client.call(nc, cpe.serial, gpv(name), mode="async", timeout_s=20)
+    )
+    await eventually(lambda: mongo_db.cwmp_queue.count_documents({"serial": cpe.serial}) == 1)
+    cpe.add_event("2 PERIODIC")
+    assert await fresh == {"ok": True, "result": {name: cpe.dm.value(name)}}
