@@ -232,7 +232,14 @@ async def test_refresh_dispatches_to_the_protocol_and_stores_params(services):
     "register", ["listen_to_new_device(on_new)", 'listen_to_new_device("*", "*", on_new)']
 )
 async def test_listen_to_new_device(services, register):
+    from oktoscripts.devices.events import new_device_events
+
+    # OLD's own event is published before the listener starts (it is announced
+    # on the loop, after the insert returned).
+    announced = await new_device_events(services.nats)
     add_cpe(services.devices, "OLD")
+    assert (await asyncio.wait_for(anext(announced), 10))["sn"] == "OLD"
+    await announced.aclose()
     lines: list[str] = []
     statuses: list[str] = []
     got_two = asyncio.Event()
