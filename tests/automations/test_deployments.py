@@ -23,6 +23,14 @@ print("listening")
 """
 
 
+async def deploy(make_script, operator, name: str, file: str, source: str) -> Deployment:
+    """Save ``source`` as script ``file`` and deploy its latest version."""
+    script = await sync_to_async(make_script)(file, source)
+    return await sync_to_async(deployments.create)(
+        name=name, script=script, version=None, args={}, user=operator
+    )
+
+
 async def wait_listening(dep_id: int, not_run: str | None = None, timeout: float = 40) -> Run:
     deadline = time.monotonic() + timeout
     while True:
@@ -48,10 +56,7 @@ async def test_listener_restarts_on_another_worker_when_its_worker_dies(
     nc, make_script, operator, worker_process, automation_service
 ):
     workers = [worker_process(), worker_process()]
-    script = await sync_to_async(make_script)("listener.lua", LISTENER)
-    dep = await sync_to_async(deployments.create)(
-        name="periodic watcher", script=script, version=None, args={}, user=operator
-    )
+    dep = await deploy(make_script, operator, "periodic watcher", "listener.lua", LISTENER)
     await automation_service()
     first = await wait_listening(dep.pk)
     await publish(nc, "CPE-1", "2 PERIODIC")
@@ -98,10 +103,7 @@ async def test_events_while_the_listener_restarts_are_neither_lost_nor_doubled(
     nc, make_script, operator, worker_process, automation_service
 ):
     workers = [worker_process(), worker_process()]
-    script = await sync_to_async(make_script)("both.lua", BOTH_LISTENERS)
-    dep = await sync_to_async(deployments.create)(
-        name="both", script=script, version=None, args={}, user=operator
-    )
+    dep = await deploy(make_script, operator, "both", "both.lua", BOTH_LISTENERS)
     await automation_service()
     first = await wait_listening(dep.pk)
     for n in range(5):
@@ -138,10 +140,7 @@ async def test_stop_and_start_a_deployment(
     from oktoscripts.runs.submit import acancel_run
 
     await start_worker()
-    script = await sync_to_async(make_script)("listener.lua", LISTENER)
-    dep = await sync_to_async(deployments.create)(
-        name="w", script=script, version=None, args={}, user=operator
-    )
+    dep = await deploy(make_script, operator, "w", "listener.lua", LISTENER)
     await automation_service()
     run = await wait_listening(dep.pk)
     to_cancel = await sync_to_async(deployments.set_desired)(dep, "stopped")
@@ -168,10 +167,7 @@ async def test_two_schedulers_start_a_deployment_once(
     nc, make_script, operator, start_worker, automation_service
 ):
     await start_worker()
-    script = await sync_to_async(make_script)("listener.lua", LISTENER)
-    dep = await sync_to_async(deployments.create)(
-        name="once", script=script, version=None, args={}, user=operator
-    )
+    dep = await deploy(make_script, operator, "once", "listener.lua", LISTENER)
     await automation_service("one")
     await automation_service("two")
     await wait_listening(dep.pk)
