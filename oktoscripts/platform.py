@@ -18,7 +18,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from oktoscripts import config
+from oktoscripts import config, pki
 from oktoscripts.embedded.mongo import MongoServerConfig
 from oktoscripts.embedded.nats import NatsServerConfig
 from oktoscripts.embedded.ports import free_port
@@ -137,6 +137,7 @@ class Platform:
         await asyncio.gather(
             self.supervisor.start_stage(services, self.ctx, SERVICE_START_TIMEOUT),
             asyncio.to_thread(self._prepare_database),
+            asyncio.to_thread(self._prepare_tls),
         )
         self._publish_endpoints()
         for name, url in self.services.endpoints().items():
@@ -162,6 +163,12 @@ class Platform:
                 f"log in as {ADMIN_USERNAME}, password {password} (shown on this first start only)"
             )
         self.say(f"created the user {ADMIN_USERNAME}: {self.admin_note}")
+
+    def _prepare_tls(self) -> None:
+        """The TLS certificates of the device-facing ports, made now (on the very
+        first start) rather than by whichever process needs them first."""
+        files = pki.tls_files()
+        self.say(f"TLS: devices verify the platform with the CA {files.ca}")
 
     def _publish_endpoints(self) -> None:
         """Tell processes started by hand beside this ``up`` where the services are."""
