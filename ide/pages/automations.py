@@ -58,7 +58,6 @@ def schedule_detail(request: HttpRequest, schedule_id: int) -> HttpResponse:
         preview = []
     return render(request, "ide/automations/schedule.html", {
         "s": schedule, "data": data, "preview": preview, "ticks": schedule.ticks.all()[:50],
-        "config": json.dumps({"id": schedule.pk}),
     })
 
 
@@ -69,7 +68,7 @@ def bulk_detail(request: HttpRequest, bulk_id: int) -> HttpResponse:
     )
     return render(request, "ide/automations/bulk.html", {
         "b": record, "filter_text": devicefilter.describe(record.device_filter),
-        "config": json.dumps({"id": record.pk, "initial": bulk_json(record, detail=True)}),
+        "config": {"id": record.pk, "initial": bulk_json(record, detail=True)},
     })
 
 
@@ -89,5 +88,4 @@ def deployment_detail(request: HttpRequest, deployment_id: int) -> HttpResponse:
             {"time": e.get("time"), "json": json.dumps(e.get("event"), sort_keys=True)}
             for e in reversed(record.last_events or [])
         ],
-        "config": json.dumps({"id": record.pk}),
     })

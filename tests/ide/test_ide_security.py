@@ -186,3 +186,20 @@ def test_behind_an_https_proxy_cookies_are_secure_and_hsts_is_sent(tmp_path):
 def test_over_plain_http_nothing_changes(tmp_path):
     probe = _probe(tmp_path, "off")
     assert probe["hsts"] is None and probe["csrf_secure"] == ""
+
+
+def test_new_users_get_a_valid_username_and_a_password_the_validators_accept(client_for):
+    from django.contrib.auth.models import User
+
+    admin = client_for("admin")
+    refused = admin.post("/users/new", {"username": "<img src=x onerror=alert(1)>",
+                                        "password": "a-long-enough-pass-91", "role": "Viewer"},
+                         follow=True)
+    assert "Enter a valid username" in refused.content.decode()
+    weak = admin.post("/users/new", {"username": "maria.lopez", "password": "maria.lopez1",
+                                     "role": "Viewer"}, follow=True)
+    assert "too similar to the username" in weak.content.decode()
+    assert not User.objects.filter(username__in=["maria.lopez"]).exists()
+    made = admin.post("/users/new", {"username": "maria.lopez", "password": "tide-lamp-orbit-7",
+                                     "role": "Viewer"})
+    assert made.status_code == 302 and User.objects.filter(username="maria.lopez").exists()
