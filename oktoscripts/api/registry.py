@@ -19,11 +19,14 @@ import asyncio
 import functools
 import importlib
 import inspect
+import logging
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
+
+log = logging.getLogger(__name__)
 
 PARAM_TYPES = ("string", "number", "integer", "boolean", "table", "function", "any")
 CATEGORIES = ("devices", "cwmp", "usp", "events", "util")
@@ -95,7 +98,12 @@ def _refusal(ctx: Any, name: str, permission: str) -> Refused | None:
         why = f"this run acts for no one, and needs the permission '{permission}'"
     else:
         why = principal.binding_refusal(permission)
-    return None if why is None else Refused(f"{name}: refused: {why}")
+    if why is None:
+        return None
+    # Also in the platform's log: someone tried what their role does not allow.
+    log.warning("run %s (%s): %s refused: %s", getattr(ctx, "run_id", "?"),
+                getattr(ctx, "script_name", "?"), name, why)
+    return Refused(f"{name}: refused: {why}")
 
 
 def _guarded(name: str, permission: str, func: Callable) -> Callable:

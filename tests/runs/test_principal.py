@@ -88,7 +88,7 @@ async def _run_over_rest(user, script, **body):  # noqa: ANN001, ANN202
 
 
 async def test_an_operators_run_may_neither_delete_devices_nor_mint_credentials(
-    people, platform
+    people, platform, caplog
 ):
     registry, credentials = platform
     delete = await _script(people["Admin"], "delete.lua", DELETE)
@@ -100,6 +100,8 @@ async def test_an_operators_run_may_neither_delete_devices_nor_mint_credentials(
         "delete_device: refused: user 'operator1' (role Operator) does not hold "
         "the permission 'devices.delete_device'; the run acts for this user")
     assert await sync_to_async(registry.get)("CPE1") is not None
+    assert (f"run {run.id} (delete.lua): delete_device refused: user 'operator1'"
+            in caplog.text)  # and the platform's log says who tried
 
     run = await _run_over_rest(people["Operator"], mint)
     assert run.status == "failed"
