@@ -73,23 +73,24 @@ class Principal:
 
     def refusal(self, permission: str, *, author_too: bool = True) -> str | None:
         """None when the principal holds ``permission``, else why not, in a
-        sentence for the script's author. Reads the database (sync)."""
+        sentence for the script's author. Reads the database (sync; raises
+        DatabaseError when it cannot)."""
         if self.kind == "operator":
             return None
         if self.kind != "user" or self.user_id is None:
             return (f"this run acts for no user (the user who started or configured it "
                     f"was deleted), and needs the permission '{permission}'")
+        return self._user_refusal(permission, author_too)
+
+    def binding_refusal(self, permission: str) -> str | None:
+        """``refusal`` from a Lua thread (a guarded binding): a database error
+        refuses the call, and the thread keeps no database connection between
+        calls, so a restarted database is no problem."""
         try:
-            return self._user_refusal(permission, author_too)
+            return self.refusal(permission)
         except DatabaseError as exc:
             log.warning("permission check of user %s failed: %s", self.user_id, exc)
             return f"the permission '{permission}' could not be checked: {exc}"
-
-    def binding_refusal(self, permission: str) -> str | None:
-        """``refusal`` from a Lua thread (a guarded binding): the thread keeps no
-        database connection between calls, so a restarted database is no problem."""
-        try:
-            return self.refusal(permission)
         finally:
             if self.kind == "user":
                 close_old_connections()
