@@ -59,6 +59,29 @@ def clean_limits(limits: dict[str, Any]) -> dict[str, Any]:
     return cleaned
 
 
+def check_limit_rights(user: Any, old: dict[str, Any], new: dict[str, Any]) -> None:
+    """A script may lower the platform's limits (the Settings page); only an Admin
+    may raise them, and no one above the hard caps. Only changed values are
+    checked: an Author editing a script an Admin raised keeps its limits."""
+    from ide.roles import Capability, can
+    from oktoscripts.runs.caps import HARD_CAPS
+
+    platform = platform_settings.platform_limits()
+    for name, value in new.items():
+        if value == old.get(name):
+            continue
+        field = platform_settings.FIELDS_BY_NAME[name]
+        cap, allowed = getattr(HARD_CAPS, name), getattr(platform, name)
+        if value > allowed and not can(user, Capability.ADMIN):
+            raise ScriptError(
+                f"{field.label} limit: {field.describe(value)} is above the platform's limit of "
+                f"{field.describe(allowed)}; only an Admin may raise a script's limits (up to "
+                f"{field.describe(cap)}).")
+        if value > cap:
+            raise ScriptError(f"{field.label} limit: {field.describe(value)} is above the hard "
+                              f"cap of {field.describe(cap)}.")
+
+
 def clean_tags(tags: str | list[str]) -> str:
     items = tags.replace(",", " ").split() if isinstance(tags, str) else list(tags)
     return " ".join(dict.fromkeys(t.strip().lower() for t in items if t.strip()))[:400]
@@ -122,6 +145,7 @@ def update_script(
 ) -> Script:
     changes: dict[str, Any] = {}
     if limits is not None and clean_limits(limits) != script.limits:
+        check_limit_rights(user, script.limits or {}, clean_limits(limits))
         changes["limits"] = (script.limits, clean_limits(limits))
         script.limits = clean_limits(limits)
     if runtime is not None and runtime != script.runtime:

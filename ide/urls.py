@@ -34,7 +34,7 @@ urlpatterns = [
     path("runs/<uuid:run_id>/", runs.run_detail, name="run"),
     path("runs/<uuid:run_id>/rerun", runs.rerun, name="rerun"),
     path("devices/", devices.device_list, name="devices"),
-    path("devices/<str:serial>/", devices.device_detail, name="device"),
+    path("devices/<path:serial>/", devices.device_detail, name="device"),  # any stored serial
     path("reference/", reference.reference, name="reference"),
     path("automations/", automations.index, name="automations"),
     path("automations/schedules/<int:schedule_id>/", automations.schedule_detail,

@@ -7,6 +7,7 @@ embedded default; tests use this same module.
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 
 from oktoscripts import config
 from oktoscripts.config import BASE_DIR
@@ -72,6 +73,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "channels",
     "django_ace",
+    "axes",
     "oktoscripts",
     "oktoscripts.runs",
     "oktoscripts.devices",
@@ -87,6 +89,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "ide.csp.content_security_policy",
+    "axes.middleware.AxesMiddleware",  # last, as django-axes asks
 ]
 
 ROOT_URLCONF = "oktoscripts.urls"
@@ -120,14 +124,48 @@ else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
 AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "/login/"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/login/"
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = False
+
+# Every password check goes through django-axes first (README "Security"): after
+# OKTOSCRIPTS_LOGIN_FAILURES wrong passwords for one username, or from one
+# address, sign-in is refused (429) for OKTOSCRIPTS_LOGIN_LOCKOUT seconds, and
+# each further try meanwhile starts that time again. API tokens are not passwords.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = config.env_int("OKTOSCRIPTS_LOGIN_FAILURES", 5)
+AXES_COOLOFF_TIME = timedelta(seconds=config.env_int("OKTOSCRIPTS_LOGIN_LOCKOUT", 900))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "lockout.html"
+AXES_ENABLE_ADMIN = False
+# Logged: each failure and each lockout (warnings naming the username and address
+# tried; never the password, which django-axes always masks).
+AXES_SENSITIVE_PARAMETERS = ["csrfmiddlewaretoken"]
+
+# Served over HTTPS (README "Security"): "on" when the web process itself speaks
+# TLS, "proxy" behind a proxy that terminates TLS and sets X-Forwarded-Proto.
+# Either way cookies are Secure, plain HTTP is redirected and HSTS is sent.
+HTTPS = os.environ.get("OKTOSCRIPTS_HTTPS", "").strip().lower() or "off"
+if HTTPS not in ("off", "on", "proxy"):
+    raise config.ConfigError("OKTOSCRIPTS_HTTPS", f"expected off, on or proxy, got {HTTPS!r}")
+if HTTPS != "off":
+    SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = True
+    SECURE_SSL_REDIRECT = True
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # probes of supervisors and `up` on the local port
+    SECURE_HSTS_SECONDS = config.env_int("OKTOSCRIPTS_HSTS_SECONDS", 31_536_000)
+if HTTPS == "proxy":
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -144,5 +182,8 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    "loggers": {"django.channels.server": {"level": "WARNING"}},
+    "loggers": {
+        "django.channels.server": {"level": "WARNING"},
+        "axes": {"level": "WARNING"},  # failures and lockouts; not each sign-in's bookkeeping
+    },
 }

@@ -16,6 +16,15 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = "/usr/bin/chromium"
+
+# The marks of a browser test module: skipped (saying why) without chromium.
+BROWSER_TEST = [
+    pytest.mark.skipif(not Path(CHROMIUM).exists(),
+                       reason="chromium is not installed (make test installs it as root: "
+                              "apt-get install -y chromium)"),
+    pytest.mark.timeout(300),
+]
 
 
 def free_port() -> int:

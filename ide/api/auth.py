@@ -12,6 +12,7 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
+from asgiref.sync import iscoroutinefunction, sync_to_async
 from django.core.exceptions import ObjectDoesNotExist
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.middleware.csrf import CsrfViewMiddleware
@@ -62,27 +63,54 @@ def json_body(request: HttpRequest) -> dict[str, Any]:
     return body
 
 
+def _refusal(request: HttpRequest, capability: Capability) -> HttpResponse | None:
+    """Authenticate the request (token or session with CSRF) and check the
+    capability: the error response, or None (``request.user`` is set)."""
+    if "Authorization" in request.headers:
+        user = _token_user(request)
+        if user is None:
+            return error("invalid or revoked API token", 401)
+        request.user = user
+    elif request.user.is_authenticated:
+        if request.method not in SAFE_METHODS:
+            failure = _csrf_failure(request)
+            if failure is not None:
+                return error("CSRF check failed: send the X-CSRFToken header", 403)
+    else:
+        return error("authentication required (session or 'Authorization: Bearer')", 401)
+    if not can(request.user, capability):
+        return error(f"your role does not allow this (needs '{capability.value}')", 403)
+    return None
+
+
 def api_endpoint(capability: Capability) -> Callable:
-    """Token or session authentication, the capability check, JSON errors."""
+    """Token or session authentication, the capability check, JSON errors.
+    An ``async def`` view stays async (its checks run in a thread)."""
 
     def decorate(view: Callable) -> Callable:
+        if iscoroutinefunction(view):
+
+            @csrf_exempt
+            @wraps(view)
+            async def async_wrapper(request: HttpRequest, *args: Any, **kwargs: Any
+                                    ) -> HttpResponse:
+                refusal = await sync_to_async(_refusal)(request, capability)
+                if refusal is not None:
+                    return refusal
+                try:
+                    return await view(request, *args, **kwargs)
+                except ApiError as exc:
+                    return error(str(exc), exc.status)
+
+            async_wrapper.capability = capability
+            return async_wrapper
+
         @csrf_exempt
         @wraps(view)
         def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-            if "Authorization" in request.headers:
-                user = _token_user(request)
-                if user is None:
-                    return error("invalid or revoked API token", 401)
-                request.user = user
-            elif request.user.is_authenticated:
-                if request.method not in SAFE_METHODS:
-                    failure = _csrf_failure(request)
-                    if failure is not None:
-                        return error("CSRF check failed: send the X-CSRFToken header", 403)
-            else:
-                return error("authentication required (session or 'Authorization: Bearer')", 401)
-            if not can(request.user, capability):
-                return error(f"your role does not allow this (needs '{capability.value}')", 403)
+            refusal = _refusal(request, capability)
+            if refusal is not None:
+                return refusal
             try:
                 return view(request, *args, **kwargs)
             except ApiError as exc:

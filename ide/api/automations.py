@@ -90,6 +90,7 @@ def _script_json(obj: Any) -> dict[str, Any]:
         "version": obj.version.number if obj.version_id else None,
         "args": obj.args,
         "created_by": obj.created_by.username if obj.created_by_id else None,
+        "configured_by": obj.configured_by.username if obj.configured_by_id else None,
         "created": _iso(obj.created),
         "updated": _iso(obj.updated),
     }
@@ -121,7 +122,7 @@ def schedule_json(s: Schedule, detail: bool = False) -> dict[str, Any]:
 
 
 def _schedules() -> Any:
-    return Schedule.objects.select_related("script", "version", "created_by")
+    return Schedule.objects.select_related("script", "version", "created_by", "configured_by")
 
 
 @api_endpoint(Capability.READ)
@@ -155,7 +156,8 @@ def create_schedule(request: HttpRequest) -> JsonResponse:
     script, version = script_and_version(body)
     fields = _schedule_fields(body)
     _require(fields, ("name", "cron"))
-    schedule = _checked(schedules.save, Schedule(script=script, created_by=request.user),
+    schedule = _checked(schedules.save, Schedule(script=script, created_by=request.user,
+                                                  configured_by=request.user),
                         version=version, **fields)
     audit.record(request.user, "schedule.create", schedule.name, id=schedule.pk,
                  cron=schedule.cron, timezone=schedule.timezone, script=script.name)
@@ -170,9 +172,11 @@ def get_schedule(request: HttpRequest, schedule_id: int) -> JsonResponse:
 def _update(request: HttpRequest, records: Any, pk: int, fields_of: Callable[[dict], dict],
             save: Callable[..., Any], kind: str) -> None:
     """PATCH of a schedule or a trigger: the fields the body names (a ``version``
-    re-pinned on the record's own script), saved and audited as ``<kind>.update``."""
+    re-pinned on the record's own script), saved and audited as ``<kind>.update``.
+    Whoever changes it configures it: its runs act for them from then on."""
     body = json_body(request)
     record = records.get(pk=pk)
+    record.configured_by = request.user
     fields = fields_of(body)
     if "version" in body:
         fields["version"] = script_and_version({"script_id": record.script_id,
@@ -233,7 +237,7 @@ def bulk_json(b: BulkRun, detail: bool = False, status: str = "") -> dict[str, A
 
 
 def _bulks() -> Any:
-    return BulkRun.objects.select_related("script", "version", "created_by")
+    return BulkRun.objects.select_related("script", "version", "created_by", "configured_by")
 
 
 @api_endpoint(Capability.READ)
@@ -280,7 +284,7 @@ def stop_bulk_run(request: HttpRequest, bulk_id: int) -> JsonResponse:
 @api_endpoint(Capability.RUN)
 def retry_bulk_run(request: HttpRequest, bulk_id: int) -> JsonResponse:
     record = _bulks().get(pk=bulk_id)
-    n = _checked(bulk.retry_failed, record)
+    n = _checked(bulk.retry_failed, record, request.user)
     audit.record(request.user, "bulk.retry", record.name, id=record.pk, items=n)
     return JsonResponse({**bulk_json(_bulks().get(pk=bulk_id)), "retried": n})
 
@@ -298,7 +302,7 @@ def trigger_json(t: Trigger) -> dict[str, Any]:
 
 
 def _triggers() -> Any:
-    return Trigger.objects.select_related("script", "version", "created_by")
+    return Trigger.objects.select_related("script", "version", "created_by", "configured_by")
 
 
 def _trigger_fields(body: dict) -> dict[str, Any]:
@@ -319,7 +323,8 @@ def create_trigger(request: HttpRequest) -> JsonResponse:
     script, version = script_and_version(body)
     fields = _trigger_fields(body)
     _require(fields, ("name", "kind"))
-    trigger = _checked(triggers.save, Trigger(script=script, created_by=request.user),
+    trigger = _checked(triggers.save, Trigger(script=script, created_by=request.user,
+                                                configured_by=request.user),
                        version=version, **fields)
     audit.record(request.user, "trigger.create", trigger.name, id=trigger.pk, kind=trigger.kind,
                  event=trigger.event, device_filter=trigger.device_filter, script=script.name)
@@ -362,7 +367,7 @@ def deployment_json(d: Deployment, run: Run | None) -> dict[str, Any]:
 
 
 def _deployments() -> Any:
-    return Deployment.objects.select_related("script", "version", "created_by")
+    return Deployment.objects.select_related("script", "version", "created_by", "configured_by")
 
 
 def deployments_with_runs(records: list[Deployment]) -> list[tuple[Deployment, Run | None]]:
@@ -398,7 +403,7 @@ def change_deployment(user: Any, record: Deployment, desired: str) -> str | None
     """Start or stop a deployment (pages and API); returns a warning, if any."""
     from oktoscripts.runs.submit import cancel_run
 
-    to_cancel = deployments.set_desired(record, desired)
+    to_cancel = deployments.set_desired(record, desired, user)
     audit.record(user, f"deployment.{'start' if desired == 'running' else 'stop'}",
                  record.name, id=record.pk)
     if desired == Deployment.Desired.STOPPED and to_cancel:

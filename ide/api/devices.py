@@ -15,11 +15,12 @@ from ide import audit
 from ide.api import routes
 from ide.api.auth import ApiError, api_endpoint, json_body
 from ide.roles import Capability
+from oktoscripts import permissions
 from oktoscripts.devices.documents import api_json
 from oktoscripts.devices.registry import MAX_PAGE, DeviceFilter, DeviceRegistry
 
-DELETE_PERMISSION = "devices.delete_device"
-ALIAS_PERMISSION = "devices.change_device_alias"
+DELETE_PERMISSION = permissions.DELETE_DEVICE  # delete_device in Lua asks the same
+ALIAS_PERMISSION = permissions.CHANGE_DEVICE_ALIAS
 MAX_ALIAS = 200
 
 
@@ -176,14 +177,14 @@ ROUTES = [
     ),
     routes.Route(
         "GET",
-        "/api/devices/{serial}",
+        "/api/devices/{serial:path}",
         get_device,
         "A device's record (never a password)",
         "devices",
     ),
     routes.Route(
         "PATCH",
-        "/api/devices/{serial}",
+        "/api/devices/{serial:path}",
         update_device,
         "Set a device's alias (needs devices.change_device_alias)",
         "devices",
@@ -191,7 +192,7 @@ ROUTES = [
     ),
     routes.Route(
         "DELETE",
-        "/api/devices/{serial}",
+        "/api/devices/{serial:path}",
         delete_device,
         "Remove a device from the database (needs devices.delete_device)",
         "devices",

@@ -6,10 +6,12 @@ from typing import Any
 
 from django.http import HttpRequest, JsonResponse
 
+from ide.api.auth import api_endpoint
 from ide.api.routes import ROUTES, openapi_path, path_params
+from ide.roles import Capability
 
 TYPES = {"int": {"type": "integer"}, "uuid": {"type": "string", "format": "uuid"},
-         "str": {"type": "string"}}
+         "str": {"type": "string"}, "path": {"type": "string"}}
 
 
 def schema() -> dict[str, Any]:
@@ -57,5 +59,7 @@ def schema() -> dict[str, Any]:
     }
 
 
+@api_endpoint(Capability.READ)
 def openapi_json(request: HttpRequest) -> JsonResponse:
+    """Signed-in users only (session or token): the schema maps the whole API."""
     return JsonResponse(schema(), json_dumps_params={"indent": 1})

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from asgiref.sync import iscoroutinefunction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import URLPattern, path
 from django.views.decorators.csrf import csrf_exempt
@@ -117,14 +118,33 @@ def path_params(template: str) -> list[tuple[str, str]]:
 
 
 def _dispatcher(by_method: dict[str, Callable]) -> Callable:
-    @csrf_exempt
-    def dispatch(request: HttpRequest, **kwargs: Any) -> HttpResponse:
+    """One view per path, choosing the endpoint by method (async when they all are)."""
+
+    def endpoint(request: HttpRequest) -> Callable | HttpResponse:
         view = by_method.get(request.method)
         if view is None:
             response = JsonResponse({"error": f"method {request.method} not allowed"}, status=405)
             response["Allow"] = ", ".join(sorted(by_method))
             return response
-        return view(request, **kwargs)
+        return view
+
+    asynchronous = [iscoroutinefunction(view) for view in by_method.values()]
+    if any(asynchronous) and not all(asynchronous):
+        raise ValueError(f"the endpoints of one path are all async or all sync: {by_method}")
+    if all(asynchronous):
+
+        @csrf_exempt
+        async def async_dispatch(request: HttpRequest, **kwargs: Any) -> HttpResponse:
+            view = endpoint(request)
+            return view if isinstance(view, HttpResponse) else await view(request, **kwargs)
+
+        async_dispatch.by_method = by_method
+        return async_dispatch
+
+    @csrf_exempt
+    def dispatch(request: HttpRequest, **kwargs: Any) -> HttpResponse:
+        view = endpoint(request)
+        return view if isinstance(view, HttpResponse) else view(request, **kwargs)
 
     dispatch.by_method = by_method
     return dispatch

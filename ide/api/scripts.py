@@ -8,12 +8,13 @@ from django.shortcuts import get_object_or_404
 from ide import scripts
 from ide.api.auth import ApiError, api_endpoint, json_body
 from ide.api.serialize import script_json, version_json
-from ide.checking import check_source
+from ide.checking import MAX_SOURCE, CheckUnavailable, check_in_checker
 from ide.completion import api_entries
 from ide.models import Script, ScriptVersion
 from ide.roles import Capability
 
-MAX_CHECK = 500_000
+# JSON escapes at most 6 bytes per character ("\uXXXX"), plus the object around it.
+MAX_CHECK_BODY = 6 * MAX_SOURCE + 1024
 
 
 def _script(script_id: int) -> Script:
@@ -133,11 +134,20 @@ def restore_version(request: HttpRequest, script_id: int, number: int) -> JsonRe
 
 
 @api_endpoint(Capability.READ)
-def check(request: HttpRequest) -> JsonResponse:
+async def check(request: HttpRequest) -> JsonResponse:
+    """The editor's live check, in the checker process (ide/checking.py): a large
+    or slow source never holds up other requests."""
+    if int(request.META.get("CONTENT_LENGTH") or 0) > MAX_CHECK_BODY:
+        raise ApiError(f"a script to check is at most {MAX_SOURCE:,} characters", 413)
     source = _str(json_body(request), "source", "")
-    if len(source) > MAX_CHECK:
-        raise ApiError(f"a script to check is at most {MAX_CHECK:,} characters")
-    return JsonResponse({"problems": check_source(source)})
+    if len(source) > MAX_SOURCE:
+        raise ApiError(f"a script to check is at most {MAX_SOURCE:,} characters "
+                       f"(this one has {len(source):,})", 413)
+    try:
+        problems = await check_in_checker(source)
+    except CheckUnavailable as exc:
+        raise ApiError(f"no check now: {exc}", 503) from None
+    return JsonResponse({"problems": problems})
 
 
 @api_endpoint(Capability.READ)

@@ -86,7 +86,12 @@ def create_user(request: HttpRequest) -> HttpResponse:
         messages.error(request, "Choose a username that is not taken.")
         return redirect("users")
     try:
-        validate_password(password)
+        User._meta.get_field(User.USERNAME_FIELD).run_validators(username)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+        return redirect("users")
+    try:
+        validate_password(password, User(username=username))
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
         return redirect("users")

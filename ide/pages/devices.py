@@ -89,5 +89,5 @@ def device_detail(request: HttpRequest, serial: str) -> HttpResponse:
         "status": STATUS_NAMES.get(device.get("status"), "offline"),
         "events": cwmp.get("last_events") or [],
         "record_json": json.dumps(device, indent=2, default=str),
-        "serial_json": json.dumps(serial).replace("<", "\\u003c"),
+        "serial": serial,
     })

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -53,7 +51,7 @@ def run_detail(request: HttpRequest, run_id: str) -> HttpResponse:
         "device_calls": (metrics.get("device_calls") or [])[:200],
         "duration": (run.finished - run.started).total_seconds()
         if run.finished and run.started else None,
-        "run_config": json.dumps({"runId": str(run.pk), "final": run.is_final}),
+        "run_config": {"runId": str(run.pk), "final": run.is_final},
     })
 
 

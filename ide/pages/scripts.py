@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
-
 from django.contrib import messages
 from django.db.models import Count, OuterRef, Q, Subquery
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.templatetags.static import static
 from django.views.decorators.http import require_POST
 
 from ide import diff, platform_settings, scripts
@@ -118,7 +117,7 @@ def script_settings(request: HttpRequest, script_id: int) -> HttpResponse:
         messages.success(request, "Script details saved.")
     except scripts.ScriptError as exc:
         messages.error(request, str(exc))
-    return redirect(request.POST.get("next") or "editor", script.pk)
+    return redirect("editor", script.pk)
 
 
 @requires(Capability.EDIT)
@@ -168,12 +167,13 @@ def editor(request: HttpRequest, script_id: int) -> HttpResponse:
         "script": script, "version": version, "recent_runs": recent, "limit_form": limit_form,
         "platform_limits": platform_settings.describe_limits(),
         "completion_json": completion_data(),
-        "editor_config": json.dumps({
+        "editor_config": {
             "scriptId": script.pk, "scriptName": script.name,
             "version": version.number if version else 0,
             "canEdit": can(request.user, Capability.EDIT) and not script.deleted,
             "canRun": can(request.user, Capability.RUN) and not script.deleted,
-        }),
+            "aceBase": static("django_ace/ace"),
+        },
     })
 
 

@@ -1,5 +1,9 @@
 """The device functions of the Lua API (LUA_API.md "Devices").
 
+delete_device and create_or_update_device_credential change the registry and
+its secrets: they need the permission REST asks for the same change, held by
+the run's principal (oktoscripts/runs/principal.py).
+
 The synchronous ones call pymongo directly: bindings run in the Lua thread,
 off the event loop. A database failure never raises into the script: it
 gives the documented failure value and a line in the run's log.
@@ -14,6 +18,7 @@ from typing import Any
 
 from pymongo.errors import PyMongoError
 
+from oktoscripts import permissions
 from oktoscripts.api.registry import Param, binding
 from oktoscripts.devices import refresh
 from oktoscripts.devices.credentials import CredentialError, CredentialStore
@@ -115,8 +120,10 @@ def get_all_devices(ctx: Any) -> list[dict]:
     "delete_device",
     params=[SERIAL],
     returns="boolean",
-    doc="Remove a device from the database: true if it was removed, false otherwise.",
+    doc="Remove a device from the database: true if it was removed, false otherwise "
+    "(needs the permission devices.delete_device).",
     category="devices",
+    permission=permissions.DELETE_DEVICE,
 )
 def delete_device(ctx: Any, serial: str) -> bool:
     try:
@@ -131,8 +138,10 @@ def delete_device(ctx: Any, serial: str) -> bool:
     params=[Param("username", "string"), Param("password", "string")],
     returns="boolean",
     doc="Create or replace the credential a device authenticates with (never stored in "
-    "clear); false for empty strings, a dot in either, or a database error.",
+    "clear); false for empty strings, a dot in either, or a database error (needs the "
+    "permission ide.administer: Admins).",
     category="devices",
+    permission=permissions.ADMINISTER,
 )
 def create_or_update_device_credential(ctx: Any, username: str, password: str) -> bool:
     try:

@@ -32,11 +32,21 @@ class _ScriptBound(models.Model):
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # Who last set what it runs (created, edited, started or retried it): its
+    # runs act for this user (oktoscripts/runs/principal.py).
+    configured_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created = models.DateTimeField(default=timezone.now)
     updated = models.DateTimeField(default=timezone.now)
 
     class Meta:
         abstract = True
+
+    def acting_for(self) -> dict:
+        """Who its runs act for, as ``asubmit_run`` options: the user who configured
+        it, bounded by the author of the code when it runs "the latest saved version"."""
+        return {"user": self.configured_by, "bounded_by_author": self.version_id is None}
 
 
 class Schedule(_ScriptBound):

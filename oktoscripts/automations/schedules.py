@@ -175,7 +175,9 @@ async def fire(claim: Claim, nc) -> str | None:  # noqa: ANN001 - nats Client
 
     if not claim.run:
         return None
-    schedule = await Schedule.objects.select_related("script", "version").aget(pk=claim.schedule_id)
+    schedule = await Schedule.objects.select_related("script", "version", "configured_by").aget(
+        pk=claim.schedule_id
+    )
     try:
         target = await sync_to_async(targets.resolve_for)(schedule)
         run_id = await targets.astart(
@@ -184,7 +186,7 @@ async def fire(claim: Claim, nc) -> str | None:  # noqa: ANN001 - nats Client
             started_by="schedule",
             trigger=tick_label(schedule, claim),
             nc=nc,
-            user=None,
+            **schedule.acting_for(),
         )
     except Exception as exc:  # noqa: BLE001 - recorded on the tick, shown in the IDE
         log.warning("schedule %s: tick %s could not start: %s", schedule.pk, claim.tick, exc)

@@ -159,10 +159,10 @@ class AutomationService:
                     target,
                     args=args,
                     started_by="user",
-                    user=record.created_by,
                     trigger=f"bulk run #{record.pk} on {serial}",
                     nc=self.nc,
                     run_id=run_id,
+                    **record.acting_for(),
                 )
             except Exception as exc:  # noqa: BLE001 - the run is stored as failed, or not at all
                 log.warning("bulk run %s: %s not started: %s", record.pk, serial, exc)

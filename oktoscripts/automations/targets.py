@@ -59,11 +59,17 @@ async def astart(
     trigger: str,
     nc: Client,
     user: Any = None,
+    bounded_by_author: bool = False,
     run_id: str | None = None,
     listener_key: str = "",
 ) -> str:
-    """Queue a run of the target; returns its run id. Raises RunQueueError,
-    ValueError, or IntegrityError when ``run_id`` was used already."""
+    """Queue a run of the target, acting for ``user`` (``Automation.acting_for()``);
+    returns its run id. The run gets the script's limits within the platform's
+    (as a run from the IDE does). Raises RunQueueError, ValueError, or
+    IntegrityError when ``run_id`` was used already."""
+    from asgiref.sync import sync_to_async
+
+    from ide.platform_settings import effective_limits
     from oktoscripts.runs.submit import asubmit_run
 
     run = await asubmit_run(
@@ -71,9 +77,10 @@ async def astart(
         script_name=target.script.name,
         args=args,
         runtime=target.script.runtime,
-        limits=target.script.limits or None,
+        limits=await sync_to_async(effective_limits)(target.script.limits),
         started_by=started_by,
         user=user,
+        bounded_by_author=bounded_by_author,
         script_version_id=target.version.pk,
         trigger=trigger[:255],
         run_id=run_id or str(uuid.uuid4()),

@@ -183,7 +183,7 @@ class TriggerRunner:
                     await asyncio.sleep(1)
                     continue
                 trigger = (
-                    await Trigger.objects.select_related("script", "version")
+                    await Trigger.objects.select_related("script", "version", "configured_by")
                     .filter(pk=trigger_id, enabled=True)
                     .afirst()
                 )
@@ -243,6 +243,7 @@ class TriggerRunner:
                 trigger=f"trigger {trigger.name} #{trigger.pk}: {what} of {serial}",
                 nc=self.nc,
                 run_id=run_id,
+                **trigger.acting_for(),
             )
         except IntegrityError:
             return  # redelivered: its run exists already

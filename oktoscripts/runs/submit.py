@@ -44,6 +44,7 @@ def _new_run(
     trigger: str,
     run_id: str | None,
     listener_key: str = "",
+    bounded_by_author: bool = False,
 ) -> Run:
     if runtime not in Run.Runtime.values:
         raise ValueError(f"unknown runtime {runtime!r} (use {' or '.join(Run.Runtime.values)})")
@@ -66,6 +67,7 @@ def _new_run(
         script_version_id=script_version_id,
         trigger=trigger,
         listener_key=listener_key,
+        bounded_by_author=bounded_by_author,
     )
 
 
@@ -107,6 +109,7 @@ async def asubmit_run(
     run_id: str | None = None,
     nc: Client | None = None,
     listener_key: str = "",
+    bounded_by_author: bool = False,
 ) -> Run:
     """Store a queued Run and put its request on the run queue; returns the Run.
 
@@ -114,7 +117,12 @@ async def asubmit_run(
     submitting, so it misses nothing. Raises ValueError for bad arguments and
     RunQueueError when NATS cannot be reached (the Run is then "failed").
     ``listener_key`` names the listeners of a deployed listener's runs
-    (RunContext.listener_name)."""
+    (RunContext.listener_name).
+
+    The run acts for ``user`` (its principal, oktoscripts/runs/principal.py);
+    ``bounded_by_author``: an automation runs the latest saved version, whose
+    author must hold a guarded binding's permission too. A run with no user
+    acts for the machine's operator when ``started_by`` is "cli", else for no one."""
     run = _new_run(
         code,
         script_name,
@@ -127,6 +135,7 @@ async def asubmit_run(
         trigger,
         run_id,
         listener_key,
+        bounded_by_author,
     )
     await sync_to_async(run.save)(force_insert=True)
     try:
@@ -156,6 +165,7 @@ def submit_run(code: str, **options: Any) -> Run:
         options.get("trigger", ""),
         options.get("run_id"),
         options.get("listener_key", ""),
+        options.get("bounded_by_author", False),
     )
     run.save(force_insert=True)
     try:

@@ -23,6 +23,7 @@ from django.core.management.base import BaseCommand, CommandError
 from oktoscripts.bus import subjects
 from oktoscripts.lua.limits import Limits
 from oktoscripts.runs import live
+from oktoscripts.runs.principal import Principal
 
 # --remote: say so when no worker took the run after this long.
 WORKER_HINT_S = 3.0
@@ -179,6 +180,9 @@ async def run_local(
         runtime=runtime,
         services=services,
         on_output=on_output,
+        # Whoever can run this command can read the database and the secret key:
+        # the machine's operator, trusted with every binding.
+        principal=Principal.operator(),
     )
     on_interrupt(lua.cancel)
     try:

@@ -16,7 +16,7 @@ from django.core.management.base import BaseCommand
 
 from oktoscripts import config, preflight
 from oktoscripts.config import ConfigError
-from oktoscripts.platform import NAME, Platform, Services
+from oktoscripts.platform import ADMIN_USERNAME, NAME, Platform, Services
 from oktoscripts.processes import PLATFORM_PROCESSES, Context
 from oktoscripts.supervisor.output import LogOutput
 
@@ -67,6 +67,10 @@ def preflight_checks(web_port: int, nats_url: str, mongo_uri: str) -> list:
                 "OKTOSCRIPTS_USP_WS_PORT", settings.USP_WS_HOST, usp_port
             ),
         ))
+    admin_password = os.environ.get("OKTOSCRIPTS_ADMIN_PASSWORD")
+    if admin_password:
+        checks.append(("OKTOSCRIPTS_ADMIN_PASSWORD", lambda: preflight.check_admin_password(
+            admin_password, ADMIN_USERNAME)))
     if nats_url:
         checks.append(("NATS_URL", lambda: preflight.check_nats(nats_url)))
     if mongo_uri:
