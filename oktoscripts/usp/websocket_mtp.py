@@ -126,7 +126,7 @@ class WebSocketMtp:
         """Refuse a handshake: one warning with the claimed identity and where the
         attempt came from (a flood from one address is summed up every few seconds)."""
         host = connection.remote_address[0]
-        self.refusals.warning(host, "usp websocket: refused %s claimed from %s: %s",
+        self.refusals.warning(f"{host} {eid}", "usp websocket: refused %s claimed from %s: %s",
                               eid, host, detail)
         if status == HTTPStatus.FORBIDDEN:
             return connection.respond(status, "not allowed to speak for this Endpoint ID\n")
