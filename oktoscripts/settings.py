@@ -48,6 +48,9 @@ USP_MQTT_AGENT_TOPIC = (
 USP_MQTT_IDENTITY = os.environ.get("OKTOSCRIPTS_USP_MQTT_IDENTITY", "").strip().lower() or "topic"
 # The CA bundle an mqtts:// broker is checked with ("": the system's and the platform's CA).
 MQTT_CA = os.environ.get("OKTOSCRIPTS_MQTT_CA", "").strip()
+# The controller's client certificate and key, for a broker that asks for one.
+MQTT_CERT = os.environ.get("OKTOSCRIPTS_MQTT_CERT", "").strip()
+MQTT_KEY = os.environ.get("OKTOSCRIPTS_MQTT_KEY", "").strip()
 # Set by ``up`` for the embedded broker: the controller answers its MQTT logins.
 EMBEDDED_MQTT_AUTH = os.environ.get("OKTOSCRIPTS_EMBEDDED_MQTT_AUTH", "").strip() or (
     _embedded.get("OKTOSCRIPTS_EMBEDDED_MQTT_AUTH", "")

@@ -27,7 +27,6 @@ import logging
 import socket
 import ssl
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 
 import aiomqtt
 from paho.mqtt.packettypes import PacketTypes
@@ -36,7 +35,6 @@ from websockets.asyncio.client import connect as ws_connect
 from websockets.asyncio.server import serve as ws_serve
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from oktoscripts import pki
 from oktoscripts.sim import usp_requests
 from oktoscripts.sim.tr181 import DataModel, default_device
 from oktoscripts.usp import messages, mqtt_topics, records, ws_extension
@@ -108,13 +106,7 @@ class AgentConfig:
         return mqtt_topics.agent_publish_topic(self.controller_topic, self.endpoint_id)
 
     def tls_context(self) -> ssl.SSLContext:
-        if not self.tls_ca:
-            context = broker_tls_context()
-            if self.tls_cert:
-                context.load_cert_chain(self.tls_cert, self.tls_key or None)
-            return context
-        return pki.client_context(Path(self.tls_ca), Path(self.tls_cert) if self.tls_cert
-                                  else None, Path(self.tls_key) if self.tls_key else None)
+        return broker_tls_context(self.tls_ca, self.tls_cert, self.tls_key)
 
 
 @dataclass

@@ -36,6 +36,7 @@ class ControllerConfig:
     mqtt_agent_topic: str = "usp/agent"  # agents listen on <this>/<their Endpoint ID>
     mqtt_identity: str = "topic"  # "topic": a Record must come on its sender's topic; "none"
     mqtt_ca: str = ""  # CA bundle of an mqtts:// broker ("": system CAs and the platform's)
+    mqtt_cert: tuple[str, str] = ("", "")  # the controller's client certificate and key
     broker_auth_file: str = ""  # the embedded broker's: this process answers its MQTT logins
     ws_host: str = "127.0.0.1"
     ws_port: int | None = 8081  # None: no WebSocket MTP; 0: any free port
@@ -79,6 +80,7 @@ class ControllerConfig:
             mqtt_agent_topic=settings.USP_MQTT_AGENT_TOPIC,
             mqtt_identity=settings.USP_MQTT_IDENTITY,
             mqtt_ca=settings.MQTT_CA,
+            mqtt_cert=(settings.MQTT_CERT, settings.MQTT_KEY),
             broker_auth_file=settings.EMBEDDED_MQTT_AUTH,
             ws_host=settings.USP_WS_HOST,
             ws_port=settings.USP_WS_PORT,
@@ -125,7 +127,8 @@ class ControllerProcess:
         if self.config.mqtt_url:
             self.mqtt = MqttMtp(self.controller, self.config.mqtt_url, self.config.mqtt_topic,
                                 version=self.config.mqtt_version, qos=self.config.mqtt_qos,
-                                identity=self.config.mqtt_identity, ca=self.config.mqtt_ca)
+                                identity=self.config.mqtt_identity, ca=self.config.mqtt_ca,
+                                client_cert=self.config.mqtt_cert)
             self.controller.link_loader = self._mqtt_link_from_registry
             self._tasks.append(loop.create_task(self.mqtt.run()))
         if self.config.ws_port is not None:

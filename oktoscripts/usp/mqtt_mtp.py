@@ -52,15 +52,17 @@ def publish_properties(reply_to: str, err_id: str) -> Properties:
     return props
 
 
-def broker_tls_context(ca: str = "") -> ssl.SSLContext:
+def broker_tls_context(ca: str = "", cert: str = "", key: str = "") -> ssl.SSLContext:
     """How a client checks an mqtts:// broker: against ``ca`` when given, else
     against the system's CAs and the platform's own CA (which signs the
-    certificate of the embedded broker's MQTT listener)."""
-    if ca:
-        return pki.client_context(Path(ca))
-    context = pki.client_context()
-    with contextlib.suppress(OSError, ValueError):
-        context.load_verify_locations(cafile=pki.tls_files().ca)
+    certificate of the embedded broker's MQTT listener); presenting the client
+    certificate ``cert`` (and ``key``) when given."""
+    context = pki.client_context(Path(ca) if ca else None)
+    if not ca:
+        with contextlib.suppress(OSError, ValueError):
+            context.load_verify_locations(cafile=pki.tls_files().ca)
+    if cert:
+        context.load_cert_chain(cert, key or None)
     return context
 
 
@@ -101,7 +103,8 @@ class MqttMtp:
     """The MQTT side of one controller."""
 
     def __init__(self, controller: Controller, url: str, topic: str, *, version: str = "auto",
-                 qos: int = 0, identity: str = "topic", ca: str = "") -> None:
+                 qos: int = 0, identity: str = "topic", ca: str = "",
+                 client_cert: tuple[str, str] = ("", "")) -> None:
         self.controller = controller
         self.address = mqtt_topics.broker_address(url)
         self.topic = topic
@@ -109,6 +112,7 @@ class MqttMtp:
         self.qos = qos
         self.identity = identity
         self.ca = ca
+        self.client_cert = client_cert
         self.client: aiomqtt.Client | None = None
         self.v5 = False
         self.connected = asyncio.Event()
@@ -133,7 +137,7 @@ class MqttMtp:
     async def _session(self) -> None:
         tls = None
         if self.address.tls:
-            tls = await asyncio.to_thread(broker_tls_context, self.ca)
+            tls = await asyncio.to_thread(broker_tls_context, self.ca, *self.client_cert)
         self.client, self.v5 = await connect(
             self.address, endpoint_id=self.controller.endpoint_id, version=self.version,
             identifier=self._identifier, tls=tls,

@@ -130,12 +130,13 @@ class UspEnv:
         options = dict(
             endpoint_id=f"os::t{SESSION}-{self.variant.replace('.', '')}-{name}",
             controller_id=CONTROLLER_ID, mtp=mtp, mqtt_url=self.mqtt_url,
-            mqtt_version=self.mqtt_version, controller_topic=controller_topic(self.topic_tag),
+            mqtt_version=self.mqtt_version, controller_topic=self.process.config.mqtt_topic,
             ws_url=f"ws://127.0.0.1:{self.process.websocket.port}/usp",
             username=WS_USER, password=WS_PASSWORD, retry_s=0.2, reboot_s=0.1,
         )
         options.update(overrides)
-        options.setdefault("agent_topic", f"{agent_base(self.topic_tag)}/{options['endpoint_id']}")
+        options.setdefault("agent_topic", f"{self.process.config.mqtt_agent_topic}/"
+                                          f"{options['endpoint_id']}")
         return AgentConfig(**options)
 
     async def start_agent(self, name: str, *, wait_registered: bool = True, **overrides):
@@ -193,10 +194,11 @@ async def start_env(variant: str, *, nats_url: str, mongo_db, mqtt_url: str,
     tag = variant.replace(".", "")
     if broker is not None:
         options.setdefault("broker_auth_file", str(broker.auth_file))
-    config = ControllerConfig(endpoint_id=CONTROLLER_ID,
-                              mqtt_url=broker.mqtt_url if broker is not None else mqtt_url,
-                              mqtt_topic=controller_topic(tag), mqtt_version=version, ws_port=0,
-                              mqtt_agent_topic=agent_base(tag), **options)
+    settings = dict(endpoint_id=CONTROLLER_ID,
+                    mqtt_url=broker.mqtt_url if broker is not None else mqtt_url,
+                    mqtt_topic=controller_topic(tag), mqtt_version=version, ws_port=0,
+                    mqtt_agent_topic=agent_base(tag))
+    config = ControllerConfig(**{**settings, **options})
     process = ControllerProcess(config, nc=nc, registry=registry, credentials=credentials)
     await process.start()
     await process.wait_mqtt()
@@ -238,3 +240,22 @@ async def usp311(nats_url, mongo_db, mqtt311, mqtt311_url):
         yield env
     finally:
         await stop_env(env)
+
+
+@pytest.fixture(scope="session")
+def authority(tmp_path_factory):
+    """(CA, TLSFiles, data dir): the platform's CA and server certificate, made as
+    ``up`` makes them, under a data directory of this session."""
+    from oktoscripts import pki
+
+    data_dir = tmp_path_factory.mktemp("usp-pki")
+    ca = pki.Authority.ensure(data_dir / "pki")
+    return ca, ca.ensure_server_certificate(pki.server_hostnames()), data_dir
+
+
+def certificate_files(directory, authority, eid: str, name: str) -> tuple[str, str]:
+    """A client certificate for ``eid`` from ``authority``: (cert, key) file names."""
+    cert, key = authority.issue_usp_agent(eid)
+    (directory / f"{name}.pem").write_bytes(cert)
+    (directory / f"{name}.key").write_bytes(key)
+    return str(directory / f"{name}.pem"), str(directory / f"{name}.key")

@@ -20,37 +20,19 @@ from websockets.exceptions import InvalidMessage, InvalidStatus
 
 from oktoscripts.usp import mqtt_topics, ws_extension
 
-from .conftest import SESSION, WS_PASSWORD, WS_USER, start_env, stop_env
+from .conftest import SESSION, WS_PASSWORD, WS_USER, certificate_files, start_env, stop_env
 from .test_usp_trust import basic, get_model, refusals, until
 
 # ---- 3. WebSocket over TLS: the client certificate proves the Endpoint ID ----------------
 
 
-@pytest.fixture(scope="module")
-def authority(tmp_path_factory):
-    """The platform's CA and server certificate, generated under a data directory
-    of this module (as ``up`` does under var/)."""
-    from oktoscripts import pki
-
-    data_dir = tmp_path_factory.mktemp("trust-pki")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("OKTOSCRIPTS_DATA_DIR", str(data_dir))
-        for name in ("OKTOSCRIPTS_TLS_CERT", "OKTOSCRIPTS_TLS_KEY", "OKTOSCRIPTS_TLS_CA"):
-            patch.delenv(name, raising=False)
-        files = pki.tls_files()
-        yield pki.Authority.ensure(pki.pki_dir()), files
-
-
-def certificate_files(directory, authority, eid: str, name: str) -> tuple[str, str]:
-    cert, key = authority.issue_usp_agent(eid)
-    (directory / f"{name}.pem").write_bytes(cert)
-    (directory / f"{name}.key").write_bytes(key)
-    return str(directory / f"{name}.pem"), str(directory / f"{name}.key")
-
-
 @pytest.fixture
-async def wss(authority, nats_url, mongo_db):
-    """A controller serving the WebSocket MTP over TLS (no MQTT)."""
+async def wss(authority, nats_url, mongo_db, monkeypatch):
+    """A controller serving the WebSocket MTP over TLS (no MQTT), with the
+    certificate of the platform's data directory."""
+    monkeypatch.setenv("OKTOSCRIPTS_DATA_DIR", str(authority[2]))
+    for name in ("OKTOSCRIPTS_TLS_CERT", "OKTOSCRIPTS_TLS_KEY", "OKTOSCRIPTS_TLS_CA"):
+        monkeypatch.delenv(name, raising=False)
     env = await start_env("wss", nats_url=nats_url, mongo_db=mongo_db, mqtt_url="",
                           ws_tls=True)
     try:
