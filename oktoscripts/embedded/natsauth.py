@@ -60,6 +60,12 @@ def public_key(prefix: int, key: Ed25519PublicKey) -> str:
     return _encode(bytes([prefix]) + key.public_bytes(Encoding.Raw, PublicFormat.Raw))
 
 
+def new_user_public_key() -> str:
+    """A fresh user nkey whose private half is thrown away: the name of a user only
+    nats-server itself may assign (as its no_auth_user)."""
+    return public_key(PREFIX_USER, Ed25519PrivateKey.generate().public_key())
+
+
 def is_public_key(text: str, prefix: int) -> bool:
     try:
         raw = _decode(text)

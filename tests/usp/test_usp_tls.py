@@ -10,6 +10,7 @@ would share the requests of scripts.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import ssl
 
@@ -183,3 +184,26 @@ async def test_mqtt_over_tls_to_the_embedded_broker(tls_broker, authority, nats_
     finally:
         with contextlib.suppress(Exception):
             await stop_env(env)
+
+
+async def test_the_simulated_fleet_connects_over_wss_with_certificates(wss, authority, settings,
+                                                                      usp_names):
+    """What ``up``'s ``simulate --usp N --usp-mtp websocket`` does on the defaults."""
+    from oktoscripts.sim.usp_fleet import run_usp_fleet
+
+    settings.DATA_DIR = authority[2]
+    settings.USP_ENDPOINT_ID = wss.controller.endpoint_id
+    settings.USP_WS_HOST, settings.USP_WS_PORT = "127.0.0.1", wss.process.websocket.port
+    settings.USP_WS_TLS = True
+    settings.MQTT_URL = ""
+    prefix = f"wssfleet{usp_names['SESSION']}"
+    fleet = asyncio.ensure_future(run_usp_fleet(2, mtp="websocket", prefix=prefix))
+    try:
+        for index in (1, 2):
+            await wss.wait_device(f"os::00D09E-{prefix}-{index:05d}",
+                                  lambda d: d["status"] == 2 and d["model"])
+    finally:
+        fleet.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await fleet
+    assert (authority[2] / "sim" / "usp-certs").is_dir()

@@ -126,7 +126,7 @@ def login(env, eid: str, username: str | None = WS_USER, password: str | None = 
 
 
 @pytest.mark.parametrize("who", ["anonymous", "wrong password", "unbound client id",
-                                 "platform user"])
+                                 "unknown user"])
 async def test_the_embedded_broker_refuses_logins_that_prove_nothing(usp311, evil, who):
     eid = usp311.agent_config("login").endpoint_id
     client = {
@@ -134,7 +134,7 @@ async def test_the_embedded_broker_refuses_logins_that_prove_nothing(usp311, evi
         "wrong password": login(usp311, eid, WS_USER, "wrong"),
         # A right password, for an Endpoint ID its credential is not bound to.
         "unbound client id": login(usp311, eid, EVIL_USER, EVIL_PASSWORD),
-        "platform user": login(usp311, eid, "platform", "x"),
+        "unknown user": login(usp311, eid, "platform", "x"),
     }[who]
     with pytest.raises(aiomqtt.MqttError):
         async with client:
@@ -204,3 +204,24 @@ async def test_an_agent_cannot_listen_to_another_agents_topic(usp311, evil):
         for stolen in (f"{victim.agent_topic}/#", f"{usp311.process.config.mqtt_topic}/#", "#"):
             result = await client.subscribe(stolen)
             assert result == [128], (stolen, result)  # SUBACK: failure
+
+
+async def test_the_controller_does_not_use_an_agent_answering_under_another_id(usp311):
+    """Dialing an agent's WebSocket server: the agent must announce the Endpoint ID
+    the controller was configured to dial."""
+    from oktoscripts.sim.usp_agent import SimAgent
+
+    agent = SimAgent(usp311.agent_config("dialed", mtp="websocket-server"))
+    task = asyncio.ensure_future(agent.run())
+    await asyncio.wait_for(agent.listening.wait(), 10)
+    expected = usp311.agent_config("someone-else").endpoint_id
+    dial = asyncio.ensure_future(usp311.process.websocket.dial(
+        f"ws://127.0.0.1:{agent.config.ws_listen_port}/usp", expected, retry_s=0.2))
+    try:
+        await asyncio.sleep(1.0)
+        assert expected not in usp311.controller.links
+        assert agent.config.endpoint_id not in usp311.controller.links
+    finally:
+        dial.cancel()
+        await agent.stop()
+        task.cancel()
