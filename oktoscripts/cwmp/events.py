@@ -14,9 +14,8 @@ import re
 from datetime import UTC, datetime
 
 from nats.js import JetStreamContext, api
-from nats.js.errors import BadRequestError, NotFoundError
 
-from oktoscripts.bus import listening, subjects
+from oktoscripts.bus import listening, streams, subjects
 from oktoscripts.cwmp.soap import EventStruct
 
 log = logging.getLogger(__name__)
@@ -41,13 +40,7 @@ async def ensure_stream(js: JetStreamContext) -> None:
         storage=api.StorageType.FILE,
         max_age=EVENT_MAX_AGE_S,
     )
-    try:
-        await js.stream_info(stream())
-    except NotFoundError:
-        try:
-            await js.add_stream(config)
-        except BadRequestError:
-            await js.stream_info(stream())
+    await streams.ensure_stream(js, config)
 
 
 def event_message(serial: str, event: EventStruct, when: datetime | None = None) -> dict:

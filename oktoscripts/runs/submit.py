@@ -18,6 +18,7 @@ from django.utils import timezone
 from nats.aio.client import Client
 
 from oktoscripts.bus import blocking, subjects
+from oktoscripts.bus.retry import retrying
 from oktoscripts.bus.streams import ensure_run_queue
 from oktoscripts.lua.limits import Limits
 from oktoscripts.runs import live
@@ -78,7 +79,10 @@ async def publish_request(nc: Client, run: Run) -> None:
         _queue_ready.add(nc)
     run_id = str(run.id)
     payload = json.dumps({"run_id": run_id, "script_name": run.script_name}).encode()
-    await nc.jetstream().publish(subjects.run_queue(), payload, headers={"Nats-Msg-Id": run_id})
+    js = nc.jetstream()
+    # Safe to repeat: the stream stores one request per Nats-Msg-Id.
+    headers = {"Nats-Msg-Id": run_id}
+    await retrying(lambda: js.publish(subjects.run_queue(), payload, headers=headers))
     await nc.publish(subjects.run_status(run_id), live.status_message(run_id, "queued"))
 
 
