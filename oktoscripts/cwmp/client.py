@@ -22,6 +22,10 @@ from oktoscripts.cwmp import answers
 from oktoscripts.cwmp.soap import RpcRequest
 
 ACCEPT_TIMEOUT_S = 5.0
+# A request no ACS takes ("no responders": the ACS restarting, or moving to
+# another server of a NATS cluster that lost one) is sent again for this long.
+ACS_ABSENT_WAIT_S = 10.0
+ACS_ABSENT_PAUSE_S = 0.25
 
 
 async def call(
@@ -44,9 +48,7 @@ async def call(
             }
         ).encode()
         try:
-            ack = await nc.request(
-                subjects.cwmp_rpc(), payload, timeout=min(ACCEPT_TIMEOUT_S, max(timeout_s, 0.1))
-            )
+            ack = await _hand_over(nc, payload, min(deadline, time.monotonic() + ACS_ABSENT_WAIT_S))
         except nats.errors.NoRespondersError:
             return answers.error("503", "the ACS is not running")
         except nats.errors.TimeoutError:
@@ -68,6 +70,19 @@ async def call(
             await sub.unsubscribe()
         except Exception:  # noqa: BLE001 - connection closing or max_msgs reached
             pass
+
+
+async def _hand_over(nc: object, payload: bytes, give_up_at: float) -> object:
+    """The ACS's reply to the request; no responders again after a pause until
+    ``give_up_at`` (nobody received it, so sending it again is safe)."""
+    while True:
+        timeout = min(ACCEPT_TIMEOUT_S, max(give_up_at - time.monotonic(), 0.1))
+        try:
+            return await nc.request(subjects.cwmp_rpc(), payload, timeout=timeout)
+        except nats.errors.NoRespondersError:
+            if time.monotonic() + ACS_ABSENT_PAUSE_S >= give_up_at:
+                raise
+            await asyncio.sleep(ACS_ABSENT_PAUSE_S)
 
 
 async def _cancel(nc: object, request_id: str, serial: str) -> None:

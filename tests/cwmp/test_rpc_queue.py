@@ -174,3 +174,26 @@ async def test_requests_of_a_deleted_device_are_not_sent_when_it_comes_back(
     await eventually(lambda: mongo_db.cwmp_queue.count_documents({"serial": cpe.serial}) == 1)
     cpe.add_event("2 PERIODIC")
     assert await fresh == {"ok": True, "result": {name: cpe.dm.value(name)}}
+
+
+async def test_a_request_made_while_no_acs_listens_waits_for_one(fleet_factory, acs, nats_url):
+    """The ACS is briefly away from NATS (restarting, or reconnecting to another
+    server of a cluster that lost one): a script's request is sent again until
+    an ACS takes it, instead of failing with "the ACS is not running"."""
+    import nats
+
+    fleet = await fleet_factory(1)
+    await _booted(fleet)
+    cpe = fleet.cpes[0]
+    name = cpe.dm.root + "DeviceInfo.SerialNumber"
+    await acs.service.stop()
+    caller = await nats.connect(nats_url)
+    try:
+        sent = caller.stats["out_msgs"]
+        call = asyncio.ensure_future(client.call(caller, cpe.serial, gpv(name), timeout_s=20))
+        await eventually(lambda: caller.stats["out_msgs"] >= sent + 3)  # refused, sent again
+        assert not call.done()
+        await acs.service.start()
+        assert await call == {"ok": True, "result": {name: cpe.serial}}
+    finally:
+        await caller.close()
