@@ -112,3 +112,36 @@ async def test_a_run_submitted_while_the_queue_elects_a_leader_is_queued(cluster
         assert info.cluster.leader != victim.name
     finally:
         await nc.close()
+
+
+async def test_an_inform_while_the_event_stream_elects_a_leader_gets_its_session(
+    cluster, settings, mongo_uri
+):
+    """The CWMP event stream's leader crashes just before a CPE informs: the ACS
+    stores the Inform's events once the new leader is there and answers the
+    CPE, instead of ending its session with an internal error."""
+    from oktoscripts.cwmp import events as cwmp_events
+    from oktoscripts.cwmp.app import start_acs
+    from oktoscripts.cwmp.config import AcsConfig
+    from oktoscripts.sim.cwmp_cpe import CpeFleet, CpeOptions
+
+    settings.STREAM_REPLICAS = 3
+    victim, survivor = cluster.nodes[0], cluster.nodes[1]
+    config = AcsConfig(host="127.0.0.1", port=0, auth="off")
+    app = await start_acs(config, nats_url=survivor.url, mongo_uri=mongo_uri,
+                          db_name=settings.MONGO_DB_NAME)
+    fleet = CpeFleet(1, CpeOptions(acs_url=f"http://127.0.0.1:{app.port}/", auth="none"),
+                     prefix="ELECTION")
+    nc = await nats.connect(survivor.url)
+    try:
+        await move_leader(nc, victim.name, cwmp_events.stream())
+        cluster.kill(victim.name)
+        await fleet.start(run=False)
+        cpe = fleet.cpes[0]
+        assert await cpe.session(), "the session of an Inform during the election failed"
+        info = await nc.jetstream().stream_info(cwmp_events.stream())
+        assert info.state.messages == 2  # 0 BOOTSTRAP and 1 BOOT, each once
+    finally:
+        await fleet.stop()
+        await nc.close()
+        await app.stop()
