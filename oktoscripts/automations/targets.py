@@ -62,6 +62,7 @@ async def astart(
     bounded_by_author: bool = False,
     run_id: str | None = None,
     listener_key: str = "",
+    replay_key: str = "",
 ) -> str:
     """Queue a run of the target, acting for ``user`` (``Automation.acting_for()``);
     returns its run id. The run gets the script's limits within the platform's
@@ -86,5 +87,6 @@ async def astart(
         run_id=run_id or str(uuid.uuid4()),
         nc=nc,
         listener_key=listener_key,
+        replay_key=replay_key,
     )
     return str(run.id)

@@ -106,6 +106,7 @@ class LuaRun:
         executor: concurrent.futures.Executor | None = None,
         listener_key: str = "",
         principal: Any = None,
+        replay_key: str = "",
     ) -> None:
         if runtime not in RUNTIMES:
             raise ValueError(f"unknown Lua runtime {runtime!r} (use one of {', '.join(RUNTIMES)})")
@@ -117,6 +118,7 @@ class LuaRun:
         self.runtime = runtime
         self.services = services
         self.listener_key = listener_key
+        self.replay_key = replay_key
         self.principal = principal  # an oktoscripts.runs.principal.Principal
         self.on_output = on_output
         self.on_status = on_status
@@ -176,6 +178,7 @@ class LuaRun:
             start_listener=weakly(self._start_listener_threadsafe),
             listener_key=self.listener_key,
             principal=self.principal,
+            replay_key=self.replay_key,
         )
         if self._cancel_requested:
             self._on_cancel()

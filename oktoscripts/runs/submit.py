@@ -46,6 +46,7 @@ def _new_run(
     run_id: str | None,
     listener_key: str = "",
     bounded_by_author: bool = False,
+    replay_key: str = "",
 ) -> Run:
     if runtime not in Run.Runtime.values:
         raise ValueError(f"unknown runtime {runtime!r} (use {' or '.join(Run.Runtime.values)})")
@@ -69,6 +70,7 @@ def _new_run(
         trigger=trigger,
         listener_key=listener_key,
         bounded_by_author=bounded_by_author,
+        replay_key=replay_key,
     )
 
 
@@ -114,6 +116,7 @@ async def asubmit_run(
     nc: Client | None = None,
     listener_key: str = "",
     bounded_by_author: bool = False,
+    replay_key: str = "",
 ) -> Run:
     """Store a queued Run and put its request on the run queue; returns the Run.
 
@@ -126,7 +129,9 @@ async def asubmit_run(
     The run acts for ``user`` (its principal, oktoscripts/runs/principal.py);
     ``bounded_by_author``: an automation runs the latest saved version, whose
     author must hold a guarded binding's permission too. A run with no user
-    acts for the machine's operator when ``started_by`` is "cli", else for no one."""
+    acts for the machine's operator when ``started_by`` is "cli", else for no one.
+    ``replay_key``: the run may be run again after its worker died
+    (Run.replay_key), a bulk run's item."""
     run = _new_run(
         code,
         script_name,
@@ -140,6 +145,7 @@ async def asubmit_run(
         run_id,
         listener_key,
         bounded_by_author,
+        replay_key,
     )
     await sync_to_async(run.save)(force_insert=True)
     try:

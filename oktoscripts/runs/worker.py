@@ -343,6 +343,7 @@ class Worker:
             on_status=on_status,
             executor=self._lua_threads,
             listener_key=claimed.listener_key,
+            replay_key=claimed.replay_key,
             principal=principal,
         )
 
