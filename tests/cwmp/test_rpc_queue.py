@@ -269,3 +269,29 @@ async def test_a_call_whose_answer_was_lost_asks_the_acs_again(fleet_factory, ac
     answer = await client.call(nc, cpe.serial, spv(cpe, "lost"), timeout_s=15, call_id="run-c:1")
     assert dropped and answer == {"ok": True, "result": True}
     assert cpe.applied["lost"] == 1
+
+
+async def test_a_call_whose_acs_never_replied_is_handed_over_again(fleet_factory, acs, nc):
+    """The ACS queued a request but its reply was lost (its NATS server died
+    under it): a call with a call id hands it over again, the ACS knows it,
+    and the CPE gets it once."""
+    fleet = await fleet_factory(1)
+    await _booted(fleet)
+    cpe = fleet.cpes[0]
+    service = acs.service
+    await service.stop()
+    unanswered = []
+
+    async def reply_lost_once(msg):
+        if not unanswered:
+            unanswered.append(await service._queue(msg.data))  # queued, no reply
+            return
+        await type(service)._on_request(service, msg)
+
+    service._on_request = reply_lost_once
+    await service.start()
+    answer = await client.call(nc, cpe.serial, spv(cpe, "unreplied"), timeout_s=30,
+                               call_id="run-d:1")
+    assert unanswered == [{"queued": True}]
+    assert answer == {"ok": True, "result": True}
+    assert cpe.applied["unreplied"] == 1
