@@ -135,36 +135,13 @@ class NatsCluster:
     def alive(self) -> list[NatsNode]:
         return [n for n in self.nodes if self._procs[n.name].poll() is None]
 
-    def client_nodes(self, client_name: str) -> list[str]:
-        """The nodes a client named ``client_name`` is connected to now."""
-        found = []
+    def client_node(self, client_name: str) -> str:
+        """The node a client (by its connection name) is connected to now."""
         for node in self.alive():
-            try:
-                connections = node.monitor("connz?limit=1024").get("connections") or []
-            except (OSError, ValueError):
-                continue
+            connections = node.monitor("connz?limit=4096").get("connections") or []
             if any(c.get("name") == client_name for c in connections):
-                found.append(node.name)
-        return found
-
-    def stream_leaders(self, prefix: str) -> dict[str, str]:
-        """The leader node of every stream whose name starts with the bus prefix
-        (``KV_`` buckets included)."""
-        head = prefix.upper() + "_"
-        for node in self.alive():
-            try:
-                accounts = node.monitor("jsz?streams=true&accounts=true").get("account_details")
-            except (OSError, ValueError):
-                continue
-            leaders = {}
-            for account in accounts or []:
-                for stream in account.get("stream_detail") or []:
-                    name = stream["name"]
-                    if name.startswith((head, f"KV_{head}")):
-                        leaders[name] = (stream.get("cluster") or {}).get("leader", "")
-            if leaders:
-                return leaders
-        return {}
+                return node.name
+        raise LookupError(f"no connection named {client_name!r}")
 
     def stop(self) -> None:
         for proc in self._procs.values():
