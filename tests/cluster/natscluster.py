@@ -132,6 +132,11 @@ class NatsCluster:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(10)
 
+    def freeze(self, name: str) -> None:
+        """A node that vanishes without a word (a machine powered off, a cut
+        cable): its process stops, its connections stay open and silent."""
+        os.killpg(self._procs[name].pid, signal.SIGSTOP)
+
     def alive(self) -> list[NatsNode]:
         return [n for n in self.nodes if self._procs[n.name].poll() is None]
 
@@ -146,6 +151,7 @@ class NatsCluster:
     def stop(self) -> None:
         for proc in self._procs.values():
             if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGCONT)  # a frozen node hears the SIGTERM
                 os.killpg(proc.pid, signal.SIGTERM)
         for proc in self._procs.values():
             try:
