@@ -32,8 +32,7 @@ from oktoscripts.cwmp.soap import RpcRequest
 
 ACCEPT_TIMEOUT_S = 5.0
 # A request no ACS takes ("no responders": the ACS restarting, or moving to
-# another server of a NATS cluster that lost one) is sent again for this long
-# (a call with a call id also when its ACS did not reply: ACCEPT_TIMEOUT_S).
+# another server of a NATS cluster that lost one) is sent again for this long.
 ACS_ABSENT_WAIT_S = 15.0
 ACS_ABSENT_PAUSE_S = 0.25
 # A call with a call id asks the ACS again after this long without an answer.
@@ -75,9 +74,8 @@ async def call(
                 }
             ).encode()
 
-        give_up_at = min(deadline, time.monotonic() + ACS_ABSENT_WAIT_S)
         try:
-            ack = await _hand_over(nc, payload(), give_up_at, idempotent=call_id is not None)
+            ack = await _hand_over(nc, payload(), deadline, idempotent=call_id is not None)
         except nats.errors.NoRespondersError:
             return answers.error("503", "the ACS is not running")
         except nats.errors.TimeoutError:
@@ -117,23 +115,24 @@ async def _ask_again(nc: object, payload: bytes) -> dict | None:
     return None if reply.get("queued") else reply
 
 
-async def _hand_over(
-    nc: object, payload: bytes, give_up_at: float, idempotent: bool = False
-) -> object:
-    """The ACS's reply to the request, sent again after a pause until
-    ``give_up_at`` when nobody received it (no responders), and for an
-    ``idempotent`` request (a call id) also when no reply came: it went to an
-    ACS whose NATS server died under it, which may or may not have queued it."""
-    retry = (nats.errors.NoRespondersError, nats.errors.TimeoutError) if idempotent else (
-        nats.errors.NoRespondersError)
+async def _hand_over(nc: object, payload: bytes, deadline: float, idempotent: bool) -> object:
+    """The ACS's reply to the request, which is sent again after a pause when
+    nobody received it (no responders; for ACS_ABSENT_WAIT_S at most), and, if
+    ``idempotent`` (a call id: the ACS knows it by its id), when no reply came
+    (it reached an ACS, or left this process, through a NATS server that died
+    or fell silent; until ``deadline``)."""
+    absent_until = min(deadline, time.monotonic() + ACS_ABSENT_WAIT_S)
     while True:
-        timeout = min(ACCEPT_TIMEOUT_S, max(give_up_at - time.monotonic(), 0.1))
+        timeout = min(ACCEPT_TIMEOUT_S, max(deadline - time.monotonic(), 0.1))
         try:
             return await nc.request(subjects.cwmp_rpc(), payload, timeout=timeout)
-        except retry:
-            if time.monotonic() + ACS_ABSENT_PAUSE_S >= give_up_at:
+        except nats.errors.NoRespondersError:
+            if time.monotonic() + ACS_ABSENT_PAUSE_S >= absent_until:
                 raise
-            await asyncio.sleep(ACS_ABSENT_PAUSE_S)
+        except nats.errors.TimeoutError:
+            if not idempotent or time.monotonic() + ACS_ABSENT_PAUSE_S >= deadline:
+                raise
+        await asyncio.sleep(ACS_ABSENT_PAUSE_S)
 
 
 async def _cancel(nc: object, request_id: str, serial: str) -> None:
