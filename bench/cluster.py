@@ -61,12 +61,13 @@ def report(title: str, outcome: BulkOutcome) -> None:
         )
 
 
-async def scenario(topology: Topology, devices: int, concurrency: int) -> None:
-    async with Scenario(topology, devices, concurrency) as run:
+async def scenario(topology: Topology, devices: int, concurrency: int, freeze: bool) -> None:
+    async with Scenario(topology, devices, concurrency, freeze) as run:
         base = await run.bulk_run("base", crash=False)
         report(f"bulk run over {devices} CPEs, concurrency {concurrency}, no failure", base)
         crashed = await run.bulk_run("crash", crash=True)
-        report("the same with a NATS node and a worker crashing at 40%", crashed)
+        how = "falling silent (SIGSTOP)" if freeze else "crashing (SIGKILL)"
+        report(f"the same with a NATS node {how} and a worker crashing at 40%", crashed)
         print(
             f"time with failure / without: {crashed.seconds / base.seconds:.2f}x (target <= 2x); "
             f"lost {crashed.lost}, doubled {crashed.doubled} (target 0, 0)"
@@ -77,6 +78,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--devices", type=int, default=500)
     parser.add_argument("--concurrency", type=int, default=50)
+    parser.add_argument(
+        "--freeze", action="store_true",
+        help="the NATS node falls silent (SIGSTOP, its machine vanished) instead of crashing",
+    )
     options = parser.parse_args()
     unavailable = system_services()
     if unavailable:
@@ -91,7 +96,7 @@ def main() -> None:
         topology = Topology(tmp, mongo_uri)
         try:
             topology.start()
-            asyncio.run(scenario(topology, options.devices, options.concurrency))
+            asyncio.run(scenario(topology, options.devices, options.concurrency, options.freeze))
         finally:
             topology.stop()
             embedded.stop()

@@ -47,6 +47,10 @@ class NatsNode:
 listen: 127.0.0.1:{self.port}
 http: 127.0.0.1:{self.monitor_port}
 max_payload: 8MB
+# A client or peer that falls silent is dropped after 2 unanswered pings 5 s
+# apart (nats-server's default: 2 minutes apart), as README "Production" advises.
+ping_interval: "5s"
+ping_max: 2
 jetstream {{
   store_dir: "{self.store}"
 }}

@@ -193,10 +193,15 @@ class BulkOutcome:
 class Scenario:
     """The topology started, the CPEs registered, an admin signed in through the proxy."""
 
-    def __init__(self, topology: Topology, devices: int, concurrency: int = 50) -> None:
+    def __init__(
+        self, topology: Topology, devices: int, concurrency: int = 50, freeze: bool = False
+    ) -> None:
         self.topology = topology
         self.devices = devices
         self.concurrency = concurrency
+        # The NATS node falls silent (SIGSTOP: its machine vanished) rather than
+        # crashing (SIGKILL: its connections reset at once).
+        self.freeze = freeze
         self.proxy = RoundRobinProxy([("127.0.0.1", p) for p in topology.web_ports])
         self.fleet = CpeFleet(
             devices,
@@ -312,7 +317,10 @@ class Scenario:
 
     def _crash(self, failure: Failure) -> None:
         failure.at = time.monotonic()
-        self.topology.nats.kill(failure.nats_node)
+        if self.freeze:
+            self.topology.nats.freeze(failure.nats_node)
+        else:
+            self.topology.nats.kill(failure.nats_node)
         self.topology.processes[failure.worker].kill()
 
     def _clients_on(self, node: str) -> list[str]:
