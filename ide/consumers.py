@@ -5,7 +5,10 @@ subjects *before* reading the stored lines, then forwards live lines whose
 ``seq`` is greater than the last one sent. A gap (a line published before the
 subscription but stored after the read) is filled from the database. The
 final status is published only after everything is stored, so on it the
-consumer reads the remaining lines and the outcome from the database.
+consumer reads the remaining lines and the outcome from the database. After
+RESYNC_S without a message it reads the database too: live messages are lost
+while this process moves to another NATS server, and a lost final status
+must not leave the console waiting for ever.
 
 Messages to the browser:
 ``{"type": "run", "status", ...}``, ``{"type": "lines", "lines": [...]}``,
@@ -35,6 +38,7 @@ log = logging.getLogger(__name__)
 BATCH = 500  # lines per WebSocket message
 GAP_WAIT_S = 3.0  # how long to wait for a missing line to be stored
 PENDING_WAIT_S = 10.0  # how long a console opened before its run waits for the run
+RESYNC_S = 5.0  # a quiet console looks at the database this often
 
 
 @database_sync_to_async
@@ -123,7 +127,12 @@ class RunConsoleConsumer(AsyncJsonWebsocketConsumer):
                 await self._end()
                 return
             while True:
-                batch = [await self.queue.get()]
+                try:
+                    batch = [await asyncio.wait_for(self.queue.get(), RESYNC_S)]
+                except TimeoutError:
+                    if await self._resync():
+                        return
+                    continue
                 while not self.queue.empty() and len(batch) < BATCH:
                     batch.append(self.queue.get_nowait())
                 if await self._handle(batch):
@@ -159,6 +168,15 @@ class RunConsoleConsumer(AsyncJsonWebsocketConsumer):
                     return True
                 await self.send_json({"type": "status", "status": status})
         await self._send_lines(lines)
+        return False
+
+    async def _resync(self) -> bool:
+        """What the database has that no message brought; True once the run ended."""
+        state = await _run_state(self.run_id)
+        if state["status"] in Run.FINAL:
+            await self._end()
+            return True
+        await self._send_lines(await _stored_lines(self.run_id, self.sent))
         return False
 
     async def _fill_gap(self, upto: int) -> None:
