@@ -103,15 +103,15 @@ class NatsCluster:
         node.store.mkdir(parents=True, exist_ok=True)
         conf = self.directory / f"{node.name}.conf"
         conf.write_text(node.config(self.nodes))
-        log = (self.directory / f"{node.name}.log").open("ab")
         on_main_thread = threading.current_thread() is threading.main_thread()
-        self._procs[node.name] = subprocess.Popen(
-            [nats_server_binary(), "-c", str(conf)],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            preexec_fn=die_with_parent() if on_main_thread else None,
-        )
+        with (self.directory / f"{node.name}.log").open("ab") as log:
+            self._procs[node.name] = subprocess.Popen(
+                [nats_server_binary(), "-c", str(conf)],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                preexec_fn=die_with_parent() if on_main_thread else None,
+            )
 
     def wait_healthy(self, nodes: list[NatsNode], timeout: float) -> None:
         """Until every node in ``nodes`` answers healthy (its JetStream has a meta

@@ -115,16 +115,19 @@ class Process:
     proc: subprocess.Popen | None = None
 
     def start(self, env: dict[str, str]) -> None:
+        # The process dies with this one (a test killed on its timeout leaves
+        # nothing behind), but only when started from the main thread.
         on_main_thread = threading.current_thread() is threading.main_thread()
-        self.proc = subprocess.Popen(
-            self.argv,
-            env=env,
-            cwd=ROOT,
-            stdout=self.log.open("ab"),
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            preexec_fn=die_with_parent() if on_main_thread else None,
-        )
+        with self.log.open("ab") as log:
+            self.proc = subprocess.Popen(
+                self.argv,
+                env=env,
+                cwd=ROOT,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                preexec_fn=die_with_parent() if on_main_thread else None,
+            )
 
     def output(self) -> str:
         return self.log.read_text(errors="replace")
@@ -211,8 +214,10 @@ class Topology:
             OKTOSCRIPTS_STREAM_REPLICAS="3",
             OKTOSCRIPTS_ACS_HOST="127.0.0.1",
             OKTOSCRIPTS_ACS_PORT=str(self.acs_port),
-            # Authentication is tested elsewhere; here it would only cost CPU.
+            # Authentication and TLS are tested elsewhere; here they would only
+            # cost CPU (and the HTTPS port a fixed port number).
             OKTOSCRIPTS_ACS_AUTH="off",
+            OKTOSCRIPTS_ACS_TLS_PORT="off",
             DJANGO_SETTINGS_MODULE="oktoscripts.settings",
             LOG_LEVEL="INFO",
         )
@@ -237,10 +242,10 @@ class Topology:
             )
         for n in range(1, self.workers + 1):
             self._add(f"worker-{n}", manage_py("worker", "--id", f"worker-{n}"),
-                      printed("worker "))
+                      printed(f"worker worker-{n} ready"))
         for n in range(1, self.schedulers + 1):
             self._add(f"scheduler-{n}", manage_py("scheduler", "--id", f"scheduler-{n}"),
-                      printed("scheduler "))
+                      printed(f"scheduler scheduler-{n} ready"))
         self._add("acs", manage_py("acs"), printed("ACS listening"))
         for process in self.processes.values():
             process.start(self.env)
