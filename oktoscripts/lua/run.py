@@ -37,7 +37,15 @@ from oktoscripts.bus.listening import KEEP_ALIVE_S, Delivery, as_event_source
 from oktoscripts.lua.context import ListenerSource, OutputLimitExceeded, OutputLine, RunContext
 from oktoscripts.lua.limits import LIMIT_KINDS, Limits
 from oktoscripts.lua.outcome import RunError, RunOutcome
-from oktoscripts.lua.runtime import HOOK_EVERY, RUNTIMES, LuaSandbox, Step, lupa_module, weakly
+from oktoscripts.lua.runtime import (
+    DEFAULT_RUNTIME,
+    HOOK_EVERY,
+    RUNTIMES,
+    LuaSandbox,
+    Step,
+    lupa_module,
+    weakly,
+)
 from oktoscripts.lua.threads import (
     LoopInbox,
     LuaThreadPool,
@@ -53,17 +61,6 @@ log = logging.getLogger(__name__)
 
 # How long a thread that should have stopped may take before it is abandoned.
 GRACE_S = 0.5
-
-# Time between two limit checks of running Lua (see _next_check): a check is a
-# call into Python, so spaced by time rather than by a fixed count they cost
-# next to nothing in a fast loop, and a loop still stops within milliseconds.
-CHECK_EVERY_S = 0.002
-# The least and most instructions (Lua 5.1) or loop iterations and tail calls
-# (LuaJIT) between two checks. The most bounds how late a check comes when a
-# fast loop turns slow (each iteration a long C call, say): 50,000 iterations
-# of 10 us are half a second.
-_CHECK_RANGE = {"lua51": (1_000, 100_000), "luajit": (1_000, 50_000)}
-
 
 class _Activation:
     """The main chunk, or one call of a listener callback."""
@@ -99,7 +96,7 @@ class LuaRun:
         run_id: str = "",
         args: dict | None = None,
         limits: Limits | None = None,
-        runtime: str = "lua51",
+        runtime: str = DEFAULT_RUNTIME,
         services: Any = None,
         on_output: Callable[[OutputLine], None] | None = None,
         on_status: Callable[[str], None] | None = None,
@@ -242,7 +239,6 @@ class LuaRun:
         """On the Lua thread: the sandbox, the compiled chunk and its first
         resume (or the outcome of a syntax error, as a "syntax" Step)."""
         lupa = lupa_module(self.runtime)
-        self._checked_at = time.monotonic()
         try:
             self._sandbox = sandbox = LuaSandbox(
                 self._lua_call,
@@ -275,7 +271,6 @@ class LuaRun:
         sandbox = self._sandbox
         if sandbox is None:  # the run is over and its runtime dropped
             return Step("limit")
-        self._checked_at = time.monotonic()  # the pace counts only running time
         try:
             step = sandbox.step(act.co, args)
         except sandbox.lupa.LuaMemoryError:
@@ -520,10 +515,10 @@ class LuaRun:
         return (0, *sandbox.lua_values(values))
 
     def _lua_tick(self, memory_kb: float, line: int | None, amount: int) -> tuple:
-        """A limit check from the hook (after `amount` instructions) or, under
-        LuaJIT, from the budget checks (after `amount` loop iterations or tail
-        calls, counted as that many instructions). Returns (reason code, 0) to
-        stop, else (None, how many to run until the next check)."""
+        """A limit check from the engine, after `amount` instructions (under
+        LuaJIT: loop iterations and calls, counted as that many
+        instructions). Returns (reason code, 0) to stop, else (None, how
+        many instructions the running activation has left)."""
         try:
             self._instructions += amount
             memory = int(memory_kb * 1024)
@@ -535,27 +530,13 @@ class LuaRun:
                 self._stop_reason = self._over_limit(amount)
             if self._stop_reason:
                 return (_REASON_CODES[self._stop_reason], 0)
-            return (None, self._next_check(amount))
+            act = self._current
+            if act is None:
+                return (None, self.limits.instructions)
+            return (None, self.limits.instructions - act.instructions + 1)
         except Exception:
             log.exception("run %s: limit check failed", self.run_id)
             return (None, HOOK_EVERY)
-
-    def _next_check(self, amount: int) -> int:
-        """How many instructions (iterations under LuaJIT) until the next
-        check: as many as ran in about CHECK_EVERY_S at the pace since the
-        last check, growing at most eightfold at a time (a burst of fast
-        iterations must not space the checks of slow ones too far apart), and
-        no more than the activation has left of its instruction limit."""
-        now = time.monotonic()
-        elapsed, self._checked_at = now - self._checked_at, now
-        low, high = _CHECK_RANGE[self.runtime]
-        ahead = min(amount * 8, high)
-        if elapsed > 0:
-            ahead = min(ahead, int(amount * CHECK_EVERY_S / elapsed))
-        act = self._current
-        if act is not None:
-            ahead = min(ahead, self.limits.instructions - act.instructions + 1)
-        return max(low, ahead)
 
     def _over_limit(self, amount: int) -> str | None:
         if self._cancel_requested:

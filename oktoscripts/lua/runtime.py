@@ -36,13 +36,29 @@ log = logging.getLogger(__name__)
 
 RUNTIMES = {"lua51": "lupa.lua51", "luajit": "lupa.luajit21"}
 
+# What a run gets when it names no runtime. LuaJIT 2.1 (Lua 5.1 semantics):
+# several times faster than PUC Lua 5.1, and without its sparse string hash,
+# which makes building many long, nearly equal strings quadratic (the
+# README's "Lua engine" section has the measurements).
+DEFAULT_RUNTIME = "luajit"
+
 # The heap size up to which a finished runtime is collected before lupa closes
 # it (see LuaSandbox.close).
 COLLECT_BEFORE_CLOSE_BYTES = 1 << 20
 
-# Instructions (Lua 5.1) before the first limit check of a run; the driver
-# spaces the next ones by time (run.py, CHECK_EVERY_S).
+# Instructions (Lua 5.1) before the first limit check of a run; the engine
+# spaces the next ones by time (see "the limit checks" in sandbox.lua).
 HOOK_EVERY = 10_000
+
+# CPU seconds between two questions to the host (LuaRun._lua_tick, a call
+# into Python) while Lua runs: how soon a cancellation or a passed deadline
+# stops a busy script.
+ASK_EVERY_S = 0.002
+# The least and most instructions (Lua 5.1) or loop iterations and calls
+# (LuaJIT) between two limit checks. The most bounds how late a check comes
+# when a fast loop turns slow (each iteration a long C call, say): 50,000
+# iterations of 10 us are half a second.
+CHECK_RANGE = {"lua51": (1_000, 100_000), "luajit": (1_000, 50_000)}
 
 
 @cache
@@ -136,11 +152,11 @@ class Step:
 
 
 def _instrumenter() -> Callable[[bytes], tuple[bytes, bytes]]:
-    counter, budget = budget_names()
+    names = budget_names()
 
     def rewrite(text: bytes) -> tuple[bytes, bytes]:
         source = text.decode("utf-8", errors="surrogateescape")
-        forms = instrument_with_fallback(source, counter, budget)
+        forms = instrument_with_fallback(source, *names)
         return tuple(form.encode("utf-8", errors="surrogateescape") for form in forms)
 
     return rewrite
@@ -167,7 +183,7 @@ class LuaSandbox:
     def __init__(
         self,
         call: Callable[..., tuple],
-        tick: Callable[[float, int | None, int], int | None],
+        tick: Callable[[float, int | None, int], tuple],
         trip: Callable[[bytes, int | None], None],
         output: Callable[[bytes], int | None],
         *,
@@ -179,8 +195,8 @@ class LuaSandbox:
         engine chunk calls back (none may raise: lupa would hand the exception
         to the script): call(index, *args) (index from 1 into
         `binding_names`; it must lift the memory limit, `disarm()`, before
-        anything else), tick(memory_kb, line, amount), trip(reason, line),
-        output(text)."""
+        anything else), tick(memory_kb, line, amount) -> (reason code or
+        None, instructions left), trip(reason, line), output(text)."""
         self.lupa = lupa_module(runtime)
         self.memory_bytes = memory_bytes
         self.lua = self.lupa.LuaRuntime(
@@ -222,6 +238,8 @@ class LuaSandbox:
             _instrumenter() if runtime == "luajit" else None,
             HOOK_EVERY,
             memory_bytes,
+            ASK_EVERY_S,
+            *CHECK_RANGE[runtime],
             *binding_names,
         )
 
@@ -370,4 +388,6 @@ def _plain_or_lua(runtime: Any, value: Any) -> Any:
     return to_lua(runtime, value)
 
 
-__all__ = ["LuaSandbox", "Step", "HOOK_EVERY", "RUNTIMES", "lupa_module", "to_lua_plain"]
+__all__ = [
+    "DEFAULT_RUNTIME", "LuaSandbox", "Step", "HOOK_EVERY", "RUNTIMES", "lupa_module", "to_lua_plain"
+]

@@ -13,13 +13,14 @@
 -- call, tick, trip, output, limit (true: arm the memory limit, false: lift
 -- it), more (the bytecode of sandbox_more.lua) and, under LuaJIT, instrument
 -- (else nil); then HOOK_EVERY (instructions before the first limit check),
--- MAX_BYTES (memory limit), and the names of the bindings, in the order
+-- MAX_BYTES (memory limit), ASK_EVERY, CHECK_LOW and CHECK_HIGH (the pacing
+-- of the limit checks), and the names of the bindings, in the order
 -- host_call numbers them. They arrive as arguments rather than in a table:
 -- one call from Python sets the whole engine up.
 
 local host_call, host_tick, host_trip, host_output, host_limit, host_more, host_instrument,
-  HOOK_EVERY, MAX_BYTES = ...
-local FIRST_BINDING = 10 -- the position of the first binding name among the arguments
+  HOOK_EVERY, MAX_BYTES, ASK_EVERY, CHECK_LOW, CHECK_HIGH = ...
+local FIRST_BINDING = 13 -- the position of the first binding name among the arguments
 
 local _G = _G
 local type, select, tostring, error, unpack = type, select, tostring, error, unpack
@@ -133,21 +134,66 @@ local function trip(reason)
 end
 
 -- ------------------------------------------------------------ the limit checks
--- Each check reports what ran since the last one, and host_tick answers
--- whether to stop and when to check next: it spaces the checks about as far
--- apart in time whatever the script does, so that they cost next to nothing
--- in a fast loop and still come often in a slow one.
+-- A check runs every so many instructions (Lua 5.1: a count hook) or loop
+-- iterations and calls (LuaJIT: the counters written into the script, see
+-- instrument.py). It costs little as long as it stays in Lua: it adds up
+-- what ran, and asks the host (a call into Python, which needs Python's
+-- lock) only every ASK_EVERY seconds of CPU time, or when the instructions
+-- the host allowed are used up, whichever comes first. host_tick answers
+-- whether to stop and how many instructions are left to the running
+-- activation. The checks themselves are spaced by time too: about PACE
+-- seconds apart at the pace seen, so they cost next to nothing in a fast
+-- loop and still come often in a slow one (the spacing grows at most
+-- eightfold at a time, between CHECK_LOW and CHECK_HIGH: a burst of fast
+-- iterations must not space the checks of slow ones too far apart).
+local clock, floor = os.clock, math.floor
+local PACE = ASK_EVERY / 4
+local spent = 0        -- instructions run since the host was last asked
+local allowed = 0      -- instructions the host allowed then (0: ask at the next check)
+local asked_at = clock()
+local paced_at = asked_at
+
+-- The pending finalizers run from here (see "finalizers" below).
+local run_finalizers
+
+-- `given` instructions ran since the previous check of this counter; the
+-- number to run until its next one.
+local function charge(given)
+  if tripped then error(LIMIT, 0) end
+  spent = spent + given
+  local now = clock()
+  if spent >= allowed or now - asked_at >= ASK_EVERY then
+    local code, left = host_tick(gc("count"), current_line(), spent)
+    if code then trip(REASONS[code]) end
+    spent, allowed, asked_at = 0, left, now
+  end
+  if run_finalizers then run_finalizers() end
+  local ahead = given * 8
+  local elapsed = now - paced_at
+  paced_at = now
+  if elapsed > 0 and given * PACE / elapsed < ahead then ahead = given * PACE / elapsed end
+  if ahead > CHECK_HIGH then ahead = CHECK_HIGH end
+  if ahead < CHECK_LOW then ahead = CHECK_LOW end
+  -- Never past the activation's instruction limit: the last check falls on it.
+  if ahead > allowed - spent then ahead = allowed - spent end
+  if ahead < 1 then return 1 end
+  return floor(ahead)
+end
+
+-- A new activation runs from the next step on: its own limits apply from
+-- its first check.
+local function new_activation()
+  spent, allowed = 0, 0
+end
 
 --{{ lua51
--- Lua 5.1: a count hook, every `count` instructions. Hooks are per coroutine:
--- coroutines made from now on start with the latest count.
+-- Lua 5.1: a count hook. Hooks are per coroutine: coroutines made from now
+-- on start with the latest count.
 local hook_every = HOOK_EVERY
 
 local function hook()
-  if tripped then error(LIMIT, 0) end
   local _, _, count = gethook()
-  local code, every = host_tick(gc("count"), current_line(), count)
-  if code then trip(REASONS[code]) end
+  local every = charge(count)
   if every ~= count then sethook(hook, "", every) end
   hook_every = every
 end
@@ -157,16 +203,22 @@ end
 -- LuaJIT: hooks never run in compiled code (and slow the interpreter down
 -- before it), so the script is instrumented instead (instrument.py): a
 -- counter in each compiled chunk, spent by loop iterations and tail calls,
--- calls the chunk's budget function when it runs out, which checks like the
--- hook and sets the counter again.
+-- calls the chunk's budget function when it runs out; and a call check in
+-- each function that can call another.
 local function new_budget()
   local given = 0
   return function()
-    if tripped then error(LIMIT, 0) end
-    local code, every = host_tick(gc("count"), current_line(), given)
-    if code then trip(REASONS[code]) end
-    given = every
-    return every
+    given = charge(given)
+    return given
+  end
+end
+
+local function new_call_check()
+  local budget = new_budget()
+  local n = 0
+  return function()
+    n = n - 1
+    if n < 0 then n = budget() end
   end
 end
 --}}
@@ -337,7 +389,7 @@ local function compile_text(text, chunkname)
   local outer = raw_loadstring(instrumented, chunkname) or raw_loadstring(fallback, chunkname)
   if outer then
     raw_setfenv(outer, env)
-    fn = outer(new_budget())
+    fn = outer(new_budget(), new_call_check())
     main_functions[fn] = true
   else
     -- (A function already at Lua's limit of upvalues, say.) Never compiled,
@@ -566,6 +618,7 @@ end
 --   3                            stopped by a limit or cancellation
 function engine.step(id, ...)
   local co = driven[id]
+  new_activation()
   arm()
   return after_resume(id, co, co_resume(co, ...))
 end

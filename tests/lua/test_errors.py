@@ -102,7 +102,8 @@ async def test_argument_error_can_be_caught(run_lua):
 
 async def test_waiting_where_lua51_cannot_yield_is_explained(run_lua):
     outcome, _, _ = await run_lua(
-        "local t = {3, 1, 2}\ntable.sort(t, function(a, b)\n  sleep(0)\n  return a < b\nend)"
+        "local t = {3, 1, 2}\ntable.sort(t, function(a, b)\n  sleep(0)\n  return a < b\nend)",
+        runtime="lua51",
     )
     assert outcome.status == "failed"
     assert outcome.error.line == 3

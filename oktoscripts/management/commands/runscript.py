@@ -22,6 +22,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from oktoscripts.bus import subjects
 from oktoscripts.lua.limits import Limits
+from oktoscripts.lua.runtime import DEFAULT_RUNTIME, RUNTIMES
 from oktoscripts.runs import live
 
 # --remote: say so when no worker took the run after this long.
@@ -88,7 +89,7 @@ class Command(BaseCommand):
             action="store_true",
             help="run through the run queue on a worker and record the run",
         )
-        parser.add_argument("--runtime", choices=("lua51", "luajit"), default="lua51")
+        parser.add_argument("--runtime", choices=tuple(RUNTIMES), default=DEFAULT_RUNTIME)
         parser.add_argument(
             "--limit",
             action="append",
