@@ -32,6 +32,7 @@ local co_create, co_resume, co_yield = coroutine.create, coroutine.resume, corou
 local co_status, co_running = coroutine.status, coroutine.running
 local sethook, gethook, getinfo = debug.sethook, debug.gethook, debug.getinfo
 local s_sub, s_byte, s_rep, s_format = string.sub, string.byte, string.rep, string.format
+local s_find = string.find
 local t_concat = table.concat
 
 -- The memory limit holds while script code runs; it is lifted (disarm) while
@@ -257,6 +258,49 @@ local function check_limit(err)
   if is_memory_error(err) then trip("memory_bytes") end
 end
 
+-- "name:line: " of the innermost script frame, for errors raised by the
+-- engine on the script's behalf (error(msg, 2) would name an engine frame,
+-- or nothing after a tail call).
+local function script_where()
+  local level = 2
+  while true do
+    local info = getinfo(level, "Sl")
+    if not info then return "" end
+    if info.what ~= "C" and is_script_source(info.source) and info.currentline > 0 then
+      return s_sub(info.source, 2) .. ":" .. info.currentline .. ": "
+    end
+    level = level + 1
+  end
+end
+
+-- ------------------------------------------------------------ C stack
+-- Resuming a coroutine, and the C functions that call script code back
+-- (string.gsub with a function or table, table.sort, string.format calling
+-- __tostring) each nest a level of C calls on the thread's own stack.
+-- LuaJIT counts none of them (Lua 5.1 stops at 200 C levels): a recursive
+-- coroutine.wrap or a gsub callback calling gsub ran the thread out of
+-- stack and killed the whole worker process. `nest` counts the levels in
+-- use; past MAX_NEST the next one is refused with a Lua error. Each level
+-- is given back when its call returns; an error skips that, so whatever
+-- catches errors (pcall, xpcall, resume, the driver's step) sets the count
+-- back to what it was when it started.
+local MAX_NEST = 200
+local nest = 0
+
+local function nest_in(message)
+  if nest >= MAX_NEST then error(script_where() .. message, 0) end
+  nest = nest + 1
+end
+
+-- co_resume(co, ...) as a packed table, as one more C level.
+local function resume_nested(co, ...)
+  local saved = nest
+  nest_in("coroutine nesting too deep")
+  local res = pack(co_resume(co, ...))
+  nest = saved
+  return res
+end
+
 -- Its functions are loaded on first use (see "the rarely used parts" below).
 local sb_coroutine = {}
 
@@ -276,7 +320,9 @@ local function protected(f, ...)
   if type(f) == "function" and getinfo(f, "S").what == "C" then
     -- A C function cannot yield; a plain pcall keeps its exact error (and a
     -- coroutine could not even run it in Lua 5.1).
+    local saved = nest
     local res = pack(raw_pcall(f, ...))
+    nest = saved
     if not res[1] then check_limit(res[2]) end
     return nil, res
   end
@@ -289,9 +335,9 @@ local function protected(f, ...)
   end
   local co = hooked(co_create(fn))
   parent_of[co] = co_running()
-  local res = pack(co_resume(co, ...))
+  local res = resume_nested(co, ...)
   while res[1] and co_status(co) == "suspended" do
-    res = pack(co_resume(co, co_yield(unpack(res, 2, res.n))))
+    res = resume_nested(co, co_yield(unpack(res, 2, res.n)))
   end
   if not res[1] then check_limit(res[2]) end
   return co, res
@@ -321,7 +367,9 @@ end
 local raw_xpcall = xpcall
 
 function sb_pcall(f, ...)
+  local saved = nest
   local res = pack(raw_pcall(f, ...))
+  nest = saved
   if not res[1] then check_limit(res[2]) end
   return unpack(res, 1, res.n)
 end
@@ -331,7 +379,9 @@ function sb_xpcall(f, handler, ...)
     if e == LIMIT or tripped or is_memory_error(e) then return LIMIT end
     return handler(e)
   end
+  local saved = nest
   local res = pack(raw_xpcall(f, handle, ...))
+  nest = saved
   if not res[1] then check_limit(res[2]) end
   return unpack(res, 1, res.n)
 end
@@ -370,6 +420,48 @@ string.rep = function(s, n, ...)
   end
   return s_rep(s, n, ...)
 end
+--{{ luajit
+-- The C functions that call script code back, each as one more C level
+-- (Lua 5.1 counts these itself). They run protected, so that the level is
+-- given back however they end; an error they raise themselves (a bad
+-- argument, a malformed pattern) gets the function's name and the script's
+-- line, as when the script calls them directly.
+local c_raw = { gsub = string.gsub, format = string.format, sort = table.sort }
+local c_name = { [c_raw.gsub] = "gsub", [c_raw.format] = "format", [c_raw.sort] = "sort" }
+
+local function c_error(e)
+  local info = getinfo(2, "f")
+  local name = info and c_name[info.func]
+  if name and type(e) == "string" then
+    local at, last = s_find(e, "to '?'", 1, true)
+    if at then e = s_sub(e, 1, at + 3) .. name .. s_sub(e, last) end
+    e = script_where() .. e
+  end
+  return e
+end
+
+local function c_returned(saved, ok, ...)
+  nest = saved
+  if ok then return ... end
+  error((...), 0)
+end
+
+string.gsub = function(s, pattern, repl, n)
+  local saved = nest
+  nest_in("C stack overflow")
+  return c_returned(saved, raw_xpcall(c_raw.gsub, c_error, s, pattern, repl, n))
+end
+string.format = function(...)
+  local saved = nest
+  nest_in("C stack overflow")
+  return c_returned(saved, raw_xpcall(c_raw.format, c_error, ...))
+end
+table.sort = function(t, comp)
+  local saved = nest
+  nest_in("C stack overflow")
+  return c_returned(saved, raw_xpcall(c_raw.sort, c_error, t, comp))
+end
+--}}
 env.string = string
 
 -- Compile source text into a function of the script's environment. Syntax
@@ -431,6 +523,7 @@ local function load_more()
     getinfo = getinfo, raw_getfenv = raw_getfenv, raw_setfenv = raw_setfenv,
     s_byte = s_byte, s_sub = s_sub, t_concat = t_concat, gc = gc, ipairs = ipairs,
     new_coroutine = new_coroutine, check_limit = check_limit, logical = logical,
+    resume_nested = resume_nested,
     drivers = drivers, is_script_source = is_script_source, compile_text = compile_text,
     env = env, WAIT = WAIT, script_frames = script_frames, parent_of = parent_of,
     failed_co = function() return failed_co end,
@@ -619,6 +712,7 @@ end
 function engine.step(id, ...)
   local co = driven[id]
   new_activation()
+  nest = 0 -- a step starts on an empty stack
   arm()
   return after_resume(id, co, co_resume(co, ...))
 end

@@ -14,7 +14,7 @@
 local core = ...
 local type, error, tostring, unpack, pack = core.type, core.error, core.tostring, core.unpack,
   core.pack
-local co_resume, co_yield, co_status, co_running = core.co_resume, core.co_yield,
+local co_yield, co_status, co_running = core.co_yield,
   core.co_status, core.co_running
 local getinfo, raw_getfenv, raw_setfenv = core.getinfo, core.raw_getfenv, core.raw_setfenv
 local s_byte, s_sub, t_concat, gc = core.s_byte, core.s_sub, core.t_concat, core.gc
@@ -24,6 +24,7 @@ local new_coroutine, check_limit, logical, drivers = core.new_coroutine, core.ch
 local is_script_source, compile_text, env, WAIT = core.is_script_source, core.compile_text,
   core.env, core.WAIT
 local script_frames, parent_of, failed_co = core.script_frames, core.parent_of, core.failed_co
+local resume_nested = core.resume_nested
 
 local more = {}
 
@@ -32,9 +33,9 @@ local more = {}
 -- Resume `co` and carry every waiting-binding request it yields up to our own
 -- resumer (and eventually the driver), then back down with the answer.
 local function resume_through(co, ...)
-  local res = pack(co_resume(co, ...))
+  local res = resume_nested(co, ...)
   while res[1] and res[2] == WAIT and co_status(co) == "suspended" do
-    res = pack(co_resume(co, co_yield(unpack(res, 2, res.n))))
+    res = resume_nested(co, co_yield(unpack(res, 2, res.n)))
   end
   return res
 end

@@ -29,6 +29,14 @@ from typing import Any
 
 _STOP = object()
 
+# The C stack of a Lua thread. The engine refuses C-level nesting past 200
+# levels (sandbox.lua, "C stack"), each at most about 10 KB (string.gsub's
+# buffer); the platform default is 8 MiB, or only 2 MiB when the stack
+# rlimit is unlimited. Set explicitly, with room to spare (only the pages
+# used are ever backed by memory).
+THREAD_STACK_BYTES = 16 << 20
+_stack_size_lock = threading.Lock()  # threading.stack_size is process-wide
+
 # Per pool thread: what to run once the current job's result is delivered.
 _local = threading.local()
 
@@ -219,7 +227,12 @@ class LuaThreadPool(concurrent.futures.Executor):
         thread = threading.Thread(target=self._work, name="lua", daemon=True)
         with self._lock:
             self._threads.add(thread)
-        thread.start()
+        with _stack_size_lock:
+            previous = threading.stack_size(THREAD_STACK_BYTES)
+            try:
+                thread.start()
+            finally:
+                threading.stack_size(previous)
 
     def _work(self) -> None:
         me = threading.current_thread()

@@ -382,3 +382,27 @@ async def test_memory_full_while_bindings_hand_back_values(run_lua, test_binding
     limits = Limits(memory_bytes=2_000_000, output_bytes=10**8)
     outcome, _, _ = await run_lua(source, runtime=runtime, limits=limits)
     await assert_limit(outcome, "memory")
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "local function fib(n) if n < 2 then return n end return fib(n - 1) + fib(n - 2) end\n"
+        "return fib(60)",
+        # Through metamethods: no call, no loop in the script at all.
+        "local t = setmetatable({}, {__index = function(t, k)\n"
+        "  if k > 60 then return 1 end return t[k + 1] + t[k + 2] end})\nreturn t[1]",
+    ],
+    ids=["calls", "metamethods"],
+)
+@pytest.mark.parametrize("runtime", ["lua51", "luajit"])
+async def test_recursion_without_loops_stops_at_the_instruction_limit(
+    run_lua, lua_pool, source, runtime
+):
+    # Compiled LuaJIT code calls no hook: without a check per call this ran
+    # on until the wall clock, on a thread that could only be abandoned.
+    stuck_before = lua_pool.stuck
+    outcome, _, _ = await run_lua(source, runtime=runtime, limits=FEW_INSTRUCTIONS)
+    await assert_limit(outcome, "instructions")
+    assert outcome.error.line in (1, 2)
+    assert lua_pool.stuck <= stuck_before
