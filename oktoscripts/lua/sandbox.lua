@@ -122,14 +122,17 @@ local function current_line()
   end
 end
 
+local recording = false -- trip is telling the host: a check now must let it finish
+
 local function trip(reason)
   if not tripped then
-    tripped = true
+    tripped, recording = true, true
     -- Lifted first: with the heap at the memory limit (a common reason to be
     -- here), finding the line would fail and the reason never reach Python.
     -- No script code runs on: every check and binding raises LIMIT now.
     if armed then disarm() end
     host_trip(reason, current_line())
+    recording = false
   end
   error(LIMIT, 0)
 end
@@ -160,7 +163,11 @@ local run_finalizers
 -- `given` instructions ran since the previous check of this counter; the
 -- number to run until its next one.
 local function charge(given)
-  if tripped then error(LIMIT, 0) end
+  if tripped then
+    -- (A count hook can fire inside trip itself, which is Lua code too.)
+    if recording then return CHECK_HIGH end
+    error(LIMIT, 0)
+  end
   spent = spent + given
   local now = clock()
   if spent >= allowed or now - asked_at >= ASK_EVERY then
