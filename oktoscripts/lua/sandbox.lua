@@ -320,7 +320,7 @@ local failed_co = nil -- while an xpcall handler runs: the coroutine that failed
 local sb_pcall, sb_xpcall
 
 --{{ lua51
-local raw_getmetatable, raw_rawget = debug.getmetatable, rawget
+local raw_rawget = rawget
 
 local function protected(f, ...)
   local fn = f
@@ -394,6 +394,101 @@ function sb_xpcall(f, handler, ...)
 end
 --}}
 
+-- ------------------------------------------------------------ finalizers
+-- A __gc metamethod (of a userdata from newproxy(true), the only kind Lua
+-- 5.1 and LuaJIT call) runs whenever the collector frees its object: in Lua
+-- 5.1 with hooks off, inside Python's conversions with the memory limit
+-- lifted, or when the finished runtime is closed, where no limit holds any
+-- more (a spinning __gc wedged the worker's threads). So a script never
+-- holds the real metatable of a proxy: getmetatable gives a stand-in whose
+-- reads and writes go to it, except __gc, which the engine keeps. The real
+-- __gc only queues the object; the queued finalizers run at the next limit
+-- check, in a coroutine, within the run's limits. Those still queued, or
+-- whose objects are still alive, when the run ends never run (nor do they
+-- in gopher-lua, which has no finalizers).
+local raw_getmetatable, raw_newproxy, raw_rawset = debug.getmetatable, newproxy, rawset
+local finalizer_of = setmetatable({}, { __mode = "k" }) -- real metatable -> the script's __gc
+local real_of = setmetatable({}, { __mode = "k" }) -- stand-in -> real metatable
+local queued, queued_fn, queued_n, done_n = {}, {}, 0, 0
+
+local function collect_later(object)
+  local fn = finalizer_of[raw_getmetatable(object)]
+  if fn then
+    queued_n = queued_n + 1
+    queued[queued_n], queued_fn[queued_n] = object, fn
+  end
+end
+
+local STAND_IN = {
+  __index = function(stand_in, key)
+    local real = real_of[stand_in]
+    if key == "__gc" then return finalizer_of[real] end
+    return real[key]
+  end,
+  __newindex = function(stand_in, key, value)
+    local real = real_of[stand_in]
+    if key == "__gc" then
+      finalizer_of[real] = value
+      value = value ~= nil and collect_later or nil
+    end
+    raw_rawset(real, key, value)
+  end,
+  __metatable = false,
+}
+
+local function sb_newproxy(arg)
+  local object = raw_newproxy(arg)
+  if arg == true then
+    local real = raw_getmetatable(object)
+    local stand_in = setmetatable({}, STAND_IN)
+    real_of[stand_in] = real
+    real.__metatable = stand_in
+  end
+  return object
+end
+
+local function report_finalizer_error(err)
+  local text = type(err) == "string" and err or "error object: " .. type(err)
+  local code = host_output("error in __gc finalizer: " .. text)
+  if code then trip(REASONS[code]) end
+end
+
+-- The body of the coroutine that runs the queue.
+local function finalize_queued()
+  while done_n < queued_n do
+    done_n = done_n + 1
+    local object, fn = queued[done_n], queued_fn[done_n]
+    queued[done_n], queued_fn[done_n] = nil, nil
+    local ok, err = raw_pcall(fn, object)
+    if not ok then
+      if err == LIMIT or tripped or is_memory_error(err) then error(err, 0) end
+      report_finalizer_error(err)
+    end
+  end
+  queued_n, done_n = 0, 0
+end
+
+local finalizing = false
+local hooking = false -- (LuaJIT) in a hook, where no hook would count the finalizers
+
+run_finalizers = function()
+  if done_n >= queued_n or finalizing or hooking then return end
+  finalizing = true
+  while done_n < queued_n do
+    local co = new_coroutine(finalize_queued)
+    local res = resume_nested(co)
+    if not res[1] then
+      finalizing = false
+      check_limit(res[2])
+      error(res[2], 0)
+    end
+    if co_status(co) ~= "dead" then
+      report_finalizer_error("a finalizer cannot wait or yield")
+    end
+  end
+  finalizing = false
+end
+
 -- ------------------------------------------------------------ the environment
 
 -- Sized up front (the constructor), so that filling it does not rehash.
@@ -401,7 +496,7 @@ local env = {
   assert = assert, error = error, ipairs = ipairs, next = next, pairs = pairs,
   rawequal = rawequal, rawget = rawget, rawset = rawset, select = select,
   tonumber = tonumber, tostring = tostring, type = type, unpack = unpack,
-  getmetatable = getmetatable, setmetatable = setmetatable, newproxy = newproxy,
+  getmetatable = getmetatable, setmetatable = setmetatable, newproxy = sb_newproxy,
   gcinfo = gcinfo, _VERSION = _VERSION,
   pcall = sb_pcall, xpcall = sb_xpcall, coroutine = sb_coroutine,
   debug = {}, -- traceback: see "the rarely used parts"
@@ -496,7 +591,12 @@ local function compile_text(text, chunkname)
     -- are global: one covers its coroutines too).
     jit_off(fn, true)
     local budget = new_budget()
-    local function hook() sethook(hook, "", budget()) end
+    local function hook()
+      hooking = true
+      local every = budget()
+      hooking = false
+      sethook(hook, "", every)
+    end
     sethook(hook, "", HOOK_EVERY)
   end
   --}}

@@ -112,6 +112,9 @@ class _Job:
     (post)."""
 
     __slots__ = ("fn", "args", "thread", "future", "inbox", "waiter", "cancelled", "finished")
+    # `finished`: the thread is done with it, the cleanup after it included
+    # (closing the run's runtime): a thread stuck there is stuck like one
+    # stuck in the job itself, and can be abandoned.
 
     def __init__(
         self,
@@ -137,7 +140,6 @@ class _Job:
         return not self.cancelled
 
     def deliver(self, result: Any, exc: BaseException | None) -> None:
-        self.finished = True
         if self.future is not None:
             if exc is None:
                 self.future.set_result(result)
@@ -245,6 +247,7 @@ class LuaThreadPool(concurrent.futures.Executor):
             with self._lock:
                 job.thread = me
             if not job.start():
+                job.finished = True
                 self._forget(job)
                 continue
             try:
@@ -259,6 +262,7 @@ class LuaThreadPool(concurrent.futures.Executor):
                     deferred.pop(0)()
                 except BaseException:  # noqa: BLE001 - cleanup only: the thread goes on
                     logging.getLogger(__name__).exception("cleanup after a Lua job failed")
+            job.finished = True
             self._forget(job)
             with self._lock:
                 if me in self._abandoned:
