@@ -268,15 +268,22 @@ end
 -- "name:line: " of the innermost script frame, for errors raised by the
 -- engine on the script's behalf (error(msg, 2) would name an engine frame,
 -- or nothing after a tail call).
+-- Under Lua 5.1 a pcall runs its function as a coroutine: the search goes
+-- on in the coroutine that called it.
 local function script_where()
-  local level = 2
+  local co, level = nil, 2
   while true do
-    local info = getinfo(level, "Sl")
-    if not info then return "" end
-    if info.what ~= "C" and is_script_source(info.source) and info.currentline > 0 then
-      return s_sub(info.source, 2) .. ":" .. info.currentline .. ": "
+    local info
+    if co then info = getinfo(co, level, "Sl") else info = getinfo(level, "Sl") end
+    if not info then
+      co, level = parent_of[co or co_running()], 0
+      if not co then return "" end
+    else
+      if info.what ~= "C" and is_script_source(info.source) and info.currentline > 0 then
+        return s_sub(info.source, 2) .. ":" .. info.currentline .. ": "
+      end
+      level = level + 1
     end
-    level = level + 1
   end
 end
 
@@ -721,7 +728,9 @@ local function make_binding(index)
     end
     local kind = r[1]
     if kind == 0 then return unpack(r, 2, r.n) end
-    if kind == 2 then error(r[2], 2) end
+    -- Placed at the script's line even when the binding was tail-called, where
+    -- error(msg, 2) would name no line.
+    if kind == 2 then error(script_where() .. r[2], 0) end
     trip(REASONS[r[2]] or "cancelled")
   end
 end
