@@ -34,8 +34,19 @@ from typing import Any
 
 from oktoscripts.api.registry import ArgumentError, Binding, Multi, binding_table, check_arguments
 from oktoscripts.bus.listening import KEEP_ALIVE_S, Delivery, as_event_source
-from oktoscripts.lua.context import ListenerSource, OutputLimitExceeded, OutputLine, RunContext
-from oktoscripts.lua.limits import LIMIT_KINDS, Limits
+from oktoscripts.lua.context import (
+    ListenerSource,
+    MemoryLimitExceeded,
+    OutputLimitExceeded,
+    OutputLine,
+    RunContext,
+)
+from oktoscripts.lua.limits import (
+    LIMIT_KINDS,
+    Limits,
+    describe_result_limit,
+    result_limit_bytes,
+)
 from oktoscripts.lua.outcome import RunError, RunOutcome
 from oktoscripts.lua.runtime import (
     DEFAULT_RUNTIME,
@@ -53,7 +64,7 @@ from oktoscripts.lua.threads import (
     default_pool,
     inbox_for,
 )
-from oktoscripts.lua.values import LuaCallback
+from oktoscripts.lua.values import LuaCallback, OverBudget
 
 __all__ = ["LuaRun", "Limits", "OutputLine", "RunError", "RunOutcome"]
 
@@ -110,6 +121,7 @@ class LuaRun:
         self.run_id = run_id
         self.args = dict(args or {})
         self.limits = limits or Limits.defaults()
+        self.result_bytes = result_limit_bytes()
         self.runtime = runtime
         self.services = services
         self.listener_key = listener_key
@@ -170,6 +182,7 @@ class LuaRun:
             emit=weakly(self._emit),
             start_listener=weakly(self._start_listener_threadsafe),
             listener_key=self.listener_key,
+            memory_room=weakly(self._memory_room),
         )
         if self._cancel_requested:
             self._on_cancel()
@@ -247,12 +260,13 @@ class LuaRun:
                 self._lua_output,
                 runtime=self.runtime,
                 memory_bytes=self.limits.memory_bytes,
+                result_bytes=self.result_bytes,
                 binding_names=self._binding_names,
             )
             step = sandbox.begin(self.source, self.name, self.args)
-        except lupa.LuaMemoryError:
-            # Out of memory in the first resume, or a limit too small for
-            # even the sandbox and the chunk.
+        except (lupa.LuaMemoryError, OverBudget):
+            # Out of memory in the first resume, a limit too small for even
+            # the sandbox and the chunk, or arguments too big for it.
             self._trip = self._trip or ("memory_bytes", self._last_line)
             return Step("limit")
         except lupa.LuaError as exc:
@@ -262,6 +276,7 @@ class LuaRun:
             error = RunError(message=step.error, line=line, traceback=[], kind="syntax")
             return Step("syntax", error=self._outcome("failed", error=error))
         act.co = step.co
+        self._over_budget(step)
         self._peak_memory = max(self._peak_memory, sandbox.memory_used())
         self._close_if_over(act, step, sandbox)
         return step
@@ -273,14 +288,26 @@ class LuaRun:
             return Step("limit")
         try:
             step = sandbox.step(act.co, args)
-        except sandbox.lupa.LuaMemoryError:
-            self._trip = self._trip or ("memory_bytes", self._last_line)
+        except (sandbox.lupa.LuaMemoryError, OverBudget):
+            self._trip = self._trip or ("memory_bytes", act.line or self._last_line)
             step = Step("limit")
         except sandbox.lupa.LuaError as exc:
             step = Step("error", error=_text(exc), frames=[])
+        self._over_budget(step)
         self._peak_memory = max(self._peak_memory, sandbox.memory_used())
         self._close_if_over(act, step, sandbox)
         return step
+
+    def _over_budget(self, step: Step) -> None:
+        """A step whose values could not be converted within the limits
+        (memory, result): that limit ends the run."""
+        if step.kind == "limit" and step.error:
+            self._trip = self._trip or (step.error, None)  # no line of its own
+
+    def _memory_room(self) -> int | None:
+        """(For bindings, on the Lua thread.) What the memory limit leaves free."""
+        sandbox = self._sandbox
+        return sandbox.memory_room() if sandbox is not None else None
 
     def _close_if_over(self, act: _Activation, step: Step, sandbox: LuaSandbox) -> None:
         """On the Lua thread, after a step: when the main chunk has ended and
@@ -489,9 +516,10 @@ class LuaRun:
 
     def _call_checked(self, sandbox: LuaSandbox, binding: Binding, args: tuple) -> tuple:
         try:
-            to_python = sandbox.to_python
-            values = tuple([to_python(a, self._wrap_function) for a in args])
+            values = sandbox.arguments(args, self._wrap_function)
             checked = check_arguments(binding, values)
+        except OverBudget:
+            return (3, _REASON_CODES["memory_bytes"])
         except ArgumentError as exc:
             return (2, str(exc).encode())
         except ValueError as exc:
@@ -504,15 +532,17 @@ class LuaRun:
             return (1, self._last_token)
         try:
             result = binding.func(self.ctx, *checked)
+            values = tuple(result) if isinstance(result, Multi) else (result,)
+            return (0, *sandbox.lua_values(values))
         except ArgumentError as exc:
             return (2, str(exc).encode())
         except OutputLimitExceeded:
             return (3, _REASON_CODES["output_bytes"])
+        except (MemoryLimitExceeded, OverBudget):
+            return (3, _REASON_CODES["memory_bytes"])
         except Exception as exc:
             log.exception("binding %s failed in run %s", binding.name, self.run_id)
             return (2, f"{binding.name}: {exc}".encode())
-        values = tuple(result) if isinstance(result, Multi) else (result,)
-        return (0, *sandbox.lua_values(values))
 
     def _lua_tick(self, memory_kb: float, line: int | None, amount: int) -> tuple:
         """A limit check from the engine, after `amount` instructions (under
@@ -638,7 +668,11 @@ class LuaRun:
             error = RunError("cancelled", line, [], "cancelled")
             return self._outcome("cancelled", error=error)
         where = f"{self.name}:{line}: " if line else f"{self.name}: "
-        message = f"{where}{self.limits.describe(reason)} exceeded"
+        if reason == "result_bytes":
+            limit = describe_result_limit(self.result_bytes)
+            message = f"{where}{limit} exceeded (the value as JSON)"
+        else:
+            message = f"{where}{self.limits.describe(reason)} exceeded"
         if stuck:
             message += " (in a call that could not be interrupted)"
         error = RunError(message, line, [], "limit", LIMIT_KINDS.get(reason, reason))
