@@ -179,7 +179,8 @@ async def test_the_result_limit_is_a_platform_setting(run_lua, monkeypatch):
     outcome, _, _ = await run_lua("return string.rep('x', 900)")
     assert outcome.status == "succeeded" and len(outcome.result) == 900
     outcome, _, _ = await run_lua("return {string.rep('x', 600), string.rep('y', 600)}")
-    assert outcome.error.message == "script: result limit of 1000 bytes exceeded (the value as JSON)"
+    expected = "script: result limit of 1000 bytes exceeded (the value as JSON)"
+    assert outcome.error.message == expected
 
 
 @pytest.mark.parametrize("runtime", ["lua51", "luajit"])
