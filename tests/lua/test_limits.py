@@ -405,3 +405,13 @@ async def test_recursion_without_loops_stops_at_the_instruction_limit(
     await assert_limit(outcome, "instructions")
     assert outcome.error.line in (1, 2)
     assert lua_pool.stuck <= stuck_before
+
+
+async def test_the_default_runtime_builds_many_long_nearly_equal_strings_quickly(run_lua):
+    # PUC Lua 5.1 hashes a long string from a sample of its characters: these
+    # all collide, and each new one is compared with its neighbours (72 s).
+    source = 'local t = {}\nfor i = 1, 100000 do t[i] = string.rep("x", 1024) .. i end\nreturn #t'
+    outcome, _, _ = await run_lua(source, limits=Limits(wall_seconds=20))
+    assert outcome.status == "succeeded", outcome.error
+    assert outcome.result == 100000
+    assert outcome.metrics["runtime"] == "luajit"
