@@ -119,9 +119,9 @@ async def test_luajit_can_wait_inside_table_sort(run_lua):
         "local t = {3, 1, 2}\ntable.sort(t, function(a, b) sleep(0) return a < b end)\nreturn t",
         runtime="luajit",
     )
-    assert outcome.status in ("succeeded", "failed")
-    if outcome.status == "failed":  # LuaJIT cannot yield across table.sort either
-        assert "(a function that waits" in outcome.error.message
+    # The engine's table.sort is Lua code under LuaJIT: nothing of C in between.
+    assert outcome.status == "succeeded", outcome.error
+    assert outcome.result == [1, 2, 3]
 
 
 @pytest.mark.parametrize("runtime", ["lua51", "luajit"])
