@@ -25,6 +25,7 @@ local FIRST_BINDING = 13 -- the position of the first binding name among the arg
 local _G = _G
 local type, select, tostring, error, unpack = type, select, tostring, error, unpack
 local pairs, ipairs, setmetatable = pairs, ipairs, setmetatable
+local raw_rawget, raw_rawset = rawget, rawset
 local raw_getfenv, raw_setfenv, raw_loadstring = getfenv, setfenv, loadstring
 local gc = collectgarbage
 local raw_pcall = pcall
@@ -327,7 +328,6 @@ local failed_co = nil -- while an xpcall handler runs: the coroutine that failed
 local sb_pcall, sb_xpcall
 
 --{{ lua51
-local raw_rawget = rawget
 
 local function protected(f, ...)
   local fn = f
@@ -424,43 +424,44 @@ end
 -- check, in a coroutine, within the run's limits. Those still queued, or
 -- whose objects are still alive, when the run ends never run (nor do they
 -- in gopher-lua, which has no finalizers).
-local raw_getmetatable, raw_newproxy, raw_rawset = debug.getmetatable, newproxy, rawset
-local finalizer_of = setmetatable({}, { __mode = "k" }) -- real metatable -> the script's __gc
-local real_of = setmetatable({}, { __mode = "k" }) -- stand-in -> real metatable
+local raw_getmetatable, raw_newproxy = debug.getmetatable, newproxy
+-- The script's __gc, kept in the real metatable under a key only the engine
+-- holds (the script never reaches the real metatable).
+local FINALIZER = {}
 local queued, queued_fn, queued_n, done_n = {}, {}, 0, 0
 
 local function collect_later(object)
-  local fn = finalizer_of[raw_getmetatable(object)]
+  local fn = raw_rawget(raw_getmetatable(object), FINALIZER)
   if fn then
     queued_n = queued_n + 1
     queued[queued_n], queued_fn[queued_n] = object, fn
   end
 end
 
-local STAND_IN = {
-  __index = function(stand_in, key)
-    local real = real_of[stand_in]
-    if key == "__gc" then return finalizer_of[real] end
-    return real[key]
-  end,
-  __newindex = function(stand_in, key, value)
-    local real = real_of[stand_in]
-    if key == "__gc" then
-      finalizer_of[real] = value
-      value = value ~= nil and collect_later or nil
-    end
-    raw_rawset(real, key, value)
-  end,
-  __metatable = false,
-}
+-- The metatable of a stand-in: reads and writes go to the real metatable,
+-- the stand-in stays empty.
+local function stand_in_read(stand_in, key)
+  local real = raw_getmetatable(stand_in).real
+  if key == "__gc" then return raw_rawget(real, FINALIZER) end
+  return real[key]
+end
+
+local function stand_in_write(stand_in, key, value)
+  local real = raw_getmetatable(stand_in).real
+  if key == "__gc" then
+    raw_rawset(real, FINALIZER, value)
+    if value ~= nil then value = collect_later end
+  end
+  raw_rawset(real, key, value)
+end
 
 local function sb_newproxy(arg)
   local object = raw_newproxy(arg)
   if arg == true then
     local real = raw_getmetatable(object)
-    local stand_in = setmetatable({}, STAND_IN)
-    real_of[stand_in] = real
-    real.__metatable = stand_in
+    real.__metatable = setmetatable({}, {
+      __index = stand_in_read, __newindex = stand_in_write, __metatable = false, real = real,
+    })
   end
   return object
 end
