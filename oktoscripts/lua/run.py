@@ -166,10 +166,12 @@ class LuaRun:
     async def run(self) -> RunOutcome:
         loop = self._loop = asyncio.get_running_loop()
         self._inbox = inbox_for(loop)
+        # (The first run of a process imports every binding module: not the
+        # script's time.)
+        self._bindings, self._binding_names = binding_table()
         self._started = time.monotonic()
         self._terminal: asyncio.Future[RunOutcome] = loop.create_future()
         self._lua_lock = asyncio.Lock()
-        self._bindings, self._binding_names = binding_table()
         self.ctx = RunContext(
             run_id=self.run_id,
             script_name=self.name,
