@@ -25,8 +25,8 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from ide import live
 from ide.api.serialize import line_json
-from ide.roles import Capability, can
 from oktoscripts.bus import subjects
+from oktoscripts.roles import Capability, can
 from oktoscripts.runs import live as run_live
 from oktoscripts.runs.models import Run, RunOutputLine
 

@@ -77,6 +77,7 @@ INSTALLED_APPS = [
     "oktoscripts",
     "oktoscripts.runs",
     "oktoscripts.devices",
+    "oktoscripts.scripts",
     "ide",
     "oktoscripts.automations",
 ]

@@ -19,7 +19,7 @@ from django.middleware.csrf import CsrfViewMiddleware
 from django.views.decorators.csrf import csrf_exempt
 
 from ide.models import ApiToken
-from ide.roles import Capability, can
+from oktoscripts.roles import Capability, can
 
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 

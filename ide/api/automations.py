@@ -14,15 +14,15 @@ from django.db.models import ProtectedError
 from django.http import HttpRequest, JsonResponse
 from django.shortcuts import get_object_or_404
 
-from ide import audit
 from ide.api import routes
 from ide.api.auth import ApiError, api_endpoint, json_body
 from ide.api.routes import INT, OBJ, STR, Route
-from ide.models import Script
-from ide.roles import Capability
 from oktoscripts.automations import bulk, deployments, schedules, targets, triggers
 from oktoscripts.automations.models import BulkRun, BulkRunItem, Deployment, Schedule, Trigger
+from oktoscripts.roles import Capability
 from oktoscripts.runs.models import Run
+from oktoscripts.scripts import audit
+from oktoscripts.scripts.models import Script
 
 MAX_ARGS = 100
 ITEMS_PAGE = 1000

@@ -11,13 +11,13 @@ from __future__ import annotations
 from django.http import HttpRequest, JsonResponse
 from pymongo.errors import PyMongoError
 
-from ide import audit
 from ide.api import routes
 from ide.api.auth import ApiError, api_endpoint, json_body
-from ide.roles import Capability
 from oktoscripts import permissions
 from oktoscripts.devices.documents import api_json
 from oktoscripts.devices.registry import MAX_PAGE, DeviceFilter, DeviceRegistry
+from oktoscripts.roles import Capability
+from oktoscripts.scripts import audit
 
 DELETE_PERMISSION = permissions.DELETE_DEVICE  # delete_device in Lua asks the same
 ALIAS_PERMISSION = permissions.CHANGE_DEVICE_ALIAS

@@ -8,7 +8,7 @@ from django.http import HttpRequest, JsonResponse
 
 from ide.api.auth import api_endpoint
 from ide.api.routes import ROUTES, openapi_path, path_params
-from ide.roles import Capability
+from oktoscripts.roles import Capability
 
 TYPES = {"int": {"type": "integer"}, "uuid": {"type": "string", "format": "uuid"},
          "str": {"type": "string"}, "path": {"type": "string"}}

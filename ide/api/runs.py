@@ -8,13 +8,13 @@ from django.db import IntegrityError
 from django.http import HttpRequest, JsonResponse
 from django.shortcuts import get_object_or_404
 
-from ide import audit, platform_settings
 from ide.api.auth import ApiError, api_endpoint, json_body
 from ide.api.serialize import line_json, run_json
-from ide.models import Script, ScriptVersion
-from ide.roles import Capability
 from ide.runfilters import RunFilters, attach_version_numbers
+from oktoscripts.roles import Capability
 from oktoscripts.runs.models import Run, RunOutputLine
+from oktoscripts.scripts import audit, platform_settings
+from oktoscripts.scripts.models import Script, ScriptVersion
 
 MAX_ARGS = 100
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 from django.http import HttpRequest, JsonResponse
 from django.shortcuts import get_object_or_404
 
-from ide import scripts
 from ide.api.auth import ApiError, api_endpoint, json_body
 from ide.api.serialize import script_json, version_json
 from ide.checking import MAX_SOURCE, CheckUnavailable, check_in_checker
 from ide.completion import api_entries
-from ide.models import Script, ScriptVersion
-from ide.roles import Capability
+from oktoscripts.roles import Capability
+from oktoscripts.scripts import editing
+from oktoscripts.scripts.models import Script, ScriptVersion
 
 # JSON escapes at most 6 bytes per character ("\uXXXX"), plus the object around it.
 MAX_CHECK_BODY = 6 * MAX_SOURCE + 1024
@@ -43,13 +43,13 @@ def list_scripts(request: HttpRequest) -> JsonResponse:
 def create_script(request: HttpRequest) -> JsonResponse:
     body = json_body(request)
     try:
-        script = scripts.create_script(
+        script = editing.create_script(
             request.user, _str(body, "name", ""), _str(body, "content", ""),
             folder=_str(body, "folder", ""), tags=_str(body, "tags", ""),
             description=_str(body, "description", ""),
             message=_str(body, "message", "") or "Created",
         )
-    except scripts.ScriptError as exc:
+    except editing.ScriptError as exc:
         raise ApiError(str(exc)) from None
     return JsonResponse(script_json(_script(script.pk)), status=201)
 
@@ -66,26 +66,26 @@ def get_script(request: HttpRequest, script_id: int) -> JsonResponse:
 def update_script(request: HttpRequest, script_id: int) -> JsonResponse:
     body = json_body(request)
     try:
-        scripts.update_script(
+        editing.update_script(
             request.user, _script(script_id), name=_str(body, "name"),
             folder=_str(body, "folder"), tags=_str(body, "tags"),
             description=_str(body, "description"), runtime=_str(body, "runtime"),
             limits=body.get("limits"),
         )
-    except scripts.ScriptError as exc:
+    except editing.ScriptError as exc:
         raise ApiError(str(exc)) from None
     return JsonResponse(script_json(_script(script_id)))
 
 
 @api_endpoint(Capability.EDIT)
 def delete_script(request: HttpRequest, script_id: int) -> JsonResponse:
-    scripts.delete_script(request.user, _script(script_id))
+    editing.delete_script(request.user, _script(script_id))
     return JsonResponse(script_json(_script(script_id)))
 
 
 @api_endpoint(Capability.EDIT)
 def undelete_script(request: HttpRequest, script_id: int) -> JsonResponse:
-    scripts.undelete_script(request.user, _script(script_id))
+    editing.undelete_script(request.user, _script(script_id))
     return JsonResponse(script_json(_script(script_id)))
 
 
@@ -110,9 +110,9 @@ def save_version(request: HttpRequest, script_id: int) -> JsonResponse:
         raise ApiError(f"{who} saved version {script.latest.number} after your version {base}",
                        409)
     try:
-        version = scripts.save_version(request.user, script, content,
+        version = editing.save_version(request.user, script, content,
                                        _str(body, "message", "") or "")
-    except scripts.ScriptError as exc:
+    except editing.ScriptError as exc:
         raise ApiError(str(exc)) from None
     return JsonResponse(version_json(version, content=False), status=201)
 
@@ -127,8 +127,8 @@ def get_version(request: HttpRequest, script_id: int, number: int) -> JsonRespon
 @api_endpoint(Capability.EDIT)
 def restore_version(request: HttpRequest, script_id: int, number: int) -> JsonResponse:
     try:
-        version = scripts.restore_version(request.user, _script(script_id), number)
-    except scripts.ScriptError as exc:
+        version = editing.restore_version(request.user, _script(script_id), number)
+    except editing.ScriptError as exc:
         raise ApiError(str(exc)) from None
     return JsonResponse(version_json(version, content=False), status=201)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ide.models import Script, ScriptVersion
+from oktoscripts.scripts.models import Script, ScriptVersion
 
 
 def _iso(value: Any) -> str | None:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from django.http import HttpRequest, JsonResponse
 
-from ide import platform_settings
 from ide.api.auth import ApiError, api_endpoint, json_body
-from ide.roles import Capability
+from oktoscripts.roles import Capability
+from oktoscripts.scripts import platform_settings
 
 WRITABLE = {"limits", "default_runtime"}
 

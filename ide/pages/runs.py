@@ -10,10 +10,10 @@ from django.views.decorators.http import require_POST
 from ide import chart
 from ide.access import requires
 from ide.api.runs import start_run
-from ide.models import Script, ScriptVersion
-from ide.roles import Capability
 from ide.runfilters import RunFilters
+from oktoscripts.roles import Capability
 from oktoscripts.runs.models import Run
+from oktoscripts.scripts.models import Script, ScriptVersion
 
 
 @requires(Capability.READ)

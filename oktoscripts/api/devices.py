@@ -139,7 +139,7 @@ def delete_device(ctx: Any, serial: str) -> bool:
     returns="boolean",
     doc="Create or replace the credential a device authenticates with (never stored in "
     "clear); false for empty strings, a dot in either, or a database error (needs the "
-    "permission ide.administer: Admins).",
+    "permission scripts.administer: Admins).",
     category="devices",
     permission=permissions.ADMINISTER,
 )

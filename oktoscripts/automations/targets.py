@@ -8,7 +8,7 @@ from typing import Any
 
 from nats.aio.client import Client
 
-from ide.models import Script, ScriptVersion
+from oktoscripts.scripts.models import Script, ScriptVersion
 
 
 class TargetError(ValueError):
@@ -69,8 +69,8 @@ async def astart(
     IntegrityError when ``run_id`` was used already."""
     from asgiref.sync import sync_to_async
 
-    from ide.platform_settings import effective_limits
     from oktoscripts.runs.submit import asubmit_run
+    from oktoscripts.scripts.platform_settings import effective_limits
 
     run = await asubmit_run(
         target.version.content,

@@ -6,10 +6,11 @@ from __future__ import annotations
 import pytest
 from django.test import Client
 
-from ide import scripts
-from ide.models import ApiToken, Script
+from ide.models import ApiToken
 from oktoscripts.lua.limits import Limits
 from oktoscripts.runs.caps import HARD_CAPS
+from oktoscripts.scripts import editing as scripts
+from oktoscripts.scripts.models import Script
 
 MIB = 1024 * 1024
 

@@ -45,8 +45,9 @@ import json, uuid
 from datetime import timedelta
 from django.contrib.auth.models import Group, User
 from django.utils import timezone
-from ide import scripts
-from ide.models import ApiToken, AuditEvent, Script, ScriptVersion
+from oktoscripts.scripts import editing as scripts
+from ide.models import ApiToken
+from oktoscripts.scripts.models import AuditEvent, Script, ScriptVersion
 from oktoscripts.automations.models import (BulkRun, BulkRunItem, Deployment, Schedule,
                                             ScheduleTick, Trigger)
 from oktoscripts.devices.client import default_credentials, default_registry
