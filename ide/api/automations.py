@@ -21,10 +21,9 @@ from oktoscripts.automations import bulk, deployments, schedules, targets, trigg
 from oktoscripts.automations.models import BulkRun, BulkRunItem, Deployment, Schedule, Trigger
 from oktoscripts.roles import Capability
 from oktoscripts.runs.models import Run
-from oktoscripts.scripts import audit
+from oktoscripts.scripts import arguments, audit
 from oktoscripts.scripts.models import Script
 
-MAX_ARGS = 100
 ITEMS_PAGE = 1000
 
 
@@ -36,13 +35,10 @@ def _iso(value: Any) -> str | None:
 
 
 def clean_args(raw: object) -> dict[str, Any]:
-    if raw is None:
-        return {}
-    if not isinstance(raw, dict) or len(raw) > MAX_ARGS:
-        raise ApiError(f"'args' must be an object of at most {MAX_ARGS} name: value")
-    if not all(isinstance(k, str) and k.strip() for k in raw):
-        raise ApiError("argument names must be non-empty strings")
-    return raw
+    try:
+        return arguments.clean_args(raw)
+    except arguments.ArgumentError as exc:
+        raise ApiError(str(exc)) from None
 
 
 def script_and_version(body: dict, *, required: bool = True) -> tuple[Script | None, Any]:

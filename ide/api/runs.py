@@ -13,10 +13,9 @@ from ide.api.serialize import line_json, run_json
 from ide.runfilters import RunFilters, attach_version_numbers
 from oktoscripts.roles import Capability
 from oktoscripts.runs.models import Run, RunOutputLine
-from oktoscripts.scripts import audit, platform_settings
+from oktoscripts.scripts import audit
 from oktoscripts.scripts.models import Script, ScriptVersion
-
-MAX_ARGS = 100
+from oktoscripts.scripts.start import Origin, Source, start_run
 
 
 def _clean_run_id(raw: object) -> str | None:
@@ -27,39 +26,6 @@ def _clean_run_id(raw: object) -> str | None:
         return str(uuid.UUID(str(raw)))
     except ValueError:
         raise ApiError("'run_id' must be a UUID") from None
-
-
-def _clean_args(raw: object) -> dict[str, str]:
-    if raw is None:
-        return {}
-    if not isinstance(raw, dict):
-        raise ApiError("'args' must be an object of name: value")
-    if len(raw) > MAX_ARGS:
-        raise ApiError(f"at most {MAX_ARGS} arguments")
-    args = {}
-    for key, value in raw.items():
-        if not isinstance(key, str) or not key.strip():
-            raise ApiError("argument names must be non-empty strings")
-        if not isinstance(value, str | int | float | bool) or value is None:
-            raise ApiError(f"argument {key!r} must be a string, number or boolean")
-        args[key.strip()] = value
-    return args
-
-
-def start_run(user: object, script: Script, version: ScriptVersion, args: dict,
-              started_by: str, run_id: str | None = None) -> Run:
-    """Queue a run of an exact script version (the one place runs start from the IDE).
-    The Run records its effective limits: script override > platform setting > built-in."""
-    from oktoscripts.runs.submit import submit_run
-
-    run = submit_run(
-        version.content, script_name=script.name, args=args, runtime=script.runtime,
-        limits=platform_settings.effective_limits(script.limits),
-        started_by=started_by, user=user, script_version_id=version.pk, run_id=run_id,
-    )
-    audit.record(user, "run.start", script.name, run=str(run.pk), version=version.number,
-                 args=args)
-    return run
 
 
 @api_endpoint(Capability.RUN)
@@ -85,8 +51,8 @@ def create_run(request: HttpRequest) -> JsonResponse:
     started_by = "api" if "Authorization" in request.headers else "user"
     run_id = _clean_run_id(body.get("run_id"))
     try:
-        run = start_run(request.user, script, version, _clean_args(body.get("args")), started_by,
-                        run_id)
+        run = start_run(Source.saved(version, script), user=request.user, args=body.get("args"),
+                        origin=Origin(started_by), run_id=run_id)
     except IntegrityError:
         raise ApiError("a run with this run_id exists already", 409) from None
     except RunQueueError as exc:

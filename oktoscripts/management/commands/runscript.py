@@ -203,7 +203,8 @@ async def run_remote(
 
     from oktoscripts.bus.connection import connect
     from oktoscripts.runs.models import Run
-    from oktoscripts.runs.submit import acancel_run, asubmit_run
+    from oktoscripts.runs.submit import acancel_run
+    from oktoscripts.scripts.start import Origin, Source, astart_run
 
     try:
         nc = await connect("runscript --remote", first_attempts=4)
@@ -215,16 +216,12 @@ async def run_remote(
     # Subscribe first: every line and status of the run, in the order published.
     events = await nc.subscribe(subjects.run_events(run_id))
     try:
-        await asubmit_run(
-            code,
-            script_name=name,
-            args=args,
-            runtime=runtime,
-            limits=limits,
-            started_by="cli",
-            run_id=run_id,
-            nc=nc,
-        )
+        try:
+            # No user: the machine's operator (oktoscripts/runs/principal.py).
+            await astart_run(Source.file(name, code, runtime, limits), user=None, args=args,
+                             origin=Origin("cli"), nc=nc, run_id=run_id)
+        except ValueError as exc:  # the argument rule, a limit
+            raise CommandError(f"--remote: {exc}", returncode=2) from None
         print(f"queued run {run_id}", file=sys.stderr, flush=True)
         on_interrupt(lambda: asyncio.ensure_future(acancel_run(run_id, nc=nc)))
         taken = False
