@@ -14,8 +14,17 @@ BEFORE = [("ide", "0004_platform_settings"), ("runs", "0004_bounded_by_author"),
 
 def _make_old_installation(apps) -> None:
     """Rows of every moved model, made with the models as they were."""
+    content_type, _ = apps.get_model("contenttypes", "ContentType").objects.get_or_create(
+        app_label="ide", model="script")
+    grants = [apps.get_model("auth", "Permission").objects.get_or_create(
+        content_type=content_type, codename=codename, defaults={"name": codename})[0]
+        for codename in ("read", "run_scripts")]
+    # As the roles migration made it (a transactional test before this one may have
+    # flushed it).
+    operator, _ = apps.get_model("auth", "Group").objects.get_or_create(name="Operator")
+    operator.permissions.set(grants)
     user = apps.get_model("auth", "User").objects.create(username="op")
-    user.groups.add(apps.get_model("auth", "Group").objects.get(name="Operator"))
+    user.groups.add(operator)
     Script = apps.get_model("ide", "Script")
     script = Script.objects.create(name="inventory", created_by=user, limits={"wall_seconds": 5})
     version = apps.get_model("ide", "ScriptVersion").objects.create(
