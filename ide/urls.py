@@ -1,9 +1,7 @@
 from django.urls import path
 
 from ide import views
-from ide.api import automations as automations_api  # noqa: F401 - adds automation routes
-from ide.api import devices as devices_api  # noqa: F401 - adds the device routes
-from ide.api import openapi, routes
+from ide.api import app as rest
 from ide.pages import (
     account,
     admin,
@@ -53,6 +51,5 @@ urlpatterns = [
     path("account/tokens/", account.tokens, name="tokens"),
     path("account/tokens/new", account.create_token, name="create_token"),
     path("account/tokens/<int:token_id>/revoke", account.revoke_token, name="revoke_token"),
-    path("api/openapi.json", openapi.openapi_json, name="openapi"),
-    *routes.urlpatterns(),
+    *rest.urlpatterns(),
 ]

@@ -73,6 +73,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "channels",
     "django_ace",
+    "ninja",  # its Swagger UI template and static files for /api/docs (no CDN)
     "axes",
     "oktoscripts",
     "oktoscripts.runs",

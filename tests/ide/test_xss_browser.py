@@ -148,7 +148,7 @@ def pages(ids: dict) -> list[str]:
         "/reference/", "/automations/", f"/automations/schedules/{ids['schedule']}/",
         f"/automations/bulk/{ids['bulk']}/", f"/automations/deployments/{ids['deployment']}/",
         "/audit/", f"/audit/?{urlencode({'actor': HOSTILE, 'target': HOSTILE})}",
-        "/users/", "/credentials/", "/settings/", "/account/tokens/",
+        "/users/", "/credentials/", "/settings/", "/account/tokens/", "/api/docs",
     ]
 
 
@@ -194,6 +194,9 @@ def test_hostile_strings_in_every_field_run_no_script_on_any_page(hostile_site, 
     page.goto(f"{base}/automations/bulk/{ids['bulk']}/")
     page.wait_for_selector("#bulk-items tr")
     assert HOSTILE in page.inner_text("#bulk-items")
+    page.goto(f"{base}/api/docs")  # Swagger UI, from our static files, under the policy
+    page.wait_for_selector(".opblock-summary-path")
+    assert "/api/scripts/{script_id}" in page.inner_text("#swagger-ui")
     page.goto(f"{base}/scripts/{ids['named']}/")
     page.wait_for_selector("#editor .ace_content")
     assert page.evaluate("oktoEditor.getValue()") == HOSTILE
