@@ -17,7 +17,7 @@ from asgiref.sync import sync_to_async
 from django.test import Client
 
 from oktoscripts.runs.models import Run
-from oktoscripts.scripts.models import AuditEvent, PlatformSettings, Script
+from oktoscripts.scripts.models import AuditEvent, PlatformSettings, Script, content_hash
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -154,3 +154,20 @@ def test_one_argument_rule_for_runs_and_automations(make_script, operator, tmp_p
     with pytest.raises(CommandError) as refused:
         call_command("runscript", str(lua), "--remote", "--arg", "x:=NaN")
     assert "arguments must be JSON values" in str(refused.value)
+
+
+def test_a_draft_runs_as_its_script_and_keeps_its_exact_code(make_script, operator, nats_url):
+    """The IDE's unsaved text: no version is made, the run keeps the code it ran."""
+    from oktoscripts.scripts.start import Origin, Source, start_run
+
+    script = _setup(make_script, operator)
+    draft = "-- not saved\nreturn 2\n"
+    run = start_run(Source.draft(script, draft), user=operator, args={"x": 1},
+                    origin=Origin("user"))
+    stored = Run.objects.get(pk=run.pk)
+    assert (stored.code, stored.script_version_id, stored.trigger) == (draft, None, "draft")
+    assert stored.limits == expected_limits() and stored.script_name == script.name
+    assert script.versions.count() == 1
+    event = AuditEvent.objects.get(action="run.start", details__run=str(run.pk))
+    assert event.details["draft"] is True and event.details["base_version"] == 1
+    assert event.details["sha256"] == content_hash(draft)
