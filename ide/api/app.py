@@ -118,7 +118,8 @@ api.add_exception_handler(Exception, _crashed)
 
 
 def _schema_reader(request: HttpRequest) -> JsonResponse | None:
-    """None when the request may read the document, else the JSON refusal."""
+    """None when the request may read the API's map (its document, which paths
+    exist), else the JSON refusal."""
     try:
         user = authenticated_user(request)
     except ApiError as exc:
@@ -205,7 +206,9 @@ def _by_method(path_view: PathView) -> dict[str, Callable]:
 
 
 def _not_found(request: HttpRequest, rest: str) -> JsonResponse:
-    return error(f"no such endpoint: /api/{rest}", 404)
+    """Any other path under /api/: for signed-in users a JSON 404 (visitors learn
+    nothing but that they must sign in)."""
+    return _schema_reader(request) or error(f"no such endpoint: /api/{rest}", 404)
 
 
 _not_found.capability = Capability.READ

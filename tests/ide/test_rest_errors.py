@@ -71,6 +71,7 @@ def test_every_error_status_is_json(client_for, client, script, monkeypatch):
 
     viewer = client_for("viewer")
     assert "authentication required" in _json_error(client.get("/api/scripts"), 401)
+    assert "authentication required" in _json_error(client.get("/api/nothing"), 401)
     assert "revoked" in _json_error(
         Client(headers={"Authorization": "Bearer okt_nope"}).get("/api/scripts"), 401)
     assert "needs 'edit_scripts'" in _json_error(_send(viewer, "post", "/api/scripts",
