@@ -15,9 +15,9 @@ import logging
 import secrets
 
 from oktoscripts.cwmp import paths
-from oktoscripts.cwmp.soap import CwmpFault, Inform, RpcRequest
+from oktoscripts.cwmp.soap import CwmpFault, DeviceId, Inform, RpcRequest
 from oktoscripts.cwmp.ttlcache import TtlCache
-from oktoscripts.devices.credentials import CredentialStore, digest_realm
+from oktoscripts.devices.credentials import CredentialStore, DeviceBinding, digest_realm
 from oktoscripts.devices.registry import DeviceRegistry, DeviceUpdate
 
 log = logging.getLogger(__name__)
@@ -44,6 +44,7 @@ class DeviceBackend:
         self._cr_ready: set[str] = set()
         self._models: dict[str, str] = {}  # read in this session, stored with the credentials
         self._ha1 = TtlCache(CACHE_TTL_S)
+        self._bindings = TtlCache(CACHE_TTL_S)  # username -> DeviceBinding
         self._basic_ok = TtlCache(CACHE_TTL_S)
         self._known = TtlCache(CACHE_TTL_S)  # serials in the registry
         self._cr = TtlCache(CACHE_TTL_S)  # serial -> (url, username, password) | None
@@ -72,6 +73,20 @@ class DeviceBackend:
             if ha1 is not None:
                 self._ha1.put(username, ha1)
         return ha1
+
+    async def speaks_for(self, username: str, device: DeviceId) -> bool:
+        """Whether the credential ``username`` may speak for the CPE ``device``:
+        when its username names the CPE no lookup is needed; else the devices
+        it is bound to are read (and trusted for CACHE_TTL_S)."""
+        names = (device.oui, device.product_class, device.serial_number)
+        if DeviceBinding(username).permits_cwmp(*names):
+            return True
+        binding = self._bindings.get(username)
+        if binding is None:
+            binding = await self._run(self.credentials.binding, username)
+            binding = binding or DeviceBinding(username)
+            self._bindings.put(username, binding)
+        return binding.permits_cwmp(*names)
 
     # -- devices -----------------------------------------------------------
 

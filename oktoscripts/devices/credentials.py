@@ -20,6 +20,15 @@ longer match, so each device's password must be set again (which computes
 the HA1 of the new realm and drops the old ones); Basic keeps working
 meanwhile because the scrypt hash does not depend on the realm.
 
+A credential speaks for the devices it names (``DeviceBinding``), never for
+any other: the device its username names (the serial itself, a USP Endpoint
+ID, or one of TR-069's ``OUI-SerialNumber`` / ``OUI-ProductClass-SerialNumber``
+forms, see identifiers.py), and the serials listed in its ``devices`` field
+(for CPEs whose username names no device). A device that authenticates with a
+credential and claims another identity is refused by the protocol servers.
+A future kind of credential (an onboarding credential that lets a new device
+in once) would be another field of the document read into the binding.
+
 scrypt costs tens of milliseconds by design, and many CPEs send Basic
 credentials on every request: successful checks are remembered in memory
 under an HMAC of (username, password, stored hash) with a per-process key,
@@ -36,10 +45,16 @@ import os
 import secrets
 import threading
 from collections import OrderedDict
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from pymongo import UpdateOne
 from pymongo.collection import Collection
 from pymongo.database import Database
+
+from oktoscripts.devices import identifiers
 
 COLLECTION = "device_credentials"
 DEFAULT_REALM = "oktoscripts"
@@ -79,6 +94,39 @@ def check_username_password(username: object, password: object) -> None:
             raise CredentialError(f"the {what} must not contain a dot")
 
 
+def check_devices(devices: object) -> list[str]:
+    """The serials a credential is bound to, checked and without repeats."""
+    if isinstance(devices, str) or not isinstance(devices, Iterable):
+        raise CredentialError("devices must be a list of device serials")
+    try:
+        return list(dict.fromkeys(identifiers.check_serial(serial) for serial in devices))
+    except identifiers.InvalidIdentifier as exc:
+        raise CredentialError(str(exc)) from None
+
+
+@dataclass(frozen=True)
+class DeviceBinding:
+    """The devices one credential may speak for."""
+
+    username: str
+    serials: frozenset[str] = frozenset()
+
+    def permits(self, serial: str) -> bool:
+        """Whether the credential speaks for the device of registry serial
+        ``serial`` (a CWMP SerialNumber, a USP Endpoint ID)."""
+        return serial == self.username or serial in self.serials
+
+    def permits_cwmp(self, oui: str, product_class: str, serial_number: str) -> bool:
+        """Whether the credential speaks for the CPE of this DeviceId. A
+        username of a TR-069 form names a CPE by its whole DeviceId only."""
+        if serial_number in self.serials:
+            return True
+        if identifiers.is_tr069_username(self.username):
+            name = identifiers.normal_tr069_username(self.username)
+            return name in identifiers.tr069_usernames(oui, product_class, serial_number)
+        return serial_number == self.username
+
+
 def _scrypt(password: str, salt: bytes, n: int, r: int, p: int) -> bytes:
     return hashlib.scrypt(
         password.encode(), salt=salt, n=n, r=r, p=p, dklen=SCRYPT_LEN, maxmem=64 * 1024 * 1024
@@ -101,13 +149,41 @@ class CredentialStore:
     def ensure_indexes(self) -> None:
         self.collection.create_index("username", unique=True, name="username_unique")
 
-    def create_or_update(self, username: str, password: str, realm: str | None = None) -> bool:
-        """Create or replace a credential. True if it was new. Raises
-        CredentialError for a username or password the platform refuses."""
+    def create_or_update(
+        self,
+        username: str,
+        password: str,
+        realm: str | None = None,
+        devices: Iterable[str] | None = None,
+    ) -> bool:
+        """Create or replace a credential. True if it was new. ``devices``:
+        the serials it speaks for beside the one its username names (None
+        keeps those of an existing credential). Raises CredentialError for a
+        username, password or serial the platform refuses."""
+        result = self.collection.bulk_write([self._write(username, password, realm, devices)])
+        return bool(result.upserted_count)
+
+    def create_or_update_many(
+        self, pairs: Iterable[tuple[str, str]], realm: str | None = None
+    ) -> int:
+        """Create or replace many credentials in one write (hashing them on
+        two threads: scrypt is slow by design). Returns how many were new."""
+        pairs = list(pairs)
+        for username, password in pairs:
+            check_username_password(username, password)
+        with ThreadPoolExecutor(2) as pool:
+            writes = list(pool.map(lambda pair: self._write(*pair, realm, None), pairs))
+        if not writes:
+            return 0
+        return self.collection.bulk_write(writes, ordered=False).upserted_count
+
+    def _write(
+        self, username: str, password: str, realm: str | None, devices: Iterable[str] | None
+    ) -> UpdateOne:
         check_username_password(username, password)
         realm = realm or digest_realm()
         salt = os.urandom(16)
-        doc = {
+        doc: dict[str, object] = {
             "basic": {
                 "alg": "scrypt",
                 "n": SCRYPT_N,
@@ -120,12 +196,13 @@ class CredentialStore:
             "digest": [{"realm": realm, "ha1": ha1(username, realm, password)}],
             "updated_at": datetime.now(UTC),
         }
-        result = self.collection.update_one(
+        if devices is not None:
+            doc["devices"] = check_devices(devices)
+        return UpdateOne(
             {"username": username},
             {"$set": doc, "$setOnInsert": {"created_at": doc["updated_at"]}},
             upsert=True,
         )
-        return result.upserted_id is not None
 
     def verify_basic(self, username: str, password: str) -> bool:
         """Whether ``password`` is the password of ``username`` (constant-time check)."""
@@ -162,6 +239,19 @@ class CredentialStore:
             if entry.get("realm") == realm:
                 return entry.get("ha1")
         return None
+
+    def binding(self, username: str) -> DeviceBinding | None:
+        """The devices ``username`` speaks for; None if there is no such credential."""
+        doc = self.collection.find_one({"username": username}, {"devices": 1})
+        if doc is None:
+            return None
+        return DeviceBinding(username, frozenset(doc.get("devices") or ()))
+
+    def existing(self, usernames: Iterable[str]) -> set[str]:
+        """Which of ``usernames`` have a credential."""
+        names = list(usernames)
+        found = self.collection.find({"username": {"$in": names}}, {"username": 1, "_id": 0})
+        return {doc["username"] for doc in found}
 
     def exists(self, username: str) -> bool:
         return self.collection.count_documents({"username": username}, limit=1) == 1
