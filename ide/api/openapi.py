@@ -9,7 +9,7 @@ from django.http import HttpRequest, JsonResponse
 from ide.api.routes import ROUTES, openapi_path, path_params
 
 TYPES = {"int": {"type": "integer"}, "uuid": {"type": "string", "format": "uuid"},
-         "str": {"type": "string"}}
+         "str": {"type": "string"}, "serial": {"type": "string"}}
 
 
 def schema() -> dict[str, Any]:

@@ -10,8 +10,9 @@ exports and in log lines. It is checked where it enters:
 - Any serial the registry stores: at most ``MAX_SERIAL`` characters.
 - Both: no control, format or unassigned characters (newlines would forge log
   lines, bidirectional overrides would disguise a serial on screen), no ``/``
-  or ``\\`` (path separators in URLs and file names), no leading or trailing
-  white space (two devices that look the same).
+  or ``\\`` (path separators in URLs and file names), not only dots (``..``
+  in a URL path means the parent), no leading or trailing white space (two
+  devices that look the same).
 
 Pages and URLs must still cope with any value stored before these rules.
 
@@ -56,6 +57,8 @@ def text_problem(value: object, max_len: int, allow_empty: bool = False) -> str 
             return f"contains the control character U+{ord(ch):04X}"
     if value != value.strip():
         return "starts or ends with white space"
+    if not value.strip("."):
+        return "is a path segment of dots"
     return None
 
 
