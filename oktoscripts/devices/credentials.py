@@ -259,5 +259,10 @@ class CredentialStore:
     def delete(self, username: str) -> bool:
         return self.collection.delete_one({"username": username}).deleted_count == 1
 
+    def bindings(self) -> list[DeviceBinding]:
+        """Every credential's binding, by username."""
+        docs = self.collection.find({}, {"username": 1, "devices": 1}).sort("username")
+        return [DeviceBinding(d["username"], frozenset(d.get("devices") or ())) for d in docs]
+
     def usernames(self) -> list[str]:
         return [d["username"] for d in self.collection.find({}, {"username": 1}).sort("username")]

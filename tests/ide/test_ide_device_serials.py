@@ -94,3 +94,26 @@ def test_new_devices_with_such_serials_are_refused(mongo_uri):
         with pytest.raises(identifiers.InvalidIdentifier):
             registry.upsert_cwmp(serial, oui="00AA11")
         assert registry.get(serial) is None
+
+
+def test_admins_bind_a_credential_to_devices(client_for, mongo_uri):
+    from oktoscripts.devices.client import default_credentials
+
+    store = default_credentials()
+    store.delete("customer-9")
+    admin = client_for("admin")
+    form = {"username": "customer-9", "password": "pw-9", "devices": "SN-1, SN-2"}
+    assert admin.post("/credentials/set", form).status_code == 302
+    assert store.binding("customer-9").serials == {"SN-1", "SN-2"}
+    # a new password alone keeps the devices; an invalid serial is refused and said
+    admin.post("/credentials/set", {"username": "customer-9", "password": "pw-10"})
+    assert store.binding("customer-9").serials == {"SN-1", "SN-2"}
+    assert store.verify_basic("customer-9", "pw-10")
+    refused = admin.post(
+        "/credentials/set", {**form, "devices": "a/b"}, follow=True
+    ).content.decode()
+    assert "contains &#x27;/&#x27;" in refused
+    assert store.binding("customer-9").serials == {"SN-1", "SN-2"}
+    page = admin.get("/credentials/").content.decode()
+    assert "customer-9" in page and "SN-1 SN-2" in page
+    store.delete("customer-9")
