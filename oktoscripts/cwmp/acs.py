@@ -61,6 +61,7 @@ from oktoscripts.cwmp.memory import Trimmer
 from oktoscripts.cwmp.queue import QueuedRpc, RpcQueue
 from oktoscripts.cwmp.session import COOKIE_NAME, Expansion, Pending, Session, SessionTable
 from oktoscripts.cwmp.soap import SoapError
+from oktoscripts.cwmp.throttle import FailureThrottle
 from oktoscripts.devices.identifiers import cwmp_device_id_problem
 
 log = logging.getLogger(__name__)
@@ -110,6 +111,7 @@ class Acs:
         self.sessions = SessionTable()
         self.nonces = NonceIssuer(lifetime=NONCE_LIFETIME_S)
         self.nonce_counts = NonceCounts(self.nonces)
+        self.throttle = FailureThrottle()  # failed authentications per source address
         self.owner = f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(4)}"
         self.stats = AcsStats()
         self._servers: list[asyncio.AbstractServer] = []
@@ -353,11 +355,28 @@ class Acs:
 
     async def _authenticate(self, request: Request, peer_ip: str) -> tuple[str | None, bool]:
         """(user, stale): the credential the request's headers prove, or None;
-        stale when a fresh nonce is all the client needs (RFC 7616)."""
-        header = request.headers.get("authorization", "")
-        if not header:
+        stale when a fresh nonce is all the client needs (RFC 7616). A source
+        that failed too often lately is refused without a check (throttle.py)."""
+        if not request.headers.get("authorization"):
             return None, False
-        scheme, rest = split_scheme(header)
+        allowed = self.throttle.attempt(peer_ip)
+        if not allowed:
+            if allowed is None:
+                log.warning(
+                    "CPE %s: %d failed authentications within %g s: its credentials are "
+                    "not checked until that time has passed",
+                    peer_ip,
+                    self.throttle.limit,
+                    self.throttle.window_s,
+                )
+            return None, False
+        user, stale = await self._check_credentials(request, peer_ip)
+        if user is not None or stale:
+            self.throttle.succeeded(peer_ip)
+        return user, stale
+
+    async def _check_credentials(self, request: Request, peer_ip: str) -> tuple[str | None, bool]:
+        scheme, rest = split_scheme(request.headers.get("authorization", ""))
         if scheme == "basic":
             pair = parse_basic(rest)
             if pair is not None and await self.backend.verify_basic(*pair):
@@ -366,33 +385,32 @@ class Acs:
                 "CPE %s: Basic authentication failed for user %r", peer_ip, pair and pair[0]
             )
             return None, False
-        if scheme == "digest":
-            params = parse_auth_params(rest)
-            nonce = params.get("nonce", "")
-            if not self.nonces.valid(nonce):
-                return None, True
-            username = params.get("username", "")
-            ha1 = await self.backend.digest_ha1(username)
-            count = nonce_count(params)
-            if (
-                ha1 is None
-                or count is None
-                or urlsplit(params.get("uri", "")).path != urlsplit(request.target).path
-                or not check_digest(params, request.method, ha1)
-            ):
-                log.warning("CPE %s: Digest authentication failed for user %r", peer_ip, username)
-                return None, False
-            if not self.nonce_counts.accept(nonce, username, count):
-                log.warning(
-                    "CPE %s: Digest answer of user %r replayed (nonce count %s already "
-                    "used): refused",
-                    peer_ip,
-                    username,
-                    params.get("nc", ""),
-                )
-                return None, True
-            return username, False
-        return None, False
+        if scheme != "digest":
+            return None, False
+        params = parse_auth_params(rest)
+        nonce = params.get("nonce", "")
+        if not self.nonces.valid(nonce):
+            return None, True
+        username = params.get("username", "")
+        ha1 = await self.backend.digest_ha1(username)
+        count = nonce_count(params)
+        if (
+            ha1 is None
+            or count is None
+            or urlsplit(params.get("uri", "")).path != urlsplit(request.target).path
+            or not check_digest(params, request.method, ha1)
+        ):
+            log.warning("CPE %s: Digest authentication failed for user %r", peer_ip, username)
+            return None, False
+        if not self.nonce_counts.accept(nonce, username, count):
+            log.warning(
+                "CPE %s: Digest answer of user %r replayed (nonce count %s already used): refused",
+                peer_ip,
+                username,
+                params.get("nc", ""),
+            )
+            return None, True
+        return username, False
 
     def _challenge(self, stale: bool) -> Response:
         header = challenge(self.backend.realm, self.nonces.issue(), stale)

@@ -38,6 +38,9 @@ class DeviceBackend:
         self.credentials = credentials
         self.realm = digest_realm()
         self._pool = concurrent.futures.ThreadPoolExecutor(threads, "acs-db")
+        # Basic passwords are checked with scrypt: on a thread of their own, so
+        # that password guessing cannot hold up the device writes.
+        self._auth_pool = concurrent.futures.ThreadPoolExecutor(1, "acs-auth")
         self._batch: list[tuple[DeviceUpdate, asyncio.Future]] = []
         self._flush_task: asyncio.Task | None = None
         # Serials whose connection-request credentials are known to be set.
@@ -61,7 +64,10 @@ class DeviceBackend:
         memo = hashlib.sha256(self._secret + f"{username}\0{password}".encode()).digest()
         if memo in self._basic_ok:
             return True
-        ok = await self._run(self.credentials.verify_basic, username, password)
+        loop = asyncio.get_running_loop()
+        ok = await loop.run_in_executor(
+            self._auth_pool, self.credentials.verify_basic, username, password
+        )
         if ok:
             self._basic_ok.put(memo, True)
         return ok
@@ -235,3 +241,4 @@ class DeviceBackend:
 
     def close(self) -> None:
         self._pool.shutdown(wait=False)
+        self._auth_pool.shutdown(wait=False)

@@ -155,3 +155,30 @@ async def test_a_session_cookie_acts_only_for_the_credential_that_opened_it(
     assert (await own.request("POST", [XML], b"")).status == 204
     assert victim.serial not in acs.acs.sessions.by_serial
     await own.close()
+
+
+async def test_a_password_guesser_is_refused_without_checking(url, acs, fleet_factory, caplog):
+    fleet = await fleet_factory(1, run=False, auth="basic")
+    cpe = fleet.cpes[0]
+    body = inform(cpe.serial, oui=cpe.options.oui)
+    guess = ("Authorization", basic_header(cpe.username, "guess"))
+    # Guesses sent all at once are all counted: no more than the limit is checked.
+    async def guessing():
+        conn = ClientConnection(url)
+        response = await conn.request("POST", [XML, guess], body)
+        await conn.close()
+        return response.status
+
+    checked = []
+    real_verify = acs.acs.backend.credentials.verify_basic
+    acs.acs.backend.credentials.verify_basic = lambda *a: checked.append(a) or real_verify(*a)
+    with caplog.at_level(logging.WARNING, logger="oktoscripts.cwmp.acs"):
+        statuses = await asyncio.gather(*(guessing() for _ in range(3 * acs.acs.throttle.limit)))
+        # From that address even the right password is not looked at for a while ...
+        assert not await cpe.session()
+    assert set(statuses) == {401} and len(checked) == acs.acs.throttle.limit
+    assert sum("not checked until" in r.getMessage() for r in caplog.records) == 1
+    # ... and is again once the window has passed.
+    acs.acs.throttle.window_s = 0.2
+    await asyncio.sleep(0.3)
+    assert await cpe.session()

@@ -1,0 +1,64 @@
+"""Failed authentications per source address: a client that keeps guessing
+passwords is refused without checking for a while.
+
+A Basic password is checked with scrypt (tens of milliseconds of CPU by
+design), so guessing would otherwise cost the ACS more than the guesser.
+Each check counts as a failure until it succeeds, so that a guesser sending
+hundreds at once gets no more checked than one sending them in turn.
+Counting per address, not per username, means a guesser cannot lock a device
+out by failing in its name; the limit is high enough that a few misconfigured
+CPEs behind one carrier-grade NAT address do not lock out the others.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+
+@dataclass
+class _Window:
+    start: float
+    failures: int = 0
+    said: bool = False  # the refusal was logged
+
+
+class FailureThrottle:
+    def __init__(self, limit: int = 30, window_s: float = 60.0, max_sources: int = 100_000):
+        self.limit = limit
+        self.window_s = window_s
+        self.max_sources = max_sources
+        self._windows: dict[str, _Window] = {}
+
+    def attempt(self, source: str) -> bool | None:
+        """Before checking credentials from ``source``: True to check them
+        (counted as a failure until ``succeeded``), False to refuse without
+        checking, None for the first refusal of its window (to be logged)."""
+        now = time.monotonic()
+        window = self._windows.get(source)
+        if window is None or now - window.start >= self.window_s:
+            window = self._windows[source] = _Window(now)
+            if len(self._windows) > self.max_sources:
+                self._forget_old(now)
+        if window.failures >= self.limit:
+            if window.said:
+                return False
+            window.said = True
+            return None
+        window.failures += 1
+        return True
+
+    def succeeded(self, source: str) -> None:
+        window = self._windows.get(source)
+        if window is not None and window.failures > 0:
+            window.failures -= 1
+
+    def _forget_old(self, now: float) -> None:
+        self._windows = {
+            source: window
+            for source, window in self._windows.items()
+            if now - window.start < self.window_s
+        }
+        if len(self._windows) > self.max_sources:  # all recent: keep the newest windows
+            newest = sorted(self._windows.items(), key=lambda item: item[1].start)
+            self._windows = dict(newest[-self.max_sources :])
