@@ -7,11 +7,13 @@ Each check counts as a failure until it succeeds, so that a guesser sending
 hundreds at once gets no more checked than one sending them in turn.
 Counting per address, not per username, means a guesser cannot lock a device
 out by failing in its name; the limit is high enough that a few misconfigured
-CPEs behind one carrier-grade NAT address do not lock out the others.
+CPEs behind one carrier-grade NAT address do not lock out the others. An IPv6
+client counts by its /64, which one subscriber gets whole.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import time
 from dataclasses import dataclass
 
@@ -35,6 +37,7 @@ class FailureThrottle:
         (counted as a failure until ``succeeded``), False to refuse without
         checking, None for the first refusal of its window (to be logged)."""
         now = time.monotonic()
+        source = _key(source)
         window = self._windows.get(source)
         if window is None or now - window.start >= self.window_s:
             window = self._windows[source] = _Window(now)
@@ -49,7 +52,7 @@ class FailureThrottle:
         return True
 
     def succeeded(self, source: str) -> None:
-        window = self._windows.get(source)
+        window = self._windows.get(_key(source))
         if window is not None and window.failures > 0:
             window.failures -= 1
 
@@ -62,3 +65,13 @@ class FailureThrottle:
         if len(self._windows) > self.max_sources:  # all recent: keep the newest windows
             newest = sorted(self._windows.items(), key=lambda item: item[1].start)
             self._windows = dict(newest[-self.max_sources :])
+
+
+def _key(source: str) -> str:
+    """The address counted: an IPv6 address's /64, any other address itself."""
+    if ":" not in source:
+        return source
+    try:
+        return str(ipaddress.ip_network(f"{source}/64", strict=False))
+    except ValueError:
+        return source

@@ -182,3 +182,15 @@ async def test_a_password_guesser_is_refused_without_checking(url, acs, fleet_fa
     acs.acs.throttle.window_s = 0.2
     await asyncio.sleep(0.3)
     assert await cpe.session()
+
+
+def test_guessers_count_per_address_and_ipv6_per_64():
+    from oktoscripts.cwmp.throttle import FailureThrottle
+
+    throttle = FailureThrottle(limit=2)
+    assert throttle.attempt("2001:db8:1:2::10") and throttle.attempt("2001:db8:1:2::ffff")
+    assert throttle.attempt("2001:db8:1:2:a::1") is None  # same /64: refused, said once
+    assert throttle.attempt("2001:db8:1:2::1") is False
+    assert throttle.attempt("2001:db8:1:3::1") and throttle.attempt("192.0.2.1")
+    throttle.succeeded("2001:db8:1:2::10")  # a check that succeeded is no failure
+    assert throttle.attempt("2001:db8:1:2::99")
