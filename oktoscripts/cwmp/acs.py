@@ -359,9 +359,8 @@ class Acs:
         that failed too often lately is refused without a check (throttle.py)."""
         if not request.headers.get("authorization"):
             return None, False
-        allowed = self.throttle.attempt(peer_ip)
-        if not allowed:
-            if allowed is None:
+        if self.throttle.blocked(peer_ip):
+            if self.throttle.first_refusal(peer_ip):
                 log.warning(
                     "CPE %s: %d failed authentications within %g s: its credentials are "
                     "not checked until that time has passed",
@@ -371,15 +370,17 @@ class Acs:
                 )
             return None, False
         user, stale = await self._check_credentials(request, peer_ip)
-        if user is not None or stale:
-            self.throttle.succeeded(peer_ip)
+        if user is None and not stale:
+            self.throttle.failed(peer_ip)
         return user, stale
 
     async def _check_credentials(self, request: Request, peer_ip: str) -> tuple[str | None, bool]:
         scheme, rest = split_scheme(request.headers.get("authorization", ""))
         if scheme == "basic":
             pair = parse_basic(rest)
-            if pair is not None and await self.backend.verify_basic(*pair):
+            if pair is not None and await self.backend.verify_basic(
+                *pair, allowed=lambda: not self.throttle.blocked(peer_ip)
+            ):
                 return pair[0], False
             log.warning(
                 "CPE %s: Basic authentication failed for user %r", peer_ip, pair and pair[0]

@@ -13,6 +13,7 @@ import concurrent.futures
 import hashlib
 import logging
 import secrets
+from collections.abc import Callable
 
 from oktoscripts.cwmp import paths
 from oktoscripts.cwmp.soap import CwmpFault, DeviceId, Inform, RpcRequest
@@ -58,16 +59,21 @@ class DeviceBackend:
 
     # -- credentials -------------------------------------------------------
 
-    async def verify_basic(self, username: str, password: str) -> bool:
+    async def verify_basic(
+        self, username: str, password: str, allowed: Callable[[], bool] = lambda: True
+    ) -> bool:
+        """Whether the password is right. ``allowed`` is asked again when the
+        check's turn comes (False: not checked, False returned)."""
         # Many CPEs send Basic on every request: remember a success (keyed by a
         # keyed hash, never the password) instead of asking MongoDB each time.
         memo = hashlib.sha256(self._secret + f"{username}\0{password}".encode()).digest()
         if memo in self._basic_ok:
             return True
-        loop = asyncio.get_running_loop()
-        ok = await loop.run_in_executor(
-            self._auth_pool, self.credentials.verify_basic, username, password
-        )
+
+        def check() -> bool:
+            return allowed() and self.credentials.verify_basic(username, password)
+
+        ok = await asyncio.get_running_loop().run_in_executor(self._auth_pool, check)
         if ok:
             self._basic_ok.put(memo, True)
         return ok

@@ -3,8 +3,9 @@ passwords is refused without checking for a while.
 
 A Basic password is checked with scrypt (tens of milliseconds of CPU by
 design), so guessing would otherwise cost the ACS more than the guesser.
-Each check counts as a failure until it succeeds, so that a guesser sending
-hundreds at once gets no more checked than one sending them in turn.
+Checks wait for their turn on one thread and ask again when it comes, so a
+guesser sending hundreds at once gets no more checked than one sending them
+in turn.
 Counting per address, not per username, means a guesser cannot lock a device
 out by failing in its name; the limit is high enough that a few misconfigured
 CPEs behind one carrier-grade NAT address do not lock out the others. An IPv6
@@ -32,10 +33,23 @@ class FailureThrottle:
         self.max_sources = max_sources
         self._windows: dict[str, _Window] = {}
 
-    def attempt(self, source: str) -> bool | None:
-        """Before checking credentials from ``source``: True to check them
-        (counted as a failure until ``succeeded``), False to refuse without
-        checking, None for the first refusal of its window (to be logged)."""
+    def blocked(self, source: str) -> bool:
+        """Whether ``source`` failed ``limit`` times in its current window. Safe
+        to call from another thread (a check waiting for its turn asks again)."""
+        window = self._windows.get(_key(source))
+        if window is None or time.monotonic() - window.start >= self.window_s:
+            return False
+        return window.failures >= self.limit
+
+    def first_refusal(self, source: str) -> bool:
+        """For a blocked ``source``: True the first time in its window (log it then)."""
+        window = self._windows.get(_key(source))
+        if window is None or window.said:
+            return False
+        window.said = True
+        return True
+
+    def failed(self, source: str) -> None:
         now = time.monotonic()
         source = _key(source)
         window = self._windows.get(source)
@@ -43,18 +57,7 @@ class FailureThrottle:
             window = self._windows[source] = _Window(now)
             if len(self._windows) > self.max_sources:
                 self._forget_old(now)
-        if window.failures >= self.limit:
-            if window.said:
-                return False
-            window.said = True
-            return None
         window.failures += 1
-        return True
-
-    def succeeded(self, source: str) -> None:
-        window = self._windows.get(_key(source))
-        if window is not None and window.failures > 0:
-            window.failures -= 1
 
     def _forget_old(self, now: float) -> None:
         self._windows = {

@@ -172,11 +172,15 @@ async def test_a_password_guesser_is_refused_without_checking(url, acs, fleet_fa
     checked = []
     real_verify = acs.acs.backend.credentials.verify_basic
     acs.acs.backend.credentials.verify_basic = lambda *a: checked.append(a) or real_verify(*a)
+    # Many CPEs behind one address authenticating at once are no guesser.
+    others = await fleet_factory(acs.acs.throttle.limit + 10, run=False)
+    assert all(await asyncio.gather(*(other.session() for other in others.cpes)))
     with caplog.at_level(logging.WARNING, logger="oktoscripts.cwmp.acs"):
         statuses = await asyncio.gather(*(guessing() for _ in range(3 * acs.acs.throttle.limit)))
         # From that address even the right password is not looked at for a while ...
         assert not await cpe.session()
-    assert set(statuses) == {401} and len(checked) == acs.acs.throttle.limit
+    # (one more may be checked: the next one starts while a failure is being counted)
+    assert set(statuses) == {401} and len(checked) <= acs.acs.throttle.limit + 1
     assert sum("not checked until" in r.getMessage() for r in caplog.records) == 1
     # ... and is again once the window has passed.
     acs.acs.throttle.window_s = 0.2
@@ -188,9 +192,10 @@ def test_guessers_count_per_address_and_ipv6_per_64():
     from oktoscripts.cwmp.throttle import FailureThrottle
 
     throttle = FailureThrottle(limit=2)
-    assert throttle.attempt("2001:db8:1:2::10") and throttle.attempt("2001:db8:1:2::ffff")
-    assert throttle.attempt("2001:db8:1:2:a::1") is None  # same /64: refused, said once
-    assert throttle.attempt("2001:db8:1:2::1") is False
-    assert throttle.attempt("2001:db8:1:3::1") and throttle.attempt("192.0.2.1")
-    throttle.succeeded("2001:db8:1:2::10")  # a check that succeeded is no failure
-    assert throttle.attempt("2001:db8:1:2::99")
+    throttle.failed("2001:db8:1:2::10")
+    assert not throttle.blocked("2001:db8:1:2::ffff")
+    throttle.failed("2001:db8:1:2::ffff")
+    assert throttle.blocked("2001:db8:1:2:a::1")  # the same /64
+    assert throttle.first_refusal("2001:db8:1:2::1")
+    assert not throttle.first_refusal("2001:db8:1:2::1")  # said once per window
+    assert not throttle.blocked("2001:db8:1:3::1") and not throttle.blocked("192.0.2.1")
