@@ -2,6 +2,7 @@
 
     .venv/bin/python -m bench.cwmp [--cpes 1000] [--rate 100] [--intervals 4,2]
                                    [--steady 15] [--calls 200] [--tls]
+                                   [--shared-credential]
 
 Starts the embedded SecantusDB and nats-server (unless MONGO_URI / NATS_URL
 name real ones), runs ``manage.py acs`` as its own process (so its CPU is
@@ -117,13 +118,19 @@ async def bench(options: argparse.Namespace, pids: dict[str, int]) -> None:
         ),
         prefix="BENCH",
     )
-    # A credential per CPE, as in production (setup, not measured).
+    # A credential per CPE, as in production, or one bound to them all (setup, not measured).
     store = CredentialStore(db)
     store.ensure_indexes()
     started = time.monotonic()
-    store.create_or_update_many(fleet.credentials())
+    if options.shared_credential:
+        fleet.options.credentials = None
+        fleet.options.username, fleet.options.password = "benchcpe", "bench-secret"
+        store.create_or_update("benchcpe", "bench-secret", devices=fleet.serials)
+    else:
+        store.create_or_update_many(fleet.credentials())
     print(
-        f"(setup: {options.cpes} CPE credentials stored in {time.monotonic() - started:.1f} s)",
+        f"(setup: credentials stored in {time.monotonic() - started:.1f} s: "
+        f"{'one for all CPEs' if options.shared_credential else 'one per CPE'})",
         flush=True,
     )
 
@@ -278,6 +285,11 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=200, help="GPV round trips")
     parser.add_argument(
         "--tls", action="store_true", help="CPEs talk HTTPS to the ACS (its plain port off)"
+    )
+    parser.add_argument(
+        "--shared-credential",
+        action="store_true",
+        help="one credential bound to every CPE instead of one per CPE",
     )
     options = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-cwmp-") as tmp_name:

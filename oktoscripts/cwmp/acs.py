@@ -16,8 +16,8 @@ The port faces the internet, so who may do what is decided as early as it can be
   an unauthenticated client gets its 401 after a short body is read away
   (so the Digest handshake can go on on the same connection) or, for a longer
   one, with the connection closed; nothing it sends is kept;
-- a Digest Authorization is good once per nonce count (httpauth.NonceCounts):
-  a header replayed on another connection is refused;
+- a Digest Authorization is good once per nonce count, and a source that
+  keeps failing is refused unchecked for a while (authentication.py);
 - a session (its cookie) belongs to the credential that opened it: a cookie
   presented on another connection needs that same credential;
 - an Inform's DeviceId must be valid (identifiers.py) and one the credential
@@ -44,24 +44,14 @@ from urllib.parse import urlsplit
 
 from oktoscripts.bus import subjects
 from oktoscripts.cwmp import answers, events, paths, soap, tls
+from oktoscripts.cwmp.authentication import CpeAuthenticator
 from oktoscripts.cwmp.backend import DeviceBackend
 from oktoscripts.cwmp.config import AcsConfig
 from oktoscripts.cwmp.http11 import BodyTooLarge, HttpError, Request, Response, ServerConnection
-from oktoscripts.cwmp.httpauth import (
-    NonceCounts,
-    NonceIssuer,
-    challenge,
-    check_digest,
-    nonce_count,
-    parse_auth_params,
-    parse_basic,
-    split_scheme,
-)
 from oktoscripts.cwmp.memory import Trimmer
 from oktoscripts.cwmp.queue import QueuedRpc, RpcQueue
 from oktoscripts.cwmp.session import COOKIE_NAME, Expansion, Pending, Session, SessionTable
 from oktoscripts.cwmp.soap import SoapError
-from oktoscripts.cwmp.throttle import FailureThrottle
 from oktoscripts.devices.identifiers import cwmp_device_id_problem
 
 log = logging.getLogger(__name__)
@@ -78,8 +68,6 @@ DISCARD_TIMEOUT_S = 2.0
 # Before closing a connection with unread data: how long, and how much, to read away.
 LINGER_S = 1.0
 LINGER_BYTES = 256 * 1024
-# How long a Digest nonce is good (a CPE then answers a fresh challenge).
-NONCE_LIFETIME_S = 900.0
 
 
 @dataclass
@@ -109,9 +97,7 @@ class Acs:
         self.nc = nc
         self.js = nc.jetstream()
         self.sessions = SessionTable()
-        self.nonces = NonceIssuer(lifetime=NONCE_LIFETIME_S)
-        self.nonce_counts = NonceCounts(self.nonces)
-        self.throttle = FailureThrottle()  # failed authentications per source address
+        self.auth = CpeAuthenticator(backend)
         self.owner = f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(4)}"
         self.stats = AcsStats()
         self._servers: list[asyncio.AbstractServer] = []
@@ -286,9 +272,9 @@ class Acs:
         if urlsplit(request.target).path != self.config.path:
             return Response(404)
         if self.config.auth == "required" and state.user is None:
-            state.user, stale = await self._authenticate(request, state.peer_ip)
+            state.user, stale = await self.auth.authenticate(request, state.peer_ip)
             if state.user is None:
-                return self._challenge(stale)
+                return self.auth.challenge(stale)
         self._find_session(request, state)
         return None
 
@@ -350,72 +336,6 @@ class Acs:
                 f"Method not supported: {envelope.rpc}",
             )
         )
-
-    # -- authentication ----------------------------------------------------
-
-    async def _authenticate(self, request: Request, peer_ip: str) -> tuple[str | None, bool]:
-        """(user, stale): the credential the request's headers prove, or None;
-        stale when a fresh nonce is all the client needs (RFC 7616). A source
-        that failed too often lately is refused without a check (throttle.py)."""
-        if not request.headers.get("authorization"):
-            return None, False
-        if self.throttle.blocked(peer_ip):
-            if self.throttle.first_refusal(peer_ip):
-                log.warning(
-                    "CPE %s: %d failed authentications within %g s: its credentials are "
-                    "not checked until that time has passed",
-                    peer_ip,
-                    self.throttle.limit,
-                    self.throttle.window_s,
-                )
-            return None, False
-        user, stale = await self._check_credentials(request, peer_ip)
-        if user is None and not stale:
-            self.throttle.failed(peer_ip)
-        return user, stale
-
-    async def _check_credentials(self, request: Request, peer_ip: str) -> tuple[str | None, bool]:
-        scheme, rest = split_scheme(request.headers.get("authorization", ""))
-        if scheme == "basic":
-            pair = parse_basic(rest)
-            if pair is not None and await self.backend.verify_basic(
-                *pair, allowed=lambda: not self.throttle.blocked(peer_ip)
-            ):
-                return pair[0], False
-            log.warning(
-                "CPE %s: Basic authentication failed for user %r", peer_ip, pair and pair[0]
-            )
-            return None, False
-        if scheme != "digest":
-            return None, False
-        params = parse_auth_params(rest)
-        nonce = params.get("nonce", "")
-        if not self.nonces.valid(nonce):
-            return None, True
-        username = params.get("username", "")
-        ha1 = await self.backend.digest_ha1(username)
-        count = nonce_count(params)
-        if (
-            ha1 is None
-            or count is None
-            or urlsplit(params.get("uri", "")).path != urlsplit(request.target).path
-            or not check_digest(params, request.method, ha1)
-        ):
-            log.warning("CPE %s: Digest authentication failed for user %r", peer_ip, username)
-            return None, False
-        if not self.nonce_counts.accept(nonce, username, count):
-            log.warning(
-                "CPE %s: Digest answer of user %r replayed (nonce count %s already used): refused",
-                peer_ip,
-                username,
-                params.get("nc", ""),
-            )
-            return None, True
-        return username, False
-
-    def _challenge(self, stale: bool) -> Response:
-        header = challenge(self.backend.realm, self.nonces.issue(), stale)
-        return Response(401, [("WWW-Authenticate", header)])
 
     # -- CPE requests ------------------------------------------------------
 
@@ -502,8 +422,9 @@ class Acs:
             device.serial_number,
         )
         state.user = None
-        header = challenge(self.backend.realm, self.nonces.issue())
-        return Response(401, [("WWW-Authenticate", header), ("Connection", "close")])
+        refusal = self.auth.challenge()
+        refusal.headers.append(("Connection", "close"))
+        return refusal
 
     async def _transfer_complete(self, session: Session, envelope: soap.Envelope) -> Response:
         tc = soap.parse_transfer_complete(envelope.element)

@@ -103,7 +103,7 @@ async def test_a_digest_answer_is_good_once(url, fleet_factory, caplog):
 async def test_digest_nonces_expire(url, acs, fleet_factory):
     fleet = await fleet_factory(1, run=False)
     cpe = fleet.cpes[0]
-    acs.acs.nonces.lifetime = 1.0
+    acs.acs.auth.nonces.lifetime = 1.0
     challenge = await challenge_of(url)
     await asyncio.sleep(2.1)
     header = answer_challenge(challenge, cpe.username, cpe.password, "POST", "/acs", nc=1)
@@ -162,6 +162,7 @@ async def test_a_password_guesser_is_refused_without_checking(url, acs, fleet_fa
     cpe = fleet.cpes[0]
     body = inform(cpe.serial, oui=cpe.options.oui)
     guess = ("Authorization", basic_header(cpe.username, "guess"))
+
     # Guesses sent all at once are all counted: no more than the limit is checked.
     async def guessing():
         conn = ClientConnection(url)
@@ -173,17 +174,19 @@ async def test_a_password_guesser_is_refused_without_checking(url, acs, fleet_fa
     real_verify = acs.acs.backend.credentials.verify_basic
     acs.acs.backend.credentials.verify_basic = lambda *a: checked.append(a) or real_verify(*a)
     # Many CPEs behind one address authenticating at once are no guesser.
-    others = await fleet_factory(acs.acs.throttle.limit + 10, run=False)
+    others = await fleet_factory(acs.acs.auth.throttle.limit + 10, run=False)
     assert all(await asyncio.gather(*(other.session() for other in others.cpes)))
     with caplog.at_level(logging.WARNING, logger="oktoscripts.cwmp.acs"):
-        statuses = await asyncio.gather(*(guessing() for _ in range(3 * acs.acs.throttle.limit)))
+        statuses = await asyncio.gather(
+            *(guessing() for _ in range(3 * acs.acs.auth.throttle.limit))
+        )
         # From that address even the right password is not looked at for a while ...
         assert not await cpe.session()
     # (one more may be checked: the next one starts while a failure is being counted)
-    assert set(statuses) == {401} and len(checked) <= acs.acs.throttle.limit + 1
+    assert set(statuses) == {401} and len(checked) <= acs.acs.auth.throttle.limit + 1
     assert sum("not checked until" in r.getMessage() for r in caplog.records) == 1
     # ... and is again once the window has passed.
-    acs.acs.throttle.window_s = 0.2
+    acs.acs.auth.throttle.window_s = 0.2
     await asyncio.sleep(0.3)
     assert await cpe.session()
 
