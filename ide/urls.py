@@ -1,9 +1,10 @@
-from django.urls import path
+from django.urls import path, register_converter
 
 from ide import views
 from ide.api import automations as automations_api  # noqa: F401 - adds automation routes
 from ide.api import devices as devices_api  # noqa: F401 - adds the device routes
 from ide.api import openapi, routes
+from ide.converters import SerialConverter
 from ide.pages import (
     account,
     admin,
@@ -15,6 +16,8 @@ from ide.pages import (
     scripts,
     settings,
 )
+
+register_converter(SerialConverter, "serial")
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -34,7 +37,7 @@ urlpatterns = [
     path("runs/<uuid:run_id>/", runs.run_detail, name="run"),
     path("runs/<uuid:run_id>/rerun", runs.rerun, name="rerun"),
     path("devices/", devices.device_list, name="devices"),
-    path("devices/<path:serial>/", devices.device_detail, name="device"),  # any stored serial
+    path("devices/<serial:serial>/", devices.device_detail, name="device"),
     path("reference/", reference.reference, name="reference"),
     path("automations/", automations.index, name="automations"),
     path("automations/schedules/<int:schedule_id>/", automations.schedule_detail,

@@ -177,14 +177,14 @@ ROUTES = [
     ),
     routes.Route(
         "GET",
-        "/api/devices/{serial:path}",
+        "/api/devices/{serial:serial}",
         get_device,
         "A device's record (never a password)",
         "devices",
     ),
     routes.Route(
         "PATCH",
-        "/api/devices/{serial:path}",
+        "/api/devices/{serial:serial}",
         update_device,
         "Set a device's alias (needs devices.change_device_alias)",
         "devices",
@@ -192,7 +192,7 @@ ROUTES = [
     ),
     routes.Route(
         "DELETE",
-        "/api/devices/{serial:path}",
+        "/api/devices/{serial:serial}",
         delete_device,
         "Remove a device from the database (needs devices.delete_device)",
         "devices",

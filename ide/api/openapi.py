@@ -11,7 +11,7 @@ from ide.api.routes import ROUTES, openapi_path, path_params
 from ide.roles import Capability
 
 TYPES = {"int": {"type": "integer"}, "uuid": {"type": "string", "format": "uuid"},
-         "str": {"type": "string"}, "path": {"type": "string"}}
+         "str": {"type": "string"}, "serial": {"type": "string"}}
 
 
 def schema() -> dict[str, Any]:
