@@ -333,6 +333,7 @@ def main() -> None:
             if not os.environ.get("NATS_URL"):
                 os.environ["NATS_URL"] = embedded.start_nats()
             os.environ["OKTOSCRIPTS_ACS_PORT"] = str(free_port())
+            os.environ["OKTOSCRIPTS_ACS_TLS_PORT"] = "off"  # the simulator on plain HTTP
             os.environ["OKTOSCRIPTS_ACS_HOST"] = "127.0.0.1"
             import django
             from django.core.management import call_command

@@ -1,6 +1,9 @@
 from django.urls import path
 
-from ide import views
+from ide import (
+    converters,  # noqa: F401 - registers the "serial" converter
+    views,
+)
 from ide.api import app as rest
 from ide.pages import (
     account,
@@ -32,7 +35,7 @@ urlpatterns = [
     path("runs/<uuid:run_id>/", runs.run_detail, name="run"),
     path("runs/<uuid:run_id>/rerun", runs.rerun, name="rerun"),
     path("devices/", devices.device_list, name="devices"),
-    path("devices/<path:serial>/", devices.device_detail, name="device"),  # any stored serial
+    path("devices/<serial:serial>/", devices.device_detail, name="device"),
     path("reference/", reference.reference, name="reference"),
     path("automations/", automations.index, name="automations"),
     path("automations/schedules/<int:schedule_id>/", automations.schedule_detail,

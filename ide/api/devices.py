@@ -16,6 +16,7 @@ from ninja import Query, Router, Schema
 from pydantic import Field
 from pymongo.errors import PyMongoError
 
+from ide import converters  # noqa: F401 - registers the "serial" path converter
 from ide.api.auth import ApiError, needs
 from ide.api.schemas import AliasChange, Device, DeviceCounts, DeviceDeleted, DeviceList
 from oktoscripts import permissions
@@ -91,13 +92,13 @@ def device_counts(request: HttpRequest) -> dict:
     return _database(_registry().counts)
 
 
-@router.get("/devices/{path:serial}", response=Device, summary="A device's record (never a "
+@router.get("/devices/{serial:serial}", response=Device, summary="A device's record (never a "
             "password)", **READ)
 def get_device(request: HttpRequest, serial: str) -> dict:
     return api_json(_device_or_404(_registry(), serial))
 
 
-@router.patch("/devices/{path:serial}", response=Device,
+@router.patch("/devices/{serial:serial}", response=Device,
               summary="Set a device's alias (needs devices.change_device_alias)", **READ)
 def update_device(request: HttpRequest, serial: str, body: AliasChange) -> dict:
     _require(request, ALIAS_PERMISSION)
@@ -108,7 +109,7 @@ def update_device(request: HttpRequest, serial: str, body: AliasChange) -> dict:
     return api_json(_device_or_404(registry, serial))
 
 
-@router.delete("/devices/{path:serial}", response=DeviceDeleted,
+@router.delete("/devices/{serial:serial}", response=DeviceDeleted,
                summary="Remove a device from the database (needs devices.delete_device)", **READ)
 def delete_device(request: HttpRequest, serial: str) -> dict:
     _require(request, DELETE_PERMISSION)

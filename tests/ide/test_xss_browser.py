@@ -84,8 +84,11 @@ for seq, (stream, text) in enumerate([("stdout", H), ("log", H), ("call", H + ":
     RunOutputLine.objects.create(run=run, seq=seq, stream=stream, text=text, level="info",
                                  time=now)
 
+from oktoscripts.devices import identifiers
 registry = default_registry()
 serial = "sn-" + H
+# A serial stored before the registry checked serials (it refuses this one now).
+identifiers.check_serial = lambda serial: serial
 registry.upsert_cwmp(serial, oui=H, product_class=H, manufacturer=H, model=H,
                      software_version=H, data_model="TR-181", ip=H, events=[H, "1 BOOT"],
                      connection_request_url=H, periodic_inform_interval=300)
