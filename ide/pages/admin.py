@@ -5,7 +5,6 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
-from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
@@ -13,7 +12,7 @@ from django.views.decorators.http import require_POST
 from ide import audit
 from ide.access import requires
 from ide.models import AuditEvent
-from ide.roles import ROLES, Capability, role_of
+from ide.roles import ROLES, Capability, assign_role, role_of
 
 PAGE_SIZE = 100
 
@@ -41,7 +40,7 @@ def audit_log(request: HttpRequest) -> HttpResponse:
         "next_before": rows[PAGE_SIZE - 1].pk if len(rows) > PAGE_SIZE else None,
         "action": action, "actor": actor, "target": target, "query": query.urlencode(),
         "actions": ["script.", "run.", "role.", "credential.", "token.", "device.",
-                    "settings."],
+                    "settings.", "sign-in"],
     })
 
 
@@ -64,10 +63,7 @@ def set_role(request: HttpRequest, user_id: int) -> HttpResponse:
         messages.error(request, f"{person.username} is a superuser: always an Admin.")
         return redirect("users")
     before = role_of(person)
-    with transaction.atomic():
-        person.groups.remove(*Group.objects.filter(name__in=ROLES))
-        if role != "None":
-            person.groups.add(Group.objects.get(name=role))
+    assign_role(person, None if role == "None" else role)
     audit.record(request.user, "role.change", person.username, before=before, after=role)
     messages.success(request, f"{person.username} is now {role}.")
     return redirect("users")
