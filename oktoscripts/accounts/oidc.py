@@ -79,6 +79,11 @@ class OIDCBackend(OIDCAuthenticationBackend):
         cfg = config()
         if request is None or cfg is None or "nonce" not in kwargs:
             return None
+        self.configure(cfg)
+        return super().authenticate(request, **kwargs)
+
+    def configure(self, cfg: OIDCConfig) -> None:
+        """What the library's __init__ would read: the provider's endpoints (discovered)."""
         found = discovery.endpoints(cfg)
         self.OIDC_OP_TOKEN_ENDPOINT = found.token
         self.OIDC_OP_USER_ENDPOINT = found.userinfo
@@ -87,7 +92,6 @@ class OIDCBackend(OIDCAuthenticationBackend):
         self.OIDC_RP_CLIENT_SECRET = cfg.client_secret
         self.OIDC_RP_SIGN_ALGO = cfg.sign_algo
         self.OIDC_RP_IDP_SIGN_KEY = None
-        return super().authenticate(request, **kwargs)
 
     def verify_token(self, token: str, **kwargs: Any) -> dict:
         """Signature, expiry and nonce (the library), then issuer and audience."""

@@ -4,11 +4,18 @@ with PKCE, over HTTP, followed redirect by redirect."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
+from dataclasses import replace
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 import requests
+from django.core.exceptions import SuspiciousOperation
 
+from oktoscripts.accounts import discovery
+from oktoscripts.accounts.config import OIDCConfig
+from oktoscripts.accounts.oidc import OIDCBackend
 from tests.auth.conftest import (
     ADMIN_PASSWORD,
     LABEL,
@@ -166,3 +173,50 @@ def test_the_local_admin_still_signs_in_with_a_password(sso_site):
     assert signed_in_as(page) == ("breakglass", "Admin")
     audit = http.get(sso_site + "/audit/?" + urlencode({"actor": "breakglass"})).text
     assert "method=password" in audit
+
+
+def _id_token(provider, site: str, client_id: str, secret: str) -> tuple[str, str]:
+    """A real ID token of ``provider`` for the registered client, and its nonce:
+    the authorization code flow done by hand, as the platform does it."""
+    http = requests.Session()
+    verifier, nonce = "v" * 64, "the-nonce"
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest())
+    query = urlencode({
+        "response_type": "code", "client_id": client_id, "scope": "openid groups",
+        "redirect_uri": site + "/oidc/callback/", "state": "s", "nonce": nonce,
+        "code_challenge": challenge.decode().rstrip("="), "code_challenge_method": "S256"})
+    page = follow(http, f"{provider.base}/o/authorize/?{query}")
+    url = provider_sign_in(http, page, "ivan", stop_before=site + "/oidc/callback/")
+    code = parse_qs(urlsplit(url).query)["code"][0]
+    answer = requests.post(provider.base + "/o/token/", auth=(client_id, secret), data={
+        "grant_type": "authorization_code", "code": code, "code_verifier": verifier,
+        "redirect_uri": site + "/oidc/callback/"}, timeout=10)
+    assert answer.status_code == 200, answer.text
+    return answer.json()["id_token"], nonce
+
+
+def test_id_tokens_of_another_issuer_or_client_are_refused(sso_site, provider, settings):
+    provider.person("ivan", OP_PASSWORD, ["okto-admins"])
+    token, nonce = _id_token(provider, sso_site, "oktoscripts", "client-secret-for-tests")
+    right = OIDCConfig(issuer=provider.issuer, client_id="oktoscripts", client_secret="x",
+                       roles={"okto-admins": "Admin"})
+    cases = {
+        "right": right,
+        # The same provider under another name: its discovery says that name, the token not.
+        "issuer": replace(right, issuer=provider.issuer.replace("127.0.0.1", "localhost")),
+        "client": replace(right, client_id="another-client"),
+    }
+    seen = {}
+    for case, cfg in cases.items():
+        settings.SSO_OIDC = cfg
+        discovery.forget()
+        backend = OIDCBackend()
+        backend.configure(cfg)
+        try:
+            seen[case] = backend.verify_token(token, nonce=nonce)["sub"]
+        except SuspiciousOperation as exc:
+            seen[case] = str(exc)
+    discovery.forget()
+    assert seen["right"].isdigit()
+    assert seen["issuer"] == f"ID token issued by {provider.issuer!r}"
+    assert seen["client"] == "ID token issued to another client"
