@@ -46,9 +46,17 @@ def audit_log(request: HttpRequest) -> HttpResponse:
 
 @requires(Capability.ADMIN)
 def users(request: HttpRequest) -> HttpResponse:
-    people = get_user_model().objects.order_by("username").prefetch_related("groups")
-    rows = [{"user": u, "role": role_of(u)} for u in people]
+    people = (get_user_model().objects.order_by("username").prefetch_related("groups")
+              .select_related("external_identity"))
+    rows = [{"user": u, "role": role_of(u), "signs_in_with": _signs_in_with(u)} for u in people]
     return render(request, "ide/users.html", {"rows": rows, "roles": list(ROLES)})
+
+
+def _signs_in_with(user: object) -> str:
+    """ "OpenID Connect" or "LDAP" for accounts single sign-on made (their role
+    is set again at each sign-in, README "Single sign-on"); "" for local ones."""
+    identity = getattr(user, "external_identity", None)
+    return identity.get_source_display() if identity else ""
 
 
 @requires(Capability.ADMIN)

@@ -51,7 +51,6 @@ def setting(name: str, *default: Any) -> Any:
             "OIDC_TIMEOUT": cfg.timeout_s,
             "OIDC_USE_PKCE": True,
             "OIDC_TOKEN_USE_BASIC_AUTH": True,  # client_secret_basic: every provider's default
-            "LOGIN_REDIRECT_URL_FAILURE": settings.LOGIN_URL,
         }
         if name in ours:
             return ours[name]

@@ -65,4 +65,6 @@ def checks_no_password(request: HttpRequest, credentials: dict | None) -> bool:
     no password, so a refused one never counts towards locking an address
     (people behind one NAT would lock out its password sign-in), and a lock
     set by wrong passwords does not stop the provider's sign-in either."""
-    return "password" not in (credentials or {})
+    # axes passes password=None along with the callback's nonce and code verifier.
+    credentials = credentials or {}
+    return "nonce" in credentials and not credentials.get("password")

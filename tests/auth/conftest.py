@@ -21,6 +21,7 @@ ADMIN_PASSWORD = "Break-glass-pass-91"  # the local break-glass admin
 OP_PASSWORD = "provider-pass-1234"
 ROLE_MAP = "okto-viewers=Viewer; okto-authors=Author; okto-operators=Operator; okto-admins=Admin"
 LABEL = "Test IdP"
+TEST_CLIENT_CALLBACK = "http://testserver/oidc/callback/"
 
 
 @pytest.fixture(scope="session")
@@ -31,11 +32,9 @@ def provider(tmp_path_factory) -> Iterator[OpenIDProvider]:
     op.stop()
 
 
-@pytest.fixture(scope="session")
-def sso_site(tmp_path_factory, nats_url, mongo_uri, provider) -> Iterator[str]:
-    """The platform's web process with OpenID Connect pointed at ``provider``,
-    and the local superuser ``breakglass``; the provider knows its callback."""
-    settings = {
+def oidc_settings(provider: OpenIDProvider) -> dict[str, str]:
+    """The environment that points the platform at ``provider``."""
+    return {
         "OKTOSCRIPTS_OIDC_ISSUER": provider.issuer,
         "OKTOSCRIPTS_OIDC_CLIENT_ID": "oktoscripts",
         "OKTOSCRIPTS_OIDC_CLIENT_SECRET": "client-secret-for-tests",
@@ -43,11 +42,20 @@ def sso_site(tmp_path_factory, nats_url, mongo_uri, provider) -> Iterator[str]:
         "OKTOSCRIPTS_OIDC_ROLES": ROLE_MAP,
         "OKTOSCRIPTS_OIDC_LABEL": LABEL,
     }
+
+
+@pytest.fixture(scope="session")
+def sso_site(tmp_path_factory, nats_url, mongo_uri, provider) -> Iterator[str]:
+    """The platform's web process with OpenID Connect pointed at ``provider``,
+    and the local superuser ``breakglass``; the provider knows its callback."""
+    settings = oidc_settings(provider)
     setup = ("from django.contrib.auth.models import User\n"
              f"User.objects.create_superuser('breakglass', '', {ADMIN_PASSWORD!r})\n")
     with running_site(tmp_path_factory.mktemp("sso-site"), nats_url, mongo_uri, setup, {},
                       settings=settings) as base:
-        assert provider.register_client(base + "/oidc/callback/") == (
+        # The second callback is the test process's own Django (test client).
+        callbacks = f"{base}/oidc/callback/ {TEST_CLIENT_CALLBACK}"
+        assert provider.register_client(callbacks) == (
             settings["OKTOSCRIPTS_OIDC_CLIENT_ID"], settings["OKTOSCRIPTS_OIDC_CLIENT_SECRET"])
         yield base
 

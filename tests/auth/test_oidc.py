@@ -6,23 +6,29 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import re
 from dataclasses import replace
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 import requests
+from django.contrib.auth import get_user_model
 from django.core.exceptions import SuspiciousOperation
+from django.test import Client
 
+from ide.roles import role_of
 from oktoscripts.accounts import discovery
-from oktoscripts.accounts.config import OIDCConfig
+from oktoscripts.accounts.config import OIDC_BACKEND, OIDCConfig, oidc_from_env
 from oktoscripts.accounts.oidc import OIDCBackend
 from tests.auth.conftest import (
     ADMIN_PASSWORD,
     LABEL,
     OP_PASSWORD,
+    TEST_CLIENT_CALLBACK,
     callback_url,
     follow,
     local_sign_in,
+    oidc_settings,
     provider_sign_in,
     refusal,
     signed_in_as,
@@ -93,7 +99,8 @@ def test_a_user_whose_groups_change_gets_the_new_role_at_the_next_sign_in(sso_si
     assert "none of your groups (marketing) is given a role" in refusal(page)
     assert _signed_out(http, sso_site)
     users = _admin(sso_site).get(sso_site + "/users/").text
-    assert '<td>bob</td><td><span class="badge plain">None</span>' in users
+    assert re.search(r'<td>bob <span [^>]*>\(OpenID Connect\)</span></td>'
+                     r'<td><span class="badge plain">None</span>', users)
 
     audit = _admin(sso_site).get(sso_site + "/audit/?" + urlencode({"target": "bob"})).text
     assert audit.count("role.change") >= 4  # Operator, Admin, Viewer, None
@@ -108,7 +115,7 @@ def test_a_user_in_no_mapped_group_is_refused_and_gets_no_account(sso_site, prov
     assert _signed_out(http, sso_site)
 
     admin = _admin(sso_site)
-    assert "<td>carol</td>" not in admin.get(sso_site + "/users/").text
+    assert "<td>carol" not in admin.get(sso_site + "/users/").text
     audit = admin.get(sso_site + "/audit/?action=sign-in").text
     assert "sign-in.refused" in audit and "carol" in audit
 
@@ -220,3 +227,31 @@ def test_id_tokens_of_another_issuer_or_client_are_refused(sso_site, provider, s
     assert seen["right"].isdigit()
     assert seen["issuer"] == f"ID token issued by {provider.issuer!r}"
     assert seen["client"] == "ID token issued to another client"
+
+
+@pytest.mark.django_db
+def test_an_address_locked_by_wrong_passwords_still_signs_in_through_the_provider(
+        sso_site, provider, settings, monkeypatch):
+    """Throttling is for passwords: a lock on an address (people behind one NAT)
+    does not stop sign-in through the provider, which checks no password here.
+    The test process's own Django, configured from the same environment."""
+    for name, value in oidc_settings(provider).items():
+        monkeypatch.setenv(name, value)
+    settings.SSO_OIDC = oidc_from_env()
+    settings.AUTHENTICATION_BACKENDS = [*settings.AUTHENTICATION_BACKENDS, OIDC_BACKEND]
+    settings.AXES_FAILURE_LIMIT = 2
+    discovery.forget()
+    client = Client()
+    for _ in range(2):
+        client.post("/login/", {"username": "someone", "password": "guess"})
+    assert client.post("/login/", {"username": "someone", "password": "guess"}).status_code == 429
+
+    provider.person("judy", OP_PASSWORD, ["okto-authors"])
+    start = client.get("/oidc/authenticate/")
+    http = requests.Session()
+    url = provider_sign_in(http, follow(http, start["Location"]), "judy",
+                           stop_before=TEST_CLIENT_CALLBACK)
+    done = client.get(url.removeprefix("http://testserver"), follow=True)
+    discovery.forget()
+    assert done.redirect_chain[-1][0] == "/scripts/"
+    assert role_of(get_user_model().objects.get(username="judy")) == "Author"
