@@ -77,6 +77,7 @@ def role_of(user: Any) -> str:
 
 def assign_role(user: Any, role: str | None) -> None:
     """Give a (saved) user exactly one role, or none (``None``); other groups stay."""
+    # Imported here: settings read this module (role names) before apps are ready.
     from django.contrib.auth.models import Group
     from django.db import transaction
 
