@@ -49,7 +49,10 @@ class Services:
         for the life of this ``up`` (a restarted server comes back at the same URL)."""
         nats = mongo = None
         if not nats_url:
-            nats = NatsServerConfig(data_dir / "nats", free_port(), free_port())
+            # The MQTT listener faces devices: TLS with the platform's certificate.
+            tls = pki.tls_files()
+            nats = NatsServerConfig(data_dir / "nats", free_port(), free_port(),
+                                    mqtt_tls=(tls.cert, tls.key))
             nats_url = nats.url
             mqtt_url = mqtt_url or nats.mqtt_url
         if not mongo_uri:
@@ -62,10 +65,13 @@ class Services:
         return {name: url for name, url in urls.items() if url}
 
     def child_env(self) -> dict[str, str]:
-        """The endpoints, and the MQTT version of the embedded broker: nats-server speaks
+        """The endpoints; for the embedded broker, where the USP controller finds the
+        secrets to answer its MQTT logins, and its MQTT version: nats-server speaks
         MQTT 3.1.1 only and logs an error for each MQTT 5 CONNECT that "auto" would try."""
         env = self.endpoints()
         embedded_mqtt = self.nats is not None and self.mqtt_url == self.nats.mqtt_url
+        if embedded_mqtt:
+            env["OKTOSCRIPTS_EMBEDDED_MQTT_AUTH"] = str(self.nats.auth_file)
         if embedded_mqtt and not os.environ.get("OKTOSCRIPTS_USP_MQTT_VERSION", "").strip():
             env["OKTOSCRIPTS_USP_MQTT_VERSION"] = "3.1.1"
         return env
@@ -141,7 +147,7 @@ class Platform:
         )
         self._publish_endpoints()
         for name, url in self.services.endpoints().items():
-            self.say(f"{name}={url}")
+            self.say(f"{name}={config.redact(url)}")
         await self.supervisor.start_stage(PLATFORM_PROCESSES, self.ctx, PROCESS_START_TIMEOUT)
         await self._announce_when_healthy()
 
@@ -175,6 +181,7 @@ class Platform:
         path = config.endpoints_file(self.ctx.data_dir)
         path.parent.mkdir(parents=True, exist_ok=True)
         temporary = path.with_suffix(".tmp")
+        temporary.touch(mode=0o600)  # MQTT_URL holds the controller's MQTT password
         temporary.write_text(json.dumps(self.services.endpoints(), indent=1))
         temporary.replace(path)
 

@@ -44,9 +44,23 @@ USP_ENDPOINT_ID = os.environ.get("OKTOSCRIPTS_USP_ENDPOINT_ID", "").strip() or (
 )
 USP_MQTT_TOPIC = os.environ.get("OKTOSCRIPTS_USP_MQTT_TOPIC", "").strip() or "usp/controller"
 USP_MQTT_VERSION = os.environ.get("OKTOSCRIPTS_USP_MQTT_VERSION", "").strip() or "auto"
+USP_MQTT_AGENT_TOPIC = (
+    os.environ.get("OKTOSCRIPTS_USP_MQTT_AGENT_TOPIC", "").strip() or "usp/agent"
+)
+USP_MQTT_IDENTITY = os.environ.get("OKTOSCRIPTS_USP_MQTT_IDENTITY", "").strip().lower() or "topic"
+# The CA bundle an mqtts:// broker is checked with ("": the system's and the platform's CA).
+MQTT_CA = os.environ.get("OKTOSCRIPTS_MQTT_CA", "").strip()
+# The controller's client certificate and key, for a broker that asks for one.
+MQTT_CERT = os.environ.get("OKTOSCRIPTS_MQTT_CERT", "").strip()
+MQTT_KEY = os.environ.get("OKTOSCRIPTS_MQTT_KEY", "").strip()
+# Set by ``up`` for the embedded broker: the controller answers its MQTT logins.
+EMBEDDED_MQTT_AUTH = os.environ.get("OKTOSCRIPTS_EMBEDDED_MQTT_AUTH", "").strip() or (
+    _embedded.get("OKTOSCRIPTS_EMBEDDED_MQTT_AUTH", "")
+)
 USP_WS_HOST = os.environ.get("OKTOSCRIPTS_USP_WS_HOST", "").strip() or "127.0.0.1"
 USP_WS_PORT = config.env_int("OKTOSCRIPTS_USP_WS_PORT", 8081)
-USP_WS_AUTH = config.env_bool("OKTOSCRIPTS_USP_WS_AUTH", True)
+USP_WS_AUTH = os.environ.get("OKTOSCRIPTS_USP_WS_AUTH", "").strip().lower() or "on"
+USP_WS_TLS = config.env_bool("OKTOSCRIPTS_USP_WS_TLS", True)
 USP_WS_DIAL = config.env_list("OKTOSCRIPTS_USP_WS_DIAL", [])
 USP_TIMEOUT_S = float(config.env_int("OKTOSCRIPTS_USP_TIMEOUT", 30))
 
@@ -74,10 +88,12 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "channels",
     "django_ace",
+    "ninja",  # its Swagger UI template and static files for /api/docs (no CDN)
     "axes",
     "oktoscripts",
     "oktoscripts.runs",
     "oktoscripts.devices",
+    "oktoscripts.scripts",
     "ide",
     "oktoscripts.automations",
     "oktoscripts.accounts",

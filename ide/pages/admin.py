@@ -9,10 +9,10 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from ide import audit
 from ide.access import requires
-from ide.models import AuditEvent
-from ide.roles import ROLES, Capability, assign_role, role_of
+from oktoscripts.roles import ROLES, Capability, assign_role, role_of
+from oktoscripts.scripts import audit
+from oktoscripts.scripts.models import AuditEvent
 
 PAGE_SIZE = 100
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
-from ide.roles import ROLES
 from oktoscripts.config import ConfigError, env_bool
+from oktoscripts.roles import ROLES
 
 OIDC_BACKEND = "oktoscripts.accounts.oidc.OIDCBackend"
 LDAP_BACKEND = "oktoscripts.accounts.ldap.LDAPBackend"

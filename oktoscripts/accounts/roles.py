@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from ide import audit
-from ide.roles import PRECEDENCE, assign_role, role_of
 from oktoscripts.accounts.signin import Refused
+from oktoscripts.roles import PRECEDENCE, assign_role, role_of
+from oktoscripts.scripts import audit
 
 
 def role_for(groups: Iterable[str], mapping: dict[str, str]) -> str | None:

@@ -19,7 +19,7 @@ from django.contrib.auth.signals import user_logged_in
 from django.dispatch import receiver
 from django.http import HttpRequest
 
-from ide import audit
+from oktoscripts.scripts import audit
 
 log = logging.getLogger(__name__)
 

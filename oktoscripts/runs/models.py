@@ -46,7 +46,7 @@ class Run(models.Model):
     # The immutable script version that ran (None for ad-hoc runs such as
     # ``runscript --remote``); ``code`` keeps the exact text either way.
     script_version = models.ForeignKey(
-        "ide.ScriptVersion",
+        "scripts.ScriptVersion",
         null=True,
         blank=True,
         on_delete=models.PROTECT,

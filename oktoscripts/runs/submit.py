@@ -79,7 +79,7 @@ async def publish_request(nc: Client, run: Run) -> None:
     run_id = str(run.id)
     payload = json.dumps({"run_id": run_id, "script_name": run.script_name}).encode()
     await nc.jetstream().publish(subjects.run_queue(), payload, headers={"Nats-Msg-Id": run_id})
-    await nc.publish(subjects.run_status(run_id), live.status_message(run_id, "queued"))
+    await live.publish(nc, live.status_message(run_id, "queued"))
 
 
 def _mark_unqueued(run: Run, exc: Exception) -> None:
@@ -196,9 +196,7 @@ def _cancel_if_queued(run_id: str) -> str | None:
 async def _announce_cancel(nc: Client, run_id: str, status: str) -> str:
     if status == "cancelled":  # was queued: cancelled right here
         error = {"message": "cancelled before it started", "kind": "cancelled"}
-        await nc.publish(
-            subjects.run_status(run_id), live.status_message(run_id, "cancelled", error=error)
-        )
+        await live.publish(nc, live.status_message(run_id, "cancelled", error=error))
         await nc.flush()
         return "cancelled"
     if status in Run.ACTIVE:

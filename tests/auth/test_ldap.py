@@ -7,9 +7,9 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.test import Client
 
-from ide.models import AuditEvent
-from ide.roles import role_of
 from oktoscripts.accounts.config import LDAP_BACKEND, LDAPConfig
+from oktoscripts.roles import role_of
+from oktoscripts.scripts.models import AuditEvent
 from tests.auth import slapd_process
 from tests.auth.slapd_process import GROUPS, PEOPLE, group_dn
 

@@ -16,10 +16,10 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import SuspiciousOperation
 from django.test import Client
 
-from ide.roles import role_of
 from oktoscripts.accounts import discovery
 from oktoscripts.accounts.config import OIDC_BACKEND, OIDCConfig, oidc_from_env
 from oktoscripts.accounts.oidc import OIDCBackend
+from oktoscripts.roles import role_of
 from tests.auth.conftest import (
     ADMIN_PASSWORD,
     LABEL,

@@ -11,10 +11,10 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.test import Client
 
-from ide.models import AuditEvent
 from oktoscripts.accounts import discovery
 from oktoscripts.accounts.config import OIDC_BACKEND, OIDCConfig, oidc_from_env, parse_role_map
 from oktoscripts.config import ConfigError
+from oktoscripts.scripts.models import AuditEvent
 from tests.browser_site import ROOT, free_port
 
 OIDC_ENV = {
