@@ -63,15 +63,32 @@ def capabilities(user: Any) -> dict[str, bool]:
     return {cap.name.lower(): can(user, cap) for cap in Capability}
 
 
+# Which role wins when a user is found in several (display, and single sign-on
+# where a person's directory groups map to more than one role).
+PRECEDENCE = ("Admin", "Operator", "Author", "Viewer")
+
+
 def role_of(user: Any) -> str:
     """The highest role a user holds, for display."""
     if user.is_superuser:
         return "Admin"
     names = set(user.groups.values_list("name", flat=True))
-    for role in ("Admin", "Operator", "Author", "Viewer"):
+    for role in PRECEDENCE:
         if role in names:
             return role
     return "None"
+
+
+def assign_role(user: Any, role: str | None) -> None:
+    """Give a (saved) user exactly one role, or none (``None``); other groups stay."""
+    # Imported here: settings read this module (role names) before apps are ready.
+    from django.contrib.auth.models import Group
+    from django.db import transaction
+
+    with transaction.atomic():
+        user.groups.remove(*Group.objects.filter(name__in=ROLES))
+        if role is not None:
+            user.groups.add(Group.objects.get(name=role))
 
 
 def sync_groups(apps: Any) -> None:
