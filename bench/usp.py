@@ -16,6 +16,11 @@ worker uses. Figures:
   take to connect and register, then one script sending a Get to each in
   turn: its duration.
 
+Everything on the platform's defaults: agents log in to the embedded broker
+with a device credential bound to them (logins answered by the controller),
+and WebSocket agents connect over TLS with a client certificate each
+(``OKTOSCRIPTS_USP_WS_TLS=0`` in the environment: plain ws:// and Basic).
+
 Targets (issue 6): p50 <= 5 ms over MQTT, <= 2 ms over WebSocket on
 loopback; 1,000 agents walked by one script within 3 s.
 """
@@ -58,6 +63,11 @@ return failed
 """
 
 
+def ws_tls() -> bool:
+    return os.environ.get("OKTOSCRIPTS_USP_WS_TLS", "1").strip().lower() not in ("0", "off",
+                                                                               "false", "no")
+
+
 def setup_environment(tmp: Path) -> None:
     os.environ["OKTOSCRIPTS_BUS_PREFIX"] = f"bench{secrets.token_hex(3)}"
     os.environ["OKTOSCRIPTS_DATA_DIR"] = str(tmp / "var")
@@ -92,7 +102,8 @@ class Platform:
         self.mqtt_url = self.services.nats.mqtt_url if self.services.nats else ""
         self.mongo_uri = os.environ.get("MONGO_URI") or self.services.start_mongo()
         self.ws_port = free_port()
-        self.topic = f"bench-{secrets.token_hex(3)}/controller"
+        root = f"bench-{secrets.token_hex(3)}"
+        self.topic, self.agent_topic = f"{root}/controller", f"{root}/agent"
         self.controllers: list[subprocess.Popen] = []
         self.fleets: list[subprocess.Popen] = []
 
@@ -100,7 +111,10 @@ class Platform:
         env = dict(os.environ, NATS_URL=self.nats_url, MONGO_URI=self.mongo_uri,
                    MQTT_URL=self.mqtt_url, OKTOSCRIPTS_USP_ENDPOINT_ID=CONTROLLER_ID,
                    OKTOSCRIPTS_USP_MQTT_TOPIC=self.topic,
+                   OKTOSCRIPTS_USP_MQTT_AGENT_TOPIC=self.agent_topic,
                    OKTOSCRIPTS_USP_WS_PORT=str(self.ws_port))
+        if self.services.nats:
+            env["OKTOSCRIPTS_EMBEDDED_MQTT_AUTH"] = str(self.services.nats.auth_file)
         env.update(extra)
         return env
 
@@ -117,10 +131,16 @@ class Platform:
 
     def start_fleet(self, count: int, mtp: str, prefix: str, mqtt_url: str = "",
                     version: str = "3.1.1") -> list[str]:
+        from oktoscripts.usp import mqtt_topics
+
+        mqtt_url = mqtt_url or self.mqtt_url  # the agents log in with their own credential
+        mqtt_url = mqtt_topics.broker_url(mqtt_topics.broker_address(mqtt_url)
+                                          .without_credentials())
         argv = [sys.executable, "-m", "bench.usp", "fleet", "--count", str(count), "--mtp", mtp,
-                "--prefix", prefix, "--mqtt-url", mqtt_url or self.mqtt_url,
+                "--prefix", prefix, "--mqtt-url", mqtt_url,
                 "--mqtt-version", version, "--topic", self.topic,
-                "--ws-url", f"ws://127.0.0.1:{self.ws_port}/usp"]
+                "--agent-topic", self.agent_topic,
+                "--ws-url", f"{'wss' if ws_tls() else 'ws'}://127.0.0.1:{self.ws_port}/usp"]
         self.fleets.append(subprocess.Popen(argv, env=self.env(), cwd=ROOT,
                                             stderr=open(self.tmp / "fleet.log", "ab")))  # noqa: SIM115
         return [f"os::bench-{prefix}-{i:05d}" for i in range(count)]
@@ -198,10 +218,13 @@ async def main(args: argparse.Namespace) -> None:
     try:
         db = pymongo.MongoClient(platform.mongo_uri, tz_aware=True)[settings.MONGO_DB_NAME]
         registry = DeviceRegistry(db)
-        CredentialStore(db).create_or_update(WS_USER, WS_PASSWORD)
+        store = CredentialStore(db)
+        store.create_or_update(WS_USER, WS_PASSWORD)
+        store.bind(WS_USER, ["os::bench-*"])
         nc = await nats.connect(platform.nats_url)
         services = Services(nats=nc, mongo=db, devices=registry)
-        print("USP benchmark (controller and agents in their own processes, loopback)")
+        print("USP benchmark (controller and agents in their own processes, loopback; "
+          f"WebSocket {'over TLS, client certificates' if ws_tls() else 'plain, Basic'})")
 
         platform.start_controller(platform.mqtt_url)
         serials = platform.start_fleet(1, "mqtt", "mqtt311")
@@ -240,14 +263,24 @@ async def main(args: argparse.Namespace) -> None:
 
 async def fleet(args: argparse.Namespace) -> None:
     """The agents' process: ``--count`` agents until SIGTERM."""
+    from oktoscripts.pki import pki_dir
     from oktoscripts.sim.usp_agent import AgentConfig, SimAgent, run_fleet
+    from oktoscripts.sim.usp_fleet import ensure_sim_certificates
 
+    eids = [f"os::bench-{args.prefix}-{i:05d}" for i in range(args.count)]
+    certificates = {}
+    if args.mtp == "websocket" and args.ws_url.startswith("wss:"):
+        certificates = ensure_sim_certificates(eids)
     agents = [SimAgent(AgentConfig(
-        f"os::bench-{args.prefix}-{i:05d}", CONTROLLER_ID, mtp=args.mtp, index=i + 1,
+        eid, CONTROLLER_ID, mtp=args.mtp, index=i + 1,
         mqtt_url=args.mqtt_url, mqtt_version=args.mqtt_version, controller_topic=args.topic,
-        agent_topic=f"{args.topic.rsplit('/', 1)[0]}/agent/{args.prefix}-{i}",
-        ws_url=args.ws_url, username=WS_USER, password=WS_PASSWORD, retry_s=0.5,
-    )) for i in range(args.count)]
+        agent_topic=f"{args.agent_topic}/{eid}", ws_url=args.ws_url,
+        username="" if eid in certificates else WS_USER,
+        password="" if eid in certificates else WS_PASSWORD,
+        tls_ca=str(pki_dir() / "ca.pem") if certificates else "",
+        tls_cert=certificates.get(eid, ("", ""))[0], tls_key=certificates.get(eid, ("", ""))[1],
+        retry_s=0.5,
+    )) for i, eid in enumerate(eids)]
     task = asyncio.ensure_future(run_fleet(agents))
     stop = asyncio.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -271,6 +304,7 @@ def parse() -> argparse.Namespace:
     f.add_argument("--mqtt-url", default="")
     f.add_argument("--mqtt-version", default="3.1.1")
     f.add_argument("--topic", required=True)
+    f.add_argument("--agent-topic", required=True)
     f.add_argument("--ws-url", required=True)
     return parser.parse_args()
 

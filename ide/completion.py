@@ -90,15 +90,19 @@ def api_entries() -> list[dict[str, Any]]:
     return [_binding_entry(b) for b in all_bindings()]
 
 
+_SCRIPT_ESCAPES = {ord("<"): "\\u003C", ord(">"): "\\u003E", ord("&"): "\\u0026"}
+
+
 @lru_cache(maxsize=1)
 def _completion_json() -> str:
     data = {
         "api": api_entries(),
         "lua": [{"name": k, "signature": s, "doc": d} for k, (s, d) in LUA_STANDARD.items()],
     }
-    return json.dumps(data).replace("</", "<\\/")
+    # As json_script: no "<", ">" or "&" can end or confuse the <script> element.
+    return json.dumps(data).translate(_SCRIPT_ESCAPES)
 
 
 def completion_data() -> SafeString:
     """The JSON for the editor page (safe to embed in a <script> element)."""
-    return mark_safe(_completion_json())  # noqa: S308 - JSON with "</" escaped
+    return mark_safe(_completion_json())  # noqa: S308 - JSON with <, >, & escaped

@@ -18,7 +18,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from oktoscripts import config
+from oktoscripts import config, pki
 from oktoscripts.embedded.mongo import MongoServerConfig
 from oktoscripts.embedded.nats import NatsServerConfig
 from oktoscripts.embedded.ports import free_port
@@ -49,7 +49,10 @@ class Services:
         for the life of this ``up`` (a restarted server comes back at the same URL)."""
         nats = mongo = None
         if not nats_url:
-            nats = NatsServerConfig(data_dir / "nats", free_port(), free_port())
+            # The MQTT listener faces devices: TLS with the platform's certificate.
+            tls = pki.tls_files()
+            nats = NatsServerConfig(data_dir / "nats", free_port(), free_port(),
+                                    mqtt_tls=(tls.cert, tls.key))
             nats_url = nats.url
             mqtt_url = mqtt_url or nats.mqtt_url
         if not mongo_uri:
@@ -62,10 +65,13 @@ class Services:
         return {name: url for name, url in urls.items() if url}
 
     def child_env(self) -> dict[str, str]:
-        """The endpoints, and the MQTT version of the embedded broker: nats-server speaks
+        """The endpoints; for the embedded broker, where the USP controller finds the
+        secrets to answer its MQTT logins, and its MQTT version: nats-server speaks
         MQTT 3.1.1 only and logs an error for each MQTT 5 CONNECT that "auto" would try."""
         env = self.endpoints()
         embedded_mqtt = self.nats is not None and self.mqtt_url == self.nats.mqtt_url
+        if embedded_mqtt:
+            env["OKTOSCRIPTS_EMBEDDED_MQTT_AUTH"] = str(self.nats.auth_file)
         if embedded_mqtt and not os.environ.get("OKTOSCRIPTS_USP_MQTT_VERSION", "").strip():
             env["OKTOSCRIPTS_USP_MQTT_VERSION"] = "3.1.1"
         return env
@@ -137,10 +143,11 @@ class Platform:
         await asyncio.gather(
             self.supervisor.start_stage(services, self.ctx, SERVICE_START_TIMEOUT),
             asyncio.to_thread(self._prepare_database),
+            asyncio.to_thread(self._prepare_tls),
         )
         self._publish_endpoints()
         for name, url in self.services.endpoints().items():
-            self.say(f"{name}={url}")
+            self.say(f"{name}={config.redact(url)}")
         await self.supervisor.start_stage(PLATFORM_PROCESSES, self.ctx, PROCESS_START_TIMEOUT)
         await self._announce_when_healthy()
 
@@ -163,11 +170,18 @@ class Platform:
             )
         self.say(f"created the user {ADMIN_USERNAME}: {self.admin_note}")
 
+    def _prepare_tls(self) -> None:
+        """The TLS certificates of the device-facing ports, made now (on the very
+        first start) rather than by whichever process needs them first."""
+        files = pki.tls_files()
+        self.say(f"TLS: devices verify the platform with the CA {files.ca}")
+
     def _publish_endpoints(self) -> None:
         """Tell processes started by hand beside this ``up`` where the services are."""
         path = config.endpoints_file(self.ctx.data_dir)
         path.parent.mkdir(parents=True, exist_ok=True)
         temporary = path.with_suffix(".tmp")
+        temporary.touch(mode=0o600)  # MQTT_URL holds the controller's MQTT password
         temporary.write_text(json.dumps(self.services.endpoints(), indent=1))
         temporary.replace(path)
 

@@ -52,6 +52,18 @@ def _nats_problem(url: str) -> str | None:
     return None
 
 
+def check_admin_password(password: str, username: str) -> None:
+    """OKTOSCRIPTS_ADMIN_PASSWORD passes the password validators (AUTH_PASSWORD_VALIDATORS),
+    as any password set on the Users page does."""
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.password_validation import ValidationError, validate_password
+
+    try:
+        validate_password(password, get_user_model()(username=username))
+    except ValidationError as exc:
+        raise ConfigError("OKTOSCRIPTS_ADMIN_PASSWORD", " ".join(exc.messages)) from None
+
+
 def check_mongo(uri: str) -> None:
     """MONGO_URI answers a ping within TIMEOUT."""
     import pymongo

@@ -7,8 +7,10 @@ embedded default; tests use this same module.
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 
 from oktoscripts import config
+from oktoscripts.accounts import config as sso
 from oktoscripts.config import BASE_DIR
 
 DATA_DIR = config.data_dir()
@@ -42,9 +44,23 @@ USP_ENDPOINT_ID = os.environ.get("OKTOSCRIPTS_USP_ENDPOINT_ID", "").strip() or (
 )
 USP_MQTT_TOPIC = os.environ.get("OKTOSCRIPTS_USP_MQTT_TOPIC", "").strip() or "usp/controller"
 USP_MQTT_VERSION = os.environ.get("OKTOSCRIPTS_USP_MQTT_VERSION", "").strip() or "auto"
+USP_MQTT_AGENT_TOPIC = (
+    os.environ.get("OKTOSCRIPTS_USP_MQTT_AGENT_TOPIC", "").strip() or "usp/agent"
+)
+USP_MQTT_IDENTITY = os.environ.get("OKTOSCRIPTS_USP_MQTT_IDENTITY", "").strip().lower() or "topic"
+# The CA bundle an mqtts:// broker is checked with ("": the system's and the platform's CA).
+MQTT_CA = os.environ.get("OKTOSCRIPTS_MQTT_CA", "").strip()
+# The controller's client certificate and key, for a broker that asks for one.
+MQTT_CERT = os.environ.get("OKTOSCRIPTS_MQTT_CERT", "").strip()
+MQTT_KEY = os.environ.get("OKTOSCRIPTS_MQTT_KEY", "").strip()
+# Set by ``up`` for the embedded broker: the controller answers its MQTT logins.
+EMBEDDED_MQTT_AUTH = os.environ.get("OKTOSCRIPTS_EMBEDDED_MQTT_AUTH", "").strip() or (
+    _embedded.get("OKTOSCRIPTS_EMBEDDED_MQTT_AUTH", "")
+)
 USP_WS_HOST = os.environ.get("OKTOSCRIPTS_USP_WS_HOST", "").strip() or "127.0.0.1"
 USP_WS_PORT = config.env_int("OKTOSCRIPTS_USP_WS_PORT", 8081)
-USP_WS_AUTH = config.env_bool("OKTOSCRIPTS_USP_WS_AUTH", True)
+USP_WS_AUTH = os.environ.get("OKTOSCRIPTS_USP_WS_AUTH", "").strip().lower() or "on"
+USP_WS_TLS = config.env_bool("OKTOSCRIPTS_USP_WS_TLS", True)
 USP_WS_DIAL = config.env_list("OKTOSCRIPTS_USP_WS_DIAL", [])
 USP_TIMEOUT_S = float(config.env_int("OKTOSCRIPTS_USP_TIMEOUT", 30))
 
@@ -72,11 +88,15 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "channels",
     "django_ace",
+    "ninja",  # its Swagger UI template and static files for /api/docs (no CDN)
+    "axes",
     "oktoscripts",
     "oktoscripts.runs",
     "oktoscripts.devices",
+    "oktoscripts.scripts",
     "ide",
     "oktoscripts.automations",
+    "oktoscripts.accounts",
 ]
 
 MIDDLEWARE = [
@@ -87,6 +107,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "ide.csp.content_security_policy",
+    "axes.middleware.AxesMiddleware",  # last, as django-axes asks
 ]
 
 ROOT_URLCONF = "oktoscripts.urls"
@@ -120,14 +142,60 @@ else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
 AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "/login/"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/login/"
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = False
+
+# Every password check goes through django-axes first (README "Security"): after
+# OKTOSCRIPTS_LOGIN_FAILURES wrong passwords for one username, or from one
+# address, sign-in is refused (429) for OKTOSCRIPTS_LOGIN_LOCKOUT seconds, and
+# each further try meanwhile starts that time again. API tokens are not passwords.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = config.env_int("OKTOSCRIPTS_LOGIN_FAILURES", 5)
+AXES_COOLOFF_TIME = timedelta(seconds=config.env_int("OKTOSCRIPTS_LOGIN_LOCKOUT", 900))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "lockout.html"
+AXES_ENABLE_ADMIN = False
+# Logged: each failure and each lockout (warnings naming the username and address
+# tried; never the password, which django-axes always masks).
+AXES_SENSITIVE_PARAMETERS = ["csrfmiddlewaretoken"]
+
+# --- Single sign-on (README "Single sign-on"; oktoscripts/accounts) ----------
+# OpenID Connect when OKTOSCRIPTS_OIDC_ISSUER is set, LDAP (on the sign-in
+# form, after local accounts) when OKTOSCRIPTS_LDAP_URI is set. Local accounts
+# always sign in too: the break-glass admin. Roles come from the provider's
+# groups at every sign-in. Throttling counts LDAP passwords, never an OIDC
+# callback (it checks no password).
+SSO_OIDC = sso.oidc_from_env()
+SSO_LDAP = sso.ldap_from_env()
+AUTHENTICATION_BACKENDS += sso.backends(SSO_OIDC, SSO_LDAP)
+AXES_WHITELIST_CALLABLE = "oktoscripts.accounts.signin.checks_no_password"
+# --- end of single sign-on ---------------------------------------------------
+
+# Served over HTTPS (README "Security"): "on" when the web process itself speaks
+# TLS, "proxy" behind a proxy that terminates TLS and sets X-Forwarded-Proto.
+# Either way cookies are Secure, plain HTTP is redirected and HSTS is sent.
+HTTPS = os.environ.get("OKTOSCRIPTS_HTTPS", "").strip().lower() or "off"
+if HTTPS not in ("off", "on", "proxy"):
+    raise config.ConfigError("OKTOSCRIPTS_HTTPS", f"expected off, on or proxy, got {HTTPS!r}")
+if HTTPS != "off":
+    SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = True
+    SECURE_SSL_REDIRECT = True
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # probes of supervisors and `up` on the local port
+    SECURE_HSTS_SECONDS = config.env_int("OKTOSCRIPTS_HSTS_SECONDS", 31_536_000)
+if HTTPS == "proxy":
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -144,5 +212,8 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    "loggers": {"django.channels.server": {"level": "WARNING"}},
+    "loggers": {
+        "django.channels.server": {"level": "WARNING"},
+        "axes": {"level": "WARNING"},  # failures and lockouts; not each sign-in's bookkeeping
+    },
 }

@@ -25,6 +25,7 @@ def manage(data_dir: Path, *args: str, **settings: str) -> subprocess.CompletedP
         OKTOSCRIPTS_DATA_DIR=str(data_dir),
         OKTOSCRIPTS_WEB_PORT=str(free_port()),
         OKTOSCRIPTS_ACS_PORT=str(free_port()),
+        OKTOSCRIPTS_ACS_TLS_PORT=str(free_port()),
         OKTOSCRIPTS_USP_WS_PORT=str(free_port()),
     )
     env.update(settings)
@@ -103,7 +104,13 @@ def test_unreachable_postgres_stops_up(data_dir):
 
 
 @pytest.mark.parametrize(
-    "setting", ["OKTOSCRIPTS_WEB_PORT", "OKTOSCRIPTS_ACS_PORT", "OKTOSCRIPTS_USP_WS_PORT"]
+    "setting",
+    [
+        "OKTOSCRIPTS_WEB_PORT",
+        "OKTOSCRIPTS_ACS_PORT",
+        "OKTOSCRIPTS_ACS_TLS_PORT",
+        "OKTOSCRIPTS_USP_WS_PORT",
+    ],
 )
 def test_a_platform_port_in_use_stops_up(data_dir, setting):
     with socket.socket() as taken:
@@ -120,3 +127,22 @@ def test_a_password_in_an_unreachable_mongo_uri_is_not_printed(data_dir):
     result = manage(data_dir, "up", MONGO_URI=uri)
     line = assert_one_line_naming(result, "MONGO_URI")
     assert "hunter2" not in line
+
+
+@pytest.mark.parametrize("password, why", [
+    ("pw-42", "too short"),
+    ("password123", "too common"),
+    ("20250117203344", "entirely numeric"),
+    ("admin123", "too similar to the username"),
+])
+def test_a_weak_admin_password_stops_up_before_the_admin_is_created(data_dir, password, why):
+    result = manage(data_dir, "up", OKTOSCRIPTS_ADMIN_PASSWORD=password)
+    line = assert_one_line_naming(result, "OKTOSCRIPTS_ADMIN_PASSWORD")
+    assert why in line and password not in line
+    assert not (data_dir / "nats").exists()  # stopped before it started anything
+
+
+def test_an_unknown_https_mode_is_refused(data_dir):
+    result = manage(data_dir, "check", OKTOSCRIPTS_HTTPS="maybe")
+    line = assert_one_line_naming(result, "OKTOSCRIPTS_HTTPS")
+    assert "off, on or proxy" in line

@@ -19,13 +19,14 @@ from ide.api.automations import (
     schedule_json,
     trigger_json,
 )
-from ide.models import Script
-from ide.roles import Capability
 from oktoscripts.automations import bulk, devicefilter, schedules
 from oktoscripts.automations.models import BulkRun, Deployment, Schedule, Trigger
+from oktoscripts.roles import Capability
 from oktoscripts.runs.models import RunOutputLine
+from oktoscripts.scripts.models import Script
 
 OUTPUT_LINES = 100
+RELATED = ("script", "version", "created_by", "configured_by")
 
 
 def _scripts() -> list[tuple[int, str]]:
@@ -34,13 +35,12 @@ def _scripts() -> list[tuple[int, str]]:
 
 @requires(Capability.READ)
 def index(request: HttpRequest) -> HttpResponse:
-    related = ("script", "version", "created_by")
-    bulks = list(BulkRun.objects.select_related(*related)[:50])
+    bulks = list(BulkRun.objects.select_related(*RELATED)[:50])
     return render(request, "ide/automations/index.html", {
-        "schedules": Schedule.objects.select_related(*related),
+        "schedules": Schedule.objects.select_related(*RELATED),
         "deployments": [deployment_json(d, r) for d, r in deployments_with_runs(
-            list(Deployment.objects.select_related(*related)))],
-        "triggers": [trigger_json(t) for t in Trigger.objects.select_related(*related)],
+            list(Deployment.objects.select_related(*RELATED)))],
+        "triggers": [trigger_json(t) for t in Trigger.objects.select_related(*RELATED)],
         "bulks": [(b, bulk.progress(b), devicefilter.describe(b.device_filter)) for b in bulks],
         "scripts": _scripts(),
     })
@@ -49,7 +49,7 @@ def index(request: HttpRequest) -> HttpResponse:
 @requires(Capability.READ)
 def schedule_detail(request: HttpRequest, schedule_id: int) -> HttpResponse:
     schedule = get_object_or_404(
-        Schedule.objects.select_related("script", "version", "created_by"), pk=schedule_id
+        Schedule.objects.select_related(*RELATED), pk=schedule_id
     )
     data = schedule_json(schedule, detail=True)
     try:
@@ -58,25 +58,24 @@ def schedule_detail(request: HttpRequest, schedule_id: int) -> HttpResponse:
         preview = []
     return render(request, "ide/automations/schedule.html", {
         "s": schedule, "data": data, "preview": preview, "ticks": schedule.ticks.all()[:50],
-        "config": json.dumps({"id": schedule.pk}),
     })
 
 
 @requires(Capability.READ)
 def bulk_detail(request: HttpRequest, bulk_id: int) -> HttpResponse:
     record = get_object_or_404(
-        BulkRun.objects.select_related("script", "version", "created_by"), pk=bulk_id
+        BulkRun.objects.select_related(*RELATED), pk=bulk_id
     )
     return render(request, "ide/automations/bulk.html", {
         "b": record, "filter_text": devicefilter.describe(record.device_filter),
-        "config": json.dumps({"id": record.pk, "initial": bulk_json(record, detail=True)}),
+        "config": {"id": record.pk, "initial": bulk_json(record, detail=True)},
     })
 
 
 @requires(Capability.READ)
 def deployment_detail(request: HttpRequest, deployment_id: int) -> HttpResponse:
     record = get_object_or_404(
-        Deployment.objects.select_related("script", "version", "created_by"), pk=deployment_id
+        Deployment.objects.select_related(*RELATED), pk=deployment_id
     )
     ((record, run),) = deployments_with_runs([record])
     lines = []
@@ -89,5 +88,4 @@ def deployment_detail(request: HttpRequest, deployment_id: int) -> HttpResponse:
             {"time": e.get("time"), "json": json.dumps(e.get("event"), sort_keys=True)}
             for e in reversed(record.last_events or [])
         ],
-        "config": json.dumps({"id": record.pk}),
     })

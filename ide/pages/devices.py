@@ -10,7 +10,7 @@ from django.utils.dateparse import parse_datetime
 
 from ide.access import requires
 from ide.paging import page_number
-from ide.roles import Capability
+from oktoscripts.roles import Capability
 from oktoscripts.runs.models import Run
 
 PAGE_SIZE = 50
@@ -89,5 +89,5 @@ def device_detail(request: HttpRequest, serial: str) -> HttpResponse:
         "status": STATUS_NAMES.get(device.get("status"), "offline"),
         "events": cwmp.get("last_events") or [],
         "record_json": json.dumps(device, indent=2, default=str),
-        "serial_json": json.dumps(serial).replace("<", "\\u003c"),
+        "serial": serial,
     })

@@ -1,5 +1,9 @@
 """The device functions of the Lua API (LUA_API.md "Devices").
 
+delete_device and create_or_update_device_credential change the registry and
+its secrets: they need the permission REST asks for the same change, held by
+the run's principal (oktoscripts/runs/principal.py).
+
 The synchronous ones call pymongo directly: bindings run in the Lua thread,
 off the event loop. A database failure never raises into the script: it
 gives the documented failure value and a line in the run's log.
@@ -14,6 +18,7 @@ from typing import Any
 
 from pymongo.errors import PyMongoError
 
+from oktoscripts import permissions
 from oktoscripts.api.registry import Param, binding
 from oktoscripts.devices import refresh
 from oktoscripts.devices.credentials import CredentialError, CredentialStore
@@ -115,8 +120,10 @@ def get_all_devices(ctx: Any) -> list[dict]:
     "delete_device",
     params=[SERIAL],
     returns="boolean",
-    doc="Remove a device from the database: true if it was removed, false otherwise.",
+    doc="Remove a device from the database: true if it was removed, false otherwise "
+    "(needs the permission devices.delete_device).",
     category="devices",
+    permission=permissions.DELETE_DEVICE,
 )
 def delete_device(ctx: Any, serial: str) -> bool:
     try:
@@ -126,17 +133,43 @@ def delete_device(ctx: Any, serial: str) -> bool:
         return False
 
 
+def _serials(value: Any) -> str | None:
+    """A serial or a sequence of serials (the credential's devices)."""
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
+        return "a serial or a list of serials"
+    return None
+
+
 @binding(
     "create_or_update_device_credential",
-    params=[Param("username", "string"), Param("password", "string")],
+    params=[
+        Param("username", "string"),
+        Param("password", "string"),
+        Param(
+            "devices",
+            "any",
+            optional=True,
+            check=_serials,
+            doc="serial (or list of serials) the credential also speaks for; by default "
+            "only the device its username names",
+        ),
+    ],
     returns="boolean",
     doc="Create or replace the credential a device authenticates with (never stored in "
-    "clear); false for empty strings, a dot in either, or a database error.",
+    "clear); it speaks only for the device its username names (serial, Endpoint ID, "
+    "OUI-SerialNumber) and the devices given; false for empty strings, a dot in either, "
+    "or a database error (needs the permission scripts.administer: Admins).",
     category="devices",
+    permission=permissions.ADMINISTER,
 )
-def create_or_update_device_credential(ctx: Any, username: str, password: str) -> bool:
+def create_or_update_device_credential(
+    ctx: Any, username: str, password: str, devices: Any = None
+) -> bool:
+    if isinstance(devices, str):
+        devices = [devices]
     try:
-        credentials_of(ctx).create_or_update(username, password)
+        credentials_of(ctx).create_or_update(username, password, devices=devices)
     except CredentialError as exc:
         ctx.output(f"create_or_update_device_credential: {exc}", stream="log", level="warning")
         return False

@@ -15,13 +15,18 @@ worker's asyncio loop.
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import importlib
 import inspect
+import logging
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
+
+log = logging.getLogger(__name__)
 
 PARAM_TYPES = ("string", "number", "integer", "boolean", "table", "function", "any")
 CATEGORIES = ("devices", "cwmp", "usp", "events", "util")
@@ -55,6 +60,8 @@ class Binding:
     func: Callable
     category: str
     normalize: Callable[[tuple], tuple] | None = None
+    # The Django permission the run's principal must hold (oktoscripts/permissions.py).
+    permission: str | None = None
 
     @cached_property
     def waits(self) -> bool:
@@ -79,6 +86,48 @@ class Multi(tuple):
 
 class ArgumentError(Exception):
     """A wrong argument; its text is raised as a Lua error at the caller's line."""
+
+
+class Refused(ArgumentError):
+    """The run's principal may not do this; raised as a Lua error like a wrong argument."""
+
+
+def _refusal(ctx: Any, name: str, permission: str) -> Refused | None:
+    principal = getattr(ctx, "principal", None)
+    if principal is None:
+        why = f"this run acts for no one, and needs the permission '{permission}'"
+    else:
+        why = principal.binding_refusal(permission)
+    if why is None:
+        return None
+    # Also in the platform's log: someone tried what their role does not allow.
+    log.warning("run %s (%s): %s refused: %s", getattr(ctx, "run_id", "?"),
+                getattr(ctx, "script_name", "?"), name, why)
+    return Refused(f"{name}: refused: {why}")
+
+
+def _guarded(name: str, permission: str, func: Callable) -> Callable:
+    """``func`` behind the principal's permission check (in the Lua thread for a
+    plain binding, off the event loop for one that waits: it reads the database)."""
+    if inspect.iscoroutinefunction(func):
+
+        @functools.wraps(func)
+        async def guarded_async(ctx: Any, *args: Any) -> Any:
+            refused = await asyncio.to_thread(_refusal, ctx, name, permission)
+            if refused is not None:
+                raise refused
+            return await func(ctx, *args)
+
+        return guarded_async
+
+    @functools.wraps(func)
+    def guarded(ctx: Any, *args: Any) -> Any:
+        refused = _refusal(ctx, name, permission)
+        if refused is not None:
+            raise refused
+        return func(ctx, *args)
+
+    return guarded
 
 
 class _Registry(dict):
@@ -115,8 +164,14 @@ def binding(
     doc: str,
     category: str,
     normalize: Callable[[tuple], tuple] | None = None,
+    permission: str | None = None,
 ) -> Callable[[Callable], Callable]:
-    """Declare and register a binding; the decorated function is returned unchanged."""
+    """Declare and register a binding; the decorated function is returned unchanged.
+
+    ``permission``: a binding that changes what a role must not change (the
+    device registry, its secrets) names the Django permission it needs; the
+    run's principal (RunContext.principal) must hold it, else the call is a
+    Lua error saying why."""
     if category not in CATEGORIES:
         raise ValueError(f"binding {name}: unknown category {category!r}")
 
@@ -134,9 +189,10 @@ def binding(
             params=tuple(params),
             returns=returns,
             doc=doc,
-            func=func,
+            func=func if permission is None else _guarded(name, permission, func),
             category=category,
             normalize=normalize,
+            permission=permission,
         )
         return func
 

@@ -25,6 +25,7 @@ from django.utils import timezone
 from oktoscripts.automations import devicefilter, targets
 from oktoscripts.automations.models import BulkRun, BulkRunItem
 from oktoscripts.runs.models import Run
+from oktoscripts.scripts.arguments import clean_args
 
 log = logging.getLogger(__name__)
 
@@ -59,11 +60,12 @@ def create(
             name=name or f"{target.script.name} on {devicefilter.describe(stored_filter)}",
             script=target.script,
             version=target.version,
-            args=args or {},
+            args=clean_args(args),
             device_filter=stored_filter,
             serial_arg=serial_arg,
             concurrency=concurrency,
             created_by=user,
+            configured_by=user,
         )
         BulkRunItem.objects.bulk_create(
             [BulkRunItem(bulk=bulk, serial=s) for s in serials], batch_size=500
@@ -98,8 +100,9 @@ def request_stop(bulk: BulkRun) -> bool:
     )
 
 
-def retry_failed(bulk: BulkRun) -> int:
-    """Put the items that did not succeed back to pending; returns how many (sync)."""
+def retry_failed(bulk: BulkRun, user: Any = None) -> int:
+    """Put the items that did not succeed back to pending; returns how many (sync).
+    Who retries configures it: the retried runs act for them."""
     with transaction.atomic():
         locked = BulkRun.objects.select_for_update().get(pk=bulk.pk)
         if locked.status == BulkRun.Status.STOPPING:
@@ -109,7 +112,8 @@ def retry_failed(bulk: BulkRun) -> int:
         )
         if n:
             BulkRun.objects.filter(pk=bulk.pk).update(
-                status=BulkRun.Status.RUNNING, finished=None, updated=timezone.now()
+                status=BulkRun.Status.RUNNING, finished=None, updated=timezone.now(),
+                configured_by=user,
             )
     return n
 
@@ -209,7 +213,7 @@ def plan(bulk_id: int, owner: str) -> Step | None:
 
 
 def start_context(bulk_id: int) -> tuple[targets.Target, BulkRun]:
-    bulk = BulkRun.objects.select_related("script", "version", "created_by").get(pk=bulk_id)
+    bulk = BulkRun.objects.select_related("script", "version", "configured_by").get(pk=bulk_id)
     return targets.resolve_for(bulk), bulk
 
 

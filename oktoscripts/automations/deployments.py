@@ -25,6 +25,7 @@ from django.utils import timezone
 from oktoscripts.automations import targets
 from oktoscripts.automations.models import Deployment, new_listener_key
 from oktoscripts.runs.models import Run
+from oktoscripts.scripts.arguments import clean_args
 
 log = logging.getLogger(__name__)
 
@@ -125,7 +126,7 @@ def after_started(deployment_id: int, run_id: str) -> None:
 async def start(item: Start, nc) -> None:  # noqa: ANN001 - nats Client
     from asgiref.sync import sync_to_async
 
-    dep = await Deployment.objects.select_related("script", "version", "created_by").aget(
+    dep = await Deployment.objects.select_related("script", "version", "configured_by").aget(
         pk=item.deployment_id
     )
     try:
@@ -134,11 +135,11 @@ async def start(item: Start, nc) -> None:  # noqa: ANN001 - nats Client
             target,
             args=dict(dep.args or {}),
             started_by="user",
-            user=dep.created_by,
             trigger=f"deployment {dep.name} #{dep.pk}" + (" (restart)" if item.restart else ""),
             nc=nc,
             run_id=item.run_id,
             listener_key=dep.listener_key,
+            **dep.acting_for(),
         )
     except Exception as exc:  # noqa: BLE001 - shown on the deployment; retried after back-off
         log.warning("deployment %s: could not start: %s", dep.pk, exc)
@@ -153,12 +154,14 @@ async def start(item: Start, nc) -> None:  # noqa: ANN001 - nats Client
     log.info("deployment %s: started run %s", dep.pk, item.run_id)
 
 
-def set_desired(deployment: Deployment, desired: str) -> str | None:
-    """Start or stop (sync); returns the run to cancel when stopping."""
+def set_desired(deployment: Deployment, desired: str, user: Any = None) -> str | None:
+    """Start or stop (sync); returns the run to cancel when stopping. Who starts
+    it configures it: its runs act for them from then on."""
     changes: dict = {"desired": desired, "updated": timezone.now()}
     if desired == Deployment.Desired.RUNNING:
         changes.update(
-            failures=0, start_after=None, current_run_id=None, listener_key=new_listener_key()
+            failures=0, start_after=None, current_run_id=None, listener_key=new_listener_key(),
+            configured_by=user,
         )
         # Only a stopped deployment is started afresh; a running one keeps its run.
         Deployment.objects.filter(pk=deployment.pk, desired=Deployment.Desired.STOPPED).update(
@@ -208,6 +211,7 @@ def create(*, name: str, script: Any, version: Any, args: dict, user: Any) -> De
         name=(name or target.script.name).strip()[:200],
         script=target.script,
         version=target.version,
-        args=args or {},
+        args=clean_args(args),
         created_by=user,
+        configured_by=user,
     )

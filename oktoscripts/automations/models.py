@@ -19,9 +19,9 @@ class _ScriptBound(models.Model):
     """What every automation shares: the script it runs, with which arguments, by whom."""
 
     name = models.CharField(max_length=200)
-    script = models.ForeignKey("ide.Script", on_delete=models.PROTECT, related_name="+")
+    script = models.ForeignKey("scripts.Script", on_delete=models.PROTECT, related_name="+")
     version = models.ForeignKey(
-        "ide.ScriptVersion",
+        "scripts.ScriptVersion",
         null=True,
         blank=True,
         on_delete=models.PROTECT,
@@ -32,11 +32,21 @@ class _ScriptBound(models.Model):
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # Who last set what it runs (created, edited, started or retried it): its
+    # runs act for this user (oktoscripts/runs/principal.py).
+    configured_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created = models.DateTimeField(default=timezone.now)
     updated = models.DateTimeField(default=timezone.now)
 
     class Meta:
         abstract = True
+
+    def acting_for(self) -> dict:
+        """Who its runs act for, as ``asubmit_run`` options: the user who configured
+        it, bounded by the author of the code when it runs "the latest saved version"."""
+        return {"user": self.configured_by, "bounded_by_author": self.version_id is None}
 
 
 class Schedule(_ScriptBound):

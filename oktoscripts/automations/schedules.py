@@ -27,6 +27,7 @@ from django.utils import timezone
 
 from oktoscripts.automations import targets
 from oktoscripts.automations.models import Schedule, ScheduleTick
+from oktoscripts.scripts.arguments import clean_args
 
 log = logging.getLogger(__name__)
 
@@ -175,7 +176,9 @@ async def fire(claim: Claim, nc) -> str | None:  # noqa: ANN001 - nats Client
 
     if not claim.run:
         return None
-    schedule = await Schedule.objects.select_related("script", "version").aget(pk=claim.schedule_id)
+    schedule = await Schedule.objects.select_related("script", "version", "configured_by").aget(
+        pk=claim.schedule_id
+    )
     try:
         target = await sync_to_async(targets.resolve_for)(schedule)
         run_id = await targets.astart(
@@ -184,7 +187,7 @@ async def fire(claim: Claim, nc) -> str | None:  # noqa: ANN001 - nats Client
             started_by="schedule",
             trigger=tick_label(schedule, claim),
             nc=nc,
-            user=None,
+            **schedule.acting_for(),
         )
     except Exception as exc:  # noqa: BLE001 - recorded on the tick, shown in the IDE
         log.warning("schedule %s: tick %s could not start: %s", schedule.pk, claim.tick, exc)
@@ -220,8 +223,7 @@ def save(schedule: Schedule, **fields: object) -> Schedule:
     check(schedule.cron, schedule.timezone)
     if schedule.missed not in Schedule.Missed.values:
         raise ValueError(f"missed must be one of {', '.join(Schedule.Missed.values)}")
-    if not isinstance(schedule.args, dict):
-        raise ValueError("args must be an object")
+    schedule.args = clean_args(schedule.args)  # the one rule of every run's arguments
     targets.resolve(schedule.script, schedule.version)  # the script can run
     if before != (schedule.cron, schedule.timezone, schedule.enabled):
         reset_next_tick(schedule)

@@ -15,6 +15,7 @@ from oktoscripts.lua.values import LuaCallback
 
 if TYPE_CHECKING:
     from oktoscripts.api.services import Services
+    from oktoscripts.runs.principal import Principal
 
 
 @dataclass
@@ -59,11 +60,14 @@ class RunContext:
         start_listener: Callable[[ListenerSource, LuaCallback, int, str], None],
         listener_key: str = "",
         memory_room: Callable[[], int | None] | None = None,
+        principal: Principal | None = None,
     ) -> None:
         self.run_id = run_id
         self.script_name = script_name
         self.args = args
         self.services = services
+        # Who the run acts for; guarded bindings ask it (None: no one, refused).
+        self.principal = principal
         self.limits = limits
         self.deadline = time.monotonic() + limits.wall_seconds
         self._cancelled: asyncio.Event | None = None

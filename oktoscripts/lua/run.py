@@ -113,6 +113,7 @@ class LuaRun:
         on_status: Callable[[str], None] | None = None,
         executor: concurrent.futures.Executor | None = None,
         listener_key: str = "",
+        principal: Any = None,
     ) -> None:
         if runtime not in RUNTIMES:
             raise ValueError(f"unknown Lua runtime {runtime!r} (use one of {', '.join(RUNTIMES)})")
@@ -125,6 +126,7 @@ class LuaRun:
         self.runtime = runtime
         self.services = services
         self.listener_key = listener_key
+        self.principal = principal  # an oktoscripts.runs.principal.Principal
         self.on_output = on_output
         self.on_status = on_status
         self.executor = executor or default_pool()
@@ -185,6 +187,7 @@ class LuaRun:
             start_listener=weakly(self._start_listener_threadsafe),
             listener_key=self.listener_key,
             memory_room=weakly(self._memory_room),
+            principal=self.principal,
         )
         if self._cancel_requested:
             self._on_cancel()

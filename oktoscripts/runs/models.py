@@ -46,7 +46,7 @@ class Run(models.Model):
     # The immutable script version that ran (None for ad-hoc runs such as
     # ``runscript --remote``); ``code`` keeps the exact text either way.
     script_version = models.ForeignKey(
-        "ide.ScriptVersion",
+        "scripts.ScriptVersion",
         null=True,
         blank=True,
         on_delete=models.PROTECT,
@@ -63,6 +63,10 @@ class Run(models.Model):
         on_delete=models.SET_NULL,
         related_name="runs",
     )
+    # Set by an automation that ran "the latest saved version": someone other
+    # than ``user`` may have saved it, so its author's permissions bound the run
+    # too (oktoscripts/runs/principal.py).
+    bounded_by_author = models.BooleanField(default=False)
     args = models.JSONField(default=dict, blank=True)
     # Set on the runs of a deployed listener: the same in each of its runs, so a
     # replacement run takes over the event consumers of the run it replaces.

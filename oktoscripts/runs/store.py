@@ -61,6 +61,11 @@ class ClaimedRun:
     runtime: str
     limits: dict
     listener_key: str
+    # Who the run acts for (oktoscripts/runs/principal.py).
+    user_id: int | None = None
+    started_by: str = ""
+    bounded_by_author: bool = False
+    script_version_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -272,7 +277,8 @@ class RunStore:
                 Run.objects.select_for_update()
                 .filter(pk__in=chunk, status=Run.Status.QUEUED)
                 .values_list(
-                    "id", "script_name", "code", "args", "runtime", "limits", "listener_key"
+                    "id", "script_name", "code", "args", "runtime", "limits", "listener_key",
+                    "user_id", "started_by", "bounded_by_author", "script_version_id",
                 )
             )
             for run_id, *fields in rows:

@@ -45,6 +45,7 @@ def _new_run(
     trigger: str,
     run_id: str | None,
     listener_key: str = "",
+    bounded_by_author: bool = False,
 ) -> Run:
     if runtime not in Run.Runtime.values:
         raise ValueError(f"unknown runtime {runtime!r} (use {' or '.join(Run.Runtime.values)})")
@@ -67,6 +68,7 @@ def _new_run(
         script_version_id=script_version_id,
         trigger=trigger,
         listener_key=listener_key,
+        bounded_by_author=bounded_by_author,
     )
 
 
@@ -78,7 +80,7 @@ async def publish_request(nc: Client, run: Run) -> None:
     run_id = str(run.id)
     payload = json.dumps({"run_id": run_id, "script_name": run.script_name}).encode()
     await nc.jetstream().publish(subjects.run_queue(), payload, headers={"Nats-Msg-Id": run_id})
-    await nc.publish(subjects.run_status(run_id), live.status_message(run_id, "queued"))
+    await live.publish(nc, live.status_message(run_id, "queued"))
 
 
 def _mark_unqueued(run: Run, exc: Exception) -> None:
@@ -108,6 +110,7 @@ async def asubmit_run(
     run_id: str | None = None,
     nc: Client | None = None,
     listener_key: str = "",
+    bounded_by_author: bool = False,
 ) -> Run:
     """Store a queued Run and put its request on the run queue; returns the Run.
 
@@ -115,7 +118,12 @@ async def asubmit_run(
     submitting, so it misses nothing. Raises ValueError for bad arguments and
     RunQueueError when NATS cannot be reached (the Run is then "failed").
     ``listener_key`` names the listeners of a deployed listener's runs
-    (RunContext.listener_name)."""
+    (RunContext.listener_name).
+
+    The run acts for ``user`` (its principal, oktoscripts/runs/principal.py);
+    ``bounded_by_author``: an automation runs the latest saved version, whose
+    author must hold a guarded binding's permission too. A run with no user
+    acts for the machine's operator when ``started_by`` is "cli", else for no one."""
     run = _new_run(
         code,
         script_name,
@@ -128,6 +136,7 @@ async def asubmit_run(
         trigger,
         run_id,
         listener_key,
+        bounded_by_author,
     )
     await sync_to_async(run.save)(force_insert=True)
     try:
@@ -157,6 +166,7 @@ def submit_run(code: str, **options: Any) -> Run:
         options.get("trigger", ""),
         options.get("run_id"),
         options.get("listener_key", ""),
+        options.get("bounded_by_author", False),
     )
     run.save(force_insert=True)
     try:
@@ -187,9 +197,7 @@ def _cancel_if_queued(run_id: str) -> str | None:
 async def _announce_cancel(nc: Client, run_id: str, status: str) -> str:
     if status == "cancelled":  # was queued: cancelled right here
         error = {"message": "cancelled before it started", "kind": "cancelled"}
-        await nc.publish(
-            subjects.run_status(run_id), live.status_message(run_id, "cancelled", error=error)
-        )
+        await live.publish(nc, live.status_message(run_id, "cancelled", error=error))
         await nc.flush()
         return "cancelled"
     if status in Run.ACTIVE:

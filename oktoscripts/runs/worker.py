@@ -26,14 +26,17 @@ from django.db import InterfaceError, OperationalError
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 
+from oktoscripts import permissions
 from oktoscripts.api.services import Services
 from oktoscripts.bus import subjects
 from oktoscripts.bus.outbox import Outbox
 from oktoscripts.bus.streams import ensure_run_queue, ensure_workers_bucket
 from oktoscripts.lua.threads import LuaThreadPool
 from oktoscripts.runs import conf, live, stranded
+from oktoscripts.runs.caps import capped
 from oktoscripts.runs.heartbeat import Heartbeat, LostRunSweeper
 from oktoscripts.runs.models import Run
+from oktoscripts.runs.principal import Principal
 from oktoscripts.runs.puller import RequestPuller
 from oktoscripts.runs.store import ClaimedRun, RunStore
 
@@ -272,8 +275,15 @@ class Worker:
     async def _execute(self, claimed: ClaimedRun, held: _Held) -> None:
         run_id = claimed.id
         self._publish_status(run_id, Run.Status.RUNNING, worker_id=self.worker_id)
+        principal = Principal.of_run(claimed.user_id, claimed.started_by,
+                                     claimed.bounded_by_author, claimed.script_version_id)
+        refusal = await self._refusal_to_run(principal)
+        if refusal is not None:
+            await self._finish(run_id, Run.Status.FAILED, None,
+                               internal_error(f"refused: {refusal}"), None)
+            return
         try:
-            held.lua = self._lua_run(claimed)
+            held.lua = self._lua_run(claimed, principal)
         except Exception as exc:  # noqa: BLE001 - bad limits or runtime: the run fails
             await self._finish(run_id, Run.Status.FAILED, None, internal_error(str(exc)), None)
             return
@@ -290,18 +300,26 @@ class Worker:
         error = asdict(outcome.error) if outcome.error is not None else None
         await self._finish(run_id, outcome.status, outcome.result, error, outcome.metrics)
 
-    def _lua_run(self, claimed: ClaimedRun):  # noqa: ANN202 - a LuaRun
+    async def _refusal_to_run(self, principal: Principal) -> str | None:
+        """Why the run's user may not run scripts (any more): deactivated, or a
+        role without ``run_scripts`` since they started or configured it."""
+        if principal.kind != "user":
+            return None
+        try:
+            return await self.store.call(
+                lambda: principal.refusal(permissions.RUN_SCRIPTS, author_too=False))
+        except Exception as exc:  # noqa: BLE001 - the database is away: do not run unchecked
+            return f"the permission '{permissions.RUN_SCRIPTS}' could not be checked: {exc}"
+
+    def _lua_run(self, claimed: ClaimedRun, principal: Principal):  # noqa: ANN202 - a LuaRun
         from oktoscripts.lua.limits import Limits
         from oktoscripts.lua.run import LuaRun
 
         run_id = claimed.id
-        output_subject = subjects.run_output(run_id)
-
         def on_output(line) -> None:  # noqa: ANN001 - an OutputLine
-            self.outbox.put(
-                output_subject,
-                live.output_message(line.seq, line.stream, line.text, line.level, line.time),
-            )
+            message = live.output_message(run_id, line.seq, line.stream, line.text, line.level,
+                                          line.time)
+            self.outbox.put(message.subject, message.data)
             self.store.add_output(run_id, line.seq, line.stream, line.text, line.level, line.time)
 
         def on_status(status: str) -> None:
@@ -314,13 +332,14 @@ class Worker:
             name=claimed.script_name,
             run_id=run_id,
             args=claimed.args,
-            limits=Limits.with_overrides(claimed.limits),
+            limits=capped(Limits.with_overrides(claimed.limits)),
             runtime=claimed.runtime,
             services=self.services,
             on_output=on_output,
             on_status=on_status,
             executor=self._lua_threads,
             listener_key=claimed.listener_key,
+            principal=principal,
         )
 
     async def _finish(
@@ -349,9 +368,8 @@ class Worker:
         self._publish_status(run_id, status, result=result, error=error, metrics=metrics)
 
     def _publish_status(self, run_id: str, status: str, **details: object) -> None:
-        self.outbox.put(
-            subjects.run_status(run_id), live.status_message(run_id, str(status), **details)
-        )
+        message = live.status_message(run_id, str(status), **details)
+        self.outbox.put(message.subject, message.data)
 
     def _announce_lost(self, run_id: str, error: dict) -> None:
         self._publish_status(run_id, Run.Status.LOST, error=error)

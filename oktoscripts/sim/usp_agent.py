@@ -1,9 +1,13 @@
 """The simulated USP agent: a TR-181 device that speaks USP over MQTT
 (3.1.1 or 5) or WebSocket to a controller, over real sockets.
 
-On start it connects its MTP, sends the MTP connect Record (USP 1.3) and the
-Boot! event (asking for a NotifyResp); it answers requests from its data
-model (usp_requests.py), reboots on Device.Reboot(), completes asynchronous
+On start it connects its MTP (as a real agent would: MQTT with a device
+credential and its Endpoint ID as client identifier, publishing to its own
+topic below the controller's; WebSocket with a client certificate or a
+device credential; TLS for mqtts:// and wss:// URLs, checked against
+``tls_ca``), sends the MTP connect Record (USP 1.3) and the Boot! event
+(asking for a NotifyResp); it answers requests from its data model
+(usp_requests.py), reboots on Device.Reboot(), completes asynchronous
 commands with an OperationComplete notification, and sends ValueChange
 notifications for the subscriptions the controller created. Many agents run
 in one asyncio process (``run_fleet``).
@@ -21,7 +25,8 @@ import contextlib
 import json
 import logging
 import socket
-from dataclasses import dataclass, field
+import ssl
+from dataclasses import dataclass, field, replace
 
 import aiomqtt
 from paho.mqtt.packettypes import PacketTypes
@@ -34,6 +39,7 @@ from oktoscripts.sim import usp_requests
 from oktoscripts.sim.tr181 import DataModel, default_device
 from oktoscripts.usp import messages, mqtt_topics, records, ws_extension
 from oktoscripts.usp.messages import Msg
+from oktoscripts.usp.mqtt_mtp import broker_tls_context
 from oktoscripts.usp.mqtt_mtp import connect as mqtt_connect
 from oktoscripts.usp.records import RecordError
 
@@ -77,19 +83,30 @@ class AgentConfig:
     index: int = 1
     mqtt_url: str = ""
     mqtt_version: str = "auto"  # "5" | "3.1.1" | "auto"
-    controller_topic: str = "usp/controller"
+    controller_topic: str = "usp/controller"  # the agent publishes to <this>/<endpoint id>
     agent_topic: str = ""  # default usp/agent/<endpoint id>
-    ws_url: str = ""  # ws://127.0.0.1:8081/usp
+    ws_url: str = ""  # wss://127.0.0.1:8081/usp
     ws_listen_port: int = 0  # websocket-server: the port to listen on (0: any free port)
-    username: str = ""
+    username: str = ""  # a device credential (MQTT login; WebSocket Basic without a cert)
     password: str = ""
+    tls_ca: str = ""  # CA the controller's / broker's certificate is checked with
+    tls_cert: str = ""  # client certificate (PEM) naming the Endpoint ID, and its key
+    tls_key: str = ""
     reboot_s: float = 0.2
     retry_s: float = 1.0
     notify_retry_s: float = 2.0  # first wait for a NotifyResp before sending again
 
     def __post_init__(self) -> None:
         self.serial = self.serial or self.endpoint_id.rsplit(":", 1)[-1]
-        self.agent_topic = self.agent_topic or f"usp/agent/{self.endpoint_id}"
+        self.agent_topic = self.agent_topic or mqtt_topics.agent_topic("usp/agent",
+                                                                        self.endpoint_id)
+
+    @property
+    def publish_topic(self) -> str:
+        return mqtt_topics.agent_publish_topic(self.controller_topic, self.endpoint_id)
+
+    def tls_context(self) -> ssl.SSLContext:
+        return broker_tls_context(self.tls_ca, self.tls_cert, self.tls_key)
 
 
 @dataclass
@@ -178,6 +195,8 @@ class SimAgent:
     async def _run_mqtt(self) -> None:
         cfg = self.config
         address = mqtt_topics.broker_address(cfg.mqtt_url)
+        if cfg.username:
+            address = replace(address, username=cfg.username, password=cfg.password)
         will_payload = records.encode_disconnect(
             to_id=cfg.controller_id,
             from_id=cfg.endpoint_id,
@@ -187,10 +206,10 @@ class SimAgent:
         def will(v5: bool) -> aiomqtt.Will:
             if v5:
                 return aiomqtt.Will(
-                    cfg.controller_topic, will_payload, properties=self._publish_props()
+                    cfg.publish_topic, will_payload, properties=self._publish_props()
                 )
             return aiomqtt.Will(
-                mqtt_topics.publish_topic_v311(cfg.controller_topic, cfg.agent_topic), will_payload
+                mqtt_topics.publish_topic_v311(cfg.publish_topic, cfg.agent_topic), will_payload
             )
 
         client, v5 = await _mqtt_connect_remembered(
@@ -199,10 +218,11 @@ class SimAgent:
             endpoint_id=cfg.endpoint_id,
             identifier=cfg.endpoint_id,
             will=will,
+            tls=cfg.tls_context() if address.tls else None,
         )
         try:
             await client.subscribe(mqtt_topics.subscription_filter(cfg.agent_topic))
-            controller_topic = cfg.controller_topic
+            controller_topic = cfg.publish_topic
 
             async def send(data: bytes) -> None:
                 if v5:
@@ -252,6 +272,7 @@ class SimAgent:
             headers["Authorization"] = f"Basic {token}"
         async with ws_connect(
             cfg.ws_url,
+            ssl=cfg.tls_context() if cfg.ws_url.startswith("wss:") else None,
             subprotocols=[ws_extension.SUBPROTOCOL],
             additional_headers=headers,
             create_connection=ws_extension.UspClientConnection,

@@ -7,10 +7,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import ssl
 from dataclasses import dataclass, field
 from typing import Any
 
+from oktoscripts import pki
 from oktoscripts.devices.maintenance import maintain
+from oktoscripts.usp import mqtt_topics
+from oktoscripts.usp.admission import Admission, auth_mode, check_credential
+from oktoscripts.usp.broker_auth import BrokerAuthService, load_auth_file
 from oktoscripts.usp.controller import AgentLink, Controller
 from oktoscripts.usp.endpoint import endpoint_id_problem
 from oktoscripts.usp.mqtt_mtp import MqttMtp
@@ -28,9 +33,15 @@ class ControllerConfig:
     mqtt_topic: str = "usp/controller"
     mqtt_version: str = "auto"
     mqtt_qos: int = 0
+    mqtt_agent_topic: str = "usp/agent"  # agents listen on <this>/<their Endpoint ID>
+    mqtt_identity: str = "topic"  # "topic": a Record must come on its sender's topic; "none"
+    mqtt_ca: str = ""  # CA bundle of an mqtts:// broker ("": system CAs and the platform's)
+    mqtt_cert: tuple[str, str] = ("", "")  # the controller's client certificate and key
+    broker_auth_file: str = ""  # the embedded broker's: this process answers its MQTT logins
     ws_host: str = "127.0.0.1"
     ws_port: int | None = 8081  # None: no WebSocket MTP; 0: any free port
-    ws_auth: bool = True
+    ws_auth: str = "on"  # admission.MODES
+    ws_tls: bool = False  # wss:// with the platform's certificate (pki.tls_files())
     ws_dial: list[tuple[str, str]] = field(default_factory=list)  # (endpoint id, ws:// URL)
 
     @classmethod
@@ -44,6 +55,13 @@ class ControllerConfig:
             raise ConfigError("OKTOSCRIPTS_USP_ENDPOINT_ID", problem)
         if settings.USP_MQTT_VERSION not in ("auto", "5", "3.1.1"):
             raise ConfigError("OKTOSCRIPTS_USP_MQTT_VERSION", "expected auto, 5 or 3.1.1")
+        for name, topic in (("OKTOSCRIPTS_USP_MQTT_TOPIC", settings.USP_MQTT_TOPIC),
+                            ("OKTOSCRIPTS_USP_MQTT_AGENT_TOPIC", settings.USP_MQTT_AGENT_TOPIC)):
+            problem = mqtt_topics.topic_problem(topic)
+            if problem:
+                raise ConfigError(name, problem)
+        if settings.USP_MQTT_IDENTITY not in ("topic", "none"):
+            raise ConfigError("OKTOSCRIPTS_USP_MQTT_IDENTITY", "expected topic or none")
         dial = []
         for item in settings.USP_WS_DIAL:
             eid, sep, url = item.partition("=")
@@ -51,14 +69,23 @@ class ControllerConfig:
                 raise ConfigError("OKTOSCRIPTS_USP_WS_DIAL",
                                   f"expected endpoint-id=ws://host:port/path, got {item!r}")
             dial.append((eid, url))
+        mode = auth_mode(settings.USP_WS_AUTH)
+        if mode is None:
+            raise ConfigError("OKTOSCRIPTS_USP_WS_AUTH", "expected on, cert or off")
         return cls(
             endpoint_id=settings.USP_ENDPOINT_ID,
             mqtt_url=settings.MQTT_URL,
             mqtt_topic=settings.USP_MQTT_TOPIC,
             mqtt_version=settings.USP_MQTT_VERSION,
+            mqtt_agent_topic=settings.USP_MQTT_AGENT_TOPIC,
+            mqtt_identity=settings.USP_MQTT_IDENTITY,
+            mqtt_ca=settings.MQTT_CA,
+            mqtt_cert=(settings.MQTT_CERT, settings.MQTT_KEY),
+            broker_auth_file=settings.EMBEDDED_MQTT_AUTH,
             ws_host=settings.USP_WS_HOST,
             ws_port=settings.USP_WS_PORT,
-            ws_auth=settings.USP_WS_AUTH,
+            ws_auth=mode,
+            ws_tls=settings.USP_WS_TLS,
             ws_dial=dial,
         )
 
@@ -75,6 +102,7 @@ class ControllerProcess:
         self.registrar = Registrar(self.controller, registry, owner=self.owner)
         self.service = ControllerService(self.controller, nc)
         self.mqtt: MqttMtp | None = None
+        self.broker_auth: BrokerAuthService | None = None
         self.websocket: WebSocketMtp | None = None
         self._credentials = credentials
         self._tasks: list[asyncio.Task] = []
@@ -89,15 +117,27 @@ class ControllerProcess:
         # The registry's upkeep: agents silent past their lease go offline,
         # new-device events a crash left unpublished go out.
         self._tasks.append(loop.create_task(maintain(self.registry)))
+        if self.config.broker_auth_file:
+            # Before our own MQTT login, which it answers too.
+            auth = await asyncio.to_thread(load_auth_file, self.config.broker_auth_file)
+            self.broker_auth = BrokerAuthService(
+                auth, credentials=self._credentials, controller_topic=self.config.mqtt_topic,
+                agent_topic=self.config.mqtt_agent_topic)
+            await self.broker_auth.start()
         if self.config.mqtt_url:
             self.mqtt = MqttMtp(self.controller, self.config.mqtt_url, self.config.mqtt_topic,
-                                version=self.config.mqtt_version, qos=self.config.mqtt_qos)
+                                version=self.config.mqtt_version, qos=self.config.mqtt_qos,
+                                identity=self.config.mqtt_identity, ca=self.config.mqtt_ca,
+                                client_cert=self.config.mqtt_cert)
             self.controller.link_loader = self._mqtt_link_from_registry
             self._tasks.append(loop.create_task(self.mqtt.run()))
         if self.config.ws_port is not None:
+            tls = None
+            if self.config.ws_tls:
+                tls = (await asyncio.to_thread(pki.tls_files)).server_context(ssl.CERT_OPTIONAL)
             self.websocket = WebSocketMtp(
                 self.controller, host=self.config.ws_host, port=self.config.ws_port,
-                authenticate=self._authenticate if self.config.ws_auth else None,
+                admission=Admission(self.config.ws_auth, self._check_credential), tls=tls,
             )
             await self.websocket.start()
             for eid, url in self.config.ws_dial:
@@ -116,16 +156,21 @@ class ControllerProcess:
         if self.websocket is not None:
             await self.websocket.stop()
         await self.service.stop()
+        if self.broker_auth is not None:
+            await self.broker_auth.stop()
         await self.registrar.wait_idle()
 
-    async def _authenticate(self, username: str, password: str) -> bool:
+    async def _check_credential(self, username: str, password: str, endpoint_id: str) -> str:
+        """"ok", "bad-password" or "not-bound" (a right password of a credential that
+        may not speak for ``endpoint_id``)."""
         if self._credentials is None:
-            return False
+            return "bad-password"
         try:
-            return await asyncio.to_thread(self._credentials.verify_basic, username, password)
+            return await asyncio.to_thread(check_credential, self._credentials, username,
+                                           password, endpoint_id)
         except Exception:
-            log.exception("usp websocket: credential check failed")
-            return False
+            log.exception("usp: credential check failed")
+            return "bad-password"
 
     async def _mqtt_link_from_registry(self, endpoint_id: str) -> AgentLink | None:
         """After a controller restart, MQTT agents are still reachable at the topic

@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 
 NOTIFY_QUEUE_SIZE = 10_000
 LOG_EVERY_S = 5.0
+MAX_LOG_KEYS = 10_000
 
 
 @dataclass(eq=False)
@@ -68,6 +69,9 @@ class RateLimitedLog:
         self._count: dict[str, int] = {}
 
     def warning(self, key: str, text: str, *args: object) -> None:
+        if len(self._last) > MAX_LOG_KEYS:  # keys chosen by senders: never let them pile up
+            self._last.clear()
+            self._count.clear()
         self._count[key] = self._count.get(key, 0) + 1
         now = time.monotonic()
         if now - self._last.get(key, 0.0) >= LOG_EVERY_S:

@@ -4,6 +4,13 @@ received Records to the controller, and publishes to agents' topics.
 MQTT 5 where the broker speaks it (Mosquitto, EMQX, ...), else MQTT 3.1.1
 (the MQTT listener of nats-server), following the TR-369 MQTT binding for
 each (mqtt_topics.py).
+
+Who sent a Record: every agent publishes to its own topic below the
+controller's, ``<topic>/<its Endpoint ID>``, which the broker lets only that
+agent publish to (ACLs; the embedded broker's login service). With identity
+"topic" (the default) a Record whose from_id is not the Endpoint ID of the
+topic it came on is dropped, and so is one sent to the controller topic
+itself; "none" believes from_id, for a broker that cannot tell agents apart.
 """
 
 from __future__ import annotations
@@ -11,13 +18,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import ssl
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 
 import aiomqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from oktoscripts import pki
 from oktoscripts.usp import mqtt_topics
 from oktoscripts.usp.controller import AgentLink, Controller
 
@@ -42,18 +52,38 @@ def publish_properties(reply_to: str, err_id: str) -> Properties:
     return props
 
 
+def broker_tls_context(ca: str = "", cert: str = "", key: str = "") -> ssl.SSLContext:
+    """How a client checks an mqtts:// broker: against ``ca`` when given, else
+    against the system's CAs and the platform's own CA (which signs the
+    certificate of the embedded broker's MQTT listener); presenting the client
+    certificate ``cert`` (and ``key``) when given."""
+    context = pki.client_context(Path(ca) if ca else None)
+    if not ca:
+        with contextlib.suppress(OSError, ValueError):
+            context.load_verify_locations(cafile=pki.tls_files().ca)
+    if cert:
+        context.load_cert_chain(cert, key or None)
+    return context
+
+
 async def connect(address: mqtt_topics.BrokerAddress, *, endpoint_id: str, version: str,
                   identifier: str | None = None,
                   will: Callable[[bool], aiomqtt.Will] | None = None,
+                  tls: ssl.SSLContext | None = None,
                   ) -> tuple[aiomqtt.Client, bool]:
     """A connected client and whether it speaks MQTT 5. ``version``: "5", "3.1.1" or "auto"
-    (5, falling back to 3.1.1 when the broker refuses it). ``will(v5)`` makes the Will."""
+    (5, falling back to 3.1.1 when the broker refuses it). ``will(v5)`` makes the Will.
+    An mqtts:// address is reached over TLS checked with ``tls`` (default:
+    ``broker_tls_context()``)."""
     attempts = {"5": [True], "3.1.1": [False], "auto": [True, False]}[version]
+    if address.tls and tls is None:
+        tls = broker_tls_context()
     last_error: Exception | None = None
     for v5 in attempts:
         client = aiomqtt.Client(
             address.host, address.port,
             username=address.username, password=address.password,
+            tls_context=tls if address.tls else None,
             identifier=identifier or ("" if v5 else endpoint_id),
             protocol=aiomqtt.ProtocolVersion.V5 if v5 else aiomqtt.ProtocolVersion.V311,
             properties=connect_properties(endpoint_id) if v5 else None,
@@ -73,12 +103,16 @@ class MqttMtp:
     """The MQTT side of one controller."""
 
     def __init__(self, controller: Controller, url: str, topic: str, *, version: str = "auto",
-                 qos: int = 0) -> None:
+                 qos: int = 0, identity: str = "topic", ca: str = "",
+                 client_cert: tuple[str, str] = ("", "")) -> None:
         self.controller = controller
         self.address = mqtt_topics.broker_address(url)
         self.topic = topic
         self.version = version
         self.qos = qos
+        self.identity = identity
+        self.ca = ca
+        self.client_cert = client_cert
         self.client: aiomqtt.Client | None = None
         self.v5 = False
         self.connected = asyncio.Event()
@@ -101,9 +135,12 @@ class MqttMtp:
             await asyncio.sleep(RECONNECT_DELAY_S)
 
     async def _session(self) -> None:
+        tls = None
+        if self.address.tls:
+            tls = await asyncio.to_thread(broker_tls_context, self.ca, *self.client_cert)
         self.client, self.v5 = await connect(
             self.address, endpoint_id=self.controller.endpoint_id, version=self.version,
-            identifier=self._identifier,
+            identifier=self._identifier, tls=tls,
         )
         await self.client.subscribe(mqtt_topics.subscription_filter(self.topic), qos=self.qos)
         log.info("usp mqtt: subscribed %s on %s:%s (MQTT %s)", self.topic, self.address.host,
@@ -119,7 +156,8 @@ class MqttMtp:
         reply_to = reply_to or mqtt_topics.reply_to_from_topic(message.topic.value)
         payload = message.payload if isinstance(message.payload, bytes) else b""
         err_id = dict(getattr(message.properties, "UserProperty", None) or []).get("usp-err-id")
-        await self.controller.on_record(payload, _MqttSource(self, reply_to, err_id))
+        publisher = mqtt_topics.publisher_of(message.topic.value, self.topic)
+        await self.controller.on_record(payload, _MqttSource(self, reply_to, err_id, publisher))
 
     def link(self, endpoint_id: str, topic: str) -> AgentLink:
         async def send(data: bytes) -> None:
@@ -131,21 +169,30 @@ class MqttMtp:
         client = self.client
         if client is None:
             raise ConnectionError("not connected to the MQTT broker")
+        # The agent answers to its own topic below ours (mqtt_topics.agent_publish_topic).
+        reply_to = mqtt_topics.agent_publish_topic(self.topic, to_id)
         if self.v5:
             await client.publish(topic, data, qos=self.qos,
-                                 properties=publish_properties(self.topic, to_id))
+                                 properties=publish_properties(reply_to, to_id))
         else:
-            await client.publish(mqtt_topics.publish_topic_v311(topic, self.topic), data,
+            await client.publish(mqtt_topics.publish_topic_v311(topic, reply_to), data,
                                  qos=self.qos)
 
 
 class _MqttSource:
-    def __init__(self, mtp: MqttMtp, reply_to: str | None, err_id: str | None) -> None:
+    def __init__(self, mtp: MqttMtp, reply_to: str | None, err_id: str | None,
+                 publisher: str | None) -> None:
         self.mtp = mtp
         self.reply_to = reply_to
         self.err_id = err_id
+        self.publisher = publisher  # the Endpoint ID of the topic the Record came on
 
     def link_for(self, from_id: str) -> AgentLink | None:
+        if self.mtp.identity == "topic" and self.publisher != from_id:
+            self.mtp.controller.limited_log.warning(
+                "mqtt-identity", "usp mqtt: dropped a record claiming to be from %s sent on "
+                "the topic of %s", from_id, self.publisher or "no agent (the controller topic)")
+            return None
         return self.mtp.link(from_id, self.reply_to) if self.reply_to else None
 
     async def bad_record(self, reason: str) -> None:

@@ -2,11 +2,13 @@
 
 Agents connect to the controller (subprotocol ``v1.usp``, their Endpoint ID
 in the bbf-usp-protocol extension, or ``?eid=`` in the URL for agents that
-cannot send the extension), authenticated by HTTP Basic with the device
-credentials. The controller also dials agents that run their own WebSocket
-server (``dial``). Either way one connection is one AgentLink; Records
-arrive as binary frames; a frame that is not a Record closes the connection
-with 1003 (R-WS.16).
+cannot send the extension), over TLS by default. The Endpoint ID an agent
+claims is only believed when it is proven (``Admission``): by a client
+certificate naming it (subjectAltName ``urn:bbf:usp:id:<eid>``), or by HTTP
+Basic with a device credential bound to it (``DeviceBinding`` in devices/credentials.py). The
+controller also dials agents that run their own WebSocket server (``dial``).
+Either way one connection is one AgentLink; Records arrive as binary frames;
+a frame that is not a Record closes the connection with 1003 (R-WS.16).
 
 It is served by the controller process itself rather than the web process:
 the link and the requests waiting on it live where the msg_id matching is.
@@ -15,11 +17,9 @@ the link and the requests waiting on it live where the msg_id matching is.
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+import ssl
 from http import HTTPStatus
 from urllib.parse import parse_qs, urlsplit
 
@@ -28,25 +28,28 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
+from oktoscripts import pki
 from oktoscripts.usp import records, ws_extension
-from oktoscripts.usp.controller import AgentLink, Controller
+from oktoscripts.usp.admission import Admission
+from oktoscripts.usp.controller import AgentLink, Controller, RateLimitedLog
 from oktoscripts.usp.endpoint import endpoint_id_problem
 
 log = logging.getLogger(__name__)
 
 MAX_FRAME_BYTES = records.MAX_RECORD_BYTES
-Authenticator = Callable[[str, str], Awaitable[bool]]
 
 
-def basic_credentials(header: str | None) -> tuple[str, str] | None:
-    if not header or not header.lower().startswith("basic "):
-        return None
-    try:
-        decoded = base64.b64decode(header[6:].strip(), validate=True).decode()
-    except (binascii.Error, UnicodeDecodeError):
-        return None
-    username, sep, password = decoded.partition(":")
-    return (username, password) if sep else None
+def claimed_endpoint_id(request: Request, query: str) -> tuple[str, str | None]:
+    """The Endpoint ID a handshake claims (extension, else ``?eid=``) and what is
+    wrong with the claim (None if nothing)."""
+    from_extension = ws_extension.take_endpoint_id(request.headers)
+    from_query = parse_qs(query).get("eid") or []
+    if len(from_query) > 1 or (from_extension and from_query
+                               and from_query[0] != from_extension):
+        return from_extension, "the handshake names more than one Endpoint ID"
+    eid = from_extension or (from_query[0] if from_query else "")
+    problem = endpoint_id_problem(eid)
+    return eid, f"agent Endpoint ID: {problem}" if problem else None
 
 
 class _ConnectionSource:
@@ -64,12 +67,18 @@ class _ConnectionSource:
 
 
 class WebSocketMtp:
-    def __init__(self, controller: Controller, *, host: str, port: int,
-                 authenticate: Authenticator | None, path: str = "/usp") -> None:
+    def __init__(self, controller: Controller, *, host: str, port: int, admission: Admission,
+                 tls: ssl.SSLContext | None = None, path: str = "/usp") -> None:
         self.controller = controller
         self.host, self.port, self.path = host, port, path
-        self.authenticate = authenticate
+        self.admission = admission
+        self.tls = tls
         self.server: Server | None = None
+        self.refusals = RateLimitedLog()
+
+    @property
+    def scheme(self) -> str:
+        return "wss" if self.tls is not None else "ws"
 
     async def start(self) -> None:
         self.server = await serve(
@@ -78,10 +87,11 @@ class WebSocketMtp:
             process_request=self._check_request,
             process_response=self._add_extension,
             max_size=MAX_FRAME_BYTES, compression=None,
-            ping_interval=30, ping_timeout=30,
+            ping_interval=30, ping_timeout=30, ssl=self.tls,
         )
         self.port = self.server.sockets[0].getsockname()[1]
-        log.info("usp websocket: listening on ws://%s:%s%s", self.host, self.port, self.path)
+        log.info("usp websocket: listening on %s://%s:%s%s (authentication %s)", self.scheme,
+                 self.host, self.port, self.path, self.admission.mode)
 
     async def stop(self) -> None:
         if self.server is not None:
@@ -99,21 +109,31 @@ class WebSocketMtp:
         if ws_extension.SUBPROTOCOL not in [p.strip() for p in offered.split(",")]:
             return connection.respond(HTTPStatus.BAD_REQUEST,
                                       "the v1.usp WebSocket subprotocol is required\n")
-        eid = ws_extension.take_endpoint_id(request.headers)
-        eid = eid or (parse_qs(url.query).get("eid") or [""])[0]
-        problem = endpoint_id_problem(eid)
+        eid, problem = claimed_endpoint_id(request, url.query)
         if problem:
-            return connection.respond(HTTPStatus.BAD_REQUEST, f"agent Endpoint ID: {problem}\n")
-        if self.authenticate is not None:
-            creds = basic_credentials(request.headers.get("Authorization"))
-            if creds is None or not await self.authenticate(*creds):
-                log.warning("usp websocket: refused %s from %s: bad credentials", eid,
-                            connection.remote_address)
-                response = connection.respond(HTTPStatus.UNAUTHORIZED, "authentication failed\n")
-                response.headers["WWW-Authenticate"] = 'Basic realm="oktoscripts USP"'
-                return response
+            return connection.respond(HTTPStatus.BAD_REQUEST, problem + "\n")
+        ssl_object = connection.transport.get_extra_info("ssl_object")
+        verdict = await self.admission.admit(eid, pki.peer_usp_endpoint_ids(ssl_object),
+                                             request.headers.get("Authorization"))
+        if not verdict.admitted:
+            return self._refuse(connection, eid, verdict.status, verdict.detail)
+        log.debug("usp websocket: %s admitted (%s)", eid, verdict.detail)
         connection.usp_endpoint_id = eid  # read by _handle once the handshake is done
         return None
+
+    def _refuse(self, connection: ServerConnection, eid: str, status: HTTPStatus,
+                detail: str) -> Response:
+        """Refuse a handshake: one warning with the claimed identity and where the
+        attempt came from (a flood from one address is summed up every few seconds)."""
+        host = connection.remote_address[0]
+        self.refusals.warning(f"{host} {eid}", "usp websocket: refused %s claimed from %s: %s",
+                              eid, host, detail)
+        if status == HTTPStatus.FORBIDDEN:
+            return connection.respond(status, "not allowed to speak for this Endpoint ID\n")
+        response = connection.respond(status, "authentication required\n")
+        if self.admission.mode == "on":
+            response.headers["WWW-Authenticate"] = 'Basic realm="oktoscripts USP"'
+        return response
 
     def _add_extension(self, connection: ServerConnection, request: Request,
                        response: Response) -> None:
@@ -140,7 +160,12 @@ class WebSocketMtp:
                     },
                     create_connection=ws_extension.UspClientConnection, max_size=MAX_FRAME_BYTES,
                 ) as connection:
-                    await serve_link(self.controller, connection, endpoint_id, {"url": url})
+                    announced = connection.peer_endpoint_id
+                    if announced and announced != endpoint_id:
+                        log.warning("usp websocket: %s answers as %s, not as %s: not used", url,
+                                    announced, endpoint_id)
+                    else:
+                        await serve_link(self.controller, connection, endpoint_id, {"url": url})
             except (OSError, ConnectionClosed) as exc:
                 log.warning("usp websocket: agent %s at %s: %s", endpoint_id, url, exc)
             await asyncio.sleep(retry_s)

@@ -152,4 +152,8 @@
     on("#bulk-retry", async () => { const r = await api("POST", url + "/retry"); if (!r.retried) fail(new Error("nothing to retry")); poll(); });
   }
   window.OktoAutomations = { index, schedule, deployment, bulk };
+  // Which page this is: the script element says (no inline script may call it).
+  const page = document.currentScript && document.currentScript.dataset.page;
+  if (page === "bulk") bulk(window.Okto.pageData("bulk-config"));
+  else if (page) window.OktoAutomations[page]();
 })();

@@ -2,15 +2,18 @@
    signature help from the API registry, save and run. */
 (function () {
   "use strict";
-  const cfg = window.OKTO_EDITOR;
+  const cfg = window.Okto.pageData("editor-config");
   const api = window.Okto.api;
-  ace.config.set("basePath", window.OKTO_ACE_BASE);
+  ace.config.set("basePath", cfg.aceBase);
   const Range = ace.require("ace/range").Range;
   const langTools = ace.require("ace/ext/language_tools");
   const data = JSON.parse(document.getElementById("completion-data").textContent);
 
   const editor = ace.edit("editor");
   editor.setTheme("ace/theme/chrome");
+  // No Ace worker (it would start from a blob: URL the page's policy forbids):
+  // the platform's own check (/api/check) marks problems.
+  editor.session.setUseWorker(false);
   editor.session.setMode("ace/mode/lua");
   editor.session.setTabSize(2);
   editor.session.setUseSoftTabs(true);

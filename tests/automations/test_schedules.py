@@ -138,3 +138,19 @@ def test_concurrent_claims_of_one_tick_give_exactly_one_winner(make_script):
     assert tick.claimed_by.startswith("t")
     schedule.refresh_from_db()
     assert schedule.next_tick == due + timedelta(seconds=1)
+
+
+async def test_a_scheduled_run_gets_the_platform_limits_within_the_caps(make_script, nc):
+    """As a run from the IDE: script override > platform setting > built-in, capped."""
+    from oktoscripts.runs.caps import HARD_CAPS
+    from oktoscripts.scripts.models import PlatformSettings, Script
+
+    schedule = await _schedule(make_script, "*/5 * * * *")
+    await sync_to_async(PlatformSettings.load)()
+    await PlatformSettings.objects.aupdate(wall_seconds=30.0)
+    await Script.objects.filter(pk=schedule.script_id).aupdate(limits={"memory_bytes": 10**12})
+    claim = schedules.Claim(schedule.pk, datetime.now(UTC), True, 0, "started")
+    await ScheduleTick.objects.acreate(schedule=schedule, tick=claim.tick, outcome="started")
+    run = await Run.objects.aget(pk=await schedules.fire(claim, nc))
+    assert run.limits["wall_seconds"] == 30.0
+    assert run.limits["memory_bytes"] == HARD_CAPS.memory_bytes

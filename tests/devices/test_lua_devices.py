@@ -13,6 +13,7 @@ from oktoscripts.devices.credentials import CredentialStore
 from oktoscripts.devices.events import LoopAnnouncer
 from oktoscripts.devices.registry import DeviceRegistry
 from oktoscripts.lua.run import LuaRun
+from oktoscripts.runs.principal import Principal
 
 
 @pytest.fixture
@@ -45,6 +46,8 @@ def add_cpe(registry: DeviceRegistry, serial: str = "CPE1", **extra) -> None:
 
 
 async def run(source: str, services: Services, **kwargs):
+    # As the machine's operator (runscript); the roles are tested in tests/runs/test_principal.py.
+    kwargs.setdefault("principal", Principal.operator())
     return await LuaRun(source, name="t", services=services, **kwargs).run()
 
 
@@ -312,6 +315,7 @@ async def test_database_down_gives_the_failure_values_not_an_error():
             name="t",
             services=Services(mongo=down, devices=DeviceRegistry(down)),
             on_output=lines.append,
+            principal=Principal.operator(),
         ).run()
     finally:
         client.close()

@@ -99,7 +99,7 @@ def test_delete_needs_its_permission(device_db):
     assert allowed.delete("/api/devices/CPE-2").json() == {"deleted": True, "serial": "CPE-2"}
     assert device_db.get("CPE-2") is None
     assert allowed.delete("/api/devices/CPE-2").status_code == 404
-    from ide.models import AuditEvent
+    from oktoscripts.scripts.models import AuditEvent
 
     assert AuditEvent.objects.filter(action="device.delete", target="CPE-2").count() == 1
 

@@ -10,18 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser_site import running_site
+from tests.browser_site import BROWSER_TEST, CHROMIUM, running_site
 
-CHROMIUM = "/usr/bin/chromium"
 SHOTS = Path("/tmp/ide_shots")
 PASSWORD = "browser-test-pass-91"
 
-pytestmark = [
-    pytest.mark.skipif(not Path(CHROMIUM).exists(),
-                       reason="chromium is not installed (make test installs it as root: "
-                              "apt-get install -y chromium)"),
-    pytest.mark.timeout(300),
-]
+pytestmark = BROWSER_TEST
 
 BROKEN = """-- inventory
 local devices = get_all_devices(

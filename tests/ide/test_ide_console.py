@@ -34,7 +34,7 @@ def _session_cookie(role: str | None) -> str:
     from django.contrib.auth.models import Group, User
     from django.test import Client
 
-    from ide.roles import sync_groups
+    from oktoscripts.roles import sync_groups
 
     sync_groups(apps)  # a transactional test empties the tables the migration filled
     user = User.objects.create_user(f"{role or 'none'}-{uuid.uuid4().hex[:6]}")

@@ -11,9 +11,10 @@ from pathlib import Path
 import pytest
 from django.test import Client
 
-from ide import scripts
-from ide.models import ApiToken, AuditEvent
+from ide.models import ApiToken
 from oktoscripts.lua.limits import Limits
+from oktoscripts.scripts import editing as scripts
+from oktoscripts.scripts.models import AuditEvent
 
 MIB = 1024 * 1024
 

@@ -45,14 +45,14 @@ async def start_worker(nc, transactional_db):
 
     workers = []
 
-    async def start(concurrency: int = 100, worker_id: str | None = None):
+    async def start(concurrency: int = 100, worker_id: str | None = None, services=None):
         options = WorkerOptions(
             concurrency=concurrency,
             lua_threads=2,
             heartbeat_s=HEARTBEAT_S,
             lost_after_s=LOST_AFTER_S,
         )
-        worker = Worker(nc, Services(nats=nc), options, worker_id)
+        worker = Worker(nc, services or Services(nats=nc), options, worker_id)
         await worker.start()
         workers.append(worker)
         return worker

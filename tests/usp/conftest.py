@@ -2,9 +2,11 @@
 real sockets, real NATS and MongoDB) and simulated agents talking to it.
 
 MQTT 3.1.1 goes through the MQTT listener of an embedded nats-server that
-these tests start (the session's NATS may have MQTT off); MQTT 5 through the
-machine's Mosquitto on 127.0.0.1:1883 when it is there (skipped otherwise).
-Topics carry the session id, so runs sharing a broker never meet.
+these tests start (the session's NATS may have MQTT off), whose logins the
+controller answers; MQTT 5 through the machine's Mosquitto on
+127.0.0.1:1883 when it is there (skipped otherwise). Topics carry the
+session id, so runs sharing a broker never meet. The agents log in with the
+credential WS_USER, bound to every Endpoint ID of the session.
 """
 
 from __future__ import annotations
@@ -35,15 +37,29 @@ def usp_names() -> dict[str, str]:
             "WS_PASSWORD": WS_PASSWORD}
 
 
+def agent_base(tag: str) -> str:
+    return f"okto-test-{SESSION}/{tag}/agent"
+
+
 @pytest.fixture(scope="session")
-def mqtt311_url(tmp_path_factory) -> str:
-    """An embedded nats-server of our own, for its MQTT 3.1.1 listener."""
+def mqtt311(tmp_path_factory):
+    """An embedded nats-server of our own, for its MQTT 3.1.1 listener (its
+    NatsServerConfig: ``mqtt_url`` holds the controller's login)."""
     from oktoscripts.embedded.services import EmbeddedServices
 
     services = EmbeddedServices(tmp_path_factory.mktemp("usp-mqtt"))
     services.start_nats()
-    yield services.nats.mqtt_url
+    yield services.nats
     services.stop()
+
+
+@pytest.fixture(scope="session")
+def mqtt311_url(mqtt311) -> str:
+    """The embedded broker's MQTT URL, without credentials (what agents are given)."""
+    from oktoscripts.usp import mqtt_topics
+
+    return mqtt_topics.broker_url(mqtt_topics.broker_address(mqtt311.mqtt_url)
+                                  .without_credentials())
 
 
 async def _mqtt5_reachable() -> str | None:
@@ -114,12 +130,13 @@ class UspEnv:
         options = dict(
             endpoint_id=f"os::t{SESSION}-{self.variant.replace('.', '')}-{name}",
             controller_id=CONTROLLER_ID, mtp=mtp, mqtt_url=self.mqtt_url,
-            mqtt_version=self.mqtt_version, controller_topic=controller_topic(self.topic_tag),
-            agent_topic=f"okto-test-{SESSION}/{self.topic_tag}/agent/{name}",
+            mqtt_version=self.mqtt_version, controller_topic=self.process.config.mqtt_topic,
             ws_url=f"ws://127.0.0.1:{self.process.websocket.port}/usp",
             username=WS_USER, password=WS_PASSWORD, retry_s=0.2, reboot_s=0.1,
         )
         options.update(overrides)
+        options.setdefault("agent_topic", f"{self.process.config.mqtt_agent_topic}/"
+                                          f"{options['endpoint_id']}")
         return AgentConfig(**options)
 
     async def start_agent(self, name: str, *, wait_registered: bool = True, **overrides):
@@ -155,7 +172,10 @@ class UspEnv:
         self._tasks.clear()
 
 
-async def start_env(variant: str, *, nats_url: str, mongo_db, mqtt_url: str) -> UspEnv:
+async def start_env(variant: str, *, nats_url: str, mongo_db, mqtt_url: str,
+                    broker=None, **options) -> UspEnv:
+    """A controller; ``broker``: the embedded broker (NatsServerConfig) whose
+    logins it answers, MQTT_URL (the controller's login) then taken from it."""
     import nats
 
     from oktoscripts.devices.credentials import CredentialStore
@@ -168,10 +188,16 @@ async def start_env(variant: str, *, nats_url: str, mongo_db, mqtt_url: str) -> 
     await asyncio.to_thread(registry.ensure_indexes)
     credentials = CredentialStore(mongo_db)
     await asyncio.to_thread(credentials.create_or_update, WS_USER, WS_PASSWORD)
+    await asyncio.to_thread(credentials.bind, WS_USER, [f"os::t{SESSION}-*"])
     version = "5" if variant == "mqtt-5" else "3.1.1"
     tag = variant.replace(".", "")
-    config = ControllerConfig(endpoint_id=CONTROLLER_ID, mqtt_url=mqtt_url,
-                              mqtt_topic=controller_topic(tag), mqtt_version=version, ws_port=0)
+    if broker is not None:
+        options.setdefault("broker_auth_file", str(broker.auth_file))
+    settings = dict(endpoint_id=CONTROLLER_ID,
+                    mqtt_url=broker.mqtt_url if broker is not None else mqtt_url,
+                    mqtt_topic=controller_topic(tag), mqtt_version=version, ws_port=0,
+                    mqtt_agent_topic=agent_base(tag))
+    config = ControllerConfig(**{**settings, **options})
     process = ControllerProcess(config, nc=nc, registry=registry, credentials=credentials)
     await process.start()
     await process.wait_mqtt()
@@ -185,16 +211,17 @@ async def stop_env(env: UspEnv) -> None:
 
 
 @pytest.fixture(scope="module", params=["mqtt-3.1.1", "websocket", "mqtt-5"])
-async def usp(request, nats_url, mongo_db, mqtt311_url):
+async def usp(request, nats_url, mongo_db, mqtt311, mqtt311_url):
     """A controller and three agents on one MTP: MQTT 3.1.1 (embedded nats-server),
     WebSocket, or MQTT 5 (Mosquitto, when present)."""
-    mqtt_url = mqtt311_url
+    mqtt_url, broker = mqtt311_url, mqtt311
     if request.param == "mqtt-5":
         problem = await _mqtt5_reachable()
         if problem:
             pytest.skip(f"MQTT 5 variant skipped: {problem}")
-        mqtt_url = f"mqtt://{MOSQUITTO[0]}:{MOSQUITTO[1]}"
-    env = await start_env(request.param, nats_url=nats_url, mongo_db=mongo_db, mqtt_url=mqtt_url)
+        mqtt_url, broker = f"mqtt://{MOSQUITTO[0]}:{MOSQUITTO[1]}", None
+    env = await start_env(request.param, nats_url=nats_url, mongo_db=mongo_db, mqtt_url=mqtt_url,
+                          broker=broker)
     try:
         for name in ("a1", "a2", "a3"):
             await env.start_agent(name)
@@ -204,11 +231,30 @@ async def usp(request, nats_url, mongo_db, mqtt311_url):
 
 
 @pytest.fixture(scope="module")
-async def usp311(nats_url, mongo_db, mqtt311_url):
+async def usp311(nats_url, mongo_db, mqtt311, mqtt311_url):
     """A controller with MQTT 3.1.1 and WebSocket MTPs and no agents yet (safety tests)."""
     env = await start_env("mqtt-3.1.1", nats_url=nats_url, mongo_db=mongo_db,
-                          mqtt_url=mqtt311_url)
+                          mqtt_url=mqtt311_url, broker=mqtt311)
     try:
         yield env
     finally:
         await stop_env(env)
+
+
+@pytest.fixture(scope="session")
+def authority(tmp_path_factory):
+    """(CA, TLSFiles, data dir): the platform's CA and server certificate, made as
+    ``up`` makes them, under a data directory of this session."""
+    from oktoscripts import pki
+
+    data_dir = tmp_path_factory.mktemp("usp-pki")
+    ca = pki.Authority.ensure(data_dir / "pki")
+    return ca, ca.ensure_server_certificate(pki.server_hostnames()), data_dir
+
+
+def certificate_files(directory, authority, eid: str, name: str) -> tuple[str, str]:
+    """A client certificate for ``eid`` from ``authority``: (cert, key) file names."""
+    cert, key = authority.issue_usp_agent(eid)
+    (directory / f"{name}.pem").write_bytes(cert)
+    (directory / f"{name}.key").write_bytes(key)
+    return str(directory / f"{name}.pem"), str(directory / f"{name}.key")

@@ -32,9 +32,25 @@ def test_dial_list_and_defaults(settings):
     ("USP_WS_DIAL", ["ws://127.0.0.1:9001/usp"], "OKTOSCRIPTS_USP_WS_DIAL"),
     ("USP_MQTT_VERSION", "4", "OKTOSCRIPTS_USP_MQTT_VERSION"),
     ("USP_ENDPOINT_ID", "controller", "OKTOSCRIPTS_USP_ENDPOINT_ID"),
+    ("USP_WS_AUTH", "maybe", "OKTOSCRIPTS_USP_WS_AUTH"),
+    ("USP_MQTT_TOPIC", "usp/+/controller", "OKTOSCRIPTS_USP_MQTT_TOPIC"),
+    ("USP_MQTT_AGENT_TOPIC", "/usp/agent", "OKTOSCRIPTS_USP_MQTT_AGENT_TOPIC"),
+    ("USP_MQTT_IDENTITY", "trust-me", "OKTOSCRIPTS_USP_MQTT_IDENTITY"),
 ])
 def test_bad_settings_name_the_variable(settings, name, value, setting):
     setattr(settings, name, value)
     with pytest.raises(ConfigError) as error:
         ControllerConfig.from_settings()
     assert error.value.setting == setting
+
+
+@pytest.mark.parametrize("value, mode", [("on", "on"), ("1", "on"), ("cert", "cert"),
+                                         ("off", "off"), ("false", "off")])
+def test_websocket_auth_modes(settings, value, mode):
+    settings.USP_WS_AUTH = value
+    assert ControllerConfig.from_settings().ws_auth == mode
+
+
+def test_defaults_are_tls_and_topic_identity(settings):
+    config = ControllerConfig.from_settings()
+    assert (config.ws_tls, config.ws_auth, config.mqtt_identity) == (True, "on", "topic")

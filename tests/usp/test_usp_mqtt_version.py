@@ -24,6 +24,11 @@ REFUSED = "unacceptable protocol version"
 TAG = uuid.uuid4().hex[:6]
 
 
+CONTROLLER_TOPIC = f"okto-ver-{TAG}/controller"
+AGENT_TOPIC = f"okto-ver-{TAG}/agent"
+USER, PASSWORD = f"ver-{TAG}", "ver-secret"
+
+
 @pytest.fixture(scope="module")
 def broker311(tmp_path_factory) -> tuple[str, Path]:
     """An MQTT 3.1.1-only broker (an embedded nats-server of this module) and its log."""
@@ -31,19 +36,44 @@ def broker311(tmp_path_factory) -> tuple[str, Path]:
 
     services = EmbeddedServices(tmp_path_factory.mktemp("mqtt-version"))
     services.start_nats()
-    yield services.nats.mqtt_url, services.data_dir / "nats-server.log"
+    yield services.nats, services.data_dir / "nats-server.log"
     services.stop()
+
+
+@pytest.fixture
+async def logins(broker311, mongo_db):
+    """The broker's logins answered (as the controller does), for USER bound to os::ver*."""
+    from oktoscripts.devices.credentials import CredentialStore
+    from oktoscripts.usp import mqtt_topics
+    from oktoscripts.usp.broker_auth import BrokerAuthService, load_auth_file
+
+    store = CredentialStore(mongo_db)
+    await asyncio.to_thread(store.create_or_update, USER, PASSWORD)
+    await asyncio.to_thread(store.bind, USER, [f"os::ver{TAG}-*"])
+    broker = broker311[0]
+    service = BrokerAuthService(load_auth_file(broker.auth_file), credentials=store,
+                                controller_topic=CONTROLLER_TOPIC, agent_topic=AGENT_TOPIC)
+    await service.start()
+    try:
+        address = mqtt_topics.broker_address(broker.mqtt_url).without_credentials()
+        yield mqtt_topics.broker_url(address), broker311[1]
+    finally:
+        await service.stop()
 
 
 def agent_config(name: str, mqtt_url: str):
     from oktoscripts.sim.usp_agent import AgentConfig
 
+    eid = f"os::ver{TAG}-{name}"
     return AgentConfig(
-        endpoint_id=f"os::ver{TAG}-{name}",
+        endpoint_id=eid,
         controller_id=f"oui:000000:ver-{TAG}",
         mqtt_url=mqtt_url,
         mqtt_version="auto",
-        controller_topic=f"okto-ver-{TAG}/{name}/controller",
+        controller_topic=CONTROLLER_TOPIC,
+        agent_topic=f"{AGENT_TOPIC}/{eid}",
+        username=USER,
+        password=PASSWORD,
         retry_s=0.2,
         reboot_s=0.1,
     )
@@ -77,10 +107,10 @@ async def fleet(agents):
             await task
 
 
-async def test_a_fleet_tries_mqtt5_once_against_a_311_broker(broker311):
+async def test_a_fleet_tries_mqtt5_once_against_a_311_broker(logins):
     from oktoscripts.sim.usp_agent import SimAgent
 
-    url, log = broker311
+    url, log = logins
     before = refusals(log)
     agents = [SimAgent(agent_config(f"fleet{n}", url)) for n in range(4)]
     async with fleet(agents):
@@ -91,13 +121,13 @@ async def test_a_fleet_tries_mqtt5_once_against_a_311_broker(broker311):
     assert refusals(log) - before <= 1
 
 
-async def test_an_agent_falls_back_when_the_broker_no_longer_speaks_its_version(broker311):
+async def test_an_agent_falls_back_when_the_broker_no_longer_speaks_its_version(logins):
     """Say the broker at this address spoke MQTT 5 earlier and was replaced by a
     3.1.1-only one: the agent gets refused once, probes again, and connects."""
     from oktoscripts.sim import usp_agent
     from oktoscripts.usp import mqtt_topics
 
-    url, _ = broker311
+    url, _ = logins
     address = mqtt_topics.broker_address(url)
     usp_agent._broker_versions[(address.host, address.port)] = "5"
     agent = usp_agent.SimAgent(agent_config("replaced", url))
@@ -117,7 +147,7 @@ async def test_an_agent_speaks_mqtt5_to_a_broker_that_accepts_it():
         pytest.skip(problem)
     config = agent_config("five", f"mqtt://{MOSQUITTO[0]}:{MOSQUITTO[1]}")
     async with aiomqtt.Client(*MOSQUITTO, protocol=aiomqtt.ProtocolVersion.V5) as listener:
-        await listener.subscribe(config.controller_topic)
+        await listener.subscribe(f"{config.controller_topic}/#")
         agent = SimAgent(config)
         async with fleet([agent]):
             await reconnect(agent)
@@ -131,6 +161,7 @@ async def test_an_agent_speaks_mqtt5_to_a_broker_that_accepts_it():
                     if record.WhichOneof("record_type") != "mqtt_connect":
                         continue
                     assert record.mqtt_connect.version == MQTTConnectRecord.V5
+                    assert message.topic.value == config.publish_topic  # its own topic
                     assert message.properties.ResponseTopic == config.agent_topic
                     connects += 1
                     if connects == 2:

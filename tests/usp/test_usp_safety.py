@@ -18,6 +18,17 @@ from oktoscripts.usp import messages, mqtt_topics, records, ws_extension
 GET_INFO = '{"body": {"request": {"get": {"param_paths": ["Device.DeviceInfo.ModelName"]}}}}'
 
 
+def _agent_login(env, eid):
+    """A raw MQTT client logged in as the agent ``eid`` (the session's credential)."""
+    import aiomqtt
+
+    from .conftest import WS_PASSWORD, WS_USER
+
+    address = mqtt_topics.broker_address(env.mqtt_url)
+    return aiomqtt.Client(address.host, address.port, username=WS_USER, password=WS_PASSWORD,
+                          identifier=eid)
+
+
 async def _get_model(env, sn):
     outcome, _ = await env.run("return send_usp_message(args.sn, args.p)",
                                args={"sn": sn, "p": GET_INFO})
@@ -100,7 +111,8 @@ async def test_value_change_notification_with_notify_resp(usp311):
 async def test_invalid_protobuf_on_websocket_closes_1003_and_controller_goes_on(usp311):
     healthy = await usp311.start_agent("ok1", mtp="websocket")
     before = usp311.controller.stats.get("bad_records", 0)
-    headers = {ws_extension.HEADER: ws_extension.extension_header("os::bad-frames"),
+    eid = usp311.agent_config("bad-frames").endpoint_id
+    headers = {ws_extension.HEADER: ws_extension.extension_header(eid),
                "Authorization": "Basic dXNwLWFnZW50OnVzcC1zZWNyZXQ="}  # usp-agent:usp-secret
     async with ws_connect(f"ws://127.0.0.1:{usp311.process.websocket.port}/usp",
                           subprotocols=["v1.usp"], additional_headers=headers,
@@ -116,22 +128,21 @@ async def test_invalid_protobuf_on_websocket_closes_1003_and_controller_goes_on(
 
 
 async def test_garbage_and_wrong_to_id_on_mqtt_are_dropped(usp311):
-    import aiomqtt
-
     agent = await usp311.start_agent("ok2", mtp="mqtt")
     stats = usp311.controller.stats
     bad, wrong = stats.get("bad_records", 0), stats.get("wrong_to_id", 0)
-    topic = mqtt_topics.publish_topic_v311(usp311.process.config.mqtt_topic, "nowhere/x")
-    address = mqtt_topics.broker_address(usp311.mqtt_url)
+    intruder = usp311.agent_config("intruder").endpoint_id
+    own_topic = mqtt_topics.agent_publish_topic(usp311.process.config.mqtt_topic, intruder)
+    topic = mqtt_topics.publish_topic_v311(own_topic, "nowhere/x")
     misdirected = records.encode_msg_record(
         messages.request("notify", "n1", subscription_id="x", send_resp=True,
                          event={"obj_path": "Device.", "event_name": "Boot!"}),
-        to_id="os::some-other-controller", from_id="os::intruder")
-    async with aiomqtt.Client(address.host, address.port, identifier="okto-test-garbage") as c:
+        to_id="os::some-other-controller", from_id=intruder)
+    async with _agent_login(usp311, intruder) as c:
         await c.publish(topic, b"\x00\x01garbage")
         await c.publish(topic, misdirected)
     await _until(lambda: stats.get("bad_records", 0) > bad and stats.get("wrong_to_id", 0) > wrong)
-    assert "os::intruder" not in usp311.controller.links
+    assert intruder not in usp311.controller.links
     assert (await _get_model(usp311, agent.config.endpoint_id))[
         "Device.DeviceInfo.ModelName"] == "USP-GW-1"
 
@@ -241,7 +252,8 @@ async def test_same_msg_id_twice_in_flight_is_refused_with_409(usp311):
 
 async def test_a_second_websocket_session_of_an_agent_replaces_the_first(usp311):
     url = f"ws://127.0.0.1:{usp311.process.websocket.port}/usp"
-    headers = {ws_extension.HEADER: ws_extension.extension_header("os::twice-connected"),
+    eid = usp311.agent_config("twice-connected").endpoint_id
+    headers = {ws_extension.HEADER: ws_extension.extension_header(eid),
                "Authorization": "Basic dXNwLWFnZW50OnVzcC1zZWNyZXQ="}
 
     def connect():
@@ -249,15 +261,15 @@ async def test_a_second_websocket_session_of_an_agent_replaces_the_first(usp311)
                           create_connection=ws_extension.UspClientConnection)
 
     async with connect() as first:
-        await _until(lambda: "os::twice-connected" in usp311.controller.links)
+        await _until(lambda: eid in usp311.controller.links)
         async with connect() as second:
             with pytest.raises(ConnectionClosed) as closed:
                 while True:
                     await asyncio.wait_for(first.recv(), 10)
             assert closed.value.rcvd.code == 1000
             assert second.peer_endpoint_id == usp311.controller.endpoint_id
-            assert usp311.controller.links["os::twice-connected"].mtp == "websocket"
-    await _until(lambda: "os::twice-connected" not in usp311.controller.links)
+            assert usp311.controller.links[eid].mtp == "websocket"
+    await _until(lambda: eid not in usp311.controller.links)
 
 
 async def test_fleet_from_settings_registers_mixed_agents(usp311, settings, usp_names):
@@ -266,7 +278,9 @@ async def test_fleet_from_settings_registers_mixed_agents(usp311, settings, usp_
     settings.USP_ENDPOINT_ID = usp311.controller.endpoint_id
     settings.MQTT_URL = usp311.mqtt_url
     settings.USP_MQTT_TOPIC = usp311.process.config.mqtt_topic
+    settings.USP_MQTT_AGENT_TOPIC = usp311.process.config.mqtt_agent_topic
     settings.USP_WS_HOST, settings.USP_WS_PORT = "127.0.0.1", usp311.process.websocket.port
+    settings.USP_WS_TLS = False
     prefix = f"fleet{usp_names['SESSION']}"
     fleet = asyncio.ensure_future(run_usp_fleet(4, mtp="mixed", prefix=prefix))
     try:
@@ -290,19 +304,17 @@ async def test_a_lost_connection_marks_the_agent_offline(usp311, mtp):
 
 
 async def test_a_stray_record_from_a_silent_endpoint_registers_nothing(usp311, monkeypatch):
-    import aiomqtt
-
     from oktoscripts.usp import registration
 
     monkeypatch.setattr(registration, "DEVICE_INFO_TIMEOUT_S", 1.0)
-    stray = "os::stray-sender"
+    stray = usp311.agent_config("stray-sender").endpoint_id
     record = records.encode_msg_record(
         messages.request("notify", "s1", subscription_id="x",
                          value_change={"param_path": "Device.X", "param_value": "1"}),
         to_id=usp311.controller.endpoint_id, from_id=stray)
-    topic = mqtt_topics.publish_topic_v311(usp311.process.config.mqtt_topic, "nobody/listens")
-    address = mqtt_topics.broker_address(usp311.mqtt_url)
-    async with aiomqtt.Client(address.host, address.port, identifier="okto-test-stray") as c:
+    own_topic = mqtt_topics.agent_publish_topic(usp311.process.config.mqtt_topic, stray)
+    topic = mqtt_topics.publish_topic_v311(own_topic, "nobody/listens")
+    async with _agent_login(usp311, stray) as c:
         await c.publish(topic, record)
     await _until(lambda: stray in usp311.controller.links)
     await _until(lambda: stray not in usp311.controller.links)
@@ -311,24 +323,38 @@ async def test_a_stray_record_from_a_silent_endpoint_registers_nothing(usp311, m
 
 
 async def test_an_agent_booted_before_the_controller_registers_once_it_is_up(
-    nats_url, mongo_db, mqtt311_url
+    nats_url, mongo_db
 ):
     """MQTT QoS 0 drops a Boot! sent before the controller subscribed; the agent
-    sends it again until the NotifyResp comes, so it still registers."""
+    sends it again until the NotifyResp comes, so it still registers. (Through
+    Mosquitto: the embedded broker lets no agent in before a controller runs.)"""
     from oktoscripts.sim.usp_agent import AgentConfig, SimAgent
 
-    from .conftest import CONTROLLER_ID, SESSION, controller_topic, start_env, stop_env
+    from .conftest import (
+        CONTROLLER_ID,
+        MOSQUITTO,
+        SESSION,
+        _mqtt5_reachable,
+        agent_base,
+        controller_topic,
+        start_env,
+        stop_env,
+    )
 
+    if await _mqtt5_reachable():
+        pytest.skip("no Mosquitto on 127.0.0.1:1883")
+    mqtt_url = f"mqtt://{MOSQUITTO[0]}:{MOSQUITTO[1]}"
+    eid = f"os::t{SESSION}-late-boot"
     agent = SimAgent(AgentConfig(
-        endpoint_id=f"os::t{SESSION}-late-boot", controller_id=CONTROLLER_ID, mtp="mqtt",
-        mqtt_url=mqtt311_url, mqtt_version="3.1.1", controller_topic=controller_topic("late"),
-        agent_topic=f"okto-test-{SESSION}/late/agent/boot", retry_s=0.2, notify_retry_s=0.3,
+        endpoint_id=eid, controller_id=CONTROLLER_ID, mtp="mqtt",
+        mqtt_url=mqtt_url, mqtt_version="3.1.1", controller_topic=controller_topic("late"),
+        agent_topic=f"{agent_base('late')}/{eid}", retry_s=0.2, notify_retry_s=0.3,
     ))
     task = asyncio.get_running_loop().create_task(agent.run())
     env = None
     try:
         await asyncio.wait_for(agent.connected.wait(), 15)  # Boot! sent to nobody
-        env = await start_env("late", nats_url=nats_url, mongo_db=mongo_db, mqtt_url=mqtt311_url)
+        env = await start_env("late", nats_url=nats_url, mongo_db=mongo_db, mqtt_url=mqtt_url)
         device = await env.wait_device(agent.config.endpoint_id, lambda d: d["status"] == 2)
         assert device["usp"] is True
         await _until(lambda: "boot" in agent.notify_responses, 10)

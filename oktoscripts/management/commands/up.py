@@ -16,7 +16,7 @@ from django.core.management.base import BaseCommand
 
 from oktoscripts import config, preflight
 from oktoscripts.config import ConfigError
-from oktoscripts.platform import NAME, Platform, Services
+from oktoscripts.platform import ADMIN_USERNAME, NAME, Platform, Services
 from oktoscripts.processes import PLATFORM_PROCESSES, Context
 from oktoscripts.supervisor.output import LogOutput
 
@@ -57,9 +57,12 @@ def preflight_checks(web_port: int, nats_url: str, mongo_uri: str) -> list:
     checks = [
         ("OKTOSCRIPTS_WEB_PORT",
          lambda: preflight.check_port_free("OKTOSCRIPTS_WEB_PORT", WEB_HOST, web_port)),
-        ("OKTOSCRIPTS_ACS_PORT",
-         lambda: preflight.check_port_free("OKTOSCRIPTS_ACS_PORT", acs.host, acs.port)),
     ]
+    for setting, port in (("OKTOSCRIPTS_ACS_PORT", acs.port),
+                          ("OKTOSCRIPTS_ACS_TLS_PORT", acs.tls_port)):
+        if port is not None:
+            checks.append((setting, lambda s=setting, p=port: preflight.check_port_free(
+                s, acs.host, p)))
     if usp_port:
         checks.append((
             "OKTOSCRIPTS_USP_WS_PORT",
@@ -67,6 +70,10 @@ def preflight_checks(web_port: int, nats_url: str, mongo_uri: str) -> list:
                 "OKTOSCRIPTS_USP_WS_PORT", settings.USP_WS_HOST, usp_port
             ),
         ))
+    admin_password = os.environ.get("OKTOSCRIPTS_ADMIN_PASSWORD")
+    if admin_password:
+        checks.append(("OKTOSCRIPTS_ADMIN_PASSWORD", lambda: preflight.check_admin_password(
+            admin_password, ADMIN_USERNAME)))
     if nats_url:
         checks.append(("NATS_URL", lambda: preflight.check_nats(nats_url)))
     if mongo_uri:

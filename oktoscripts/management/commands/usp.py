@@ -8,7 +8,7 @@ import signal
 
 from django.core.management.base import BaseCommand, CommandError
 
-from oktoscripts.config import ConfigError
+from oktoscripts.config import ConfigError, redact
 
 log = logging.getLogger("oktoscripts.usp")
 
@@ -64,7 +64,8 @@ class Command(BaseCommand):
             await nc.close()
             raise CommandError(f"cannot start the USP controller: {exc}") from None
         log.info("usp controller %s running (MQTT %s, WebSocket %s)", config.endpoint_id,
-                 config.mqtt_url or "off", f"port {config.ws_port}" if config.ws_port else "off")
+                 redact(config.mqtt_url) or "off",
+                 f"port {config.ws_port}" if config.ws_port else "off")
         await stop.wait()
         await process.stop()
         await nc.drain()

@@ -11,8 +11,8 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from ide import audit, platform_settings
-from ide.models import Script, ScriptVersion, content_hash
+from oktoscripts.scripts import audit, platform_settings
+from oktoscripts.scripts.models import Script, ScriptVersion, content_hash
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.\-]{0,199}$")
 MAX_CONTENT = 1_000_000
@@ -57,6 +57,29 @@ def clean_limits(limits: dict[str, Any]) -> dict[str, Any]:
     except (TypeError, ValueError) as exc:
         raise ScriptError(f"Bad limit: {exc}") from None
     return cleaned
+
+
+def check_limit_rights(user: Any, old: dict[str, Any], new: dict[str, Any]) -> None:
+    """A script may lower the platform's limits (the Settings page); only an Admin
+    may raise them, and no one above the hard caps. Only changed values are
+    checked: an Author editing a script an Admin raised keeps its limits."""
+    from oktoscripts.roles import Capability, can
+    from oktoscripts.runs.caps import HARD_CAPS
+
+    platform = platform_settings.platform_limits()
+    for name, value in new.items():
+        if value == old.get(name):
+            continue
+        field = platform_settings.FIELDS_BY_NAME[name]
+        cap, allowed = getattr(HARD_CAPS, name), getattr(platform, name)
+        if value > allowed and not can(user, Capability.ADMIN):
+            raise ScriptError(
+                f"{field.label} limit: {field.describe(value)} is above the platform's limit of "
+                f"{field.describe(allowed)}; only an Admin may raise a script's limits (up to "
+                f"{field.describe(cap)}).")
+        if value > cap:
+            raise ScriptError(f"{field.label} limit: {field.describe(value)} is above the hard "
+                              f"cap of {field.describe(cap)}.")
 
 
 def clean_tags(tags: str | list[str]) -> str:
@@ -122,6 +145,7 @@ def update_script(
 ) -> Script:
     changes: dict[str, Any] = {}
     if limits is not None and clean_limits(limits) != script.limits:
+        check_limit_rights(user, script.limits or {}, clean_limits(limits))
         changes["limits"] = (script.limits, clean_limits(limits))
         script.limits = clean_limits(limits)
     if runtime is not None and runtime != script.runtime:

@@ -15,9 +15,10 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from ide import audit
-from ide.models import PlatformSettings, Script
 from oktoscripts.lua.limits import Limits
+from oktoscripts.runs.caps import HARD_CAPS, capped
+from oktoscripts.scripts import audit
+from oktoscripts.scripts.models import PlatformSettings, Script
 
 MIB = 1024 * 1024
 
@@ -51,13 +52,14 @@ def _plain(number: float, grouped: bool = False) -> str:
     return f"{number:,.12g}" if grouped else f"{number:.12g}"
 
 
-# Maxima keep one run from taking the machine: a day of wall-clock time, 16 GiB
-# of Lua memory, a gibibyte of output.
+# The maxima are the hard caps of oktoscripts/runs/caps.py: one run cannot take the machine.
 LIMIT_FIELDS = (
-    LimitField("instructions", "Instructions", "million", 1_000_000, 1_000, 100_000_000_000),
-    LimitField("memory_bytes", "Memory", "MiB", MIB, MIB, 16 * 1024 * MIB),
-    LimitField("wall_seconds", "Wall-clock time", "s", 1, 0.1, 86_400, integer=False),
-    LimitField("output_bytes", "Output", "KiB", 1024, 1024, 1024 * MIB),
+    LimitField("instructions", "Instructions", "million", 1_000_000, 1_000,
+               HARD_CAPS.instructions),
+    LimitField("memory_bytes", "Memory", "MiB", MIB, MIB, HARD_CAPS.memory_bytes),
+    LimitField("wall_seconds", "Wall-clock time", "s", 1, 0.1, HARD_CAPS.wall_seconds,
+               integer=False),
+    LimitField("output_bytes", "Output", "KiB", 1024, 1024, HARD_CAPS.output_bytes),
 )
 FIELDS_BY_NAME = {f.name: f for f in LIMIT_FIELDS}
 RUNTIMES = dict(Script.RUNTIMES)
@@ -88,9 +90,10 @@ def platform_limits(row: PlatformSettings | None = None) -> Limits:
 
 
 def effective_limits(script_overrides: dict[str, Any] | None) -> dict[str, float | int]:
-    """All four limits of a run: script override > platform setting > built-in default."""
+    """All four limits of a run: script override > platform setting > built-in
+    default, each at most its hard cap."""
     limits = Limits.with_overrides(script_overrides or None, base=platform_limits())
-    return dataclasses.asdict(limits)
+    return dataclasses.asdict(capped(limits))
 
 
 def describe_limits() -> str:
