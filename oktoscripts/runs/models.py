@@ -71,7 +71,7 @@ class Run(models.Model):
     # Set on the runs of a deployed listener: the same in each of its runs, so a
     # replacement run takes over the event consumers of the run it replaces.
     listener_key = models.CharField(max_length=64, blank=True, default="")
-    runtime = models.CharField(max_length=8, choices=Runtime.choices, default=Runtime.LUA51)
+    runtime = models.CharField(max_length=8, choices=Runtime.choices, default=Runtime.LUAJIT)
     limits = models.JSONField(default=dict, blank=True, help_text="overrides of the default limits")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
     created = models.DateTimeField(default=timezone.now)

@@ -20,6 +20,7 @@ from nats.aio.client import Client
 from oktoscripts.bus import blocking, subjects
 from oktoscripts.bus.streams import ensure_run_queue
 from oktoscripts.lua.limits import Limits
+from oktoscripts.lua.runtime import DEFAULT_RUNTIME
 from oktoscripts.runs import live
 from oktoscripts.runs.models import Run
 
@@ -100,7 +101,7 @@ async def asubmit_run(
     *,
     script_name: str = "script",
     args: dict | None = None,
-    runtime: str = "lua51",
+    runtime: str = DEFAULT_RUNTIME,
     limits: dict | None = None,
     started_by: str = "api",
     user: Any = None,
@@ -157,7 +158,7 @@ def submit_run(code: str, **options: Any) -> Run:
         code,
         options.get("script_name", "script"),
         options.get("args"),
-        options.get("runtime", "lua51"),
+        options.get("runtime", DEFAULT_RUNTIME),
         options.get("limits"),
         options.get("started_by", "api"),
         options.get("user"),

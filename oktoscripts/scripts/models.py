@@ -14,6 +14,8 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from oktoscripts.lua.runtime import DEFAULT_RUNTIME
+
 
 def content_hash(content: str) -> str:
     return hashlib.sha256(content.encode("utf-8")).hexdigest()
@@ -28,7 +30,7 @@ class Script(models.Model):
     folder = models.CharField(max_length=200, blank=True, default="", db_index=True)
     tags = models.CharField(max_length=400, blank=True, default="", help_text="space-separated")
     description = models.CharField(max_length=500, blank=True, default="")
-    runtime = models.CharField(max_length=10, choices=RUNTIMES, default="lua51")
+    runtime = models.CharField(max_length=10, choices=RUNTIMES, default=DEFAULT_RUNTIME)
     # Overrides of the platform's default run limits (oktoscripts/lua/limits.py names):
     # {"wall_seconds": 30, "memory_bytes": ..., "instructions": ...}; {} = defaults.
     limits = models.JSONField(default=dict, blank=True)
@@ -135,7 +137,9 @@ class PlatformSettings(models.Model):
     memory_bytes = models.BigIntegerField(null=True, blank=True)
     wall_seconds = models.FloatField(null=True, blank=True)
     output_bytes = models.BigIntegerField(null=True, blank=True)
-    default_runtime = models.CharField(max_length=10, choices=Script.RUNTIMES, default="lua51")
+    default_runtime = models.CharField(
+        max_length=10, choices=Script.RUNTIMES, default=DEFAULT_RUNTIME
+    )
     updated = models.DateTimeField(null=True, blank=True)
     updated_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"

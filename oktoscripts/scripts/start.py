@@ -23,6 +23,7 @@ from typing import Any
 from asgiref.sync import sync_to_async
 from nats.aio.client import Client
 
+from oktoscripts.lua.runtime import DEFAULT_RUNTIME
 from oktoscripts.runs.models import Run
 from oktoscripts.runs.submit import asubmit_run, submit_run
 from oktoscripts.scripts import audit
@@ -39,7 +40,7 @@ class Source:
 
     code: str
     name: str
-    runtime: str = "lua51"
+    runtime: str = DEFAULT_RUNTIME
     own_limits: dict[str, Any] = field(default_factory=dict)
     version: ScriptVersion | None = None
     script: Script | None = None
@@ -57,7 +58,7 @@ class Source:
         return cls(code, script.name, script.runtime, dict(script.limits or {}), None, script)
 
     @classmethod
-    def file(cls, name: str, code: str, runtime: str = "lua51",
+    def file(cls, name: str, code: str, runtime: str = DEFAULT_RUNTIME,
              limits: dict[str, Any] | None = None) -> Source:
         """Code from outside the script library (``runscript --remote FILE``)."""
         return cls(code, name, runtime, dict(limits or {}))

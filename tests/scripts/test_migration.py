@@ -63,6 +63,9 @@ def test_an_installation_from_before_the_scripts_app_keeps_its_data_and_roles():
     assert Run.objects.get().script_version.script == script
     assert Schedule.objects.get().version == script.latest
     assert PlatformSettings.load().wall_seconds == 42.0
+    # LuaJIT became the default runtime: the platform's default follows, scripts keep theirs.
+    assert PlatformSettings.load().default_runtime == "luajit"
+    assert script.runtime == "lua51"
     assert AuditEvent.objects.get().target == "inventory"
     # The Operator group's grants moved with the permissions' content type.
     user = User.objects.get(username="op")

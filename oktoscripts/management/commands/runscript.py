@@ -21,6 +21,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 
 from oktoscripts.lua.limits import Limits
+from oktoscripts.lua.runtime import DEFAULT_RUNTIME, RUNTIMES
 from oktoscripts.runs import live
 from oktoscripts.runs.principal import Principal
 
@@ -88,7 +89,7 @@ class Command(BaseCommand):
             action="store_true",
             help="run through the run queue on a worker and record the run",
         )
-        parser.add_argument("--runtime", choices=("lua51", "luajit"), default="lua51")
+        parser.add_argument("--runtime", choices=tuple(RUNTIMES), default=DEFAULT_RUNTIME)
         parser.add_argument(
             "--limit",
             action="append",
