@@ -3,14 +3,19 @@ VENV ?= .venv
 PYTHON ?= python3
 PY := $(VENV)/bin/python
 
-.PHONY: install up test lint bench clean browser
+.PHONY: install up test lint bench clean browser ldap-system
 
 install: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml setup.py $(wildcard oktoscripts/usp/proto/*.proto)
+# LDAP sign-in (the `ldap` extra) is installed when python-ldap can be built
+# here; its tests skip and say why otherwise.
+$(VENV)/.installed: pyproject.toml setup.py $(wildcard oktoscripts/usp/proto/*.proto) | ldap-system
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
 	$(VENV)/bin/pip install -q -e '.[dev]'
+	@if [ -f /usr/include/ldap.h ] && [ -f /usr/include/sasl/sasl.h ]; then \
+		$(VENV)/bin/pip install -q -e '.[dev,ldap]'; \
+	else echo "LDAP sign-in not installed: python-ldap needs libldap2-dev and libsasl2-dev"; fi
 	touch $@
 
 up: install
@@ -27,6 +32,14 @@ test: lint browser
 browser:
 	@if [ ! -x /usr/bin/chromium ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 		apt-get update -q && apt-get install -y -q chromium; fi
+
+# python-ldap compiles against OpenLDAP's and Cyrus SASL's headers; the LDAP
+# tests sign in against Debian's slapd. Installed when missing and we are root.
+ldap-system:
+	@if { [ ! -f /usr/include/ldap.h ] || [ ! -f /usr/include/sasl/sasl.h ] || [ ! -x /usr/sbin/slapd ]; } \
+		&& [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+			libldap2-dev libsasl2-dev slapd; fi
 
 bench: install
 	$(PY) -m bench

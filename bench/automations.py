@@ -120,7 +120,6 @@ async def listener_phase(events: int) -> None:
     from asgiref.sync import sync_to_async
     from django.contrib.auth.models import User
 
-    from ide.scripts import create_script
     from oktoscripts.automations import deployments
     from oktoscripts.automations.listenerstats import listener_event_subject
     from oktoscripts.automations.models import Deployment
@@ -128,6 +127,7 @@ async def listener_phase(events: int) -> None:
     from oktoscripts.cwmp import events as cwmp_events
     from oktoscripts.cwmp.soap import EventStruct
     from oktoscripts.runs.models import Run, RunOutputLine
+    from oktoscripts.scripts.editing import create_script
 
     def deploy() -> Deployment:
         user = User.objects.create_superuser("bench", "", secrets.token_hex(8))
@@ -257,10 +257,10 @@ async def bulk_phase(devices: int, concurrency: int) -> None:
     from asgiref.sync import sync_to_async
     from django.contrib.auth.models import User
 
-    from ide.scripts import create_script
     from oktoscripts.automations import bulk
     from oktoscripts.automations.models import BulkRun
     from oktoscripts.devices.client import default_registry
+    from oktoscripts.scripts.editing import create_script
 
     registry = await sync_to_async(default_registry)()
     deadline = time.monotonic() + 180
@@ -333,6 +333,7 @@ def main() -> None:
             if not os.environ.get("NATS_URL"):
                 os.environ["NATS_URL"] = embedded.start_nats()
             os.environ["OKTOSCRIPTS_ACS_PORT"] = str(free_port())
+            os.environ["OKTOSCRIPTS_ACS_TLS_PORT"] = "off"  # the simulator on plain HTTP
             os.environ["OKTOSCRIPTS_ACS_HOST"] = "127.0.0.1"
             import django
             from django.core.management import call_command

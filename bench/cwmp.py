@@ -1,15 +1,17 @@
 """The TR-069 ACS under simulated CPEs: bootstrap storm, steady state, RPC round trip.
 
     .venv/bin/python -m bench.cwmp [--cpes 1000] [--rate 100] [--intervals 4,2]
-                                   [--steady 15] [--calls 200]
+                                   [--steady 15] [--calls 200] [--tls]
+                                   [--shared-credential]
 
 Starts the embedded SecantusDB and nats-server (unless MONGO_URI / NATS_URL
 name real ones), runs ``manage.py acs`` as its own process (so its CPU is
 measured apart) and the simulated CPEs in this process, then measures:
 
 - bootstrap storm: N new CPEs arriving at R per second, each with its first
-  session (BOOTSTRAP, Digest authentication, registration, connection-request
-  credentials set by the ACS): time until all are persisted, failed sessions;
+  session (BOOTSTRAP, Digest authentication with a credential of its own,
+  registration, connection-request credentials set by the ACS): time until
+  all are persisted, failed sessions;
 - steady state: periodic Informs from the N CPEs, one round per interval
   (by default 250/s offered, then 500/s to find the capacity): sessions/s
   achieved, p50/p95 session time (as the CPE sees it, first byte to 204);
@@ -91,6 +93,7 @@ async def bench(options: argparse.Namespace, pids: dict[str, int]) -> None:
     import nats
     from django.conf import settings
 
+    from oktoscripts import pki
     from oktoscripts.api.services import Services
     from oktoscripts.devices.client import mongo_database
     from oktoscripts.embedded.ports import free_port, wait_for_port
@@ -100,13 +103,41 @@ async def bench(options: argparse.Namespace, pids: dict[str, int]) -> None:
 
     db = mongo_database()
     from oktoscripts.devices.credentials import CredentialStore
-
-    store = CredentialStore(db)
-    store.ensure_indexes()
-    store.create_or_update("benchcpe", "bench-secret")
+    from oktoscripts.sim.cwmp_cpe import FleetCredentials
 
     port = free_port()
-    env = {**os.environ, "OKTOSCRIPTS_ACS_PORT": str(port), "OKTOSCRIPTS_ACS_HOST": "127.0.0.1"}
+    scheme = "https" if options.tls else "http"
+    fleet = CpeFleet(
+        options.cpes,
+        CpeOptions(
+            acs_url=f"{scheme}://127.0.0.1:{port}/",
+            credentials=FleetCredentials(secrets.token_bytes(16)),
+            ca_file=str(pki.tls_files().ca) if options.tls else None,
+            auth="digest",
+            periodic_interval=3600,
+        ),
+        prefix="BENCH",
+    )
+    # A credential per CPE, as in production, or one bound to them all (setup, not measured).
+    store = CredentialStore(db)
+    store.ensure_indexes()
+    started = time.monotonic()
+    if options.shared_credential:
+        fleet.options.credentials = None
+        fleet.options.username, fleet.options.password = "benchcpe", "bench-secret"
+        store.create_or_update("benchcpe", "bench-secret", devices=fleet.serials)
+    else:
+        store.create_or_update_many(fleet.credentials())
+    print(
+        f"(setup: credentials stored in {time.monotonic() - started:.1f} s: "
+        f"{'one for all CPEs' if options.shared_credential else 'one per CPE'})",
+        flush=True,
+    )
+
+    ports = {"OKTOSCRIPTS_ACS_PORT": "off", "OKTOSCRIPTS_ACS_TLS_PORT": str(port)}
+    if not options.tls:
+        ports = {"OKTOSCRIPTS_ACS_PORT": str(port), "OKTOSCRIPTS_ACS_TLS_PORT": "off"}
+    env = {**os.environ, **ports, "OKTOSCRIPTS_ACS_HOST": "127.0.0.1"}
     acs = subprocess.Popen(
         [sys.executable, "manage.py", "acs"],
         env=env,
@@ -117,28 +148,13 @@ async def bench(options: argparse.Namespace, pids: dict[str, int]) -> None:
         if not wait_for_port("127.0.0.1", port, 30):
             raise SystemExit("the ACS did not start")
         pids = {"acs": acs.pid, "simulator": os.getpid(), **pids}
-        await run_phases(
-            options,
-            pids,
-            port,
-            db,
-            store,
-            nats,
-            settings,
-            Services,
-            LuaRun,
-            Limits,
-            CpeFleet,
-            CpeOptions,
-        )
+        await run_phases(options, pids, fleet, db, nats, settings, Services, LuaRun, Limits)
     finally:
         os.killpg(acs.pid, signal.SIGTERM)
         acs.wait(15)
 
 
-async def run_phases(
-    options, pids, port, db, store, nats, settings, Services, LuaRun, Limits, CpeFleet, CpeOptions
-) -> None:
+async def run_phases(options, pids, fleet, db, nats, settings, Services, LuaRun, Limits) -> None:
     cpu = CpuMeter(pids)
     print(
         f"{options.cpes} CPEs, {os.cpu_count()} cores, load average "
@@ -147,17 +163,6 @@ async def run_phases(
     )
 
     # -- bootstrap storm ----------------------------------------------------
-    fleet = CpeFleet(
-        options.cpes,
-        CpeOptions(
-            acs_url=f"http://127.0.0.1:{port}/",
-            username="benchcpe",
-            password="bench-secret",
-            auth="digest",
-            periodic_interval=3600,
-        ),
-        prefix="BENCH",
-    )
     cpu.start()
     started = time.monotonic()
     await fleet.start(arrivals_per_s=options.rate)
@@ -278,6 +283,14 @@ def main() -> None:
     )
     parser.add_argument("--steady", type=float, default=15.0, help="steady-state seconds")
     parser.add_argument("--calls", type=int, default=200, help="GPV round trips")
+    parser.add_argument(
+        "--tls", action="store_true", help="CPEs talk HTTPS to the ACS (its plain port off)"
+    )
+    parser.add_argument(
+        "--shared-credential",
+        action="store_true",
+        help="one credential bound to every CPE instead of one per CPE",
+    )
     options = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-cwmp-") as tmp_name:
         tmp = Path(tmp_name)

@@ -42,8 +42,8 @@ def fill() -> tuple[int, object]:
     from django.contrib.auth.models import Group, User
     from django.utils import timezone
 
-    from ide.models import Script, ScriptVersion, content_hash
     from oktoscripts.runs.models import Run
+    from oktoscripts.scripts.models import Script, ScriptVersion, content_hash
 
     user = User.objects.create_user("bench", password="bench-password-1")
     user.groups.add(Group.objects.get(name="Admin"))
@@ -146,8 +146,8 @@ def browser_first_output(user: object) -> list[float]:
     from django.conf import settings
     from playwright.sync_api import sync_playwright
 
-    from ide import scripts as script_ops
     from oktoscripts.embedded.services import EmbeddedServices
+    from oktoscripts.scripts import editing as script_ops
 
     user.set_password("bench-password-1")
     user.save()

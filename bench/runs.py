@@ -92,19 +92,17 @@ class Finals:
         self.statuses: dict[str, str] = {}
 
     async def subscribe(self, nc) -> None:  # noqa: ANN001
-        from oktoscripts.bus import subjects
         from oktoscripts.runs import live
         from oktoscripts.runs.models import Run
 
-        async def on_status(msg) -> None:  # noqa: ANN001
-            message = live.decode(msg.data)
+        async def on_status(message: dict) -> None:
             if message["status"] in Run.FINAL:
                 self.statuses[message["run_id"]] = message["status"]
                 waiter = self.waiters.get(message["run_id"])
                 if waiter and not waiter.done():
                     waiter.set_result(message["status"])
 
-        await nc.subscribe(subjects.run_status("*"), cb=on_status)
+        await live.subscribe_statuses(nc, on_status)
 
     def expect(self, run_id: str) -> asyncio.Future:
         future = asyncio.get_running_loop().create_future()

@@ -42,6 +42,7 @@ def one_start(data_dir: Path) -> tuple[float, float]:
         OKTOSCRIPTS_WEB_PORT=str(port),
         # Fixed ports by default: free ones, so this `up` runs beside any other.
         OKTOSCRIPTS_ACS_PORT=str(free_port()),
+        OKTOSCRIPTS_ACS_TLS_PORT=str(free_port()),
         OKTOSCRIPTS_USP_WS_PORT=str(free_port()),
     )
     started = time.perf_counter()

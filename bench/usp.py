@@ -211,7 +211,6 @@ async def main(args: argparse.Namespace) -> None:
     from django.conf import settings
 
     from oktoscripts.api.services import Services
-    from oktoscripts.devices.binding import bind_credential
     from oktoscripts.devices.credentials import CredentialStore
     from oktoscripts.devices.registry import DeviceRegistry
 
@@ -221,7 +220,7 @@ async def main(args: argparse.Namespace) -> None:
         registry = DeviceRegistry(db)
         store = CredentialStore(db)
         store.create_or_update(WS_USER, WS_PASSWORD)
-        bind_credential(store, WS_USER, ["os::bench-*"])
+        store.bind(WS_USER, ["os::bench-*"])
         nc = await nats.connect(platform.nats_url)
         services = Services(nats=nc, mongo=db, devices=registry)
         print("USP benchmark (controller and agents in their own processes, loopback; "

@@ -10,7 +10,7 @@ from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
-from ide.roles import Capability, can
+from oktoscripts.roles import Capability, can
 
 
 def requires(capability: Capability) -> Callable:

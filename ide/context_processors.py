@@ -6,7 +6,7 @@ from typing import Any
 
 from django.http import HttpRequest
 
-from ide.roles import capabilities, role_of
+from oktoscripts.roles import capabilities, role_of
 
 
 def ide(request: HttpRequest) -> dict[str, Any]:

@@ -1,117 +1,14 @@
-"""The IDE's records: scripts and their immutable versions, the audit log, API tokens."""
+"""The IDE's own record: REST API tokens."""
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
-
-def content_hash(content: str) -> str:
-    return hashlib.sha256(content.encode("utf-8")).hexdigest()
-
-
-class Script(models.Model):
-    """A named Lua script. Deleting sets ``deleted``: its versions and runs stay."""
-
-    RUNTIMES = [("lua51", "Lua 5.1"), ("luajit", "LuaJIT")]
-
-    name = models.CharField(max_length=200, unique=True)
-    folder = models.CharField(max_length=200, blank=True, default="", db_index=True)
-    tags = models.CharField(max_length=400, blank=True, default="", help_text="space-separated")
-    description = models.CharField(max_length=500, blank=True, default="")
-    runtime = models.CharField(max_length=10, choices=RUNTIMES, default="lua51")
-    # Overrides of the platform's default run limits (oktoscripts/lua/limits.py names):
-    # {"wall_seconds": 30, "memory_bytes": ..., "instructions": ...}; {} = defaults.
-    limits = models.JSONField(default=dict, blank=True)
-    deleted = models.BooleanField(default=False)
-    deleted_at = models.DateTimeField(null=True, blank=True)
-    created = models.DateTimeField(default=timezone.now)
-    updated = models.DateTimeField(default=timezone.now)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    # The newest version, kept here so lists and the editor need no aggregate query.
-    latest = models.ForeignKey(
-        "ScriptVersion", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-
-    class Meta:
-        ordering = ["folder", "name"]
-        indexes = [models.Index(fields=["deleted", "folder", "name"])]
-        default_permissions = ()
-        # The role capabilities (see ide/roles.py) hang on this model.
-        permissions = [
-            ("read", "Read scripts, runs and devices"),
-            ("edit_scripts", "Create and edit scripts"),
-            ("run_scripts", "Run and cancel scripts"),
-            ("administer", "Manage users, roles, device credentials and settings"),
-        ]
-
-    def __str__(self) -> str:
-        return self.name
-
-    @property
-    def tag_list(self) -> list[str]:
-        return self.tags.split()
-
-
-class ImmutableError(Exception):
-    pass
-
-
-class ScriptVersion(models.Model):
-    """One saved state of a script. Never changed or deleted once written."""
-
-    script = models.ForeignKey(Script, on_delete=models.PROTECT, related_name="versions")
-    number = models.PositiveIntegerField()
-    content = models.TextField()
-    sha256 = models.CharField(max_length=64)
-    author = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    message = models.CharField(max_length=500, blank=True, default="")
-    created = models.DateTimeField(default=timezone.now)
-
-    class Meta:
-        ordering = ["script", "-number"]
-        constraints = [
-            models.UniqueConstraint(fields=["script", "number"], name="version_number_unique")
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.script.name} v{self.number}"
-
-    def save(self, *args: object, **kwargs: object) -> None:
-        if self.pk is not None:
-            raise ImmutableError("a script version cannot be changed")
-        self.sha256 = content_hash(self.content)
-        super().save(*args, **kwargs)
-
-    def delete(self, *args: object, **kwargs: object) -> None:
-        raise ImmutableError("a script version cannot be deleted")
-
-
-class AuditEvent(models.Model):
-    """Who did what, when, to what."""
-
-    created = models.DateTimeField(default=timezone.now, db_index=True)
-    actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    actor_name = models.CharField(max_length=150)
-    action = models.CharField(max_length=60, db_index=True)
-    target = models.CharField(max_length=300, blank=True, default="")
-    details = models.JSONField(default=dict, blank=True)
-
-    class Meta:
-        ordering = ["-created", "-id"]
-
-    def __str__(self) -> str:
-        return f"{self.created:%Y-%m-%d %H:%M:%S} {self.actor_name} {self.action} {self.target}"
+from oktoscripts.scripts.models import content_hash
 
 
 class ApiToken(models.Model):
@@ -150,36 +47,3 @@ class ApiToken(models.Model):
         if token.last_used is None or (now - token.last_used).total_seconds() > 60:
             cls.objects.filter(pk=token.pk).update(last_used=now)
         return token.user
-
-
-class PlatformSettings(models.Model):
-    """The platform-wide settings an Admin changes on the Settings page: one row (pk 1).
-
-    A limit left empty (NULL) means the built-in default of oktoscripts/lua/limits.py
-    (itself replaceable by OKTOSCRIPTS_LIMIT_* environment variables).
-    """
-
-    SINGLETON_PK = 1
-
-    instructions = models.BigIntegerField(null=True, blank=True)
-    memory_bytes = models.BigIntegerField(null=True, blank=True)
-    wall_seconds = models.FloatField(null=True, blank=True)
-    output_bytes = models.BigIntegerField(null=True, blank=True)
-    default_runtime = models.CharField(max_length=10, choices=Script.RUNTIMES, default="lua51")
-    updated = models.DateTimeField(null=True, blank=True)
-    updated_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-
-    class Meta:
-        verbose_name = "platform settings"
-        verbose_name_plural = "platform settings"
-
-    def __str__(self) -> str:
-        return "platform settings"
-
-    @classmethod
-    def load(cls) -> PlatformSettings:
-        """The one settings row, created with every value at its default on first use."""
-        row, _ = cls.objects.get_or_create(pk=cls.SINGLETON_PK)
-        return row

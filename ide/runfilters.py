@@ -78,7 +78,7 @@ def _decode_cursor(cursor: str) -> tuple[datetime, str] | None:
 
 def attach_version_numbers(runs: list[Run]) -> None:
     """Set ``run.version_number`` (the script's own numbering) on each run, in one query."""
-    from ide.models import ScriptVersion
+    from oktoscripts.scripts.models import ScriptVersion
 
     ids = {r.script_version_id for r in runs if r.script_version_id}
     numbers = dict(ScriptVersion.objects.filter(pk__in=ids).values_list("pk", "number"))

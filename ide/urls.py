@@ -1,9 +1,10 @@
 from django.urls import path
 
-from ide import views
-from ide.api import automations as automations_api  # noqa: F401 - adds automation routes
-from ide.api import devices as devices_api  # noqa: F401 - adds the device routes
-from ide.api import openapi, routes
+from ide import (
+    converters,  # noqa: F401 - registers the "serial" converter
+    views,
+)
+from ide.api import app as rest
 from ide.pages import (
     account,
     admin,
@@ -34,7 +35,7 @@ urlpatterns = [
     path("runs/<uuid:run_id>/", runs.run_detail, name="run"),
     path("runs/<uuid:run_id>/rerun", runs.rerun, name="rerun"),
     path("devices/", devices.device_list, name="devices"),
-    path("devices/<path:serial>/", devices.device_detail, name="device"),  # any stored serial
+    path("devices/<serial:serial>/", devices.device_detail, name="device"),
     path("reference/", reference.reference, name="reference"),
     path("automations/", automations.index, name="automations"),
     path("automations/schedules/<int:schedule_id>/", automations.schedule_detail,
@@ -53,6 +54,5 @@ urlpatterns = [
     path("account/tokens/", account.tokens, name="tokens"),
     path("account/tokens/new", account.create_token, name="create_token"),
     path("account/tokens/<int:token_id>/revoke", account.revoke_token, name="revoke_token"),
-    path("api/openapi.json", openapi.openapi_json, name="openapi"),
-    *routes.urlpatterns(),
+    *rest.urlpatterns(),
 ]

@@ -4,7 +4,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 
 from ide.access import requires
-from ide.roles import Capability
+from oktoscripts.roles import Capability
 
 
 @requires(Capability.READ)

@@ -79,7 +79,9 @@ async def web_listening(ctx: Context) -> bool:
 async def acs_listening(ctx: Context) -> bool:
     from oktoscripts.cwmp.config import AcsConfig
 
-    return await port_accepts("127.0.0.1", AcsConfig.from_settings().port)
+    config = AcsConfig.from_settings()
+    port = config.port if config.port is not None else config.tls_port
+    return await port_accepts("127.0.0.1", port)
 
 
 async def usp_listening(ctx: Context) -> bool:
@@ -93,7 +95,8 @@ PLATFORM_PROCESSES: tuple[ProcessSpec, ...] = (
     ProcessSpec("web", web_argv, ready=web_listening),
     # Workers run the scripts: one process per core (each holds thousands of runs).
     *(ProcessSpec(f"worker-{n}", manage_py("worker")) for n in range(1, (os.cpu_count() or 1) + 1)),
-    # The TR-069 ACS (oktoscripts/cwmp), HTTP on OKTOSCRIPTS_ACS_PORT (7547).
+    # The TR-069 ACS (oktoscripts/cwmp): HTTP on OKTOSCRIPTS_ACS_PORT (7547), HTTPS on
+    # OKTOSCRIPTS_ACS_TLS_PORT (7548).
     ProcessSpec("acs", manage_py("acs"), ready=acs_listening),
     # Automations: schedules, bulk runs, event triggers, deployed listeners.
     ProcessSpec("scheduler", manage_py("scheduler")),

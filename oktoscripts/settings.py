@@ -10,6 +10,7 @@ import os
 from datetime import timedelta
 
 from oktoscripts import config
+from oktoscripts.accounts import config as sso
 from oktoscripts.config import BASE_DIR
 
 DATA_DIR = config.data_dir()
@@ -94,12 +95,15 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "channels",
     "django_ace",
+    "ninja",  # its Swagger UI template and static files for /api/docs (no CDN)
     "axes",
     "oktoscripts",
     "oktoscripts.runs",
     "oktoscripts.devices",
+    "oktoscripts.scripts",
     "ide",
     "oktoscripts.automations",
+    "oktoscripts.accounts",
 ]
 
 MIDDLEWARE = [
@@ -165,6 +169,18 @@ AXES_ENABLE_ADMIN = False
 # Logged: each failure and each lockout (warnings naming the username and address
 # tried; never the password, which django-axes always masks).
 AXES_SENSITIVE_PARAMETERS = ["csrfmiddlewaretoken"]
+
+# --- Single sign-on (README "Single sign-on"; oktoscripts/accounts) ----------
+# OpenID Connect when OKTOSCRIPTS_OIDC_ISSUER is set, LDAP (on the sign-in
+# form, after local accounts) when OKTOSCRIPTS_LDAP_URI is set. Local accounts
+# always sign in too: the break-glass admin. Roles come from the provider's
+# groups at every sign-in. Throttling counts LDAP passwords, never an OIDC
+# callback (it checks no password).
+SSO_OIDC = sso.oidc_from_env()
+SSO_LDAP = sso.ldap_from_env()
+AUTHENTICATION_BACKENDS += sso.backends(SSO_OIDC, SSO_LDAP)
+AXES_WHITELIST_CALLABLE = "oktoscripts.accounts.signin.checks_no_password"
+# --- end of single sign-on ---------------------------------------------------
 
 # Served over HTTPS (README "Security"): "on" when the web process itself speaks
 # TLS, "proxy" behind a proxy that terminates TLS and sets X-Forwarded-Proto.

@@ -58,13 +58,15 @@ def _wait_web(base: str, web: subprocess.Popen, logs: Path) -> None:
 
 @contextmanager
 def running_site(
-    data: Path, nats_url: str, mongo_uri: str, setup: str, processes: dict[str, list[str]]
+    data: Path, nats_url: str, mongo_uri: str, setup: str, processes: dict[str, list[str]],
+    settings: dict[str, str] | None = None,
 ) -> Iterator[str]:
     """Migrate, run ``setup`` in ``manage.py shell``, start daphne and the named
-    ``manage.py`` processes; yields the site's base URL, stops them all after."""
+    ``manage.py`` processes; yields the site's base URL, stops them all after.
+    ``settings``: more environment variables of the platform (README "Configuration")."""
     env = {**os.environ, "OKTOSCRIPTS_DATA_DIR": str(data), "NATS_URL": nats_url,
            "MONGO_URI": mongo_uri, "SECRET_KEY": f"browser-test-secret-{data.name}",
-           "PYTHONPATH": str(ROOT)}
+           "PYTHONPATH": str(ROOT), **(settings or {})}
     env.pop("DJANGO_SETTINGS_MODULE", None)
     env.pop("DATABASE_URL", None)  # its own SQLite under the data dir, never the CI database
     manage(env, "migrate", "-v0")

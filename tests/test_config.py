@@ -25,6 +25,7 @@ def manage(data_dir: Path, *args: str, **settings: str) -> subprocess.CompletedP
         OKTOSCRIPTS_DATA_DIR=str(data_dir),
         OKTOSCRIPTS_WEB_PORT=str(free_port()),
         OKTOSCRIPTS_ACS_PORT=str(free_port()),
+        OKTOSCRIPTS_ACS_TLS_PORT=str(free_port()),
         OKTOSCRIPTS_USP_WS_PORT=str(free_port()),
     )
     env.update(settings)
@@ -103,7 +104,13 @@ def test_unreachable_postgres_stops_up(data_dir):
 
 
 @pytest.mark.parametrize(
-    "setting", ["OKTOSCRIPTS_WEB_PORT", "OKTOSCRIPTS_ACS_PORT", "OKTOSCRIPTS_USP_WS_PORT"]
+    "setting",
+    [
+        "OKTOSCRIPTS_WEB_PORT",
+        "OKTOSCRIPTS_ACS_PORT",
+        "OKTOSCRIPTS_ACS_TLS_PORT",
+        "OKTOSCRIPTS_USP_WS_PORT",
+    ],
 )
 def test_a_platform_port_in_use_stops_up(data_dir, setting):
     with socket.socket() as taken:

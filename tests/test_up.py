@@ -102,6 +102,7 @@ class Up:
             OKTOSCRIPTS_WEB_PORT=str(self.port),
             # Fixed ports by default: free ones, so this `up` runs beside any other.
             OKTOSCRIPTS_ACS_PORT=str(free_port()),
+            OKTOSCRIPTS_ACS_TLS_PORT=str(free_port()),
             OKTOSCRIPTS_USP_WS_PORT=str(free_port()),
         )
         env.pop("OKTOSCRIPTS_ADMIN_PASSWORD", None)

@@ -1,1 +1,1 @@
-"""The REST API: one route table (ide/api/routes.py) gives the URLs and the OpenAPI schema."""
+"""The REST API on django-ninja (app.py): a router per domain, schemas in schemas.py."""

@@ -2,38 +2,33 @@
 
 A request carries either ``Authorization: Bearer <token>`` (an ApiToken; no
 CSRF needed, there is no cookie) or the browser session, in which case writes
-must carry the CSRF token like any form. Errors are JSON: ``{"error": "..."}``.
+must carry the CSRF token like any form. Each endpoint names the capability it
+needs (``needs(Capability.X)``); refusals are JSON: ``{"error": "..."}``.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable
-from functools import wraps
 from typing import Any
 
-from asgiref.sync import iscoroutinefunction, sync_to_async
-from django.core.exceptions import ObjectDoesNotExist
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse
 from django.middleware.csrf import CsrfViewMiddleware
-from django.views.decorators.csrf import csrf_exempt
+from ninja.security.base import AuthBase
 
 from ide.models import ApiToken
-from ide.roles import Capability, can
+from oktoscripts.roles import Capability, can
 
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 
 
 class ApiError(Exception):
-    """Raised inside an endpoint to answer ``{"error": message}`` with ``status``."""
+    """Raised inside an endpoint to answer ``{"error": message}`` with ``status``
+    (and ``"fields"``: a message per wrong field, when given)."""
 
-    def __init__(self, message: str, status: int = 400) -> None:
+    def __init__(self, message: str, status: int = 400,
+                 fields: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.status = status
-
-
-def error(message: str, status: int) -> JsonResponse:
-    return JsonResponse({"error": message}, status=status)
+        self.fields = fields
 
 
 def _token_user(request: HttpRequest) -> Any | None:
@@ -50,75 +45,50 @@ def _csrf_failure(request: HttpRequest) -> HttpResponse | None:
     return check.process_view(request, None, (), {})
 
 
-def json_body(request: HttpRequest) -> dict[str, Any]:
-    """The request's JSON object body (empty for no body); 400 on anything else."""
-    if not request.body:
-        return {}
-    try:
-        body = json.loads(request.body)
-    except (ValueError, UnicodeDecodeError):
-        raise ApiError("the request body is not valid JSON") from None
-    if not isinstance(body, dict):
-        raise ApiError("the request body must be a JSON object")
-    return body
-
-
-def _refusal(request: HttpRequest, capability: Capability) -> HttpResponse | None:
-    """Authenticate the request (token or session with CSRF) and check the
-    capability: the error response, or None (``request.user`` is set)."""
+def authenticated_user(request: HttpRequest) -> Any:
+    """The user of a REST request (token, or session with CSRF on writes);
+    ApiError 401/403 otherwise. Sets ``request.user``."""
     if "Authorization" in request.headers:
         user = _token_user(request)
         if user is None:
-            return error("invalid or revoked API token", 401)
+            raise ApiError("invalid or revoked API token", 401)
         request.user = user
     elif request.user.is_authenticated:
-        if request.method not in SAFE_METHODS:
-            failure = _csrf_failure(request)
-            if failure is not None:
-                return error("CSRF check failed: send the X-CSRFToken header", 403)
+        if request.method not in SAFE_METHODS and _csrf_failure(request) is not None:
+            raise ApiError("CSRF check failed: send the X-CSRFToken header", 403)
     else:
-        return error("authentication required (session or 'Authorization: Bearer')", 401)
-    if not can(request.user, capability):
-        return error(f"your role does not allow this (needs '{capability.value}')", 403)
-    return None
+        raise ApiError("authentication required (session or 'Authorization: Bearer')", 401)
+    return request.user
 
 
-def api_endpoint(capability: Capability) -> Callable:
-    """Token or session authentication, the capability check, JSON errors.
-    An ``async def`` view stays async (its checks run in a thread)."""
+class Access(AuthBase):
+    """The auth of one endpoint: an authenticated user holding ``capability``.
+    In the OpenAPI document it is the bearer token scheme (the browser session
+    works too)."""
 
-    def decorate(view: Callable) -> Callable:
-        if iscoroutinefunction(view):
+    openapi_type = "http"
+    openapi_scheme = "bearer"
 
-            @csrf_exempt
-            @wraps(view)
-            async def async_wrapper(request: HttpRequest, *args: Any, **kwargs: Any
-                                    ) -> HttpResponse:
-                refusal = await sync_to_async(_refusal)(request, capability)
-                if refusal is not None:
-                    return refusal
-                try:
-                    return await view(request, *args, **kwargs)
-                except ApiError as exc:
-                    return error(str(exc), exc.status)
+    def __init__(self, capability: Capability, max_body: tuple[int, str] | None = None) -> None:
+        super().__init__()
+        self.capability = capability
+        self.max_body = max_body  # (bytes, the refusal): 413 before the body is read
 
-            async_wrapper.capability = capability
-            return async_wrapper
+    def __call__(self, request: HttpRequest) -> Any:
+        user = authenticated_user(request)
+        if not can(user, self.capability):
+            raise ApiError(f"your role does not allow this (needs '{self.capability.value}')",
+                           403)
+        if self.max_body and int(request.META.get("CONTENT_LENGTH") or 0) > self.max_body[0]:
+            raise ApiError(self.max_body[1], 413)
+        return user
 
-        @csrf_exempt
-        @wraps(view)
-        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-            refusal = _refusal(request, capability)
-            if refusal is not None:
-                return refusal
-            try:
-                return view(request, *args, **kwargs)
-            except ApiError as exc:
-                return error(str(exc), exc.status)
-            except ObjectDoesNotExist:
-                return error("not found", 404)
 
-        wrapper.capability = capability
-        return wrapper
+ACCESS = {capability: Access(capability) for capability in Capability}
 
-    return decorate
+
+def needs(capability: Capability) -> dict[str, Any]:
+    """The options of an endpoint that needs ``capability``: its auth, and the
+    capability named in the OpenAPI document (``x-required-capability``)."""
+    return {"auth": ACCESS[capability],
+            "openapi_extra": {"x-required-capability": capability.value}}

@@ -2,7 +2,8 @@
 
 Reading needs ``read``; creating, changing, starting and stopping needs
 ``run_scripts`` (Operators and Admins: "Operators run and schedule, Authors
-cannot"). Every change is written to the audit log.
+cannot"). Every change is written to the audit log. The ``*_json`` shapes are
+the pages' too.
 """
 
 from __future__ import annotations
@@ -11,76 +12,53 @@ from collections.abc import Callable
 from typing import Any
 
 from django.db.models import ProtectedError
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest
 from django.shortcuts import get_object_or_404
+from ninja import Query, Router, Schema, Status
+from pydantic import Field
 
-from ide import audit
-from ide.api import routes
-from ide.api.auth import ApiError, api_endpoint, json_body
-from ide.api.routes import INT, OBJ, STR, Route
-from ide.models import Script
-from ide.roles import Capability
+from ide.api.auth import ApiError, needs
+from ide.api.schemas import (
+    BulkCreate,
+    BulkDetail,
+    BulkList,
+    BulkOut,
+    BulkRetried,
+    Deleted,
+    DeploymentCreate,
+    DeploymentList,
+    DeploymentOut,
+    DeploymentStopped,
+    Preview,
+    PreviewOut,
+    ScheduleChange,
+    ScheduleCreate,
+    ScheduleDetail,
+    ScheduleList,
+    ScriptTarget,
+    TriggerChange,
+    TriggerCreate,
+    TriggerList,
+    TriggerOut,
+)
 from oktoscripts.automations import bulk, deployments, schedules, targets, triggers
 from oktoscripts.automations.models import BulkRun, BulkRunItem, Deployment, Schedule, Trigger
+from oktoscripts.roles import Capability
 from oktoscripts.runs.models import Run
+from oktoscripts.runs.submit import cancel_run
+from oktoscripts.scripts import audit
+from oktoscripts.scripts.models import Script
 
-MAX_ARGS = 100
+router = Router(tags=["automations"])
+READ, RUN = needs(Capability.READ), needs(Capability.RUN)
 ITEMS_PAGE = 1000
+
+
+# -- JSON shapes (the pages' too) -------------------------------------------------
 
 
 def _iso(value: Any) -> str | None:
     return value.isoformat() if value else None
-
-
-# -- request fields ------------------------------------------------------------
-
-
-def clean_args(raw: object) -> dict[str, Any]:
-    if raw is None:
-        return {}
-    if not isinstance(raw, dict) or len(raw) > MAX_ARGS:
-        raise ApiError(f"'args' must be an object of at most {MAX_ARGS} name: value")
-    if not all(isinstance(k, str) and k.strip() for k in raw):
-        raise ApiError("argument names must be non-empty strings")
-    return raw
-
-
-def script_and_version(body: dict, *, required: bool = True) -> tuple[Script | None, Any]:
-    """The script (``script_id``) and pinned version (``version`` number or null)."""
-    script_id = body.get("script_id")
-    if script_id is None and not required:
-        return None, None
-    if not isinstance(script_id, int):
-        raise ApiError("'script_id' (an integer) is required")
-    script = get_object_or_404(Script, pk=script_id)
-    number = body.get("version")
-    if number is not None and not isinstance(number, int):
-        raise ApiError("'version' must be a version number or null (latest saved)")
-    try:
-        return script, targets.pin(script, number)
-    except targets.TargetError as exc:
-        raise ApiError(str(exc), 404) from None
-
-
-def _checked(fn: Any, *args: Any, **kwargs: Any) -> Any:
-    try:
-        return fn(*args, **kwargs)
-    except ValueError as exc:
-        raise ApiError(str(exc)) from None
-
-
-def _bool(body: dict, name: str) -> bool:
-    value = body[name]
-    if not isinstance(value, bool):
-        raise ApiError(f"'{name}' must be true or false")
-    return value
-
-
-def _str(body: dict, name: str) -> str:
-    value = body[name]
-    if not isinstance(value, str):
-        raise ApiError(f"'{name}' must be a string")
-    return value
 
 
 def _script_json(obj: Any) -> dict[str, Any]:
@@ -94,9 +72,6 @@ def _script_json(obj: Any) -> dict[str, Any]:
         "created": _iso(obj.created),
         "updated": _iso(obj.updated),
     }
-
-
-# -- schedules ---------------------------------------------------------------------
 
 
 def schedule_json(s: Schedule, detail: bool = False) -> dict[str, Any]:
@@ -125,98 +100,6 @@ def _schedules() -> Any:
     return Schedule.objects.select_related("script", "version", "created_by", "configured_by")
 
 
-@api_endpoint(Capability.READ)
-def list_schedules(request: HttpRequest) -> JsonResponse:
-    return JsonResponse({"schedules": [schedule_json(s) for s in _schedules()]})
-
-
-def _fields(body: dict, strings: tuple[str, ...]) -> dict[str, Any]:
-    """The fields of a schedule or trigger the body names: ``strings``, enabled, args."""
-    fields: dict[str, Any] = {name: _str(body, name) for name in strings if name in body}
-    if "enabled" in body:
-        fields["enabled"] = _bool(body, "enabled")
-    if "args" in body:
-        fields["args"] = clean_args(body["args"])
-    return fields
-
-
-def _require(fields: dict[str, Any], names: tuple[str, ...]) -> None:
-    for name in names:
-        if name not in fields:
-            raise ApiError(f"'{name}' is required")
-
-
-def _schedule_fields(body: dict) -> dict[str, Any]:
-    return _fields(body, ("name", "cron", "timezone", "missed"))
-
-
-@api_endpoint(Capability.RUN)
-def create_schedule(request: HttpRequest) -> JsonResponse:
-    body = json_body(request)
-    script, version = script_and_version(body)
-    fields = _schedule_fields(body)
-    _require(fields, ("name", "cron"))
-    schedule = _checked(schedules.save, Schedule(script=script, created_by=request.user,
-                                                  configured_by=request.user),
-                        version=version, **fields)
-    audit.record(request.user, "schedule.create", schedule.name, id=schedule.pk,
-                 cron=schedule.cron, timezone=schedule.timezone, script=script.name)
-    return JsonResponse(schedule_json(_schedules().get(pk=schedule.pk), True), status=201)
-
-
-@api_endpoint(Capability.READ)
-def get_schedule(request: HttpRequest, schedule_id: int) -> JsonResponse:
-    return JsonResponse(schedule_json(_schedules().get(pk=schedule_id), True))
-
-
-def _update(request: HttpRequest, records: Any, pk: int, fields_of: Callable[[dict], dict],
-            save: Callable[..., Any], kind: str) -> None:
-    """PATCH of a schedule or a trigger: the fields the body names (a ``version``
-    re-pinned on the record's own script), saved and audited as ``<kind>.update``.
-    Whoever changes it configures it: its runs act for them from then on."""
-    body = json_body(request)
-    record = records.get(pk=pk)
-    record.configured_by = request.user
-    fields = fields_of(body)
-    if "version" in body:
-        fields["version"] = script_and_version({"script_id": record.script_id,
-                                                "version": body["version"]})[1]
-    _checked(save, record, **fields)
-    audit.record(request.user, f"{kind}.update", record.name, id=record.pk,
-                 changed=sorted(fields))
-
-
-@api_endpoint(Capability.RUN)
-def update_schedule(request: HttpRequest, schedule_id: int) -> JsonResponse:
-    _update(request, _schedules(), schedule_id, _schedule_fields, schedules.save, "schedule")
-    return JsonResponse(schedule_json(_schedules().get(pk=schedule_id), True))
-
-
-@api_endpoint(Capability.RUN)
-def delete_schedule(request: HttpRequest, schedule_id: int) -> JsonResponse:
-    schedule = Schedule.objects.get(pk=schedule_id)
-    schedule.delete()
-    audit.record(request.user, "schedule.delete", schedule.name, id=schedule_id)
-    return JsonResponse({"deleted": schedule_id})
-
-
-@api_endpoint(Capability.READ)
-def preview_schedule(request: HttpRequest) -> JsonResponse:
-    body = json_body(request) if request.method == "POST" else dict(request.GET.items())
-    cron, tz = body.get("cron", ""), body.get("timezone") or "UTC"
-    try:
-        count = int(body.get("count") or 5)
-    except (TypeError, ValueError):
-        raise ApiError("'count' must be an integer") from None
-    if not isinstance(cron, str) or not isinstance(tz, str):
-        raise ApiError("'cron' and 'timezone' must be strings")
-    ticks = _checked(schedules.preview, cron, tz, count)
-    return JsonResponse({"cron": cron, "timezone": tz, "next": [t.isoformat() for t in ticks]})
-
-
-# -- bulk runs ---------------------------------------------------------------------
-
-
 def bulk_json(b: BulkRun, detail: bool = False, status: str = "") -> dict[str, Any]:
     data = {
         "id": b.pk, "name": b.name, "status": b.status, "device_filter": b.device_filter,
@@ -240,58 +123,6 @@ def _bulks() -> Any:
     return BulkRun.objects.select_related("script", "version", "created_by", "configured_by")
 
 
-@api_endpoint(Capability.READ)
-def list_bulk_runs(request: HttpRequest) -> JsonResponse:
-    return JsonResponse({"bulk_runs": [bulk_json(b) for b in _bulks()[:200]]})
-
-
-@api_endpoint(Capability.RUN)
-def create_bulk_run(request: HttpRequest) -> JsonResponse:
-    from ide.api.devices import _registry
-
-    body = json_body(request)
-    script, version = script_and_version(body)
-    concurrency = body.get("concurrency", 10)
-    record = _checked(
-        bulk.create, script=script, version=version, args=clean_args(body.get("args")),
-        device_filter=body.get("device_filter") or {}, concurrency=concurrency,
-        user=request.user, registry=_registry(),
-        serial_arg=body.get("serial_arg") or "serial", name=str(body.get("name") or ""),
-    )
-    total = record.items.count()
-    audit.record(request.user, "bulk.start", record.name, id=record.pk, devices=total,
-                 concurrency=record.concurrency, device_filter=record.device_filter)
-    return JsonResponse(bulk_json(_bulks().get(pk=record.pk)), status=201)
-
-
-@api_endpoint(Capability.READ)
-def get_bulk_run(request: HttpRequest, bulk_id: int) -> JsonResponse:
-    status = request.GET.get("status", "")
-    if status and status not in BulkRunItem.Status.values:
-        raise ApiError(f"'status' must be one of {', '.join(BulkRunItem.Status.values)}")
-    return JsonResponse(bulk_json(_bulks().get(pk=bulk_id), True, status))
-
-
-@api_endpoint(Capability.RUN)
-def stop_bulk_run(request: HttpRequest, bulk_id: int) -> JsonResponse:
-    record = _bulks().get(pk=bulk_id)
-    if not bulk.request_stop(record):
-        raise ApiError(f"the bulk run is {record.status}: nothing to stop", 409)
-    audit.record(request.user, "bulk.stop", record.name, id=record.pk)
-    return JsonResponse(bulk_json(_bulks().get(pk=bulk_id)))
-
-
-@api_endpoint(Capability.RUN)
-def retry_bulk_run(request: HttpRequest, bulk_id: int) -> JsonResponse:
-    record = _bulks().get(pk=bulk_id)
-    n = _checked(bulk.retry_failed, record, request.user)
-    audit.record(request.user, "bulk.retry", record.name, id=record.pk, items=n)
-    return JsonResponse({**bulk_json(_bulks().get(pk=bulk_id)), "retried": n})
-
-
-# -- triggers ----------------------------------------------------------------------
-
-
 def trigger_json(t: Trigger) -> dict[str, Any]:
     return {
         "id": t.pk, "name": t.name, "kind": t.kind, "event": t.event,
@@ -303,54 +134,6 @@ def trigger_json(t: Trigger) -> dict[str, Any]:
 
 def _triggers() -> Any:
     return Trigger.objects.select_related("script", "version", "created_by", "configured_by")
-
-
-def _trigger_fields(body: dict) -> dict[str, Any]:
-    fields = _fields(body, ("name", "kind", "event"))
-    if "device_filter" in body:
-        fields["device_filter"] = body["device_filter"]
-    return fields
-
-
-@api_endpoint(Capability.READ)
-def list_triggers(request: HttpRequest) -> JsonResponse:
-    return JsonResponse({"triggers": [trigger_json(t) for t in _triggers()]})
-
-
-@api_endpoint(Capability.RUN)
-def create_trigger(request: HttpRequest) -> JsonResponse:
-    body = json_body(request)
-    script, version = script_and_version(body)
-    fields = _trigger_fields(body)
-    _require(fields, ("name", "kind"))
-    trigger = _checked(triggers.save, Trigger(script=script, created_by=request.user,
-                                                configured_by=request.user),
-                       version=version, **fields)
-    audit.record(request.user, "trigger.create", trigger.name, id=trigger.pk, kind=trigger.kind,
-                 event=trigger.event, device_filter=trigger.device_filter, script=script.name)
-    return JsonResponse(trigger_json(_triggers().get(pk=trigger.pk)), status=201)
-
-
-@api_endpoint(Capability.READ)
-def get_trigger(request: HttpRequest, trigger_id: int) -> JsonResponse:
-    return JsonResponse(trigger_json(_triggers().get(pk=trigger_id)))
-
-
-@api_endpoint(Capability.RUN)
-def update_trigger(request: HttpRequest, trigger_id: int) -> JsonResponse:
-    _update(request, _triggers(), trigger_id, _trigger_fields, triggers.save, "trigger")
-    return JsonResponse(trigger_json(_triggers().get(pk=trigger_id)))
-
-
-@api_endpoint(Capability.RUN)
-def delete_trigger(request: HttpRequest, trigger_id: int) -> JsonResponse:
-    trigger = Trigger.objects.get(pk=trigger_id)
-    trigger.delete()
-    audit.record(request.user, "trigger.delete", trigger.name, id=trigger_id)
-    return JsonResponse({"deleted": trigger_id})
-
-
-# -- deployments -------------------------------------------------------------------
 
 
 def deployment_json(d: Deployment, run: Run | None) -> dict[str, Any]:
@@ -376,33 +159,232 @@ def deployments_with_runs(records: list[Deployment]) -> list[tuple[Deployment, R
     return [(d, runs.get(d.current_run_id)) for d in records]
 
 
-@api_endpoint(Capability.READ)
-def list_deployments(request: HttpRequest) -> JsonResponse:
+# -- requests ------------------------------------------------------------------------
+
+
+def _target(body: ScriptTarget) -> tuple[Script, Any]:
+    """The script (``script_id``) and pinned version (``version`` number or null)."""
+    script = get_object_or_404(Script, pk=body.script_id)
+    return script, _pinned(script, body.version)
+
+
+def _pinned(script: Script, number: int | None) -> Any:
+    try:
+        return targets.pin(script, number)
+    except targets.TargetError as exc:
+        raise ApiError(str(exc), 404) from None
+
+
+def _checked(fn: Callable, *args: Any, **kwargs: Any) -> Any:
+    """``fn`` of the automations' own code, its ValueError a 400 (the argument rule's too)."""
+    try:
+        return fn(*args, **kwargs)
+    except ValueError as exc:
+        raise ApiError(str(exc)) from None
+
+
+def _filter(device_filter: Any) -> dict[str, Any]:
+    return device_filter.model_dump(exclude_none=True) if device_filter is not None else {}
+
+
+def _update(request: HttpRequest, record: Any, body: Any, save: Callable[..., Any],
+            kind: str) -> None:
+    """PATCH of a schedule or a trigger: the fields the body names (a ``version``
+    re-pinned on the record's own script), saved and audited as ``<kind>.update``.
+    Whoever changes it configures it: its runs act for them from then on."""
+    fields = body.model_dump(exclude_unset=True)
+    if "version" in fields:
+        fields["version"] = _pinned(record.script, fields["version"])
+    if "device_filter" in fields:
+        fields["device_filter"] = _filter(body.device_filter)
+    record.configured_by = request.user
+    _checked(save, record, **fields)
+    audit.record(request.user, f"{kind}.update", record.name, id=record.pk,
+                 changed=sorted(fields))
+
+
+# -- schedules -------------------------------------------------------------------------
+
+
+@router.get("/schedules", response=ScheduleList, summary="List schedules", **READ)
+def list_schedules(request: HttpRequest) -> dict:
+    return {"schedules": [schedule_json(s) for s in _schedules()]}
+
+
+@router.post("/schedules", response={201: ScheduleDetail}, summary="Create a schedule", **RUN)
+def create_schedule(request: HttpRequest, body: ScheduleCreate) -> Status:
+    script, version = _target(body)
+    fields = body.model_dump(include={"name", "cron", "timezone", "missed", "enabled", "args"})
+    schedule = _checked(schedules.save, Schedule(script=script, created_by=request.user,
+                                                  configured_by=request.user),
+                        version=version, **fields)
+    audit.record(request.user, "schedule.create", schedule.name, id=schedule.pk,
+                 cron=schedule.cron, timezone=schedule.timezone, script=script.name)
+    return Status(201, schedule_json(_schedules().get(pk=schedule.pk), True))
+
+
+@router.post("/schedules/preview", response=PreviewOut,
+             summary="The next run times of a cron expression", **READ)
+def preview_schedule(request: HttpRequest, body: Preview) -> dict:
+    ticks = _checked(schedules.preview, body.cron, body.timezone or "UTC", body.count)
+    return {"cron": body.cron, "timezone": body.timezone or "UTC",
+            "next": [t.isoformat() for t in ticks]}
+
+
+@router.get("/schedules/{int:schedule_id}", response=ScheduleDetail,
+            summary="A schedule with its next and last ticks", **READ)
+def get_schedule(request: HttpRequest, schedule_id: int) -> dict:
+    return schedule_json(get_object_or_404(_schedules(), pk=schedule_id), True)
+
+
+@router.patch("/schedules/{int:schedule_id}", response=ScheduleDetail,
+              summary="Edit, enable or disable a schedule", **RUN)
+def update_schedule(request: HttpRequest, schedule_id: int, body: ScheduleChange) -> dict:
+    record = get_object_or_404(_schedules(), pk=schedule_id)
+    _update(request, record, body, schedules.save, "schedule")
+    return schedule_json(_schedules().get(pk=schedule_id), True)
+
+
+@router.delete("/schedules/{int:schedule_id}", response=Deleted, summary="Delete a schedule",
+               **RUN)
+def delete_schedule(request: HttpRequest, schedule_id: int) -> dict:
+    schedule = get_object_or_404(Schedule, pk=schedule_id)
+    schedule.delete()
+    audit.record(request.user, "schedule.delete", schedule.name, id=schedule_id)
+    return {"deleted": schedule_id}
+
+
+# -- bulk runs -----------------------------------------------------------------------
+
+
+class ItemQuery(Schema):
+    status: BulkRunItem.Status | None = Field(None, description="only items with this status")
+
+
+@router.get("/bulk-runs", response=BulkList, summary="Bulk runs, newest first", **READ)
+def list_bulk_runs(request: HttpRequest) -> dict:
+    return {"bulk_runs": [bulk_json(b) for b in _bulks()[:200]]}
+
+
+@router.post("/bulk-runs", response={201: BulkOut},
+             summary="Run a script once per device matching a filter", **RUN)
+def create_bulk_run(request: HttpRequest, body: BulkCreate) -> Status:
+    from ide.api.devices import _registry
+
+    script, version = _target(body)
+    record = _checked(
+        bulk.create, script=script, version=version, args=body.args,
+        device_filter=_filter(body.device_filter), concurrency=body.concurrency,
+        user=request.user, registry=_registry(), serial_arg=body.serial_arg or "serial",
+        name=body.name,
+    )
+    total = record.items.count()
+    audit.record(request.user, "bulk.start", record.name, id=record.pk, devices=total,
+                 concurrency=record.concurrency, device_filter=record.device_filter)
+    return Status(201, bulk_json(_bulks().get(pk=record.pk)))
+
+
+@router.get("/bulk-runs/{int:bulk_id}", response=BulkDetail,
+            summary="A bulk run: progress and per-device status and result", **READ)
+def get_bulk_run(request: HttpRequest, bulk_id: int, query: Query[ItemQuery]) -> dict:
+    return bulk_json(get_object_or_404(_bulks(), pk=bulk_id), True, query.status or "")
+
+
+@router.post("/bulk-runs/{int:bulk_id}/stop", response=BulkOut, summary="Stop a bulk run", **RUN)
+def stop_bulk_run(request: HttpRequest, bulk_id: int) -> dict:
+    record = get_object_or_404(_bulks(), pk=bulk_id)
+    if not bulk.request_stop(record):
+        raise ApiError(f"the bulk run is {record.status}: nothing to stop", 409)
+    audit.record(request.user, "bulk.stop", record.name, id=record.pk)
+    return bulk_json(_bulks().get(pk=bulk_id))
+
+
+@router.post("/bulk-runs/{int:bulk_id}/retry", response=BulkRetried,
+             summary="Run the items that did not succeed again", **RUN)
+def retry_bulk_run(request: HttpRequest, bulk_id: int) -> dict:
+    record = get_object_or_404(_bulks(), pk=bulk_id)
+    n = _checked(bulk.retry_failed, record, request.user)
+    audit.record(request.user, "bulk.retry", record.name, id=record.pk, items=n)
+    return {**bulk_json(_bulks().get(pk=bulk_id)), "retried": n}
+
+
+# -- triggers ------------------------------------------------------------------------
+
+
+@router.get("/triggers", response=TriggerList, summary="List event triggers", **READ)
+def list_triggers(request: HttpRequest) -> dict:
+    return {"triggers": [trigger_json(t) for t in _triggers()]}
+
+
+@router.post("/triggers", response={201: TriggerOut}, summary="Create an event trigger", **RUN)
+def create_trigger(request: HttpRequest, body: TriggerCreate) -> Status:
+    script, version = _target(body)
+    fields = body.model_dump(include={"name", "kind", "event", "enabled", "args"})
+    fields["device_filter"] = _filter(body.device_filter)
+    trigger = _checked(triggers.save, Trigger(script=script, created_by=request.user,
+                                                configured_by=request.user),
+                       version=version, **fields)
+    audit.record(request.user, "trigger.create", trigger.name, id=trigger.pk, kind=trigger.kind,
+                 event=trigger.event, device_filter=trigger.device_filter, script=script.name)
+    return Status(201, trigger_json(_triggers().get(pk=trigger.pk)))
+
+
+@router.get("/triggers/{int:trigger_id}", response=TriggerOut, summary="An event trigger",
+            **READ)
+def get_trigger(request: HttpRequest, trigger_id: int) -> dict:
+    return trigger_json(get_object_or_404(_triggers(), pk=trigger_id))
+
+
+@router.patch("/triggers/{int:trigger_id}", response=TriggerOut,
+              summary="Edit, enable or disable a trigger", **RUN)
+def update_trigger(request: HttpRequest, trigger_id: int, body: TriggerChange) -> dict:
+    record = get_object_or_404(_triggers(), pk=trigger_id)
+    _update(request, record, body, triggers.save, "trigger")
+    return trigger_json(_triggers().get(pk=trigger_id))
+
+
+@router.delete("/triggers/{int:trigger_id}", response=Deleted, summary="Delete a trigger", **RUN)
+def delete_trigger(request: HttpRequest, trigger_id: int) -> dict:
+    trigger = get_object_or_404(Trigger, pk=trigger_id)
+    trigger.delete()
+    audit.record(request.user, "trigger.delete", trigger.name, id=trigger_id)
+    return {"deleted": trigger_id}
+
+
+# -- deployments -----------------------------------------------------------------------
+
+
+def _deployment(deployment_id: int) -> dict:
+    ((record, run),) = deployments_with_runs([get_object_or_404(_deployments(),
+                                                                pk=deployment_id)])
+    return deployment_json(record, run)
+
+
+@router.get("/deployments", response=DeploymentList, summary="Deployed listeners", **READ)
+def list_deployments(request: HttpRequest) -> dict:
     pairs = deployments_with_runs(list(_deployments()))
-    return JsonResponse({"deployments": [deployment_json(d, r) for d, r in pairs]})
+    return {"deployments": [deployment_json(d, r) for d, r in pairs]}
 
 
-@api_endpoint(Capability.RUN)
-def create_deployment(request: HttpRequest) -> JsonResponse:
-    body = json_body(request)
-    script, version = script_and_version(body)
-    record = _checked(deployments.create, name=str(body.get("name") or ""), script=script,
-                      version=version, args=clean_args(body.get("args")), user=request.user)
+@router.post("/deployments", response={201: DeploymentOut},
+             summary="Deploy a listening script on a pinned version", **RUN)
+def create_deployment(request: HttpRequest, body: DeploymentCreate) -> Status:
+    script, version = _target(body)
+    record = _checked(deployments.create, name=body.name, script=script, version=version,
+                      args=body.args, user=request.user)
     audit.record(request.user, "deployment.create", record.name, id=record.pk,
                  script=script.name, version=record.version.number)
-    return JsonResponse(deployment_json(_deployments().get(pk=record.pk), None), status=201)
+    return Status(201, deployment_json(_deployments().get(pk=record.pk), None))
 
 
-@api_endpoint(Capability.READ)
-def get_deployment(request: HttpRequest, deployment_id: int) -> JsonResponse:
-    ((record, run),) = deployments_with_runs([_deployments().get(pk=deployment_id)])
-    return JsonResponse(deployment_json(record, run))
+@router.get("/deployments/{int:deployment_id}", response=DeploymentOut,
+            summary="A deployment: state, event counts, last events", **READ)
+def get_deployment(request: HttpRequest, deployment_id: int) -> dict:
+    return _deployment(deployment_id)
 
 
 def change_deployment(user: Any, record: Deployment, desired: str) -> str | None:
     """Start or stop a deployment (pages and API); returns a warning, if any."""
-    from oktoscripts.runs.submit import cancel_run
-
     to_cancel = deployments.set_desired(record, desired, user)
     audit.record(user, f"deployment.{'start' if desired == 'running' else 'stop'}",
                  record.name, id=record.pk)
@@ -414,25 +396,26 @@ def change_deployment(user: Any, record: Deployment, desired: str) -> str | None
     return None
 
 
-@api_endpoint(Capability.RUN)
-def start_deployment(request: HttpRequest, deployment_id: int) -> JsonResponse:
-    record = _deployments().get(pk=deployment_id)
+@router.post("/deployments/{int:deployment_id}/start", response=DeploymentOut,
+             summary="Start a stopped deployment", **RUN)
+def start_deployment(request: HttpRequest, deployment_id: int) -> dict:
+    record = get_object_or_404(_deployments(), pk=deployment_id)
     change_deployment(request.user, record, Deployment.Desired.RUNNING)
-    ((record, run),) = deployments_with_runs([_deployments().get(pk=deployment_id)])
-    return JsonResponse(deployment_json(record, run))
+    return _deployment(deployment_id)
 
 
-@api_endpoint(Capability.RUN)
-def stop_deployment(request: HttpRequest, deployment_id: int) -> JsonResponse:
-    record = _deployments().get(pk=deployment_id)
+@router.post("/deployments/{int:deployment_id}/stop", response=DeploymentStopped,
+             summary="Stop a deployment (cancels its run)", **RUN)
+def stop_deployment(request: HttpRequest, deployment_id: int) -> dict:
+    record = get_object_or_404(_deployments(), pk=deployment_id)
     warning = change_deployment(request.user, record, Deployment.Desired.STOPPED)
-    ((record, run),) = deployments_with_runs([_deployments().get(pk=deployment_id)])
-    return JsonResponse({**deployment_json(record, run), "warning": warning})
+    return {**_deployment(deployment_id), "warning": warning}
 
 
-@api_endpoint(Capability.RUN)
-def delete_deployment(request: HttpRequest, deployment_id: int) -> JsonResponse:
-    record = _deployments().get(pk=deployment_id)
+@router.delete("/deployments/{int:deployment_id}", response=Deleted,
+               summary="Delete a stopped deployment", **RUN)
+def delete_deployment(request: HttpRequest, deployment_id: int) -> dict:
+    record = get_object_or_404(_deployments(), pk=deployment_id)
     if record.desired != Deployment.Desired.STOPPED:
         raise ApiError("stop the deployment before deleting it", 409)
     try:
@@ -440,77 +423,4 @@ def delete_deployment(request: HttpRequest, deployment_id: int) -> JsonResponse:
     except ProtectedError:
         raise ApiError("the deployment is still referenced", 409) from None
     audit.record(request.user, "deployment.delete", record.name, id=deployment_id)
-    return JsonResponse({"deleted": deployment_id})
-
-
-SCRIPT_FIELDS = {"script_id": INT, "version": {"type": ["integer", "null"],
-                 "description": "pinned version; null = latest saved"}, "args": OBJ}
-FILTER = {"type": "object", "description": "status (0/1/2), vendor, product_class, "
-          "protocol (cwmp/usp), text (part of serial or alias)"}
-
-ROUTES = [
-    Route("GET", "/api/schedules", list_schedules, "List schedules", "automations"),
-    Route("POST", "/api/schedules", create_schedule, "Create a schedule", "automations",
-          status=201, body={"type": "object", "required": ["name", "script_id", "cron"],
-                            "properties": {"name": STR, "cron": STR, "timezone": STR,
-                                           "missed": {"type": "string",
-                                                      "enum": ["skip", "run_once"]},
-                                           "enabled": {"type": "boolean"}, **SCRIPT_FIELDS}}),
-    Route("POST", "/api/schedules/preview", preview_schedule,
-          "The next run times of a cron expression", "automations",
-          body={"type": "object", "properties": {"cron": STR, "timezone": STR, "count": INT}}),
-    Route("GET", "/api/schedules/{schedule_id:int}", get_schedule,
-          "A schedule with its next and last ticks", "automations"),
-    Route("PATCH", "/api/schedules/{schedule_id:int}", update_schedule,
-          "Edit, enable or disable a schedule", "automations",
-          body={"type": "object", "properties": {"name": STR, "cron": STR, "timezone": STR,
-                                                 "missed": STR, "enabled": {"type": "boolean"},
-                                                 "version": INT, "args": OBJ}}),
-    Route("DELETE", "/api/schedules/{schedule_id:int}", delete_schedule, "Delete a schedule",
-          "automations"),
-    Route("GET", "/api/bulk-runs", list_bulk_runs, "Bulk runs, newest first", "automations"),
-    Route("POST", "/api/bulk-runs", create_bulk_run,
-          "Run a script once per device matching a filter", "automations", status=201,
-          body={"type": "object", "required": ["script_id"],
-                "properties": {**SCRIPT_FIELDS, "device_filter": FILTER, "concurrency": INT,
-                               "serial_arg": STR, "name": STR}}),
-    Route("GET", "/api/bulk-runs/{bulk_id:int}", get_bulk_run,
-          "A bulk run: progress and per-device status and result", "automations",
-          query=(("status", "only items with this status"),)),
-    Route("POST", "/api/bulk-runs/{bulk_id:int}/stop", stop_bulk_run, "Stop a bulk run",
-          "automations"),
-    Route("POST", "/api/bulk-runs/{bulk_id:int}/retry", retry_bulk_run,
-          "Run the items that did not succeed again", "automations"),
-    Route("GET", "/api/triggers", list_triggers, "List event triggers", "automations"),
-    Route("POST", "/api/triggers", create_trigger, "Create an event trigger", "automations",
-          status=201, body={"type": "object", "required": ["name", "kind", "script_id"],
-                            "properties": {"name": STR, "kind": {"type": "string", "enum": [
-                                "cwmp_event", "new_device"]}, "event": STR,
-                                "device_filter": FILTER, "enabled": {"type": "boolean"},
-                                **SCRIPT_FIELDS}}),
-    Route("GET", "/api/triggers/{trigger_id:int}", get_trigger, "An event trigger",
-          "automations"),
-    Route("PATCH", "/api/triggers/{trigger_id:int}", update_trigger,
-          "Edit, enable or disable a trigger", "automations",
-          body={"type": "object", "properties": {"name": STR, "event": STR,
-                                                 "device_filter": FILTER,
-                                                 "enabled": {"type": "boolean"},
-                                                 "version": INT, "args": OBJ}}),
-    Route("DELETE", "/api/triggers/{trigger_id:int}", delete_trigger, "Delete a trigger",
-          "automations"),
-    Route("GET", "/api/deployments", list_deployments, "Deployed listeners", "automations"),
-    Route("POST", "/api/deployments", create_deployment,
-          "Deploy a listening script on a pinned version", "automations", status=201,
-          body={"type": "object", "required": ["script_id"],
-                "properties": {"name": STR, **SCRIPT_FIELDS}}),
-    Route("GET", "/api/deployments/{deployment_id:int}", get_deployment,
-          "A deployment: state, event counts, last events", "automations"),
-    Route("POST", "/api/deployments/{deployment_id:int}/start", start_deployment,
-          "Start a stopped deployment", "automations"),
-    Route("POST", "/api/deployments/{deployment_id:int}/stop", stop_deployment,
-          "Stop a deployment (cancels its run)", "automations"),
-    Route("DELETE", "/api/deployments/{deployment_id:int}", delete_deployment,
-          "Delete a stopped deployment", "automations"),
-]
-
-routes.extend(ROUTES)
+    return {"deleted": deployment_id}

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ide.models import Script, ScriptVersion
+from oktoscripts.runs import live
+from oktoscripts.scripts.models import Script, ScriptVersion
 
 
 def _iso(value: Any) -> str | None:
@@ -44,6 +45,4 @@ def run_json(r: Any) -> dict[str, Any]:
     }
 
 
-def line_json(line: Any) -> dict[str, Any]:
-    return {"seq": line.seq, "stream": line.stream, "text": line.text, "level": line.level,
-            "time": line.time.timestamp()}
+line_json = live.stored_line  # a stored line has the shape of a live one

@@ -2,29 +2,28 @@
 
 from __future__ import annotations
 
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest
+from ninja import Router
 
-from ide import platform_settings
-from ide.api.auth import ApiError, api_endpoint, json_body
-from ide.roles import Capability
+from ide.api.auth import ApiError, needs
+from ide.api.schemas import SettingsChange, SettingsChanged, SettingsOut
+from oktoscripts.roles import Capability
+from oktoscripts.scripts import platform_settings
 
-WRITABLE = {"limits", "default_runtime"}
-
-
-@api_endpoint(Capability.READ)
-def get_settings(request: HttpRequest) -> JsonResponse:
-    return JsonResponse(platform_settings.as_json())
+router = Router(tags=["settings"])
 
 
-@api_endpoint(Capability.ADMIN)
-def put_settings(request: HttpRequest) -> JsonResponse:
-    body = json_body(request)
-    unknown = sorted(set(body) - WRITABLE)
-    if unknown:
-        raise ApiError(f"unknown setting {unknown[0]!r} (use {' or '.join(sorted(WRITABLE))})")
+@router.get("/settings", response=SettingsOut,
+            summary="Platform settings: default run limits and runtime", **needs(Capability.READ))
+def get_settings(request: HttpRequest) -> dict:
+    return platform_settings.as_json()
+
+
+@router.put("/settings", response=SettingsChanged, summary="Change platform settings (Admin only)",
+            **needs(Capability.ADMIN))
+def put_settings(request: HttpRequest, body: SettingsChange) -> dict:
     try:
-        changes = platform_settings.update(request.user, body.get("limits"),
-                                           body.get("default_runtime"))
+        changes = platform_settings.update(request.user, body.limits, body.default_runtime)
     except platform_settings.SettingsError as exc:
-        return JsonResponse({"error": str(exc), "fields": exc.errors}, status=400)
-    return JsonResponse({**platform_settings.as_json(), "changed": sorted(changes)})
+        raise ApiError(str(exc), fields=exc.errors) from None
+    return {**platform_settings.as_json(), "changed": sorted(changes)}

@@ -4,7 +4,7 @@ from django.db import migrations
 
 
 def create_roles(apps: object, schema_editor: object) -> None:
-    from ide.roles import sync_groups
+    from oktoscripts.roles import sync_groups
 
     sync_groups(apps)
 

@@ -7,10 +7,10 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from ide import audit
 from ide.access import requires
 from ide.models import ApiToken
-from ide.roles import Capability
+from oktoscripts.roles import Capability
+from oktoscripts.scripts import audit
 
 
 @requires(Capability.READ)

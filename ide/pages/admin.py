@@ -5,15 +5,14 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
-from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from ide import audit
 from ide.access import requires
-from ide.models import AuditEvent
-from ide.roles import ROLES, Capability, role_of
+from oktoscripts.roles import ROLES, Capability, assign_role, role_of
+from oktoscripts.scripts import audit
+from oktoscripts.scripts.models import AuditEvent
 
 PAGE_SIZE = 100
 
@@ -41,15 +40,23 @@ def audit_log(request: HttpRequest) -> HttpResponse:
         "next_before": rows[PAGE_SIZE - 1].pk if len(rows) > PAGE_SIZE else None,
         "action": action, "actor": actor, "target": target, "query": query.urlencode(),
         "actions": ["script.", "run.", "role.", "credential.", "token.", "device.",
-                    "settings."],
+                    "settings.", "sign-in"],
     })
 
 
 @requires(Capability.ADMIN)
 def users(request: HttpRequest) -> HttpResponse:
-    people = get_user_model().objects.order_by("username").prefetch_related("groups")
-    rows = [{"user": u, "role": role_of(u)} for u in people]
+    people = (get_user_model().objects.order_by("username").prefetch_related("groups")
+              .select_related("external_identity"))
+    rows = [{"user": u, "role": role_of(u), "signs_in_with": _signs_in_with(u)} for u in people]
     return render(request, "ide/users.html", {"rows": rows, "roles": list(ROLES)})
+
+
+def _signs_in_with(user: object) -> str:
+    """ "OpenID Connect" or "LDAP" for accounts single sign-on made (their role
+    is set again at each sign-in, README "Single sign-on"); "" for local ones."""
+    identity = getattr(user, "external_identity", None)
+    return identity.get_source_display() if identity else ""
 
 
 @requires(Capability.ADMIN)
@@ -64,10 +71,7 @@ def set_role(request: HttpRequest, user_id: int) -> HttpResponse:
         messages.error(request, f"{person.username} is a superuser: always an Admin.")
         return redirect("users")
     before = role_of(person)
-    with transaction.atomic():
-        person.groups.remove(*Group.objects.filter(name__in=ROLES))
-        if role != "None":
-            person.groups.add(Group.objects.get(name=role))
+    assign_role(person, None if role == "None" else role)
     audit.record(request.user, "role.change", person.username, before=before, after=role)
     messages.success(request, f"{person.username} is now {role}.")
     return redirect("users")

@@ -19,11 +19,11 @@ from ide.api.automations import (
     schedule_json,
     trigger_json,
 )
-from ide.models import Script
-from ide.roles import Capability
 from oktoscripts.automations import bulk, devicefilter, schedules
 from oktoscripts.automations.models import BulkRun, Deployment, Schedule, Trigger
+from oktoscripts.roles import Capability
 from oktoscripts.runs.models import RunOutputLine
+from oktoscripts.scripts.models import Script
 
 OUTPUT_LINES = 100
 RELATED = ("script", "version", "created_by", "configured_by")

@@ -1,6 +1,7 @@
 """Device credentials (Admin): the username/password a CPE or USP agent
-authenticates with. Passwords are never shown or stored in clear (the devices
-helper's CredentialStore keeps scrypt hashes and Digest HA1s)."""
+authenticates with, and the devices it speaks for (the one its username names,
+and the serials it is bound to). Passwords are never shown or stored in clear
+(the devices helper's CredentialStore keeps scrypt hashes and Digest HA1s)."""
 
 from __future__ import annotations
 
@@ -9,9 +10,9 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from ide import audit
 from ide.access import requires
-from ide.roles import Capability
+from oktoscripts.roles import Capability
+from oktoscripts.scripts import audit
 
 
 def _store():  # noqa: ANN202 - oktoscripts.devices.credentials.CredentialStore
@@ -24,10 +25,11 @@ def _store():  # noqa: ANN202 - oktoscripts.devices.credentials.CredentialStore
 def credential_list(request: HttpRequest) -> HttpResponse:
     error = ""
     try:
-        names = _store().usernames()
+        bindings = _store().bindings()
     except Exception as exc:  # noqa: BLE001 - MongoDB down: say so, keep the page
-        names, error = [], f"The device database cannot be reached: {exc}"
-    return render(request, "ide/credentials.html", {"usernames": names, "error": error})
+        bindings, error = [], f"The device database cannot be reached: {exc}"
+    rows = [{"username": b.username, "devices": sorted(b.serials)} for b in bindings]
+    return render(request, "ide/credentials.html", {"credentials": rows, "error": error})
 
 
 @requires(Capability.ADMIN)
@@ -37,8 +39,10 @@ def credential_set(request: HttpRequest) -> HttpResponse:
 
     username = request.POST.get("username", "").strip()
     password = request.POST.get("password", "")
+    # Serials the credential also speaks for; none given: those it has stay.
+    devices = request.POST.get("devices", "").replace(",", " ").split() or None
     try:
-        created = _store().create_or_update(username, password)
+        created = _store().create_or_update(username, password, devices=devices)
     except CredentialError as exc:
         messages.error(request, str(exc))
         return redirect("credentials")

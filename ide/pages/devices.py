@@ -10,7 +10,7 @@ from django.utils.dateparse import parse_datetime
 
 from ide.access import requires
 from ide.paging import page_number
-from ide.roles import Capability
+from oktoscripts.roles import Capability
 from oktoscripts.runs.models import Run
 
 PAGE_SIZE = 50

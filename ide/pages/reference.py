@@ -9,7 +9,7 @@ from django.shortcuts import render
 
 from ide.access import requires
 from ide.completion import LUA_STANDARD, api_entries
-from ide.roles import Capability
+from oktoscripts.roles import Capability
 
 CATEGORY_TITLES = {
     "devices": "Devices", "cwmp": "TR-069 (CWMP)", "usp": "TR-369 (USP)",

@@ -9,11 +9,11 @@ from django.views.decorators.http import require_POST
 
 from ide import chart
 from ide.access import requires
-from ide.api.runs import start_run
-from ide.models import Script, ScriptVersion
-from ide.roles import Capability
 from ide.runfilters import RunFilters
+from oktoscripts.roles import Capability
 from oktoscripts.runs.models import Run
+from oktoscripts.scripts.models import Script, ScriptVersion
+from oktoscripts.scripts.start import Origin, Source, start_run
 
 
 @requires(Capability.READ)
@@ -68,8 +68,9 @@ def rerun(request: HttpRequest, run_id: str) -> HttpResponse:
         messages.error(request, "This run's script version is not available to run again.")
         return redirect("run", old.pk)
     try:
-        run = start_run(request.user, version.script, version, old.args, "user")
-    except RunQueueError as exc:
+        run = start_run(Source.saved(version), user=request.user, args=old.args,
+                        origin=Origin("user"))
+    except (RunQueueError, ValueError) as exc:
         messages.error(request, str(exc))
         return redirect("run", old.pk)
     return redirect("run", run.pk)

@@ -9,14 +9,15 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.templatetags.static import static
 from django.views.decorators.http import require_POST
 
-from ide import diff, platform_settings, scripts
+from ide import diff
 from ide.access import requires
 from ide.completion import completion_data
-from ide.models import Script, ScriptVersion
 from ide.paging import page_number
-from ide.roles import Capability, can
 from ide.runfilters import attach_version_numbers
+from oktoscripts.roles import Capability, can
 from oktoscripts.runs.models import Run
+from oktoscripts.scripts import editing, platform_settings
+from oktoscripts.scripts.models import Script, ScriptVersion
 
 PAGE_SIZE = 100
 NEW_SCRIPT = """-- {name}
@@ -77,11 +78,11 @@ def script_list(request: HttpRequest) -> HttpResponse:
 def script_create(request: HttpRequest) -> HttpResponse:
     name = request.POST.get("name", "")
     try:
-        script = scripts.create_script(
+        script = editing.create_script(
             request.user, name, NEW_SCRIPT.format(name=name.strip()),
             folder=request.POST.get("folder", ""), tags=request.POST.get("tags", ""),
         )
-    except scripts.ScriptError as exc:
+    except editing.ScriptError as exc:
         messages.error(request, str(exc))
         return redirect("scripts")
     return redirect("editor", script.pk)
@@ -97,7 +98,7 @@ def _limits_from_form(form: dict) -> dict:
             try:
                 value = float(raw) * factor
             except ValueError:
-                raise scripts.ScriptError(
+                raise editing.ScriptError(
                     f"{name.replace('_', ' ')}: {raw!r} is not a number") from None
             limits[name] = value if name == "wall_seconds" else int(value)
     return limits
@@ -108,14 +109,14 @@ def _limits_from_form(form: dict) -> dict:
 def script_settings(request: HttpRequest, script_id: int) -> HttpResponse:
     script = get_object_or_404(Script, pk=script_id)
     try:
-        scripts.update_script(
+        editing.update_script(
             request.user, script, name=request.POST.get("name"),
             folder=request.POST.get("folder"), tags=request.POST.get("tags"),
             description=request.POST.get("description"), runtime=request.POST.get("runtime"),
             limits=_limits_from_form(request.POST) if "wall_seconds" in request.POST else None,
         )
         messages.success(request, "Script details saved.")
-    except scripts.ScriptError as exc:
+    except editing.ScriptError as exc:
         messages.error(request, str(exc))
     return redirect("editor", script.pk)
 
@@ -124,7 +125,7 @@ def script_settings(request: HttpRequest, script_id: int) -> HttpResponse:
 @require_POST
 def script_delete(request: HttpRequest, script_id: int) -> HttpResponse:
     script = get_object_or_404(Script, pk=script_id)
-    scripts.delete_script(request.user, script)
+    editing.delete_script(request.user, script)
     messages.success(request, f"Deleted “{script.name}”. Its versions and runs are kept; "
                               "it can be restored from the deleted scripts.")
     return redirect("scripts")
@@ -134,7 +135,7 @@ def script_delete(request: HttpRequest, script_id: int) -> HttpResponse:
 @require_POST
 def script_undelete(request: HttpRequest, script_id: int) -> HttpResponse:
     script = get_object_or_404(Script, pk=script_id)
-    scripts.undelete_script(request.user, script)
+    editing.undelete_script(request.user, script)
     messages.success(request, f"Restored “{script.name}”.")
     return redirect("editor", script.pk)
 
@@ -225,10 +226,10 @@ def version_diff(request: HttpRequest, script_id: int) -> HttpResponse:
 def version_restore(request: HttpRequest, script_id: int, number: int) -> HttpResponse:
     script = get_object_or_404(Script, pk=script_id)
     try:
-        version = scripts.restore_version(request.user, script, number)
+        version = editing.restore_version(request.user, script, number)
     except ScriptVersion.DoesNotExist:
         raise Http404("no such version") from None
-    except scripts.ScriptError as exc:
+    except editing.ScriptError as exc:
         messages.error(request, str(exc))
         return redirect("versions", script.pk)
     messages.success(request, f"Restored version {number} as version {version.number}.")

@@ -9,11 +9,11 @@ from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
-from ide import platform_settings as ps
 from ide.access import requires
-from ide.models import AuditEvent
-from ide.roles import Capability
 from oktoscripts.lua.limits import Limits
+from oktoscripts.roles import Capability
+from oktoscripts.scripts import platform_settings as ps
+from oktoscripts.scripts.models import AuditEvent
 
 HISTORY = 10
 

@@ -133,19 +133,43 @@ def delete_device(ctx: Any, serial: str) -> bool:
         return False
 
 
+def _serials(value: Any) -> str | None:
+    """A serial or a sequence of serials (the credential's devices)."""
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
+        return "a serial or a list of serials"
+    return None
+
+
 @binding(
     "create_or_update_device_credential",
-    params=[Param("username", "string"), Param("password", "string")],
+    params=[
+        Param("username", "string"),
+        Param("password", "string"),
+        Param(
+            "devices",
+            "any",
+            optional=True,
+            check=_serials,
+            doc="serial (or list of serials) the credential also speaks for; by default "
+            "only the device its username names",
+        ),
+    ],
     returns="boolean",
     doc="Create or replace the credential a device authenticates with (never stored in "
-    "clear); false for empty strings, a dot in either, or a database error (needs the "
-    "permission ide.administer: Admins).",
+    "clear); it speaks only for the device its username names (serial, Endpoint ID, "
+    "OUI-SerialNumber) and the devices given; false for empty strings, a dot in either, "
+    "or a database error (needs the permission scripts.administer: Admins).",
     category="devices",
     permission=permissions.ADMINISTER,
 )
-def create_or_update_device_credential(ctx: Any, username: str, password: str) -> bool:
+def create_or_update_device_credential(
+    ctx: Any, username: str, password: str, devices: Any = None
+) -> bool:
+    if isinstance(devices, str):
+        devices = [devices]
     try:
-        credentials_of(ctx).create_or_update(username, password)
+        credentials_of(ctx).create_or_update(username, password, devices=devices)
     except CredentialError as exc:
         ctx.output(f"create_or_update_device_credential: {exc}", stream="log", level="warning")
         return False

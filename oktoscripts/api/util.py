@@ -9,19 +9,21 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import re
 import secrets
 import string
 from typing import Any
 
 from oktoscripts.api.registry import Multi, Param, binding
+from oktoscripts.lua.context import MemoryLimitExceeded
 from oktoscripts.lua.values import format_number
 
 _ALPHANUMERIC = string.ascii_letters + string.digits
 LOG_LEVELS = ("debug", "info", "warn", "error")
 # A longer random string is almost certainly a mistake, and would eat memory.
 MAX_RANDOM_LENGTH = 1 << 20
-# Decoding builds Python objects several times the text's size, outside the
-# run's Lua memory limit: bound the text.
+# Decoding builds Python objects several times the text's size: bound the
+# text (and count what decoding builds against the run's memory limit).
 MAX_JSON_TEXT = 32 << 20
 
 
@@ -103,10 +105,26 @@ def _key(key: Any) -> str:
 def json_decode(ctx: Any, text: str) -> Multi:
     if len(text) > MAX_JSON_TEXT:
         return Multi(None, f"JSON text too large (more than {MAX_JSON_TEXT} characters)")
+    if _decoded_bytes(text) > ctx.memory_room():
+        raise MemoryLimitExceeded("json_decode")
     try:
         return Multi(json.loads(text), None)
     except (ValueError, RecursionError) as exc:
         return Multi(None, f"invalid JSON: {exc}")
+
+
+# A JSON string, and what decoding costs per value: a Python object while
+# the Lua value is built from it, and the Lua value (see lua_size).
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+_DECODED_VALUE_BYTES = 150
+
+
+def _decoded_bytes(text: str) -> int:
+    """About what decoding `text` builds, counted before building any of it:
+    thirty megabytes of "[]," are ten million tables."""
+    skeleton = _JSON_STRING.sub("", text)
+    values = 1 + sum(skeleton.count(mark) for mark in ",:[{")
+    return values * _DECODED_VALUE_BYTES + 2 * (len(text) - len(skeleton))
 
 
 def _log_level(value: str) -> str | None:

@@ -31,6 +31,7 @@ from django.utils import timezone
 from oktoscripts.automations import devicefilter, targets
 from oktoscripts.automations.models import BulkRun, BulkRunItem
 from oktoscripts.runs.models import Run
+from oktoscripts.scripts.arguments import clean_args
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +69,7 @@ def create(
             name=name or f"{target.script.name} on {devicefilter.describe(stored_filter)}",
             script=target.script,
             version=target.version,
-            args=args or {},
+            args=clean_args(args),
             device_filter=stored_filter,
             serial_arg=serial_arg,
             concurrency=concurrency,

@@ -25,6 +25,7 @@ from django.utils import timezone
 from oktoscripts.automations import targets
 from oktoscripts.automations.models import Deployment, new_listener_key
 from oktoscripts.runs.models import Run
+from oktoscripts.scripts.arguments import clean_args
 
 log = logging.getLogger(__name__)
 
@@ -210,7 +211,7 @@ def create(*, name: str, script: Any, version: Any, args: dict, user: Any) -> De
         name=(name or target.script.name).strip()[:200],
         script=target.script,
         version=target.version,
-        args=args or {},
+        args=clean_args(args),
         created_by=user,
         configured_by=user,
     )

@@ -19,9 +19,9 @@ class _ScriptBound(models.Model):
     """What every automation shares: the script it runs, with which arguments, by whom."""
 
     name = models.CharField(max_length=200)
-    script = models.ForeignKey("ide.Script", on_delete=models.PROTECT, related_name="+")
+    script = models.ForeignKey("scripts.Script", on_delete=models.PROTECT, related_name="+")
     version = models.ForeignKey(
-        "ide.ScriptVersion",
+        "scripts.ScriptVersion",
         null=True,
         blank=True,
         on_delete=models.PROTECT,

@@ -27,6 +27,7 @@ from django.utils import timezone
 
 from oktoscripts.automations import targets
 from oktoscripts.automations.models import Schedule, ScheduleTick
+from oktoscripts.scripts.arguments import clean_args
 
 log = logging.getLogger(__name__)
 
@@ -222,8 +223,7 @@ def save(schedule: Schedule, **fields: object) -> Schedule:
     check(schedule.cron, schedule.timezone)
     if schedule.missed not in Schedule.Missed.values:
         raise ValueError(f"missed must be one of {', '.join(Schedule.Missed.values)}")
-    if not isinstance(schedule.args, dict):
-        raise ValueError("args must be an object")
+    schedule.args = clean_args(schedule.args)  # the one rule of every run's arguments
     targets.resolve(schedule.script, schedule.version)  # the script can run
     if before != (schedule.cron, schedule.timezone, schedule.enabled):
         reset_next_tick(schedule)

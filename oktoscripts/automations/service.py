@@ -24,7 +24,7 @@ from nats.aio.client import Client
 
 from oktoscripts.automations import bulk, deployments, listenerstats, schedules
 from oktoscripts.automations.triggers import TriggerRunner
-from oktoscripts.bus import subjects
+from oktoscripts.runs import live
 
 log = logging.getLogger(__name__)
 
@@ -57,9 +57,7 @@ class AutomationService:
         self._last_events: dict[int, list[dict]] = {}
 
     async def start(self) -> None:
-        self._sub = await self.nc.subscribe(
-            subjects.subject("runs", "*", "status"), cb=self._on_status
-        )
+        self._sub = await live.subscribe_statuses(self.nc, self._on_status)
         # A queue group: with several scheduler processes each event is counted once.
         self._events_sub = await self.nc.subscribe(
             listenerstats.listener_event_subject("*"), queue="automations", cb=self._on_event
@@ -80,11 +78,7 @@ class AutomationService:
             except Exception:  # noqa: BLE001 - connection already closed
                 pass
 
-    async def _on_status(self, msg: Any) -> None:
-        try:
-            message = json.loads(msg.data)
-        except ValueError:
-            return
+    async def _on_status(self, message: dict) -> None:
         if message.get("status") in FINAL and message.get("run_id") in self._watched:
             self._wake.set()
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
 from nats.aio.client import Client
 
-from ide.models import Script, ScriptVersion
+from oktoscripts.scripts.models import Script, ScriptVersion
+from oktoscripts.scripts.start import Origin, Source, astart_run
 
 
 class TargetError(ValueError):
@@ -64,29 +64,17 @@ async def astart(
     listener_key: str = "",
     replay_key: str = "",
 ) -> str:
-    """Queue a run of the target, acting for ``user`` (``Automation.acting_for()``);
-    returns its run id. The run gets the script's limits within the platform's
-    (as a run from the IDE does). Raises RunQueueError, ValueError, or
-    IntegrityError when ``run_id`` was used already."""
-    from asgiref.sync import sync_to_async
-
-    from ide.platform_settings import effective_limits
-    from oktoscripts.runs.submit import asubmit_run
-
-    run = await asubmit_run(
-        target.version.content,
-        script_name=target.script.name,
-        args=args,
-        runtime=target.script.runtime,
-        limits=await sync_to_async(effective_limits)(target.script.limits),
-        started_by=started_by,
+    """Queue a run of the target, acting for ``user`` (``Automation.acting_for()``),
+    through the one action that starts runs (oktoscripts/scripts/start.py: the
+    argument rule, the limits, the audit event); returns its run id. Raises
+    RunQueueError, ValueError, or IntegrityError when ``run_id`` was used already."""
+    run = await astart_run(
+        Source.saved(target.version, target.script),
         user=user,
-        bounded_by_author=bounded_by_author,
-        script_version_id=target.version.pk,
-        trigger=trigger[:255],
-        run_id=run_id or str(uuid.uuid4()),
+        args=args,
+        origin=Origin(started_by, trigger, listener_key, replay_key),
         nc=nc,
-        listener_key=listener_key,
-        replay_key=replay_key,
+        bounded_by_author=bounded_by_author,
+        run_id=run_id,
     )
     return str(run.id)

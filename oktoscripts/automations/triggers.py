@@ -31,6 +31,7 @@ from nats.js.errors import NotFoundError
 from oktoscripts.automations import devicefilter, targets
 from oktoscripts.automations.models import Trigger
 from oktoscripts.bus import subjects
+from oktoscripts.scripts.arguments import clean_args
 
 log = logging.getLogger(__name__)
 
@@ -281,8 +282,7 @@ def save(trigger: Trigger, **fields: Any) -> Trigger:
         raise ValueError(f"kind must be one of {', '.join(Trigger.Kind.values)}")
     trigger.event = check_event(trigger.event or "") if trigger.kind == "cwmp_event" else ""
     trigger.device_filter = devicefilter.clean(trigger.device_filter)
-    if not isinstance(trigger.args, dict):
-        raise ValueError("args must be an object")
+    trigger.args = clean_args(trigger.args)  # the one rule of every run's arguments
     targets.resolve(trigger.script, trigger.version)
     if before != (trigger.kind, trigger.event, trigger.enabled):
         trigger.active_since = timezone.now()

@@ -9,6 +9,20 @@ one; it ends the session with 204 No Content when nothing is left.
 Protocol oddities are answered with a SOAP Fault or 204, never 4xx (some CPEs
 back off for hours after a 4xx), each is logged, and nothing a CPE sends can
 affect another session. See ../shared/CWMP_NOTES.md.
+
+The port faces the internet, so who may do what is decided as early as it can be:
+
+- authentication is checked on a request's headers, before its body is read:
+  an unauthenticated client gets its 401 after a short body is read away
+  (so the Digest handshake can go on on the same connection) or, for a longer
+  one, with the connection closed; nothing it sends is kept;
+- a Digest Authorization is good once per nonce count, and a source that
+  keeps failing is refused unchecked for a while (authentication.py);
+- a session (its cookie) belongs to the credential that opened it: a cookie
+  presented on another connection needs that same credential;
+- an Inform's DeviceId must be valid (identifiers.py) and one the credential
+  speaks for (credentials.DeviceBinding), else it is refused and logged with
+  the claimed identity and the source address.
 """
 
 from __future__ import annotations
@@ -20,6 +34,7 @@ import logging
 import os
 import secrets
 import socket
+import ssl
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -28,21 +43,16 @@ from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 from oktoscripts.bus import subjects
-from oktoscripts.cwmp import answers, events, paths, soap
+from oktoscripts.cwmp import answers, events, paths, soap, tls
+from oktoscripts.cwmp.authentication import CpeAuthenticator
 from oktoscripts.cwmp.backend import DeviceBackend
 from oktoscripts.cwmp.config import AcsConfig
 from oktoscripts.cwmp.http11 import BodyTooLarge, HttpError, Request, Response, ServerConnection
-from oktoscripts.cwmp.httpauth import (
-    NonceIssuer,
-    challenge,
-    check_digest,
-    parse_auth_params,
-    parse_basic,
-    split_scheme,
-)
+from oktoscripts.cwmp.memory import Trimmer
 from oktoscripts.cwmp.queue import QueuedRpc, RpcQueue
 from oktoscripts.cwmp.session import COOKIE_NAME, Expansion, Pending, Session, SessionTable
 from oktoscripts.cwmp.soap import SoapError
+from oktoscripts.devices.identifiers import cwmp_device_id_problem
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +61,13 @@ NO_CONTENT = Response(204)
 SWEEP_INTERVAL_S = 1.0
 STATS_INTERVAL_S = 60.0
 READ_ONLY = ("GetParameterValues", "GetParameterNames")
+# A refused request's body is read away when it is this short (the client can
+# go on on the same connection), else the connection closes.
+DISCARD_LIMIT = 64 * 1024
+DISCARD_TIMEOUT_S = 2.0
+# Before closing a connection with unread data: how long, and how much, to read away.
+LINGER_S = 1.0
+LINGER_BYTES = 256 * 1024
 
 
 @dataclass
@@ -80,12 +97,13 @@ class Acs:
         self.nc = nc
         self.js = nc.jetstream()
         self.sessions = SessionTable()
-        self.nonces = NonceIssuer()
+        self.auth = CpeAuthenticator(backend)
         self.owner = f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(4)}"
         self.stats = AcsStats()
-        self._server: asyncio.AbstractServer | None = None
+        self._servers: list[asyncio.AbstractServer] = []
         self._tasks: set[asyncio.Task] = set()
         self._connections: set[ServerConnection] = set()
+        self.trimmer = Trimmer()  # memory back to the system after a burst of connections
         # Serials that got a synchronous request while in a session: if the
         # session ends without taking it, the CPE is woken again.
         self.rewake: set[str] = set()
@@ -100,7 +118,10 @@ class Acs:
         # is already out: a session of that CPE waits for the write.
         self._writing: dict[str, int] = {}
         self._written = asyncio.Condition()
-        self.port = config.port
+        self.port = config.port  # the ports listened on, once started
+        self.tls_port = config.tls_port
+        # What https:// Connection Request URLs are checked with (made at start).
+        self.cr_ssl: ssl.SSLContext | None = None
 
     # -- lifecycle ---------------------------------------------------------
 
@@ -109,16 +130,31 @@ class Acs:
         await events.ensure_stream(self.js)
         for serial in await self.queue.queued_serials():
             self.note_queued(serial)
-        self._server = await asyncio.start_server(
-            self._connection, self.config.host, self.config.port, backlog=1024
-        )
-        self.port = self._server.sockets[0].getsockname()[1]
+        self.cr_ssl = tls.connection_request_context(self.config)
+        if self.config.port is not None:
+            self.port = await self._listen("http", self.config.port)
+        if self.config.tls_port is not None:
+            context = tls.server_context(self.config)
+            self.tls_port = await self._listen("https", self.config.tls_port, context)
         self.spawn(self._sweeper())
-        log.info("ACS listening on %s:%s%s", self.config.host, self.port, self.config.path)
+
+    async def _listen(self, scheme: str, port: int, context: ssl.SSLContext | None = None) -> int:
+        server = await asyncio.start_server(
+            self._connection,
+            self.config.host,
+            port,
+            backlog=1024,
+            ssl=context,
+            ssl_handshake_timeout=tls.HANDSHAKE_TIMEOUT_S if context else None,
+        )
+        self._servers.append(server)
+        port = server.sockets[0].getsockname()[1]
+        log.info("ACS listening on %s://%s:%s%s", scheme, self.config.host, port, self.config.path)
+        return port
 
     async def stop(self) -> None:
-        if self._server is not None:
-            self._server.close()
+        for server in self._servers:
+            server.close()
         for http in list(self._connections):  # open keep-alive connections end too
             http.writer.close()
         for task in list(self._tasks):
@@ -150,6 +186,7 @@ class Acs:
         last_report = time.monotonic()
         while True:
             await asyncio.sleep(SWEEP_INTERVAL_S)
+            self.trimmer.maybe_trim()
             if time.monotonic() - last_report >= STATS_INTERVAL_S:
                 last_report = time.monotonic()
                 self._log_stats()
@@ -176,25 +213,37 @@ class Acs:
         http = ServerConnection(reader, writer, self.config.max_body)
         state = ConnectionState(http.peer_ip)
         self._connections.add(http)
+        linger = False
         try:
             while True:
                 try:
-                    request = await http.next_request(self.config.session_timeout)
+                    request = await http.next_head(self.config.session_timeout)
                 except TimeoutError:
-                    break
-                except BodyTooLarge as exc:
-                    log.warning("CPE %s: %s: session ended", state.peer_ip, exc)
-                    await self._abort(state, f"request too large: {exc}")
-                    await http.send(NO_CONTENT, close=True)
                     break
                 if request is None:
                     break
-                response = await self._handle(request, state)
-                await http.send(response)
+                early = await self._answer_on_headers(request, state)
+                if early is not None:
+                    # The body is not wanted: read a short one away, else close.
+                    kept = await http.discard_body(DISCARD_LIMIT, DISCARD_TIMEOUT_S)
+                    await http.send(early, close=not kept)
+                    if not kept:
+                        linger = True
+                        break
+                else:
+                    try:
+                        await http.read_body(request, self.config.session_timeout)
+                    except BodyTooLarge as exc:
+                        log.warning("CPE %s: %s: session ended", state.peer_ip, exc)
+                        await self._abort(state, f"request too large: {exc}")
+                        await http.send(NO_CONTENT, close=True)
+                        linger = True
+                        break
+                    await http.send(await self._handle(request, state))
                 if http.must_close:
                     break
-        except HttpError as exc:
-            log.info("CPE %s: %s", state.peer_ip, exc)
+        except (HttpError, TimeoutError) as exc:
+            log.info("CPE %s: %s", state.peer_ip, exc or "timed out mid-request")
         except (ConnectionError, OSError) as exc:
             log.info("CPE %s hung up: %s", state.peer_ip, exc)
         except Exception:  # noqa: BLE001 - one bad CPE never takes down the ACS
@@ -204,30 +253,52 @@ class Acs:
             pass  # the ACS is stopping
         finally:
             self._connections.discard(http)
-            await http.close()
+            await http.close(LINGER_S if linger else 0.0, LINGER_BYTES)
+            self.trimmer.connection_closed()
 
     async def _abort(self, state: ConnectionState, reason: str) -> None:
         if state.session is not None:
             await self._end(state.session, failed=True, reason=reason)
             state.session = None
 
-    async def _handle(self, request: Request, state: ConnectionState) -> Response:
+    async def _answer_on_headers(self, request: Request, state: ConnectionState) -> Response | None:
+        """The answer a request gets whatever its body says (its body is then
+        not read): anything but a POST to the ACS path, or a client that has
+        not authenticated. None: read the body and handle the request."""
         if request.method == "GET":
             return Response(200, [("Content-Type", "text/plain")], b"oktoscripts ACS\n")
         if request.method != "POST":
             return Response(405, [("Allow", "POST")])
         if urlsplit(request.target).path != self.config.path:
             return Response(404)
-        session = state.session
-        if session is None or session.id not in self.sessions.by_id:
-            session = self.sessions.from_cookie(request.headers.get("cookie", ""))
-            state.session = session
         if self.config.auth == "required" and state.user is None:
-            state.user = session.user if session is not None else None
+            state.user, stale = await self.auth.authenticate(request, state.peer_ip)
             if state.user is None:
-                state.user, stale = await self._authenticate(request)
-                if state.user is None:
-                    return self._challenge(stale)
+                return self.auth.challenge(stale)
+        self._find_session(request, state)
+        return None
+
+    def _find_session(self, request: Request, state: ConnectionState) -> None:
+        """The session this request belongs to: its connection's, else the one
+        its cookie names if the same credential opened it."""
+        session = state.session
+        if session is not None and session.id in self.sessions.by_id:
+            return
+        session = self.sessions.from_cookie(request.headers.get("cookie", ""))
+        if session is not None and session.user != state.user:
+            log.warning(
+                "CPE %s: credential %r presented the cookie of the session of %r (opened by "
+                "%r): ignored",
+                state.peer_ip,
+                state.user,
+                session.serial,
+                session.user,
+            )
+            session = None
+        state.session = session
+
+    async def _handle(self, request: Request, state: ConnectionState) -> Response:
+        session = state.session
         if session is not None:
             session.touch()
         if not request.body.strip():
@@ -266,35 +337,6 @@ class Acs:
             )
         )
 
-    # -- authentication ----------------------------------------------------
-
-    async def _authenticate(self, request: Request) -> tuple[str | None, bool]:
-        """(user, stale): the credential the request proves, or None."""
-        header = request.headers.get("authorization", "")
-        if not header:
-            return None, False
-        scheme, rest = split_scheme(header)
-        if scheme == "basic":
-            pair = parse_basic(rest)
-            if pair is not None and await self.backend.verify_basic(*pair):
-                return pair[0], False
-            log.warning("CPE Basic authentication failed for user %r", pair and pair[0])
-            return None, False
-        if scheme == "digest":
-            params = parse_auth_params(rest)
-            if not self.nonces.valid(params.get("nonce", "")):
-                return None, True
-            username = params.get("username", "")
-            ha1 = await self.backend.digest_ha1(username)
-            if ha1 is not None and check_digest(params, request.method, ha1):
-                return username, False
-            log.warning("CPE Digest authentication failed for user %r", username)
-        return None, False
-
-    def _challenge(self, stale: bool) -> Response:
-        header = challenge(self.backend.realm, self.nonces.issue(), stale)
-        return Response(401, [("WWW-Authenticate", header)])
-
     # -- CPE requests ------------------------------------------------------
 
     async def _inform(self, envelope: soap.Envelope, state: ConnectionState) -> Response:
@@ -304,11 +346,27 @@ class Acs:
             log.warning("CPE %s: bad Inform: %s", state.peer_ip, exc)
             await self._abort(state, f"bad Inform: {exc}")
             return NO_CONTENT
+        refusal = await self._check_identity(inform.device_id, envelope, state)
+        if refusal is not None:
+            await self._abort(state, "the CPE's next Inform was refused")
+            return refusal
         serial = inform.device_id.serial_number
+        kept = events.distinct(inform.events)
+        if len(kept) < len(inform.events):
+            log.warning(
+                "CPE %s (%r): Inform with %d events, %d of them distinct: only those kept "
+                "(at most %d)",
+                state.peer_ip,
+                serial,
+                len(inform.events),
+                len(kept),
+                events.MAX_EVENTS_PER_INFORM,
+            )
+            inform.events = kept
         if state.session is not None:  # a new Inform ends the session it interrupts
             await self._end(state.session, failed=True, reason="the CPE started a new session")
         if self.config.unknown_cpe == "reject" and not await self.backend.exists(serial):
-            log.warning("Inform from unknown CPE %s refused (unknown CPEs: reject)", serial)
+            log.warning("Inform from unknown CPE %r refused (unknown CPEs: reject)", serial)
             return _xml(
                 soap.soap_fault(
                     envelope.cwmp_ns, envelope.cwmp_id or "", 8001, "Request denied: unknown device"
@@ -339,6 +397,34 @@ class Acs:
         return Response(
             200, [*XML_HEADERS, ("Set-Cookie", f"{COOKIE_NAME}={session.id}; Path=/")], body
         )
+
+    async def _check_identity(
+        self, device: soap.DeviceId, envelope: soap.Envelope, state: ConnectionState
+    ) -> Response | None:
+        """Refuse an Inform whose DeviceId is malformed (SOAP Fault 8003) or that
+        the authenticated credential may not speak for (401, connection closed)."""
+        problem = cwmp_device_id_problem(device.oui, device.product_class, device.serial_number)
+        if problem is not None:
+            log.warning("CPE %s: Inform refused: invalid DeviceId: %s", state.peer_ip, problem)
+            fault = soap.soap_fault(
+                envelope.cwmp_ns, envelope.cwmp_id or "", 8003, f"Invalid arguments: {problem}"
+            )
+            return _xml(fault)
+        if state.user is None or await self.backend.speaks_for(state.user, device):
+            return None
+        log.warning(
+            "CPE %s: credential %r claimed to be OUI %r ProductClass %r SerialNumber %r, "
+            "a device it does not speak for: refused",
+            state.peer_ip,
+            state.user,
+            device.oui,
+            device.product_class,
+            device.serial_number,
+        )
+        state.user = None
+        refusal = self.auth.challenge()
+        refusal.headers.append(("Connection", "close"))
+        return refusal
 
     async def _transfer_complete(self, session: Session, envelope: soap.Envelope) -> Response:
         tc = soap.parse_transfer_complete(envelope.element)

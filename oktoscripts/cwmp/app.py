@@ -36,8 +36,14 @@ class AcsApp:
     upkeep: asyncio.Task
 
     @property
-    def port(self) -> int:
+    def port(self) -> int | None:
+        """The plain HTTP port listened on (None: none)."""
         return self.acs.port
+
+    @property
+    def tls_port(self) -> int | None:
+        """The HTTPS port listened on (None: none)."""
+        return self.acs.tls_port
 
     async def stop(self) -> None:
         """Stop within a few seconds even when NATS or MongoDB is gone."""

@@ -13,11 +13,12 @@ import concurrent.futures
 import hashlib
 import logging
 import secrets
+from collections.abc import Callable
 
 from oktoscripts.cwmp import paths
-from oktoscripts.cwmp.soap import CwmpFault, Inform, RpcRequest
+from oktoscripts.cwmp.soap import CwmpFault, DeviceId, Inform, RpcRequest
 from oktoscripts.cwmp.ttlcache import TtlCache
-from oktoscripts.devices.credentials import CredentialStore, digest_realm
+from oktoscripts.devices.credentials import CredentialStore, DeviceBinding, digest_realm
 from oktoscripts.devices.registry import DeviceRegistry, DeviceUpdate
 
 log = logging.getLogger(__name__)
@@ -38,12 +39,16 @@ class DeviceBackend:
         self.credentials = credentials
         self.realm = digest_realm()
         self._pool = concurrent.futures.ThreadPoolExecutor(threads, "acs-db")
+        # Basic passwords are checked with scrypt: on a thread of their own, so
+        # that password guessing cannot hold up the device writes.
+        self._auth_pool = concurrent.futures.ThreadPoolExecutor(1, "acs-auth")
         self._batch: list[tuple[DeviceUpdate, asyncio.Future]] = []
         self._flush_task: asyncio.Task | None = None
         # Serials whose connection-request credentials are known to be set.
         self._cr_ready: set[str] = set()
         self._models: dict[str, str] = {}  # read in this session, stored with the credentials
         self._ha1 = TtlCache(CACHE_TTL_S)
+        self._bindings = TtlCache(CACHE_TTL_S)  # username -> DeviceBinding
         self._basic_ok = TtlCache(CACHE_TTL_S)
         self._known = TtlCache(CACHE_TTL_S)  # serials in the registry
         self._cr = TtlCache(CACHE_TTL_S)  # serial -> (url, username, password) | None
@@ -54,13 +59,21 @@ class DeviceBackend:
 
     # -- credentials -------------------------------------------------------
 
-    async def verify_basic(self, username: str, password: str) -> bool:
+    async def verify_basic(
+        self, username: str, password: str, allowed: Callable[[], bool] = lambda: True
+    ) -> bool:
+        """Whether the password is right. ``allowed`` is asked again when the
+        check's turn comes (False: not checked, False returned)."""
         # Many CPEs send Basic on every request: remember a success (keyed by a
         # keyed hash, never the password) instead of asking MongoDB each time.
         memo = hashlib.sha256(self._secret + f"{username}\0{password}".encode()).digest()
         if memo in self._basic_ok:
             return True
-        ok = await self._run(self.credentials.verify_basic, username, password)
+
+        def check() -> bool:
+            return allowed() and self.credentials.verify_basic(username, password)
+
+        ok = await asyncio.get_running_loop().run_in_executor(self._auth_pool, check)
         if ok:
             self._basic_ok.put(memo, True)
         return ok
@@ -72,6 +85,20 @@ class DeviceBackend:
             if ha1 is not None:
                 self._ha1.put(username, ha1)
         return ha1
+
+    async def speaks_for(self, username: str, device: DeviceId) -> bool:
+        """Whether the credential ``username`` may speak for the CPE ``device``:
+        when its username names the CPE no lookup is needed; else the devices
+        it is bound to are read (and trusted for CACHE_TTL_S)."""
+        names = (device.oui, device.product_class, device.serial_number)
+        if DeviceBinding(username).permits_cwmp(*names):
+            return True
+        binding = self._bindings.get(username)
+        if binding is None:
+            binding = await self._run(self.credentials.binding, username)
+            binding = binding or DeviceBinding(username)
+            self._bindings.put(username, binding)
+        return binding.permits_cwmp(*names)
 
     # -- devices -----------------------------------------------------------
 
@@ -220,3 +247,4 @@ class DeviceBackend:
 
     def close(self) -> None:
         self._pool.shutdown(wait=False)
+        self._auth_pool.shutdown(wait=False)

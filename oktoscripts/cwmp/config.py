@@ -3,7 +3,11 @@
 | variable | default | meaning |
 |---|---|---|
 | OKTOSCRIPTS_ACS_HOST | 0.0.0.0 | address the ACS listens on |
-| OKTOSCRIPTS_ACS_PORT | 7547 | its port |
+| OKTOSCRIPTS_ACS_PORT | 7547 | its plain HTTP port; "off": none |
+| OKTOSCRIPTS_ACS_TLS_PORT | 7548 | its HTTPS port; "off": none |
+| OKTOSCRIPTS_ACS_TLS_CERT / _KEY | the platform's (pki.py) | certificate chain and key of HTTPS |
+| OKTOSCRIPTS_ACS_CR_CA | none | CA bundle trusted for https:// Connection |
+|   |   | Request URLs, beside the system's CAs and the platform's CA |
 | OKTOSCRIPTS_ACS_PATH | / | the URL path CPEs post to |
 | OKTOSCRIPTS_ACS_SESSION_TIMEOUT | 30 | seconds a silent CPE keeps its session |
 | OKTOSCRIPTS_ACS_MAX_BODY | 1048576 | largest request body accepted, bytes |
@@ -40,6 +44,22 @@ def _choice(name: str, default: str, choices: tuple[str, ...]) -> str:
     return value
 
 
+def _port(name: str, default: int) -> int | None:
+    raw = _value(name, str(default))
+    if raw.lower() == "off":
+        return None
+    if not raw.isdigit() or int(raw) > 65535:
+        raise ConfigError(name, f"expected a port number or off, got {raw!r}")
+    return int(raw)
+
+
+def _file(name: str) -> str | None:
+    raw = _value(name, "")
+    if raw and not os.path.isfile(raw):
+        raise ConfigError(name, f"no such file: {raw}")
+    return raw or None
+
+
 def _number(name: str, default: float) -> float:
     raw = _value(name, str(default))
     try:
@@ -51,19 +71,35 @@ def _number(name: str, default: float) -> float:
 @dataclass(frozen=True)
 class AcsConfig:
     host: str = "0.0.0.0"
-    port: int = 7547
+    port: int | None = 7547  # plain HTTP (None: no listener; 0: any free port)
+    tls_port: int | None = None  # HTTPS (from_settings: 7548)
+    tls_cert: str | None = None  # None: the platform's certificate (pki.tls_files)
+    tls_key: str | None = None
+    cr_ca: str | None = None  # more CAs for https:// Connection Request URLs
     path: str = "/"
     session_timeout: float = 30.0
     max_body: int = 1024 * 1024
     auth: str = "required"  # "required" | "off"
     unknown_cpe: str = "accept"  # "accept" | "reject"
 
+    def __post_init__(self) -> None:
+        if self.port is None and self.tls_port is None:
+            raise ConfigError("OKTOSCRIPTS_ACS_PORT", "the ACS needs a port: HTTP, HTTPS or both")
+        if bool(self.tls_cert) != bool(self.tls_key):
+            raise ConfigError(
+                "OKTOSCRIPTS_ACS_TLS_CERT", "set both OKTOSCRIPTS_ACS_TLS_CERT and _TLS_KEY"
+            )
+
     @classmethod
     def from_settings(cls) -> AcsConfig:
         path = _value("OKTOSCRIPTS_ACS_PATH", "/")
         return cls(
             host=_value("OKTOSCRIPTS_ACS_HOST", "0.0.0.0"),
-            port=int(_number("OKTOSCRIPTS_ACS_PORT", 7547)),
+            port=_port("OKTOSCRIPTS_ACS_PORT", 7547),
+            tls_port=_port("OKTOSCRIPTS_ACS_TLS_PORT", 7548),
+            tls_cert=_file("OKTOSCRIPTS_ACS_TLS_CERT"),
+            tls_key=_file("OKTOSCRIPTS_ACS_TLS_KEY"),
+            cr_ca=_file("OKTOSCRIPTS_ACS_CR_CA"),
             path=path if path.startswith("/") else "/" + path,
             session_timeout=_number("OKTOSCRIPTS_ACS_SESSION_TIMEOUT", 30.0),
             max_body=int(_number("OKTOSCRIPTS_ACS_MAX_BODY", 1024 * 1024)),

@@ -3,12 +3,14 @@
 An HTTP GET to the CPE's ConnectionRequestURL with a short timeout. A 401 is
 answered once with the connection-request credentials (Digest, or Basic when
 that is what the CPE asks for); some CPEs need no authentication at all.
-200 and 204 mean the CPE will call.
+200 and 204 mean the CPE will call. An https:// URL is reached over TLS, the
+CPE's certificate checked with ``ssl_context`` (tls.py).
 """
 
 from __future__ import annotations
 
 import logging
+import ssl
 
 from oktoscripts.cwmp.http11 import ClientConnection, HttpError
 from oktoscripts.cwmp.httpauth import answer_challenge
@@ -23,13 +25,17 @@ class ConnectionRequestFailed(Exception):
 
 
 async def connection_request(
-    url: str, username: str = "", password: str = "", timeout: float = TIMEOUT_S
+    url: str,
+    username: str = "",
+    password: str = "",
+    timeout: float = TIMEOUT_S,
+    ssl_context: ssl.SSLContext | None = None,
 ) -> None:
     """Wake the CPE; ConnectionRequestFailed says why it did not work."""
     if not url:
         raise ConnectionRequestFailed("the device has no ConnectionRequestURL")
     try:
-        client = ClientConnection(url, timeout=timeout)
+        client = ClientConnection(url, timeout=timeout, ssl_context=ssl_context)
     except ValueError as exc:
         raise ConnectionRequestFailed(str(exc)) from None
     try:

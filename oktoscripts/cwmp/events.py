@@ -23,6 +23,8 @@ from oktoscripts.cwmp.soap import EventStruct
 log = logging.getLogger(__name__)
 
 EVENT_MAX_AGE_S = 24 * 3600
+# TR-069 A.3.3.1: the Event argument of an Inform is an EventStruct[64].
+MAX_EVENTS_PER_INFORM = 64
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
 
 
@@ -43,6 +45,25 @@ async def ensure_stream(js: JetStreamContext) -> None:
         max_age=EVENT_MAX_AGE_S,
     )
     await streams.ensure_stream(js, config)
+
+
+def distinct(events: list[EventStruct]) -> list[EventStruct]:
+    """The events of one Inform as TR-069 allows them: each numbered event
+    ("1 BOOT") once, whatever its CommandKey (they are all single events,
+    TR-069 3.7.1.5); each "M ..." or vendor event once per CommandKey; at
+    most 64 in all, in the CPE's order. A CPE sending more is broken or
+    hostile: what is beyond is dropped rather than faulted, because a fault
+    to an Inform makes the CPE send the same Inform again, forever."""
+    seen: set[tuple[str, str]] = set()
+    kept = []
+    for event in events:
+        key = (event.number, "") if event.number.isdigit() else (event.code, event.command_key)
+        if key not in seen:
+            seen.add(key)
+            kept.append(event)
+            if len(kept) == MAX_EVENTS_PER_INFORM:
+                break
+    return kept
 
 
 def event_message(serial: str, event: EventStruct, when: datetime | None = None) -> dict:

@@ -6,12 +6,14 @@ Used by the ACS, its Connection Requests and the CPE simulator.
 from __future__ import annotations
 
 import asyncio
+import ssl
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 import h11
 
 READ_CHUNK = 65536
+DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 class HttpError(Exception):
@@ -51,7 +53,13 @@ class BodyTooLarge(HttpError):
 
 
 class ServerConnection:
-    """The server side of one TCP connection: read requests one by one, answer each."""
+    """The server side of one TCP connection: read requests one by one, answer each.
+
+    A request's head comes first (``next_head``) and its body only when asked
+    (``read_body``), so a server can refuse a request on its headers without
+    holding its body: ``discard_body`` reads a short body away (the connection
+    stays usable), and ``close`` lingers a moment reading what the peer still
+    sends, so that it gets the answer instead of a reset."""
 
     def __init__(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, max_body: int
@@ -62,48 +70,76 @@ class ServerConnection:
         peer = writer.get_extra_info("peername")
         self.peer_ip: str = peer[0] if peer else ""
 
-    async def next_request(self, timeout: float) -> Request | None:
-        """The next request, or None when the peer closed the connection.
-        HttpError on a protocol error or a body over the limit; TimeoutError when
-        the peer says nothing for ``timeout`` seconds."""
-        if self.conn.our_state is h11.DONE and self.conn.their_state is h11.DONE:
-            self.conn.start_next_cycle()
-        request: h11.Request | None = None
-        chunks: list[bytes] = []
-        size = 0
+    async def _next_event(self, timeout: float) -> object:
         while True:
             try:
                 event = self.conn.next_event()
             except h11.RemoteProtocolError as exc:
                 raise HttpError(f"bad HTTP: {exc}") from None
-            if event is h11.NEED_DATA:
-                data = await asyncio.wait_for(self.reader.read(READ_CHUNK), timeout)
-                self.conn.receive_data(data)
-                if not data and request is None and self.conn.their_state is h11.IDLE:
-                    return None
-                continue
-            if isinstance(event, h11.Request):
-                request = event
-                length = dict(event.headers).get(b"content-length")
-                if length is not None and length.isdigit() and int(length) > self.max_body:
-                    raise BodyTooLarge(f"body of {int(length)} bytes over the limit")
-            elif isinstance(event, h11.Data):
-                size += len(event.data)
-                if size > self.max_body:
+            if event is not h11.NEED_DATA:
+                return event
+            data = await asyncio.wait_for(self.reader.read(READ_CHUNK), timeout)
+            self.conn.receive_data(data)
+
+    async def next_head(self, timeout: float) -> Request | None:
+        """The next request's method, target and headers (its body not read
+        yet), or None when the peer closed the connection. HttpError on a
+        protocol error; TimeoutError when the peer says nothing for ``timeout``
+        seconds."""
+        if self.conn.our_state is h11.DONE and self.conn.their_state is h11.DONE:
+            self.conn.start_next_cycle()
+        event = await self._next_event(timeout)
+        if isinstance(event, h11.ConnectionClosed):
+            return None
+        if not isinstance(event, h11.Request):
+            raise HttpError(f"unexpected {type(event).__name__} before a request")
+        return Request(
+            event.method.decode("latin-1"),
+            event.target.decode("latin-1"),
+            _headers(event.headers),
+        )
+
+    async def read_body(self, request: Request, timeout: float) -> None:
+        """Read the body of the request ``next_head`` returned into ``request.body``.
+        BodyTooLarge past ``max_body`` bytes."""
+        length = request.headers.get("content-length", "")
+        if length.isdigit() and int(length) > self.max_body:
+            raise BodyTooLarge(f"body of {int(length)} bytes over the limit")
+        if self.conn.they_are_waiting_for_100_continue:
+            await self._write(self.conn.send(h11.InformationalResponse(status_code=100)))
+        body = bytearray()
+        while True:
+            event = await self._next_event(timeout)
+            if isinstance(event, h11.Data):
+                body += event.data
+                if len(body) > self.max_body:
                     raise BodyTooLarge(f"body over the limit of {self.max_body} bytes")
-                chunks.append(event.data)
             elif isinstance(event, h11.EndOfMessage):
-                assert request is not None
-                return Request(
-                    request.method.decode("latin-1"),
-                    request.target.decode("latin-1"),
-                    _headers(request.headers),
-                    b"".join(chunks),
-                )
-            elif isinstance(event, h11.ConnectionClosed):
-                if request is not None:
-                    raise HttpError("peer closed the connection mid-request")
-                return None
+                request.body = bytes(body)
+                return
+            else:
+                raise HttpError("peer closed the connection mid-request")
+
+    async def discard_body(self, limit: int, timeout: float) -> bool:
+        """Read the current request's body away without keeping it. False
+        when it is longer than ``limit`` bytes, takes longer than ``timeout``,
+        or the peer waits for 100 Continue: the connection must then close."""
+        if self.conn.they_are_waiting_for_100_continue:
+            return False
+        left = limit
+        try:
+            async with asyncio.timeout(timeout):
+                while True:
+                    event = await self._next_event(timeout)
+                    if isinstance(event, h11.EndOfMessage):
+                        return True
+                    if not isinstance(event, h11.Data):
+                        return False
+                    left -= len(event.data)
+                    if left < 0:
+                        return False
+        except TimeoutError:
+            return False
 
     async def send(self, response: Response, close: bool = False) -> None:
         headers = [(k, v) for k, v in response.headers]
@@ -117,6 +153,9 @@ class ServerConnection:
             data += self.conn.send(h11.EndOfMessage())
         except h11.LocalProtocolError as exc:
             raise HttpError(f"cannot answer: {exc}") from None
+        await self._write(data)
+
+    async def _write(self, data: bytes) -> None:
         self.writer.write(data)
         await self.writer.drain()
 
@@ -124,24 +163,53 @@ class ServerConnection:
     def must_close(self) -> bool:
         return self.conn.our_state is h11.MUST_CLOSE or self.conn.their_state is h11.MUST_CLOSE
 
-    async def close(self) -> None:
+    async def close(self, linger_s: float = 0.0, linger_bytes: int = 0) -> None:
+        """Close the connection. With ``linger_s``, first read and drop what
+        the peer still sends (at most ``linger_bytes``, for at most
+        ``linger_s``): closing with unread data would reset the connection,
+        and the peer could lose the answer it was sent."""
+        if linger_s > 0 and not self.writer.is_closing():
+            try:
+                async with asyncio.timeout(linger_s):
+                    while linger_bytes > 0:
+                        data = await self.reader.read(READ_CHUNK)
+                        if not data:
+                            break
+                        linger_bytes -= len(data)
+            except (TimeoutError, OSError, ConnectionError, asyncio.CancelledError):
+                pass  # cancelled: the server is stopping, and closes the connection now
         self.writer.close()
         try:
             await self.writer.wait_closed()
         except (OSError, ConnectionError):
             pass
 
+    async def next_request(self, timeout: float) -> Request | None:
+        """The next whole request (head and body), or None when the peer closed."""
+        request = await self.next_head(timeout)
+        if request is not None:
+            await self.read_body(request, timeout)
+        return request
+
 
 class ClientConnection:
-    """A keep-alive HTTP/1.1 client to one host:port; reconnects when needed."""
+    """A keep-alive HTTP/1.1 client to one host:port; reconnects when needed.
+    An https:// URL is reached over TLS with ``ssl_context`` (default: the
+    system's CAs), the server's certificate checked for the URL's host."""
 
-    def __init__(self, url: str, timeout: float = 10.0) -> None:
+    def __init__(
+        self, url: str, timeout: float = 10.0, ssl_context: ssl.SSLContext | None = None
+    ) -> None:
         parts = urlsplit(url)
-        if parts.scheme != "http" or not parts.hostname:
-            raise ValueError(f"unsupported URL {url!r} (http:// only)")
-        self.host, self.port = parts.hostname, parts.port or 80
+        if parts.scheme not in DEFAULT_PORTS or not parts.hostname:
+            raise ValueError(f"unsupported URL {url!r} (http:// or https:// only)")
+        self.scheme = parts.scheme
+        self.host, self.port = parts.hostname, parts.port or DEFAULT_PORTS[parts.scheme]
         self.path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         self.timeout = timeout
+        self.ssl: ssl.SSLContext | None = None
+        if self.scheme == "https":
+            self.ssl = ssl_context or ssl.create_default_context()
         self.reader: asyncio.StreamReader | None = None
         self.writer: asyncio.StreamWriter | None = None
         self.conn: h11.Connection | None = None
@@ -160,7 +228,7 @@ class ClientConnection:
         except (TimeoutError, OSError, h11.ProtocolError) as exc:
             await self.close()
             raise HttpError(
-                f"{method} http://{self.host}:{self.port}: {type(exc).__name__} {exc}"
+                f"{method} {self.scheme}://{self.host}:{self.port}: {type(exc).__name__} {exc}"
             ) from None
 
     async def _request(
@@ -173,7 +241,9 @@ class ClientConnection:
                 await self.close()
         if self.conn is None or self.conn.our_state is not h11.IDLE:
             await self.close()
-            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+            self.reader, self.writer = await asyncio.open_connection(
+                self.host, self.port, ssl=self.ssl, server_hostname=self.host if self.ssl else None
+            )
             self.conn = h11.Connection(h11.CLIENT)
         all_headers = [
             ("Host", f"{self.host}:{self.port}"),

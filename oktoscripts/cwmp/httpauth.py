@@ -107,29 +107,86 @@ class DigestCredentials:
 
 
 class NonceIssuer:
-    """Stateless nonces: a timestamp signed with a per-process key, so any
-    connection (and a CPE that reuses a nonce with nc=00000001 for hours) can be
-    checked without remembering nonces. ``lifetime`` bounds the reuse."""
+    """Stateless nonces: a timestamp and a random part signed with a
+    per-process key, so a nonce can be checked on any connection without
+    remembering the nonces handed out (anyone may ask for a challenge:
+    nothing is kept for them). A nonce expires ``lifetime`` seconds after it
+    was issued."""
 
     def __init__(self, key: bytes | None = None, lifetime: float = 24 * 3600) -> None:
         self.key = key or os.urandom(32)
         self.lifetime = lifetime
 
     def issue(self) -> str:
-        stamp = f"{int(time.time()):x}"
-        return stamp + "." + self._sign(stamp)
+        # Random as well as timed: every challenge is a new nonce, whose counts start at 1.
+        stamped = f"{int(time.time()):x}.{secrets.token_hex(6)}"
+        return stamped + "." + self._sign(stamped)
 
     def valid(self, nonce: str) -> bool:
-        stamp, _, sig = nonce.partition(".")
-        if not sig or not hmac.compare_digest(sig, self._sign(stamp)):
-            return False
+        return self.expires_at(nonce) > time.time()
+
+    def expires_at(self, nonce: str) -> float:
+        """When a nonce this issuer made expires (0 for any other text)."""
+        stamped, _, sig = nonce.rpartition(".")
+        if not stamped or not hmac.compare_digest(sig, self._sign(stamped)):
+            return 0.0
         try:
-            return time.time() - int(stamp, 16) < self.lifetime
+            return int(stamped.partition(".")[0], 16) + self.lifetime
         except ValueError:
-            return False
+            return 0.0
 
     def _sign(self, stamp: str) -> str:
         return hmac.new(self.key, stamp.encode(), hashlib.sha256).hexdigest()[:24]
+
+
+class NonceCounts:
+    """The highest nonce count each (nonce, username) was accepted with. A
+    request whose count is not above it replays an earlier Authorization
+    header (RFC 7616 3.4): refused, even on a new connection. Only accepted
+    authentications are remembered, each until its nonce expires, so nobody
+    without a credential can grow the table."""
+
+    def __init__(self, issuer: NonceIssuer, sweep_every_s: float = 60.0) -> None:
+        self.issuer = issuer
+        self.sweep_every_s = sweep_every_s
+        self._seen: dict[tuple[str, str], tuple[int, float]] = {}
+        self._next_sweep = time.monotonic() + sweep_every_s
+
+    def accept(self, nonce: str, username: str, count: int) -> bool:
+        """Record a valid answer to ``nonce`` with nonce count ``count``;
+        False when that count (or a higher one) was accepted before."""
+        key = (nonce, username)
+        last = self._seen.get(key)
+        if last is not None and count <= last[0]:
+            return False
+        self._seen[key] = (count, self.issuer.expires_at(nonce))
+        if time.monotonic() >= self._next_sweep:
+            self._sweep()
+        return True
+
+    def _sweep(self) -> None:
+        now = time.time()
+        self._seen = {key: seen for key, seen in self._seen.items() if seen[1] > now}
+        self._next_sweep = time.monotonic() + self.sweep_every_s
+
+    def __len__(self) -> int:
+        return len(self._seen)
+
+
+def nonce_count(params: dict[str, str]) -> int | None:
+    """The request's nonce count: its ``nc`` (hex) with qop, 1 without qop
+    (RFC 2069 answers carry none: each nonce is then good for one request);
+    None when it is malformed."""
+    if not params.get("qop"):
+        return 1
+    text = params.get("nc", "")
+    if len(text) > 16:
+        return None
+    try:
+        count = int(text, 16)
+    except ValueError:
+        return None
+    return count if count > 0 else None
 
 
 def challenge(realm: str, nonce: str, stale: bool = False) -> str:

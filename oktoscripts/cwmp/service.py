@@ -114,7 +114,7 @@ class RpcService:
         try:
             if cr is None:
                 raise ConnectionRequestFailed("the device never gave a ConnectionRequestURL")
-            await connection_request(*cr)
+            await connection_request(*cr, ssl_context=self.acs.cr_ssl)
         except ConnectionRequestFailed as exc:
             if self.acs.in_session(serial):
                 return  # it called by itself meanwhile: the session takes the requests

@@ -9,6 +9,8 @@ credentials and the new-device event.
 - documents.py: the device document and the shapes made from it (Lua, REST)
 - online.py: the online/offline rule and its settings
 - credentials.py: CredentialStore (scrypt for Basic, HA1 per realm for Digest)
+  and DeviceBinding (the devices a credential speaks for)
+- identifiers.py: what a device identifier may be; TR-069's CPE usernames
 - sealing.py: encryption of secrets the ACS must read back
 - events.py: the new-device event on JetStream (announcers, listener stream)
 - refresh.py: the per-protocol readers behind refresh_device_parameters

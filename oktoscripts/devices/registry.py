@@ -33,7 +33,7 @@ from pymongo.collection import Collection
 from pymongo.database import Database
 from pymongo.errors import OperationFailure, PyMongoError
 
-from oktoscripts.devices import identity, listing, online, sealing
+from oktoscripts.devices import identifiers, identity, listing, online, sealing
 from oktoscripts.devices.batching import GroupCommit
 from oktoscripts.devices.documents import (
     ASSOCIATING,
@@ -624,7 +624,8 @@ class DeviceRegistry:
 
     @staticmethod
     def _update_doc(update: DeviceUpdate, now: datetime) -> dict[str, Any]:
-        _check_serial(update.serial)
+        # A new serial must be a valid identifier; reads take any stored one.
+        identifiers.check_serial(update.serial)
         _check_protocol(update.protocol)
         p = update.protocol
         fields: dict[str, Any] = {}

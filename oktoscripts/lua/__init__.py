@@ -4,13 +4,15 @@ Modules:
 
 - ``run``       LuaRun, the coroutine driver: ``await LuaRun(source, ...).run()``
                 gives a RunOutcome; ``cancel()`` from any thread.
-- ``runtime``   LuaSandbox: one fresh lupa runtime per run (lua51, or luajit
-                as the per-script option), nothing of Python registered,
-                strings as bytes so every value crossing is converted by us.
+- ``runtime``   LuaSandbox: one fresh lupa runtime per run (luajit by
+                default, lua51 as the per-script option), nothing of Python
+                registered, strings as bytes so every value crossing is
+                converted by us (within the run's memory and result limits).
 - ``sandbox.lua`` the engine side inside each runtime: the script's
                 environment (LUA_API.md "The sandbox"), the limit checks (a
                 hook on every coroutine, or LuaJIT's instrumented counters),
-                yieldable pcall/xpcall, binding wrappers, the step function.
+                yieldable pcall/xpcall, the C nesting count, finalizers run
+                at the limit checks, binding wrappers, the step function.
 - ``sandbox_more.lua`` the sandbox functions few scripts use (coroutine
                 library, getfenv/setfenv, load/loadstring, collectgarbage,
                 debug.traceback), loaded into a runtime on first use.
@@ -19,7 +21,7 @@ Modules:
 - ``outcome``   RunOutcome and RunError.
 - ``values``    Lua <-> Python/JSON conversion, LuaCallback.
 - ``instrument`` budget checks written into LuaJIT scripts (loops, gotos,
-                tail calls), since compiled LuaJIT code never runs hooks.
+                tail calls, calls), since compiled LuaJIT code never runs hooks.
 - ``bytecode``  the engine chunk's Lua 5.1 bytecode without debug information.
 - ``threads``   LuaThreadPool: where Lua runs, with abandon() for stuck calls;
                 LoopInbox: results back to the asyncio loop, one wake-up for many.

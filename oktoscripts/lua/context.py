@@ -36,6 +36,10 @@ class OutputLimitExceeded(Exception):
     """Output went over the run's output_bytes limit."""
 
 
+class MemoryLimitExceeded(Exception):
+    """A binding would build more than the run's memory limit leaves room for."""
+
+
 class RunContext:
     """The run as bindings see it. Built by LuaRun, one per run.
 
@@ -55,6 +59,7 @@ class RunContext:
         emit: Callable[[OutputLine], None],
         start_listener: Callable[[ListenerSource, LuaCallback, int, str], None],
         listener_key: str = "",
+        memory_room: Callable[[], int | None] | None = None,
         principal: Principal | None = None,
         replay_key: str = "",
     ) -> None:
@@ -73,6 +78,7 @@ class RunContext:
         self._emit = emit
         self._start_listener = start_listener
         self._listener_key = listener_key
+        self._memory_room = memory_room
         self._listeners_named = 0
         self._replay_key = replay_key
         self._device_calls_named = 0
@@ -97,6 +103,13 @@ class RunContext:
         self._cancel_marked = True
         if self._cancelled is not None:
             self._cancelled.set()
+
+    def memory_room(self) -> int:
+        """Bytes the run's memory limit leaves free (its Lua heap counted):
+        what a binding may build for it, in Python or in Lua. (On the Lua
+        thread: in a binding that does not wait.)"""
+        room = self._memory_room() if self._memory_room is not None else None
+        return self.limits.memory_bytes if room is None else room
 
     def output_queued(self) -> bool:
         """Lines are on their way to the loop (delivered at its next turn)."""

@@ -21,6 +21,7 @@ LIMIT_KINDS = {
     "memory_bytes": "memory",
     "wall_seconds": "wall_seconds",
     "output_bytes": "output_bytes",
+    "result_bytes": "result_bytes",
 }
 
 # Overrides may use either spelling.
@@ -100,6 +101,31 @@ def _parse_defaults(cls: type[Limits], raw: tuple) -> Limits:
             except ValueError:
                 raise ValueError(f"{env_name}: not a number") from None
     return cls.with_overrides(overrides, base=cls())
+
+
+# The result limit: a platform setting, not a per-script one. The JSON of a
+# run's returned value (or error value) is stored with the run and sent to
+# whoever watches it; past this size the run fails instead.
+RESULT_BYTES_DEFAULT = 16 << 20
+_RESULT_ENV = "OKTOSCRIPTS_LIMIT_RESULT_BYTES"
+
+
+def result_limit_bytes() -> int:
+    """The result limit: OKTOSCRIPTS_LIMIT_RESULT_BYTES, else 16 MiB."""
+    text = os.environ.get(_RESULT_ENV, "")
+    if not text:
+        return RESULT_BYTES_DEFAULT
+    try:
+        value = int(float(text))
+    except ValueError:
+        raise ValueError(f"{_RESULT_ENV}: not a number") from None
+    if value <= 0:
+        raise ValueError(f"{_RESULT_ENV}: must be a positive number")
+    return value
+
+
+def describe_result_limit(value: int) -> str:
+    return f"result limit of {_size(value)}"
 
 
 def _size(n: int) -> str:

@@ -34,10 +34,29 @@ from typing import Any
 
 from oktoscripts.api.registry import ArgumentError, Binding, Multi, binding_table, check_arguments
 from oktoscripts.bus.listening import KEEP_ALIVE_S, Delivery, as_event_source
-from oktoscripts.lua.context import ListenerSource, OutputLimitExceeded, OutputLine, RunContext
-from oktoscripts.lua.limits import LIMIT_KINDS, Limits
+from oktoscripts.lua.context import (
+    ListenerSource,
+    MemoryLimitExceeded,
+    OutputLimitExceeded,
+    OutputLine,
+    RunContext,
+)
+from oktoscripts.lua.limits import (
+    LIMIT_KINDS,
+    Limits,
+    describe_result_limit,
+    result_limit_bytes,
+)
 from oktoscripts.lua.outcome import RunError, RunOutcome
-from oktoscripts.lua.runtime import HOOK_EVERY, RUNTIMES, LuaSandbox, Step, lupa_module, weakly
+from oktoscripts.lua.runtime import (
+    DEFAULT_RUNTIME,
+    HOOK_EVERY,
+    RUNTIMES,
+    LuaSandbox,
+    Step,
+    lupa_module,
+    weakly,
+)
 from oktoscripts.lua.threads import (
     LoopInbox,
     LuaThreadPool,
@@ -45,7 +64,7 @@ from oktoscripts.lua.threads import (
     default_pool,
     inbox_for,
 )
-from oktoscripts.lua.values import LuaCallback
+from oktoscripts.lua.values import LuaCallback, OverBudget
 
 __all__ = ["LuaRun", "Limits", "OutputLine", "RunError", "RunOutcome"]
 
@@ -53,17 +72,6 @@ log = logging.getLogger(__name__)
 
 # How long a thread that should have stopped may take before it is abandoned.
 GRACE_S = 0.5
-
-# Time between two limit checks of running Lua (see _next_check): a check is a
-# call into Python, so spaced by time rather than by a fixed count they cost
-# next to nothing in a fast loop, and a loop still stops within milliseconds.
-CHECK_EVERY_S = 0.002
-# The least and most instructions (Lua 5.1) or loop iterations and tail calls
-# (LuaJIT) between two checks. The most bounds how late a check comes when a
-# fast loop turns slow (each iteration a long C call, say): 50,000 iterations
-# of 10 us are half a second.
-_CHECK_RANGE = {"lua51": (1_000, 100_000), "luajit": (1_000, 50_000)}
-
 
 class _Activation:
     """The main chunk, or one call of a listener callback."""
@@ -99,7 +107,7 @@ class LuaRun:
         run_id: str = "",
         args: dict | None = None,
         limits: Limits | None = None,
-        runtime: str = "lua51",
+        runtime: str = DEFAULT_RUNTIME,
         services: Any = None,
         on_output: Callable[[OutputLine], None] | None = None,
         on_status: Callable[[str], None] | None = None,
@@ -115,6 +123,7 @@ class LuaRun:
         self.run_id = run_id
         self.args = dict(args or {})
         self.limits = limits or Limits.defaults()
+        self.result_bytes = result_limit_bytes()
         self.runtime = runtime
         self.services = services
         self.listener_key = listener_key
@@ -161,10 +170,12 @@ class LuaRun:
     async def run(self) -> RunOutcome:
         loop = self._loop = asyncio.get_running_loop()
         self._inbox = inbox_for(loop)
+        # (The first run of a process imports every binding module: not the
+        # script's time.)
+        self._bindings, self._binding_names = binding_table()
         self._started = time.monotonic()
         self._terminal: asyncio.Future[RunOutcome] = loop.create_future()
         self._lua_lock = asyncio.Lock()
-        self._bindings, self._binding_names = binding_table()
         self.ctx = RunContext(
             run_id=self.run_id,
             script_name=self.name,
@@ -177,6 +188,7 @@ class LuaRun:
             emit=weakly(self._emit),
             start_listener=weakly(self._start_listener_threadsafe),
             listener_key=self.listener_key,
+            memory_room=weakly(self._memory_room),
             principal=self.principal,
             replay_key=self.replay_key,
         )
@@ -248,7 +260,6 @@ class LuaRun:
         """On the Lua thread: the sandbox, the compiled chunk and its first
         resume (or the outcome of a syntax error, as a "syntax" Step)."""
         lupa = lupa_module(self.runtime)
-        self._checked_at = time.monotonic()
         try:
             self._sandbox = sandbox = LuaSandbox(
                 self._lua_call,
@@ -257,12 +268,13 @@ class LuaRun:
                 self._lua_output,
                 runtime=self.runtime,
                 memory_bytes=self.limits.memory_bytes,
+                result_bytes=self.result_bytes,
                 binding_names=self._binding_names,
             )
             step = sandbox.begin(self.source, self.name, self.args)
-        except lupa.LuaMemoryError:
-            # Out of memory in the first resume, or a limit too small for
-            # even the sandbox and the chunk.
+        except (lupa.LuaMemoryError, OverBudget):
+            # Out of memory in the first resume, a limit too small for even
+            # the sandbox and the chunk, or arguments too big for it.
             self._trip = self._trip or ("memory_bytes", self._last_line)
             return Step("limit")
         except lupa.LuaError as exc:
@@ -272,6 +284,7 @@ class LuaRun:
             error = RunError(message=step.error, line=line, traceback=[], kind="syntax")
             return Step("syntax", error=self._outcome("failed", error=error))
         act.co = step.co
+        self._over_budget(step)
         self._peak_memory = max(self._peak_memory, sandbox.memory_used())
         self._close_if_over(act, step, sandbox)
         return step
@@ -281,17 +294,28 @@ class LuaRun:
         sandbox = self._sandbox
         if sandbox is None:  # the run is over and its runtime dropped
             return Step("limit")
-        self._checked_at = time.monotonic()  # the pace counts only running time
         try:
             step = sandbox.step(act.co, args)
-        except sandbox.lupa.LuaMemoryError:
-            self._trip = self._trip or ("memory_bytes", self._last_line)
+        except (sandbox.lupa.LuaMemoryError, OverBudget):
+            self._trip = self._trip or ("memory_bytes", act.line or self._last_line)
             step = Step("limit")
         except sandbox.lupa.LuaError as exc:
             step = Step("error", error=_text(exc), frames=[])
+        self._over_budget(step)
         self._peak_memory = max(self._peak_memory, sandbox.memory_used())
         self._close_if_over(act, step, sandbox)
         return step
+
+    def _over_budget(self, step: Step) -> None:
+        """A step whose values could not be converted within the limits
+        (memory, result): that limit ends the run."""
+        if step.kind == "limit" and step.error:
+            self._trip = self._trip or (step.error, None)  # no line of its own
+
+    def _memory_room(self) -> int | None:
+        """(For bindings, on the Lua thread.) What the memory limit leaves free."""
+        sandbox = self._sandbox
+        return sandbox.memory_room() if sandbox is not None else None
 
     def _close_if_over(self, act: _Activation, step: Step, sandbox: LuaSandbox) -> None:
         """On the Lua thread, after a step: when the main chunk has ended and
@@ -500,9 +524,10 @@ class LuaRun:
 
     def _call_checked(self, sandbox: LuaSandbox, binding: Binding, args: tuple) -> tuple:
         try:
-            to_python = sandbox.to_python
-            values = tuple([to_python(a, self._wrap_function) for a in args])
+            values = sandbox.arguments(args, self._wrap_function)
             checked = check_arguments(binding, values)
+        except OverBudget:
+            return (3, _REASON_CODES["memory_bytes"])
         except ArgumentError as exc:
             return (2, str(exc).encode())
         except ValueError as exc:
@@ -515,21 +540,23 @@ class LuaRun:
             return (1, self._last_token)
         try:
             result = binding.func(self.ctx, *checked)
+            values = tuple(result) if isinstance(result, Multi) else (result,)
+            return (0, *sandbox.lua_values(values))
         except ArgumentError as exc:
             return (2, str(exc).encode())
         except OutputLimitExceeded:
             return (3, _REASON_CODES["output_bytes"])
+        except (MemoryLimitExceeded, OverBudget):
+            return (3, _REASON_CODES["memory_bytes"])
         except Exception as exc:
             log.exception("binding %s failed in run %s", binding.name, self.run_id)
             return (2, f"{binding.name}: {exc}".encode())
-        values = tuple(result) if isinstance(result, Multi) else (result,)
-        return (0, *sandbox.lua_values(values))
 
     def _lua_tick(self, memory_kb: float, line: int | None, amount: int) -> tuple:
-        """A limit check from the hook (after `amount` instructions) or, under
-        LuaJIT, from the budget checks (after `amount` loop iterations or tail
-        calls, counted as that many instructions). Returns (reason code, 0) to
-        stop, else (None, how many to run until the next check)."""
+        """A limit check from the engine, after `amount` instructions (under
+        LuaJIT: loop iterations and calls, counted as that many
+        instructions). Returns (reason code, 0) to stop, else (None, how
+        many instructions the running activation has left)."""
         try:
             self._instructions += amount
             memory = int(memory_kb * 1024)
@@ -541,27 +568,13 @@ class LuaRun:
                 self._stop_reason = self._over_limit(amount)
             if self._stop_reason:
                 return (_REASON_CODES[self._stop_reason], 0)
-            return (None, self._next_check(amount))
+            act = self._current
+            if act is None:
+                return (None, self.limits.instructions)
+            return (None, self.limits.instructions - act.instructions + 1)
         except Exception:
             log.exception("run %s: limit check failed", self.run_id)
             return (None, HOOK_EVERY)
-
-    def _next_check(self, amount: int) -> int:
-        """How many instructions (iterations under LuaJIT) until the next
-        check: as many as ran in about CHECK_EVERY_S at the pace since the
-        last check, growing at most eightfold at a time (a burst of fast
-        iterations must not space the checks of slow ones too far apart), and
-        no more than the activation has left of its instruction limit."""
-        now = time.monotonic()
-        elapsed, self._checked_at = now - self._checked_at, now
-        low, high = _CHECK_RANGE[self.runtime]
-        ahead = min(amount * 8, high)
-        if elapsed > 0:
-            ahead = min(ahead, int(amount * CHECK_EVERY_S / elapsed))
-        act = self._current
-        if act is not None:
-            ahead = min(ahead, self.limits.instructions - act.instructions + 1)
-        return max(low, ahead)
 
     def _over_limit(self, amount: int) -> str | None:
         if self._cancel_requested:
@@ -663,7 +676,11 @@ class LuaRun:
             error = RunError("cancelled", line, [], "cancelled")
             return self._outcome("cancelled", error=error)
         where = f"{self.name}:{line}: " if line else f"{self.name}: "
-        message = f"{where}{self.limits.describe(reason)} exceeded"
+        if reason == "result_bytes":
+            limit = describe_result_limit(self.result_bytes)
+            message = f"{where}{limit} exceeded (the value as JSON)"
+        else:
+            message = f"{where}{self.limits.describe(reason)} exceeded"
         if stuck:
             message += " (in a call that could not be interrupted)"
         error = RunError(message, line, [], "limit", LIMIT_KINDS.get(reason, reason))

@@ -25,7 +25,10 @@ from oktoscripts.lua.bytecode import strip_lua51
 from oktoscripts.lua.instrument import budget_names, instrument_with_fallback
 from oktoscripts.lua.values import (
     PLAIN_TYPES,
+    Budget,
     Converter,
+    OverBudget,
+    lua_size,
     plain_to_json,
     plain_to_python,
     to_lua,
@@ -36,13 +39,29 @@ log = logging.getLogger(__name__)
 
 RUNTIMES = {"lua51": "lupa.lua51", "luajit": "lupa.luajit21"}
 
+# What a run gets when it names no runtime. LuaJIT 2.1 (Lua 5.1 semantics):
+# several times faster than PUC Lua 5.1, and without its sparse string hash,
+# which makes building many long, nearly equal strings quadratic (the
+# README's "Lua engine" section has the measurements).
+DEFAULT_RUNTIME = "luajit"
+
 # The heap size up to which a finished runtime is collected before lupa closes
 # it (see LuaSandbox.close).
 COLLECT_BEFORE_CLOSE_BYTES = 1 << 20
 
-# Instructions (Lua 5.1) before the first limit check of a run; the driver
-# spaces the next ones by time (run.py, CHECK_EVERY_S).
+# Instructions (Lua 5.1) before the first limit check of a run; the engine
+# spaces the next ones by time (see "the limit checks" in sandbox.lua).
 HOOK_EVERY = 10_000
+
+# CPU seconds between two questions to the host (LuaRun._lua_tick, a call
+# into Python) while Lua runs: how soon a cancellation or a passed deadline
+# stops a busy script.
+ASK_EVERY_S = 0.002
+# The least and most instructions (Lua 5.1) or loop iterations and calls
+# (LuaJIT) between two limit checks. The most bounds how late a check comes
+# when a fast loop turns slow (each iteration a long C call, say): 50,000
+# iterations of 10 us are half a second.
+CHECK_RANGE = {"lua51": (1_000, 100_000), "luajit": (1_000, 50_000)}
 
 
 @cache
@@ -136,11 +155,11 @@ class Step:
 
 
 def _instrumenter() -> Callable[[bytes], tuple[bytes, bytes]]:
-    counter, budget = budget_names()
+    names = budget_names()
 
     def rewrite(text: bytes) -> tuple[bytes, bytes]:
         source = text.decode("utf-8", errors="surrogateescape")
-        forms = instrument_with_fallback(source, counter, budget)
+        forms = instrument_with_fallback(source, *names)
         return tuple(form.encode("utf-8", errors="surrogateescape") for form in forms)
 
     return rewrite
@@ -151,6 +170,7 @@ class LuaSandbox:
     __slots__ = (
         "lupa",
         "memory_bytes",
+        "result_bytes",
         "lua",
         "_converter",
         "_begin",
@@ -167,22 +187,30 @@ class LuaSandbox:
     def __init__(
         self,
         call: Callable[..., tuple],
-        tick: Callable[[float, int | None, int], int | None],
+        tick: Callable[[float, int | None, int], tuple],
         trip: Callable[[bytes, int | None], None],
         output: Callable[[bytes], int | None],
         *,
         runtime: str,
         memory_bytes: int,
+        result_bytes: int,
         binding_names: tuple[bytes, ...],
     ):
         """A fresh runtime with the engine loaded. The Python callables the
         engine chunk calls back (none may raise: lupa would hand the exception
         to the script): call(index, *args) (index from 1 into
         `binding_names`; it must lift the memory limit, `disarm()`, before
-        anything else), tick(memory_kb, line, amount), trip(reason, line),
-        output(text)."""
+        anything else), tick(memory_kb, line, amount) -> (reason code or
+        None, instructions left), trip(reason, line), output(text).
+
+        Values handed to Lua, and what converting Lua values builds in
+        Python, count against `memory_bytes` with the Lua heap; a returned
+        value's JSON against `result_bytes` too. Past either, a conversion
+        raises OverBudget (or, for a step's values, gives a "limit" Step
+        naming the limit)."""
         self.lupa = lupa_module(runtime)
         self.memory_bytes = memory_bytes
+        self.result_bytes = result_bytes
         self.lua = self.lupa.LuaRuntime(
             encoding=None,
             register_eval=False,
@@ -222,6 +250,8 @@ class LuaSandbox:
             _instrumenter() if runtime == "luajit" else None,
             HOOK_EVERY,
             memory_bytes,
+            ASK_EVERY_S,
+            *CHECK_RANGE[runtime],
             *binding_names,
         )
 
@@ -243,9 +273,21 @@ class LuaSandbox:
             self._converter = Converter(self._lua_type, self._table_id)
         return self._converter
 
+    def memory_room(self) -> int:
+        """Bytes the memory limit leaves free."""
+        return self.memory_bytes - self.memory_used()
+
+    def _fits(self, values: Any) -> None:
+        """Raise OverBudget unless Lua has room for `values` (from Python)."""
+        room = self.memory_room()
+        if lua_size(values, room) > room:
+            raise OverBudget("memory_bytes")
+
     def begin(self, source: str, name: str, args: dict) -> Step:
         """Compile the main chunk and take its first step (a "syntax" Step,
         with the message as error, if it does not compile)."""
+        if args:
+            self._fits(args)
         lua_args = to_lua(self.lua, args) if args else None
         try:
             out = self._begin(source.encode("utf-8", "surrogateescape"), name.encode(), lua_args)
@@ -273,6 +315,7 @@ class LuaSandbox:
 
     def step(self, co: Any, args: tuple) -> Step:
         """Resume `co` with Python values (converted to Lua here)."""
+        self._fits(args)
         lua_args = [_plain_or_lua(self.lua, a) for a in args]
         try:
             out = self._step(co, *lua_args)
@@ -282,25 +325,27 @@ class LuaSandbox:
 
     def _read_step(self, out: tuple, at: int) -> Step:
         kind = out[at]
-        if kind == 0:
-            n = int(out[at + 1])
-            values = out[at + 2 : at + 2 + n]
-            return Step("done", values=[self._json(v) for v in values])
         if kind == 1:
             return Step("wait", token=int(out[at + 1]), line=out[at + 2])
-        if kind == 2:
-            return Step(
-                "error", error=self.error_value(out[at + 1]), frames=self.frames(out[at + 2])
-            )
-        return Step("limit")
+        if kind not in (0, 2):
+            return Step("limit")
+        budget = Budget(self.memory_room(), self.result_bytes)
+        try:
+            if kind == 0:
+                n = int(out[at + 1])
+                values = out[at + 2 : at + 2 + n]
+                return Step("done", values=[self._json(v, budget) for v in values])
+            error = self._json(out[at + 1], budget)
+        except OverBudget as exc:
+            return Step("limit", error=exc.limit)
+        return Step("error", error=error, frames=self.frames(out[at + 2]))
 
-    def _json(self, value: Any) -> Any:
+    def _json(self, value: Any, budget: Budget) -> Any:
+        if isinstance(value, bytes):
+            budget.spend(len(value), len(value))
         if isinstance(value, PLAIN_TYPES):
             return plain_to_json(value)
-        return self.converter.to_json(value)
-
-    def error_value(self, err: Any) -> Any:
-        return self._json(err)
+        return self.converter.to_json(value, budget)
 
     def frames(self, table: Any) -> list[dict]:
         frames = []
@@ -315,13 +360,21 @@ class LuaSandbox:
             )
         return frames
 
-    def to_python(self, value: Any, wrap_function: Any) -> Any:
+    def arguments(self, values: tuple, wrap_function: Any) -> tuple:
+        """A binding call's arguments as Python values."""
+        budget = Budget(self.memory_room())
+        return tuple([self._argument(v, wrap_function, budget) for v in values])
+
+    def _argument(self, value: Any, wrap_function: Any, budget: Budget) -> Any:
+        if isinstance(value, bytes):
+            budget.spend(len(value))
         if isinstance(value, PLAIN_TYPES):
             return plain_to_python(value)
-        return self.converter.to_python(value, wrap_function)
+        return self.converter.to_python(value, wrap_function, budget)
 
     def lua_values(self, values: tuple) -> tuple:
         """Binding results as Lua values (tables built in this runtime)."""
+        self._fits(values)
         return tuple(to_lua(self.lua, v) for v in values)
 
     def memory_used(self) -> int:
@@ -347,18 +400,18 @@ class LuaSandbox:
             log.debug("collecting a finished runtime failed", exc_info=True)
 
 
-def weakly(method: Callable[..., None]) -> Callable[..., None]:
+def weakly(method: Callable[..., Any]) -> Callable[..., Any]:
     """`method` as a callable that does not keep its object alive (a no-op
-    once the object is gone). For callbacks held by what the object holds: a
-    cycle would leave the object to the cyclic collector, late. (And what a
-    Lua runtime holds is invisible to reference counting: a sandbox whose
-    runtime held the sandbox could only be freed by a collection.)"""
+    returning None once the object is gone). For callbacks held by what the
+    object holds: a cycle would leave the object to the cyclic collector,
+    late. (And what a Lua runtime holds is invisible to reference counting: a
+    sandbox whose runtime held the sandbox could only be freed by a
+    collection.)"""
     ref = weakref.WeakMethod(method)
 
-    def call(*args: Any) -> None:
+    def call(*args: Any) -> Any:
         bound = ref()
-        if bound is not None:
-            bound(*args)
+        return None if bound is None else bound(*args)
 
     return call
 
@@ -370,4 +423,6 @@ def _plain_or_lua(runtime: Any, value: Any) -> Any:
     return to_lua(runtime, value)
 
 
-__all__ = ["LuaSandbox", "Step", "HOOK_EVERY", "RUNTIMES", "lupa_module", "to_lua_plain"]
+__all__ = [
+    "DEFAULT_RUNTIME", "LuaSandbox", "Step", "HOOK_EVERY", "RUNTIMES", "lupa_module", "to_lua_plain"
+]

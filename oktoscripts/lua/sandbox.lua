@@ -13,17 +13,19 @@
 -- call, tick, trip, output, limit (true: arm the memory limit, false: lift
 -- it), more (the bytecode of sandbox_more.lua) and, under LuaJIT, instrument
 -- (else nil); then HOOK_EVERY (instructions before the first limit check),
--- MAX_BYTES (memory limit), and the names of the bindings, in the order
+-- MAX_BYTES (memory limit), ASK_EVERY, CHECK_LOW and CHECK_HIGH (the pacing
+-- of the limit checks), and the names of the bindings, in the order
 -- host_call numbers them. They arrive as arguments rather than in a table:
 -- one call from Python sets the whole engine up.
 
 local host_call, host_tick, host_trip, host_output, host_limit, host_more, host_instrument,
-  HOOK_EVERY, MAX_BYTES = ...
-local FIRST_BINDING = 10 -- the position of the first binding name among the arguments
+  HOOK_EVERY, MAX_BYTES, ASK_EVERY, CHECK_LOW, CHECK_HIGH = ...
+local FIRST_BINDING = 13 -- the position of the first binding name among the arguments
 
 local _G = _G
 local type, select, tostring, error, unpack = type, select, tostring, error, unpack
 local pairs, ipairs, setmetatable = pairs, ipairs, setmetatable
+local raw_rawget, raw_rawset = rawget, rawset
 local raw_getfenv, raw_setfenv, raw_loadstring = getfenv, setfenv, loadstring
 local gc = collectgarbage
 local raw_pcall = pcall
@@ -31,6 +33,7 @@ local co_create, co_resume, co_yield = coroutine.create, coroutine.resume, corou
 local co_status, co_running = coroutine.status, coroutine.running
 local sethook, gethook, getinfo = debug.sethook, debug.gethook, debug.getinfo
 local s_sub, s_byte, s_rep, s_format = string.sub, string.byte, string.rep, string.format
+local s_find = string.find
 local t_concat = table.concat
 
 -- The memory limit holds while script code runs; it is lifted (disarm) while
@@ -120,34 +123,86 @@ local function current_line()
   end
 end
 
+local recording = false -- trip is telling the host: a check now must let it finish
+
 local function trip(reason)
   if not tripped then
-    tripped = true
+    tripped, recording = true, true
     -- Lifted first: with the heap at the memory limit (a common reason to be
     -- here), finding the line would fail and the reason never reach Python.
     -- No script code runs on: every check and binding raises LIMIT now.
     if armed then disarm() end
     host_trip(reason, current_line())
+    recording = false
   end
   error(LIMIT, 0)
 end
 
 -- ------------------------------------------------------------ the limit checks
--- Each check reports what ran since the last one, and host_tick answers
--- whether to stop and when to check next: it spaces the checks about as far
--- apart in time whatever the script does, so that they cost next to nothing
--- in a fast loop and still come often in a slow one.
+-- A check runs every so many instructions (Lua 5.1: a count hook) or loop
+-- iterations and calls (LuaJIT: the counters written into the script, see
+-- instrument.py). It costs little as long as it stays in Lua: it adds up
+-- what ran, and asks the host (a call into Python, which needs Python's
+-- lock) only every ASK_EVERY seconds of CPU time, or when the instructions
+-- the host allowed are used up, whichever comes first. host_tick answers
+-- whether to stop and how many instructions are left to the running
+-- activation. The checks themselves are spaced by time too: about PACE
+-- seconds apart at the pace seen, so they cost next to nothing in a fast
+-- loop and still come often in a slow one (the spacing grows at most
+-- eightfold at a time, between CHECK_LOW and CHECK_HIGH: a burst of fast
+-- iterations must not space the checks of slow ones too far apart).
+local clock, floor = os.clock, math.floor
+local PACE = ASK_EVERY / 4
+local spent = 0        -- instructions run since the host was last asked
+local allowed = 0      -- instructions the host allowed then (0: ask at the next check)
+local asked_at = clock()
+local paced_at = asked_at
+
+-- The pending finalizers run from here (see "finalizers" below).
+local run_finalizers
+
+-- `given` instructions ran since the previous check of this counter; the
+-- number to run until its next one.
+local function charge(given)
+  if tripped then
+    -- (A count hook can fire inside trip itself, which is Lua code too.)
+    if recording then return CHECK_HIGH end
+    error(LIMIT, 0)
+  end
+  spent = spent + given
+  local now = clock()
+  if spent >= allowed or now - asked_at >= ASK_EVERY then
+    local code, left = host_tick(gc("count"), current_line(), spent)
+    if code then trip(REASONS[code]) end
+    spent, allowed, asked_at = 0, left, now
+  end
+  if run_finalizers then run_finalizers() end
+  local ahead = given * 8
+  local elapsed = now - paced_at
+  paced_at = now
+  if elapsed > 0 and given * PACE / elapsed < ahead then ahead = given * PACE / elapsed end
+  if ahead > CHECK_HIGH then ahead = CHECK_HIGH end
+  if ahead < CHECK_LOW then ahead = CHECK_LOW end
+  -- Never past the activation's instruction limit: the last check falls on it.
+  if ahead > allowed - spent then ahead = allowed - spent end
+  if ahead < 1 then return 1 end
+  return floor(ahead)
+end
+
+-- A new activation runs from the next step on: its own limits apply from
+-- its first check.
+local function new_activation()
+  spent, allowed = 0, 0
+end
 
 --{{ lua51
--- Lua 5.1: a count hook, every `count` instructions. Hooks are per coroutine:
--- coroutines made from now on start with the latest count.
+-- Lua 5.1: a count hook. Hooks are per coroutine: coroutines made from now
+-- on start with the latest count.
 local hook_every = HOOK_EVERY
 
 local function hook()
-  if tripped then error(LIMIT, 0) end
   local _, _, count = gethook()
-  local code, every = host_tick(gc("count"), current_line(), count)
-  if code then trip(REASONS[code]) end
+  local every = charge(count)
   if every ~= count then sethook(hook, "", every) end
   hook_every = every
 end
@@ -157,16 +212,22 @@ end
 -- LuaJIT: hooks never run in compiled code (and slow the interpreter down
 -- before it), so the script is instrumented instead (instrument.py): a
 -- counter in each compiled chunk, spent by loop iterations and tail calls,
--- calls the chunk's budget function when it runs out, which checks like the
--- hook and sets the counter again.
+-- calls the chunk's budget function when it runs out; and a call check in
+-- each function that can call another.
 local function new_budget()
   local given = 0
   return function()
-    if tripped then error(LIMIT, 0) end
-    local code, every = host_tick(gc("count"), current_line(), given)
-    if code then trip(REASONS[code]) end
-    given = every
-    return every
+    given = charge(given)
+    return given
+  end
+end
+
+local function new_call_check()
+  local budget = new_budget()
+  local n = 0
+  return function()
+    n = n - 1
+    if n < 0 then n = budget() end
   end
 end
 --}}
@@ -205,6 +266,56 @@ local function check_limit(err)
   if is_memory_error(err) then trip("memory_bytes") end
 end
 
+-- "name:line: " of the innermost script frame, for errors raised by the
+-- engine on the script's behalf (error(msg, 2) would name an engine frame,
+-- or nothing after a tail call).
+-- Under Lua 5.1 a pcall runs its function as a coroutine: the search goes
+-- on in the coroutine that called it.
+local function script_where()
+  local co, level = nil, 2
+  while true do
+    local info
+    if co then info = getinfo(co, level, "Sl") else info = getinfo(level, "Sl") end
+    if not info then
+      co, level = parent_of[co or co_running()], 0
+      if not co then return "" end
+    else
+      if info.what ~= "C" and is_script_source(info.source) and info.currentline > 0 then
+        return s_sub(info.source, 2) .. ":" .. info.currentline .. ": "
+      end
+      level = level + 1
+    end
+  end
+end
+
+-- ------------------------------------------------------------ C stack
+-- Resuming a coroutine, and the C functions that call script code back
+-- (string.gsub with a function or table, table.sort, string.format calling
+-- __tostring) each nest a level of C calls on the thread's own stack.
+-- LuaJIT counts none of them (Lua 5.1 stops at 200 C levels): a recursive
+-- coroutine.wrap or a gsub callback calling gsub ran the thread out of
+-- stack and killed the whole worker process. `nest` counts the levels in
+-- use; past MAX_NEST the next one is refused with a Lua error. Each level
+-- is given back when its call returns; an error skips that, so whatever
+-- catches errors (pcall, xpcall, resume, the driver's step) sets the count
+-- back to what it was when it started.
+local MAX_NEST = 200
+local nest = 0
+
+local function nest_in(message)
+  if nest >= MAX_NEST then error(script_where() .. message, 0) end
+  nest = nest + 1
+end
+
+-- co_resume(co, ...) as a packed table, as one more C level.
+local function resume_nested(co, ...)
+  local saved = nest
+  nest_in("coroutine nesting too deep")
+  local res = pack(co_resume(co, ...))
+  nest = saved
+  return res
+end
+
 -- Its functions are loaded on first use (see "the rarely used parts" below).
 local sb_coroutine = {}
 
@@ -217,14 +328,15 @@ local failed_co = nil -- while an xpcall handler runs: the coroutine that failed
 local sb_pcall, sb_xpcall
 
 --{{ lua51
-local raw_getmetatable, raw_rawget = debug.getmetatable, rawget
 
 local function protected(f, ...)
   local fn = f
   if type(f) == "function" and getinfo(f, "S").what == "C" then
     -- A C function cannot yield; a plain pcall keeps its exact error (and a
     -- coroutine could not even run it in Lua 5.1).
+    local saved = nest
     local res = pack(raw_pcall(f, ...))
+    nest = saved
     if not res[1] then check_limit(res[2]) end
     return nil, res
   end
@@ -237,9 +349,9 @@ local function protected(f, ...)
   end
   local co = hooked(co_create(fn))
   parent_of[co] = co_running()
-  local res = pack(co_resume(co, ...))
+  local res = resume_nested(co, ...)
   while res[1] and co_status(co) == "suspended" do
-    res = pack(co_resume(co, co_yield(unpack(res, 2, res.n))))
+    res = resume_nested(co, co_yield(unpack(res, 2, res.n)))
   end
   if not res[1] then check_limit(res[2]) end
   return co, res
@@ -268,8 +380,21 @@ end
 -- limit errors uncatchable.
 local raw_xpcall = xpcall
 
+-- An error raised by a C function the engine calls on the script's behalf
+-- names the engine's frame ("(engine):N: bad argument #2 to 'format'"):
+-- caught where it is raised, it is placed at the script's line instead.
+local function engine_place(e)
+  if type(e) == "string" and s_byte(e, 1) == 40 then -- "("
+    local _, last = s_find(e, "^%(engine%):%d+: ")
+    if last then return script_where() .. s_sub(e, last + 1) end
+  end
+  return e
+end
+
 function sb_pcall(f, ...)
-  local res = pack(raw_pcall(f, ...))
+  local saved = nest
+  local res = pack(raw_xpcall(f, engine_place, ...))
+  nest = saved
   if not res[1] then check_limit(res[2]) end
   return unpack(res, 1, res.n)
 end
@@ -277,13 +402,34 @@ end
 function sb_xpcall(f, handler, ...)
   local function handle(e)
     if e == LIMIT or tripped or is_memory_error(e) then return LIMIT end
-    return handler(e)
+    return handler(engine_place(e))
   end
+  local saved = nest
   local res = pack(raw_xpcall(f, handle, ...))
+  nest = saved
   if not res[1] then check_limit(res[2]) end
   return unpack(res, 1, res.n)
 end
 --}}
+
+-- ------------------------------------------------------------ finalizers
+-- A __gc metamethod (of a userdata from newproxy(true), the only kind Lua
+-- 5.1 and LuaJIT call) would run whenever the collector frees its object:
+-- in Lua 5.1 with hooks off, inside Python's conversions with the memory
+-- limit lifted, or when the finished runtime is closed, where no limit holds
+-- any more (a spinning __gc wedged the worker's threads). newproxy (in
+-- sandbox_more.lua) keeps the script from ever setting a real __gc: the
+-- finalizers of collected objects are queued, and run from the limit
+-- checks, within the run's limits.
+
+local raw_getmetatable = debug.getmetatable
+local hooking = false -- (LuaJIT) in a hook, where no hook would count the finalizers
+
+local function report_finalizer_error(err)
+  local text = type(err) == "string" and err or "error object: " .. type(err)
+  local code = host_output("error in __gc finalizer: " .. text)
+  if code then trip(REASONS[code]) end
+end
 
 -- ------------------------------------------------------------ the environment
 
@@ -292,7 +438,7 @@ local env = {
   assert = assert, error = error, ipairs = ipairs, next = next, pairs = pairs,
   rawequal = rawequal, rawget = rawget, rawset = rawset, select = select,
   tonumber = tonumber, tostring = tostring, type = type, unpack = unpack,
-  getmetatable = getmetatable, setmetatable = setmetatable, newproxy = newproxy,
+  getmetatable = getmetatable, setmetatable = setmetatable,
   gcinfo = gcinfo, _VERSION = _VERSION,
   pcall = sb_pcall, xpcall = sb_xpcall, coroutine = sb_coroutine,
   debug = {}, -- traceback: see "the rarely used parts"
@@ -318,6 +464,51 @@ string.rep = function(s, n, ...)
   end
   return s_rep(s, n, ...)
 end
+--{{ luajit
+-- The C functions that call script code back: string.gsub with a function
+-- or table, string.format with a table or userdata (its __tostring). Such
+-- a call is one more C level (Lua 5.1 counts these itself). They are called
+-- through a table, so that LuaJIT names them in their argument errors;
+-- those errors are placed at the engine's frame, "(engine):N:", which pcall
+-- and xpcall move to the script's line (see engine_place), as the driver
+-- does for a run's error. An error skips giving the level back: whatever
+-- catches it sets the count back (see "C stack"). The checks cost nothing
+-- once compiled (a value's type is known in a trace), while counting every
+-- string.format would keep LuaJIT from compiling it well (twice as slow).
+local c_raw = { gsub = string.gsub, format = string.format }
+
+local function calls_back(value)
+  local kind = type(value)
+  return kind == "table" or kind == "userdata" or kind == "function"
+end
+
+string.gsub = function(s, pattern, repl, n)
+  if not calls_back(repl) then
+    local r, count = c_raw.gsub(s, pattern, repl, n)
+    return r, count
+  end
+  nest_in("C stack overflow")
+  local r, count = c_raw.gsub(s, pattern, repl, n)
+  nest = nest - 1
+  return r, count
+end
+
+local function format_nested(...)
+  nest_in("C stack overflow")
+  local r = c_raw.format(...)
+  nest = nest - 1
+  return r
+end
+
+string.format = function(fmt, ...)
+  local a, b, c, d = ...
+  if select("#", ...) > 4 or calls_back(a) or calls_back(b) or calls_back(c) or calls_back(d) then
+    return format_nested(fmt, ...)
+  end
+  local r = c_raw.format(fmt, ...)
+  return r
+end
+--}}
 env.string = string
 
 -- Compile source text into a function of the script's environment. Syntax
@@ -337,7 +528,7 @@ local function compile_text(text, chunkname)
   local outer = raw_loadstring(instrumented, chunkname) or raw_loadstring(fallback, chunkname)
   if outer then
     raw_setfenv(outer, env)
-    fn = outer(new_budget())
+    fn = outer(new_budget(), new_call_check())
     main_functions[fn] = true
   else
     -- (A function already at Lua's limit of upvalues, say.) Never compiled,
@@ -345,7 +536,12 @@ local function compile_text(text, chunkname)
     -- are global: one covers its coroutines too).
     jit_off(fn, true)
     local budget = new_budget()
-    local function hook() sethook(hook, "", budget()) end
+    local function hook()
+      hooking = true
+      local every = budget()
+      hooking = false
+      sethook(hook, "", every)
+    end
     sethook(hook, "", HOOK_EVERY)
   end
   --}}
@@ -379,9 +575,19 @@ local function load_more()
     getinfo = getinfo, raw_getfenv = raw_getfenv, raw_setfenv = raw_setfenv,
     s_byte = s_byte, s_sub = s_sub, t_concat = t_concat, gc = gc, ipairs = ipairs,
     new_coroutine = new_coroutine, check_limit = check_limit, logical = logical,
+    resume_nested = resume_nested,
     drivers = drivers, is_script_source = is_script_source, compile_text = compile_text,
     env = env, WAIT = WAIT, script_frames = script_frames, parent_of = parent_of,
     failed_co = function() return failed_co end,
+    raw_getmetatable = raw_getmetatable, raw_rawget = raw_rawget, raw_rawset = raw_rawset,
+    setmetatable = setmetatable, raw_pcall = raw_pcall, LIMIT = LIMIT,
+    tripped = function() return tripped end, hooking = function() return hooking end,
+    is_memory_error = is_memory_error, report_finalizer_error = report_finalizer_error,
+    set_run_finalizers = function(fn) run_finalizers = fn end,
+    --{{ luajit
+    raw_xpcall = raw_xpcall, engine_place = engine_place, script_where = script_where,
+    s_find = s_find,
+    --}}
   })
   return more
 end
@@ -405,6 +611,10 @@ for _, name in ipairs({ "getfenv", "setfenv", "loadstring", "load", "collectgarb
   env[name] = stub(name)
 end
 env.debug.traceback = stub("traceback")
+env.newproxy = stub("newproxy")
+--{{ luajit
+table.sort = stub("sort")
+--}}
 
 function env.print(...)
   if tripped then error(LIMIT, 0) end
@@ -469,7 +679,9 @@ local function make_binding(index)
     end
     local kind = r[1]
     if kind == 0 then return unpack(r, 2, r.n) end
-    if kind == 2 then error(r[2], 2) end
+    -- Placed at the script's line even when the binding was tail-called, where
+    -- error(msg, 2) would name no line.
+    if kind == 2 then error(script_where() .. r[2], 0) end
     trip(REASONS[r[2]] or "cancelled")
   end
 end
@@ -566,6 +778,8 @@ end
 --   3                            stopped by a limit or cancellation
 function engine.step(id, ...)
   local co = driven[id]
+  new_activation()
+  nest = 0 -- a step starts on an empty stack
   arm()
   return after_resume(id, co, co_resume(co, ...))
 end

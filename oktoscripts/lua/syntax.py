@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 import threading
 
-from oktoscripts.lua.runtime import lupa_module
+from oktoscripts.lua.runtime import DEFAULT_RUNTIME, lupa_module
 
 # A source bigger than this is refused before parsing (the editor's own limit is lower).
 MAX_SOURCE_BYTES = 4 * 1024 * 1024
@@ -57,7 +57,7 @@ def _error_of(source: bytes, runtime: str) -> tuple[int, str] | None:
     return int(match.group(1)), match.group(2)
 
 
-def check_syntax(source: str, runtime: str = "lua51") -> list[dict]:
+def check_syntax(source: str, runtime: str = DEFAULT_RUNTIME) -> list[dict]:
     """[] if the source compiles, else [{"line", "column", "message"}] (1-based).
 
     `runtime` "luajit" checks with LuaJIT's parser (which also knows goto)."""

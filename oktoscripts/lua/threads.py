@@ -29,6 +29,14 @@ from typing import Any
 
 _STOP = object()
 
+# The C stack of a Lua thread. The engine refuses C-level nesting past 200
+# levels (sandbox.lua, "C stack"), each at most about 10 KB (string.gsub's
+# buffer); the platform default is 8 MiB, or only 2 MiB when the stack
+# rlimit is unlimited. Set explicitly, with room to spare (only the pages
+# used are ever backed by memory).
+THREAD_STACK_BYTES = 16 << 20
+_stack_size_lock = threading.Lock()  # threading.stack_size is process-wide
+
 # Per pool thread: what to run once the current job's result is delivered.
 _local = threading.local()
 
@@ -104,6 +112,9 @@ class _Job:
     (post)."""
 
     __slots__ = ("fn", "args", "thread", "future", "inbox", "waiter", "cancelled", "finished")
+    # `finished`: the thread is done with it, the cleanup after it included
+    # (closing the run's runtime): a thread stuck there is stuck like one
+    # stuck in the job itself, and can be abandoned.
 
     def __init__(
         self,
@@ -129,7 +140,6 @@ class _Job:
         return not self.cancelled
 
     def deliver(self, result: Any, exc: BaseException | None) -> None:
-        self.finished = True
         if self.future is not None:
             if exc is None:
                 self.future.set_result(result)
@@ -219,7 +229,12 @@ class LuaThreadPool(concurrent.futures.Executor):
         thread = threading.Thread(target=self._work, name="lua", daemon=True)
         with self._lock:
             self._threads.add(thread)
-        thread.start()
+        with _stack_size_lock:
+            previous = threading.stack_size(THREAD_STACK_BYTES)
+            try:
+                thread.start()
+            finally:
+                threading.stack_size(previous)
 
     def _work(self) -> None:
         me = threading.current_thread()
@@ -232,6 +247,7 @@ class LuaThreadPool(concurrent.futures.Executor):
             with self._lock:
                 job.thread = me
             if not job.start():
+                job.finished = True
                 self._forget(job)
                 continue
             try:
@@ -246,6 +262,7 @@ class LuaThreadPool(concurrent.futures.Executor):
                     deferred.pop(0)()
                 except BaseException:  # noqa: BLE001 - cleanup only: the thread goes on
                     logging.getLogger(__name__).exception("cleanup after a Lua job failed")
+            job.finished = True
             self._forget(job)
             with self._lock:
                 if me in self._abandoned:

@@ -13,6 +13,12 @@ Lua to Python (binding arguments, returned values, print of results):
 - a table met again inside itself -> "<cycle>"; nesting deeper than
   MAX_DEPTH -> "<too deep>".
 
+What a conversion builds on the Python side counts against the run's memory
+limit (with what the Lua heap holds), and a returned value also against the
+result limit (its size as JSON): past either the conversion stops at once
+with OverBudget, so that a small Lua heap cannot become a huge Python one
+(one 20 MB string returned 25 times is 500 MB of JSON).
+
 Python to Lua (binding results): dict -> table, list/tuple -> 1-based array,
 None -> nil, str -> Lua string, bool/int/float as is; anything else becomes
 its str(), so no Python object ever reaches Lua.
@@ -25,11 +31,47 @@ from collections.abc import Callable
 from typing import Any
 
 MAX_DEPTH = 100
-# Values (table entries) converted for one result or one binding call: beyond
-# this a result is cut ("<truncated>") and an argument refused, so a script
-# cannot make the Python side build objects far bigger than its Lua memory.
+# Values (table entries) in the arguments of one binding call: beyond this
+# they are refused.
 MAX_NODES = 1_000_000
 _MAX_EXACT = 2**53
+
+# What a Python value costs, roughly (CPython, 64 bits): an object's header
+# and a container's slot; a dict entry with its key.
+_SCALAR_BYTES = 32
+_STR_BYTES = 49
+_CONTAINER_BYTES = 64
+_ITEM_BYTES = 16
+_ENTRY_BYTES = 100
+
+
+class OverBudget(Exception):
+    """A conversion would go over the run's memory limit ("memory_bytes") or
+    the result limit ("result_bytes")."""
+
+    def __init__(self, limit: str) -> None:
+        super().__init__(limit)
+        self.limit = limit
+
+
+class Budget:
+    """Bytes a conversion may still build: `memory` of Python objects and,
+    for a result, `json` of JSON text."""
+
+    __slots__ = ("memory", "json")
+
+    def __init__(self, memory: int, json: int | None = None) -> None:
+        self.memory = memory
+        self.json = json
+
+    def spend(self, memory: int, json: int = 0) -> None:
+        self.memory -= memory
+        if self.memory < 0:
+            raise OverBudget("memory_bytes")
+        if self.json is not None:
+            self.json -= json
+            if self.json < 0:
+                raise OverBudget("result_bytes")
 
 
 class LuaCallback:
@@ -107,57 +149,73 @@ class Converter:
         self._lua_type = lambda value: lua_type(value).decode()
         self._table_id = table_id
 
-    # -- JSON-ready (results, json_encode, output) -------------------------------
+    # -- JSON-ready (results, error values) ---------------------------------------
 
-    def to_json(self, value: Any) -> Any:
-        self._budget = MAX_NODES
-        return self._json(value, set(), 0)
+    def to_json(self, value: Any, budget: Budget) -> Any:
+        return self._json(value, set(), 0, budget)
 
-    def _json(self, value: Any, seen: set[int], depth: int) -> Any:
-        self._budget -= 1
-        if self._budget < 0:
-            return "<truncated>"
+    def _json(self, value: Any, seen: set[int], depth: int, budget: Budget) -> Any:
         if value is None or isinstance(value, bool):
+            budget.spend(0, 5)
             return value
         if isinstance(value, bytes):
+            # Counted before it is decoded: that is where the memory goes.
+            budget.spend(_STR_BYTES + len(value), len(value) + 3)
             return value.decode("utf-8", errors="replace")
         if isinstance(value, int | float):
+            budget.spend(_SCALAR_BYTES, 24)
             if isinstance(value, float) and not math.isfinite(value):
                 return format_number(value)
             return _number(value)
         kind = self._lua_type(value)
         if kind != "table":
+            budget.spend(_STR_BYTES, 12)
             return f"<{kind}>"
         if depth >= MAX_DEPTH:
+            budget.spend(_STR_BYTES, 12)
             return "<too deep>"
         ident = self._table_id(value)
         if ident in seen:
+            budget.spend(_STR_BYTES, 9)
             return "<cycle>"
         seen.add(ident)
         try:
-            items = list(value.items())
+            budget.spend(_CONTAINER_BYTES, 2)
+            items = []
+            for item in value.items():  # one at a time: a huge table stops early
+                budget.spend(_ENTRY_BYTES, 2)
+                items.append(item)
             if _is_array(items):
                 items.sort(key=lambda kv: kv[0])
-                return [self._json(v, seen, depth + 1) for _, v in items]
-            return {_json_key(k): self._json(v, seen, depth + 1) for k, v in items}
+                return [self._json(v, seen, depth + 1, budget) for _, v in items]
+            converted = {}
+            for k, v in items:
+                key = _json_key(k)
+                budget.spend(_STR_BYTES + len(key), len(key) + 3)
+                converted[key] = self._json(v, seen, depth + 1, budget)
+            return converted
         finally:
             seen.discard(ident)
 
     # -- binding arguments -------------------------------------------------------
 
-    def to_python(self, value: Any, wrap_function: Callable[[Any], Any]) -> Any:
-        self._budget = MAX_NODES
-        return self._arg(value, wrap_function, set(), 0)
+    def to_python(self, value: Any, wrap_function: Callable[[Any], Any], budget: Budget) -> Any:
+        self._nodes = MAX_NODES
+        return self._arg(value, wrap_function, set(), 0, budget)
 
-    def _arg(self, value: Any, wrap: Callable[[Any], Any], seen: set[int], depth: int) -> Any:
-        self._budget -= 1
-        if self._budget < 0:
+    def _arg(
+        self, value: Any, wrap: Callable[[Any], Any], seen: set[int], depth: int, budget: Budget
+    ) -> Any:
+        self._nodes -= 1
+        if self._nodes < 0:
             raise ValueError(f"table too large (more than {MAX_NODES} values)")
         if value is None or isinstance(value, bool):
             return value
         if isinstance(value, bytes):
+            budget.spend(_STR_BYTES + len(value))
             return value.decode("utf-8", errors="surrogateescape")
         if isinstance(value, int | float):
+            budget.spend(_SCALAR_BYTES)
             return _number(value)
         kind = self._lua_type(value)
         if kind == "function":
@@ -171,12 +229,18 @@ class Converter:
             raise ValueError("table contains itself")
         seen.add(ident)
         try:
-            items = list(value.items())
+            budget.spend(_CONTAINER_BYTES)
+            items = []
+            for item in value.items():
+                budget.spend(_ENTRY_BYTES)
+                items.append(item)
             if _is_array(items):
                 items.sort(key=lambda kv: kv[0])
-                return [self._arg(v, wrap, seen, depth + 1) for _, v in items]
+                return [self._arg(v, wrap, seen, depth + 1, budget) for _, v in items]
             return {
-                self._arg(k, wrap, seen, depth + 1): self._arg(v, wrap, seen, depth + 1)
+                self._arg(k, wrap, seen, depth + 1, budget): self._arg(
+                    v, wrap, seen, depth + 1, budget
+                )
                 for k, v in items
                 if isinstance(k, bytes | int | float | bool)
             }
@@ -271,6 +335,38 @@ def _general_plain(value: Any, depth: int) -> Any:
     if isinstance(value, list | tuple | set | frozenset):
         return [to_lua_plain(v, depth + 1) for v in value]
     return str(value).encode("utf-8", errors="replace")
+
+
+# What a value costs in a Lua heap, roughly: a table's header and a slot
+# per entry (hash entries are larger), a string's header.
+_LUA_TABLE_BYTES = 64
+_LUA_SLOT_BYTES = 40
+_LUA_STRING_BYTES = 32
+
+
+def lua_size(value: Any, room: int) -> int:
+    """About how many bytes `value` (from Python) takes once made of Lua
+    values; the count stops once past `room`, so that the walk of a huge
+    value is cut short too."""
+    size = 0
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        kind = type(item)
+        if kind is str or kind is bytes:
+            size += _LUA_STRING_BYTES + len(item)
+        elif kind is dict:
+            size += _LUA_TABLE_BYTES + _LUA_SLOT_BYTES * len(item)
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif kind is list or kind is tuple:
+            size += _LUA_TABLE_BYTES + _LUA_SLOT_BYTES * len(item)
+            stack.extend(item)
+        elif item is not None and not isinstance(item, bool | int | float):
+            size += _LUA_STRING_BYTES + 16
+        if size > room:
+            break
+    return size
 
 
 def to_lua(runtime: Any, value: Any) -> Any:

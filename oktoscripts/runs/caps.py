@@ -2,7 +2,7 @@
 
 The platform settings (the Settings page) hold the defaults every run gets;
 a script may lower them, and only an Admin may raise them for a script, up to
-these caps (ide/scripts.py). The worker applies the caps to every run it
+these caps (oktoscripts/scripts/editing.py). The worker applies the caps to every run it
 takes, so a value stored by any other means still cannot take the machine: a
 day of wall-clock time, 16 GiB of Lua memory, 100 billion instructions, a
 gibibyte of output.

@@ -46,7 +46,7 @@ class Run(models.Model):
     # The immutable script version that ran (None for ad-hoc runs such as
     # ``runscript --remote``); ``code`` keeps the exact text either way.
     script_version = models.ForeignKey(
-        "ide.ScriptVersion",
+        "scripts.ScriptVersion",
         null=True,
         blank=True,
         on_delete=models.PROTECT,
@@ -76,7 +76,7 @@ class Run(models.Model):
     # attempt gets the answers of the calls an earlier one made instead of
     # making them again (oktoscripts/cwmp/client.py).
     replay_key = models.CharField(max_length=64, blank=True, default="")
-    runtime = models.CharField(max_length=8, choices=Runtime.choices, default=Runtime.LUA51)
+    runtime = models.CharField(max_length=8, choices=Runtime.choices, default=Runtime.LUAJIT)
     limits = models.JSONField(default=dict, blank=True, help_text="overrides of the default limits")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
     created = models.DateTimeField(default=timezone.now)

@@ -105,9 +105,7 @@ class Principal:
             return f"{problem}; the run acts for this user"
         if not author_too or self.author_of_version is None:
             return None
-        from ide.models import ScriptVersion
-
-        version = (ScriptVersion.objects.select_related("script", "author")
+        version = (_script_versions().select_related("script", "author")
                    .filter(pk=self.author_of_version).first())
         if version is None or version.author_id == user.pk:
             return None
@@ -119,9 +117,17 @@ class Principal:
                 f"version': pin a version, or have it saved by someone who holds the permission")
 
 
+def _script_versions():  # noqa: ANN202 - a manager of oktoscripts.scripts.models.ScriptVersion
+    """The versions a Run refers to, reached through the Run's own foreign key: the
+    scripts app sits above runs (it starts them), so runs never imports it."""
+    from oktoscripts.runs.models import Run
+
+    return Run._meta.get_field("script_version").related_model.objects
+
+
 def _lacks(user: object, permission: str, missing: str) -> str | None:
     """Why ``user`` does not hold ``permission`` (None when it does)."""
-    from ide.roles import role_of
+    from oktoscripts.roles import role_of
 
     if user is None:
         return f"{missing} does not hold the permission '{permission}'"

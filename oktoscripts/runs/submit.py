@@ -21,6 +21,7 @@ from oktoscripts.bus import blocking, subjects
 from oktoscripts.bus.retry import retrying
 from oktoscripts.bus.streams import ensure_run_queue
 from oktoscripts.lua.limits import Limits
+from oktoscripts.lua.runtime import DEFAULT_RUNTIME
 from oktoscripts.runs import live
 from oktoscripts.runs.models import Run
 
@@ -85,7 +86,7 @@ async def publish_request(nc: Client, run: Run) -> None:
     # Safe to repeat: the stream stores one request per Nats-Msg-Id.
     headers = {"Nats-Msg-Id": run_id}
     await retrying(lambda: js.publish(subjects.run_queue(), payload, headers=headers))
-    await nc.publish(subjects.run_status(run_id), live.status_message(run_id, "queued"))
+    await live.publish(nc, live.status_message(run_id, "queued"))
 
 
 def _mark_unqueued(run: Run, exc: Exception) -> None:
@@ -106,7 +107,7 @@ async def asubmit_run(
     *,
     script_name: str = "script",
     args: dict | None = None,
-    runtime: str = "lua51",
+    runtime: str = DEFAULT_RUNTIME,
     limits: dict | None = None,
     started_by: str = "api",
     user: Any = None,
@@ -167,7 +168,7 @@ def submit_run(code: str, **options: Any) -> Run:
         code,
         options.get("script_name", "script"),
         options.get("args"),
-        options.get("runtime", "lua51"),
+        options.get("runtime", DEFAULT_RUNTIME),
         options.get("limits"),
         options.get("started_by", "api"),
         options.get("user"),
@@ -176,6 +177,7 @@ def submit_run(code: str, **options: Any) -> Run:
         options.get("run_id"),
         options.get("listener_key", ""),
         options.get("bounded_by_author", False),
+        options.get("replay_key", ""),
     )
     run.save(force_insert=True)
     try:
@@ -206,9 +208,7 @@ def _cancel_if_queued(run_id: str) -> str | None:
 async def _announce_cancel(nc: Client, run_id: str, status: str) -> str:
     if status == "cancelled":  # was queued: cancelled right here
         error = {"message": "cancelled before it started", "kind": "cancelled"}
-        await nc.publish(
-            subjects.run_status(run_id), live.status_message(run_id, "cancelled", error=error)
-        )
+        await live.publish(nc, live.status_message(run_id, "cancelled", error=error))
         await nc.flush()
         return "cancelled"
     if status in Run.ACTIVE:

@@ -317,13 +317,10 @@ class Worker:
         from oktoscripts.lua.run import LuaRun
 
         run_id = claimed.id
-        output_subject = subjects.run_output(run_id)
-
         def on_output(line) -> None:  # noqa: ANN001 - an OutputLine
-            self.outbox.put(
-                output_subject,
-                live.output_message(line.seq, line.stream, line.text, line.level, line.time),
-            )
+            message = live.output_message(run_id, line.seq, line.stream, line.text, line.level,
+                                          line.time)
+            self.outbox.put(message.subject, message.data)
             self.store.add_output(run_id, line.seq, line.stream, line.text, line.level, line.time)
 
         def on_status(status: str) -> None:
@@ -373,9 +370,8 @@ class Worker:
         self._publish_status(run_id, status, result=result, error=error, metrics=metrics)
 
     def _publish_status(self, run_id: str, status: str, **details: object) -> None:
-        self.outbox.put(
-            subjects.run_status(run_id), live.status_message(run_id, str(status), **details)
-        )
+        message = live.status_message(run_id, str(status), **details)
+        self.outbox.put(message.subject, message.data)
 
     def _announce_lost(self, run_id: str, error: dict) -> None:
         self._publish_status(run_id, Run.Status.LOST, error=error)

@@ -6,13 +6,22 @@ authenticates with Basic or Digest, informs periodically, and answers
 Connection Requests (with Digest, using the connection-request credentials
 the ACS set in its data model). One HTTP server serves the Connection
 Requests of the whole fleet, at ``http://host:port/<serial>``.
+
+Each CPE has a credential of its own, as TR-069 3.4.4 recommends: the
+username ``OUI-SerialNumber`` and a password derived from a fleet secret
+(``FleetCredentials``); the platform must know them (``provision``). An
+https:// ACS URL is reached over TLS, trusting the CA file of the options.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
+import hmac
 import logging
 import random
+import ssl
 import time
 from collections import Counter, deque
 from dataclasses import dataclass, field
@@ -32,6 +41,7 @@ from oktoscripts.cwmp.httpauth import (
     split_scheme,
 )
 from oktoscripts.cwmp.xmlsafe import UnsafeXml, child, children, local_name, namespace, parse, text
+from oktoscripts.devices.identifiers import tr069_usernames
 from oktoscripts.sim import datamodel
 from oktoscripts.sim.datamodel import CwmpFault
 
@@ -42,12 +52,29 @@ CR_REALM = "oktosim-cpe"
 MAX_ROUNDS = 64  # requests in one session before the CPE gives up on a looping ACS
 
 
+class FleetCredentials:
+    """Per-CPE credentials derived from one secret: the username TR-069 3.4.4
+    recommends (``OUI-SerialNumber``), which the ACS binds to that CPE alone,
+    and a password no other CPE's credential reveals."""
+
+    def __init__(self, secret: bytes) -> None:
+        self.secret = secret
+
+    def of(self, oui: str, serial: str) -> tuple[str, str]:
+        username = tr069_usernames(oui, "", serial)[1]
+        digest = hmac.new(self.secret, username.encode(), hashlib.sha256).digest()
+        return username, base64.urlsafe_b64encode(digest[:18]).decode()
+
+
 @dataclass
 class CpeOptions:
     acs_url: str
-    username: str = ""
+    username: str = ""  # one credential for every CPE, when ``credentials`` is None
     password: str = ""
+    credentials: FleetCredentials | None = None  # a credential per CPE
+    ca_file: str | None = None  # trusted for an https:// ACS URL (None: the system's CAs)
     auth: str = "digest"  # "basic" (pre-emptive, every request) | "digest" | "none"
+    quirk_digest_nc_always_1: bool = False  # reuse the nonce with nc=00000001 every time
     cwmp_minor: int | None = None  # 0..4; None: varies across the fleet
     data_model: str | None = None  # "TR-098" | "TR-181"; None: alternates
     periodic_interval: int = 300
@@ -72,6 +99,11 @@ class SimulatedCpe:
         self.serial = serial
         self.options = options
         self.stats = stats
+        self.username, self.password = (
+            options.credentials.of(options.oui, serial)
+            if options.credentials is not None
+            else (options.username, options.password)
+        )
         dm_name = options.data_model or (datamodel.TR181 if index % 2 == 0 else datamodel.TR098)
         self.cwmp_ns = "urn:dslforum-org:cwmp-1-" + str(
             options.cwmp_minor if options.cwmp_minor is not None else index % 5
@@ -100,6 +132,7 @@ class SimulatedCpe:
         self._wake = asyncio.Event()
         self._lock = asyncio.Lock()
         self._digest_challenge = ""
+        self._nonce_count = 0  # requests answered with the current challenge's nonce
         self._task: asyncio.Task | None = None
         self._stopping = False
         self.last_session_ok: bool | None = None
@@ -178,7 +211,9 @@ class SimulatedCpe:
             self.in_session = True
             begin = time.monotonic()
             events = list(self.events)
-            client = ClientConnection(self.options.acs_url, timeout=30)
+            client = ClientConnection(
+                self.options.acs_url, timeout=30, ssl_context=_acs_ssl(self.options)
+            )
             try:
                 ok = await self._converse(client, events)
             except (HttpError, UnsafeXml, OSError) as exc:
@@ -232,17 +267,25 @@ class SimulatedCpe:
             if response.status != 401 or self.options.auth != "digest":
                 return response
             self._digest_challenge = response.header("WWW-Authenticate")
+            self._nonce_count = 0
         return response
 
     def _authorization(self, uri: str) -> str:
         opts = self.options
         if opts.auth == "basic":
-            return basic_header(opts.username, opts.password)
+            return basic_header(self.username, self.password)
         if opts.auth == "digest" and self._digest_challenge:
-            # Like many CPEs: the nonce of the one challenge, nc=00000001, every time.
+            # The nonce of the last challenge while the ACS takes it, the nonce
+            # count going up on each use (RFC 7616); or, like some CPEs, nc=1 always.
+            self._nonce_count = 1 if opts.quirk_digest_nc_always_1 else self._nonce_count + 1
             return (
                 answer_challenge(
-                    self._digest_challenge, opts.username, opts.password, "POST", uri, nc=1
+                    self._digest_challenge,
+                    self.username,
+                    self.password,
+                    "POST",
+                    uri,
+                    nc=self._nonce_count,
                 )
                 or ""
             )
@@ -420,6 +463,19 @@ class SimulatedCpe:
         )
 
 
+_contexts: dict[str | None, ssl.SSLContext] = {}
+
+
+def _acs_ssl(options: CpeOptions) -> ssl.SSLContext | None:
+    """The TLS context for an https:// ACS URL (one per CA file, shared by the fleet)."""
+    if not options.acs_url.startswith("https:"):
+        return None
+    context = _contexts.get(options.ca_file)
+    if context is None:
+        context = _contexts[options.ca_file] = ssl.create_default_context(cafile=options.ca_file)
+    return context
+
+
 def _fault_xml(fault: CwmpFault) -> str:
     details = "".join(
         f"<SetParameterValuesFault><ParameterName>{escape(n)}</ParameterName>"
@@ -440,14 +496,23 @@ class ConnectionRequestServer:
     A CPE whose ConnectionRequestUsername is set requires Digest; one without
     needs no authentication."""
 
-    def __init__(self, fleet: CpeFleet, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self,
+        fleet: CpeFleet,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
         self.fleet = fleet
         self.host, self.port = host, port
+        self.ssl = ssl_context  # served over HTTPS with it when set
         self.nonces = NonceIssuer(lifetime=300)
         self._server: asyncio.AbstractServer | None = None
 
     async def start(self) -> None:
-        self._server = await asyncio.start_server(self._connection, self.host, self.port)
+        self._server = await asyncio.start_server(
+            self._connection, self.host, self.port, ssl=self.ssl
+        )
         self.port = self._server.sockets[0].getsockname()[1]
 
     async def stop(self) -> None:
@@ -456,7 +521,7 @@ class ConnectionRequestServer:
 
     @property
     def base_url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"{'https' if self.ssl else 'http'}://{self.host}:{self.port}"
 
     async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         http = ServerConnection(reader, writer, max_body=4096)
@@ -508,22 +573,34 @@ class CpeFleet:
         first_index: int = 0,
         cr_host: str = "127.0.0.1",
         cr_port: int = 0,
+        cr_ssl: ssl.SSLContext | None = None,
     ) -> None:
         self.count, self.options, self.prefix = count, options, prefix
         self.first_index = first_index
         self.stats = FleetStats()
-        self.cr_server = ConnectionRequestServer(self, cr_host, cr_port)
+        self.cr_server = ConnectionRequestServer(self, cr_host, cr_port, cr_ssl)
         self.cpes: list[SimulatedCpe] = []
         self.by_serial: dict[str, SimulatedCpe] = {}
+
+    @property
+    def serials(self) -> list[str]:
+        return [
+            f"{self.prefix}{i:06d}" for i in range(self.first_index, self.first_index + self.count)
+        ]
+
+    def credentials(self) -> list[tuple[str, str]]:
+        """(username, password) of each CPE, for the platform's credential store."""
+        creds = self.options.credentials
+        if creds is None:
+            return [(self.options.username, self.options.password)]
+        return [creds.of(self.options.oui, serial) for serial in self.serials]
 
     async def start(self, arrivals_per_s: float | None = None, run: bool = True) -> None:
         """Create the CPEs; with ``run``, start each (first Inform, then periodic),
         spread over time at ``arrivals_per_s`` (all at once when None)."""
         await self.cr_server.start()
-        for i in range(self.first_index, self.first_index + self.count):
-            cpe = SimulatedCpe(
-                f"{self.prefix}{i:06d}", i, self.options, self.cr_server.base_url, self.stats
-            )
+        for i, serial in enumerate(self.serials, start=self.first_index):
+            cpe = SimulatedCpe(serial, i, self.options, self.cr_server.base_url, self.stats)
             self.cpes.append(cpe)
             self.by_serial[cpe.serial] = cpe
         if run:

@@ -75,13 +75,11 @@ def fleet_configs(
 
 def ensure_sim_credential(prefix: str = "sim") -> tuple[str, str]:
     """The fleet's device credential (a new password each start), bound to its agents."""
-    from oktoscripts.devices.binding import bind_credential
     from oktoscripts.devices.client import default_credentials
 
     password = secrets.token_urlsafe(16).replace(".", "")
     credentials = default_credentials()
-    credentials.create_or_update(SIM_USERNAME, password)
-    bind_credential(credentials, SIM_USERNAME, [f"os::00D09E-{prefix}-*"])
+    credentials.create_or_update(SIM_USERNAME, password, devices=[f"os::00D09E-{prefix}-*"])
     return SIM_USERNAME, password
 
 

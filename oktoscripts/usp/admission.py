@@ -8,7 +8,7 @@ The Endpoint ID in the handshake is a claim. It is believed when:
   naming other Endpoint IDs refuses the claim, whatever else is sent;
 - or, lacking a certificate, HTTP Basic carries a device credential whose
   password is right and which is bound to that Endpoint ID
-  (devices/binding.py).
+  (``DeviceBinding`` in devices/credentials.py).
 
 Modes (``OKTOSCRIPTS_USP_WS_AUTH``): ``on`` either proof; ``cert`` the
 certificate only; ``off`` nothing is checked (a lab behind its own walls).
@@ -22,8 +22,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
-
-from oktoscripts.devices.binding import credential_may_speak_for
 
 MODES = ("on", "cert", "off")
 
@@ -46,7 +44,8 @@ def check_credential(credentials: Any, username: str, password: str, endpoint_id
     "bad-password" or "not-bound". Blocking: it may compute a password hash."""
     if not credentials.verify_basic(username, password):
         return "bad-password"
-    if not credential_may_speak_for(credentials, username, endpoint_id):
+    binding = credentials.binding(username)
+    if binding is None or not binding.permits(endpoint_id):
         return "not-bound"
     return "ok"
 

@@ -5,7 +5,7 @@ in the bbf-usp-protocol extension, or ``?eid=`` in the URL for agents that
 cannot send the extension), over TLS by default. The Endpoint ID an agent
 claims is only believed when it is proven (``Admission``): by a client
 certificate naming it (subjectAltName ``urn:bbf:usp:id:<eid>``), or by HTTP
-Basic with a device credential bound to it (devices/binding.py). The
+Basic with a device credential bound to it (``DeviceBinding`` in devices/credentials.py). The
 controller also dials agents that run their own WebSocket server (``dial``).
 Either way one connection is one AgentLink; Records arrive as binary frames;
 a frame that is not a Record closes the connection with 1003 (R-WS.16).

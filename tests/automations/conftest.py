@@ -21,7 +21,7 @@ def make_script(transactional_db):
     """Create a saved script: make_script(name, content) -> Script (latest set)."""
     from django.contrib.auth.models import User
 
-    from ide.scripts import create_script
+    from oktoscripts.scripts.editing import create_script
 
     def make(name: str, content: str):
         user = User.objects.filter(username="ops").first() or User.objects.create_user("ops")
@@ -35,7 +35,7 @@ def operator(transactional_db):
     from django.apps import apps
     from django.contrib.auth.models import Group, User
 
-    from ide.roles import sync_groups
+    from oktoscripts.roles import sync_groups
 
     sync_groups(apps)  # a transactional test flushes the groups the migration made
     user = User.objects.create_user("operator1")

@@ -7,8 +7,8 @@ import json
 import pytest
 from django.test import Client
 
-from ide.models import AuditEvent
 from oktoscripts.automations.models import BulkRun, Deployment, Schedule, Trigger
+from oktoscripts.scripts.models import AuditEvent
 
 from .test_bulk import register
 
@@ -20,8 +20,8 @@ def clients(transactional_db):
     from django.apps import apps
     from django.contrib.auth.models import Group, User
 
-    from ide.roles import sync_groups
-    from ide.scripts import create_script
+    from oktoscripts.roles import sync_groups
+    from oktoscripts.scripts.editing import create_script
 
     sync_groups(apps)
     out = {}

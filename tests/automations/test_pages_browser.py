@@ -55,7 +55,7 @@ def site(tmp_path_factory, nats_url, mongo_uri):
     MongoDB; an Admin who wrote the scripts, an Operator and an Author."""
     setup = (
         "from django.contrib.auth.models import User, Group\n"
-        "from ide.scripts import create_script\n"
+        "from oktoscripts.scripts.editing import create_script\n"
         "users = {}\n"
         "for name in ('Admin', 'Operator', 'Author'):\n"
         f"    users[name] = User.objects.create_user(name.lower() + '1', password='{PASSWORD}')\n"

@@ -142,8 +142,8 @@ def test_concurrent_claims_of_one_tick_give_exactly_one_winner(make_script):
 
 async def test_a_scheduled_run_gets_the_platform_limits_within_the_caps(make_script, nc):
     """As a run from the IDE: script override > platform setting > built-in, capped."""
-    from ide.models import PlatformSettings, Script
     from oktoscripts.runs.caps import HARD_CAPS
+    from oktoscripts.scripts.models import PlatformSettings, Script
 
     schedule = await _schedule(make_script, "*/5 * * * *")
     await sync_to_async(PlatformSettings.load)()

@@ -3,16 +3,33 @@ MongoDB) and simulated CPEs talking to it over real sockets."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 
 import pytest
 
 from oktoscripts.cwmp.app import start_acs
 from oktoscripts.cwmp.config import AcsConfig
-from oktoscripts.sim.cwmp_cpe import CpeFleet, CpeOptions
+from oktoscripts.sim.cwmp_cpe import CpeFleet, CpeOptions, FleetCredentials
 
 CPE_USER, CPE_PASSWORD = "cpe-user", "cpe-secret"
+FLEET_CREDENTIALS = FleetCredentials(b"test fleet secret")
 _prefixes = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def _tls_home(tmp_path_factory):
+    return tmp_path_factory.mktemp("cwmp-data")
+
+
+@pytest.fixture(autouse=True)
+def tls_home(_tls_home, monkeypatch):
+    """Where the installation's CA of these tests lives (pki.py makes it on
+    first need): a directory of the test session, not the checkout's var/."""
+    monkeypatch.setenv("OKTOSCRIPTS_DATA_DIR", str(_tls_home))
+    for name in ("OKTOSCRIPTS_TLS_CERT", "OKTOSCRIPTS_TLS_KEY", "OKTOSCRIPTS_TLS_CA"):
+        monkeypatch.delenv(name, raising=False)
+    return _tls_home
 
 
 @pytest.fixture(scope="session")
@@ -54,6 +71,12 @@ async def acs(acs_config, nats_url, mongo_uri, db_name, cpe_credential):
 
 
 @pytest.fixture
+def url(acs) -> str:
+    """Where CPEs post to the ACS of the test (plain HTTP)."""
+    return f"http://127.0.0.1:{acs.port}/acs"
+
+
+@pytest.fixture
 async def nc(nats_url):
     import nats
 
@@ -63,19 +86,35 @@ async def nc(nats_url):
 
 
 @pytest.fixture
-async def fleet_factory(acs):
-    """Make fleets with fresh serials against the ACS; stopped after the test."""
+def credential_store(mongo_db):
+    from oktoscripts.devices.credentials import CredentialStore
+
+    store = CredentialStore(mongo_db)
+    store.ensure_indexes()
+    return store
+
+
+@pytest.fixture
+async def fleet_factory(acs, credential_store):
+    """Make fleets with fresh serials against the ACS, each CPE with its own
+    credential (stored in the platform unless ``provision=False``); stopped
+    after the test."""
     fleets: list[CpeFleet] = []
 
-    async def make(count: int = 1, *, run: bool = True, **options) -> CpeFleet:
+    async def make(
+        count: int = 1, *, run: bool = True, provision: bool = True, cr_ssl=None, **options
+    ) -> CpeFleet:
         opts = dict(
             acs_url=f"http://127.0.0.1:{acs.port}/acs",
-            username=CPE_USER,
-            password=CPE_PASSWORD,
+            credentials=FLEET_CREDENTIALS,
             periodic_interval=3600,
         )
         opts.update(options)
-        fleet = CpeFleet(count, CpeOptions(**opts), prefix=f"T{next(_prefixes):03d}SIM")
+        fleet = CpeFleet(
+            count, CpeOptions(**opts), prefix=f"T{next(_prefixes):03d}SIM", cr_ssl=cr_ssl
+        )
+        if provision and fleet.options.credentials is not None:
+            await asyncio.to_thread(credential_store.create_or_update_many, fleet.credentials())
         await fleet.start(run=run)
         fleets.append(fleet)
         return fleet
@@ -83,6 +122,23 @@ async def fleet_factory(acs):
     yield make
     for fleet in fleets:
         await fleet.stop()
+
+
+@pytest.fixture
+def authorization(credential_store):
+    """The Basic Authorization header of a credential named after ``serial``
+    (created on first use): what raw-socket tests post with."""
+    from oktoscripts.cwmp.httpauth import basic_header
+
+    made: set[str] = set()
+
+    def make(serial: str) -> tuple[str, str]:
+        if serial not in made:
+            credential_store.create_or_update(serial, CPE_PASSWORD)
+            made.add(serial)
+        return ("Authorization", basic_header(serial, CPE_PASSWORD))
+
+    return make
 
 
 async def eventually(condition, timeout: float = 5.0) -> None:

@@ -12,44 +12,13 @@ from oktoscripts.cwmp.httpauth import basic_header
 from oktoscripts.cwmp.soap import RpcRequest
 
 from .conftest import CPE_PASSWORD, CPE_USER, eventually
+from .raw import NS, XML, auth_of, inform, rpc
 
 AUTH = ("Authorization", basic_header(CPE_USER, CPE_PASSWORD))
-XML = ("Content-Type", "text/xml")
-NS = "urn:dslforum-org:cwmp-1-1"
 
 
-def inform(serial, events=("1 BOOT",), cwmp_id="i1"):
-    ev = "".join(
-        f"<EventStruct><EventCode>{e}</EventCode><CommandKey/></EventStruct>" for e in events
-    )
-    return (
-        f'<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/" '
-        f'xmlns:cwmp="{NS}"><soap:Header><cwmp:ID soap:mustUnderstand="1">{cwmp_id}'
-        f"</cwmp:ID></soap:Header><soap:Body><cwmp:Inform><DeviceId>"
-        f"<Manufacturer>Raw</Manufacturer><OUI>0000AA</OUI><ProductClass>P</ProductClass>"
-        f"<SerialNumber>{serial}</SerialNumber></DeviceId><Event>{ev}</Event>"
-        "<MaxEnvelopes>1</MaxEnvelopes><CurrentTime>2026-01-01T00:00:00Z</CurrentTime>"
-        "<RetryCount>0</RetryCount><ParameterList/>"
-        "</cwmp:Inform></soap:Body></soap:Envelope>"
-    ).encode()
-
-
-def rpc(name, body="", cwmp_id="c1"):
-    return (
-        f'<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/" '
-        f'xmlns:cwmp="{NS}"><soap:Header><cwmp:ID soap:mustUnderstand="1">{cwmp_id}'
-        f"</cwmp:ID></soap:Header><soap:Body><cwmp:{name}>{body}</cwmp:{name}>"
-        "</soap:Body></soap:Envelope>"
-    ).encode()
-
-
-@pytest.fixture
-def url(acs):
-    return f"http://127.0.0.1:{acs.port}/acs"
-
-
-async def post(conn, body, *headers):
-    return await conn.request("POST", [AUTH, XML, *headers], body)
+async def post(conn, body, *headers, auth=AUTH):
+    return await conn.request("POST", [auth, XML, *headers], body)
 
 
 async def healthy(fleet_factory):
@@ -81,16 +50,17 @@ async def test_unusable_first_message_gets_204(url, body, fleet_factory):
     await healthy(fleet_factory)
 
 
-async def test_unusable_message_mid_session_ends_it_with_204(url, acs):
+async def test_unusable_message_mid_session_ends_it_with_204(url, acs, authorization):
     conn = ClientConnection(url)
-    assert (await post(conn, inform("RAW-MID-1"))).status == 200
-    assert (await post(conn, b"<garbage")).status == 204
+    auth = authorization("RAW-MID-1")
+    assert (await post(conn, inform("RAW-MID-1"), auth=auth)).status == 200
+    assert (await post(conn, b"<garbage", auth=auth)).status == 204
     assert "RAW-MID-1" not in acs.acs.sessions.by_serial
 
 
-async def test_unknown_rpc_gets_soap_fault_8000_and_session_goes_on(url):
+async def test_unknown_rpc_gets_soap_fault_8000_and_session_goes_on(url, authorization):
     conn = ClientConnection(url)
-    assert (await post(conn, inform("RAW-UNK-1"))).status == 200
+    assert (await post(conn, inform("RAW-UNK-1"), auth=authorization("RAW-UNK-1"))).status == 200
     response = await post(conn, rpc("Kicked", "<Command>x</Command>", "k9"))
     assert response.status == 200
     assert b"<FaultCode>8000</FaultCode>" in response.body and b">k9</cwmp:ID>" in response.body
@@ -98,14 +68,14 @@ async def test_unknown_rpc_gets_soap_fault_8000_and_session_goes_on(url):
     assert (await post(conn, b"")).status == 204
 
 
-async def test_cpe_requests_in_session(url, nc):
+async def test_cpe_requests_in_session(url, nc, authorization):
     from oktoscripts.bus import subjects
 
     sub = await nc.jetstream().subscribe(
         subjects.cwmp_event("7", "RAW-REQ-1"), ordered_consumer=True
     )
     conn = ClientConnection(url)
-    first = await post(conn, inform("RAW-REQ-1", cwmp_id="abc"))
+    first = await post(conn, inform("RAW-REQ-1", cwmp_id="abc"), auth=authorization("RAW-REQ-1"))
     assert b'<cwmp:ID soap-env:mustUnderstand="1">abc</cwmp:ID>' in first.body
     assert b"<MaxEnvelopes>1</MaxEnvelopes>" in first.body
     methods = await post(conn, rpc("GetRPCMethods", cwmp_id="g1"))
@@ -171,12 +141,12 @@ async def test_session_tracked_by_cookie_across_connections(url, acs, mongo_db, 
             break
         await asyncio.sleep(0.05)
     first = ClientConnection(url)
-    response = await post(first, inform(cpe.serial))
+    response = await post(first, inform(cpe.serial, oui=cpe.options.oui), auth=auth_of(cpe))
     await first.close()
     raw_cookie = response.header("Set-Cookie")
     assert "Path=/" in raw_cookie
     second = ClientConnection(url)
-    request = await post(second, b"", ("Cookie", raw_cookie))
+    request = await post(second, b"", ("Cookie", raw_cookie), auth=auth_of(cpe))
     await second.close()
     assert b"<cwmp:GetParameterValues>" in request.body
     request_id = request.body.split(b'mustUnderstand="1">')[1].split(b"<")[0].decode()
@@ -187,7 +157,7 @@ async def test_session_tracked_by_cookie_across_connections(url, acs, mongo_db, 
         b"<detail><cwmp:Fault><FaultCode>9005</FaultCode><FaultString>Invalid parameter name"
         b"</FaultString></cwmp:Fault></detail></soap:Fault>",
     )
-    end = await post(third, fault, ("Cookie", raw_cookie))
+    end = await post(third, fault, ("Cookie", raw_cookie), auth=auth_of(cpe))
     assert end.status == 204
     answer = await call
     assert answer["error"]["error_code"] == "9005"
@@ -211,7 +181,7 @@ async def test_cpe_hanging_up_mid_session(url, acs, fleet_factory, mongo_db):
             break
         await asyncio.sleep(0.05)
     conn = ClientConnection(url)
-    await post(conn, inform(cpe.serial))
+    await post(conn, inform(cpe.serial, oui=cpe.options.oui), auth=auth_of(cpe))
     request = await post(conn, b"")
     assert b"SetParameterValues" in request.body
     await conn.close()  # hangs up without answering
@@ -223,13 +193,14 @@ async def test_cpe_hanging_up_mid_session(url, acs, fleet_factory, mongo_db):
     assert cpe.serial not in acs.acs.sessions.by_serial
 
 
-async def test_new_device_known_by_device_id_not_by_bootstrap(url, nc, mongo_db):
+async def test_new_device_known_by_device_id_not_by_bootstrap(url, nc, mongo_db, authorization):
     from oktoscripts.devices.events import new_device_events
 
     new_devices = await new_device_events(nc)
     conn = ClientConnection(url)
+    auth = authorization("RAW-NEW-1")
     # no "0 BOOTSTRAP": many CPEs never send it
-    assert (await post(conn, inform("RAW-NEW-1", events=("1 BOOT",)))).status == 200
+    assert (await post(conn, inform("RAW-NEW-1", events=("1 BOOT",)), auth=auth)).status == 200
     assert (await post(conn, b"")).status == 204
     device = await asyncio.wait_for(new_devices.__anext__(), 10)
     assert device["sn"] == "RAW-NEW-1" and device["cwmp"] is True
@@ -237,7 +208,7 @@ async def test_new_device_known_by_device_id_not_by_bootstrap(url, nc, mongo_db)
     assert (await post(conn, inform("RAW-NEW-1", events=("0 BOOTSTRAP",)))).status == 200
     assert (await post(conn, b"")).status == 204
     conn2 = ClientConnection(url)
-    assert (await post(conn2, inform("RAW-NEW-2"))).status == 200
+    assert (await post(conn2, inform("RAW-NEW-2"), auth=authorization("RAW-NEW-2"))).status == 200
     second = await asyncio.wait_for(new_devices.__anext__(), 10)
     assert second["sn"] == "RAW-NEW-2"  # RAW-NEW-1 was not announced twice
     await new_devices.aclose()

@@ -53,7 +53,9 @@ async def test_basic_auth_preemptive_and_raw_cookie(fleet_factory, mongo_db):
 
 
 async def test_wrong_password_is_refused(fleet_factory, mongo_db):
-    fleet = await fleet_factory(2, run=False, auth="digest", password="wrong")
+    fleet = await fleet_factory(2, run=False, auth="digest")
+    for cpe in fleet.cpes:
+        cpe.password = "wrong"
     assert not await fleet.cpes[0].session()
     fleet.cpes[1].options = fleet.cpes[1].options.__class__(
         **{**fleet.cpes[1].options.__dict__, "auth": "basic"}

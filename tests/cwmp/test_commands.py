@@ -32,13 +32,16 @@ def stop(proc):
 
 
 def test_acs_and_simulator_processes(nats_url, mongo_uri, mongo_db, tmp_path):
-    port = free_port()
+    # As `up` runs them: the simulated CPEs talk HTTPS to the ACS, trusting the
+    # installation's CA, each with a credential of its own.
+    port, tls_port = free_port(), free_port()
     env = {
         **os.environ,
         "NATS_URL": nats_url,
         "MONGO_URI": mongo_uri,
         "OKTOSCRIPTS_DATA_DIR": str(tmp_path),
         "OKTOSCRIPTS_ACS_PORT": str(port),
+        "OKTOSCRIPTS_ACS_TLS_PORT": str(tls_port),
         "OKTOSCRIPTS_ACS_PATH": "/cwmp",
     }
     acs = manage("acs", "--host", "127.0.0.1", env=env)
@@ -59,7 +62,10 @@ def test_acs_and_simulator_processes(nats_url, mongo_uri, mongo_db, tmp_path):
     finally:
         sim_out, acs_out = stop(sim), stop(acs)
     assert f"ACS listening on http://127.0.0.1:{port}/cwmp" in acs_out
-    assert "simulating 3 CWMP CPEs" in sim_out
+    assert f"ACS listening on https://127.0.0.1:{tls_port}/cwmp" in acs_out
+    assert f"simulating 3 CWMP CPEs against https://127.0.0.1:{tls_port}/cwmp" in sim_out
+    usernames = {d["username"] for d in mongo_db.device_credentials.find()}
+    assert {f"00A0B1-CMDSIM00000{i}" for i in range(3)} <= usernames
     assert "Traceback" not in acs_out + sim_out
 
 

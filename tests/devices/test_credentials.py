@@ -7,7 +7,7 @@ import hashlib
 
 import pytest
 
-from oktoscripts.devices.credentials import CredentialError, CredentialStore, ha1
+from oktoscripts.devices.credentials import CredentialError, CredentialStore, DeviceBinding, ha1
 
 PASSWORD = "S3cret-pw_for-cpe"
 
@@ -110,3 +110,50 @@ def test_store_on_a_fresh_client_verifies(credentials, mdb):
     credentials.create_or_update("cpe", PASSWORD)
     other = CredentialStore(mdb)
     assert other.verify_basic("cpe", PASSWORD)
+
+
+def test_a_credential_speaks_for_the_device_its_username_names(credentials):
+    credentials.create_or_update("SN-0001", PASSWORD)
+    binding = credentials.binding("SN-0001")
+    assert binding.permits("SN-0001") and not binding.permits("SN-0002")
+    assert binding.permits_cwmp("00A0B1", "IGD", "SN-0001")
+    assert not binding.permits_cwmp("00A0B1", "IGD", "SN-0002")
+    assert credentials.binding("nobody") is None
+
+
+def test_tr069_usernames_name_the_whole_device_id():
+    by_serial = DeviceBinding("00A0B1-SN%2D1")  # OUI-SerialNumber
+    assert by_serial.permits_cwmp("00A0B1", "IGD", "SN-1")
+    assert by_serial.permits_cwmp("00A0B1", "Other", "SN-1")
+    assert not by_serial.permits_cwmp("00A0B2", "IGD", "SN-1")  # another vendor's SN-1
+    assert not by_serial.permits_cwmp("00A0B1", "IGD", "00A0B1-SN%2D1")  # not a plain serial
+    by_class = DeviceBinding("00A0B1-IGD-SN%2d1")  # OUI-ProductClass-SerialNumber
+    assert by_class.permits_cwmp("00A0B1", "IGD", "SN-1")
+    assert not by_class.permits_cwmp("00A0B1", "STB", "SN-1")
+
+
+def test_a_credential_bound_to_listed_devices(credentials, mdb):
+    assert credentials.create_or_update("customer-17", PASSWORD, devices=["SN-A", "SN-B"])
+    binding = credentials.binding("customer-17")
+    assert binding.permits_cwmp("00A0B1", "IGD", "SN-A") and binding.permits("SN-B")
+    assert not binding.permits_cwmp("00A0B1", "IGD", "customer-17-other")
+    # a new password keeps the binding; devices=[] removes it
+    credentials.create_or_update("customer-17", "new-password")
+    assert credentials.binding("customer-17").serials == {"SN-A", "SN-B"}
+    credentials.create_or_update("customer-17", "new-password", devices=[])
+    assert not credentials.binding("customer-17").permits("SN-A")
+    with pytest.raises(CredentialError, match="contains '/'"):
+        credentials.create_or_update("customer-18", PASSWORD, devices=["a/b"])
+    with pytest.raises(CredentialError, match="list of device serials"):
+        credentials.create_or_update("customer-18", PASSWORD, devices="SN-A")
+    assert mdb.device_credentials.count_documents({"username": "customer-18"}) == 0
+
+
+def test_many_credentials_in_one_write(credentials):
+    pairs = [(f"00A0B1-MANY{i}", f"pw{i}") for i in range(5)]
+    assert credentials.create_or_update_many(pairs) == 5
+    assert credentials.create_or_update_many(pairs[:2]) == 0  # replaced, not new
+    assert credentials.existing(["00A0B1-MANY1", "nobody"]) == {"00A0B1-MANY1"}
+    assert credentials.verify_basic("00A0B1-MANY3", "pw3")
+    with pytest.raises(CredentialError):
+        credentials.create_or_update_many([("ok", "pw"), ("bad.name", "pw")])

@@ -34,7 +34,7 @@ def _session_cookie(role: str | None) -> str:
     from django.contrib.auth.models import Group, User
     from django.test import Client
 
-    from ide.roles import sync_groups
+    from oktoscripts.roles import sync_groups
 
     sync_groups(apps)  # a transactional test empties the tables the migration filled
     user = User.objects.create_user(f"{role or 'none'}-{uuid.uuid4().hex[:6]}")
@@ -225,9 +225,9 @@ async def test_a_pending_console_whose_run_never_comes_is_closed(nats_url, monke
 async def test_a_console_whose_messages_were_lost_catches_up_and_ends(nats_url, monkeypatch):
     """Messages published while the web process moved to another NATS server
     never arrive: a quiet console reads the lines and the end from the database."""
-    from ide import consumers
+    from oktoscripts.runs import live
 
-    monkeypatch.setattr(consumers, "RESYNC_S", 0.3)
+    monkeypatch.setattr(live, "RESYNC_S", 0.3)
     run_id = await sync_to_async(_new_run)(2)
     communicator, connected, _ = await _connect(run_id)
     assert connected

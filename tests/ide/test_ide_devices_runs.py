@@ -6,8 +6,9 @@ from __future__ import annotations
 import pytest
 from django.utils import timezone
 
-from ide import scripts
-from ide.models import ApiToken, AuditEvent
+from ide.models import ApiToken
+from oktoscripts.scripts import editing as scripts
+from oktoscripts.scripts.models import AuditEvent
 
 
 @pytest.fixture

@@ -6,10 +6,11 @@ from __future__ import annotations
 import pytest
 from django.test import Client
 
-from ide import scripts
-from ide.models import ApiToken, Script
+from ide.models import ApiToken
 from oktoscripts.lua.limits import Limits
 from oktoscripts.runs.caps import HARD_CAPS
+from oktoscripts.scripts import editing as scripts
+from oktoscripts.scripts.models import Script
 
 MIB = 1024 * 1024
 
@@ -76,16 +77,17 @@ def test_an_admin_may_raise_them_up_to_the_hard_caps(users, script):
 def test_runs_get_at_most_the_hard_caps_whatever_is_stored(users, script, nats_url):
     """A value written to the database by other means (or before the caps) is cut
     to the cap: in the run the IDE stores, and in what a worker builds from any Run."""
-    from ide.api.runs import start_run
     from oktoscripts.api.services import Services
     from oktoscripts.runs.principal import Principal
     from oktoscripts.runs.store import ClaimedRun
     from oktoscripts.runs.worker import Worker, WorkerOptions
+    from oktoscripts.scripts.start import Origin, Source, start_run
 
     Script.objects.filter(pk=script.pk).update(limits={"memory_bytes": 10**12,
                                                        "wall_seconds": 1e9})
     script.refresh_from_db()
-    run = start_run(users["operator"], script, script.latest, {}, "user")
+    run = start_run(Source.saved(script.latest, script), user=users["operator"], args={},
+                    origin=Origin("user"))
     assert run.limits["memory_bytes"] == HARD_CAPS.memory_bytes
     assert run.limits["wall_seconds"] == HARD_CAPS.wall_seconds
 

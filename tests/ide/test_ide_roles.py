@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from django.urls import URLPattern, get_resolver
 
-from ide import scripts
-from ide.models import Script
-from ide.roles import ROLES, Capability
+from oktoscripts.roles import ROLES, Capability
+from oktoscripts.scripts import editing as scripts
+from oktoscripts.scripts.models import Script
 
 
 def ide_views():
@@ -142,8 +142,8 @@ def test_role_changes_are_audited(client_for, users):
     response = admin.post(f"/users/{users['viewer'].pk}/role", {"role": "Operator"})
     assert response.status_code == 302
     users["viewer"].refresh_from_db()
-    assert users["viewer"].has_perm("ide.run_scripts")
-    from ide.models import AuditEvent
+    assert users["viewer"].has_perm("scripts.run_scripts")
+    from oktoscripts.scripts.models import AuditEvent
 
     event = AuditEvent.objects.get(action="role.change")
     assert (event.actor_name, event.target, event.details["after"]) == (

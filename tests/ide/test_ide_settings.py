@@ -11,9 +11,10 @@ from pathlib import Path
 import pytest
 from django.test import Client
 
-from ide import scripts
-from ide.models import ApiToken, AuditEvent
+from ide.models import ApiToken
 from oktoscripts.lua.limits import Limits
+from oktoscripts.scripts import editing as scripts
+from oktoscripts.scripts.models import AuditEvent
 
 MIB = 1024 * 1024
 
@@ -39,13 +40,13 @@ def test_admin_sets_defaults_on_the_page_and_runs_carry_them(client_for, users, 
     saved = admin.post("/settings/", {
         "csrfmiddlewaretoken": page.cookies["csrftoken"].value,
         "instructions": "5", "memory_bytes": "64", "wall_seconds": "12.5", "output_bytes": "",
-        "default_runtime": "luajit",
+        "default_runtime": "lua51",
     })
     assert saved.status_code == 302, saved.content.decode()
     assert "Settings saved" in admin.get("/settings/").content.decode()
 
     script = scripts.create_script(users["author"], "uses-defaults", "return 1")
-    assert script.runtime == "luajit"  # the new default runtime
+    assert script.runtime == "lua51"  # the platform's default runtime, as just set
     started = token_client(users["operator"]).post(
         "/api/runs", {"script_id": script.pk}, content_type="application/json")
     assert started.status_code == 201, started.content
@@ -62,7 +63,7 @@ def test_admin_sets_defaults_on_the_page_and_runs_carry_them(client_for, users, 
     assert event.actor_name == "admin"
     assert event.details["changes"]["wall_seconds"] == [None, 12.5]
     assert event.details["changes"]["memory_bytes"] == [None, 64 * MIB]
-    assert event.details["changes"]["default_runtime"] == ["lua51", "luajit"]
+    assert event.details["changes"]["default_runtime"] == ["luajit", "lua51"]
     # The page shows who changed what, from and to.
     html = admin.get("/settings/").content.decode()
     assert "built-in</span> → <b>12.5 s</b>" in html and "by admin" in html
@@ -183,7 +184,7 @@ def test_saving_the_page_unchanged_records_nothing(client_for, users):
     assert 'value="1048576"' in html and 'value="0.012345"' in html and 'value="0.25"' in html
     assert "1,048,576 KiB" in html  # the allowed maximum, readable
     form = {"output_bytes": "1048576", "instructions": "0.012345", "wall_seconds": "0.25",
-            "memory_bytes": "", "default_runtime": "lua51"}
+            "memory_bytes": "", "default_runtime": "luajit"}
     answer = admin.post("/settings/", form, follow=True)
     assert "Nothing changed." in answer.content.decode()
     assert AuditEvent.objects.filter(action="settings.change").count() == 1  # the PUT only

@@ -6,9 +6,9 @@ import hashlib
 
 import pytest
 
-from ide import scripts
 from ide.diff import side_by_side
-from ide.models import AuditEvent, ImmutableError, Script, ScriptVersion
+from oktoscripts.scripts import editing as scripts
+from oktoscripts.scripts.models import AuditEvent, ImmutableError, Script, ScriptVersion
 
 
 @pytest.fixture

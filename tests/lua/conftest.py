@@ -8,6 +8,7 @@ never show up in the API of other tests.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
@@ -39,6 +40,14 @@ def run_lua(lua_pool):
         return outcome, [line.text for line in lua.output_lines], lua
 
     return run
+
+
+async def assert_next_run_is_prompt(run_lua, pool: LuaThreadPool) -> None:
+    """A plain run on `pool` right after others: done at once."""
+    started = time.monotonic()
+    outcome, output, _ = await run_lua("print('next run') return 1", executor=pool)
+    assert outcome.status == "succeeded" and output == ["next run"]
+    assert time.monotonic() - started < 1.0
 
 
 class EventQueue:

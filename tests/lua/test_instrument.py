@@ -26,7 +26,7 @@ return s, t, long, n, k, f(3), debug_line()
 
 
 def test_checks_go_into_code_only():
-    out = instrument(TRICKY, "C", "X")
+    out = instrument(TRICKY, "C", "X", "K")
     check = "C=C-1 if C<0 then C=X() end;"
     body = out.split("\n")
     assert out.count(check) == 4  # chunk start, for ... do, repeat, the tail call
@@ -49,7 +49,7 @@ def test_instrumented_code_behaves_the_same():
         calls.append(1)
         return 2
 
-    main = loadstring(instrument(TRICKY, "C", "X"))(budget)
+    main = loadstring(instrument(TRICKY, "C", "X", "K"))(budget, lambda: None)
     assert main() == plain
     assert plain[-1] == 15  # debug_line() reports the script's own line
     assert calls  # the budget function was reached

@@ -263,3 +263,49 @@ async def test_script_changes_to_string_do_not_reach_the_engine(run_lua):
     )
     assert outcome.status == "succeeded", outcome.error
     assert outcome.result == [False, "x"]
+
+
+@pytest.mark.parametrize("runtime", ["lua51", "luajit"])
+async def test_table_sort(run_lua, runtime):
+    source = """
+    local function sorted(t, comp)
+      for i = 2, #t do
+        if (comp or function(a, b) return a < b end)(t[i], t[i - 1]) then return false end
+      end
+      return true
+    end
+    local cases = {}
+    for n = 0, 40 do
+      local random, ascending, descending, equal = {}, {}, {}, {}
+      for i = 1, n * 37 do
+        random[i] = (i * 7919) % 101
+        ascending[i], descending[i], equal[i] = i, -i, 5
+      end
+      cases[#cases + 1] = random
+      cases[#cases + 1] = ascending
+      cases[#cases + 1] = descending
+      cases[#cases + 1] = equal
+    end
+    for _, t in ipairs(cases) do
+      local copy = {unpack(t)}
+      table.sort(t)
+      table.sort(copy, function(a, b) return a > b end)
+      assert(sorted(t) and sorted(copy, function(a, b) return a > b end))
+    end
+    local words = {"pear", "apple", "fig"}
+    table.sort(words)
+    local by_length = {{n = 3}, {n = 1}, {n = 2}}
+    table.sort(by_length, function(a, b) return a.n < b.n end)
+    local errors = {}
+    for _, args in ipairs({{{1, "x", 2}}, {nil}, {{2, 1}, 7}}) do
+      errors[#errors + 1] = select(2, pcall(function() table.sort(unpack(args, 1, 2)) end))
+    end
+    return words, by_length[1].n .. by_length[3].n, errors
+    """
+    outcome, _, _ = await run_lua(source, runtime=runtime)
+    assert outcome.status == "succeeded", outcome.error
+    words, ends, errors = outcome.result
+    assert words == ["apple", "fig", "pear"] and ends == "13"
+    assert "attempt to compare" in errors[0]
+    assert errors[1].endswith("bad argument #1 to 'sort' (table expected, got nil)")
+    assert errors[2].endswith("bad argument #2 to 'sort' (function expected, got number)")

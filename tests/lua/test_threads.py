@@ -7,6 +7,8 @@ import time
 
 from oktoscripts.lua.threads import LuaThreadPool
 
+from .conftest import assert_next_run_is_prompt
+
 
 def test_abandoned_thread_is_replaced_and_capped():
     pool = LuaThreadPool(workers=1, max_stuck=1)
@@ -46,3 +48,25 @@ def test_abandoning_a_job_that_has_not_started_cancels_it():
     assert queued.cancelled()
     assert pool.stuck == 0
     pool.shutdown()
+
+
+async def test_a_run_whose_runtime_does_not_close_leaves_a_stuck_thread(run_lua, monkeypatch):
+    # Closing a run's runtime happens on its Lua thread after the outcome is
+    # out. A thread stuck there is stuck like one stuck in the run itself:
+    # counted, and replaced, so the next run does not wait for it.
+    from oktoscripts.lua.runtime import LuaSandbox
+
+    release = threading.Event()
+    close = LuaSandbox.close
+    monkeypatch.setattr(LuaSandbox, "close", lambda self: (release.wait(10), close(self)))
+    pool = LuaThreadPool(workers=1, max_stuck=1)
+    try:
+        outcome, _, _ = await run_lua("return 1", executor=pool)
+        assert outcome.status == "succeeded"
+        monkeypatch.setattr(LuaSandbox, "close", close)
+        await assert_next_run_is_prompt(run_lua, pool)
+        assert pool.stuck == 1
+        release.set()
+    finally:
+        release.set()
+        pool.shutdown(wait=False)

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
+
+from oktoscripts.lua.limits import Limits
 
 
 @pytest.mark.parametrize(
@@ -136,13 +139,74 @@ async def test_log_levels(run_lua):
     assert lines == [("log", "info", 'hello\t1\t{"a": 1}'), ("log", "error", "bad")]
 
 
-async def test_huge_values_are_bounded(run_lua, monkeypatch):
+async def test_huge_arguments_are_refused(run_lua, monkeypatch):
     from oktoscripts.lua import values
 
     monkeypatch.setattr(values, "MAX_NODES", 100)
-    outcome, _, _ = await run_lua("local t = {} for i = 1, 500 do t[i] = i end return t")
-    assert outcome.result[:99] == list(range(1, 100))
-    assert outcome.result[-1] == "<truncated>"
     outcome, _, _ = await run_lua("local t = {} for i = 1, 500 do t[i] = i end\njson_encode(t)")
     assert outcome.status == "failed"
     assert outcome.error.message == "script:2: json_encode: table too large (more than 100 values)"
+
+
+RESULT_LIMIT = "result limit of 16 MiB exceeded (the value as JSON)"
+
+
+@pytest.mark.parametrize("runtime", ["lua51", "luajit"])
+@pytest.mark.parametrize(
+    "source",
+    [
+        # 39 MB of Lua heap used to become 500 MB of JSON (and 1.6 GB of worker memory).
+        'local s = string.rep("x", 20e6) local t = {} for i = 1, 25 do t[i] = s end\nreturn t',
+        # Used to come back as a 113 MB result of 7,000,001 "<truncated>" entries.
+        "local t = {} for i = 1, 8e6 do t[i] = i end\nreturn t",
+        "local s = string.rep('x', 1e6) local t = {} for i = 1, 20 do t['k' .. i] = s end\n"
+        "return 1, t",
+    ],
+    ids=["one string many times", "8M values", "object"],
+)
+async def test_a_result_over_the_result_limit_fails_the_run(run_lua, runtime, source):
+    # (Memory enough for the Python objects of the first 16 MiB of JSON.)
+    limits = Limits(wall_seconds=60, memory_bytes=1 << 30)
+    outcome, _, _ = await run_lua(source, runtime=runtime, limits=limits)
+    assert outcome.status == "limit_exceeded"
+    assert outcome.error.limit == "result_bytes"
+    assert outcome.error.message == f"script: {RESULT_LIMIT}"
+    assert outcome.result is None
+
+
+async def test_the_result_limit_is_a_platform_setting(run_lua, monkeypatch):
+    monkeypatch.setenv("OKTOSCRIPTS_LIMIT_RESULT_BYTES", "1000")
+    outcome, _, _ = await run_lua("return string.rep('x', 900)")
+    assert outcome.status == "succeeded" and len(outcome.result) == 900
+    outcome, _, _ = await run_lua("return {string.rep('x', 600), string.rep('y', 600)}")
+    expected = "script: result limit of 1000 bytes exceeded (the value as JSON)"
+    assert outcome.error.message == expected
+
+
+@pytest.mark.parametrize("runtime", ["lua51", "luajit"])
+async def test_what_a_result_builds_in_python_counts_against_the_memory_limit(run_lua, runtime):
+    # 300,000 small tables: 17 MB of Lua heap, many times that as Python objects.
+    source = "local t = {} for i = 1, 3e5 do t[i] = {} end\nreturn t"
+    outcome, _, _ = await run_lua(source, runtime=runtime, limits=Limits(memory_bytes=40 << 20))
+    assert outcome.status == "limit_exceeded"
+    assert outcome.error.limit == "memory"
+
+
+@pytest.mark.parametrize("runtime", ["lua51", "luajit"])
+@pytest.mark.parametrize(
+    "source",
+    [
+        # 30 MB of "[]," used to take 3.3 GB and 57 s with a 128 MiB limit.
+        'local text = "[" .. string.rep("[],", 1e7) .. "[]]"\nlocal v = json_decode(text)',
+        "local t = {} for i = 1, 3e5 do t[i] = {} end\nlocal text = json_encode(t)",
+    ],
+    ids=["json_decode", "json_encode"],
+)
+async def test_json_conversions_count_against_the_memory_limit(run_lua, runtime, source):
+    limits = Limits(memory_bytes=128 << 20, wall_seconds=60)
+    started = time.monotonic()
+    outcome, _, _ = await run_lua(source.replace("3e5", "1.2e6"), runtime=runtime, limits=limits)
+    assert outcome.status == "limit_exceeded"
+    assert outcome.error.limit == "memory"
+    assert outcome.error.line == 2
+    assert time.monotonic() - started < 15  # refused before it is built, not after

@@ -43,7 +43,7 @@ def people(transactional_db) -> dict:
     from django.apps import apps
     from django.contrib.auth.models import Group, User
 
-    from ide.roles import sync_groups
+    from oktoscripts.roles import sync_groups
 
     sync_groups(apps)  # a transactional test flushes the groups the migration made
     users = {}
@@ -69,7 +69,7 @@ async def platform(nc, mdb, start_worker):
 
 
 async def _script(user, name: str, source: str):  # noqa: ANN001, ANN202
-    from ide.scripts import create_script
+    from oktoscripts.scripts.editing import create_script
 
     return await sync_to_async(create_script)(user, name, source)
 
@@ -106,7 +106,7 @@ async def test_an_operators_run_may_neither_delete_devices_nor_mint_credentials(
     run = await _run_over_rest(people["Operator"], mint)
     assert run.status == "failed"
     assert ("create_or_update_device_credential: refused: user 'operator1' (role Operator) "
-            "does not hold the permission 'ide.administer'") in run.error["message"]
+            "does not hold the permission 'scripts.administer'") in run.error["message"]
     assert await sync_to_async(credentials.usernames)() == []
 
     # A script may catch the refusal like any Lua error, and read why.
@@ -180,7 +180,7 @@ async def test_a_user_who_may_no_longer_run_scripts_runs_nothing(people, platfor
     assert run.status == "failed"
     assert run.error["message"] == (
         "refused: user 'operator1' (role Viewer) does not hold the permission "
-        "'ide.run_scripts'; the run acts for this user")
+        "'scripts.run_scripts'; the run acts for this user")
     admin = people["Admin"]
     admin.is_active = False
     await sync_to_async(admin.save)()
@@ -236,7 +236,7 @@ async def test_a_schedule_acts_for_who_last_configured_it_bounded_by_the_latest_
 
     # An Author saves new code into the script the schedule follows; an Admin then
     # edits the schedule (its time): the runs act for the Admin, bounded by the Author.
-    from ide.scripts import save_version
+    from oktoscripts.scripts.editing import save_version
 
     await sync_to_async(save_version)(people["Author"], script,
                                       'print("by the author")\n' + DELETE)
@@ -297,7 +297,7 @@ async def test_every_automation_records_who_configured_it(people, platform):
 def test_only_the_bindings_that_change_the_registry_or_its_secrets_are_guarded():
     """Each binding was looked at: the guarded ones need the permission REST asks
     for the same change; the others read, or talk to devices (what running a
-    script at all allows: ide.run_scripts, checked when the run starts). A new
+    script at all allows: scripts.run_scripts, checked when the run starts). A new
     binding must be put in one list or the other."""
     from oktoscripts import permissions
     from oktoscripts.api.registry import all_bindings
@@ -318,10 +318,10 @@ def test_only_the_bindings_that_change_the_registry_or_its_secrets_are_guarded()
 
 def test_the_permission_names_are_the_ones_rest_and_the_roles_use():
     from ide.api.devices import ALIAS_PERMISSION, DELETE_PERMISSION
-    from ide.roles import DEVICE_ALIAS, DEVICE_DELETE, Capability
     from oktoscripts import permissions
+    from oktoscripts.roles import DEVICE_ALIAS, DEVICE_DELETE, Capability
 
     assert DELETE_PERMISSION == permissions.DELETE_DEVICE == ".".join(DEVICE_DELETE[::2])
     assert ALIAS_PERMISSION == permissions.CHANGE_DEVICE_ALIAS == ".".join(DEVICE_ALIAS[::2])
-    assert permissions.ADMINISTER == f"ide.{Capability.ADMIN.value}"
-    assert permissions.RUN_SCRIPTS == f"ide.{Capability.RUN.value}"
+    assert permissions.ADMINISTER == f"scripts.{Capability.ADMIN.value}"
+    assert permissions.RUN_SCRIPTS == f"scripts.{Capability.RUN.value}"

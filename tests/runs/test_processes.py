@@ -6,6 +6,7 @@ import asyncio
 import json
 import signal
 import sys
+from unittest.mock import ANY
 
 import pytest
 from nats.js.errors import NoKeysError
@@ -76,22 +77,22 @@ async def test_a_worker_process_runs_a_submitted_script_and_stops_cleanly(nc, wo
     assert run.worker_id not in keys  # its heartbeat is gone
 
 
-async def test_a_worker_with_a_thread_stuck_in_compiled_luajit_restarts(
+async def test_a_worker_with_a_thread_stuck_in_a_long_c_call_restarts(
     nc, process_env, tmp_path
 ):
     from tests.runs.conftest import worker_command
 
-    # LuaJIT's compiled recursion calls no hook and has no loop to check in:
-    # the run ends at its wall limit, but its thread goes on. The worker then
-    # drains and exits with 75 so that its supervisor starts a fresh one.
+    # A backtracking string.find is one C call of seconds that nothing can
+    # interrupt: the run ends at its wall limit, but its thread goes on. The
+    # worker then drains and exits with 75 so that its supervisor starts a
+    # fresh one.
     worker = worker_command(
         {**process_env, "OKTOSCRIPTS_WORKER_STUCK_RESTART": "1"}, tmp_path / "stuck.log"
     )
     try:
         worker.wait_ready()
         runaway = await asubmit_run(
-            "local function f(n) if n > 0 then f(n - 1) f(n - 1) end end\nf(60)",
-            runtime="luajit",
+            'return string.find(string.rep("a", 1500), ".-.-b")',
             limits={"wall_seconds": 1},
             nc=nc,
         )
@@ -103,6 +104,32 @@ async def test_a_worker_with_a_thread_stuck_in_compiled_luajit_restarts(
         assert "stuck" in worker.log.read_text()
     finally:
         worker.stop()
+
+
+async def test_scripts_that_used_to_wedge_or_crash_a_worker_leave_it_working(
+    nc, worker_process
+):
+    # Finalizers that ran when the runtime was closed, outside every limit,
+    # and nesting that ran a Lua thread out of C stack (SIGSEGV).
+    worker_process()
+    spinning_gc = (
+        "local p = newproxy(true); getmetatable(p).__gc = function() while true do end end; "
+        'KEEP = p; return "ok"'
+    )
+    crashing = [
+        "local function f(n) coroutine.wrap(f)(n + 1) end\nreturn pcall(f, 1)",
+        'local function f(s) return (s:gsub(".", f)) end\nreturn pcall(f, "aa")',
+    ]
+    submitted = [await asubmit_run(spinning_gc, nc=nc) for _ in range(5)]
+    submitted += [await asubmit_run(source, nc=nc) for source in crashing]
+    runs = [await wait_for_status(run.pk, Run.FINAL) for run in submitted]
+    assert [run.status for run in runs] == ["succeeded"] * 7
+    assert [run.result for run in runs[5:]] == [[False, ANY], [False, "script:1: C stack overflow"]]
+    assert runs[5].result[1].endswith("coroutine nesting too deep")
+    after = await asubmit_run("return 6 * 7", nc=nc)
+    after = await wait_for_status(after.pk, Run.FINAL, timeout=10)
+    assert (after.status, after.result) == ("succeeded", 42)
+    assert after.worker_id == runs[0].worker_id
 
 
 async def test_runscript_in_process(process_env, script):

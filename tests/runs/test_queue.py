@@ -30,7 +30,7 @@ async def test_submit_stores_a_queued_run(nc):
         "queued",
         "print('hi')",
         {"serial": "X1"},
-        "lua51",
+        "luajit",  # the default runtime
         "user",
     )
     await acancel_run(run.id, nc=nc)  # leave nothing in the queue for other tests

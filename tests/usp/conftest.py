@@ -178,7 +178,6 @@ async def start_env(variant: str, *, nats_url: str, mongo_db, mqtt_url: str,
     logins it answers, MQTT_URL (the controller's login) then taken from it."""
     import nats
 
-    from oktoscripts.devices.binding import bind_credential
     from oktoscripts.devices.credentials import CredentialStore
     from oktoscripts.devices.events import LoopAnnouncer
     from oktoscripts.devices.registry import DeviceRegistry
@@ -189,7 +188,7 @@ async def start_env(variant: str, *, nats_url: str, mongo_db, mqtt_url: str,
     await asyncio.to_thread(registry.ensure_indexes)
     credentials = CredentialStore(mongo_db)
     await asyncio.to_thread(credentials.create_or_update, WS_USER, WS_PASSWORD)
-    await asyncio.to_thread(bind_credential, credentials, WS_USER, [f"os::t{SESSION}-*"])
+    await asyncio.to_thread(credentials.bind, WS_USER, [f"os::t{SESSION}-*"])
     version = "5" if variant == "mqtt-5" else "3.1.1"
     tag = variant.replace(".", "")
     if broker is not None:

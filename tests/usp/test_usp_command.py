@@ -21,7 +21,6 @@ async def test_controller_command_serves_agents_and_scripts(nats_url, mongo_uri,
                                                             mqtt311, mqtt311_url, data_dir,
                                                             usp_names):
     from oktoscripts.api.services import Services
-    from oktoscripts.devices.binding import bind_credential
     from oktoscripts.devices.credentials import CredentialStore
     from oktoscripts.devices.registry import DeviceRegistry
     from oktoscripts.lua.limits import Limits
@@ -33,7 +32,7 @@ async def test_controller_command_serves_agents_and_scripts(nats_url, mongo_uri,
     WS_USER, WS_PASSWORD = usp_names["WS_USER"], usp_names["WS_PASSWORD"]
     store = CredentialStore(mongo_db)
     await asyncio.to_thread(store.create_or_update, WS_USER, WS_PASSWORD)
-    await asyncio.to_thread(bind_credential, store, WS_USER, [f"os::t{SESSION}-*"])
+    await asyncio.to_thread(store.bind, WS_USER, [f"os::t{SESSION}-*"])
     ws_port = free_port()
     topic = f"okto-test-{SESSION}/cmd/controller"
     agent_base = f"okto-test-{SESSION}/cmd/agent"

@@ -43,14 +43,13 @@ def broker311(tmp_path_factory) -> tuple[str, Path]:
 @pytest.fixture
 async def logins(broker311, mongo_db):
     """The broker's logins answered (as the controller does), for USER bound to os::ver*."""
-    from oktoscripts.devices.binding import bind_credential
     from oktoscripts.devices.credentials import CredentialStore
     from oktoscripts.usp import mqtt_topics
     from oktoscripts.usp.broker_auth import BrokerAuthService, load_auth_file
 
     store = CredentialStore(mongo_db)
     await asyncio.to_thread(store.create_or_update, USER, PASSWORD)
-    await asyncio.to_thread(bind_credential, store, USER, [f"os::ver{TAG}-*"])
+    await asyncio.to_thread(store.bind, USER, [f"os::ver{TAG}-*"])
     broker = broker311[0]
     service = BrokerAuthService(load_auth_file(broker.auth_file), credentials=store,
                                 controller_topic=CONTROLLER_TOPIC, agent_topic=AGENT_TOPIC)

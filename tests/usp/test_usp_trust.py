@@ -58,12 +58,11 @@ def refusals(caplog, eid: str) -> list[logging.LogRecord]:
 @pytest.fixture(scope="module")
 async def evil(mongo_db):
     """A credential made for another device (``evilcpe``), with its own binding."""
-    from oktoscripts.devices.binding import bind_credential
     from oktoscripts.devices.credentials import CredentialStore
 
     store = CredentialStore(mongo_db)
     await asyncio.to_thread(store.create_or_update, EVIL_USER, EVIL_PASSWORD)
-    await asyncio.to_thread(bind_credential, store, EVIL_USER, [f"os::evil{SESSION}"])
+    await asyncio.to_thread(store.bind, EVIL_USER, [f"os::evil{SESSION}"])
     return EVIL_USER
 
 
@@ -159,7 +158,6 @@ async def test_a_forged_answer_never_reaches_the_script(usp311, evil):
     client publishes a response in the victim's name. It is refused by the broker on
     the victim's topic, and dropped by the controller on the attacker's own topic;
     the script gets the timeout, never the forged value."""
-    from oktoscripts.devices.binding import bind_credential
     from oktoscripts.devices.credentials import CredentialStore
 
     victim = await usp311.start_agent("victim-mqtt", mtp="mqtt")
@@ -167,7 +165,7 @@ async def test_a_forged_answer_never_reaches_the_script(usp311, evil):
     eid = victim.config.endpoint_id
     attacker = f"os::evil{SESSION}"
     store = CredentialStore(usp311.registry.db)
-    await asyncio.to_thread(bind_credential, store, EVIL_USER, [attacker])
+    await asyncio.to_thread(store.bind, EVIL_USER, [attacker])
     topic = usp311.process.config.mqtt_topic
     victim.hooks.silent = True
     stats = usp311.controller.stats

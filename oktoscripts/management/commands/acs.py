@@ -1,4 +1,4 @@
-"""``python manage.py acs``: the TR-069 ACS (HTTP on port 7547 by default)."""
+"""``python manage.py acs``: the TR-069 ACS (HTTP on port 7547, HTTPS on 7548 by default)."""
 
 from __future__ import annotations
 
@@ -23,7 +23,10 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser) -> None:  # noqa: ANN001
         parser.add_argument("--host", help="listen address (OKTOSCRIPTS_ACS_HOST, 0.0.0.0)")
-        parser.add_argument("--port", type=int, help="listen port (OKTOSCRIPTS_ACS_PORT, 7547)")
+        parser.add_argument("--port", type=int, help="HTTP port (OKTOSCRIPTS_ACS_PORT, 7547)")
+        parser.add_argument(
+            "--tls-port", type=int, help="HTTPS port (OKTOSCRIPTS_ACS_TLS_PORT, 7548)"
+        )
         parser.add_argument("--path", help="URL path CPEs post to (OKTOSCRIPTS_ACS_PATH, /)")
 
     def handle(self, *args: object, **options: object) -> None:
@@ -37,7 +40,9 @@ class Command(BaseCommand):
                 "MONGO_URI: not set and no embedded MongoDB is running "
                 "(start `python manage.py up` or set MONGO_URI)"
             )
-        overrides = {k: options[k] for k in ("host", "port", "path") if options.get(k)}
+        overrides = {
+            k: options[k] for k in ("host", "port", "tls_port", "path") if options.get(k)
+        }
         if "path" in overrides and not overrides["path"].startswith("/"):
             overrides["path"] = "/" + overrides["path"]
         config = AcsConfig(**{**config.__dict__, **overrides})
@@ -66,12 +71,13 @@ class Command(BaseCommand):
         try:
             app = starting.result()
         except OSError as exc:
-            raise CommandError(
-                f"the ACS cannot start on {config.host}:{config.port}: {exc}"
-            ) from None
+            ports = "/".join(str(p) for p in (config.port, config.tls_port) if p is not None)
+            raise CommandError(f"the ACS cannot start on {config.host}:{ports}: {exc}") from None
         except Exception as exc:  # noqa: BLE001 - NATS/MongoDB unreachable: one line
             raise CommandError(f"the ACS cannot start: {type(exc).__name__}: {exc}") from None
-        self.stdout.write(f"ACS listening on http://{config.host}:{app.port}{config.path}")
+        for scheme, port in (("http", app.port), ("https", app.tls_port)):
+            if port is not None:
+                self.stdout.write(f"ACS listening on {scheme}://{config.host}:{port}{config.path}")
         self.stdout.flush()
         try:
             await stop.wait()

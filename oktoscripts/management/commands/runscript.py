@@ -20,8 +20,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from oktoscripts.bus import subjects
 from oktoscripts.lua.limits import Limits
+from oktoscripts.lua.runtime import DEFAULT_RUNTIME, RUNTIMES
 from oktoscripts.runs import live
 from oktoscripts.runs.principal import Principal
 
@@ -89,7 +89,7 @@ class Command(BaseCommand):
             action="store_true",
             help="run through the run queue on a worker and record the run",
         )
-        parser.add_argument("--runtime", choices=("lua51", "luajit"), default="lua51")
+        parser.add_argument("--runtime", choices=tuple(RUNTIMES), default=DEFAULT_RUNTIME)
         parser.add_argument(
             "--limit",
             action="append",
@@ -198,12 +198,11 @@ async def run_local(
 async def run_remote(
     code: str, name: str, args: dict, runtime: str, limits: dict
 ) -> tuple[str, Any, dict | None]:
-    from asgiref.sync import sync_to_async
     from django.conf import settings
 
     from oktoscripts.bus.connection import connect
-    from oktoscripts.runs.models import Run
-    from oktoscripts.runs.submit import acancel_run, asubmit_run
+    from oktoscripts.runs.submit import acancel_run
+    from oktoscripts.scripts.start import Origin, Source, astart_run
 
     try:
         nc = await connect("runscript --remote", first_attempts=4)
@@ -212,19 +211,15 @@ async def run_remote(
             f"--remote: cannot reach NATS at {settings.NATS_URL}: {exc}", returncode=2
         ) from None
     run_id = str(uuid.uuid4())
-    # Subscribe first: every line and status of the run, in the order published.
-    events = await nc.subscribe(subjects.run_events(run_id))
+    feed = live.RunFeed(run_id)
+    await feed.subscribe(nc)  # first: every line and status of the run
     try:
-        await asubmit_run(
-            code,
-            script_name=name,
-            args=args,
-            runtime=runtime,
-            limits=limits,
-            started_by="cli",
-            run_id=run_id,
-            nc=nc,
-        )
+        try:
+            # No user: the machine's operator (oktoscripts/runs/principal.py).
+            await astart_run(Source.file(name, code, runtime, limits), user=None, args=args,
+                             origin=Origin("cli"), nc=nc, run_id=run_id)
+        except ValueError as exc:  # the argument rule, a limit
+            raise CommandError(f"--remote: {exc}", returncode=2) from None
         print(f"queued run {run_id}", file=sys.stderr, flush=True)
         on_interrupt(lambda: asyncio.ensure_future(acancel_run(run_id, nc=nc)))
         taken = False
@@ -238,16 +233,15 @@ async def run_remote(
                 )
 
         asyncio.get_running_loop().call_later(WORKER_HINT_S, hint)
-        async for msg in events.messages:
-            if msg.subject.endswith(".output"):
-                line = live.decode(msg.data)
-                print(format_line(line["stream"], line["text"], line.get("level")), flush=True)
-            elif msg.subject.endswith(".status"):
-                status = live.decode(msg.data)["status"]
-                taken = taken or status != "queued"
-                if status in Run.FINAL:
-                    break
+        async for kind, data in feed.events():
+            if kind == "lines":
+                for line in data["lines"]:
+                    print(format_line(line["stream"], line["text"], line.get("level")), flush=True)
+            elif kind in ("run", "status"):
+                taken = taken or data["status"] != "queued"
+            elif kind == "end":  # the stored outcome
+                return data["status"], data["result"], data["error"]
     finally:
+        await feed.close()
         await nc.close()
-    run = await sync_to_async(Run.objects.get)(pk=run_id)  # the stored outcome is the truth
-    return run.status, run.result, run.error
+    raise CommandError("--remote: the run's feed ended without its outcome")

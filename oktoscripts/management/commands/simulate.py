@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import secrets
 import signal
 
 from django.core.management.base import BaseCommand, CommandError
 
 from oktoscripts.cwmp.config import AcsConfig
-from oktoscripts.sim.cwmp_cpe import CpeFleet, CpeOptions
+from oktoscripts.sim.cwmp_cpe import CpeFleet, CpeOptions, FleetCredentials
 
 
 class Command(BaseCommand):
@@ -30,14 +31,21 @@ class Command(BaseCommand):
         parser.add_argument(
             "--acs-url",
             default=None,
-            help="ACS URL (default: http://127.0.0.1:<OKTOSCRIPTS_ACS_PORT><OKTOSCRIPTS_ACS_PATH>)",
+            help="ACS URL (default: https://127.0.0.1:<OKTOSCRIPTS_ACS_TLS_PORT><PATH> when "
+            "the ACS has an HTTPS port, else http://127.0.0.1:<OKTOSCRIPTS_ACS_PORT><PATH>)",
+        )
+        parser.add_argument(
+            "--ca-file",
+            default=None,
+            help="CA bundle an https:// ACS URL is checked with (default: the platform's CA)",
         )
         parser.add_argument("--prefix", default="OKTOSIM", help="serial number prefix")
         parser.add_argument("--first", type=int, default=0, help="first serial index")
         parser.add_argument(
             "--username",
-            default="oktosim",
-            help="credential the CPEs authenticate with (created if missing)",
+            default=None,
+            help="one credential for every CPE, bound to their serials (default: a credential "
+            "per CPE, OUI-SerialNumber, passwords derived from a secret kept in the data dir)",
         )
         parser.add_argument(
             "--password", default=None, help="its password (default: generated and stored once)"
@@ -61,62 +69,76 @@ class Command(BaseCommand):
             raise CommandError("--cwmp and --usp must be >= 0")
         if options["cwmp"] == 0 and options["usp"] == 0:
             raise CommandError("nothing to simulate: give --cwmp N and/or --usp M")
-        config = AcsConfig.from_settings()
-        acs_url = options["acs_url"] or f"http://127.0.0.1:{config.port}{config.path}"
-        password = options["password"]
-        if options["cwmp"] and options["auth"] != "none":
-            password = self._credential(options["username"], password)
+        acs_url, ca_file = self._acs_url(options)
         cpe_options = CpeOptions(
             acs_url=acs_url,
-            username=options["username"],
-            password=password or "",
+            ca_file=ca_file,
             auth=options["auth"],
             periodic_interval=options["interval"],
         )
-        asyncio.run(self._run(options, cpe_options))
+        fleet = CpeFleet(
+            options["cwmp"],
+            cpe_options,
+            prefix=options["prefix"],
+            first_index=options["first"],
+            cr_port=options["cr_port"],
+        )
+        if options["cwmp"] and options["auth"] != "none":
+            try:
+                self._credentials(fleet, options["username"], options["password"])
+            except Exception as exc:  # noqa: BLE001 - say what is wrong in one line
+                raise CommandError(f"cannot store the simulator's credentials: {exc}") from None
+        asyncio.run(self._run(options, fleet))
 
-    def _credential(self, username: str, password: str | None) -> str:
-        """Make sure the platform knows the fleet's credential (a product feature:
-        simulated devices must get in on a fresh install)."""
-        from django.conf import settings
+    @staticmethod
+    def _acs_url(options: dict) -> tuple[str, str | None]:
+        """The ACS URL (HTTPS when the ACS has an HTTPS port) and the CA to trust."""
+        config = AcsConfig.from_settings()
+        url = options["acs_url"]
+        if url is None and config.tls_port is not None:
+            url = f"https://127.0.0.1:{config.tls_port}{config.path}"
+        elif url is None:
+            url = f"http://127.0.0.1:{config.port}{config.path}"
+        ca_file = options["ca_file"]
+        if url.startswith("https:") and ca_file is None:
+            from oktoscripts import pki
 
+            ca_file = str(pki.tls_files().ca)
+        return url, ca_file
+
+    def _credentials(self, fleet: CpeFleet, username: str | None, password: str | None) -> None:
+        """Make sure the platform knows the fleet's credentials (a product
+        feature: simulated devices must get in on a fresh install)."""
         from oktoscripts.devices.client import default_credentials
 
-        if password is None:
-            secret_file = settings.DATA_DIR / "sim_cwmp_password"
-            if secret_file.exists():
-                password = secret_file.read_text().strip()
-            else:
-                import secrets
+        store = default_credentials()
+        if username is not None:
+            password = password or _secret("sim_cwmp_password")[0]
+            fleet.options.username, fleet.options.password = username, password
+            store.create_or_update(username, password, devices=fleet.serials)
+            return
+        secret, new = _secret("sim_cwmp_secret")
+        fleet.options.credentials = FleetCredentials(secret.encode())
+        pairs = fleet.credentials()
+        # Passwords derive from the secret: only missing credentials are made
+        # (scrypt costs ~50 ms each), all of them when the secret is new.
+        made = set() if new else store.existing(u for u, _ in pairs)
+        missing = [(u, p) for u, p in pairs if u not in made]
+        if missing:
+            self.stdout.write(f"storing {len(missing)} simulated CPEs' credentials...")
+            self.stdout.flush()
+            store.create_or_update_many(missing)
 
-                password = secrets.token_urlsafe(16).replace(".", "")
-                secret_file.parent.mkdir(parents=True, exist_ok=True)
-                secret_file.write_text(password)
-                secret_file.chmod(0o600)
-        try:
-            default_credentials().create_or_update(username, password)
-        except Exception as exc:  # noqa: BLE001 - say what is wrong in one line
-            raise CommandError(f"cannot store the simulator's credential: {exc}") from None
-        return password
-
-    async def _run(self, options: dict, cpe_options: CpeOptions) -> None:
+    async def _run(self, options: dict, fleet: CpeFleet) -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
-        fleet = None
         usp_task = None
         if options["cwmp"]:
-            fleet = CpeFleet(
-                options["cwmp"],
-                cpe_options,
-                prefix=options["prefix"],
-                first_index=options["first"],
-                cr_port=options["cr_port"],
-            )
             await fleet.start(arrivals_per_s=options["rate"])
             self.stdout.write(
-                f"simulating {options['cwmp']} CWMP CPEs against {cpe_options.acs_url} "
+                f"simulating {options['cwmp']} CWMP CPEs against {fleet.options.acs_url} "
                 f"(connection requests on {fleet.cr_server.base_url})"
             )
         if options["usp"]:
@@ -139,5 +161,19 @@ class Command(BaseCommand):
             if usp_task is not None:
                 usp_task.cancel()
                 await asyncio.gather(usp_task, return_exceptions=True)
-            if fleet is not None:
+            if options["cwmp"]:
                 await fleet.stop()
+
+
+def _secret(name: str) -> tuple[str, bool]:
+    """A secret kept in the data directory, made on first use: (secret, new)."""
+    from django.conf import settings
+
+    path = settings.DATA_DIR / name
+    if path.exists():
+        return path.read_text().strip(), False
+    value = secrets.token_urlsafe(24)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch(mode=0o600)
+    path.write_text(value)
+    return value, True

@@ -57,9 +57,12 @@ def preflight_checks(web_port: int, nats_url: str, mongo_uri: str) -> list:
     checks = [
         ("OKTOSCRIPTS_WEB_PORT",
          lambda: preflight.check_port_free("OKTOSCRIPTS_WEB_PORT", WEB_HOST, web_port)),
-        ("OKTOSCRIPTS_ACS_PORT",
-         lambda: preflight.check_port_free("OKTOSCRIPTS_ACS_PORT", acs.host, acs.port)),
     ]
+    for setting, port in (("OKTOSCRIPTS_ACS_PORT", acs.port),
+                          ("OKTOSCRIPTS_ACS_TLS_PORT", acs.tls_port)):
+        if port is not None:
+            checks.append((setting, lambda s=setting, p=port: preflight.check_port_free(
+                s, acs.host, p)))
     if usp_port:
         checks.append((
             "OKTOSCRIPTS_USP_WS_PORT",

@@ -11,8 +11,8 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from ide import audit, platform_settings
-from ide.models import Script, ScriptVersion, content_hash
+from oktoscripts.scripts import audit, platform_settings
+from oktoscripts.scripts.models import Script, ScriptVersion, content_hash
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.\-]{0,199}$")
 MAX_CONTENT = 1_000_000
@@ -63,7 +63,7 @@ def check_limit_rights(user: Any, old: dict[str, Any], new: dict[str, Any]) -> N
     """A script may lower the platform's limits (the Settings page); only an Admin
     may raise them, and no one above the hard caps. Only changed values are
     checked: an Author editing a script an Admin raised keeps its limits."""
-    from ide.roles import Capability, can
+    from oktoscripts.roles import Capability, can
     from oktoscripts.runs.caps import HARD_CAPS
 
     platform = platform_settings.platform_limits()

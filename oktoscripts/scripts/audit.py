@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ide.models import AuditEvent
+from oktoscripts.scripts.models import AuditEvent
 
 
 def record(actor: Any, action: str, target: str = "", **details: Any) -> AuditEvent:

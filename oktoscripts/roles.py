@@ -11,9 +11,13 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any
 
+# The app whose Script model carries the capability permissions.
+CAPABILITY_APP = "scripts"
+
 
 class Capability(StrEnum):
-    """A permission codename of the ``ide`` app (``ide.<value>``)."""
+    """A permission codename of the ``scripts`` app (``scripts.<value>``; they hang
+    on its Script model, and were ``ide.<value>`` before that app existed)."""
 
     READ = "read"  # scripts, versions, runs, devices, API reference
     EDIT = "edit_scripts"  # create, save, rename, delete, restore scripts
@@ -51,7 +55,7 @@ def can(user: Any, capability: Capability) -> bool:
     """Whether an (authenticated, active) user holds a capability."""
     if user is None or not user.is_authenticated or not user.is_active:
         return False
-    return user.has_perm(f"ide.{capability.value}")
+    return user.has_perm(f"{CAPABILITY_APP}.{capability.value}")
 
 
 def capabilities(user: Any) -> dict[str, bool]:
@@ -59,15 +63,32 @@ def capabilities(user: Any) -> dict[str, bool]:
     return {cap.name.lower(): can(user, cap) for cap in Capability}
 
 
+# Which role wins when a user is found in several (display, and single sign-on
+# where a person's directory groups map to more than one role).
+PRECEDENCE = ("Admin", "Operator", "Author", "Viewer")
+
+
 def role_of(user: Any) -> str:
     """The highest role a user holds, for display."""
     if user.is_superuser:
         return "Admin"
     names = set(user.groups.values_list("name", flat=True))
-    for role in ("Admin", "Operator", "Author", "Viewer"):
+    for role in PRECEDENCE:
         if role in names:
             return role
     return "None"
+
+
+def assign_role(user: Any, role: str | None) -> None:
+    """Give a (saved) user exactly one role, or none (``None``); other groups stay."""
+    # Imported here: settings read this module (role names) before apps are ready.
+    from django.contrib.auth.models import Group
+    from django.db import transaction
+
+    with transaction.atomic():
+        user.groups.remove(*Group.objects.filter(name__in=ROLES))
+        if role is not None:
+            user.groups.add(Group.objects.get(name=role))
 
 
 def sync_groups(apps: Any) -> None:
@@ -76,7 +97,7 @@ def sync_groups(apps: Any) -> None:
     ContentType = apps.get_model("contenttypes", "ContentType")
     Permission = apps.get_model("auth", "Permission")
     Group = apps.get_model("auth", "Group")
-    content_type, _ = ContentType.objects.get_or_create(app_label="ide", model="script")
+    content_type, _ = ContentType.objects.get_or_create(app_label=CAPABILITY_APP, model="script")
     perms = {}
     for cap in Capability:
         perm, _ = Permission.objects.get_or_create(

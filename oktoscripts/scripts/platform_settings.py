@@ -15,10 +15,10 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from ide import audit
-from ide.models import PlatformSettings, Script
 from oktoscripts.lua.limits import Limits
 from oktoscripts.runs.caps import HARD_CAPS, capped
+from oktoscripts.scripts import audit
+from oktoscripts.scripts.models import PlatformSettings, Script
 
 MIB = 1024 * 1024
 

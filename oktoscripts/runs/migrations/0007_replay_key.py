@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("runs", "0004_bounded_by_author"),
+        ("runs", "0006_luajit_default"),
     ]
 
     operations = [

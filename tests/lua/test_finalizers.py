@@ -1,0 +1,124 @@
+"""__gc finalizers (of newproxy(true) userdata) run within the run's limits,
+never when the collector happens to free their object (with hooks off, in a
+conversion, or when the finished runtime is closed)."""
+
+from __future__ import annotations
+
+import pytest
+
+from oktoscripts.lua.limits import Limits
+from oktoscripts.lua.threads import LuaThreadPool
+
+from .conftest import assert_next_run_is_prompt
+
+RUNTIMES = ["lua51", "luajit"]
+
+# Kept alive to the end: the finalizer used to run when the runtime was closed.
+SPINNING = (
+    "local p = newproxy(true); getmetatable(p).__gc = function() while true do end end; "
+    'KEEP = p; return "ok"'
+)
+BACKTRACKING = (
+    "local p = newproxy(true)\n"
+    'getmetatable(p).__gc = function() string.find(string.rep("a", 1500), ".-.-b") end\n'
+    'KEEP = p; return "ok"'
+)
+ALLOCATING = (
+    "local p = newproxy(true)\n"
+    "getmetatable(p).__gc = function()\n"
+    '  local t = {} for i = 1, 1e7 do t[i] = ("x"):rep(64) .. i end\nend\n'
+    'KEEP = p; return "ok"'
+)
+# Unreachable at once: collected, and finalized, while the run goes on.
+CHURN = "local t = {}\nfor i = 1, 3e5 do t[i % 1000] = {i} end\n"
+
+
+def collected(finalizer: str) -> str:
+    return (
+        "for i = 1, 20 do\n"
+        f"  local p = newproxy(true); getmetatable(p).__gc = function() {finalizer} end\n"
+        f"end\n{CHURN}return 'done'"
+    )
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+async def test_finalizers_of_objects_alive_at_the_end_never_run(run_lua, runtime):
+    # Five of them used to wedge every Lua thread of both workers.
+    pool = LuaThreadPool(workers=1, max_stuck=1)
+    try:
+        for source in [SPINNING] * 5 + [BACKTRACKING, ALLOCATING]:
+            limits = Limits(wall_seconds=5, memory_bytes=32 << 20)
+            outcome, _, _ = await run_lua(source, runtime=runtime, executor=pool, limits=limits)
+            assert outcome.status == "succeeded" and outcome.result == "ok"
+        await assert_next_run_is_prompt(run_lua, pool)
+        assert pool.stuck == 0
+    finally:
+        pool.shutdown(wait=False)
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+async def test_a_finalizer_runs_within_the_run(run_lua, runtime):
+    source = (
+        "local count = 0\n"
+        "for i = 1, 50 do\n"
+        "  local p = newproxy(true)\n"
+        "  getmetatable(p).__gc = function(self) count = count + 1 end\n"
+        f"end\n{CHURN}return count"
+    )
+    outcome, _, _ = await run_lua(source, runtime=runtime)
+    assert outcome.status == "succeeded"
+    assert 0 < outcome.result <= 50
+
+
+@pytest.mark.parametrize(
+    "finalizer, limits, limit",
+    [
+        ("while true do end", Limits(instructions=2_000_000, wall_seconds=20), "instructions"),
+        (
+            "local t = {} for i = 1, 1e7 do t[i] = ('x'):rep(64) .. i end",
+            Limits(memory_bytes=32 << 20),
+            "memory",
+        ),
+    ],
+    ids=["spinning", "allocating"],
+)
+@pytest.mark.parametrize("runtime", RUNTIMES)
+async def test_a_finalizer_is_held_to_the_limits_of_its_run(
+    run_lua, lua_pool, runtime, finalizer, limits, limit
+):
+    stuck_before = lua_pool.stuck
+    outcome, _, _ = await run_lua(collected(finalizer), runtime=runtime, limits=limits)
+    assert outcome.status == "limit_exceeded", outcome
+    assert outcome.error.limit == limit
+    assert lua_pool.stuck <= stuck_before
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+async def test_finalizer_errors_are_reported_and_the_run_goes_on(run_lua, runtime):
+    outcome, output, _ = await run_lua(collected("error('oops')"), runtime=runtime)
+    assert outcome.status == "succeeded" and outcome.result == "done"
+    assert output and all("error in __gc finalizer: " in line for line in output)
+    assert "oops" in output[0]
+    outcome, output, _ = await run_lua(collected("sleep(1)"), runtime=runtime)
+    assert outcome.status == "succeeded"
+    assert output[0].endswith(
+        ("a finalizer cannot wait or yield", "attempt to yield across metamethod/C-call boundary")
+    )
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+async def test_a_proxy_metatable_works_as_before(run_lua, runtime):
+    source = """
+    local p = newproxy(true)
+    local mt = getmetatable(p)
+    mt.__index = function(_, key) return key .. "!" end
+    mt.__gc = print
+    local shared = newproxy(p)
+    return p.x, shared.y, mt.__gc == print, getmetatable(p) == mt, getmetatable(shared) == mt,
+      pcall(setmetatable, mt, {})
+    """
+    outcome, _, _ = await run_lua(source, runtime=runtime)
+    assert outcome.status == "succeeded", outcome.error
+    assert outcome.result == [
+        "x!", "y!", True, True, True, False, "cannot change a protected metatable"
+    ]  # fmt: skip
