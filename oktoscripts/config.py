@@ -131,6 +131,27 @@ def database_config(url: str, default_sqlite: Path) -> dict:
     return config
 
 
+# channels-redis waits for a consumer's messages with blocking pops of 5 s;
+# redis-py 8 stops reading a socket after 5 s by default, which ended every
+# WebSocket (run consoles) after a few quiet seconds. Reads may take this long:
+# a blocking pop fits, a Redis that went away is still noticed.
+REDIS_READ_TIMEOUT_S = 30.0
+
+
+def channel_layers(redis_url: str) -> dict:
+    """Django's CHANNEL_LAYERS: on Redis when REDIS_URL is set (several web
+    processes), in memory otherwise."""
+    if not redis_url:
+        return {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    host = {"address": redis_url, "socket_timeout": REDIS_READ_TIMEOUT_S}
+    return {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [host]},
+        }
+    }
+
+
 def secret_key(directory: Path) -> str:
     """SECRET_KEY from the environment, else one generated once and kept under the data dir."""
     key = os.environ.get("SECRET_KEY", "").strip()

@@ -35,6 +35,13 @@ MQTT_URL = config.service_url("MQTT_URL", ("mqtt", "mqtts", "tcp")) or _embedded
 )
 REDIS_URL = config.service_url("REDIS_URL", ("redis", "rediss", "unix"))
 MONGO_DB_NAME = os.environ.get("OKTOSCRIPTS_MONGO_DB", "oktoscripts")
+# How many NATS servers store each JetStream stream and bucket
+# (oktoscripts/bus/streams.py): 3 on a 3-node cluster; JetStream allows 1 to 5.
+STREAM_REPLICAS = config.env_int("OKTOSCRIPTS_STREAM_REPLICAS", 1)
+if not 1 <= STREAM_REPLICAS <= 5:
+    raise config.ConfigError(
+        "OKTOSCRIPTS_STREAM_REPLICAS", f"expected 1 to 5 servers, got {STREAM_REPLICAS}"
+    )
 
 # The USP controller (oktoscripts/usp): its Endpoint ID, its MQTT topic and
 # protocol version ("auto": 5, else 3.1.1), the WebSocket MTP it serves, and
@@ -131,15 +138,7 @@ TEMPLATES = [
     },
 ]
 
-if REDIS_URL:
-    CHANNEL_LAYERS = {
-        "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL]},
-        }
-    }
-else:
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+CHANNEL_LAYERS = config.channel_layers(REDIS_URL)
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

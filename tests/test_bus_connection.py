@@ -28,3 +28,33 @@ async def test_closing_the_client_logs_no_disconnect_warning(nats_url, caplog):
         if r.levelno >= logging.WARNING and r.name == "oktoscripts.bus.connection"
     ]
     assert warnings == []
+
+
+async def test_a_server_that_falls_silent_is_left_for_another_of_the_cluster(tmp_path):
+    """A NATS server whose machine vanished keeps its connections open and
+    silent: the client gives it up after two unanswered pings and moves to
+    another server of the cluster (it learnt of them from the first), instead
+    of hanging on it for minutes."""
+    import asyncio
+    import time
+
+    from oktoscripts.bus.connection import MAX_OUTSTANDING_PINGS, PING_INTERVAL_S
+    from tests.cluster.natscluster import NatsCluster
+
+    cluster = NatsCluster(tmp_path / "nats")
+    cluster.start()
+    frozen = cluster.nodes[0]
+    client = await connect("test-frozen", frozen.url)
+    try:
+        while not client.discovered_servers:  # the cluster's INFO names the other servers
+            await asyncio.sleep(0.05)
+        cluster.freeze(frozen.name)
+        frozen_at = time.monotonic()
+        limit = PING_INTERVAL_S * (MAX_OUTSTANDING_PINGS + 2)
+        while not client.is_connected or client.connected_url.port == frozen.port:
+            assert time.monotonic() - frozen_at < limit, "still on the silent server"
+            await asyncio.sleep(0.1)
+        await client.flush(timeout=5)  # and it works there
+    finally:
+        await client.close()
+        cluster.stop()

@@ -111,7 +111,9 @@ async def call_device(ctx: Any, name: str, serial: str, request: RpcRequest, mod
             "error": {"error_code": "408", "error_message": "no time left in the run"},
         }
     else:
-        answer = await client.call(_nats(ctx), serial, request, mode=mode, timeout_s=timeout)
+        answer = await client.call(
+            _nats(ctx), serial, request, mode=mode, timeout_s=timeout, call_id=ctx.device_call_id()
+        )
     ctx.record_call(name, serial, time.monotonic() - started, bool(answer.get("ok")))
     return answer
 

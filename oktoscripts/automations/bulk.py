@@ -8,6 +8,12 @@ under a lease (so two processes never both start items): it keeps at most
 and marks the bulk run "finished" when no item is left. Stopping cancels the
 running runs and marks the pending items "stopped"; retrying puts the failed,
 lost, cancelled and stopped items back to "pending".
+
+An item whose run was lost with its worker is run again by itself (at most
+LOST_RETRIES times), as the same piece of work: every attempt has the replay
+key of the first (Run.replay_key), so a device call an earlier attempt made
+is not made again, the new attempt gets its answer (oktoscripts/cwmp/client.py):
+the device is changed once however often the item is run.
 """
 
 from __future__ import annotations
@@ -31,6 +37,9 @@ log = logging.getLogger(__name__)
 
 MAX_CONCURRENCY = 1000
 LEASE_S = 15.0
+# Runs of one item lost with their worker that are run again (a script that
+# kills its worker each time is not run for ever).
+LOST_RETRIES = 2
 
 
 def create(
@@ -107,8 +116,9 @@ def retry_failed(bulk: BulkRun, user: Any = None) -> int:
         locked = BulkRun.objects.select_for_update().get(pk=bulk.pk)
         if locked.status == BulkRun.Status.STOPPING:
             raise ValueError("the bulk run is stopping; retry once it has stopped")
+        # Without their old run: a retry is a new piece of work (a new replay key).
         n = BulkRunItem.objects.filter(bulk=bulk, status__in=BulkRunItem.RETRYABLE).update(
-            status=BulkRunItem.Status.PENDING, updated=timezone.now()
+            status=BulkRunItem.Status.PENDING, run_id=None, updated=timezone.now()
         )
         if n:
             BulkRun.objects.filter(pk=bulk.pk).update(
@@ -126,7 +136,7 @@ class Step:
     """What one pass of the driver decided (sync part), for the async part to do."""
 
     bulk_id: int
-    to_start: list[tuple[int, str, str]]  # (item id, serial, run id)
+    to_start: list[tuple[int, str, str, str]]  # (item id, serial, run id, replay key)
     to_cancel: list[str]  # run ids
     running_run_ids: list[str]
 
@@ -162,15 +172,31 @@ def _collect_finished(bulk_id: int) -> None:
     ids = list(running)
     for start in range(0, len(ids), 500):
         finished = Run.objects.filter(pk__in=ids[start : start + 500], status__in=Run.FINAL)
-        for run_id, status, result, error in finished.values_list(
-            "id", "status", "result", "error"
+        for run_id, status, result, error, replay_key in finished.values_list(
+            "id", "status", "result", "error", "replay_key"
         ):
-            BulkRunItem.objects.filter(pk=running[run_id], run_id=run_id).update(
+            item = BulkRunItem.objects.filter(pk=running[run_id], run_id=run_id)
+            if status == Run.Status.LOST and _run_again(replay_key):
+                # Pending with the lost run kept: plan() gives the next attempt its replay key.
+                item.update(status=BulkRunItem.Status.PENDING, updated=timezone.now())
+                continue
+            item.update(
                 status=status,
                 result=result,
                 error=((error or {}).get("message") or "")[:1000],
                 updated=timezone.now(),
             )
+
+
+def _run_again(replay_key: str) -> bool:
+    lost = Run.objects.filter(replay_key=replay_key, status=Run.Status.LOST).count()
+    return bool(replay_key) and lost <= LOST_RETRIES
+
+
+def _replay_keys(run_ids: list) -> dict[str, str]:
+    """The replay key of each of these (lost) runs, for their next attempt."""
+    rows = Run.objects.filter(pk__in=[r for r in run_ids if r]).values_list("id", "replay_key")
+    return {str(run_id): key for run_id, key in rows}
 
 
 def plan(bulk_id: int, owner: str) -> Step | None:
@@ -194,9 +220,11 @@ def plan(bulk_id: int, owner: str) -> Step | None:
     room = bulk.concurrency - len(running)
     to_start = []
     if room > 0:
-        for item_id, serial in items.filter(status=BulkRunItem.Status.PENDING).values_list(
-            "id", "serial"
-        )[:room]:
+        pending = list(items.filter(status=BulkRunItem.Status.PENDING).values_list(
+            "id", "serial", "run_id"
+        )[:room])
+        earlier = _replay_keys([previous for _, _, previous in pending])
+        for item_id, serial, previous in pending:
             run_id = str(uuid.uuid4())
             if items.filter(pk=item_id, status=BulkRunItem.Status.PENDING).update(
                 status=BulkRunItem.Status.RUNNING,
@@ -204,12 +232,14 @@ def plan(bulk_id: int, owner: str) -> Step | None:
                 attempts=F("attempts") + 1,
                 updated=timezone.now(),
             ):
-                to_start.append((item_id, serial, run_id))
+                # A lost run's next attempt is the same work; anything else is new.
+                replay_key = earlier.get(str(previous)) or run_id
+                to_start.append((item_id, serial, run_id, replay_key))
     if not running and not to_start:
         BulkRun.objects.filter(pk=bulk_id, status=BulkRun.Status.RUNNING).update(
             status=BulkRun.Status.FINISHED, finished=timezone.now(), owner=""
         )
-    return Step(bulk_id, to_start, [], running_ids + [r for _, _, r in to_start])
+    return Step(bulk_id, to_start, [], running_ids + [r for _, _, r, _ in to_start])
 
 
 def start_context(bulk_id: int) -> tuple[targets.Target, BulkRun]:

@@ -140,11 +140,11 @@ class AutomationService:
         try:
             target, record = await sync_to_async(bulk.start_context)(step.bulk_id)
         except Exception as exc:  # noqa: BLE001 - script deleted, ...: the items fail
-            for item_id, _, _ in step.to_start:
+            for item_id, *_ in step.to_start:
                 await sync_to_async(bulk.mark_not_started)(item_id, str(exc))
             return
 
-        async def one(item_id: int, serial: str, run_id: str) -> None:
+        async def one(item_id: int, serial: str, run_id: str, replay_key: str) -> None:
             from oktoscripts.automations import targets
 
             args = {**(record.args or {}), record.serial_arg: serial}
@@ -156,6 +156,7 @@ class AutomationService:
                     trigger=f"bulk run #{record.pk} on {serial}",
                     nc=self.nc,
                     run_id=run_id,
+                    replay_key=replay_key,
                     **record.acting_for(),
                 )
             except Exception as exc:  # noqa: BLE001 - the run is stored as failed, or not at all

@@ -62,6 +62,7 @@ async def astart(
     bounded_by_author: bool = False,
     run_id: str | None = None,
     listener_key: str = "",
+    replay_key: str = "",
 ) -> str:
     """Queue a run of the target, acting for ``user`` (``Automation.acting_for()``),
     through the one action that starts runs (oktoscripts/scripts/start.py: the
@@ -71,7 +72,7 @@ async def astart(
         Source.saved(target.version, target.script),
         user=user,
         args=args,
-        origin=Origin(started_by, trigger, listener_key),
+        origin=Origin(started_by, trigger, listener_key, replay_key),
         nc=nc,
         bounded_by_author=bounded_by_author,
         run_id=run_id,

@@ -14,6 +14,7 @@ deployed gets consumers that start at "now" and expire after it is gone.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import zlib
@@ -23,6 +24,8 @@ from typing import Any, Protocol
 
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext, api
+
+from oktoscripts.bus import retry, streams
 
 log = logging.getLogger(__name__)
 
@@ -109,6 +112,9 @@ class StreamSource:
                 msgs = await self._psub.fetch(max(1, limit), timeout=FETCH_WAIT_S)
             except TimeoutError:  # nats.errors.TimeoutError is one too
                 continue
+            except retry.TRANSIENT:  # the consumer's leader lost, a new one being elected
+                await asyncio.sleep(retry.PAUSE_S)
+                continue
             batch = [delivery for msg in msgs if (delivery := await self._take(msg))]
             if batch:
                 return batch
@@ -157,6 +163,9 @@ async def subscribe(
         ack_wait=ACK_WAIT_S,
         max_ack_pending=10_000,
         inactive_threshold=DURABLE_IDLE_S if durable else EPHEMERAL_IDLE_S,
+        # A durable consumer has its stream's replicas; JetStream would keep
+        # an unnamed one on one server only, and lose it with that server.
+        num_replicas=None if durable else streams.replicas(),
     )
     name = consumer_name(durable, subject) if durable else None
     psub = await js.pull_subscribe(subject, durable=name, stream=stream, config=config)

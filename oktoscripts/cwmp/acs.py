@@ -613,7 +613,9 @@ class Acs:
         # The requester gets the answer first; the record goes meanwhile, and
         # the session's final 204 waits for that write.
         await self.publish_answer(item.request_id, answer)
-        write = self.spawn(self.queue.done(item.request_id))
+        record = self.queue.answered(item.request_id, answer) if item.keep else (
+            self.queue.done(item.request_id))
+        write = self.spawn(record)
         if session is not None:
             session.writes.append(write)
 

@@ -11,12 +11,13 @@ from __future__ import annotations
 import json
 import logging
 import re
+import uuid
 from datetime import UTC, datetime
 
 from nats.js import JetStreamContext, api
-from nats.js.errors import BadRequestError, NotFoundError
 
-from oktoscripts.bus import listening, subjects
+from oktoscripts.bus import listening, streams, subjects
+from oktoscripts.bus.retry import retrying
 from oktoscripts.cwmp.soap import EventStruct
 
 log = logging.getLogger(__name__)
@@ -43,13 +44,7 @@ async def ensure_stream(js: JetStreamContext) -> None:
         storage=api.StorageType.FILE,
         max_age=EVENT_MAX_AGE_S,
     )
-    try:
-        await js.stream_info(stream())
-    except NotFoundError:
-        try:
-            await js.add_stream(config)
-        except BadRequestError:
-            await js.stream_info(stream())
+    await streams.ensure_stream(js, config)
 
 
 def distinct(events: list[EventStruct]) -> list[EventStruct]:
@@ -84,13 +79,15 @@ def event_message(serial: str, event: EventStruct, when: datetime | None = None)
 
 
 async def publish(js: JetStreamContext, serial: str, events: list[EventStruct]) -> None:
-    """Publish and wait for JetStream to store each event (in Inform order)."""
+    """Publish and wait for JetStream to store each event (in Inform order).
+    While the stream elects a leader (a NATS server of a cluster lost) each
+    event is sent again, under one message id so that it is stored once."""
     now = datetime.now(UTC)
     for event in events:
-        await js.publish(
-            subjects.cwmp_event(token(event.number), token(serial)),
-            json.dumps(event_message(serial, event, now)).encode(),
-        )
+        subject = subjects.cwmp_event(token(event.number), token(serial))
+        data = json.dumps(event_message(serial, event, now)).encode()
+        headers = {"Nats-Msg-Id": uuid.uuid4().hex}
+        await retrying(lambda: js.publish(subject, data, headers=headers))  # noqa: B023 - awaited here
 
 
 def normalise_event_filter(event: str | None) -> str | None:

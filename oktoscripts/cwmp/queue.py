@@ -6,11 +6,16 @@ until it is answered, cancelled by its requester, or past its deadline, so an
 asynchronous request survives a restart of the ACS. ``status`` is "queued"
 until a session sends it, then "sent" (with the session's owner) until the
 answer is published.
+
+A request made with a call id (``keep``: a run that may be run again, see
+client.py) stays ANSWER_KEEP_S longer, "answered", with its answer: the same
+call made again gets that answer and never reaches the CPE twice.
 """
 
 from __future__ import annotations
 
 import itertools
+import json
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -21,6 +26,9 @@ from pymongo.database import Database
 from oktoscripts.cwmp.soap import RpcRequest
 
 COLLECTION = "cwmp_queue"
+# How long the answer of a request made with a call id is kept: longer than a
+# run's default wall-clock limit, plus the time to notice its worker died.
+ANSWER_KEEP_S = 15 * 60.0
 _counter = itertools.count()
 
 
@@ -39,6 +47,7 @@ class QueuedRpc:
     mode: str  # "sync" | "async"
     expires_at: datetime
     order: str = ""  # the queue's sort key: time of queueing, then a counter
+    keep: bool = False  # made with a call id: its answer is kept (answered())
 
     @classmethod
     def from_doc(cls, doc: dict) -> QueuedRpc:
@@ -52,6 +61,7 @@ class QueuedRpc:
             doc.get("mode", "sync"),
             expires,
             doc.get("order", ""),
+            doc.get("keep", False),
         )
 
 
@@ -66,8 +76,15 @@ class RpcQueue:
         await self.col.create_index([("expires_at", ASCENDING)])
 
     async def put(
-        self, request_id: str, serial: str, request: RpcRequest, mode: str, timeout_s: float
+        self,
+        request_id: str,
+        serial: str,
+        request: RpcRequest,
+        mode: str,
+        timeout_s: float,
+        keep: bool = False,
     ) -> QueuedRpc:
+        """Queue a request (DuplicateKeyError: one with this id is queued already)."""
         now = datetime.now(UTC)
         expires_at = now + timedelta(seconds=timeout_s)
         order = f"{time.time():017.6f}-{next(_counter):012d}"
@@ -82,9 +99,20 @@ class RpcQueue:
                 # time first, then a process counter: order of arrival within one ACS
                 "order": order,
                 "expires_at": expires_at,
+                "keep": keep,
             }
         )
-        return QueuedRpc(request_id, serial, request, mode, expires_at, order)
+        return QueuedRpc(request_id, serial, request, mode, expires_at, order, keep)
+
+    async def known(self, request_id: str) -> dict | None:
+        """A request made again: {"queued": True} while it waits or is being
+        answered, its answer once answered, None when there is no such request."""
+        doc = await self.col.find_one({"_id": request_id}, {"status": 1, "answer": 1})
+        if doc is None:
+            return None
+        if doc.get("status") == "answered":
+            return json.loads(doc["answer"])
+        return {"queued": True}
 
     async def take_next(self, serial: str, owner: str) -> QueuedRpc | None:
         """The oldest live queued request of ``serial``, marked sent by ``owner``."""
@@ -123,18 +151,28 @@ class RpcQueue:
     async def done(self, request_id: str) -> None:
         await self.col.delete_one({"_id": request_id})
 
+    async def answered(self, request_id: str, answer: dict) -> None:
+        """Keep the answer of a request made with a call id (see known()). As
+        JSON text: parameter paths, with their dots, are keys of some answers."""
+        until = datetime.now(UTC) + timedelta(seconds=ANSWER_KEEP_S)
+        await self.col.update_one(
+            {"_id": request_id},
+            {"$set": {"status": "answered", "answer": json.dumps(answer), "expires_at": until}},
+        )
+
     async def cancel(self, request_id: str) -> bool:
         """Drop a request that no session has taken yet."""
         result = await self.col.delete_one({"_id": request_id, "status": "queued"})
         return result.deleted_count == 1
 
     async def expired(self) -> list[QueuedRpc]:
-        """Requests past their deadline, removed from the queue."""
+        """Requests past their deadline, removed from the queue (kept answers
+        past theirs go too, silently)."""
         now = datetime.now(UTC)
         docs = await self.col.find({"expires_at": {"$lte": now}}).to_list(None)
         if docs:
             await self.col.delete_many({"_id": {"$in": [d["_id"] for d in docs]}})
-        return [QueuedRpc.from_doc(d) for d in docs]
+        return [QueuedRpc.from_doc(d) for d in docs if d.get("status") != "answered"]
 
     async def stale_sent(self, older_than_s: float) -> list[QueuedRpc]:
         """Requests sent longer ago than a session may last: the session that

@@ -1,12 +1,15 @@
 """The ACS's NATS side: RPC requests from workers, cancellations.
 
-A request ``{request_id, serial, request, mode, timeout_s}`` on
+A request ``{request_id, serial, request, mode, timeout_s, keep}`` on
 subjects.cwmp_rpc() (queue group "acs") is queued in MongoDB and acknowledged
 with ``{"queued": true}`` (or an error answer for an unknown device). A
 synchronous request then wakes the CPE with a Connection Request unless it is
 in a session now; if that fails the request is dropped and "503" is
 published on subjects.cwmp_answer(request_id), where the requester listens
 for the final answer in every case.
+
+A ``keep`` request (made with a call id) that is known already is not queued
+again: the reply is its kept answer, or ``{"queued": true}`` while it waits.
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+
+from pymongo.errors import DuplicateKeyError
 
 from oktoscripts.bus import subjects
 from oktoscripts.cwmp import answers
@@ -66,9 +71,12 @@ class RpcService:
             request = RpcRequest.from_json(body["request"])
             mode = "async" if body.get("mode") == "async" else "sync"
             timeout_s = min(float(body.get("timeout_s", 60)), MAX_TIMEOUT_S)
+            keep = bool(body.get("keep", False))
         except (ValueError, KeyError, TypeError) as exc:
             return answers.error("500", f"malformed request: {exc}")
         acs = self.acs
+        if keep and (known := await acs.queue.known(request_id)) is not None:
+            return known  # the same call again: never a second time to the CPE
         if not await acs.backend.exists(serial):
             return answers.error("404", f"unknown device {serial!r}")
         wake_now = mode == "sync" and not acs.in_session(serial)
@@ -77,7 +85,10 @@ class RpcService:
                 # Wake the CPE while the request is written; its session
                 # waits for the write before it looks at the queue.
                 acs.spawn(self._wake(serial, [request_id]))
-            item = await acs.queue.put(request_id, serial, request, mode, timeout_s)
+            try:
+                item = await acs.queue.put(request_id, serial, request, mode, timeout_s, keep)
+            except DuplicateKeyError:
+                return {"queued": True}  # the same call, made again at the same moment
             acs.hold(item)
             acs.note_queued(serial)
         if mode == "sync" and not wake_now:

@@ -25,9 +25,8 @@ from typing import Any, Protocol
 
 from nats.aio.client import Client
 from nats.js import JetStreamContext, api
-from nats.js.errors import BadRequestError, NotFoundError
 
-from oktoscripts.bus import listening, subjects
+from oktoscripts.bus import listening, streams, subjects
 
 log = logging.getLogger(__name__)
 
@@ -48,11 +47,6 @@ def stream_name() -> str:
 async def ensure_stream(js: JetStreamContext) -> str:
     """Create the stream of new-device events if needed (idempotent)."""
     name = stream_name()
-    try:
-        await js.stream_info(name)
-        return name
-    except NotFoundError:
-        pass
     config = api.StreamConfig(
         name=name,
         subjects=[new_device_subject()],
@@ -61,10 +55,7 @@ async def ensure_stream(js: JetStreamContext) -> str:
         max_age=MAX_AGE_S,
         duplicate_window=DUPLICATE_WINDOW_S,
     )
-    try:
-        await js.add_stream(config)
-    except BadRequestError:
-        await js.stream_info(name)  # created by another process at the same moment
+    await streams.ensure_stream(js, config)
     return name
 
 

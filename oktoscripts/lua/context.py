@@ -61,6 +61,7 @@ class RunContext:
         listener_key: str = "",
         memory_room: Callable[[], int | None] | None = None,
         principal: Principal | None = None,
+        replay_key: str = "",
     ) -> None:
         self.run_id = run_id
         self.script_name = script_name
@@ -79,6 +80,8 @@ class RunContext:
         self._listener_key = listener_key
         self._memory_room = memory_room
         self._listeners_named = 0
+        self._replay_key = replay_key
+        self._device_calls_named = 0
         self._lock = threading.Lock()
         self._seq = 0
         self._output_bytes = 0
@@ -179,6 +182,17 @@ class RunContext:
             return None
         self._listeners_named += 1
         return f"{self._listener_key}-{self._listeners_named}"
+
+    def device_call_id(self) -> str | None:
+        """The id of the run's next device call, the same in every attempt of
+        a run that may be run again (its n-th call gets the n-th id), so an
+        attempt gets the answers of the calls an earlier one made. None for a
+        run that is not run again."""
+        if not self._replay_key:
+            return None
+        with self._lock:  # sync bindings call from the Lua thread
+            self._device_calls_named += 1
+            return f"{self._replay_key}:{self._device_calls_named}"
 
     def close(self) -> None:
         """The run is over: further output is dropped."""

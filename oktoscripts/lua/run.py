@@ -114,6 +114,7 @@ class LuaRun:
         executor: concurrent.futures.Executor | None = None,
         listener_key: str = "",
         principal: Any = None,
+        replay_key: str = "",
     ) -> None:
         if runtime not in RUNTIMES:
             raise ValueError(f"unknown Lua runtime {runtime!r} (use one of {', '.join(RUNTIMES)})")
@@ -126,6 +127,7 @@ class LuaRun:
         self.runtime = runtime
         self.services = services
         self.listener_key = listener_key
+        self.replay_key = replay_key
         self.principal = principal  # an oktoscripts.runs.principal.Principal
         self.on_output = on_output
         self.on_status = on_status
@@ -188,6 +190,7 @@ class LuaRun:
             listener_key=self.listener_key,
             memory_room=weakly(self._memory_room),
             principal=self.principal,
+            replay_key=self.replay_key,
         )
         if self._cancel_requested:
             self._on_cancel()

@@ -38,6 +38,7 @@ LIVE_TEXT_MAX = 64 * 1024
 LIVE_RESULT_MAX = 64 * 1024
 BATCH = 500  # lines per "lines" event
 GAP_WAIT_S = 3.0  # how long to wait for a missing line to be stored
+RESYNC_S = 5.0  # a quiet feed looks at the database this often
 
 
 # -- publishing ----------------------------------------------------------------
@@ -163,7 +164,10 @@ class RunFeed:
     given. A gap (a line published before the subscription but stored after the
     read) is filled from the database. The final status is published only after
     everything is stored, so on it the feed reads the remaining lines and the
-    outcome from the database."""
+    outcome from the database. After RESYNC_S without a message it reads the
+    database too: live messages are lost while this process moves to another
+    NATS server (one of a cluster lost), and a lost final status must not leave
+    the follower waiting for ever."""
 
     def __init__(self, run_id: str, after: int = 0) -> None:
         from oktoscripts.runs.models import Run
@@ -208,11 +212,16 @@ class RunFeed:
                 yield event
             return
         while True:
-            batch = [await self._queue.get()]
-            while not self._queue.empty() and len(batch) < BATCH:
-                batch.append(self._queue.get_nowait())
+            try:
+                batch = [await asyncio.wait_for(self._queue.get(), RESYNC_S)]
+            except TimeoutError:
+                events = self._resync()
+            else:
+                while not self._queue.empty() and len(batch) < BATCH:
+                    batch.append(self._queue.get_nowait())
+                events = self._handle(batch)
             ended = False
-            async for event in self._handle(batch):
+            async for event in events:
                 ended = ended or event[0] == "end"
                 yield event
             if ended:
@@ -261,6 +270,19 @@ class RunFeed:
                     return
                 yield "status", {"status": status}
         async for event in self._lines(lines):
+            yield event
+
+    async def _resync(self) -> AsyncIterator[tuple[str, dict]]:
+        """What the database has that no message brought, ending with "end" when
+        the run has ended."""
+        state = await _run_state(self.run_id)
+        if state is None:
+            raise RunGone(self.run_id)
+        if state["status"] in self.final:
+            async for event in self._end():
+                yield event
+            return
+        async for event in self._lines(await _stored_lines(self.run_id, self.sent)):
             yield event
 
     async def _gap(self, upto: int) -> list[dict[str, Any]]:

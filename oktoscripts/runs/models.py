@@ -71,6 +71,11 @@ class Run(models.Model):
     # Set on the runs of a deployed listener: the same in each of its runs, so a
     # replacement run takes over the event consumers of the run it replaces.
     listener_key = models.CharField(max_length=64, blank=True, default="")
+    # Set on a run that may be run again after its worker died (a bulk run's
+    # item): the same in each attempt, it names the run's device calls, so an
+    # attempt gets the answers of the calls an earlier one made instead of
+    # making them again (oktoscripts/cwmp/client.py).
+    replay_key = models.CharField(max_length=64, blank=True, default="")
     runtime = models.CharField(max_length=8, choices=Runtime.choices, default=Runtime.LUAJIT)
     limits = models.JSONField(default=dict, blank=True, help_text="overrides of the default limits")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
@@ -91,6 +96,10 @@ class Run(models.Model):
             models.Index(fields=["status", "-created"], name="run_status_created"),
             models.Index(fields=["script_name", "-created"], name="run_script_created"),
             models.Index(fields=["worker_id", "status"], name="run_worker_status"),
+            # Only the runs that may be run again have one.
+            models.Index(
+                fields=["replay_key"], condition=~models.Q(replay_key=""), name="run_replay_key"
+            ),
         ]
 
     def __str__(self) -> str:

@@ -32,6 +32,9 @@ log = logging.getLogger(__name__)
 
 # A pull request lives this long at the server before it expires and is renewed.
 PULL_EXPIRES_S = 10.0
+# While the consumer has no leader (503: a NATS node lost, an election under
+# way), pull requests are refused at once: ask again after this pause.
+UNAVAILABLE_PAUSE_S = 0.5
 
 
 class RequestPuller:
@@ -59,6 +62,7 @@ class RequestPuller:
         self._last_news = time.monotonic()
         self._watchdog: asyncio.Task | None = None
         self._pulling: asyncio.Task | None = None  # held: the loop keeps only weak references
+        self._unavailable = False
 
     async def start(self) -> None:
         self._sub = await self._nc.subscribe(
@@ -104,19 +108,39 @@ class RequestPuller:
         status = msg.headers.get("Status") if msg.headers else None
         if status is None and msg.reply:
             self.credit = max(0, self.credit - 1)
+            self._unavailable = False
             self._on_request(msg)
             return
         if status == "100":  # idle heartbeat
             return
         # 408: the request expired; 409: refused (too many waiting, consumer
-        # deleted); 404: nothing there. Status notices come on the request's
-        # own reply subject.
-        if status not in ("404", "408"):
-            log.warning("run queue: %s %s", status, msg.headers.get("Description", ""))
+        # deleted); 404: nothing there; 503: no consumer leader. Status notices
+        # come on the request's own reply subject.
         batch, _ = self._batches.pop(msg.subject.rsplit(".", 1)[-1], (0, 0.0))
         owed = msg.headers.get("Nats-Pending-Messages")
         self.credit = max(0, self.credit - (int(owed) if owed is not None else batch))
+        if status == "503":
+            self._pause_pulling()
+            return
+        self._unavailable = False
+        if status not in ("404", "408"):
+            log.warning("run queue: %s %s", status, msg.headers.get("Description", ""))
         self.top_up()
+
+    def _pause_pulling(self) -> None:
+        """Ask again a little later: asking at once is refused at once, a busy
+        loop for as long as the election lasts."""
+        if not self._unavailable:
+            self._unavailable = True
+            log.warning("run queue unavailable (no consumer leader): asking every %gs",
+                        UNAVAILABLE_PAUSE_S)
+        if not self._topping_up and self._sub is not None:
+            self._topping_up = True
+            self._pulling = asyncio.get_running_loop().create_task(self._pull_after_pause())
+
+    async def _pull_after_pause(self) -> None:
+        await asyncio.sleep(UNAVAILABLE_PAUSE_S)
+        await self._pull()
 
     def _forget_all(self) -> None:
         self._batches.clear()

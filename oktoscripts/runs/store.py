@@ -66,6 +66,7 @@ class ClaimedRun:
     started_by: str = ""
     bounded_by_author: bool = False
     script_version_id: int | None = None
+    replay_key: str = ""
 
 
 @dataclass(frozen=True)
@@ -279,6 +280,7 @@ class RunStore:
                 .values_list(
                     "id", "script_name", "code", "args", "runtime", "limits", "listener_key",
                     "user_id", "started_by", "bounded_by_author", "script_version_id",
+                    "replay_key",
                 )
             )
             for run_id, *fields in rows:

@@ -18,6 +18,7 @@ from django.utils import timezone
 from nats.aio.client import Client
 
 from oktoscripts.bus import blocking, subjects
+from oktoscripts.bus.retry import retrying
 from oktoscripts.bus.streams import ensure_run_queue
 from oktoscripts.lua.limits import Limits
 from oktoscripts.lua.runtime import DEFAULT_RUNTIME
@@ -46,6 +47,7 @@ def _new_run(
     run_id: str | None,
     listener_key: str = "",
     bounded_by_author: bool = False,
+    replay_key: str = "",
 ) -> Run:
     if runtime not in Run.Runtime.values:
         raise ValueError(f"unknown runtime {runtime!r} (use {' or '.join(Run.Runtime.values)})")
@@ -69,6 +71,7 @@ def _new_run(
         trigger=trigger,
         listener_key=listener_key,
         bounded_by_author=bounded_by_author,
+        replay_key=replay_key,
     )
 
 
@@ -79,7 +82,10 @@ async def publish_request(nc: Client, run: Run) -> None:
         _queue_ready.add(nc)
     run_id = str(run.id)
     payload = json.dumps({"run_id": run_id, "script_name": run.script_name}).encode()
-    await nc.jetstream().publish(subjects.run_queue(), payload, headers={"Nats-Msg-Id": run_id})
+    js = nc.jetstream()
+    # Safe to repeat: the stream stores one request per Nats-Msg-Id.
+    headers = {"Nats-Msg-Id": run_id}
+    await retrying(lambda: js.publish(subjects.run_queue(), payload, headers=headers))
     await live.publish(nc, live.status_message(run_id, "queued"))
 
 
@@ -111,6 +117,7 @@ async def asubmit_run(
     nc: Client | None = None,
     listener_key: str = "",
     bounded_by_author: bool = False,
+    replay_key: str = "",
 ) -> Run:
     """Store a queued Run and put its request on the run queue; returns the Run.
 
@@ -123,7 +130,9 @@ async def asubmit_run(
     The run acts for ``user`` (its principal, oktoscripts/runs/principal.py);
     ``bounded_by_author``: an automation runs the latest saved version, whose
     author must hold a guarded binding's permission too. A run with no user
-    acts for the machine's operator when ``started_by`` is "cli", else for no one."""
+    acts for the machine's operator when ``started_by`` is "cli", else for no one.
+    ``replay_key``: the run may be run again after its worker died
+    (Run.replay_key), a bulk run's item."""
     run = _new_run(
         code,
         script_name,
@@ -137,6 +146,7 @@ async def asubmit_run(
         run_id,
         listener_key,
         bounded_by_author,
+        replay_key,
     )
     await sync_to_async(run.save)(force_insert=True)
     try:
@@ -167,6 +177,7 @@ def submit_run(code: str, **options: Any) -> Run:
         options.get("run_id"),
         options.get("listener_key", ""),
         options.get("bounded_by_author", False),
+        options.get("replay_key", ""),
     )
     run.save(force_insert=True)
     try:

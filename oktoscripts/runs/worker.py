@@ -30,6 +30,7 @@ from oktoscripts import permissions
 from oktoscripts.api.services import Services
 from oktoscripts.bus import subjects
 from oktoscripts.bus.outbox import Outbox
+from oktoscripts.bus.retry import retrying
 from oktoscripts.bus.streams import ensure_run_queue, ensure_workers_bucket
 from oktoscripts.lua.threads import LuaThreadPool
 from oktoscripts.runs import conf, live, stranded
@@ -138,7 +139,7 @@ class Worker:
         kv = await ensure_workers_bucket(js, ttl_s=max(60.0, 4 * self.options.lost_after_s))
         self.outbox.start()
         self._heartbeat = Heartbeat(kv, self.worker_id, self.options.heartbeat_s, lambda: self.load)
-        await self._heartbeat.beat()  # alive before holding any run
+        await retrying(self._heartbeat.beat)  # alive before holding any run
         sweeper = LostRunSweeper(
             kv,
             self.store,
@@ -339,6 +340,7 @@ class Worker:
             on_status=on_status,
             executor=self._lua_threads,
             listener_key=claimed.listener_key,
+            replay_key=claimed.replay_key,
             principal=principal,
         )
 

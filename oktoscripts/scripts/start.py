@@ -81,11 +81,14 @@ class Source:
 class Origin:
     """Who or what started the run, as the run records it: ``started_by`` (a
     Run.StartedBy), ``trigger`` (which schedule, event, bulk run or deployment,
-    in words), and for a deployed listener the ``listener_key`` of its consumers."""
+    in words), for a deployed listener the ``listener_key`` of its consumers,
+    and for a bulk run's item the ``replay_key`` that every attempt of the item
+    shares (Run.replay_key: a lost run's next attempt makes no device call twice)."""
 
     started_by: str
     trigger: str = ""
     listener_key: str = ""
+    replay_key: str = ""
 
 
 def _submission(source: Source, args: object, origin: Origin, user: Any,
@@ -106,6 +109,7 @@ def _submission(source: Source, args: object, origin: Origin, user: Any,
         "trigger": (origin.trigger or ("draft" if source.is_draft else ""))[:255],
         "run_id": run_id or str(uuid.uuid4()),
         "listener_key": origin.listener_key,
+        "replay_key": origin.replay_key,
     }
 
 

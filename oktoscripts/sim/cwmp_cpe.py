@@ -23,7 +23,7 @@ import logging
 import random
 import ssl
 import time
-from collections import deque
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from urllib.parse import unquote, urlsplit
@@ -125,6 +125,9 @@ class SimulatedCpe:
         self.events: list[tuple[str, str]] = [("0 BOOTSTRAP", ""), ("1 BOOT", "")]
         self.transfers: list[str] = []  # command keys of TransferCompletes to send
         self.changed: set[str] = set()
+        # Changes applied (SetParameterValues, AddObject, DeleteObject) by
+        # ParameterKey: what a test counts to know a change was made exactly once.
+        self.applied: Counter[str] = Counter()
         self.started = time.monotonic()
         self._wake = asyncio.Event()
         self._lock = asyncio.Lock()
@@ -448,6 +451,7 @@ class SimulatedCpe:
 
     def _parameter_key(self, key: str) -> None:
         self.dm.params[self.dm.root + "ManagementServer.ParameterKey"].value = key
+        self.applied[key] += 1
 
     # -- connection requests ------------------------------------------------------
 

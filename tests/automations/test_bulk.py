@@ -163,3 +163,67 @@ async def test_two_schedulers_drive_a_bulk_run_without_overshooting(
     assert peak <= 2
     runs = [r async for r in Run.objects.filter(trigger__startswith=f"bulk run #{record.pk} ")]
     assert sorted(r.args["serial"] for r in runs) == [f"ACME-{n:03d}" for n in range(1, 13)]
+
+
+CHANGE_THEN_WAIT = """
+local r = send_cwmp_message(args.serial, "<cwmp:SetParameterValues><ParameterList>"
+  .. "<ParameterValueStruct><Name>" .. args.root .. "ManagementServer.PeriodicInformInterval"
+  .. "</Name><Value xsi:type=\\"xsd:unsignedInt\\">3600</Value></ParameterValueStruct>"
+  .. "</ParameterList><ParameterKey>bulk-lost</ParameterKey></cwmp:SetParameterValues>", 1)
+if r ~= true then error(json_encode(r)) end
+print("changed")
+sleep(args.pause)
+return "done"
+"""
+
+
+async def test_an_item_lost_with_its_worker_runs_again_and_changes_its_device_once(
+    make_script, operator, platform_worker, automation_service, nats_url, mongo_uri
+):
+    """The worker holding an item's run dies after the run changed its device:
+    the item is run again on another worker with the same replay key, whose
+    device call gets the answer of the first one instead of reaching the CPE
+    again. The item succeeds; the CPE applied the change once."""
+    from django.conf import settings
+
+    from oktoscripts.cwmp.app import start_acs
+    from oktoscripts.cwmp.config import AcsConfig
+    from oktoscripts.devices.client import default_registry
+    from oktoscripts.sim.cwmp_cpe import CpeFleet, CpeOptions
+
+    acs = await start_acs(AcsConfig(host="127.0.0.1", port=0, auth="off"), nats_url=nats_url,
+                          mongo_uri=mongo_uri, db_name=settings.MONGO_DB_NAME)
+    fleet = CpeFleet(1, CpeOptions(acs_url=f"http://127.0.0.1:{acs.port}/", auth="none"),
+                     prefix="LOSTBULK")
+    try:
+        await fleet.start()
+        cpe = fleet.cpes[0]
+        deadline = time.monotonic() + 30
+        while not cpe.last_session_ok:  # registered, answering Connection Requests
+            assert time.monotonic() < deadline, "the CPE never got its first session"
+            await asyncio.sleep(0.05)
+        script = await sync_to_async(make_script)("change-then-wait.lua", CHANGE_THEN_WAIT)
+        doomed = platform_worker()
+        record = await sync_to_async(bulk.create)(
+            script=script, version=None, args={"pause": 3, "root": cpe.dm.root},
+            device_filter={"text": "LOSTBULK"}, concurrency=1, user=operator,
+            registry=await sync_to_async(default_registry)(),
+        )
+        await automation_service()
+        deadline = time.monotonic() + 30
+        while cpe.applied["bulk-lost"] == 0:
+            assert time.monotonic() < deadline, "the first attempt never changed the device"
+            await asyncio.sleep(0.05)
+        doomed.kill()  # SIGKILL while the run sleeps after its change
+        platform_worker()
+        await wait_bulk(record.pk, ("finished",))
+    finally:
+        await fleet.stop()
+        await acs.stop()
+    item = (await items_of(record.pk))[cpe.serial]
+    assert (item.status, item.result, item.attempts) == ("succeeded", "done", 2)
+    assert cpe.applied["bulk-lost"] == 1
+    runs = [r async for r in Run.objects.filter(trigger__startswith=f"bulk run #{record.pk} ")
+            .order_by("created")]
+    assert [r.status for r in runs] == ["lost", "succeeded"]
+    assert runs[0].replay_key == runs[1].replay_key == str(runs[0].pk)

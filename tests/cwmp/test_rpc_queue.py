@@ -174,3 +174,124 @@ async def test_requests_of_a_deleted_device_are_not_sent_when_it_comes_back(
     await eventually(lambda: mongo_db.cwmp_queue.count_documents({"serial": cpe.serial}) == 1)
     cpe.add_event("2 PERIODIC")
     assert await fresh == {"ok": True, "result": {name: cpe.dm.value(name)}}
+
+
+async def test_a_request_made_while_no_acs_listens_waits_for_one(fleet_factory, acs, nats_url):
+    """The ACS is briefly away from NATS (restarting, or reconnecting to another
+    server of a cluster that lost one): a script's request is sent again until
+    an ACS takes it, instead of failing with "the ACS is not running"."""
+    import nats
+
+    fleet = await fleet_factory(1)
+    await _booted(fleet)
+    cpe = fleet.cpes[0]
+    name = cpe.dm.root + "DeviceInfo.SerialNumber"
+    await acs.service.stop()
+    caller = await nats.connect(nats_url)
+    try:
+        sent = caller.stats["out_msgs"]
+        call = asyncio.ensure_future(client.call(caller, cpe.serial, gpv(name), timeout_s=20))
+        await eventually(lambda: caller.stats["out_msgs"] >= sent + 3)  # refused, sent again
+        assert not call.done()
+        await acs.service.start()
+        assert await call == {"ok": True, "result": {name: cpe.serial}}
+    finally:
+        await caller.close()
+
+
+def spv(cpe, key: str) -> RpcRequest:
+    name = cpe.dm.root + "ManagementServer.PeriodicInformInterval"
+    return RpcRequest("SetParameterValues", values=[(name, "3600", "unsignedInt")],
+                      parameter_key=key)
+
+
+async def test_a_call_made_again_with_its_call_id_reaches_the_cpe_once(fleet_factory, nc):
+    """The n-th device call of a run that is run again (its worker died) is the
+    same call: the CPE applies it once, every attempt gets its answer."""
+    fleet = await fleet_factory(1)
+    await _booted(fleet)
+    cpe = fleet.cpes[0]
+    first = await client.call(nc, cpe.serial, spv(cpe, "once"), timeout_s=15, call_id="run-a:1")
+    requests = fleet.stats.connection_requests
+    again = await client.call(nc, cpe.serial, spv(cpe, "once"), timeout_s=15, call_id="run-a:1")
+    assert first == again == {"ok": True, "result": True}
+    assert cpe.applied["once"] == 1
+    assert fleet.stats.connection_requests == requests  # the CPE was not even woken
+    # Another call of the run, or the same call without a call id, goes to the CPE.
+    await client.call(nc, cpe.serial, spv(cpe, "once"), timeout_s=15, call_id="run-a:2")
+    await client.call(nc, cpe.serial, spv(cpe, "once"), timeout_s=15)
+    assert cpe.applied["once"] == 3
+
+
+async def test_the_call_of_a_caller_that_died_is_answered_to_its_next_attempt(
+    fleet_factory, nats_url
+):
+    """A worker dies while its call is with the CPE: the answer is published to
+    nobody, and the run's next attempt, on another worker, gets it."""
+    import nats
+
+    fleet = await fleet_factory(1)
+    await _booted(fleet)
+    cpe = fleet.cpes[0]
+    dying = await nats.connect(nats_url)
+    call = asyncio.ensure_future(
+        client.call(dying, cpe.serial, spv(cpe, "k"), timeout_s=15, call_id="run-b:1")
+    )
+    await eventually(lambda: cpe.applied["k"] == 1)
+    await dying.close()  # gone before the answer: nobody hears it, nothing cancels it
+    await asyncio.gather(call, return_exceptions=True)
+    survivor = await nats.connect(nats_url)
+    try:
+        answer = await client.call(survivor, cpe.serial, spv(cpe, "k"), timeout_s=15,
+                                   call_id="run-b:1")
+    finally:
+        await survivor.close()
+    assert answer == {"ok": True, "result": True}
+    assert cpe.applied["k"] == 1
+
+
+async def test_a_call_whose_answer_was_lost_asks_the_acs_again(fleet_factory, acs, nc):
+    """The answer is published while its caller is moving to another NATS
+    server (here: the publication is dropped): a call with a call id asks the
+    ACS again after RECHECK_S and gets the answer it kept."""
+    fleet = await fleet_factory(1)
+    await _booted(fleet)
+    cpe = fleet.cpes[0]
+    publish, dropped = acs.acs.publish_answer, []
+
+    async def lost_once(request_id, answer):
+        if not dropped:
+            dropped.append(request_id)
+            return
+        await publish(request_id, answer)
+
+    acs.acs.publish_answer = lost_once
+    answer = await client.call(nc, cpe.serial, spv(cpe, "lost"), timeout_s=15, call_id="run-c:1")
+    assert dropped and answer == {"ok": True, "result": True}
+    assert cpe.applied["lost"] == 1
+
+
+async def test_a_call_whose_acs_never_replied_is_handed_over_again(fleet_factory, acs, nc):
+    """The ACS queued a request but its reply was lost (its NATS server died
+    under it): a call with a call id hands it over again, the ACS knows it,
+    and the CPE gets it once."""
+    fleet = await fleet_factory(1)
+    await _booted(fleet)
+    cpe = fleet.cpes[0]
+    service = acs.service
+    await service.stop()
+    unanswered = []
+
+    async def reply_lost_once(msg):
+        if not unanswered:
+            unanswered.append(await service._queue(msg.data))  # queued, no reply
+            return
+        await type(service)._on_request(service, msg)
+
+    service._on_request = reply_lost_once
+    await service.start()
+    answer = await client.call(nc, cpe.serial, spv(cpe, "unreplied"), timeout_s=30,
+                               call_id="run-d:1")
+    assert unanswered == [{"queued": True}]
+    assert answer == {"ok": True, "result": True}
+    assert cpe.applied["unreplied"] == 1

@@ -220,3 +220,25 @@ async def test_a_pending_console_whose_run_never_comes_is_closed(nats_url, monke
     assert closed == {"type": "websocket.close", "code": 4404}
     without_pending, _ = (await _connect(str(uuid.uuid4())))[1:]
     assert without_pending is False
+
+
+async def test_a_console_whose_messages_were_lost_catches_up_and_ends(nats_url, monkeypatch):
+    """Messages published while the web process moved to another NATS server
+    never arrive: a quiet console reads the lines and the end from the database."""
+    from oktoscripts.runs import live
+
+    monkeypatch.setattr(live, "RESYNC_S", 0.3)
+    run_id = await sync_to_async(_new_run)(2)
+    communicator, connected, _ = await _connect(run_id)
+    assert connected
+    first = await communicator.receive_json_from(timeout=10)
+    assert [x["seq"] for x in first["lines"]] == [1, 2]
+    assert (await communicator.receive_json_from(timeout=10))["status"] == "running"
+    await sync_to_async(_store)(run_id, 3)  # published live to nobody
+    await sync_to_async(_store)(run_id, 4)
+    await sync_to_async(_finish)(run_id)  # and so was its final status
+    try:
+        seqs, end = await _receive_until_end(communicator)
+    finally:
+        await communicator.disconnect()
+    assert seqs == [3, 4] and end["status"] == "succeeded"

@@ -48,3 +48,25 @@ async def test_requests_flow_as_room_frees_and_never_beyond_it(nc):
         await puller.stop()
         await js.delete_stream(stream)
     assert most_held <= room_size
+
+
+async def test_a_consumer_without_leader_is_asked_again_after_a_pause(nats_url):
+    """While JetStream elects the run queue consumer's leader (a NATS node was
+    lost), every pull request is refused at once with 503. The puller used to
+    ask again at once: thousands of requests a second for as long as the
+    election lasted. It now asks every UNAVAILABLE_PAUSE_S."""
+    from oktoscripts.bus.connection import connect
+    from oktoscripts.runs.puller import UNAVAILABLE_PAUSE_S
+
+    client = await connect("puller-503", nats_url)
+    # No such consumer: nothing answers its pull requests, as during an election.
+    puller = RequestPuller(client, "NO_SUCH_STREAM", "c", lambda msg: None, lambda: 10)
+    await puller.start()
+    try:
+        before = client.stats["out_msgs"]
+        await asyncio.sleep(1.5)  # the time passing is what is measured
+        asked = client.stats["out_msgs"] - before
+    finally:
+        await puller.stop()
+        await client.close()
+    assert asked <= 1.5 / UNAVAILABLE_PAUSE_S + 2
