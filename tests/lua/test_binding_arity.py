@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 
-from oktoscripts.api.registry import all_bindings
+from oktoscripts.bindings import all_bindings
 
 # A value of each declared type that passes the type check (what the call then
 # does with it, a missing device for instance, does not matter here).
