@@ -283,18 +283,17 @@
     statusEl.textContent = "starting";
     resultEl.innerHTML = "";
     const out = document.getElementById("console");
-    out.innerHTML = "<div class='placeholder'>Starting…</div>";
     // The console connects while the run is submitted (with an id chosen here),
     // so it is listening when the first line comes.
     const runId = window.Okto.uuid4();
     if (current) current.close();
     current = new window.Okto.RunConsole(runId, {
       output: out, statusEl: statusEl, resultEl: resultEl, cancelBtn: cancelBtn, pending: true,
+      placeholder: "Waiting for output…",
       onJump: (line) => jump(line, 0),
       onEnd: (msg) => { runBtn.disabled = false; markRunError(msg.error, ranText); refreshRecent(); },
       onRefused: () => { runBtn.disabled = false; },
     });
-    out.innerHTML = "<div class='placeholder'>Waiting for output…</div>";
     try {
       const body = draft ? { script_id: cfg.scriptId, code: ranText, args: collectArgs(), run_id: runId }
         : { script_id: cfg.scriptId, version: version, args: collectArgs(), run_id: runId };
@@ -304,8 +303,8 @@
       if (!current.status) current.setStatus(r.status);
     } catch (e) {
       current.close();
-      out.innerHTML = "";
-      out.appendChild(Object.assign(document.createElement("div"), { className: "line failure", textContent: "Could not start the run: " + e.message }));
+      current.list.dropPlaceholder();
+      current.list.note(Object.assign(document.createElement("div"), { className: "line failure", textContent: "Could not start the run: " + e.message }));
       runBtn.disabled = false;
     }
   }
