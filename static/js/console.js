@@ -1,6 +1,6 @@
 /* The run console: follows a run over a WebSocket (its lines into a LogList,
-   its status, its end) and renders the returned value. Used by the editor and
-   the run page; needs loglist.js. */
+   its status, its end, its value into the result box). Used by the editor and
+   the run page; needs loglist.js and results.js. */
 (function () {
   "use strict";
 
@@ -14,62 +14,6 @@
   function clock(epoch) { return window.Okto.clock(epoch); }  // loglist.js
 
   const TAIL = 2000;  // stored lines a console asks for when it opens
-
-  function isRecord(v) { return v !== null && typeof v === "object" && !Array.isArray(v); }
-
-  function scalar(v) {
-    if (v === null || v === undefined) return el("span", "nil", "nil");
-    if (typeof v === "string") return el("span", "str", v);
-    if (typeof v === "number") return el("span", "num", String(v));
-    if (typeof v === "boolean") return el("span", "bool", String(v));
-    return el("span", "", String(v));
-  }
-
-  function size(v) { return Array.isArray(v) ? v.length : Object.keys(v).length; }
-
-  /* A value as HTML: array of records -> grid, map -> key/value rows, nested
-     tables folded in <details>. */
-  function renderValue(v, depth) {
-    depth = depth || 0;
-    if (v === null || typeof v !== "object") return scalar(v);
-    if (depth > 0) {
-      const d = el("details", "nested");
-      d.appendChild(el("summary", "", (Array.isArray(v) ? "array" : "table") + " · " + size(v) + " item" + (size(v) === 1 ? "" : "s")));
-      d.addEventListener("toggle", function once() {
-        if (d.open && d.children.length === 1) d.appendChild(renderTable(v, depth));
-      });
-      return d;
-    }
-    return renderTable(v, depth);
-  }
-
-  function renderTable(v, depth) {
-    const table = el("table", "value");
-    if (Array.isArray(v) && v.length && v.every(isRecord)) {
-      const cols = [];
-      v.forEach(r => Object.keys(r).forEach(k => { if (!cols.includes(k) && cols.length < 40) cols.push(k); }));
-      const head = el("tr");
-      head.appendChild(el("th", "", "#"));
-      cols.forEach(c => head.appendChild(el("th", "", c)));
-      table.appendChild(head);
-      v.forEach((r, i) => {
-        const tr = el("tr");
-        tr.appendChild(el("td", "key", String(i + 1)));
-        cols.forEach(c => { const td = el("td"); if (c in r) td.appendChild(renderValue(r[c], depth + 1)); tr.appendChild(td); });
-        table.appendChild(tr);
-      });
-      return table;
-    }
-    const entries = Array.isArray(v) ? v.map((x, i) => [String(i + 1), x]) : Object.entries(v);
-    if (!entries.length) { const t = el("div", "nil", "empty table"); return t; }
-    entries.forEach(([k, x]) => {
-      const tr = el("tr");
-      tr.appendChild(el("td", "key", k));
-      const td = el("td"); td.appendChild(renderValue(x, depth + 1)); tr.appendChild(td);
-      table.appendChild(tr);
-    });
-    return table;
-  }
 
   /* opts: {output, statusEl, resultEl, onJump(line), onEnd(msg), onRefused(text),
      cancelBtn, pending, placeholder, tools}. The lines go to a LogList
@@ -184,41 +128,13 @@
       row.appendChild(x);
       this.list.note(row);
     }
-    if (this.opts.resultEl) showResult(this.opts.resultEl, msg);
+    if (this.opts.resultEl) window.Okto.showResult(this.opts.resultEl, Object.assign({ run_id: this.runId }, msg));
     if (this.opts.onEnd) this.opts.onEnd(msg);
     if (this.ws) this.ws.close();
   };
 
-  function showResult(box, msg) {
-    box.innerHTML = "";
-    const head = el("div", "result-head");
-    head.appendChild(el("h2", "", "Result"));
-    const metrics = msg.metrics || {};
-    if (metrics.duration_s !== undefined) head.appendChild(el("span", "muted", (metrics.duration_s * 1000).toFixed(1) + " ms"));
-    const toggle = el("button", "btn small", "Raw JSON");
-    toggle.type = "button";
-    head.appendChild(toggle);
-    box.appendChild(head);
-    const table = el("div", "result-table");
-    const raw = el("pre", "json");
-    raw.style.display = "none";
-    if (msg.result === null || msg.result === undefined) table.appendChild(el("div", "nil", msg.status === "succeeded" ? "The script returned nothing." : "No result."));
-    else table.appendChild(renderValue(msg.result, 0));
-    raw.textContent = JSON.stringify(msg.result === undefined ? null : msg.result, null, 2);
-    toggle.addEventListener("click", () => {
-      const showRaw = raw.style.display === "none";
-      raw.style.display = showRaw ? "" : "none";
-      table.style.display = showRaw ? "none" : "";
-      toggle.textContent = showRaw ? "Table" : "Raw JSON";
-    });
-    box.appendChild(table);
-    box.appendChild(raw);
-  }
-
   window.Okto = window.Okto || {};
   window.Okto.RunConsole = RunConsole;
-  window.Okto.renderValue = renderValue;
-  window.Okto.showResult = showResult;
   /* A random (version 4) UUID, also where crypto.randomUUID is missing (plain http). */
   window.Okto.uuid4 = function () {
     const b = crypto.getRandomValues(new Uint8Array(16));

@@ -260,3 +260,82 @@ def test_wrap_copy_and_clear(editor):
     editor.click(".console-tools [data-action=clear]")
     editor.wait_for_function("() => !document.querySelector('#console .vlist .line')")
 
+
+
+RESULT_ROWS = """return {
+  {uptime = 5, name = "b", serial = "SN-2"},
+  {name = "a", uptime = 12, serial = "SN-1", extra = {port = 8080}},
+  {uptime = 7, serial = "SN-3", name = "c, with a comma"},
+}
+"""
+
+
+def test_results_grid_sorts_filters_exports_and_opens_nested_tables(editor):
+    _run(editor, RESULT_ROWS)
+    _wait_end(editor)
+    heads = editor.eval_on_selector_all("#result table.value th",
+                                        "els => els.map(e => e.textContent)")
+    assert heads[:2] == ["#", "serial"] and set(heads[2:]) == {"uptime", "name", "extra"}
+
+    def serials() -> list[str]:
+        return editor.eval_on_selector_all(
+            "#result table.value tbody tr",
+            f"rows => rows.map(r => r.children[{heads.index('serial')}].textContent)")
+
+    editor.click("#result th:text-is('uptime')")
+    assert serials() == ["SN-2", "SN-3", "SN-1"]
+    editor.click("#result th:text-is('uptime')")
+    assert serials() == ["SN-1", "SN-3", "SN-2"]
+    editor.fill("#result .grid-tools .filter", "comma")
+    assert serials() == ["SN-3"]
+    assert "1 of 3 rows" in editor.inner_text("#result .grid-tools .count")
+    editor.fill("#result .grid-tools .filter", "")
+    # A nested table opens in place.
+    editor.click("#result details.nested summary")
+    editor.wait_for_selector("#result details.nested[open] td:has-text('8080')")
+    with editor.expect_download() as download:
+        editor.click("#result [data-action=csv]")
+    csv = open(download.value.path(), encoding="utf-8").read().splitlines()
+    assert csv[0].startswith("serial,") and len(csv) == 4
+    assert any('"c, with a comma"' in line for line in csv)
+    with editor.expect_download() as download:
+        editor.click("#result [data-action=json]")
+    assert '"SN-1"' in open(download.value.path(), encoding="utf-8").read()
+
+
+def test_completion_offers_data_model_paths_with_type_and_access(editor):
+    editor.evaluate("oktoEditor.setValue('', 1)")
+    editor.click("#editor")
+    editor.keyboard.type('send_cwmp_message("SN1", "')
+    editor.keyboard.type("Device.WiFi.")
+    editor.wait_for_selector(".ace_autocomplete .ace_line:has-text('Device.WiFi.AccessPoint.')",
+                             timeout=10_000)
+    editor.keyboard.type("SS")
+    item = ".ace_autocomplete .ace_line:has-text('Device.WiFi.SSID.')"
+    editor.wait_for_selector(item, timeout=10_000)
+    assert "table" in editor.inner_text(item)
+    editor.keyboard.type("ID.1.SSI")
+    item = ".ace_autocomplete .ace_line:has-text('Device.WiFi.SSID.1.SSID')"
+    editor.wait_for_selector(item, timeout=10_000)
+    assert "string · writable" in editor.inner_text(item)
+    editor.keyboard.press("Enter")
+    assert 'send_cwmp_message("SN1", "Device.WiFi.SSID.1.SSID' in editor.evaluate(
+        "oktoEditor.getValue()")
+    editor.keyboard.press("Escape")
+
+
+def test_hover_shows_api_and_path_docs(editor):
+    editor.evaluate("src => oktoEditor.setValue(src, -1)",
+                    'local d = get_device("SN1")\nprint("Device.WiFi.SSID.1.SSID")\n')
+    word = editor.evaluate("""() => {
+      const r = oktoEditor.renderer;
+      r.updateFull(true);
+      const at = (row, col) => r.textToScreenCoordinates(row, col);
+      return [at(0, 13), at(1, 15)];
+    }""")
+    editor.mouse.move(word[0]["pageX"] + 2, word[0]["pageY"] + 6)
+    editor.wait_for_selector("#hover-doc:visible:has-text('get_device(')", timeout=5_000)
+    editor.mouse.move(word[1]["pageX"] + 2, word[1]["pageY"] + 6)
+    editor.wait_for_selector("#hover-doc:visible:has-text('read-only'), "
+                             "#hover-doc:visible:has-text('writable')", timeout=5_000)
+    assert "Device.WiFi.SSID.1.SSID" in editor.inner_text("#hover-doc")
