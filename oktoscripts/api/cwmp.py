@@ -114,7 +114,8 @@ async def call_device(ctx: Any, name: str, serial: str, request: RpcRequest, mod
         answer = await client.call(
             _nats(ctx), serial, request, mode=mode, timeout_s=timeout, call_id=ctx.device_call_id()
         )
-    ctx.record_call(name, serial, time.monotonic() - started, bool(answer.get("ok")))
+    ctx.record_call(name, serial, time.monotonic() - started, bool(answer.get("ok")),
+                    request=request, answer=answer)
     return answer
 
 

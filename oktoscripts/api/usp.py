@@ -94,7 +94,8 @@ async def send_request(ctx: Any, name: str, endpoint_id: str, msg: Msg) -> Any:
         result = results.script_result(kind, answer)
     else:
         result = answer
-    ctx.record_call(name, endpoint_id, time.monotonic() - started, not results.is_error(result))
+    ctx.record_call(name, endpoint_id, time.monotonic() - started, not results.is_error(result),
+                    request=str(msg), answer=result)
     return result
 
 
