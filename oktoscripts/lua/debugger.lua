@@ -1,9 +1,11 @@
 -- The debugger of a debug run, loaded as "=(engine)" into its runtime by
 -- sandbox.lua only when the run is a debug run (a normal run never has it).
 --
--- The script of a debug run calls D(line) before the first statement of each
--- line (debuglines.py). D is a table lookup while nothing is asked of it;
--- when a breakpoint, a step or a pause request applies, it pauses: it
+-- The script of a debug run runs `if B[line] then D(line) end` before the
+-- first statement of each line (debuglines.py). B (`armed` here) holds the
+-- lines with a breakpoint, or every line while a step or a pause request is
+-- on: a line that is not armed costs one table lookup. D decides whether a
+-- breakpoint, a step or a pause request applies, and if so pauses: it
 -- captures the script's frames (their locals, upvalues and environment, by
 -- reference) and yields (WAIT, 0, line) up to the Python driver, exactly
 -- like a waiting binding, so a paused run holds no Lua thread. The driver
@@ -43,12 +45,15 @@ local dbg = {}
 
 local breakpoints = {}   -- line -> { condition = text|nil, hit = n, log = text|nil, hits = n }
 local mode = nil         -- nil (run) | "pause" | "in" | "over" | "out" | "cursor"
-local stepping = false   -- mode ~= nil: D's fast check
+local stepping = false   -- mode ~= nil
+local armed = {}         -- line -> true: the lines whose check calls D (B in the script)
+local last_line = 0      -- the script's last line
 local step_co, step_depth, cursor_line
 local break_on_error = false
 local pending_error = nil -- { message, frames } of the last error, for a pause on it
 local evaluating = false
 local capture             -- the frames of the current pause (function below)
+local arm_lines           -- (function below)
 local paused = nil        -- while paused: { reason, line, message, frames }
 local refs, lists, last_ref = {}, {}, 0 -- expandable values of the current pause, by number
 local lists = {}             -- refs that are lists of { name, value } pairs (scopes)
@@ -56,7 +61,7 @@ local WATCH_BUDGET = 100000 -- instructions (LuaJIT: loop iterations and calls) 
 
 -- Names the engine writes into the script (budget and line checks).
 local function visible(name)
-  return s_sub(name, 1, 1) ~= "(" and not s_find(name, "^_[CXKD]%x%x%x%x%x%x%x%x%x%x%x%x$")
+  return s_sub(name, 1, 1) ~= "(" and not s_find(name, "^_[BCXKD]%x%x%x%x%x%x%x%x%x%x%x%x$")
 end
 
 -- ------------------------------------------------------------ stack walking
@@ -275,6 +280,17 @@ end
 -- Breakpoints and options from the host: break_on_error, pause, then
 -- (line, condition, hit count, log message) for each breakpoint ("" and 0
 -- for none).
+-- Every line while stepping, else the breakpoints' lines (emptied and
+-- filled in place: the script holds this very table).
+function arm_lines()
+  for line in pairs(armed) do armed[line] = nil end
+  if stepping then
+    for line = 1, last_line do armed[line] = true end
+  else
+    for line in pairs(breakpoints) do armed[line] = true end
+  end
+end
+
 local function sync()
   local got = pack(host_debug("sync"))
   if got.n == 0 or got[1] == nil then return end
@@ -292,6 +308,7 @@ local function sync()
     }
   end
   if got[2] then dbg.request_pause() end
+  arm_lines()
 end
 
 function dbg.sync() sync() end
@@ -299,6 +316,7 @@ function dbg.sync() sync() end
 function dbg.request_pause()
   if not mode then
     mode, stepping = "pause", true
+    arm_lines()
   end
 end
 
@@ -310,6 +328,7 @@ local function set_mode(command, line)
   elseif command == "cursor" and type(line) == "number" then
     mode, stepping, cursor_line = "cursor", true, line
   end
+  arm_lines()
 end
 
 -- ------------------------------------------------------------ pausing
@@ -381,9 +400,16 @@ local function on_line(line)
   pause(reason, line, nil, capture())
 end
 
--- The line check written into the script (see debuglines.py).
+-- The line function and the armed lines written into the script (see
+-- debuglines.py), and the script's number of lines.
 function dbg.D(line)
-  if stepping or breakpoints[line] then return on_line(line) end
+  return on_line(line)
+end
+dbg.armed = armed
+
+function dbg.set_last_line(n)
+  last_line = n
+  arm_lines()
 end
 
 -- ------------------------------------------------------------ errors

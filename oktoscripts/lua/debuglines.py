@@ -7,13 +7,15 @@ cannot yield, and LuaJIT's compiled code never calls hooks), so the source
 of a debug run is rewritten instead: before the first statement that starts
 on each line goes
 
-    D(<line>);
+    if B[<line>] then D(<line>) end
 
-where D is an upvalue with an unguessable name (see runtime.py): the
-debugger's line function. It is an ordinary Lua call, so it can yield
-wherever a waiting binding can, and LuaJIT compiles it like any other code
-(a table lookup and a branch when no breakpoint is near). Only debug runs
-are rewritten: a normal run pays nothing.
+(and before the first statement of a loop's or an if's block, when it is
+on the same line), where B and D are upvalues with unguessable names (see
+runtime.py): the lines the debugger armed (those with a breakpoint, or all
+while stepping) and its line function. A line that is not armed costs a
+table lookup and a branch, in Lua 5.1's interpreter as in LuaJIT's compiled
+code; D is an ordinary Lua call, so it can yield wherever a waiting binding
+can. Only debug runs are rewritten: a normal run pays nothing.
 
 The insertion never adds a line, so line numbers stay right. Only
 syntactically valid source is rewritten (the engine compiles the original
@@ -28,12 +30,17 @@ from oktoscripts.lua.instrument import _KEYWORDS, _TOKEN, _ends_expression
 _STATEMENT_KEYWORDS = frozenset(
     {"local", "if", "for", "while", "repeat", "return", "break", "goto", "do", "function"}
 )
+# A block's first statement gets its check even on the line of the block's
+# start, so that a loop written on one line can still be paused.
+_BLOCK_OPENERS = frozenset({"do", "then", "else", "repeat"})
 # Tokens after which a new statement begins (beside those ending an expression).
 _BEFORE_STATEMENT = frozenset({"then", "do", "else", "repeat", ";", "break"})
 
 
-def line_checks(source: str, check: str) -> str:
-    """`source` with ``check(<line>);`` before the first statement of each line."""
+def line_checks(source: str, armed: str, check: str) -> str:
+    """`source` with ``if armed[<line>] then check(<line>) end`` before the
+    first statement of each line and of each block (``while x do <check>
+    ... end`` on one line)."""
     tokens = [
         (m.lastgroup, m.group(), m.start())
         for m in _TOKEN.finditer(source)
@@ -49,9 +56,10 @@ def line_checks(source: str, check: str) -> str:
         kind, text, start = token
         line += source.count("\n", counted, start)
         counted = start
-        if line != done_line and _starts_statement(previous, kind, text):
+        opens_block = previous is not None and previous[1] in _BLOCK_OPENERS
+        if (line != done_line or opens_block) and _starts_statement(previous, kind, text):
             out.append(source[pos:start])
-            out.append(f"{check}({line}); ")
+            out.append(f"if {armed}[{line}] then {check}({line}) end ")
             pos = start
             done_line = line
         # A multi-line token (string, long bracket) moves the line on.

@@ -160,18 +160,21 @@ def debugger_bytecode(runtime: str) -> bytes:
     return _engine_bytecode(runtime, "debugger.lua")
 
 
-def debug_rewrite(runtime: str, text: bytes) -> bytes | tuple[bytes, bytes]:
-    """A debug run's main chunk with the debugger's line checks (debuglines.py):
-    under LuaJIT also instrumented (its two forms, the line function a third
-    upvalue), under Lua 5.1 ``local D = ...; return function(...) <source> end``."""
+def debug_rewrite(runtime: str, text: bytes) -> tuple:
+    """A debug run's main chunk with the debugger's line checks (debuglines.py),
+    and its number of lines: under LuaJIT also instrumented (its two forms,
+    the armed lines and the line function two more upvalues), under Lua 5.1
+    ``local B, D = ...; return function(...) <source> end``."""
     counter, budget, entry = budget_names()
-    line_fn = "_D" + counter[2:]
-    source = line_checks(text.decode("utf-8", errors="surrogateescape"), line_fn)
+    armed, line_fn = "_B" + counter[2:], "_D" + counter[2:]
+    source = text.decode("utf-8", errors="surrogateescape")
+    last_line = source.count("\n") + 1
+    source = line_checks(source, armed, line_fn)
     if runtime == "luajit":
-        forms = instrument_with_fallback(source, counter, budget, entry, line_fn)
-        return tuple(form.encode("utf-8", errors="surrogateescape") for form in forms)
-    wrapped = f"local {line_fn} = ...; return function(...) {source}\nend"
-    return wrapped.encode("utf-8", errors="surrogateescape")
+        forms = instrument_with_fallback(source, counter, budget, entry, f"{armed}, {line_fn}")
+        return (*(form.encode("utf-8", errors="surrogateescape") for form in forms), last_line)
+    wrapped = f"local {armed}, {line_fn} = ...; return function(...) {source}\nend"
+    return wrapped.encode("utf-8", errors="surrogateescape"), last_line
 
 
 def _instrumenter() -> Callable[[bytes], tuple[bytes, bytes]]:

@@ -551,11 +551,13 @@ local function compile_text(text, chunkname, line_checks)
   if line_checks then
     -- A debug run's main chunk: with the debugger's line checks, the line
     -- function an upvalue (see debuglines.py).
-    local outer = raw_loadstring(host_debug("rewrite", text), chunkname)
+    local rewritten, last_line = host_debug("rewrite", text)
+    local outer = raw_loadstring(rewritten, chunkname)
     if outer then
       raw_setfenv(outer, env)
-      fn = outer(dbg.D)
+      fn = outer(dbg.armed, dbg.D)
       main_functions[fn] = true
+      dbg.set_last_line(last_line)
     end
   end
   --}}
@@ -566,9 +568,10 @@ local function compile_text(text, chunkname, line_checks)
   -- compiled loops); where that does not compile (a function already at
   -- Lua's limit of locals), an upvalue of a wrapper around it. A debug
   -- run's main chunk gets the debugger's line checks too.
-  local instrumented, fallback
+  local instrumented, fallback, last_line
   if line_checks then
-    instrumented, fallback = host_debug("rewrite", text)
+    instrumented, fallback, last_line = host_debug("rewrite", text)
+    dbg.set_last_line(last_line)
   else
     instrumented, fallback = host_instrument(text)
   end
@@ -576,7 +579,11 @@ local function compile_text(text, chunkname, line_checks)
   local outer = raw_loadstring(instrumented, chunkname) or raw_loadstring(fallback, chunkname)
   if outer then
     raw_setfenv(outer, env)
-    fn = outer(new_budget(), new_call_check(), line_checks and dbg.D)
+    if line_checks then
+      fn = outer(new_budget(), new_call_check(), dbg.armed, dbg.D)
+    else
+      fn = outer(new_budget(), new_call_check())
+    end
     main_functions[fn] = true
   else
     -- (A function already at Lua's limit of upvalues, say.) Never compiled,
