@@ -155,6 +155,8 @@ class RunRequest(Request):
     args: Args = None
     run_id: UUID | None = Field(None, description="an id chosen by the caller, to open the "
                                                   "run's console before it starts")
+    debug: StrictBool = Field(False, description="a debug run: it waits for the IDE's debugger "
+                                                 "(README \"Debugger\")")
 
 
 class RunOut(Schema):

@@ -76,6 +76,8 @@ class Run(models.Model):
     # attempt gets the answers of the calls an earlier one made instead of
     # making them again (oktoscripts/cwmp/client.py).
     replay_key = models.CharField(max_length=64, blank=True, default="")
+    # A debug run: its worker runs it with the debugger (oktoscripts/lua/debugger.py).
+    debug = models.BooleanField(default=False)
     runtime = models.CharField(max_length=8, choices=Runtime.choices, default=Runtime.LUAJIT)
     limits = models.JSONField(default=dict, blank=True, help_text="overrides of the default limits")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)

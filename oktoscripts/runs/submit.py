@@ -48,6 +48,7 @@ def _new_run(
     listener_key: str = "",
     bounded_by_author: bool = False,
     replay_key: str = "",
+    debug: bool = False,
 ) -> Run:
     if runtime not in Run.Runtime.values:
         raise ValueError(f"unknown runtime {runtime!r} (use {' or '.join(Run.Runtime.values)})")
@@ -72,6 +73,7 @@ def _new_run(
         listener_key=listener_key,
         bounded_by_author=bounded_by_author,
         replay_key=replay_key,
+        debug=debug,
     )
 
 
@@ -118,6 +120,7 @@ async def asubmit_run(
     listener_key: str = "",
     bounded_by_author: bool = False,
     replay_key: str = "",
+    debug: bool = False,
 ) -> Run:
     """Store a queued Run and put its request on the run queue; returns the Run.
 
@@ -132,7 +135,7 @@ async def asubmit_run(
     author must hold a guarded binding's permission too. A run with no user
     acts for the machine's operator when ``started_by`` is "cli", else for no one.
     ``replay_key``: the run may be run again after its worker died
-    (Run.replay_key), a bulk run's item."""
+    (Run.replay_key), a bulk run's item. ``debug``: run it with the debugger."""
     run = _new_run(
         code,
         script_name,
@@ -147,6 +150,7 @@ async def asubmit_run(
         listener_key,
         bounded_by_author,
         replay_key,
+        debug,
     )
     await sync_to_async(run.save)(force_insert=True)
     try:
@@ -178,6 +182,7 @@ def submit_run(code: str, **options: Any) -> Run:
         options.get("listener_key", ""),
         options.get("bounded_by_author", False),
         options.get("replay_key", ""),
+        options.get("debug", False),
     )
     run.save(force_insert=True)
     try:

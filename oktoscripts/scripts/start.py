@@ -89,6 +89,7 @@ class Origin:
     trigger: str = ""
     listener_key: str = ""
     replay_key: str = ""
+    debug: bool = False  # a debug run (the IDE's Debug button)
 
 
 def _submission(source: Source, args: object, origin: Origin, user: Any,
@@ -110,6 +111,7 @@ def _submission(source: Source, args: object, origin: Origin, user: Any,
         "run_id": run_id or str(uuid.uuid4()),
         "listener_key": origin.listener_key,
         "replay_key": origin.replay_key,
+        "debug": origin.debug,
     }
 
 
