@@ -27,7 +27,7 @@ async def close_thread_connections():
 
 @pytest.fixture
 async def worker(nats_url, transactional_db):
-    from oktoscripts.api.services import Services
+    from oktoscripts.bindings.services import Services
     from oktoscripts.bus.connection import connect
     from oktoscripts.runs.worker import Worker, WorkerOptions
 
