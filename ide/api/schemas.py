@@ -159,6 +159,11 @@ class RunRequest(Request):
                                                  "(README \"Debugger\")")
 
 
+class BreakpointsBody(Request):
+    breakpoints: list[dict] = Field(description="[{line, condition?, hit?, log?}] (README "
+                                                "\"Debugger\")")
+
+
 class RunOut(Schema):
     id: str
     script_name: str
