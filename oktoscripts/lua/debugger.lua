@@ -54,7 +54,9 @@ local pending_error = nil -- { message, frames } of the last error, for a pause 
 local evaluating = false
 local capture             -- the frames of the current pause (function below)
 local arm_lines           -- (function below)
-local paused = nil        -- while paused: { reason, line, message, frames }
+local paused_by = {}      -- activation -> its pause { reason, line, message, frames }
+local current_act = 0     -- the activation (driver coroutine number) running now
+local step_act            -- the activation a step was given to
 local refs, lists, last_ref = {}, {}, 0 -- expandable values of the current pause, by number
 local lists = {}             -- refs that are lists of { name, value } pairs (scopes)
 local WATCH_BUDGET = 100000 -- instructions (LuaJIT: loop iterations and calls) of a watch
@@ -324,20 +326,37 @@ local function set_mode(command, line)
   mode, stepping, cursor_line = nil, false, nil
   if command == "in" or command == "over" or command == "out" or command == "pause" then
     mode, stepping = command, true
-    step_co, step_depth = logical(co_running()), depth()
+    step_co, step_depth, step_act = logical(co_running()), depth(), current_act
   elseif command == "cursor" and type(line) == "number" then
-    mode, stepping, cursor_line = "cursor", true, line
+    mode, stepping, cursor_line, step_act = "cursor", true, line, current_act
   end
   arm_lines()
 end
 
+-- (From the driver.) Activation `id` runs from now on.
+function dbg.enter(id)
+  current_act = id
+  sync() -- a pause asked meanwhile holds for this activation too
+end
+
+-- (From the driver.) Activation `id` ended: a step given to it is over.
+function dbg.ended(id)
+  if step_act == id and mode ~= "pause" then set_mode(nil) end
+end
+
 -- ------------------------------------------------------------ pausing
 
+-- The expandable values of pauses are kept while any activation is paused.
+local function forget_refs()
+  if next(paused_by) == nil then refs, lists = {}, {} end
+end
+
 local function pause(reason, line, message, frames)
-  paused = { reason = reason, line = line, message = message, frames = frames }
-  refs, lists, last_ref = {}, {}, 0
+  local act = current_act
+  paused_by[act] = { reason = reason, line = line, message = message, frames = frames }
   local command, arg = co_yield(WAIT, 0, line)
-  paused, refs, lists = nil, {}, {}
+  paused_by[act] = nil
+  forget_refs()
   set_mode(command, arg)
   sync()
 end
@@ -345,6 +364,7 @@ end
 -- Whether the step in progress ends at this line.
 local function step_ends(line)
   if mode == "in" or mode == "pause" then return true end
+  if current_act ~= step_act then return false end -- another activation's step
   if mode == "cursor" then return line == cursor_line end
   local co = logical(co_running())
   if co ~= step_co then
@@ -366,7 +386,7 @@ local function interpolate(text, frame)
 end
 
 local function on_line(line)
-  if evaluating or paused then return end
+  if evaluating or paused_by[current_act] then return end
   local reason
   local bp = breakpoints[line]
   if bp then
@@ -423,7 +443,7 @@ end
 -- handler), or its coroutine `co` died of it (Lua 5.1: a dead coroutine
 -- keeps its stack): keep its frames for a pause on it.
 function dbg.error_at(e, co)
-  if not break_on_error or evaluating or paused or e == LIMIT then return end
+  if not break_on_error or evaluating or paused_by[current_act] or e == LIMIT then return end
   pending_error = { message = error_text(e), frames = capture(nil, co) }
 end
 
@@ -438,12 +458,10 @@ end
 
 -- ------------------------------------------------------------ the host's requests
 
-local function frames_summary()
+local function frames_summary(p)
   local out = {}
-  for i, frame in ipairs(paused.frames) do out[i] = { name = frame.name, line = frame.line } end
-  return {
-    reason = paused.reason, line = paused.line, message = paused.message or false, frames = out,
-  }
+  for i, frame in ipairs(p.frames) do out[i] = { name = frame.name, line = frame.line } end
+  return { reason = p.reason, line = p.line, message = p.message or false, frames = out }
 end
 
 local ops = {}
@@ -461,22 +479,10 @@ local function sort_pairs(list)
   end
 end
 
-function ops.stack() return frames_summary() end
+function ops.stack(p) return frames_summary(p) end
 
--- The run ended with an error that break_on_error keeps: pause on it (no
--- coroutine to resume: the host ends the run on the next command).
-function ops.error_pause()
-  local p = pending_error
-  pending_error = nil
-  if not p then return false end
-  paused = { reason = "exception", line = p.frames[1] and p.frames[1].line,
-    message = p.message, frames = p.frames }
-  refs, lists, last_ref = {}, {}, 0
-  return frames_summary()
-end
-
-function ops.scopes(index)
-  local frame = paused.frames[index]
+function ops.scopes(p, index)
+  local frame = p.frames[index]
   if not frame then return {} end
   local globals = {}
   local k, v = next(frame.env)
@@ -492,23 +498,44 @@ function ops.scopes(index)
   }
 end
 
-function ops.variables(ref, start, count)
+function ops.variables(_, ref, start, count)
   return children(ref, start or 0, count or 100)
 end
 
-function ops.evaluate(expr, index)
-  local frame = paused.frames[index or 1]
+function ops.evaluate(p, expr, index)
+  local frame = p.frames[index or 1]
   if not frame then return { error = "no such frame" } end
   local ok, value = evaluate(expr, frame)
   if not ok then return { error = tostring(value) } end
   return variable(expr, value)
 end
 
-function dbg.request(op, ...)
-  if not paused and op ~= "error_pause" then return { error = "not paused" } end
+-- Activation `act` ended with an error that break_on_error keeps: pause on
+-- it (no coroutine to resume: the host ends it on the next command, then
+-- sends "release").
+local function error_pause(act)
+  local p = pending_error
+  pending_error = nil
+  if not p then return false end
+  p = { reason = "exception", line = p.frames[1] and p.frames[1].line,
+    message = p.message, frames = p.frames }
+  paused_by[act] = p
+  return frames_summary(p)
+end
+
+-- A request of the host about the pause of activation `act`.
+function dbg.request(op, act, ...)
+  if op == "error_pause" then return error_pause(act) end
+  if op == "release" then
+    paused_by[act] = nil
+    forget_refs()
+    return true
+  end
+  local p = paused_by[act]
+  if not p then return { error = "not paused" } end
   local fn = ops[op]
   if not fn then return { error = "unknown request" } end
-  return fn(...)
+  return fn(p, ...)
 end
 
 -- The environment's own names (shown among a frame's globals only when the

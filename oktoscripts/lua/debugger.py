@@ -110,20 +110,32 @@ class DebugSession:
         self.state = "configuring"
         self.breakpoints: dict[int, Breakpoint] = {}
         self.break_on_error = False
-        self.paused: dict | None = None  # the "paused" event while paused
+        self.pause_all = False  # one activation pausing pauses the others too
+        self._pauses: dict[int, tuple[asyncio.Future, dict]] = {}  # by activation
         self.paused_s = 0.0  # paused time so far
         self.news = True  # changes the Lua side has not fetched yet
         self._pause_wanted = False
         self._configured = asyncio.Event()
-        self._command: asyncio.Future | None = None
         self._run: Any = None  # the LuaRun, set by it
 
     # ------------------------------------------------------------ commands
 
+    @property
+    def paused(self) -> dict | None:
+        """The latest pause still waiting for a command ("paused" event), or None."""
+        if not self._pauses:
+            return None
+        return next(reversed(self._pauses.values()))[1]
+
     def configure(
-        self, breakpoints: list | None = None, break_on_error: bool | None = None
+        self,
+        breakpoints: list | None = None,
+        break_on_error: bool | None = None,
+        pause_all: bool | None = None,
     ) -> None:
-        """Set the breakpoints (all of them) and options; the first call lets the run start."""
+        """Set the breakpoints (all of them) and options; the first call lets
+        the run start. `pause_all`: when a listener callback's activation
+        pauses, the others pause too (else they go on)."""
         if breakpoints is not None:
             if not isinstance(breakpoints, list) or len(breakpoints) > MAX_BREAKPOINTS:
                 raise DebugError(f"breakpoints must be a list of at most {MAX_BREAKPOINTS}")
@@ -131,6 +143,8 @@ class DebugSession:
             self.breakpoints = {b.line: b for b in parsed}
         if break_on_error is not None:
             self.break_on_error = bool(break_on_error)
+        if pause_all is not None:
+            self.pause_all = bool(pause_all)
         self.news = True
         self._configured.set()
         if self.state == "configuring":
@@ -138,39 +152,48 @@ class DebugSession:
 
     def pause(self) -> None:
         """Pause at the next line the script runs (within a few ms of CPU)."""
-        if self.state in ("running", "configuring"):
+        if self.state in ("running", "configuring", "paused"):
             self._pause_wanted = True
             self.news = True
 
-    def resume(self, command: str = "continue", line: int | None = None) -> None:
+    def resume(
+        self, command: str = "continue", line: int | None = None, activation: int | None = None
+    ) -> None:
+        """Resume a paused activation (the latest paused one by default)."""
         if command not in COMMANDS:
             raise DebugError(f"unknown command {command!r} (use one of {', '.join(COMMANDS)})")
         if command == "cursor" and (isinstance(line, bool) or not isinstance(line, int)):
             raise DebugError("run to cursor needs a line")
-        if self._command is None or self._command.done():
-            raise DebugError("the run is not paused")
-        self._command.set_result((command, line))
+        future = self._pauses[self._which(activation)][0]
+        if not future.done():
+            future.set_result((command, line))
 
     def stop(self) -> None:
         if self._run is not None:
             self._run.cancel()
 
-    async def stack(self) -> dict:
-        return await self._ask("stack")
+    async def stack(self, activation: int | None = None) -> dict:
+        return await self._ask(activation, "stack")
 
-    async def scopes(self, frame: int) -> list:
-        return await self._ask("scopes", _index(frame, "frame"))
+    async def scopes(self, frame: int, activation: int | None = None) -> list:
+        return await self._ask(activation, "scopes", _index(frame, "frame"))
 
-    async def variables(self, ref: int, start: int = 0, count: int = 100) -> dict:
+    async def variables(
+        self, ref: int, start: int = 0, count: int = 100, activation: int | None = None
+    ) -> dict:
         count = min(_index(count, "count"), PAGE_MAX)
-        return await self._ask("variables", _index(ref, "ref"), _index(start, "start", 0), count)
+        return await self._ask(
+            activation, "variables", _index(ref, "ref"), _index(start, "start", 0), count
+        )
 
-    async def evaluate(self, expression: str, frame: int = 1) -> dict:
+    async def evaluate(
+        self, expression: str, frame: int = 1, activation: int | None = None
+    ) -> dict:
         if not isinstance(expression, str) or not expression.strip():
             raise DebugError("an expression is needed")
         if len(expression) > MAX_EXPRESSION:
             raise DebugError(f"an expression has at most {MAX_EXPRESSION} characters")
-        return await self._ask("evaluate", expression, _index(frame, "frame"))
+        return await self._ask(activation, "evaluate", expression, _index(frame, "frame"))
 
     def snapshot(self) -> dict:
         """What a client joining now needs: state, breakpoints, the pause."""
@@ -178,7 +201,9 @@ class DebugSession:
             "state": self.state,
             "breakpoints": [vars(b) for b in self.breakpoints.values()],
             "break_on_error": self.break_on_error,
+            "pause_all": self.pause_all,
             "paused": self.paused,
+            "pauses": [info for _, info in self._pauses.values()],
         }
 
     # ------------------------------------------------------------ engine side
@@ -193,7 +218,10 @@ class DebugSession:
             self.state = "running"  # nobody configured it: it runs with no breakpoint
 
     def sync_values(self) -> tuple:
-        """(On the Lua thread.) What debugger.lua's sync reads."""
+        """(On the Lua thread.) What debugger.lua's sync reads: nothing when
+        nothing changed since it last read."""
+        if not self.news:
+            return ()
         self.news = False
         wanted, self._pause_wanted = self._pause_wanted, False
         flat: list[Any] = [self.break_on_error, wanted]
@@ -201,32 +229,47 @@ class DebugSession:
             flat += [b.line, b.condition.encode(), b.hit, b.log.encode()]
         return tuple(flat)
 
-    async def wait_command(self, paused: dict, budget_s: float) -> tuple[str, int | None]:
-        """Paused: announce it and wait for the next command, at most `budget_s`."""
-        loop = asyncio.get_running_loop()
-        self._command = loop.create_future()
+    async def wait_command(
+        self, activation: int, paused: dict, budget_s: float
+    ) -> tuple[str, int | None]:
+        """Activation `activation` paused: announce it and wait for its next
+        command, at most `budget_s`."""
+        future = asyncio.get_running_loop().create_future()
+        info = {"event": "paused", **paused}
+        self._pauses[activation] = (future, info)
         self.state = "paused"
-        self.paused = {"event": "paused", **paused}
-        self._emit(self.paused)
+        self._emit(info)
+        if self.pause_all:
+            self.pause()  # the other activations stop at their next line
         try:
-            return await asyncio.wait_for(asyncio.shield(self._command), budget_s)
+            return await asyncio.wait_for(asyncio.shield(future), budget_s)
         finally:
-            self._command = None
-            self.paused = None
+            self._pauses.pop(activation, None)
+            self._pause_wanted = False  # (pause_all's, or one asked while paused)
             if self.state == "paused":
-                self.state = "running"
-                self._emit({"event": "resumed"})
+                self.state = "paused" if self._pauses else "running"
+                self._emit({"event": "resumed", "activation": activation})
 
     def ended(self, status: str) -> None:
         self.state = "ended"
-        if self._command is not None and not self._command.done():
-            self._command.cancel()
+        for future, _ in self._pauses.values():
+            if not future.done():
+                future.cancel()
         self._emit({"event": "ended", "status": status})
 
-    async def _ask(self, op: str, *args: Any) -> Any:
-        if self.paused is None or self._run is None:
+    def _which(self, activation: int | None) -> int:
+        if activation is None:
+            if not self._pauses:
+                raise DebugError("the run is not paused")
+            return next(reversed(self._pauses))
+        if activation not in self._pauses:
+            raise DebugError("that activation is not paused")
+        return activation
+
+    async def _ask(self, activation: int | None, op: str, *args: Any) -> Any:
+        if self._run is None:
             raise DebugError("the run is not paused")
-        answer = await self._run.debug_request(op, *args)
+        answer = await self._run.debug_request(op, self._which(activation), *args)
         if isinstance(answer, dict) and answer.get("error"):
             raise DebugError(str(answer["error"]))
         return answer

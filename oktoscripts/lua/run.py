@@ -169,7 +169,7 @@ class LuaRun:
         self._inbox: LoopInbox | None = None
         # A debug run's session (debugger.py), and its activation while paused.
         self.debug = debug
-        self._paused_act: _Activation | None = None
+        self._paused_acts: dict[int, _Activation] = {}  # by driver coroutine number
         if debug is not None:
             debug.attach(self)
 
@@ -646,20 +646,23 @@ class LuaRun:
         if act.timer is not None:
             act.timer.cancel()
         started = time.monotonic()
-        self._paused_act = act
+        self._paused_acts[act.co] = act
         try:
-            info = await self._in_lua(act, self._debug_call, op, ())
+            info = await self._in_lua(act, self._debug_call, op, (act.co,))
             if not isinstance(info, dict) or "frames" not in info:
                 return (b"continue", None)
-            budget = self.debug.pause_limit_s - self.debug.paused_s
             info["calls"] = list(self.ctx.debug_calls or ())
+            info["activation"], info["kind"] = act.co, act.kind
+            budget = self.debug.pause_limit_s - self.debug.paused_s
             try:
-                command, line = await self.debug.wait_command(info, max(budget, 0.0))
+                command, line = await self.debug.wait_command(act.co, info, max(budget, 0.0))
             except TimeoutError:
                 raise self._stop_with(self._debug_timeout(info.get("line"))) from None
+            if op == "error_pause":  # nothing to resume: the capture goes
+                await self._in_lua(act, self._debug_call, "release", (act.co,))
             return (command.encode(), line)
         finally:
-            self._paused_act = None
+            self._paused_acts.pop(act.co, None)
             paused = time.monotonic() - started
             self.debug.paused_s += paused
             act.deadline += paused
@@ -667,12 +670,13 @@ class LuaRun:
                 self._loop_time(act.deadline), self._deadline_passed, act
             )
 
-    async def debug_request(self, op: str, *args: Any) -> Any:
-        """A request about the paused run (DebugSession's stack, scopes...)."""
-        act = self._paused_act
+    async def debug_request(self, op: str, activation: int, *args: Any) -> Any:
+        """A request about paused activation `activation` (DebugSession's
+        stack, scopes...)."""
+        act = self._paused_acts.get(activation)
         if act is None:
             return {"error": "the run is not paused"}
-        return await self._in_lua(act, self._debug_call, op, args)
+        return await self._in_lua(act, self._debug_call, op, (activation, *args))
 
     def _debug_call(self, op: str, args: tuple) -> Any:
         """On the Lua thread: one request to debugger.lua."""

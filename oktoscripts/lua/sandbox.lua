@@ -799,7 +799,10 @@ end
 -- Python side lifts the limit as soon as the call returns.
 local function after_resume(id, co, ok, ...)
   local dead = co_status(co) == "dead"
-  if dead then driven[id] = nil end
+  if dead then
+    driven[id] = nil
+    if dbg then dbg.ended(id) end
+  end
   if ok then
     if dead then
       local n = select("#", ...)
@@ -838,6 +841,7 @@ end
 --   3                            stopped by a limit or cancellation
 function engine.step(id, ...)
   local co = driven[id]
+  if dbg then dbg.enter(id) end
   new_activation()
   nest = 0 -- a step starts on an empty stack
   arm()

@@ -11,13 +11,19 @@ A request is a JSON object with an ``op``:
 | op | fields | result |
 |---|---|---|
 | ``state`` | | ``{"state", "breakpoints", "break_on_error", "paused"}`` |
-| ``configure`` | ``breakpoints``, ``break_on_error`` | state (the first starts the run) |
+| ``configure`` | ``breakpoints``, ``break_on_error``, ``pause_all`` | state (the first starts it) |
 | ``pause`` / ``stop`` | | state |
 | ``resume`` | ``command`` (continue, over, in, out, cursor), ``line`` | state |
 | ``stack`` | | ``{"reason", "line", "message", "frames"}`` |
 | ``scopes`` | ``frame`` (1 = innermost) | ``[{"name", "ref", "count"}]`` |
 | ``variables`` | ``ref``, ``start``, ``count`` | ``{"items": [variable...], "more"}`` |
 | ``evaluate`` | ``expression``, ``frame`` | a variable |
+
+Every op about a pause (resume, stack, scopes, variables, evaluate) may name
+the paused ``activation`` (the main chunk or one listener callback call, as
+its "paused" event says); without it, the latest paused one. With
+``pause_all`` on, one activation pausing pauses the others at their next
+line; off (the default), they go on (and pause at their own breakpoints).
 
 A variable is ``{"name", "value" (as Lua shows it), "type", "ref"}``; a ref
 above 0 expands with ``variables`` (valid while the run stays paused).
@@ -73,28 +79,43 @@ async def _dispatch(session: DebugSession, request: dict) -> Any:
     if op == "state":
         return session.snapshot()
     if op == "configure":
-        session.configure(request.get("breakpoints"), request.get("break_on_error"))
+        session.configure(
+            request.get("breakpoints"), request.get("break_on_error"), request.get("pause_all")
+        )
         return session.snapshot()
     if op == "pause":
         session.pause()
         return session.snapshot()
     if op == "resume":
-        session.resume(request.get("command", "continue"), request.get("line"))
+        session.resume(
+            request.get("command", "continue"), request.get("line"), _activation(request)
+        )
         return session.snapshot()
     if op == "stop":
         session.stop()
         return session.snapshot()
+    activation = _activation(request)
     if op == "stack":
-        return await session.stack()
+        return await session.stack(activation)
     if op == "scopes":
-        return await session.scopes(request.get("frame", 1))
+        return await session.scopes(request.get("frame", 1), activation)
     if op == "variables":
         return await session.variables(
-            request.get("ref"), request.get("start", 0), request.get("count", 100)
+            request.get("ref"), request.get("start", 0), request.get("count", 100), activation
         )
     if op == "evaluate":
-        return await session.evaluate(request.get("expression"), request.get("frame", 1))
+        return await session.evaluate(
+            request.get("expression"), request.get("frame", 1), activation
+        )
     raise DebugError(f"unknown op {op!r}")
+
+
+def _activation(request: dict) -> int | None:
+    """Which paused activation a request is about (None: the latest paused)."""
+    value = request.get("activation")
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+        raise DebugError("activation must be an integer")
+    return value
 
 
 def event_payload(event: dict) -> bytes:

@@ -156,6 +156,7 @@
     out.textContent = "";
     dbg = {
       runId: runId, next: 1, waiting: new Map(), paused: null, frame: 1, ended: false,
+      pauses: new Map(),
       console: new Okto.RunConsole(runId, {
         output: out, statusEl: $("run-status"), resultEl: $("result"),
         cancelBtn: $("cancel-btn"), pending: true, onJump: (line) => actions.jump(line, 0),
@@ -183,7 +184,7 @@
   function connect(d) {
     const scheme = location.protocol === "https:" ? "wss://" : "ws://";
     d.ws = new WebSocket(scheme + location.host + "/ws/runs/" + d.runId + "/debug/");
-    d.ws.onopen = () => { setState("Running…"); configure(); };
+    d.ws.onopen = () => { setState("Waiting for a worker…"); configureWhenTaken(d, Date.now()); };
     d.ws.onmessage = (ev) => {
       const message = JSON.parse(ev.data);
       if (message.type === "reply") {
@@ -211,14 +212,39 @@
     });
   }
 
+  // The first configure lets the run start; a run still queued (no worker
+  // holds it yet) is asked again until one does.
+  async function configureWhenTaken(d, since) {
+    const reply = await configure();
+    if (d !== dbg || d.ended) return;
+    if (reply.ok) { if (!d.paused) setState("Running…"); return; }
+    if (/not running/.test(reply.error || "") && Date.now() - since < 600000) {
+      setTimeout(() => configureWhenTaken(d, since), 1000);
+    } else {
+      setState(reply.error || "debugger error");
+    }
+  }
+
   function configure() {
-    return request("configure", { breakpoints: bpList(), break_on_error: $("dbg-break-on-error").checked });
+    return request("configure", {
+      breakpoints: bpList(), break_on_error: $("dbg-break-on-error").checked,
+      pause_all: $("dbg-pause-all").checked,
+    });
   }
 
   function onEvent(m) {
-    if (m.event === "paused") showPause(m);
-    else if (m.event === "resumed") clearPause("Running…");
-    else if (m.event === "ended") {
+    if (m.event === "paused") {
+      dbg.pauses.set(m.activation, m);
+      clearPause("");
+      showPause(m);
+    } else if (m.event === "resumed") {
+      dbg.pauses.delete(m.activation);
+      if (dbg.paused && dbg.paused.activation !== m.activation) { renderActivations(); return; }
+      clearPause("Running…");
+      const other = Array.from(dbg.pauses.values()).pop();
+      if (other) showPause(other);
+    } else if (m.event === "ended") {
+      dbg.pauses.clear();
       dbg.ended = true;
       clearPause("Ended: " + m.status + ".");
       if (dbg.ws) dbg.ws.close();
@@ -228,6 +254,7 @@
 
   function clearPause(text) {
     if (dbg) dbg.paused = null;
+    $("dbg-activations").textContent = "";
     if (dbg && dbg.marker !== undefined) {
       session.removeMarker(dbg.marker);
       session.removeGutterDecoration(dbg.markRow, "okto-debug-gutter");
@@ -240,11 +267,31 @@
     buttons();
   }
 
+  // With listener callbacks, several activations may be paused at once.
+  function renderActivations() {
+    const box = $("dbg-activations");
+    box.textContent = "";
+    if (dbg.pauses.size < 2) return;
+    box.appendChild(el("span", "muted", "Paused: "));
+    for (const p of dbg.pauses.values()) {
+      const link = el("button", "btn small" + (dbg.paused === p ? " active" : ""), activationName(p));
+      link.type = "button";
+      link.addEventListener("click", () => { clearPause(""); showPause(p); });
+      box.appendChild(link);
+    }
+  }
+
+  function activationName(m) {
+    return m.kind === "listener" ? "listener callback #" + m.activation : "main chunk";
+  }
+
   function showPause(m) {
     dbg.paused = m;
     const reasons = { breakpoint: "breakpoint", step: "step", pause: "paused", exception: "error" };
-    setState("Paused at line " + m.line + " (" + (reasons[m.reason] || m.reason) + ")", "paused",
-             m.message || "");
+    const where = m.kind === "listener" ? ", in " + activationName(m) : "";
+    setState("Paused at line " + m.line + " (" + (reasons[m.reason] || m.reason) + where + ")",
+             "paused", m.message || "");
+    renderActivations();
     if (m.line) {
       const row = m.line - 1;
       dbg.marker = session.addMarker(new Range(row, 0, row, 1), "okto-debug-line", "fullLine");
@@ -271,7 +318,7 @@
     dbg.frame = frame;
     const box = $("dbg-vars");
     box.textContent = "";
-    const reply = await request("scopes", { frame: frame });
+    const reply = await request("scopes", { frame: frame, activation: dbg.paused.activation });
     if (!reply.ok) { box.appendChild(el("li", "dbg-error", reply.error)); return; }
     reply.result.forEach((scope, i) => {
       box.appendChild(treeNode({ name: scope.name + " (" + scope.count + ")", ref: scope.count ? scope.ref : 0 }, i === 0, true));
@@ -303,7 +350,9 @@
   }
 
   async function loadPage(list, ref, start) {
-    const reply = await request("variables", { ref: ref, start: start, count: PAGE });
+    const reply = await request("variables", {
+      ref: ref, start: start, count: PAGE, activation: dbg.paused && dbg.paused.activation,
+    });
     if (!reply.ok) { list.appendChild(el("li", "dbg-error", reply.error)); return; }
     for (const child of reply.result.items) list.appendChild(treeNode(child, false, false));
     if (reply.result.more) {
@@ -319,7 +368,9 @@
     for (const expression of watches) {
       let item;
       if (evaluate && dbg && dbg.paused) {
-        const reply = await request("evaluate", { expression: expression, frame: dbg.frame });
+        const reply = await request("evaluate", {
+          expression: expression, frame: dbg.frame, activation: dbg.paused.activation,
+        });
         item = reply.ok ? treeNode(Object.assign({}, reply.result, { name: expression }), false, false)
           : el("li", "", "");
         if (!reply.ok) {
@@ -385,7 +436,8 @@
   /* ---- commands ---- */
   function resume(command, line) {
     if (!dbg || !dbg.paused) return;
-    request("resume", { command: command, line: line }).then((r) => { if (!r.ok) setState(r.error); });
+    request("resume", { command: command, line: line, activation: dbg.paused.activation })
+      .then((r) => { if (!r.ok) setState(r.error); });
   }
   function continueOrStart() {
     if (dbg && !dbg.ended && dbg.paused) resume("continue");
@@ -407,6 +459,7 @@
   Object.entries(commands).forEach(([id, fn]) => $(id).addEventListener("click", fn));
   $("debug-btn").addEventListener("click", continueOrStart);
   $("dbg-break-on-error").addEventListener("change", () => { if (dbg && !dbg.ended) configure(); });
+  $("dbg-pause-all").addEventListener("change", () => { if (dbg && !dbg.ended) configure(); });
 
   const keys = [
     ["F5", continueOrStart], ["F6", pause], ["F10", () => resume("over")],

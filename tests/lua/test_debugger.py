@@ -386,3 +386,60 @@ def test_bad_breakpoints_are_refused():
         session.resume("continue")
     with pytest.raises(DebugError, match="unknown command"):
         session.resume("jump")
+
+
+LISTENER = """test_listen(function(event)
+  local got = event.n
+  test_echo(nil, 0.05)
+  print("event " .. got)
+end, 2)
+"""
+
+
+async def _listener_queue(run, test_bindings):
+    for _ in range(200):
+        if run.run.run_id in test_bindings:
+            return test_bindings[run.run.run_id].queue
+        await asyncio.sleep(0.01)
+    raise AssertionError("the listener did not start")
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+async def test_other_callback_activations_keep_going(debug_run, runtime, test_bindings):
+    run = debug_run(LISTENER, runtime, breakpoints=[{"line": 2, "condition": "event.n == 1"}],
+                    run_id="listeners-go-on")
+    queue = await _listener_queue(run, test_bindings)
+    queue.put_nowait({"n": 1})
+    pause = await run.paused()
+    assert pause["kind"] == "listener" and pause["line"] == 2
+    queue.put_nowait({"n": 2})
+    for _ in range(200):  # the other callback runs to its end meanwhile
+        if "event 2" in run.output():
+            break
+        await asyncio.sleep(0.01)
+    assert run.output() == ["event 2"]
+    run.session.resume("continue")
+    queue.put_nowait(None)
+    assert (await run.outcome()).status == "succeeded"
+    assert run.output() == ["event 2", "event 1"]
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+async def test_pause_all_pauses_the_other_activations(debug_run, runtime, test_bindings):
+    run = debug_run(LISTENER, runtime, breakpoints=[{"line": 2, "condition": "event.n == 1"}],
+                    run_id="listeners-pause-all")
+    run.session.configure(pause_all=True)
+    queue = await _listener_queue(run, test_bindings)
+    queue.put_nowait({"n": 1})
+    first = await run.paused()
+    queue.put_nowait({"n": 2})
+    second = await run.paused()
+    assert second["reason"] == "pause" and second["activation"] != first["activation"]
+    assert len(run.session.snapshot()["pauses"]) == 2
+    got = await run.session.evaluate("event.n", activation=first["activation"])
+    assert got["value"] == "1"
+    run.session.resume("continue", activation=first["activation"])
+    run.session.resume("continue", activation=second["activation"])
+    queue.put_nowait(None)
+    assert (await run.outcome()).status == "succeeded"
+    assert sorted(run.output()) == ["event 1", "event 2"]
