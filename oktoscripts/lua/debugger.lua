@@ -256,10 +256,7 @@ end
 local function evaluate(expr, frame)
   if type(expr) ~= "string" or expr == "" then return false, "empty expression" end
   local fn, err = compile_text("return " .. expr, "=watch")
-  if not fn then
-    fn, err = compile_text(expr, "=watch")
-    if not fn then return false, err end
-  end
+  if not fn then return false, err end
   raw_setfenv(fn, frame_env(frame))
   local was = evaluating
   evaluating = true

@@ -9,8 +9,8 @@ on each line goes
 
     if B[<line>] then D(<line>) end
 
-(and before the first statement of a loop's or an if's block, when it is
-on the same line), where B and D are upvalues with unguessable names (see
+(and before the first statement of a loop's body, when it is on the
+loop's line), where B and D are upvalues with unguessable names (see
 runtime.py): the lines the debugger armed (those with a breakpoint, or all
 while stepping) and its line function. A line that is not armed costs a
 table lookup and a branch, in Lua 5.1's interpreter as in LuaJIT's compiled
@@ -30,17 +30,19 @@ from oktoscripts.lua.instrument import _KEYWORDS, _TOKEN, _ends_expression
 _STATEMENT_KEYWORDS = frozenset(
     {"local", "if", "for", "while", "repeat", "return", "break", "goto", "do", "function"}
 )
-# A block's first statement gets its check even on the line of the block's
-# start, so that a loop written on one line can still be paused.
-_BLOCK_OPENERS = frozenset({"do", "then", "else", "repeat"})
+# A loop body's first statement gets its check even on the line of the
+# loop's start, so that a loop written on one line can still be paused (like
+# a line hook, which fires again on each jump back to the same line). An
+# `if`'s block on its line gets none: it would hit a breakpoint twice.
+_BLOCK_OPENERS = frozenset({"do", "repeat"})
 # Tokens after which a new statement begins (beside those ending an expression).
 _BEFORE_STATEMENT = frozenset({"then", "do", "else", "repeat", ";", "break"})
 
 
 def line_checks(source: str, armed: str, check: str) -> str:
     """`source` with ``if armed[<line>] then check(<line>) end`` before the
-    first statement of each line and of each block (``while x do <check>
-    ... end`` on one line)."""
+    first statement of each line and of each loop body (``while x do
+    <check> ... end`` on one line)."""
     tokens = [
         (m.lastgroup, m.group(), m.start())
         for m in _TOKEN.finditer(source)

@@ -121,3 +121,47 @@ async def test_only_the_runs_owner_or_an_admin_may_debug_it(worker):
     _, connected, code = await _connect(str(normal.pk), owner_cookie)
     assert not connected and code == 4404
     await asyncio.sleep(0)
+
+
+@pytest.fixture
+def roles(transactional_db):
+    """A transactional test empties the tables the roles migration filled."""
+    from django.apps import apps
+
+    from oktoscripts.roles import sync_groups
+
+    sync_groups(apps)
+
+
+def test_breakpoints_are_kept_per_user_and_script(roles, client_for, users):
+    from oktoscripts.scripts.models import Script
+
+    script = Script.objects.create(name="bp-script")
+    url = f"/api/scripts/{script.pk}/breakpoints"
+    operator, admin = client_for("operator"), client_for("admin")
+    points = [{"line": 3}, {"line": 7, "condition": "n > 2", "hit": 2, "log": ""}]
+    reply = operator.put(url, {"breakpoints": points}, content_type="application/json")
+    assert reply.status_code == 200
+    assert operator.get(url).json()["breakpoints"] == [
+        {"line": 3, "condition": "", "hit": 0, "log": ""},
+        {"line": 7, "condition": "n > 2", "hit": 2, "log": ""},
+    ]
+    assert admin.get(url).json()["breakpoints"] == []  # each user has their own
+    bad = operator.put(url, {"breakpoints": [{"line": 0}]}, content_type="application/json")
+    assert bad.status_code == 400 and "line" in bad.json()["error"]
+    for role in ("viewer", "author"):
+        assert client_for(role).get(url).status_code == 403
+        denied = client_for(role).put(url, {"breakpoints": []}, content_type="application/json")
+        assert denied.status_code == 403
+
+
+def test_only_runners_start_debug_runs(roles, client_for, users):
+    from oktoscripts.scripts import editing
+    from oktoscripts.scripts.models import Script
+
+    script = Script.objects.create(name="dbg-rest")
+    editing.save_version(users["admin"], script, "return 1")
+    body = {"script_id": script.pk, "debug": True}
+    for role in ("viewer", "author"):
+        reply = client_for(role).post("/api/runs", body, content_type="application/json")
+        assert reply.status_code == 403

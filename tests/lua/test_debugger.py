@@ -11,6 +11,9 @@ import pytest
 from oktoscripts.lua.debugger import DebugError, DebugSession
 from oktoscripts.lua.limits import Limits
 from oktoscripts.lua.run import LuaRun
+from oktoscripts.lua.threads import LuaThreadPool
+
+from .conftest import assert_next_run_is_prompt
 
 RUNTIMES = ["luajit", "lua51"]
 
@@ -443,3 +446,62 @@ async def test_pause_all_pauses_the_other_activations(debug_run, runtime, test_b
     queue.put_nowait(None)
     assert (await run.outcome()).status == "succeeded"
     assert sorted(run.output()) == ["event 1", "event 2"]
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+async def test_a_hundred_paused_runs_hold_no_lua_thread(run_lua, runtime):
+    pool = LuaThreadPool(workers=2)
+    runs = []
+    try:
+        for _ in range(100):
+            run = Debugging("local a = 1\nreturn a\n", pool, runtime)
+            run.session.configure([{"line": 2}])
+            runs.append(run)
+        for run in runs:
+            await run.paused()
+        await assert_next_run_is_prompt(run_lua, pool)
+        for run in runs:
+            run.session.resume("continue")
+        outcomes = await asyncio.gather(*(run.outcome() for run in runs))
+        assert {o.result for o in outcomes} == {1}
+    finally:
+        for run in runs:
+            run.run.cancel()
+        pool.shutdown(wait=False)
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+async def test_breakpoints_in_metamethods_and_iterators(debug_run, runtime):
+    source = """local t = setmetatable({}, {__index = function(_, k)
+  return k .. "!"
+end})
+local function iter(_, i)
+  if i < 2 then return i + 1 end
+end
+local seen = {}
+for i in iter, nil, 0 do
+  seen[#seen + 1] = t[i]
+end
+return seen
+"""
+    run = debug_run(source, runtime, breakpoints=[2, 5])
+    if runtime == "luajit":
+        # LuaJIT yields across metamethods and iterators: it pauses there.
+        for _ in range(5):
+            pause = await run.paused()
+            assert pause["line"] in (2, 5)
+            run.session.resume("continue")
+    outcome = await run.outcome()
+    assert (outcome.status, outcome.result) == ("succeeded", ["1!", "2!"])
+    if runtime == "lua51":
+        assert any("cannot pause at line 5" in line for line in run.output())
+        assert any("cannot pause at line 2" in line for line in run.output())
+
+
+async def test_a_watch_is_an_expression(debug_run):
+    run = debug_run("local t = {x = 1}\nreturn t.x\n", "luajit", breakpoints=[2])
+    await run.paused()
+    with pytest.raises(DebugError, match="watch:1:"):
+        await run.session.evaluate("t.x = 5")
+    run.session.resume("continue")
+    assert (await run.outcome()).result == 1
