@@ -7,6 +7,7 @@
 | OKTOSCRIPTS_WORKER_HEARTBEAT | 2 | seconds between worker heartbeats |
 | OKTOSCRIPTS_WORKER_LOST_AFTER | 15 | seconds without heartbeat before its runs are "lost" |
 | OKTOSCRIPTS_WORKER_STUCK_RESTART | 60 | seconds a stuck Lua thread may run before a restart |
+| OKTOSCRIPTS_DEBUG_WALL_SECONDS | 1800 | seconds a debug run may stay paused in all |
 """
 
 from __future__ import annotations
@@ -63,3 +64,8 @@ def stuck_restart() -> float:
     core busy after its run ended; past this many seconds the worker drains
     and exits so that its supervisor starts a fresh one."""
     return _number("OKTOSCRIPTS_WORKER_STUCK_RESTART", 60.0)
+
+
+def debug_pause_seconds() -> float:
+    """How long a debug run may stay paused in all before it is cancelled."""
+    return _number("OKTOSCRIPTS_DEBUG_WALL_SECONDS", 1800.0)

@@ -67,6 +67,7 @@ class WorkerOptions:
     heartbeat_s: float
     lost_after_s: float
     stuck_restart_s: float = 60.0
+    debug_pause_s: float = 1800.0  # a debug run's paused time in all
 
     @classmethod
     def from_settings(cls) -> WorkerOptions:
@@ -76,6 +77,7 @@ class WorkerOptions:
             conf.heartbeat_interval(),
             conf.lost_after(),
             conf.stuck_restart(),
+            conf.debug_pause_seconds(),
         )
 
 
@@ -348,7 +350,7 @@ class Worker:
             def on_event(event: dict) -> None:
                 self.outbox.put(subjects.debug_events(run_id), debugbus.event_payload(event))
 
-            debug = DebugSession(on_event=on_event)
+            debug = DebugSession(on_event=on_event, pause_limit_s=self.options.debug_pause_s)
         return LuaRun(
             claimed.code,
             name=claimed.script_name,

@@ -117,8 +117,9 @@ def _submission(source: Source, args: object, origin: Origin, user: Any,
 
 def _record(run: Run, source: Source, origin: Origin, user: Any) -> None:
     actor = user if user is not None else origin.started_by
+    debug = {"debug": True} if run.debug else {}  # a debug run: it may be stepped through
     audit.record(actor, "run.start", source.name, run=str(run.pk), args=run.args,
-                 started_by=origin.started_by, trigger=run.trigger, **source.describe())
+                 started_by=origin.started_by, trigger=run.trigger, **source.describe(), **debug)
 
 
 def start_run(source: Source, *, user: Any, args: object, origin: Origin,
