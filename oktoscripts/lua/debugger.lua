@@ -68,10 +68,13 @@ end
 
 -- ------------------------------------------------------------ stack walking
 
--- Script frames of the running coroutine from `level` (of the caller), then
--- of the coroutines that protected calls run it in (Lua 5.1), innermost
--- first. `limit` frames at most.
+-- Script frames of the running coroutine (or of `co`), then of the
+-- coroutines that protected calls run it in (Lua 5.1), innermost first.
+-- `limit` frames at most (MAX_FRAMES: a pause in a deep recursion shows its
+-- innermost ones).
+local MAX_FRAMES = 200
 function capture(limit, co)
+  limit = limit or MAX_FRAMES
   local frames = {}
   local level = co and 0 or 2
   while true do

@@ -7,11 +7,16 @@ runtime gets the debugger (debugger.lua); a normal run has neither.
 State machine of a session (``state``):
 
     configuring --configure()--> running --(breakpoint, step, pause, error)--> paused
-    paused --resume(command)--> running          any --run ends--> ended
+    paused --resume(command) of its last paused activation--> running
+    any --run ends--> ended
 
 A debug run does not start its script before ``configure()`` (its
-breakpoints and options) or ``CONFIGURE_WAIT_S``. While paused, the run holds
-no Lua thread: the paused activation is a coroutine waiting like a device
+breakpoints and options) or ``CONFIGURE_WAIT_S``. Each activation (the main
+chunk, each listener callback call) pauses on its own: several may be paused
+at once, each known by its number (``activation`` in its "paused" event);
+the others go on, or with ``pause_all`` pause at their next line. Requests
+name an activation, or apply to the latest paused one. While paused, an
+activation holds no Lua thread: it is a coroutine waiting like a device
 call; ``stack()``, ``scopes()``, ``variables()`` and ``evaluate()`` each take
 one short trip to the Lua thread. Paused time does not count against the
 activation's instruction or wall-clock limits; the run's total paused time
@@ -22,9 +27,10 @@ Commands for ``resume``: ``continue``, ``over``, ``in``, ``out``, ``cursor``
 (with a line). Breakpoints: ``{"line": n, "condition": "lua expr",
 "hit": n, "log": "text with {expr}"}`` (all but line optional).
 
-Events (``on_event``, a dict): ``{"event": "paused", "reason", "line",
-"message", "frames": [{"name", "line"}]}``, ``{"event": "resumed"}``,
-``{"event": "ended", "status"}``.
+Events (``on_event``, a dict): ``{"event": "paused", "reason" (breakpoint,
+step, pause, exception), "line", "message", "frames": [{"name", "line"}],
+"calls": [the last device calls], "activation", "kind" (main, listener)}``,
+``{"event": "resumed", "activation"}``, ``{"event": "ended", "status"}``.
 """
 
 from __future__ import annotations

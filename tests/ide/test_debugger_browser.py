@@ -102,6 +102,11 @@ def test_debug_a_device_call_in_the_browser(platform, browser):
     page.wait_for_timeout(600)  # the save is debounced
     page.goto(editor_url)
     page.wait_for_selector(".ace_gutter-cell.okto-bp")
+    # It moves with a line added above it, and back when the line goes.
+    page.evaluate("oktoEditor.session.insert({row: 0, column: 0}, '-- moved\\n')")
+    page.wait_for_selector("#dbg-bps .dbg-bp[data-line='5']", state="attached")
+    page.evaluate("oktoEditor.session.remove(new (ace.require('ace/range').Range)(0, 0, 1, 0))")
+    page.wait_for_selector("#dbg-bps .dbg-bp[data-line='4']", state="attached")
 
     # Debug (the button; F5 does the same): the run pauses at the line.
     page.click("#debug-btn")

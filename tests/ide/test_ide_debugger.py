@@ -55,12 +55,12 @@ def _user(role: str):
     return user, client.cookies["sessionid"].value
 
 
-async def _connect(run_id: str, cookie: str):
+async def _connect(run_id: str, cookie: str, origin: bytes = b"http://localhost"):
     from oktoscripts.asgi import application
 
     communicator = WebsocketCommunicator(
         application, f"/ws/runs/{run_id}/debug/",
-        headers=[(b"host", b"localhost"), (b"origin", b"http://localhost"),
+        headers=[(b"host", b"localhost"), (b"origin", origin),
                  (b"cookie", f"sessionid={cookie}".encode())],
     )
     connected, code = await communicator.connect(timeout=10)
@@ -113,6 +113,8 @@ async def test_only_the_runs_owner_or_an_admin_may_debug_it(worker):
     _, connected, code = await _connect(str(run.pk), other)
     assert not connected and code == 4403
     _, admin = await sync_to_async(_user)("Admin")
+    _, connected, _ = await _connect(str(run.pk), admin, origin=b"http://evil.example")
+    assert not connected  # another site's page cannot drive it
     ws, connected, _ = await _connect(str(run.pk), admin)
     assert connected
     await ws.disconnect()

@@ -505,3 +505,20 @@ async def test_a_watch_is_an_expression(debug_run):
         await run.session.evaluate("t.x = 5")
     run.session.resume("continue")
     assert (await run.outcome()).result == 1
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+async def test_a_pause_in_a_deep_recursion_shows_its_innermost_frames(debug_run, runtime):
+    source = """local function down(n)
+  if n == 0 then
+    return 0
+  end
+  return 1 + down(n - 1)
+end
+return down(1000)
+"""
+    run = debug_run(source, runtime, breakpoints=[3])
+    pause = await run.paused()
+    assert len(pause["frames"]) == 200 and pause["frames"][0]["name"] == "down"
+    run.session.resume("continue")
+    assert (await run.outcome()).result == 1000
