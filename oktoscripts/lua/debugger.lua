@@ -57,8 +57,9 @@ local arm_lines           -- (function below)
 local paused_by = {}      -- activation -> its pause { reason, line, message, frames }
 local current_act = 0     -- the activation (driver coroutine number) running now
 local step_act            -- the activation a step was given to
-local refs, lists, last_ref = {}, {}, 0 -- expandable values of the current pause, by number
-local lists = {}             -- refs that are lists of { name, value } pairs (scopes)
+-- Expandable values of the current pauses, by number; `lists` marks those
+-- that are lists of { name, value } pairs (a frame's scopes).
+local refs, lists, last_ref = {}, {}, 0
 local WATCH_BUDGET = 100000 -- instructions (LuaJIT: loop iterations and calls) of a watch
 
 -- Names the engine writes into the script (budget and line checks).
@@ -279,9 +280,6 @@ end
 
 -- ------------------------------------------------------------ configuration
 
--- Breakpoints and options from the host: break_on_error, pause, then
--- (line, condition, hit count, log message) for each breakpoint ("" and 0
--- for none).
 -- Every line while stepping, else the breakpoints' lines (emptied and
 -- filled in place: the script holds this very table).
 function arm_lines()
@@ -293,6 +291,9 @@ function arm_lines()
   end
 end
 
+-- Breakpoints and options from the host, when they changed: break_on_error,
+-- pause, then (line, condition, hit count, log message) for each breakpoint
+-- ("" and 0 for none).
 local function sync()
   local got = pack(host_debug("sync"))
   if got.n == 0 or got[1] == nil then return end
@@ -363,8 +364,9 @@ end
 
 -- Whether the step in progress ends at this line.
 local function step_ends(line)
-  if mode == "in" or mode == "pause" then return true end
+  if mode == "pause" then return true end -- whichever activation runs
   if current_act ~= step_act then return false end -- another activation's step
+  if mode == "in" then return true end
   if mode == "cursor" then return line == cursor_line end
   local co = logical(co_running())
   if co ~= step_co then
@@ -385,21 +387,27 @@ local function interpolate(text, frame)
   end))
 end
 
+local noted = {} -- lines where a pause was impossible, already said
+
 local function on_line(line)
   if evaluating or paused_by[current_act] then return end
   local reason
   local bp = breakpoints[line]
   if bp then
+    -- The hit count counts the hits whose condition holds.
     local frame
-    bp.hits = bp.hits + 1
-    local hit = bp.hits >= bp.hit
-    if hit and bp.condition then
+    local hit = true
+    if bp.condition then
       frame = capture(1)[1]
       local ok, value = evaluate(bp.condition, frame)
       if not ok then
         output("breakpoint condition at line " .. line .. " failed: " .. tostring(value))
       end
       hit = ok and value ~= nil and value ~= false
+    end
+    if hit then
+      bp.hits = bp.hits + 1
+      hit = bp.hits >= bp.hit
     end
     if hit and bp.log then
       frame = frame or capture(1)[1]
@@ -413,8 +421,11 @@ local function on_line(line)
   end
   if not reason then return end
   if not can_yield() then
-    output("debugger: cannot pause at line " .. line ..
-      " (inside a metamethod, an iterator or a callback of a C function)")
+    if not noted[line] then -- once a line: a loop there would repeat it
+      noted[line] = true
+      output("debugger: cannot pause at line " .. line ..
+        " (inside a metamethod, an iterator or a callback of a C function)")
+    end
     return
   end
   pause(reason, line, nil, capture())

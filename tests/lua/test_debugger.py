@@ -133,16 +133,16 @@ end
 return total
 """
     run = debug_run(source, runtime, breakpoints=[
-        {"line": 3, "condition": "i % 4 == 0", "hit": 5},
+        {"line": 3, "condition": "i % 2 == 0", "hit": 3},
     ])
     pause = await run.paused()
-    # Hits from the 5th on, and of those the first with i a multiple of 4.
-    assert pause["line"] == 3 and (await run.locals_of())["i"] == "8"
+    # The third hit whose condition holds.
+    assert pause["line"] == 3 and (await run.locals_of())["i"] == "6"
     run.session.configure([{"line": 3, "log": "i={i} total={total}"}])
     run.session.resume("continue")
     outcome = await run.outcome()
     assert outcome.result == 55
-    assert run.output() == ["i=9 total=36", "i=10 total=45"]
+    assert run.output() == ["i=7 total=21", "i=8 total=28", "i=9 total=36", "i=10 total=45"]
 
 
 @pytest.mark.parametrize("runtime", RUNTIMES)
