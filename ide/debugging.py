@@ -80,6 +80,13 @@ class DebugConsumer(AsyncJsonWebsocketConsumer):
             return
         await super().receive(text_data=text_data)
 
+    @classmethod
+    async def decode_json(cls, text_data: str) -> Any:
+        try:
+            return json.loads(text_data)
+        except ValueError:
+            return None  # answered as a bad request below
+
     async def receive_json(self, content: Any, **kwargs: Any) -> None:
         if not isinstance(content, dict) or not isinstance(content.get("op"), str):
             await self.send_json({"type": "reply", "id": None, "ok": False,

@@ -91,6 +91,8 @@ async def test_debugging_through_the_websocket(worker):
     assert "unknown command" in (await _until(ws, "reply", id=3))["error"]
     await ws.send_json_to({"op": 5})
     assert (await _until(ws, "reply", id=None))["error"] == "a request is an object with an op"
+    await ws.send_to(text_data="not json {")
+    assert (await _until(ws, "reply", id=None))["error"] == "a request is an object with an op"
     await ws.send_json_to({"id": 4, "op": "resume", "command": "continue"})
     assert (await _until(ws, "debug", event="ended"))["status"] == "succeeded"
     await ws.disconnect()
