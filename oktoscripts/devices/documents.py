@@ -79,12 +79,6 @@ def _text(value: Any) -> str:
     return value if isinstance(value, str) else ""
 
 
-def mtp_names(doc: dict) -> list[str]:
-    """The USP MTPs an agent has used, sorted ("mqtt", "websocket", ...)."""
-    mtps = (doc.get("usp") or {}).get("mtps") or {}
-    return sorted(mtps)
-
-
 def params_dict(doc: dict) -> dict[str, str]:
     """The refreshed parameters as {full path: value}."""
     return {
