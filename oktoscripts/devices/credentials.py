@@ -90,7 +90,7 @@ def ha1(username: str, realm: str, password: str) -> str:
 
 
 def check_username_password(username: object, password: object) -> None:
-    """The platform's rule: non-empty strings without a dot (LUA_API.md)."""
+    """The platform's rule: non-empty strings without a dot (docs/lua-api.md)."""
     for what, value in (("username", username), ("password", password)):
         if not isinstance(value, str) or not value:
             raise CredentialError(f"the {what} must be a non-empty string")

@@ -89,7 +89,7 @@ def params_dict(doc: dict) -> dict[str, str]:
 
 
 def lua_table(doc: Mapping[str, Any]) -> dict[str, Any]:
-    """The device table of the Lua API (LUA_API.md "Devices"), beyond fields included."""
+    """The device table of the Lua API (docs/lua-api.md "Devices"), beyond fields included."""
     # Written out flat: get_all_devices builds one per device (10,000 in a
     # listing), so every call saved here counts.
     get = doc.get
