@@ -12,7 +12,7 @@ from django.utils.safestring import SafeString, mark_safe
 register = template.Library()
 
 _CODE = re.compile(r"`([^`]+)`")
-_EMPHASIS = re.compile(r"\*([^*\s][^*]*)\*")
+_EMPHASIS = re.compile(r"\*([^*<>\s][^*<>]*)\*")
 
 
 @register.filter

@@ -20,7 +20,7 @@ def test_the_reference_page_shows_each_function_with_its_example(client_for):
         assert f'id="cwmp-{m["number"]}"' in html
     for m in USP_MESSAGES:
         assert f'id="usp-{m["kind"]}"' in html
-    assert "<code>error_code</code>" in html  # the rules' code marks, rendered
+    assert "<code>error_code</code>" in html and "<em>waits</em>" in html  # prose marks, rendered
 
 
 def test_the_reference_is_for_signed_in_users_only(db):
