@@ -304,7 +304,8 @@ def async_command_output(command: str, inputs: dict) -> dict[str, str]:
 
 
 def _is_instance(path: str) -> bool:
-    return path[:-1].rsplit(".", 1)[1].isdigit()
+    parent_and_last = path[:-1].rsplit(".", 1)  # "Device." has no parent
+    return len(parent_and_last) == 2 and parent_and_last[1].isdigit()
 
 
 def _get_instances(dm: DataModel, msg: Msg, effects: Effects) -> Msg:

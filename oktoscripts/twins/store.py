@@ -106,6 +106,8 @@ def request(db: Database, source: str, *, name: str | None = None,
         db[TWINS].insert_one(doc)
     except pymongo.errors.DuplicateKeyError:
         raise TwinError(f"a twin {serial!r} exists already") from None
+    # Its device exists (offline, marked) from now on: its page shows the state.
+    mark_device(db, doc, {k: device.get(k, "") for k in IDENTITY_FIELDS})
     return doc
 
 

@@ -126,7 +126,8 @@ async def test_twin_of_an_unreachable_device_fails_with_the_reason(
         snapshot.CALL_TIMEOUT_S = snapshot_timeout
     doc = await asyncio.to_thread(store.get, mongo_db, twin["_id"])
     assert doc["state"] == "failed" and "GetParameterNames" in doc["error"]
-    assert mongo_db.devices.find_one({"_id": twin["_id"]}) is None
+    device = mongo_db.devices.find_one({"_id": twin["_id"]})
+    assert device["status"] == 0 and device["twin"]["of"] == serial  # shown, offline
 
 
 def test_bad_twin_requests_are_refused_with_the_reason(mongo_db):
