@@ -491,8 +491,13 @@ class DeploymentCreate(ScriptTarget):
 
 
 class TwinRequest(Request):
-    name: str | None = Field(None, description="the twin's serial (default: the device's "
+    source: StrictStr = Field(description="the device to twin (serial or Endpoint ID)")
+    name: StrictStr | None = Field(None, description="the twin's serial (default: the device's "
                                                "serial + '~twin', a USP Endpoint ID + '-twin')")
+
+
+class TwinReset(Request):
+    serial: StrictStr = Field(description="the twin")
 
 
 class TwinOut(Schema):

@@ -17,7 +17,7 @@ from ninja import Router
 from ide import converters  # noqa: F401 - registers the "serial" path converter
 from ide.api.auth import ApiError, needs
 from ide.api.devices import _database
-from ide.api.schemas import SnapshotList, TwinList, TwinOut, TwinRequest
+from ide.api.schemas import SnapshotList, TwinList, TwinOut, TwinRequest, TwinReset
 from oktoscripts.devices.documents import iso
 from oktoscripts.roles import Capability
 from oktoscripts.scripts import audit
@@ -50,12 +50,12 @@ def _call(action: Any, *args: Any, **kwargs: Any) -> Any:
         raise ApiError(str(exc), 409) from None
 
 
-@router.post("/devices/{serial:serial}/twin", response={202: TwinOut},
+@router.post("/twins", response={202: TwinOut},
              summary="Make a twin of a device (the twin host snapshots and starts it)", **RUN)
-def create_twin(request: HttpRequest, serial: str, body: TwinRequest | None = None) -> Any:
-    name = (body.name if body else None) or None
-    doc = _call(store.request, _db(), serial, name=name, by=request.user.get_username())
-    audit.record(request.user, "twin.create", doc["_id"], source=serial)
+def create_twin(request: HttpRequest, body: TwinRequest) -> Any:
+    doc = _call(store.request, _db(), body.source, name=body.name or None,
+                by=request.user.get_username())
+    audit.record(request.user, "twin.create", doc["_id"], source=body.source)
     return 202, twin_json(doc)
 
 
@@ -69,11 +69,11 @@ def get_twin(request: HttpRequest, serial: str) -> dict:
     return twin_json(_call(store.get, _db(), serial))
 
 
-@router.post("/twins/{serial:serial}/reset", response=TwinOut,
+@router.post("/twin-resets", response=TwinOut,
              summary="Put a twin back to its snapshot", **RUN)
-def reset_twin(request: HttpRequest, serial: str) -> dict:
-    doc = _call(store.reset, _db(), serial)
-    audit.record(request.user, "twin.reset", serial)
+def reset_twin(request: HttpRequest, body: TwinReset) -> dict:
+    doc = _call(store.reset, _db(), body.serial)
+    audit.record(request.user, "twin.reset", body.serial)
     return twin_json(doc)
 
 
@@ -87,7 +87,7 @@ def delete_twin(request: HttpRequest, serial: str) -> dict:
     return twin_json(doc)
 
 
-@router.get("/devices/{serial:serial}/snapshots", response=SnapshotList,
+@router.get("/snapshots", response=SnapshotList,
             summary="The snapshots taken of a device, newest first", **READ)
 def list_snapshots(request: HttpRequest, serial: str) -> dict:
     docs = _call(store.snapshots, _db(), serial)

@@ -82,6 +82,13 @@ def serials(registry: DeviceRegistry, stored: dict[str, Any]) -> list[str]:
 
 
 def matches(registry: DeviceRegistry, stored: dict[str, Any], serial: str) -> bool:
-    """Whether the device ``serial`` matches the filter (an empty one: any but a twin)."""
-    query = to_registry(stored).query()
+    """Whether the device ``serial`` matches the filter (an empty one: any but a twin,
+    also a device the registry does not know)."""
+    filters = to_registry(stored)
+    if not any(v for k, v in (stored or {}).items() if k != "twins"):
+        if filters.twins is None:
+            return True
+        twin = {"_id": serial, "twin": {"$exists": True}}
+        return (registry.collection.count_documents(twin, limit=1) > 0) == filters.twins
+    query = filters.query()
     return registry.collection.count_documents({"$and": [{"_id": serial}, query]}, limit=1) > 0

@@ -20,13 +20,13 @@
   const make = document.getElementById("twin-device");
   if (make) make.addEventListener("click", async () => {
     try {
-      const twin = await window.Okto.api("POST", url + "/twin", {});
+      const twin = await window.Okto.api("POST", "/api/twins", { source: serial });
       location.href = "/devices/" + encodeURIComponent(twin.serial) + "/";
     } catch (e) { fail(e); }
   });
   const reset = document.getElementById("twin-reset");
   if (reset) reset.addEventListener("click", async () => {
-    try { await window.Okto.api("POST", twinUrl + "/reset"); location.reload(); } catch (e) { fail(e); }
+    try { await window.Okto.api("POST", "/api/twin-resets", { serial: serial }); location.reload(); } catch (e) { fail(e); }
   });
   const drop = document.getElementById("twin-delete");
   if (drop) drop.addEventListener("click", async () => {

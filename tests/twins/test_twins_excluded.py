@@ -38,6 +38,8 @@ def test_triggers_leave_twins_out_even_without_a_filter(registry):
     assert devicefilter.matches(registry, {}, "EXCL-1")
     assert not devicefilter.matches(registry, {}, "EXCL-1~twin")
     assert devicefilter.matches(registry, {"twins": "include"}, "EXCL-1~twin")
+    assert devicefilter.matches(registry, {}, "NEVER-SEEN")  # events of unknown devices run
+    assert devicefilter.matches(registry, {"twins": "only"}, "EXCL-1~twin")
 
 
 def test_get_device_says_twin(registry):
