@@ -93,8 +93,8 @@ class Platform:
     """The services and the controller process of one benchmark."""
 
     def __init__(self, tmp: Path) -> None:
-        from oktoscripts.embedded.ports import free_port
-        from oktoscripts.embedded.services import EmbeddedServices
+        from oktoscripts.launcher.embedded.ports import free_port
+        from oktoscripts.launcher.embedded.services import EmbeddedServices
 
         self.tmp = tmp
         self.services = EmbeddedServices(tmp)
@@ -119,7 +119,7 @@ class Platform:
         return env
 
     def start_controller(self, mqtt_url: str) -> None:
-        from oktoscripts.embedded.ports import wait_for_port
+        from oktoscripts.launcher.embedded.ports import wait_for_port
 
         self.stop(self.controllers)
         env = self.env(MQTT_URL=mqtt_url)
@@ -207,16 +207,16 @@ async def main(args: argparse.Namespace) -> None:
 
     django.setup()
     import nats
-    import pymongo
     from django.conf import settings
 
     from oktoscripts.bindings.services import Services
+    from oktoscripts.devices.client import new_client
     from oktoscripts.devices.credentials import CredentialStore
     from oktoscripts.devices.registry import DeviceRegistry
 
     platform = Platform(tmp)
     try:
-        db = pymongo.MongoClient(platform.mongo_uri, tz_aware=True)[settings.MONGO_DB_NAME]
+        db = new_client(platform.mongo_uri)[settings.MONGO_DB_NAME]
         registry = DeviceRegistry(db)
         store = CredentialStore(db)
         store.create_or_update(WS_USER, WS_PASSWORD)

@@ -11,10 +11,11 @@ from collections.abc import Callable
 from subprocess import DEVNULL
 from typing import BinaryIO
 
+from oktoscripts import config
 from oktoscripts.config import BASE_DIR
-from oktoscripts.processes import Context, ProcessSpec
-from oktoscripts.supervisor.output import LineSplitter, LogOutput
-from oktoscripts.supervisor.proctree import all_processes, die_with_parent, signal_group
+from oktoscripts.launcher.processes import Context, ProcessSpec
+from oktoscripts.launcher.supervisor.output import LineSplitter, LogOutput
+from oktoscripts.launcher.supervisor.proctree import all_processes, die_with_parent, signal_group
 
 BACKOFF_FIRST = 0.5  # seconds before the first restart
 BACKOFF_MAX = 30.0
@@ -82,7 +83,7 @@ class Child:
 
     def environment(self) -> dict[str, str]:
         return {
-            **os.environ,
+            **config.environment(),
             **self.ctx.endpoints,
             "OKTOSCRIPTS_DATA_DIR": str(self.ctx.data_dir),
             "PYTHONUNBUFFERED": "1",  # lines reach the log as they are written
