@@ -104,19 +104,27 @@ def _lua_result(answer: dict) -> Any:
 
 async def call_device(ctx: Any, name: str, serial: str, request: RpcRequest, mode: str) -> dict:
     """Send ``request`` and wait within the run's time; records the call."""
-    remaining = ctx.deadline - time.monotonic() - DEADLINE_MARGIN_S
-    timeout = remaining if mode == "async" else min(remaining, SYNC_TIMEOUT_S)
+    line = getattr(ctx, "call_line", None)  # the script line of this call
     started = time.monotonic()
-    if timeout <= 0:
-        answer = {
-            "ok": False,
-            "error": {"error_code": "408", "error_message": "no time left in the run"},
-        }
-    else:
-        answer = await client.call(
-            _nats(ctx), serial, request, mode=mode, timeout_s=timeout, call_id=ctx.device_call_id()
+
+    async def transport(rpc: RpcRequest) -> dict:
+        remaining = ctx.deadline - time.monotonic() - DEADLINE_MARGIN_S
+        timeout = remaining if mode == "async" else min(remaining, SYNC_TIMEOUT_S)
+        if timeout <= 0:
+            return {
+                "ok": False,
+                "error": {"error_code": "408", "error_message": "no time left in the run"},
+            }
+        return await client.call(
+            _nats(ctx), serial, rpc, mode=mode, timeout_s=timeout, call_id=ctx.device_call_id()
         )
-    ctx.record_call(name, serial, time.monotonic() - started, bool(answer.get("ok")))
+
+    gate = getattr(ctx, "gate", None)
+    if gate is not None:  # a plan, a recording: oktoscripts/runs/gates.py
+        answer = await gate.call(ctx, "cwmp", serial, request, transport)
+    else:
+        answer = await transport(request)
+    ctx.record_call(name, serial, time.monotonic() - started, bool(answer.get("ok")), line=line)
     return answer
 
 
