@@ -77,8 +77,12 @@ class RunContext:
         # guarded bindings ask it through binding_refusal().
         principal: Any = None,
         replay_key: str = "",
+        gate: Any = None,
     ) -> None:
         self.run_id = run_id
+        # Where device calls go through (oktoscripts/runs/gates.py), or None.
+        self.gate = gate
+        self.call_line: int | None = None  # the script line of the waiting call starting
         self.script_name = script_name
         self.args = args
         self.services = services
@@ -171,13 +175,16 @@ class RunContext:
         target: str | None,
         latency_s: float,
         ok: bool,
+        line: int | None = None,
         request: Any = None,
         answer: Any = None,
     ) -> None:
-        """A device call with its latency: run metrics, and a "call" output
-        line; in a debug run also its request and answer, as text."""
+        """A device call with its latency (and the script line that made it):
+        run metrics, and a "call" output line; in a debug run also its
+        request and answer, as text."""
         self.device_calls.append(
-            {"name": name, "target": target, "latency_s": round(latency_s, 6), "ok": ok}
+            {"name": name, "target": target, "latency_s": round(latency_s, 6), "ok": ok,
+             "line": line}
         )
         if self.debug_calls is not None:
             self.debug_calls.append({

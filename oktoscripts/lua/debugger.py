@@ -37,10 +37,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+
+from oktoscripts import config
 
 log = logging.getLogger(__name__)
 
@@ -53,15 +54,9 @@ PAGE_MAX = 500
 
 def pause_limit_seconds() -> float:
     """OKTOSCRIPTS_DEBUG_WALL_SECONDS: how long a debug run may stay paused in all."""
-    text = os.environ.get("OKTOSCRIPTS_DEBUG_WALL_SECONDS", "")
-    if not text:
-        return 1800.0
-    try:
-        value = float(text)
-    except ValueError:
-        raise ValueError("OKTOSCRIPTS_DEBUG_WALL_SECONDS: not a number") from None
+    value = float(config.value("OKTOSCRIPTS_DEBUG_WALL_SECONDS"))
     if value <= 0:
-        raise ValueError("OKTOSCRIPTS_DEBUG_WALL_SECONDS: must be a positive number")
+        raise config.ConfigError("OKTOSCRIPTS_DEBUG_WALL_SECONDS", "must be greater than 0")
     return value
 
 

@@ -122,6 +122,7 @@ class LuaRun:
         principal: Any = None,
         replay_key: str = "",
         debug: DebugSession | None = None,
+        gate: Any = None,
     ) -> None:
         if runtime not in RUNTIMES:
             raise ValueError(f"unknown Lua runtime {runtime!r} (use one of {', '.join(RUNTIMES)})")
@@ -135,6 +136,9 @@ class LuaRun:
         self.services = services
         self.listener_key = listener_key
         self.replay_key = replay_key
+        # The run's device gate (oktoscripts/runs/gates.py): a plan intercepting
+        # writes, a recording; None: device calls go straight out.
+        self.gate = gate
         self.principal = principal  # an oktoscripts.runs.principal.Principal
         self.on_output = on_output
         self.on_status = on_status
@@ -206,6 +210,7 @@ class LuaRun:
             memory_room=weakly(self._memory_room),
             principal=self.principal,
             replay_key=self.replay_key,
+            gate=self.gate,
         )
         if self.debug is not None:
             self.ctx.debug_calls = collections.deque(maxlen=DEBUG_CALLS)
@@ -420,6 +425,9 @@ class LuaRun:
             self._trip = ("wall_seconds", line)
             raise self._stop_with(self._limit_outcome())
         act.waiting, act.line = True, line
+        # Read by the binding as it starts (synchronously, on this await): the
+        # script line a device call is recorded with.
+        self.ctx.call_line = line
         try:
             result = await coro
         except ArgumentError as exc:
@@ -805,6 +813,8 @@ class LuaRun:
             "device_calls": list(self.ctx.device_calls),
             "runtime": self.runtime,
         }
+        if self.gate is not None:
+            metrics.update(self.gate.metrics())
         return RunOutcome(status, result, error, metrics)
 
     def _finish(self, main: asyncio.Task) -> None:

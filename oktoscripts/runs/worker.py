@@ -37,7 +37,7 @@ from oktoscripts.bus.retry import retrying
 from oktoscripts.bus.streams import ensure_run_queue, ensure_workers_bucket
 from oktoscripts.lua.debugger import DebugSession
 from oktoscripts.lua.threads import LuaThreadPool
-from oktoscripts.runs import conf, debugbus, listenerevents, live, stranded
+from oktoscripts.runs import conf, debugbus, gates, listenerevents, live, stranded
 from oktoscripts.runs.caps import capped
 from oktoscripts.runs.heartbeat import Heartbeat, LostRunSweeper
 from oktoscripts.runs.models import Run
@@ -366,6 +366,7 @@ class Worker:
             listener_key=claimed.listener_key,
             replay_key=claimed.replay_key,
             principal=principal,
+            gate=gates.for_mode(claimed.mode),
             debug=debug,
         )
 

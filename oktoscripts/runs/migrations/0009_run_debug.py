@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("runs", "0007_replay_key"),
+        ("runs", "0008_plan_mode"),
     ]
 
     operations = [
