@@ -1,4 +1,4 @@
-"""The TR-069 functions of the Lua API (LUA_API.md "TR-069 (CWMP)").
+"""The TR-069 functions of the Lua API (docs/lua-api.md "TR-069 (CWMP)").
 
 send_cwmp_message / send_cwmp_async_message hand the request to the ACS over
 NATS (oktoscripts.cwmp.client) and wait for the CPE's answer;
@@ -104,19 +104,28 @@ def _lua_result(answer: dict) -> Any:
 
 async def call_device(ctx: Any, name: str, serial: str, request: RpcRequest, mode: str) -> dict:
     """Send ``request`` and wait within the run's time; records the call."""
-    remaining = ctx.deadline - time.monotonic() - DEADLINE_MARGIN_S
-    timeout = remaining if mode == "async" else min(remaining, SYNC_TIMEOUT_S)
+    line = getattr(ctx, "call_line", None)  # the script line of this call
     started = time.monotonic()
-    if timeout <= 0:
-        answer = {
-            "ok": False,
-            "error": {"error_code": "408", "error_message": "no time left in the run"},
-        }
-    else:
-        answer = await client.call(
-            _nats(ctx), serial, request, mode=mode, timeout_s=timeout, call_id=ctx.device_call_id()
+
+    async def transport(rpc: RpcRequest) -> dict:
+        remaining = ctx.deadline - time.monotonic() - DEADLINE_MARGIN_S
+        timeout = remaining if mode == "async" else min(remaining, SYNC_TIMEOUT_S)
+        if timeout <= 0:
+            return {
+                "ok": False,
+                "error": {"error_code": "408", "error_message": "no time left in the run"},
+            }
+        return await client.call(
+            _nats(ctx), serial, rpc, mode=mode, timeout_s=timeout, call_id=ctx.device_call_id()
         )
-    ctx.record_call(name, serial, time.monotonic() - started, bool(answer.get("ok")))
+
+    gate = getattr(ctx, "gate", None)
+    if gate is not None:  # a plan, a recording: oktoscripts/runs/gates.py
+        answer = await gate.call(ctx, "cwmp", serial, request, transport)
+    else:
+        answer = await transport(request)
+    ctx.record_call(name, serial, time.monotonic() - started, bool(answer.get("ok")), line=line,
+                    request=request, answer=answer)
     return answer
 
 

@@ -6,11 +6,11 @@ so that several installations, or test sessions, can share one NATS server.
 
 from __future__ import annotations
 
-import os
+from oktoscripts import config
 
 
 def prefix() -> str:
-    return os.environ.get("OKTOSCRIPTS_BUS_PREFIX", "okto")
+    return config.value("OKTOSCRIPTS_BUS_PREFIX")
 
 
 def stream_name(kind: str) -> str:
@@ -59,6 +59,21 @@ def run_cancel(run_id: str = "*") -> str:
 def run_events(run_id: str) -> str:
     """Output, status and cancel of one run, for a single ordered subscription."""
     return subject("runs", run_id, "*")
+
+
+# Debug runs (oktoscripts/runs/debugbus.py). Requests go to the worker holding
+# the run (request/reply: only that worker answers); its debugger's events
+# come back on a subject of the run.
+
+
+def debug_control(run_id: str = "*") -> str:
+    """Debugger requests about one run; every worker listens on ``debug_control("*")``."""
+    return subject("debug", run_id, "control")
+
+
+def debug_events(run_id: str) -> str:
+    """The debugger's events of one run (paused, resumed, ended), JSON."""
+    return subject("debug", run_id, "events")
 
 
 # CWMP (the ACS). Workers send RPC requests to the ACS and wait for the answer

@@ -76,6 +76,7 @@
   };
 
   LogList.prototype.destroy = function () {
+    this.dead = true;  // its run's socket may still deliver: nothing is drawn any more
     this.box.removeEventListener("scroll", this.onScroll);
     this.resized.disconnect();
     if (this.frame) cancelAnimationFrame(this.frame);
@@ -183,6 +184,7 @@
 
   /* A message of the platform or the run's error, below the lines. */
   LogList.prototype.note = function (row) {
+    if (this.dead) return;
     this.dropPlaceholder();
     this.foot.appendChild(row);
     this.follow();
@@ -405,6 +407,7 @@
   };
 
   LogList.prototype.render = function () {
+    if (this.dead) return;
     this.drawnOnce = this.size() >= 200;
     const n = this.size();
     const box = this.box;
@@ -465,7 +468,7 @@
   };
 
   LogList.prototype.follow = function () {
-    if (!this.stick) return;
+    if (!this.stick || this.dead) return;
     this.box.scrollTop = this.box.scrollHeight;
     this.autoTop = this.box.scrollTop;
   };
