@@ -9,6 +9,8 @@ from typing import Any
 
 from django.utils.safestring import SafeString, mark_safe
 
+from ide.snippets import snippet_entries
+
 # The standard library of the sandbox: name -> (signature, one-line doc).
 LUA_STANDARD = {
     "print": ("print(...)", "Write the values to the run's output, separated by tabs."),
@@ -80,6 +82,8 @@ def _binding_entry(b: Any) -> dict[str, Any]:
             {"name": p.name, "type": p.type, "optional": p.optional, "doc": p.doc}
             for p in b.params
         ],
+        "fields": [{"name": f.name, "type": f.type, "doc": f.doc}
+                   for f in getattr(b, "fields", ())],
     }
 
 
@@ -98,6 +102,7 @@ def _completion_json() -> str:
     data = {
         "api": api_entries(),
         "lua": [{"name": k, "signature": s, "doc": d} for k, (s, d) in LUA_STANDARD.items()],
+        "snippets": snippet_entries(),
     }
     # As json_script: no "<", ">" or "&" can end or confuse the <script> element.
     return json.dumps(data).translate(_SCRIPT_ESCAPES)

@@ -109,6 +109,26 @@ def run_output(request: HttpRequest, run_id: UUID, query: Query[OutputQuery]) ->
             "more": len(lines) == query.limit}
 
 
+class SearchQuery(Schema):
+    q: str = Field(min_length=1, max_length=200, description="text to find (any case)")
+    limit: int = Field(10_000, ge=1, le=10_000, description="at most this many matches")
+
+
+class OutputMatches(Schema):
+    seqs: list[int] = Field(description="the seq of every matching line, in order")
+    more: bool = Field(description="there are more matches than the limit")
+
+
+@router.get("/runs/{uuid:run_id}/output/search", response=OutputMatches,
+            summary="Which output lines of a run contain a text", **READ)
+def search_output(request: HttpRequest, run_id: UUID, query: Query[SearchQuery]) -> dict:
+    """The console searches a long run here instead of fetching every line."""
+    run = get_object_or_404(Run.objects.only("id"), pk=run_id)
+    seqs = list(RunOutputLine.objects.filter(run=run, text__icontains=query.q)
+                .order_by("seq").values_list("seq", flat=True)[:query.limit + 1])
+    return {"seqs": seqs[:query.limit], "more": len(seqs) > query.limit}
+
+
 @router.get("/runs/{uuid:run_id}/output/text", summary="All output of a run as a text file",
             **READ)
 def run_output_text(request: HttpRequest, run_id: UUID) -> StreamingHttpResponse:

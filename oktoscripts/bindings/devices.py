@@ -23,7 +23,7 @@ from oktoscripts.devices import refresh
 from oktoscripts.devices.credentials import CredentialError, CredentialStore
 from oktoscripts.devices.events import new_device_source
 from oktoscripts.devices.registry import DeviceRegistry
-from oktoscripts.lua.binding import Param, binding
+from oktoscripts.lua.binding import Field, Param, binding
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +83,27 @@ def _database_error(ctx: Any, name: str, exc: Exception) -> None:
     ctx.output(f"{name}: database error: {exc}", stream="log", level="error")
 
 
+# The keys of a device table (oktoscripts/devices/documents.py lua_table).
+DEVICE_FIELDS = (
+    Field("sn", "string", "the serial number"),
+    Field("alias", "string", "the name people gave it"),
+    Field("vendor", "string", "the manufacturer"),
+    Field("model", "string", "the model name"),
+    Field("version", "string", "the software version"),
+    Field("product_class", "string", "the product class"),
+    Field("oui", "string", "the manufacturer's OUI"),
+    Field("status", "integer", "0 offline, 1 associating, 2 online"),
+    Field("cwmp", "boolean", "managed over TR-069"),
+    Field("usp", "boolean", "managed over TR-369"),
+    Field("data_model", "string", "its root data model"),
+    Field("last_seen", "string", "when it last spoke (ISO 8601)"),
+    Field("ip", "string", "its address"),
+    Field("mtps", "table", "a USP agent's message transports"),
+    Field("params", "table", "{path = value} read by refresh_device_parameters"),
+    Field("twin", "boolean", "true for a device twin"),
+)
+
+
 @binding(
     "get_device",
     params=[SERIAL],
@@ -92,6 +113,7 @@ def _database_error(ctx: Any, name: str, exc: Exception) -> None:
     "twin: true for a device twin), "
     "or false if unknown.",
     category="devices",
+    fields=DEVICE_FIELDS,
 )
 def get_device(ctx: Any, serial: str) -> dict | bool:
     try:
@@ -108,6 +130,7 @@ def get_device(ctx: Any, serial: str) -> dict | bool:
     returns="array of device tables",
     doc="Every device the platform knows, by serial (an empty table if none).",
     category="devices",
+    fields=DEVICE_FIELDS,
 )
 def get_all_devices(ctx: Any) -> list[dict]:
     try:

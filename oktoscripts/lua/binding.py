@@ -57,6 +57,16 @@ class Param:
 
 
 @dataclass(frozen=True)
+class Field:
+    """A key of the table a binding returns (of each element, when it returns an
+    array of tables): the editor completes ``d.`` with these, the reference lists them."""
+
+    name: str
+    type: str
+    doc: str = ""
+
+
+@dataclass(frozen=True)
 class Binding:
     name: str
     params: tuple[Param, ...]
@@ -67,6 +77,7 @@ class Binding:
     normalize: Callable[[tuple], tuple] | None = None
     # The Django permission the run's principal must hold (oktoscripts/permissions.py).
     permission: str | None = None
+    fields: tuple[Field, ...] = ()
 
     @cached_property
     def waits(self) -> bool:
@@ -170,6 +181,7 @@ def binding(
     category: str,
     normalize: Callable[[tuple], tuple] | None = None,
     permission: str | None = None,
+    fields: Sequence[Field] = (),
 ) -> Callable[[Callable], Callable]:
     """Declare and register a binding; the decorated function is returned unchanged.
 
@@ -198,6 +210,7 @@ def binding(
             category=category,
             normalize=normalize,
             permission=permission,
+            fields=tuple(fields),
         )
         return func
 

@@ -10,7 +10,9 @@
   const data = JSON.parse(document.getElementById("completion-data").textContent);
 
   const editor = ace.edit("editor");
-  editor.setTheme("ace/theme/chrome");
+  const aceTheme = () => editor.setTheme(window.Okto.isDark && window.Okto.isDark() ? "ace/theme/one_dark" : "ace/theme/chrome");
+  aceTheme();
+  document.addEventListener("okto-theme", aceTheme);
   // No Ace worker (it would start from a blob: URL the page's policy forbids):
   // the platform's own check (/api/check) marks problems.
   editor.session.setUseWorker(false);
@@ -110,17 +112,49 @@
       }))));
     },
   };
-  // After a "." in a path the list is the next level's: gather it afresh
-  // (the open list would only be filtered, and match nothing).
+  // After a "." in a path, or after a variable holding an API table, the list
+  // is the next level's: gather it afresh (the open list would only be filtered).
   editor.commands.on("afterExec", (e) => {
-    if (e.command.name !== "insertstring" || e.args !== "." || !pathToken(editor.session, editor.getCursorPosition())) return;
+    if (e.command.name !== "insertstring" || e.args !== ".") return;
+    const pos = editor.getCursorPosition();
+    const before = editor.session.getLine(pos.row).slice(0, pos.column);
+    const table = before.match(/([A-Za-z_]\w*)\.$/);
+    if (!pathToken(editor.session, pos) && !(table && tableSource(table[1], pos.row))) return;
     setTimeout(() => {
       if (editor.completer) editor.completer.detach();
       editor.execCommand("startAutocomplete");
     }, 0);
   });
   window.oktoPathToken = (row, column) => pathToken(editor.session, { row: row, column: column });
-  langTools.setCompleters([pathCompleter, completer, langTools.keyWordCompleter, langTools.textCompleter]);
+  /* ---- fields of the tables the API returns: d. after local d = get_device(...) ---- */
+  const fieldCompleter = {
+    getCompletions(ed, session, pos, prefix, callback) {
+      const before = session.getLine(pos.row).slice(0, pos.column);
+      const m = before.match(/([A-Za-z_]\w*)\.(\w*)$/);
+      const b = m && tableSource(m[1], pos.row);
+      if (!b) { callback(null, []); return; }
+      callback(null, b.fields.map(f => ({
+        caption: m[1] + "." + f.name, value: m[1] + "." + f.name, meta: f.type, score: 4000,
+        docHTML: "<b>" + esc(m[1] + "." + f.name) + "</b> <code>" + esc(f.type) + "</code><br>" + esc(f.doc) +
+          "<br><i>from " + esc(b.name) + "</i>",
+      })));
+    },
+  };
+  /* The binding whose returned table a variable holds, from the code above:
+     local d = get_device(...), or for _, d in ipairs(get_all_devices()). */
+  function tableSource(name, row) {
+    const text = editor.session.getLines(Math.max(0, row - 200), row).join("\n");
+    const assign = new RegExp("(?:local\\s+)?\\b" + name + "\\s*=\\s*([A-Za-z_]\\w*)\\s*\\(", "g");
+    const loop = new RegExp("for\\s+[A-Za-z_]\\w*\\s*,\\s*" + name + "\\s+in\\s+i?pairs\\s*\\(\\s*([A-Za-z_]\\w*)\\s*\\(", "g");
+    let found = null;
+    for (const re of [assign, loop]) for (const m of text.matchAll(re)) {
+      const b = apiByName[m[1]];
+      if (b && b.fields && b.fields.length && (!found || m.index > found.at)) found = { at: m.index, b: b };
+    }
+    return found ? found.b : null;
+  }
+
+  langTools.setCompleters([fieldCompleter, pathCompleter, completer, langTools.keyWordCompleter, langTools.textCompleter]);
 
   /* ---- signature help ---- */
   const sig = document.createElement("div");
@@ -360,7 +394,8 @@
     return row;
   }
   function argsEmpty() { document.getElementById("args-empty").style.display = argRows.children.length ? "none" : ""; }
-  document.getElementById("add-arg").addEventListener("click", () => addArg().children[0].focus());
+  const addArgBtn = document.getElementById("add-arg");
+  if (addArgBtn) addArgBtn.addEventListener("click", () => addArg().children[0].focus());
   function collectArgs() {
     const args = {};
     for (const row of argRows.children) {
@@ -458,6 +493,23 @@
   window.Okto.editorActions = {
     save: save, collectArgs: collectArgs, version: () => version, jump: jump, dirty: setState,
   };
+
+  /* ---- the snippet gallery: a script for a common task, inserted at the cursor ---- */
+  const snippetMenu = document.getElementById("snippet-menu");
+  if (snippetMenu) (data.snippets || []).forEach(sn => {
+    const b = document.createElement("button");
+    b.type = "button";
+    b.className = "snippet";
+    b.innerHTML = "<b></b><span class='muted'></span>";
+    b.firstChild.textContent = sn.title;
+    b.lastChild.textContent = sn.doc;
+    b.addEventListener("click", () => {
+      editor.session.insert(editor.getCursorPosition(), sn.code);
+      document.getElementById("snippets").open = false;
+      editor.focus();
+    });
+    snippetMenu.appendChild(b);
+  });
 
   /* ---- side tabs ---- */
   document.querySelectorAll(".side-tabs button").forEach(b => b.addEventListener("click", () => {

@@ -263,11 +263,32 @@
 
   LogList.prototype.setQuery = async function (q) {
     this.query = q.toLowerCase();
-    if (this.query) await this.loadAll();
-    this.findMatches();
+    const asked = this.query;
+    if (this.query && this.missing() && !this.view && this.opts.runId) {
+      // A long run: the server says which lines match; they load when shown.
+      this.busy(true);
+      const res = await fetch("/api/runs/" + this.opts.runId + "/output/search?q=" + encodeURIComponent(q),
+        { credentials: "same-origin" }).then(r => r.ok ? r.json() : { seqs: [] }).catch(() => ({ seqs: [] }));
+      this.busy(false);
+      if (asked !== this.query) return;
+      this.matches = res.seqs.map(seq => seq - 1 - this.cleared).filter(v => v >= 0);
+      this.current = -1;
+      this.extendMatches();  // lines that came since the server looked
+    } else {
+      if (this.query) await this.loadAll();
+      if (asked !== this.query) return;
+      this.findMatches();
+    }
     if (this.matches.length) { this.current = 0; this.reveal(this.matches[0]); }
     this.showCount();
     this.schedule(true);
+  };
+
+  /* Whether some lines are not in the page (a long stored run). */
+  LogList.prototype.missing = function () {
+    let have = 0;
+    for (let i = this.cleared; i < this.count; i++) if (this.rows[i]) have++;
+    return have < this.count - this.cleared;
   };
 
   LogList.prototype.hit = function (i) {

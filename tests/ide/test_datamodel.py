@@ -71,3 +71,19 @@ def test_rest_completion_for_a_device_uses_its_product_class(client_for, device_
     ssid = client.get("/api/datamodel", {"prefix": "Device.WiFi.SSID.2.SSID"}).json()
     assert ssid["described"]["type"] == "string" and ssid["described"]["writable"] is True
     assert client_for("nobody").get("/api/datamodel", {"prefix": "Device."}).status_code == 403
+
+
+def test_declared_device_fields_are_the_keys_of_a_device_table():
+    """The fields the editor completes after ``d.`` are declared with the
+    bindings: they must be what a script gets."""
+    from oktoscripts.bindings import all_bindings
+    from oktoscripts.devices.documents import lua_table
+
+    by_name = {b.name: b for b in all_bindings()}
+    table = lua_table({"serial": "SN1", "status": 2})
+    for name in ("get_device", "get_all_devices"):
+        assert {f.name for f in by_name[name].fields} == set(table)
+    from ide.completion import api_entries
+
+    entry = next(e for e in api_entries() if e["name"] == "get_device")
+    assert {"name": "vendor", "type": "string", "doc": "the manufacturer"} in entry["fields"]

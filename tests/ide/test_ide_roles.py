@@ -112,6 +112,9 @@ def test_viewers_and_authors_cannot_run_or_cancel(client_for, script, role):
 def test_the_editor_offers_only_what_the_role_allows(client_for, script):
     viewer = client_for("viewer").get(f"/scripts/{script.pk}/").content.decode()
     assert 'id="run-btn"' not in viewer and 'id="save-btn"' not in viewer
+    # What the role allows, not what it cannot do: no "+ Add", no "when you run".
+    assert 'id="add-arg"' not in viewer and "when you run" not in viewer
+    assert "Operators and Admins run them" in viewer
     assert '"canEdit": false' in viewer and '"canRun": false' in viewer
     operator = client_for("operator").get(f"/scripts/{script.pk}/").content.decode()
     assert 'id="run-btn"' in operator and 'id="save-btn"' not in operator

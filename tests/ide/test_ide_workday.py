@@ -339,3 +339,67 @@ def test_hover_shows_api_and_path_docs(editor):
     editor.wait_for_selector("#hover-doc:visible:has-text('read-only'), "
                              "#hover-doc:visible:has-text('writable')", timeout=5_000)
     assert "Device.WiFi.SSID.1.SSID" in editor.inner_text("#hover-doc")
+
+
+def test_completion_offers_the_fields_of_returned_tables(editor):
+    editor.evaluate("src => oktoEditor.setValue(src, 1)",
+                    'for _, dev in ipairs(get_all_devices()) do\n  print(dev.sn)\nend\n'
+                    'local d = get_device("SN1")\n')
+    editor.click("#editor")
+    editor.keyboard.press("Control+End")
+    editor.keyboard.type("print(d.ven")
+    editor.wait_for_selector(".ace_autocomplete .ace_line:has-text('d.vendor')", timeout=10_000)
+    editor.keyboard.press("Enter")
+    assert editor.evaluate("oktoEditor.getValue()").rstrip().endswith("print(d.vendor)")
+
+
+def test_snippet_gallery_inserts_a_task(editor):
+    editor.evaluate("oktoEditor.setValue('', 1)")
+    editor.click("#snippets summary")
+    editor.click("#snippet-menu button:has-text('Set the Wi-Fi SSID')")
+    assert "Device.WiFi.SSID.1.SSID" in editor.evaluate("oktoEditor.getValue()")
+    assert not editor.evaluate("document.getElementById('snippets').open")
+
+
+def _no_page_overflow(page) -> bool:
+    return page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
+
+
+def test_narrow_screens_keep_the_editor_and_run_in_reach(platform, browser):
+    page = _login(browser, platform, "admin1")
+    page.set_viewport_size({"width": 1024, "height": 768})
+    _new_script(page, "narrow")
+    assert _no_page_overflow(page)
+    assert page.evaluate("document.querySelector('.topbar').scrollWidth "
+                         "<= document.querySelector('.topbar').clientWidth + 1")
+    assert page.eval_on_selector("#editor", "e => e.getBoundingClientRect().width") >= 600
+    page.set_viewport_size({"width": 390, "height": 844})
+    box = page.eval_on_selector("#editor", "e => e.getBoundingClientRect().toJSON()")
+    assert box["width"] >= 360
+    run = page.eval_on_selector("#run-btn", "e => e.getBoundingClientRect().toJSON()")
+    assert 0 <= run["left"] and run["right"] <= 390
+    assert _no_page_overflow(page)
+    for path in ("/runs/", "/devices/", f"/runs/{BIG_RUN_ID}/"):
+        page.goto(platform + path)
+        assert _no_page_overflow(page), path
+    page.close()
+
+
+def test_dark_mode_follows_the_system_and_the_toggle(platform, browser):
+    context = browser.new_context(color_scheme="dark", viewport={"width": 1280, "height": 800})
+    page = context.new_page()
+    page.goto(platform + "/login/")
+    page.fill("#id_username", "admin1")
+    page.fill("#id_password", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(platform + "/scripts/")
+    background = "() => getComputedStyle(document.body).backgroundColor"
+    assert page.evaluate(background) == "rgb(15, 20, 29)"
+    _new_script(page, "dark")
+    page.wait_for_selector("#editor.ace-one-dark")
+    page.click("#theme-toggle")  # light, and kept
+    page.wait_for_selector("#editor.ace-chrome")
+    page.reload()
+    page.wait_for_selector("#editor .ace_content")
+    assert page.evaluate(background) == "rgb(244, 245, 247)"
+    context.close()
