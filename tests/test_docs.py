@@ -113,5 +113,7 @@ def test_the_readme_layout_names_nothing_that_is_gone():
             and not (ROOT / "oktoscripts" / f"{name}.py").exists()
             and not any((ROOT / "oktoscripts").glob(f"*/{name}.py"))
             and not any((ROOT / "oktoscripts").glob(f"*/{name}"))
+            and not (ROOT / "ide" / name).exists()
+            and not (ROOT / "ide" / f"{name}.py").exists()
             and not (ROOT / name).exists() and not (ROOT / f"{name}.py").exists()]
     assert gone == []
