@@ -22,6 +22,8 @@ from oktoscripts import config, pki
 from oktoscripts.embedded.mongo import MongoServerConfig
 from oktoscripts.embedded.nats import NatsServerConfig
 from oktoscripts.embedded.ports import free_port
+from oktoscripts.metrics import conf
+from oktoscripts.metrics.targets import write_targets
 from oktoscripts.processes import PLATFORM_PROCESSES, Context, service_processes
 from oktoscripts.supervisor import StartupError, Supervisor
 from oktoscripts.supervisor.output import LogOutput
@@ -184,6 +186,8 @@ class Platform:
         temporary.touch(mode=0o600)  # MQTT_URL holds the controller's MQTT password
         temporary.write_text(json.dumps(self.services.endpoints(), indent=1))
         temporary.replace(path)
+        if conf.up_base_port() is not None:
+            write_targets(path.parent, PLATFORM_PROCESSES, self.ctx.web_host, self.ctx.web_port)
 
     async def _announce_when_healthy(self) -> None:
         loop = asyncio.get_running_loop()

@@ -17,6 +17,7 @@ from oktoscripts.cwmp import client, events, paths
 from oktoscripts.cwmp.soap import MESSAGE_TYPES, RpcRequest, SoapError, request_from_payload
 from oktoscripts.devices import refresh
 from oktoscripts.lua.values import LuaCallback
+from oktoscripts.metrics import series
 
 # A synchronous request whose CPE was woken but never calls gives up after
 # this long even when the run may go on longer.
@@ -114,8 +115,14 @@ async def call_device(ctx: Any, name: str, serial: str, request: RpcRequest, mod
         answer = await client.call(
             _nats(ctx), serial, request, mode=mode, timeout_s=timeout, call_id=ctx.device_call_id()
         )
-    ctx.record_call(name, serial, time.monotonic() - started, bool(answer.get("ok")))
+    latency = time.monotonic() - started
+    ctx.record_call(name, serial, latency, bool(answer.get("ok")))
+    series.device_call("cwmp", None if answer.get("ok") else _error_code(answer), latency)
     return answer
+
+
+def _error_code(answer: dict) -> str:
+    return str((answer.get("error") or {}).get("error_code", "500"))
 
 
 @binding(

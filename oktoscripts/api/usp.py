@@ -14,6 +14,7 @@ from typing import Any
 
 from oktoscripts.api.registry import ArgumentError, Param, binding, describe_value
 from oktoscripts.devices import refresh
+from oktoscripts.metrics import series
 from oktoscripts.usp import messages, results
 from oktoscripts.usp.client import call_agent
 from oktoscripts.usp.endpoint import endpoint_id_problem
@@ -94,7 +95,10 @@ async def send_request(ctx: Any, name: str, endpoint_id: str, msg: Msg) -> Any:
         result = results.script_result(kind, answer)
     else:
         result = answer
-    ctx.record_call(name, endpoint_id, time.monotonic() - started, not results.is_error(result))
+    latency = time.monotonic() - started
+    ctx.record_call(name, endpoint_id, latency, not results.is_error(result))
+    series.device_call("usp", str(result["error_code"]) if results.is_error(result) else None,
+                       latency)
     return result
 
 
@@ -131,9 +135,15 @@ async def read_usp_parameters(ctx: Any, device: dict) -> dict[str, str] | None:
             for resolved in requested.resolved_path_results:
                 for param, value in resolved.result_params.items():
                     values[resolved.resolved_path + param] = value
-    ctx.record_call("refresh_device_parameters", endpoint_id, time.monotonic() - started,
-                    values is not None)
+    latency = time.monotonic() - started
+    ctx.record_call("refresh_device_parameters", endpoint_id, latency, values is not None)
+    series.device_call("usp", None if values is not None else _error_code(answer), latency)
     return values
+
+
+def _error_code(answer: Any) -> str:
+    """The error code of a Get that gave no values (500: an answer of another kind)."""
+    return str(answer["error_code"]) if results.is_error(answer) else "500"
 
 
 refresh.register("usp", read_usp_parameters)

@@ -67,6 +67,7 @@ class ClaimedRun:
     bounded_by_author: bool = False
     script_version_id: int | None = None
     replay_key: str = ""
+    created: datetime | None = None  # when it was queued: the queue wait ends at the claim
 
 
 @dataclass(frozen=True)
@@ -280,7 +281,7 @@ class RunStore:
                 .values_list(
                     "id", "script_name", "code", "args", "runtime", "limits", "listener_key",
                     "user_id", "started_by", "bounded_by_author", "script_version_id",
-                    "replay_key",
+                    "replay_key", "created",
                 )
             )
             for run_id, *fields in rows:
