@@ -14,6 +14,7 @@ from nats.js.errors import NotFoundError
 
 from oktoscripts.automations.models import Deployment, Trigger
 from oktoscripts.automations.triggers import CONSUMER_PREFIX
+from oktoscripts.metrics.collectors import Refreshed, register
 
 Lag = tuple[str, int, str, int]  # (automation kind, its id, its name, events pending)
 
@@ -66,3 +67,16 @@ def _owner(consumer: str, triggers: dict[int, str],
         pk, name = deployments[key]
         return "deployment", pk, name
     return None
+
+
+def event_stream_lag(nc: Any) -> Refreshed:
+    """``oktoscripts_event_stream_lag{automation, id, name}``, read every few seconds
+    by the scheduler: events waiting for each trigger and deployed listener."""
+
+    async def read() -> list[tuple[tuple[str, ...], float]]:
+        return [((kind, str(pk), name), float(pending))
+                for kind, pk, name, pending in await consumer_lags(nc.jetstream())]
+
+    return register(Refreshed(
+        "oktoscripts_event_stream_lag", "Events not yet delivered to a trigger's or deployed "
+        "listener's consumer", ["automation", "id", "name"], read))

@@ -77,17 +77,3 @@ def devices_online(registry: Any, protocol: str) -> Refreshed:
     return register(Refreshed(
         "oktoscripts_devices_online", "Devices online now, by protocol (cwmp, usp)",
         ["protocol"], read))
-
-
-def event_stream_lag(nc: Any) -> Refreshed:
-    """``oktoscripts_event_stream_lag{automation, id, name}``: events waiting in
-    the stream for each trigger's and deployed listener's consumer."""
-    from oktoscripts.automations.lag import consumer_lags
-
-    async def read() -> list[tuple[tuple[str, ...], float]]:
-        return [((kind, str(pk), name), float(pending))
-                for kind, pk, name, pending in await consumer_lags(nc.jetstream())]
-
-    return register(Refreshed(
-        "oktoscripts_event_stream_lag", "Events not yet delivered to a trigger's or deployed "
-        "listener's consumer", ["automation", "id", "name"], read))

@@ -34,8 +34,8 @@ class Command(BaseCommand):
         asyncio.run(self._serve(options["interval"], options["id"]))
 
     async def _serve(self, interval: float, owner: str | None) -> None:
+        from oktoscripts.automations.lag import event_stream_lag
         from oktoscripts.automations.service import AutomationService
-        from oktoscripts.metrics.collectors import event_stream_lag
         from oktoscripts.metrics.process import ProcessMetrics
 
         stop = asyncio.Event()
