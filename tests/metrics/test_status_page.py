@@ -4,11 +4,20 @@ from __future__ import annotations
 
 import pytest
 from asgiref.sync import sync_to_async
+from django.contrib.auth.models import User
+from django.test import Client
 
 from oktoscripts.metrics import series, status
 from tests.ide.conftest import client_for, fast_passwords, users  # noqa: F401 - fixtures
 
 pytestmark = pytest.mark.django_db
+
+
+def signed_in_superuser() -> Client:
+    """A client of an Admin (superusers are; the role groups may be flushed here)."""
+    client = Client()
+    client.force_login(User.objects.create_superuser("boss", "", "not-used-here"))
+    return client
 
 
 @pytest.mark.parametrize("role", ["viewer", "author", "operator", "nobody"])
@@ -23,8 +32,8 @@ def test_signed_out_visitors_are_sent_to_sign_in(client):
     assert response.status_code == 302 and response["Location"].startswith("/login/")
 
 
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
-async def test_processes_answer_over_nats_and_the_page_adds_them_up(nc, client_for):  # noqa: F811
+@pytest.mark.django_db(transaction=True)
+async def test_processes_answer_over_nats_and_the_page_adds_them_up(nc):
     worker = status.StatusReporter(nc, "worker", "worker-under-test")
     acs = status.StatusReporter(nc, "acs", "acs-under-test")
     await worker.start()
@@ -41,7 +50,7 @@ async def test_processes_answer_over_nats_and_the_page_adds_them_up(nc, client_f
         assert summary["charts"]["acs_informs"] == [(1010.0, 5.0)]
 
         series.run_submitted("user")  # this (web) process's own figure
-        admin = await sync_to_async(client_for)("admin")
+        admin = await sync_to_async(signed_in_superuser)()
         response = await sync_to_async(admin.get)("/status/")
         page = response.content.decode()
         assert response.status_code == 200
