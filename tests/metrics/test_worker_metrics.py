@@ -98,3 +98,18 @@ def test_a_bad_metrics_setting_is_reported_and_the_worker_still_runs(start_worke
     log = worker.log.read_text()
     assert "no /metrics: OKTOSCRIPTS_METRICS_PORT: expected a port number or off" in log
     assert worker.proc.poll() is None
+
+
+async def test_a_stuck_lua_thread_shows_until_it_is_free(nc, start_worker_process):
+    port = free_port()
+    start_worker_process({"OKTOSCRIPTS_METRICS_PORT": str(port)})
+    # A backtracking string.find: one C call of many seconds that no hook
+    # interrupts; the run ends at its wall limit and its thread is abandoned.
+    runaway = await asubmit_run('return string.find(string.rep("a", 2500), ".-.-b")',
+                                limits={"wall_seconds": 1}, nc=nc)
+    await wait_for_status(runaway.pk, "limit_exceeded")
+    found = await scrape_until(
+        port, lambda f: value(f, "oktoscripts_worker_lua_threads_stuck") == 1, timeout=5)
+    assert value(found, "oktoscripts_worker_lua_threads_stuck") == 1
+    assert value(found, "oktoscripts_runs_finished_total", status="limit_exceeded",
+                 started_by="api") == 1
