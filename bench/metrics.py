@@ -32,7 +32,7 @@ from bench.runs import Finals, cpu_seconds, latency, queue_many, setup_environme
 
 
 def free_port() -> int:
-    from oktoscripts.embedded.ports import free_port as free
+    from oktoscripts.launcher.embedded.ports import free_port as free
 
     return free()
 
@@ -177,7 +177,7 @@ def main() -> None:
         setup_environment(tmp)
         embedded = None
         if not os.environ.get("NATS_URL"):
-            from oktoscripts.embedded.services import EmbeddedServices
+            from oktoscripts.launcher.embedded.services import EmbeddedServices
 
             embedded = EmbeddedServices(tmp)
             os.environ["NATS_URL"] = embedded.start_nats()

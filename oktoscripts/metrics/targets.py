@@ -2,7 +2,7 @@
 
 The web process serves ``/metrics`` on its own port; every other platform
 process gets its own port, OKTOSCRIPTS_METRICS_PORT (9460) and the next
-ones, in the order of oktoscripts/processes.py. ``up`` writes where they are
+ones, in the order of oktoscripts/launcher/processes.py. ``up`` writes where they are
 to ``var/run/prometheus-targets.json``, in the format of Prometheus's
 ``file_sd_configs``, so a Prometheus beside it finds them all.
 """

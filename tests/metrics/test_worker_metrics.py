@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from oktoscripts.embedded.ports import free_port
+from oktoscripts.launcher.embedded.ports import free_port
 from oktoscripts.runs.submit import asubmit_run
 from tests.processes import ManagePyProcess, started_processes
 from tests.runs.conftest import wait_for_status
