@@ -156,28 +156,28 @@ CHARTS = (
     ("runs_started", True),
     ("runs_failed", True),
     ("worker_runs_held", False),
+    ("worker_lua_threads_stuck", False),
     ("device_calls", True),
     ("device_call_errors", True),
     ("acs_informs", True),
     ("acs_sessions_open", False),
     ("usp_messages", True),
-    ("devices_online", False),
+    ("devices_online_cwmp", False),
+    ("devices_online_usp", False),
     ("event_lag_max", False),
 )
 
 
 def _with_sums(figures: dict[str, float]) -> dict[str, float]:
-    """Figures plus the totals over protocols the page shows."""
+    """Figures plus the device calls of both protocols, which the page shows."""
     out = dict(figures)
     out["device_calls"] = figures.get("device_calls_cwmp", 0) + figures.get("device_calls_usp", 0)
-    out["devices_online"] = (figures.get("devices_online_cwmp", 0)
-                             + figures.get("devices_online_usp", 0))
     return out
 
 
 def _combine(into: dict[str, float], figures: dict[str, float]) -> None:
     for key, value in figures.items():
-        if key in SHARED or key == "devices_online":
+        if key in SHARED:
             into[key] = max(into.get(key, 0.0), value)
         else:
             into[key] = into.get(key, 0.0) + value
