@@ -35,3 +35,9 @@ def test_a_malformed_network_setting_is_named(client, monkeypatch):
     response = client.get("/metrics")
     assert response.status_code == 500
     assert b"OKTOSCRIPTS_METRICS_ALLOW" in response.content and b"10.0.0.0/33" in response.content
+
+
+def test_metrics_off_serves_nothing(client, monkeypatch):
+    monkeypatch.setenv("OKTOSCRIPTS_METRICS", "off")
+    response = client.get("/metrics")
+    assert response.status_code == 404 and b"oktoscripts_" not in response.content
