@@ -1,4 +1,4 @@
-"""The TR-069 functions of the Lua API (LUA_API.md "TR-069 (CWMP)").
+"""The TR-069 functions of the Lua API (docs/lua-api.md "TR-069 (CWMP)").
 
 send_cwmp_message / send_cwmp_async_message hand the request to the ACS over
 NATS (oktoscripts.cwmp.client) and wait for the CPE's answer;
@@ -39,11 +39,19 @@ PAYLOAD = Param(
     check=_non_empty,
     doc="the SOAP envelope, or just the RPC element",
 )
+def _message_type_expected(value: Any) -> str | None:
+    valid = (isinstance(value, int | float) and not isinstance(value, bool)
+             and math.isfinite(value) and value == int(value) and int(value) in MESSAGE_TYPES)
+    return None if valid else "an integer 0-4"
+
+
+# Required: the RPC cannot be told from the payload alone (completion, signature
+# help and lint read this declaration, so it must say what the call needs).
 MESSAGE_TYPE = Param(
     "message_type",
     "any",
     label="message type",
-    optional=True,
+    check=_message_type_expected,
     doc="0 GetParameterValues, 1 SetParameterValues, 2 AddObject, "
     "3 DeleteObject, 4 GetParameterNames",
 )
@@ -56,15 +64,9 @@ RETURNS = (
 
 
 def _message_type(name: str, value: Any) -> int:
-    """Argument #3 checked here so that nil is reported like any other bad value."""
-    ok = (
-        isinstance(value, int | float)
-        and not isinstance(value, bool)
-        and math.isfinite(value)
-        and value == int(value)
-        and int(value) in MESSAGE_TYPES
-    )
-    if not ok:
+    """Argument #3 as an RPC number (check_arguments has checked it already;
+    checked again for direct Python callers)."""
+    if _message_type_expected(value) is not None:
         raise ArgumentError(
             f"{name}: argument #3 (message type) must be an integer 0-4, "
             f"got {describe_value(value)}"
@@ -103,21 +105,32 @@ def _lua_result(answer: dict) -> Any:
 
 async def call_device(ctx: Any, name: str, serial: str, request: RpcRequest, mode: str) -> dict:
     """Send ``request`` and wait within the run's time; records the call."""
-    remaining = ctx.deadline - time.monotonic() - DEADLINE_MARGIN_S
-    timeout = remaining if mode == "async" else min(remaining, SYNC_TIMEOUT_S)
+    line = getattr(ctx, "call_line", None)  # the script line of this call
     started = time.monotonic()
-    if timeout <= 0:
-        answer = {
-            "ok": False,
-            "error": {"error_code": "408", "error_message": "no time left in the run"},
-        }
-    else:
+
+    async def transport(rpc: RpcRequest) -> dict:
+        remaining = ctx.deadline - time.monotonic() - DEADLINE_MARGIN_S
+        timeout = remaining if mode == "async" else min(remaining, SYNC_TIMEOUT_S)
+        if timeout <= 0:
+            return {
+                "ok": False,
+                "error": {"error_code": "408", "error_message": "no time left in the run"},
+            }
+        sent = time.monotonic()
         answer = await client.call(
-            _nats(ctx), serial, request, mode=mode, timeout_s=timeout, call_id=ctx.device_call_id()
+            _nats(ctx), serial, rpc, mode=mode, timeout_s=timeout, call_id=ctx.device_call_id()
         )
-    latency = time.monotonic() - started
-    ctx.record_call(name, serial, latency, bool(answer.get("ok")))
-    series.device_call("cwmp", None if answer.get("ok") else _error_code(answer), latency)
+        # Counted here: a call a plan intercepts never reaches a device.
+        series.device_call("cwmp", None if answer.get("ok") else _error_code(answer),
+                           time.monotonic() - sent)
+        return answer
+
+    gate = getattr(ctx, "gate", None)
+    if gate is not None:  # a plan, a recording: oktoscripts/runs/gates.py
+        answer = await gate.call(ctx, "cwmp", serial, request, transport)
+    else:
+        answer = await transport(request)
+    ctx.record_call(name, serial, time.monotonic() - started, bool(answer.get("ok")), line=line)
     return answer
 
 

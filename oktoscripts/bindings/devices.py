@@ -1,4 +1,4 @@
-"""The device functions of the Lua API (LUA_API.md "Devices").
+"""The device functions of the Lua API (docs/lua-api.md "Devices").
 
 delete_device and create_or_update_device_credential change the registry and
 its secrets: they need the permission REST asks for the same change, held by
@@ -88,7 +88,8 @@ def _database_error(ctx: Any, name: str, exc: Exception) -> None:
     params=[SERIAL],
     returns="device table | false",
     doc="The device with this serial (sn, model, vendor, version, product_class, alias, "
-    "status 0/1/2, cwmp, usp, data_model, oui, last_seen, ip, mtps, params), "
+    "status 0/1/2, cwmp, usp, data_model, oui, last_seen, ip, mtps, params, "
+    "twin: true for a device twin), "
     "or false if unknown.",
     category="devices",
 )

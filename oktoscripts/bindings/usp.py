@@ -1,4 +1,4 @@
-"""The TR-369 functions of the Lua API (LUA_API.md "TR-369 (USP)").
+"""The TR-369 functions of the Lua API (docs/lua-api.md "TR-369 (USP)").
 
 send_usp_message hands the Msg to the USP controller over NATS
 (oktoscripts.usp.client) and waits for the agent's response, matched by
@@ -81,24 +81,33 @@ def parse_payload(name: str, payload: Any) -> Msg:
 
 async def send_request(ctx: Any, name: str, endpoint_id: str, msg: Msg) -> Any:
     """Send ``msg`` within the run's time and give the script's result; records the call."""
-    kind = messages.request_kind(msg)
-    expect_response = not (kind == "operate" and not msg.body.request.operate.send_resp)
-    timeout = _timeout_s(ctx)
+    line = getattr(ctx, "call_line", None)  # the script line of this call
     started = time.monotonic()
-    if timeout <= 0:
-        answer: Any = results.error_table("408", "no time left in the run")
+
+    async def transport(request: Msg) -> Any:
+        kind = messages.request_kind(request)
+        expect_response = not (kind == "operate" and not request.body.request.operate.send_resp)
+        timeout = _timeout_s(ctx)
+        if timeout <= 0:
+            return results.error_table("408", "no time left in the run")
+        sent = time.monotonic()
+        answer = await call_agent(_nats(ctx), endpoint_id, request, timeout, expect_response)
+        if answer is None:  # an Operate that asked for no response: sent
+            answer = {}
+        elif isinstance(answer, Msg):
+            answer = results.script_result(kind, answer)
+        # Counted here: a call a plan intercepts never reaches a device.
+        series.device_call("usp", _error_code(answer) if results.is_error(answer) else None,
+                           time.monotonic() - sent)
+        return answer
+
+    gate = getattr(ctx, "gate", None)
+    if gate is not None:  # a plan, a recording: oktoscripts/runs/gates.py
+        result = await gate.call(ctx, "usp", endpoint_id, msg, transport)
     else:
-        answer = await call_agent(_nats(ctx), endpoint_id, msg, timeout, expect_response)
-    if answer is None:  # an Operate that asked for no response: sent
-        result: Any = {}
-    elif isinstance(answer, Msg):
-        result = results.script_result(kind, answer)
-    else:
-        result = answer
-    latency = time.monotonic() - started
-    ctx.record_call(name, endpoint_id, latency, not results.is_error(result))
-    series.device_call("usp", str(result["error_code"]) if results.is_error(result) else None,
-                       latency)
+        result = await transport(msg)
+    ctx.record_call(name, endpoint_id, time.monotonic() - started, not results.is_error(result),
+                    line=line)
     return result
 
 
@@ -142,7 +151,7 @@ async def read_usp_parameters(ctx: Any, device: dict) -> dict[str, str] | None:
 
 
 def _error_code(answer: Any) -> str:
-    """The error code of a Get that gave no values (500: an answer of another kind)."""
+    """The error code of a call that failed (500: an answer of another kind)."""
     return str(answer["error_code"]) if results.is_error(answer) else "500"
 
 

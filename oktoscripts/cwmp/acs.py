@@ -8,7 +8,7 @@ one; it ends the session with 204 No Content when nothing is left.
 
 Protocol oddities are answered with a SOAP Fault or 204, never 4xx (some CPEs
 back off for hours after a 4xx), each is logged, and nothing a CPE sends can
-affect another session. See ../shared/CWMP_NOTES.md.
+affect another session. See docs/protocols.md.
 
 The port faces the internet, so who may do what is decided as early as it can be:
 
@@ -567,10 +567,16 @@ class Acs:
     def _final_answer(self, pending: Pending, envelope: soap.Envelope, result: object) -> dict:
         exp = pending.expansion
         if exp is None:
-            return answers.from_response(pending.request.method, envelope.rpc, result, envelope.raw)
+            return answers.from_response(
+                pending.request.method, envelope.rpc, result, envelope.raw,
+                details=pending.request.details,
+            )
         if isinstance(result, soap.CwmpFault) or exp.partials:
             return answers.from_fault(exp.fault, exp.raw)
-        return answers.from_response("GetParameterValues", envelope.rpc, result, envelope.raw)
+        return answers.from_response(
+            "GetParameterValues", envelope.rpc, result, envelope.raw,
+            details=pending.request.details,
+        )
 
     def _expand(self, pending: Pending, envelope: soap.Envelope, result: object) -> Pending | None:
         """Some CPEs fault a GetParameterValues on a partial path: ask their names

@@ -67,6 +67,7 @@ class ClaimedRun:
     bounded_by_author: bool = False
     script_version_id: int | None = None
     replay_key: str = ""
+    mode: str = "run"
     created: datetime | None = None  # when it was queued: the queue wait ends at the claim
 
 
@@ -281,7 +282,7 @@ class RunStore:
                 .values_list(
                     "id", "script_name", "code", "args", "runtime", "limits", "listener_key",
                     "user_id", "started_by", "bounded_by_author", "script_version_id",
-                    "replay_key", "created",
+                    "replay_key", "mode", "created",
                 )
             )
             for run_id, *fields in rows:
