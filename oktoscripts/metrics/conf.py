@@ -9,29 +9,29 @@
 - OKTOSCRIPTS_METRICS_ALLOW (127.0.0.0/8,::1): networks that may scrape
   without the token (``none``: the token only).
 
-Read from the environment only: a worker, the ACS, the USP controller and the
-scheduler read them at start, the web process for each scrape.
+Declared in oktoscripts/config.py's table. A worker, the ACS, the USP
+controller and the scheduler read them at start, the web process for each
+scrape.
 """
 
 from __future__ import annotations
 
 import ipaddress
-import os
 
-from oktoscripts.config import ConfigError, env_bool
+from oktoscripts import config
+from oktoscripts.config import ConfigError
 
 DEFAULT_UP_PORT = 9460
-DEFAULT_ALLOW = "127.0.0.0/8,::1"
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 def enabled() -> bool:
-    return env_bool("OKTOSCRIPTS_METRICS", True)
+    return config.value("OKTOSCRIPTS_METRICS")
 
 
 def port() -> int | None:
     """The port of this process's endpoint; None: serve none."""
-    raw = os.environ.get("OKTOSCRIPTS_METRICS_PORT", "").strip().lower()
+    raw = config.text("OKTOSCRIPTS_METRICS_PORT").lower()
     if not raw or raw == "off":
         return None
     return _port_number("OKTOSCRIPTS_METRICS_PORT", raw)
@@ -39,34 +39,32 @@ def port() -> int | None:
 
 def up_base_port() -> int | None:
     """The first of the consecutive ports ``up`` gives its processes."""
-    raw = os.environ.get("OKTOSCRIPTS_METRICS_PORT", "").strip().lower()
+    raw = config.text("OKTOSCRIPTS_METRICS_PORT").lower()
     if raw == "off" or not enabled():
         return None
     return _port_number("OKTOSCRIPTS_METRICS_PORT", raw) if raw else DEFAULT_UP_PORT
 
 
 def host() -> str:
-    return os.environ.get("OKTOSCRIPTS_METRICS_HOST", "").strip() or "127.0.0.1"
+    return config.value("OKTOSCRIPTS_METRICS_HOST")
 
 
 def token() -> str:
-    return os.environ.get("OKTOSCRIPTS_METRICS_TOKEN", "").strip()
+    return config.text("OKTOSCRIPTS_METRICS_TOKEN").strip()
 
 
 def allowed_networks() -> tuple[Network, ...]:
-    raw = os.environ.get("OKTOSCRIPTS_METRICS_ALLOW", "").strip() or DEFAULT_ALLOW
-    if raw.lower() == "none":
+    items = config.value("OKTOSCRIPTS_METRICS_ALLOW")
+    if [item.lower() for item in items] == ["none"]:
         return ()
     networks = []
-    for item in raw.split(","):
-        if not item.strip():
-            continue
+    for item in items:
         try:
-            networks.append(ipaddress.ip_network(item.strip(), strict=False))
+            networks.append(ipaddress.ip_network(item, strict=False))
         except ValueError:
             raise ConfigError(
                 "OKTOSCRIPTS_METRICS_ALLOW",
-                f"expected networks such as 10.0.0.0/8 separated by commas, got {item.strip()!r}",
+                f"expected networks such as 10.0.0.0/8 separated by commas, got {item!r}",
             ) from None
     return tuple(networks)
 
