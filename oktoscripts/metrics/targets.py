@@ -17,7 +17,9 @@ from typing import Any
 from oktoscripts.config import ConfigError
 from oktoscripts.metrics import conf
 
-NOT_SERVED = ("web", "simulate")  # the web serves /metrics itself; simulated devices have none
+# The web serves /metrics itself; the device twins host and the simulator
+# stand in for devices and have none.
+NOT_SERVED = ("web", "twins", "simulate")
 ENV = "OKTOSCRIPTS_METRICS_PORT"
 
 
