@@ -15,6 +15,7 @@ from ide.pages import (
     runs,
     scripts,
     settings,
+    status,
 )
 
 urlpatterns = [
@@ -51,6 +52,7 @@ urlpatterns = [
     path("credentials/set", credentials.credential_set, name="credential_set"),
     path("credentials/delete", credentials.credential_delete, name="credential_delete"),
     path("settings/", settings.settings_page, name="settings"),
+    path("status/", status.status_page, name="status"),
     path("account/tokens/", account.tokens, name="tokens"),
     path("account/tokens/new", account.create_token, name="create_token"),
     path("account/tokens/<int:token_id>/revoke", account.revoke_token, name="revoke_token"),

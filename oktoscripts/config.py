@@ -176,6 +176,15 @@ _TABLE = (
     Variable("OKTOSCRIPTS_LDAP_GROUP_BASE", "text", "", "where groups are"),
     Variable("OKTOSCRIPTS_LDAP_GROUP_TYPE", "text", "groupOfNames", "the groups' object class"),
     Variable("OKTOSCRIPTS_LDAP_ROLES", "text", "", "group DNs to roles"),
+    # Metrics (oktoscripts/metrics/conf.py)
+    Variable("OKTOSCRIPTS_METRICS", "bool", True, "record series and serve /metrics"),
+    Variable("OKTOSCRIPTS_METRICS_PORT", "text", "",
+             "this process's /metrics port, or off; up: the first of its processes' (9460)"),
+    Variable("OKTOSCRIPTS_METRICS_HOST", "text", "127.0.0.1", "address /metrics ports listen on"),
+    Variable("OKTOSCRIPTS_METRICS_TOKEN", "secret", "",
+             "bearer token that may scrape from anywhere"),
+    Variable("OKTOSCRIPTS_METRICS_ALLOW", "list", ["127.0.0.0/8", "::1"],
+             "networks that may scrape without the token, or none"),
 )
 VARIABLES: dict[str, Variable] = {v.name: v for v in _TABLE}
 

@@ -17,6 +17,7 @@ from oktoscripts.cwmp.soap import MESSAGE_TYPES, RpcRequest, SoapError, request_
 from oktoscripts.devices import refresh
 from oktoscripts.lua.binding import ArgumentError, Param, binding, describe_value
 from oktoscripts.lua.values import LuaCallback
+from oktoscripts.metrics import series
 
 # A synchronous request whose CPE was woken but never calls gives up after
 # this long even when the run may go on longer.
@@ -115,9 +116,14 @@ async def call_device(ctx: Any, name: str, serial: str, request: RpcRequest, mod
                 "ok": False,
                 "error": {"error_code": "408", "error_message": "no time left in the run"},
             }
-        return await client.call(
+        sent = time.monotonic()
+        answer = await client.call(
             _nats(ctx), serial, rpc, mode=mode, timeout_s=timeout, call_id=ctx.device_call_id()
         )
+        # Counted here: a call a plan intercepts never reaches a device.
+        series.device_call("cwmp", None if answer.get("ok") else _error_code(answer),
+                           time.monotonic() - sent)
+        return answer
 
     gate = getattr(ctx, "gate", None)
     if gate is not None:  # a plan, a recording: oktoscripts/runs/gates.py
@@ -127,6 +133,10 @@ async def call_device(ctx: Any, name: str, serial: str, request: RpcRequest, mod
     ctx.record_call(name, serial, time.monotonic() - started, bool(answer.get("ok")), line=line,
                     request=request, answer=answer)
     return answer
+
+
+def _error_code(answer: dict) -> str:
+    return str((answer.get("error") or {}).get("error_code", "500"))
 
 
 @binding(

@@ -53,6 +53,7 @@ from oktoscripts.cwmp.queue import QueuedRpc, RpcQueue
 from oktoscripts.cwmp.session import COOKIE_NAME, Expansion, Pending, Session, SessionTable
 from oktoscripts.cwmp.soap import SoapError
 from oktoscripts.devices.identifiers import cwmp_device_id_problem
+from oktoscripts.metrics import series
 
 log = logging.getLogger(__name__)
 
@@ -122,6 +123,7 @@ class Acs:
         self.tls_port = config.tls_port
         # What https:// Connection Request URLs are checked with (made at start).
         self.cr_ssl: ssl.SSLContext | None = None
+        series.watch(series.ACS_SESSIONS_OPEN, lambda: len(self.sessions))
 
     # -- lifecycle ---------------------------------------------------------
 
@@ -393,6 +395,8 @@ class Acs:
             await self._end(replaced, failed=True, reason="the CPE started a new session")
         state.session = session
         self.stats.sessions_started += 1
+        series.acs_inform()
+        series.acs_session_started()
         body = soap.inform_response(envelope.cwmp_ns, envelope.cwmp_id or soap.new_id())
         return Response(
             200, [*XML_HEADERS, ("Set-Cookie", f"{COOKIE_NAME}={session.id}; Path=/")], body
@@ -639,6 +643,7 @@ class Acs:
             if session.serial in self.rewake and self.waker is not None:
                 self.rewake.discard(session.serial)
                 self.spawn(self.waker(session.serial))
+            series.acs_session_ended(failed)
             if failed:
                 self.stats.sessions_failed += 1
             else:

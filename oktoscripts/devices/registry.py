@@ -526,6 +526,10 @@ class DeviceRegistry:
     def count(self, filters: DeviceFilter | None = None) -> int:
         return self.collection.count_documents((filters or DeviceFilter()).query())
 
+    def online_count(self, protocol: str) -> int:
+        """Devices online now over ``protocol`` (cwmp or usp)."""
+        return self.collection.count_documents({f"{protocol}.state": ONLINE})
+
     def counts(self) -> dict[str, dict[str, int]]:
         """How many devices by status, by vendor and by product class."""
         out: dict[str, dict[str, int]] = {}

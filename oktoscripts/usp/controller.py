@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from oktoscripts.metrics import series
 from oktoscripts.usp import messages, records
 from oktoscripts.usp.messages import Msg
 from oktoscripts.usp.records import RecordError
@@ -96,6 +97,7 @@ class Controller:
         self.on_agent_gone: Callable[[str, str], None] | None = None
         self.link_loader: Callable[[str], Awaitable[AgentLink | None]] | None = None
         self.unknown_agent_code: Callable[[str], Awaitable[str]] | None = None
+        series.watch(series.USP_AGENTS_CONNECTED, lambda: len(self.links))
 
     def _count(self, name: str) -> None:
         self.stats[name] = self.stats.get(name, 0) + 1
@@ -171,6 +173,7 @@ class Controller:
             except Exception as exc:  # the connection broke under us
                 raise AgentUnavailable("503", f"cannot send to {to_id}: {exc}") from None
             self._count("requests_sent")
+            series.usp_message("out", messages.request_kind(msg))
             if not expect_response:
                 return None
             async with asyncio.timeout(timeout_s):
@@ -220,6 +223,7 @@ class Controller:
         await self._on_msg(link, msg)
 
     async def _on_msg(self, link: AgentLink, msg: Msg) -> None:
+        series.usp_message("in", messages.request_kind(msg) or messages.response_kind(msg))
         if messages.response_kind(msg) is not None:
             future = self.pending.get((link.endpoint_id, msg.header.msg_id))
             if future is None or future.done():
@@ -244,6 +248,8 @@ class Controller:
             await link.send(data)
         except Exception as exc:
             log.warning("usp: cannot answer %s: %s", link.endpoint_id, exc)
+            return
+        series.usp_message("out", messages.response_kind(msg))
 
     async def _on_notify(self, link: AgentLink, msg: Msg) -> None:
         notify = msg.body.request.notify
