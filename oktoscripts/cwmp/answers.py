@@ -27,8 +27,11 @@ def from_fault(fault: CwmpFault, raw: bytes) -> dict:
     return error(fault.fault_code, fault.fault_string, **extra)
 
 
-def from_response(method: str, rpc: str, result: object, raw: bytes) -> dict:
-    """The answer to ``method`` from the CPE's parsed response ``rpc``."""
+def from_response(
+    method: str, rpc: str, result: object, raw: bytes, details: bool = False
+) -> dict:
+    """The answer to ``method`` from the CPE's parsed response ``rpc``; with
+    ``details``, also the xsd types of the values or the Writable flags of the names."""
     if isinstance(result, CwmpFault):
         return from_fault(result, raw)
     if rpc != RESPONSE_OF[method]:
@@ -38,6 +41,8 @@ def from_response(method: str, rpc: str, result: object, raw: bytes) -> dict:
             raw_response=raw.decode("utf-8", "replace"),
         )
     if method == "GetParameterValues":
+        if details:
+            return {"ok": True, "result": result, "types": getattr(result, "types", {})}
         return {"ok": True, "result": result}
     if method == "SetParameterValues":
         # Status 0: applied; 1: applied, takes effect after a reboot. Both succeed.
@@ -50,4 +55,6 @@ def from_response(method: str, rpc: str, result: object, raw: bytes) -> dict:
         }
     if method == "DeleteObject":
         return {"ok": True, "result": True}
-    return {"ok": True, "result": list(result)}  # GetParameterNames
+    if details:  # GetParameterNames
+        return {"ok": True, "result": list(result), "writable": getattr(result, "writable", {})}
+    return {"ok": True, "result": list(result)}

@@ -158,14 +158,30 @@ def parse_inform(el: etree._Element) -> Inform:
     )
 
 
-def _parameter_values(plist: etree._Element | None) -> dict[str, str]:
-    values: dict[str, str] = {}
+class ParameterValues(dict):
+    """{name: value} of a GetParameterValuesResponse, with each value's xsd type
+    in ``types`` (what a device twin must answer with)."""
+
+    types: dict[str, str]
+
+
+class ParameterNames(list):
+    """The names of a GetParameterNamesResponse, with their Writable flags."""
+
+    writable: dict[str, bool]
+
+
+def _parameter_values(plist: etree._Element | None) -> ParameterValues:
+    values = ParameterValues()
+    values.types = {}
     if plist is None:
         return values
     for pv in children(plist, "ParameterValueStruct"):
         name = text(pv, "Name")
         if name:
+            value_el = child(pv, "Value")
             values[name] = text(pv, "Value", strip=False)
+            values.types[name] = _xsd_type(value_el) if value_el is not None else "string"
     return values
 
 
@@ -251,11 +267,13 @@ def parse_response(envelope: Envelope) -> object:
         return AddObjectResult(int_text(el, "InstanceNumber", 0), int_text(el, "Status", 0))
     if rpc == "GetParameterNamesResponse":
         plist = child(el, "ParameterList")
-        names = []
+        names = ParameterNames()
+        names.writable = {}
         for info in children(plist, "ParameterInfoStruct") if plist is not None else []:
             name = text(info, "Name")
             if name:
                 names.append(name)
+                names.writable[name] = text(info, "Writable").lower() in ("1", "true")
         return names
     raise SoapError(f"unexpected response {rpc}")
 
@@ -379,9 +397,12 @@ class RpcRequest:
     path: str = ""  # GetParameterNames
     next_level: bool = False
     parameter_key: str = ""
+    # The answer also carries each value's xsd type (GetParameterValues) or each
+    # name's Writable flag (GetParameterNames): what a device twin is made from.
+    details: bool = False
 
     def to_json(self) -> dict:
-        return {
+        out = {
             "method": self.method,
             "names": self.names,
             "values": [list(v) for v in self.values],
@@ -390,6 +411,9 @@ class RpcRequest:
             "next_level": self.next_level,
             "parameter_key": self.parameter_key,
         }
+        if self.details:  # only then: the call ids of other requests stay as they were
+            out["details"] = True
+        return out
 
     @classmethod
     def from_json(cls, data: dict) -> RpcRequest:
@@ -401,6 +425,7 @@ class RpcRequest:
             path=data.get("path", ""),
             next_level=bool(data.get("next_level")),
             parameter_key=data.get("parameter_key", ""),
+            details=bool(data.get("details")),
         )
 
 

@@ -48,7 +48,12 @@ def _new_run(
     listener_key: str = "",
     bounded_by_author: bool = False,
     replay_key: str = "",
+    mode: str = "run",
+    plan_of_id: Any = None,
+    debug: bool = False,
 ) -> Run:
+    if mode not in Run.Mode.values:
+        raise ValueError(f"unknown mode {mode!r} (use {' or '.join(Run.Mode.values)})")
     if runtime not in Run.Runtime.values:
         raise ValueError(f"unknown runtime {runtime!r} (use {' or '.join(Run.Runtime.values)})")
     if started_by not in Run.StartedBy.values:
@@ -72,6 +77,9 @@ def _new_run(
         listener_key=listener_key,
         bounded_by_author=bounded_by_author,
         replay_key=replay_key,
+        mode=mode,
+        plan_of_id=plan_of_id,
+        debug=debug,
     )
 
 
@@ -118,6 +126,9 @@ async def asubmit_run(
     listener_key: str = "",
     bounded_by_author: bool = False,
     replay_key: str = "",
+    mode: str = "run",
+    plan_of_id: Any = None,
+    debug: bool = False,
 ) -> Run:
     """Store a queued Run and put its request on the run queue; returns the Run.
 
@@ -132,7 +143,7 @@ async def asubmit_run(
     author must hold a guarded binding's permission too. A run with no user
     acts for the machine's operator when ``started_by`` is "cli", else for no one.
     ``replay_key``: the run may be run again after its worker died
-    (Run.replay_key), a bulk run's item."""
+    (Run.replay_key), a bulk run's item. ``debug``: run it with the debugger."""
     run = _new_run(
         code,
         script_name,
@@ -147,6 +158,9 @@ async def asubmit_run(
         listener_key,
         bounded_by_author,
         replay_key,
+        mode,
+        plan_of_id,
+        debug,
     )
     await sync_to_async(run.save)(force_insert=True)
     try:
@@ -178,6 +192,9 @@ def submit_run(code: str, **options: Any) -> Run:
         options.get("listener_key", ""),
         options.get("bounded_by_author", False),
         options.get("replay_key", ""),
+        options.get("mode", "run"),
+        options.get("plan_of_id"),
+        options.get("debug", False),
     )
     run.save(force_insert=True)
     try:
