@@ -204,6 +204,13 @@ def text(name: str) -> str:
     return raw if VARIABLES[name].kind == "secret" else raw.strip()
 
 
+def texts(names: tuple[str, ...]) -> tuple[str, ...]:
+    """``text`` of several variables at once (no secrets): what the engine reads
+    for every run, so it is kept to one pass over the environment."""
+    environ = os.environ
+    return tuple(environ.get(variable(name).name, "").strip() for name in names)
+
+
 def is_set(name: str) -> bool:
     return text(name) != ""
 
