@@ -100,8 +100,11 @@ def _lua_result(answer: dict) -> Any:
     }
 
 
-async def call_device(ctx: Any, name: str, serial: str, request: RpcRequest, mode: str) -> dict:
-    """Send ``request`` and wait within the run's time; records the call."""
+async def call_device(
+    ctx: Any, name: str, serial: str, request: RpcRequest, mode: str, record: bool = True
+) -> dict:
+    """Send ``request`` and wait within the run's time; records the call unless
+    ``record`` is false (a step of a binding that records its own call once)."""
     remaining = ctx.deadline - time.monotonic() - DEADLINE_MARGIN_S
     timeout = remaining if mode == "async" else min(remaining, SYNC_TIMEOUT_S)
     started = time.monotonic()
@@ -114,7 +117,8 @@ async def call_device(ctx: Any, name: str, serial: str, request: RpcRequest, mod
         answer = await client.call(
             _nats(ctx), serial, request, mode=mode, timeout_s=timeout, call_id=ctx.device_call_id()
         )
-    ctx.record_call(name, serial, time.monotonic() - started, bool(answer.get("ok")))
+    if record:
+        ctx.record_call(name, serial, time.monotonic() - started, bool(answer.get("ok")))
     return answer
 
 
@@ -207,7 +211,8 @@ async def listen_to_cwmp_event(
 async def read_cwmp_parameters(ctx: Any, device: dict) -> dict[str, str] | None:
     """PPPoE username, WAN IP, WAN MAC and DeviceInfo of a CPE ({path: value}),
     None when the CPE could not be read. All candidate paths go in one request;
-    a CPE that faults on one it lacks (9005) is asked path by path."""
+    a CPE that faults on one it lacks (9005) is asked path by path. The
+    binding records the call (one trace line), not each request made here."""
     serial = device["serial"]
     data_model = device.get("data_model") or (device.get("cwmp") or {}).get("data_model")
     if data_model not in paths.PATHS:
@@ -215,7 +220,7 @@ async def read_cwmp_parameters(ctx: Any, device: dict) -> dict[str, str] | None:
     names = paths.candidates(data_model)
     name = "refresh_device_parameters"
     answer = await call_device(
-        ctx, name, serial, RpcRequest("GetParameterValues", names=names), "sync"
+        ctx, name, serial, RpcRequest("GetParameterValues", names=names), "sync", record=False
     )
     if answer.get("ok"):
         return answer["result"]
@@ -224,7 +229,8 @@ async def read_cwmp_parameters(ctx: Any, device: dict) -> dict[str, str] | None:
     values: dict[str, str] = {}
     for path in names:
         one = await call_device(
-            ctx, name, serial, RpcRequest("GetParameterValues", names=[path]), "sync"
+            ctx, name, serial, RpcRequest("GetParameterValues", names=[path]), "sync",
+            record=False,
         )
         if one.get("ok"):
             values.update(one["result"])

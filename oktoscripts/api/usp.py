@@ -117,11 +117,10 @@ async def send_usp_message(ctx: Any, serial: str, json_payload: Any) -> Any:
 async def read_usp_parameters(ctx: Any, device: dict) -> dict[str, str] | None:
     """DeviceInfo, PPPoE username, WAN IP and MAC addresses of a TR-181 agent
     ({path: value}) in one Get; None when the agent could not be read. A path
-    the agent does not implement is left out."""
+    the agent does not implement is left out. The binding records the call."""
     endpoint_id = device["serial"]
     msg = messages.request("get", param_paths=list(REFRESH_PATHS), max_depth=1)
     timeout = _timeout_s(ctx)
-    started = time.monotonic()
     answer = (await call_agent(_nats(ctx), endpoint_id, msg, timeout) if timeout > 0
               else results.error_table("408", "no time left in the run"))
     values: dict[str, str] | None = None
@@ -131,8 +130,6 @@ async def read_usp_parameters(ctx: Any, device: dict) -> dict[str, str] | None:
             for resolved in requested.resolved_path_results:
                 for param, value in resolved.result_params.items():
                     values[resolved.resolved_path + param] = value
-    ctx.record_call("refresh_device_parameters", endpoint_id, time.monotonic() - started,
-                    values is not None)
     return values
 
 

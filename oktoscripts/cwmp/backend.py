@@ -110,6 +110,19 @@ class DeviceBackend:
             self._known.put(serial, True)
         return found
 
+    async def exists_now(self, serial: str) -> bool:
+        """Whether the registry has the device, asked of the database: a device
+        another process deleted a moment ago must not be reached (and re-created)
+        from what this process still caches about it."""
+        found = await self._run(self.registry.exists, serial)
+        if found:
+            self._known.put(serial, True)
+        else:
+            self._known.discard(serial)
+            self._cr.discard(serial)
+            self._cr_ready.discard(serial)
+        return found
+
     async def record_inform(self, inform: Inform, ip: str, cwmp_ns: str) -> bool:
         """Store what the Inform says; True if the device is new. Returns once
         MongoDB has acknowledged the write."""

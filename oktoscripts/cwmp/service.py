@@ -14,6 +14,7 @@ again: the reply is its kept answer, or ``{"queued": true}`` while it waits.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
@@ -77,7 +78,8 @@ class RpcService:
         acs = self.acs
         if keep and (known := await acs.queue.known(request_id)) is not None:
             return known  # the same call again: never a second time to the CPE
-        if not await acs.backend.exists(serial):
+        # Asked of the database, not the cache: a device deleted a moment ago is unknown.
+        if not await acs.backend.exists_now(serial):
             return answers.error("404", f"unknown device {serial!r}")
         wake_now = mode == "sync" and not acs.in_session(serial)
         async with acs.writing(serial) if wake_now else contextlib.nullcontext():
@@ -115,6 +117,7 @@ class RpcService:
             if cr is None:
                 raise ConnectionRequestFailed("the device never gave a ConnectionRequestURL")
             await connection_request(*cr, ssl_context=self.acs.cr_ssl)
+            await self._expect_session(serial, request_ids)
         except ConnectionRequestFailed as exc:
             if self.acs.in_session(serial):
                 return  # it called by itself meanwhile: the session takes the requests
@@ -126,6 +129,27 @@ class RpcService:
                         request_id,
                         answers.error("503", f"device offline: connection request failed: {exc}"),
                     )
+
+    async def _expect_session(self, serial: str, request_ids: list[str]) -> None:
+        """The CPE accepted the Connection Request: it must open a session within
+        the session timeout. If none took the requests by then, their callers get
+        "408" naming that step now, not when their own (longer) wait ends."""
+        wait_s = self.acs.config.session_timeout
+        await asyncio.sleep(wait_s)
+        if self.acs.in_session(serial):
+            return  # it called: the session takes the requests (or times out itself)
+        for request_id in request_ids:
+            if await self.acs.queue.cancel(request_id):  # still queued: no session took it
+                self.acs.forget(request_id, serial)
+                log.info("%s accepted a connection request but opened no session", serial)
+                await self.acs.publish_answer(
+                    request_id,
+                    answers.error(
+                        "408",
+                        f"the device accepted the connection request but opened no session "
+                        f"within {wait_s:g} s",
+                    ),
+                )
 
     async def _on_queued(self, msg: object) -> None:
         try:

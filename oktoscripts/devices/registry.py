@@ -474,6 +474,10 @@ class DeviceRegistry:
 
     # -- reads and edits (scripts, IDE) ---------------------------------------
 
+    def exists(self, serial: str) -> bool:
+        """Whether the device is in the registry (one lookup by _id)."""
+        return self.collection.find_one({"_id": _check_serial(serial)}) is not None
+
     def get(self, serial: str) -> dict[str, Any] | None:
         """The whole document (without the MongoDB id), or None."""
         return self.collection.find_one({"_id": _check_serial(serial)}, {"_id": 0})

@@ -80,6 +80,9 @@ class CpeOptions:
     periodic_interval: int = 300
     raw_cookie: bool = False  # send the Set-Cookie back with its attributes
     quirk_no_partial_gpv: bool = False
+    # Answer Connection Requests with 200 but never call (a CPE stuck behind a
+    # NAT rule or a broken firmware): what the ACS must not wait on for ever.
+    quirk_ignore_connection_requests: bool = False
     manufacturer: str = "Oktosim"
     oui: str = "00A0B1"
 
@@ -557,7 +560,8 @@ class ConnectionRequestServer:
                     401, [("WWW-Authenticate", challenge(CR_REALM, self.nonces.issue()))]
                 )
         self.fleet.stats.connection_requests += 1
-        cpe.connection_request()
+        if not cpe.options.quirk_ignore_connection_requests:
+            cpe.connection_request()
         return Response(200)
 
 
