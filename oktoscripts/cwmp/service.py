@@ -19,7 +19,7 @@ import contextlib
 import json
 import logging
 
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import AutoReconnect, DuplicateKeyError
 
 from oktoscripts.bus import subjects
 from oktoscripts.cwmp import answers
@@ -32,6 +32,9 @@ log = logging.getLogger(__name__)
 
 QUEUE_GROUP = "acs"
 MAX_TIMEOUT_S = 7 * 24 * 3600
+# A dropped database connection or a failover (AutoReconnect) while queueing
+# is tried again after these pauses, then answered "503".
+DB_RETRY_PAUSES_S = (0.1, 0.5, 1.5)
 
 
 class RpcService:
@@ -58,14 +61,29 @@ class RpcService:
 
     async def _on_request(self, msg: object) -> None:
         try:
-            reply = await self._queue(msg.data)
+            reply = await self._queue_retrying(msg.data)
+        except AutoReconnect as exc:
+            log.warning("cwmp rpc request not queued, the database is unreachable: %s", exc)
+            reply = answers.error("503", f"the ACS cannot reach its database: {exc}")
         except Exception as exc:  # noqa: BLE001 - a bad request must not stop the service
             log.exception("cwmp rpc request")
             reply = answers.error("500", f"the ACS could not queue the request: {exc}")
         if msg.reply:
             await self.nc.publish(msg.reply, json.dumps(reply).encode())
 
-    async def _queue(self, data: bytes) -> dict:
+    async def _queue_retrying(self, data: bytes) -> dict:
+        """``_queue``, again after a pause when the database connection broke: each
+        step is safe to repeat (an insert made before the break is found by its id)."""
+        for pause in DB_RETRY_PAUSES_S:
+            try:
+                return await self._queue(data, again=pause != DB_RETRY_PAUSES_S[0])
+            except AutoReconnect as exc:
+                log.warning("cwmp rpc request: database connection lost (%s); again in "
+                            "%.1f s", exc, pause)
+                await asyncio.sleep(pause)
+        return await self._queue(data, again=True)
+
+    async def _queue(self, data: bytes, again: bool = False) -> dict:
         try:
             body = json.loads(data)
             request_id, serial = str(body["request_id"]), str(body["serial"])
@@ -90,7 +108,9 @@ class RpcService:
             try:
                 item = await acs.queue.put(request_id, serial, request, mode, timeout_s, keep)
             except DuplicateKeyError:
-                return {"queued": True}  # the same call, made again at the same moment
+                if again:  # our own insert went through before the connection broke
+                    acs.note_queued(serial)
+                return {"queued": True}  # (else the same call, made again at the same moment)
             acs.hold(item)
             acs.note_queued(serial)
         if mode == "sync" and not wake_now:
