@@ -13,7 +13,7 @@ of their own: one ``manage.py worker``, one ``manage.py scheduler``, the ACS
    process publishes N events straight onto the CWMP event stream, each with
    a unique command key. The Lua callback counts the events and the command
    keys seen twice and prints its tally; the engine announces each callback
-   start (oktoscripts/automations/listenerstats.py), which gives
+   start (oktoscripts/runs/listenerevents.py), which gives
    event-to-callback latency (callback start minus the event's timestamp,
    taken just before publishing). Printed: all processed, lost, twice, p50/p95.
 2. Bulk run: once all simulated CPEs are registered, a bulk run of a script
@@ -121,11 +121,11 @@ async def listener_phase(events: int) -> None:
     from django.contrib.auth.models import User
 
     from oktoscripts.automations import deployments
-    from oktoscripts.automations.listenerstats import listener_event_subject
     from oktoscripts.automations.models import Deployment
     from oktoscripts.bus.connection import connect
     from oktoscripts.cwmp import events as cwmp_events
     from oktoscripts.cwmp.soap import EventStruct
+    from oktoscripts.runs.listenerevents import listener_event_subject
     from oktoscripts.runs.models import Run, RunOutputLine
     from oktoscripts.scripts.editing import create_script
 
@@ -224,9 +224,9 @@ PACED_RATE = 200.0  # events per second, below the listener's capacity
 
 async def paced_latency(nc, js, run_id: str, count: int, rate: float) -> None:  # noqa: ANN001
     """Latency without a backlog: events published at a steady rate."""
-    from oktoscripts.automations.listenerstats import listener_event_subject
     from oktoscripts.cwmp import events as cwmp_events
     from oktoscripts.cwmp.soap import EventStruct
+    from oktoscripts.runs.listenerevents import listener_event_subject
 
     latencies: list[float] = []
 

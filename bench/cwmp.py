@@ -94,7 +94,7 @@ async def bench(options: argparse.Namespace, pids: dict[str, int]) -> None:
     from django.conf import settings
 
     from oktoscripts import pki
-    from oktoscripts.api.services import Services
+    from oktoscripts.bindings.services import Services
     from oktoscripts.devices.client import mongo_database
     from oktoscripts.embedded.ports import free_port, wait_for_port
     from oktoscripts.lua.limits import Limits

@@ -287,7 +287,7 @@ async def bench(devices: int, seconds: float) -> None:
     import nats
     from django.conf import settings
 
-    from oktoscripts.api.services import Services
+    from oktoscripts.bindings.services import Services
     from oktoscripts.devices.client import mongo_database
     from oktoscripts.devices.events import LoopAnnouncer, new_device_events
     from oktoscripts.lua.run import LuaRun

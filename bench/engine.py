@@ -36,6 +36,7 @@ import subprocess
 import tempfile
 import time
 
+import oktoscripts.bindings  # noqa: F401 - registers the Lua API (sleep) before the first run
 from oktoscripts.lua.limits import Limits
 from oktoscripts.lua.run import LuaRun
 from oktoscripts.lua.runtime import DEFAULT_RUNTIME, lupa_module

@@ -210,7 +210,7 @@ async def main(args: argparse.Namespace) -> None:
     import pymongo
     from django.conf import settings
 
-    from oktoscripts.api.services import Services
+    from oktoscripts.bindings.services import Services
     from oktoscripts.devices.credentials import CredentialStore
     from oktoscripts.devices.registry import DeviceRegistry
 

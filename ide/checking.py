@@ -11,6 +11,7 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
+from oktoscripts.bindings import all_bindings
 from oktoscripts.lua.lint import lint
 from oktoscripts.lua.syntax import check_syntax
 
@@ -35,7 +36,7 @@ def check_source(source: str) -> list[dict[str, Any]]:
         })
     if problems:
         return problems
-    return lint(source)
+    return lint(source, all_bindings())
 
 
 # The editor checks as its user types, so every signed-in user can ask for

@@ -85,7 +85,7 @@ def _binding_entry(b: Any) -> dict[str, Any]:
 
 def api_entries() -> list[dict[str, Any]]:
     """Every binding of the registry, as plain data."""
-    from oktoscripts.api.registry import all_bindings
+    from oktoscripts.bindings import all_bindings
 
     return [_binding_entry(b) for b in all_bindings()]
 

@@ -20,17 +20,16 @@ ROOT = Path(__file__).resolve().parents[1]
 # This list may only shrink: the test fails when an edge here is gone, so that
 # it is deleted from the list (and cannot come back unnoticed).
 KNOWN_CYCLE_EDGES = {
-    # The engine imports the binding registry (Binding, Param, checks), which
-    # imports the engine: the binding machinery moves into the engine.
-    ("lua", "api"): "bindings apart from the engine",
-    # The engine announces listener events through automations: a hook instead.
-    ("lua", "automations"): "the engine reports listener events through a hook",
     # Deleting a device drops its CWMP queue entries.
     ("devices", "cwmp"): "one owner of the device and CWMP queue state",
     # The supervisor starts the processes, which start the embedded servers,
     # which the supervisor watches: one launcher package.
     ("supervisor", "processes"): "the launcher parts in one package",
 }
+# The engine owns the binding machinery and registry; the functions register
+# into it from oktoscripts.bindings, and it reports listener events through a
+# hook. It must never import these (docs/architecture.md).
+ENGINE_MUST_NOT_IMPORT = {"bindings", "automations", "runs", "scripts", "ide"}
 # Only the URL tables reach the IDE (Django needs its views there).
 MAY_IMPORT_IDE = {"urls", "routing"}
 
@@ -140,6 +139,15 @@ def test_only_the_url_tables_import_the_ide():
     importers = {(source, path) for source, target, path in _edges()
                  if target == "ide" and source not in MAY_IMPORT_IDE}
     assert importers == set()
+
+
+def test_the_engine_imports_no_bindings_and_no_host():
+    """Also type-only imports count here: the engine names no binding module."""
+    files = ROOT.glob("oktoscripts/lua/**/*.py")
+    reached = {(_node(name), str(path.relative_to(ROOT))) for path in files
+               for node in ast.walk(ast.parse(path.read_text()))
+               for name in _imported(node)}
+    assert {(n, p) for n, p in reached if n in ENGINE_MUST_NOT_IMPORT} == set()
 
 
 def test_the_cycle_check_finds_a_cycle():

@@ -22,9 +22,9 @@ from typing import Any
 from asgiref.sync import sync_to_async
 from nats.aio.client import Client
 
-from oktoscripts.automations import bulk, deployments, listenerstats, schedules
+from oktoscripts.automations import bulk, deployments, schedules
 from oktoscripts.automations.triggers import TriggerRunner
-from oktoscripts.runs import live
+from oktoscripts.runs import listenerevents, live
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +60,7 @@ class AutomationService:
         self._sub = await live.subscribe_statuses(self.nc, self._on_status)
         # A queue group: with several scheduler processes each event is counted once.
         self._events_sub = await self.nc.subscribe(
-            listenerstats.listener_event_subject("*"), queue="automations", cb=self._on_event
+            listenerevents.listener_event_subject("*"), queue="automations", cb=self._on_event
         )
         self._task = asyncio.get_running_loop().create_task(self._loop(), name="automations")
         log.info("automation service %s started", self.owner)

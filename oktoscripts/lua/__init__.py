@@ -9,7 +9,7 @@ Modules:
                 registered, strings as bytes so every value crossing is
                 converted by us (within the run's memory and result limits).
 - ``sandbox.lua`` the engine side inside each runtime: the script's
-                environment (LUA_API.md "The sandbox"), the limit checks (a
+                environment (docs/lua-api.md, "The sandbox"), the limit checks (a
                 hook on every coroutine, or LuaJIT's instrumented counters),
                 yieldable pcall/xpcall, the C nesting count, finalizers run
                 at the limit checks, binding wrappers, the step function.
@@ -27,9 +27,11 @@ Modules:
                 LoopInbox: results back to the asyncio loop, one wake-up for many.
 - ``syntax``    check_syntax(source) for the editor.
 - ``lint``      the editor's lint (owned by the IDE).
-
-Bindings are declared in ``oktoscripts.api.registry`` and implemented in one
-module per domain under ``oktoscripts.api``.
+- ``binding``   the binding machinery (Binding, Param, the ``binding``
+                decorator, argument checks) and the registry of declared
+                bindings. The functions are implemented in one module per
+                domain under ``oktoscripts.bindings``, which registers them
+                here when imported; the engine never imports that package.
 
 Script view: the chunk gets the run's arguments as its vararg ``...`` and as
 the global ``args`` (one and the same table). Its returned value is the run's result

@@ -7,15 +7,11 @@ import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Any
 
 from oktoscripts.bus.listening import EventSource
 from oktoscripts.lua.limits import Limits
 from oktoscripts.lua.values import LuaCallback
-
-if TYPE_CHECKING:
-    from oktoscripts.api.services import Services
-    from oktoscripts.runs.principal import Principal
 
 
 @dataclass
@@ -53,14 +49,17 @@ class RunContext:
         run_id: str,
         script_name: str,
         args: dict,
-        services: Services | None,
+        # The host's clients (oktoscripts.bindings.services.Services): opaque here.
+        services: Any,
         limits: Limits,
         loop: asyncio.AbstractEventLoop,
         emit: Callable[[OutputLine], None],
         start_listener: Callable[[ListenerSource, LuaCallback, int, str], None],
         listener_key: str = "",
         memory_room: Callable[[], int | None] | None = None,
-        principal: Principal | None = None,
+        # Who the run acts for (oktoscripts.runs.principal.Principal, or None):
+        # guarded bindings ask it through binding_refusal().
+        principal: Any = None,
         replay_key: str = "",
     ) -> None:
         self.run_id = run_id

@@ -21,6 +21,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from oktoscripts.lua.binding import all_bindings
+
 # What a script may use besides the API bindings (the sandbox of LUA_API.md).
 SAFE_GLOBALS = frozenset(
     "assert error ipairs next pairs pcall print rawequal rawget rawset select "
@@ -542,11 +544,10 @@ def _plural(n: int, word: str) -> str:
 def lint(source: str, bindings: Iterable[Any] | None = None) -> list[dict[str, Any]]:
     """Problems found in ``source`` (an empty list when it does not parse).
 
-    ``bindings`` are the registry's Binding objects (default: all of them).
+    ``bindings`` are the registry's Binding objects (default: those registered,
+    which are all of them once ``oktoscripts.bindings`` is imported).
     """
     if bindings is None:
-        from oktoscripts.api.registry import all_bindings
-
         bindings = all_bindings()
     api = {b.name: b for b in bindings}
     try:

@@ -32,8 +32,8 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
-from oktoscripts.api.registry import ArgumentError, Binding, Multi, binding_table, check_arguments
 from oktoscripts.bus.listening import KEEP_ALIVE_S, Delivery, as_event_source
+from oktoscripts.lua.binding import ArgumentError, Binding, Multi, binding_table, check_arguments
 from oktoscripts.lua.context import (
     ListenerSource,
     MemoryLimitExceeded,
@@ -111,6 +111,7 @@ class LuaRun:
         services: Any = None,
         on_output: Callable[[OutputLine], None] | None = None,
         on_status: Callable[[str], None] | None = None,
+        on_listener_event: Callable[[Any], None] | None = None,
         executor: concurrent.futures.Executor | None = None,
         listener_key: str = "",
         principal: Any = None,
@@ -131,6 +132,9 @@ class LuaRun:
         self.principal = principal  # an oktoscripts.runs.principal.Principal
         self.on_output = on_output
         self.on_status = on_status
+        # Called on the loop with each event a listener callback starts on
+        # (the worker announces it: deployed listeners' counts, the benchmark).
+        self.on_listener_event = on_listener_event
         self.executor = executor or default_pool()
         self.output_lines: list[OutputLine] = []
 
@@ -471,10 +475,7 @@ class LuaRun:
         act = None
         keeper = self._spawn(_keep_alive(delivery)) if delivery else None
         try:
-            # Event counts of deployed listeners and the latency benchmark (automations).
-            from oktoscripts.automations.listenerstats import announce_soon
-
-            announce_soon(self.services, self.run_id, event)
+            self._listener_event(event)
             act = self._activation("listener", time.monotonic() + self.limits.wall_seconds)
             act.co = await self._in_lua(act, self._start_callback, callback._number)
             await self._drive(act, (event,))
@@ -739,6 +740,13 @@ class LuaRun:
                 self.on_output(line)
             except Exception:
                 log.exception("on_output failed")
+
+    def _listener_event(self, event: Any) -> None:
+        if self.on_listener_event is not None:
+            try:
+                self.on_listener_event(event)
+            except Exception:
+                log.exception("on_listener_event failed")
 
     def _status(self, status: str) -> None:
         if self.on_status is not None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from nats.aio.client import Client
 
-from oktoscripts.api.services import Services
+from oktoscripts.bindings.services import Services
 
 
 def build_services(nc: Client | None) -> Services:

@@ -21,19 +21,22 @@ import socket
 import uuid
 from collections.abc import Coroutine
 from dataclasses import asdict, dataclass
+from functools import partial
 
 from django.db import InterfaceError, OperationalError
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 
 from oktoscripts import permissions
-from oktoscripts.api.services import Services
+
+# Importing the bindings registers the Lua API into the engine before any run.
+from oktoscripts.bindings.services import Services
 from oktoscripts.bus import subjects
 from oktoscripts.bus.outbox import Outbox
 from oktoscripts.bus.retry import retrying
 from oktoscripts.bus.streams import ensure_run_queue, ensure_workers_bucket
 from oktoscripts.lua.threads import LuaThreadPool
-from oktoscripts.runs import conf, live, stranded
+from oktoscripts.runs import conf, listenerevents, live, stranded
 from oktoscripts.runs.caps import capped
 from oktoscripts.runs.heartbeat import Heartbeat, LostRunSweeper
 from oktoscripts.runs.models import Run
@@ -338,6 +341,7 @@ class Worker:
             services=self.services,
             on_output=on_output,
             on_status=on_status,
+            on_listener_event=partial(listenerevents.announce_soon, self.services, run_id),
             executor=self._lua_threads,
             listener_key=claimed.listener_key,
             replay_key=claimed.replay_key,

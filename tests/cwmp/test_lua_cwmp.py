@@ -4,7 +4,7 @@ import asyncio
 
 import pytest
 
-from oktoscripts.api.services import Services
+from oktoscripts.bindings.services import Services
 from oktoscripts.devices.registry import DeviceRegistry
 from oktoscripts.lua.limits import Limits
 from oktoscripts.lua.run import LuaRun
@@ -251,7 +251,7 @@ async def test_listener_filters(fleet_factory, services):
 
 
 async def test_refresh_device_parameters(fleet_factory, services, mongo_db):
-    import oktoscripts.api.devices  # noqa: F401 - the dispatcher's binding
+    import oktoscripts.bindings.devices  # noqa: F401 - the dispatcher's binding
 
     fleet = await fleet_factory(2)
     await _booted(fleet)

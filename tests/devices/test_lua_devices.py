@@ -7,7 +7,7 @@ import asyncio
 import nats
 import pytest
 
-from oktoscripts.api.services import Services
+from oktoscripts.bindings.services import Services
 from oktoscripts.devices import refresh
 from oktoscripts.devices.credentials import CredentialStore
 from oktoscripts.devices.events import LoopAnnouncer

@@ -77,7 +77,7 @@ def test_an_admin_may_raise_them_up_to_the_hard_caps(users, script):
 def test_runs_get_at_most_the_hard_caps_whatever_is_stored(users, script, nats_url):
     """A value written to the database by other means (or before the caps) is cut
     to the cap: in the run the IDE stores, and in what a worker builds from any Run."""
-    from oktoscripts.api.services import Services
+    from oktoscripts.bindings.services import Services
     from oktoscripts.runs.principal import Principal
     from oktoscripts.runs.store import ClaimedRun
     from oktoscripts.runs.worker import Worker, WorkerOptions

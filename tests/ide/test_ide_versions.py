@@ -143,7 +143,7 @@ def test_openapi_schema_lists_every_route(client_for):
 
 
 def test_reference_page_lists_the_registry(client_for):
-    from oktoscripts.api.registry import all_bindings
+    from oktoscripts.bindings import all_bindings
 
     html = client_for("viewer").get("/reference/").content.decode()
     for b in all_bindings():

@@ -13,8 +13,9 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
-from oktoscripts.api import registry
-from oktoscripts.api.registry import Multi, Param, binding
+import oktoscripts.bindings  # noqa: F401 - registers the Lua API (sleep, json_encode ...)
+from oktoscripts.lua import binding as registry
+from oktoscripts.lua.binding import Multi, Param, binding
 from oktoscripts.lua.limits import Limits
 from oktoscripts.lua.run import LuaRun
 from oktoscripts.lua.threads import LuaThreadPool

@@ -160,7 +160,7 @@ async def test_many_sleeping_runs_at_once(run_lua):
 async def test_listener_runs_callbacks_in_order_and_the_run_listens(test_bindings):
     from oktoscripts.lua.run import LuaRun
 
-    statuses = []
+    statuses, events = [], []
     lua = LuaRun(
         """
         local seen = 0
@@ -173,6 +173,7 @@ async def test_listener_runs_callbacks_in_order_and_the_run_listens(test_binding
         """,
         run_id="listen-1",
         on_status=statuses.append,
+        on_listener_event=events.append,
     )
     task = asyncio.create_task(lua.run())
     while "listening" not in statuses:
@@ -186,6 +187,26 @@ async def test_listener_runs_callbacks_in_order_and_the_run_listens(test_binding
     assert outcome.result == "main done"
     assert [line.text for line in lua.output_lines] == [f"event\t{n}\t{n}" for n in range(1, 6)]
     assert statuses == ["running", "listening"]
+    # The host heard of each event as its callback started (the worker announces them).
+    assert events == [{"n": n} for n in range(1, 6)]
+
+
+async def test_a_failing_listener_event_hook_does_not_disturb_the_run(test_bindings):
+    from oktoscripts.lua.run import LuaRun
+
+    def broken(event):
+        raise RuntimeError("hook broke")
+
+    lua = LuaRun("test_listen(function(ev) print(ev.n) end)", run_id="listen-hook",
+                 on_listener_event=broken)
+    task = asyncio.create_task(lua.run())
+    while "listen-hook" not in test_bindings:
+        await asyncio.sleep(0.01)
+    test_bindings["listen-hook"].queue.put_nowait({"n": 1})
+    test_bindings["listen-hook"].queue.put_nowait(None)
+    outcome = await asyncio.wait_for(task, 5)
+    assert outcome.status == "succeeded"
+    assert [line.text for line in lua.output_lines] == ["1"]
 
 
 async def test_listener_parallel_callbacks(test_bindings):

@@ -40,7 +40,7 @@ async def nc(nats_url):
 @pytest.fixture
 async def start_worker(nc, transactional_db):
     """Start in-process workers (stopped at the end of the test)."""
-    from oktoscripts.api.services import Services
+    from oktoscripts.bindings.services import Services
     from oktoscripts.runs.worker import Worker, WorkerOptions
 
     workers = []

@@ -37,7 +37,7 @@ class OwnNats:
 
 
 async def test_worker_takes_runs_again_after_nats_restarts(tmp_path):
-    from oktoscripts.api.services import Services
+    from oktoscripts.bindings.services import Services
     from oktoscripts.bus.connection import connect
     from oktoscripts.runs.worker import Worker, WorkerOptions
 

@@ -56,7 +56,7 @@ def people(transactional_db) -> dict:
 @pytest.fixture
 async def platform(nc, mdb, start_worker):
     """A worker whose runs reach this test's MongoDB database; the registry holds CPE1."""
-    from oktoscripts.api.services import Services
+    from oktoscripts.bindings.services import Services
     from oktoscripts.devices.credentials import CredentialStore
     from oktoscripts.devices.registry import DeviceRegistry
 
@@ -300,7 +300,7 @@ def test_only_the_bindings_that_change_the_registry_or_its_secrets_are_guarded()
     script at all allows: scripts.run_scripts, checked when the run starts). A new
     binding must be put in one list or the other."""
     from oktoscripts import permissions
-    from oktoscripts.api.registry import all_bindings
+    from oktoscripts.bindings import all_bindings
 
     guarded = {b.name: b.permission for b in all_bindings() if b.permission}
     assert guarded == {

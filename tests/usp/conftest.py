@@ -111,7 +111,7 @@ class UspEnv:
         return "websocket" if self.variant == "websocket" else "mqtt"
 
     def services(self):
-        from oktoscripts.api.services import Services
+        from oktoscripts.bindings.services import Services
 
         return Services(nats=self.nc, mongo=self.registry.db, devices=self.registry)
 

@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[2]
 async def test_controller_command_serves_agents_and_scripts(nats_url, mongo_uri, mongo_db,
                                                             mqtt311, mqtt311_url, data_dir,
                                                             usp_names):
-    from oktoscripts.api.services import Services
+    from oktoscripts.bindings.services import Services
     from oktoscripts.devices.credentials import CredentialStore
     from oktoscripts.devices.registry import DeviceRegistry
     from oktoscripts.lua.limits import Limits

@@ -8,7 +8,7 @@ import time
 async def test_no_controller_gives_503(nats_url, mongo_db):
     import nats
 
-    from oktoscripts.api.services import Services
+    from oktoscripts.bindings.services import Services
     from oktoscripts.lua.limits import Limits
     from oktoscripts.lua.run import LuaRun
 

@@ -15,6 +15,7 @@ import json
 import signal
 import sys
 import uuid
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -162,9 +163,11 @@ async def run_local(
     from dataclasses import asdict
 
     from oktoscripts.lua.run import LuaRun
+    from oktoscripts.runs.listenerevents import announce_soon
     from oktoscripts.runs.services import build_services, close_services
 
     run_limits = Limits.with_overrides(limits)
+    run_id = f"local-{uuid.uuid4().hex[:8]}"
     nc = await connect_if_configured()
     services = build_services(nc)
 
@@ -174,12 +177,13 @@ async def run_local(
     lua = LuaRun(
         code,
         name=name,
-        run_id=f"local-{uuid.uuid4().hex[:8]}",
+        run_id=run_id,
         args=args,
         limits=run_limits,
         runtime=runtime,
         services=services,
         on_output=on_output,
+        on_listener_event=partial(announce_soon, services, run_id),
         # Whoever can run this command can read the database and the secret key:
         # the machine's operator, trusted with every binding.
         principal=Principal.operator(),

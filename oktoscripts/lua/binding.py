@@ -1,8 +1,15 @@
 """The binding registry: every function a Lua script can call, declared once.
 
+The engine owns the machinery (Binding, Param, the ``binding`` decorator, the
+argument checks) and the registry of declared bindings; the functions
+themselves live in ``oktoscripts.bindings``, one module per domain, and
+register here when that package is imported. The engine never imports them:
+whoever runs or checks scripts (the worker, ``runscript``, the IDE) imports
+``oktoscripts.bindings`` first.
+
 A declaration gives the name, typed parameters, return shape and a one-line
-doc. The engine checks arguments from it (with the exact message format of
-LUA_API.md), and the editor's completion, lint and API reference read it too.
+doc. The engine checks arguments from it (message format in docs/lua-api.md,
+"Errors"), and the editor's completion, lint and API reference read it too.
 
     @binding("sleep", params=[Param("seconds", "number")], returns="nil",
              doc="Pause the script.", category="util")
@@ -17,7 +24,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import importlib
 import inspect
 import logging
 import math
@@ -26,13 +32,12 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
+from oktoscripts.lua.values import LuaCallback, format_number
+
 log = logging.getLogger(__name__)
 
 PARAM_TYPES = ("string", "number", "integer", "boolean", "table", "function", "any")
 CATEGORIES = ("devices", "cwmp", "usp", "events", "util")
-
-# Domain modules whose import registers their bindings; absent ones are skipped.
-API_MODULES = ("util", "devices", "cwmp", "usp", "events")
 
 
 @dataclass(frozen=True)
@@ -199,43 +204,19 @@ def binding(
     return register
 
 
-_imported = False
-
-
-def _import_api_modules() -> None:
-    global _imported
-    if _imported:
-        return
-    _imported = True
-    for module in API_MODULES:
-        try:
-            importlib.import_module(f"oktoscripts.api.{module}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"oktoscripts.api.{module}":
-                raise
-
-
 def all_bindings() -> list[Binding]:
-    """Every registered binding, sorted by name (imports every domain module)."""
+    """Every registered binding, sorted by name."""
     return list(binding_table()[0])
 
 
 def binding_table() -> tuple[tuple[Binding, ...], tuple[bytes, ...]]:
     """The bindings sorted by name and their names as bytes, made once while
     the registry does not change: what the engine binds in every run."""
-    _import_api_modules()
     table = _REGISTRY.table
     if table is None:
         bindings = tuple(sorted(_REGISTRY.values(), key=lambda b: b.name))
         table = _REGISTRY.table = (bindings, tuple(b.name.encode() for b in bindings))
     return table
-
-
-def get_binding(name: str) -> Binding:
-    """The binding called `name`; KeyError if there is none."""
-    if name not in _REGISTRY:
-        _import_api_modules()
-    return _REGISTRY[name]
 
 
 # ---------------------------------------------------------------- argument checks
@@ -252,8 +233,6 @@ _EXPECTED = {
 
 def describe_value(value: Any) -> str:
     """How a Lua value is shown after "got" in an argument error."""
-    from oktoscripts.lua.values import LuaCallback, format_number
-
     if value is None:
         return "nil"
     if isinstance(value, bool):
@@ -272,8 +251,6 @@ def describe_value(value: Any) -> str:
 
 
 def _type_ok(kind: str, value: Any) -> bool:
-    from oktoscripts.lua.values import LuaCallback
-
     if kind == "any":
         return True
     if kind == "string":

@@ -12,10 +12,10 @@ import math
 import time
 from typing import Any
 
-from oktoscripts.api.registry import ArgumentError, Param, binding, describe_value
 from oktoscripts.cwmp import client, events, paths
 from oktoscripts.cwmp.soap import MESSAGE_TYPES, RpcRequest, SoapError, request_from_payload
 from oktoscripts.devices import refresh
+from oktoscripts.lua.binding import ArgumentError, Param, binding, describe_value
 from oktoscripts.lua.values import LuaCallback
 
 # A synchronous request whose CPE was woken but never calls gives up after

@@ -12,8 +12,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from oktoscripts.api.registry import ArgumentError, Param, binding, describe_value
 from oktoscripts.devices import refresh
+from oktoscripts.lua.binding import ArgumentError, Param, binding, describe_value
 from oktoscripts.usp import messages, results
 from oktoscripts.usp.client import call_agent
 from oktoscripts.usp.endpoint import endpoint_id_problem

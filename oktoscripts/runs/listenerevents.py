@@ -1,8 +1,9 @@
-"""Listener activity of runs: each event a listener callback starts on, as seen
-by the engine, announced on NATS (``<prefix>.listeners.<run id>.event``), so
-that deployed listeners show their event counts and last events, and the
-benchmark measures event-to-callback latency. Core NATS (no storage): these
-are figures for people, and the run's own output stays the record.
+"""Listener activity of runs: each event a listener callback starts on, as the
+engine reports it through LuaRun's ``on_listener_event`` hook, announced on
+NATS (``<prefix>.listeners.<run id>.event``), so that deployed listeners show
+their event counts and last events, and the benchmark measures
+event-to-callback latency. Core NATS (no storage): these are figures for
+people, and the run's own output stays the record.
 """
 
 from __future__ import annotations
@@ -30,8 +31,9 @@ _in_flight: set[asyncio.Task] = set()
 
 
 def announce_soon(services: Any, run_id: str, event: Any) -> None:
-    """Called by the engine on its loop as a listener callback starts. Never
-    raises and never waits: the engine's path gets no new await point."""
+    """The hook a host gives the engine (``partial(announce_soon, services, run_id)``),
+    called on its loop as a listener callback starts. Never raises and never
+    waits: the engine's path gets no new await point."""
     if getattr(services, "nats", None) is None or not run_id:
         return
     task = asyncio.get_running_loop().create_task(announce(services, run_id, event))

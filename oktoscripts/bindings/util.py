@@ -14,7 +14,7 @@ import secrets
 import string
 from typing import Any
 
-from oktoscripts.api.registry import Multi, Param, binding
+from oktoscripts.lua.binding import Multi, Param, binding
 from oktoscripts.lua.context import MemoryLimitExceeded
 from oktoscripts.lua.values import format_number
 

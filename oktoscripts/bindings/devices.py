@@ -19,11 +19,11 @@ from typing import Any
 from pymongo.errors import PyMongoError
 
 from oktoscripts import permissions
-from oktoscripts.api.registry import Param, binding
 from oktoscripts.devices import refresh
 from oktoscripts.devices.credentials import CredentialError, CredentialStore
 from oktoscripts.devices.events import new_device_source
 from oktoscripts.devices.registry import DeviceRegistry
+from oktoscripts.lua.binding import Param, binding
 
 log = logging.getLogger(__name__)
 
