@@ -281,7 +281,7 @@ async def test_refresh_device_parameters(fleet_factory, services, mongo_db):
 async def test_refresh_device_parameters_prints_one_trace_line(fleet_factory, services):
     """One call, one "call" line (and one device call in the metrics), also when
     the CPE faults on a path it lacks and is asked path by path."""
-    import oktoscripts.api.devices  # noqa: F401 - the dispatcher's binding
+    import oktoscripts.bindings.devices  # noqa: F401 - the dispatcher's binding
     from oktoscripts.lua.limits import Limits
 
     fleet = await fleet_factory(1, quirk_no_partial_gpv=True)
