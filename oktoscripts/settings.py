@@ -70,6 +70,7 @@ USP_WS_AUTH = os.environ.get("OKTOSCRIPTS_USP_WS_AUTH", "").strip().lower() or "
 USP_WS_TLS = config.env_bool("OKTOSCRIPTS_USP_WS_TLS", True)
 USP_WS_DIAL = config.env_list("OKTOSCRIPTS_USP_WS_DIAL", [])
 USP_TIMEOUT_S = float(config.env_int("OKTOSCRIPTS_USP_TIMEOUT", 30))
+USP_MQTT_LEASE_S = float(config.env_int("OKTOSCRIPTS_USP_MQTT_LEASE", 300))
 
 # Devices (oktoscripts/devices): the HTTP Digest realm of device credentials,
 # and when a silent device counts as offline (CWMP: FACTOR x its periodic

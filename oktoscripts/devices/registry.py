@@ -377,16 +377,23 @@ class DeviceRegistry:
         return self.upsert(update, now)
 
     def set_offline(
-        self, serial: str, protocol: str, *, mtp: str | None = None, now: datetime | None = None
+        self,
+        serial: str,
+        protocol: str,
+        *,
+        mtp: str | None = None,
+        mtp_state: str = "disconnected",
+        now: datetime | None = None,
     ) -> bool:
-        """A protocol lost the device (a USP MTP disconnected). The device stays
-        online if the other protocol still sees it. False if the device is
-        unknown or not managed over that protocol."""
+        """A protocol lost the device (a USP MTP disconnected; ``mtp_state``
+        "silent": an MQTT agent whose lease ran out, its topic still worth a
+        try). The device stays online if the other protocol still sees it.
+        False if the device is unknown or not managed over that protocol."""
         _check_protocol(protocol)
         now = now or _now()
         fields: dict[str, Any] = {f"{protocol}.state": OFFLINE, f"{protocol}.offline_at": None}
         if mtp:
-            fields[f"{protocol}.mtps.{mtp}.state"] = "disconnected"
+            fields[f"{protocol}.mtps.{mtp}.state"] = mtp_state
             fields[f"{protocol}.mtps.{mtp}.since"] = now
         result = self.collection.update_one(
             {"_id": serial, protocol: {"$exists": True}}, {"$set": fields}
@@ -395,6 +402,22 @@ class DeviceRegistry:
             return False
         self._recompute(serial, now)
         return True
+
+    def usp_mqtt_routes(self, owner: str) -> list[tuple[str, str]]:
+        """(endpoint id, topic) of the USP agents ``owner`` reached over MQTT and
+        did not see leave: what a restarted controller probes."""
+        query = {
+            "usp.owner": owner,
+            "usp.mtps.mqtt.state": {"$in": ["connected", "silent"]},
+        }
+        routes = []
+        for doc in self.collection.find(query, {"_id": 1, "usp.mtps.mqtt": 1}):
+            topic = (((doc.get("usp") or {}).get("mtps") or {}).get("mqtt") or {}).get(
+                "address", {}
+            ).get("topic")
+            if topic:
+                routes.append((doc["_id"], topic))
+        return routes
 
     def release_owner(self, protocol: str, owner: str, now: datetime | None = None) -> int:
         """A controller restarted: the connections it held are gone. Marks its
