@@ -322,8 +322,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-auto-", dir=keep) as tmp_name:
         tmp = Path(tmp_name)
         setup_environment(tmp)
-        from oktoscripts.embedded.ports import free_port
-        from oktoscripts.embedded.services import EmbeddedServices
+        from oktoscripts.launcher.embedded.ports import free_port
+        from oktoscripts.launcher.embedded.services import EmbeddedServices
 
         embedded = EmbeddedServices(tmp)
         processes = Processes(tmp)

@@ -89,7 +89,7 @@ def main() -> None:
     keep = os.environ.get("BENCH_KEEP_DIR")  # a directory: keep the process logs there
     with tempfile.TemporaryDirectory(prefix="bench-cluster-") as tmp_name:
         tmp = Path(tmp_name)
-        from oktoscripts.embedded.services import EmbeddedServices
+        from oktoscripts.launcher.embedded.services import EmbeddedServices
 
         embedded = EmbeddedServices(tmp)
         mongo_uri = os.environ.get("MONGO_URI") or embedded.start_mongo()

@@ -96,7 +96,7 @@ async def bench(options: argparse.Namespace, pids: dict[str, int]) -> None:
     from oktoscripts import pki
     from oktoscripts.bindings.services import Services
     from oktoscripts.devices.client import mongo_database
-    from oktoscripts.embedded.ports import free_port, wait_for_port
+    from oktoscripts.launcher.embedded.ports import free_port, wait_for_port
     from oktoscripts.lua.limits import Limits
     from oktoscripts.lua.run import LuaRun
     from oktoscripts.sim.cwmp_cpe import CpeFleet, CpeOptions
@@ -295,7 +295,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-cwmp-") as tmp_name:
         tmp = Path(tmp_name)
         setup_environment(tmp)
-        from oktoscripts.embedded.services import EmbeddedServices
+        from oktoscripts.launcher.embedded.services import EmbeddedServices
 
         embedded = EmbeddedServices(tmp)
         try:

@@ -459,7 +459,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-devices-") as tmp_name:
         tmp = Path(tmp_name)
         setup_environment(tmp)
-        from oktoscripts.embedded.services import EmbeddedServices
+        from oktoscripts.launcher.embedded.services import EmbeddedServices
 
         embedded = EmbeddedServices(tmp)
         try:

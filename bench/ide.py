@@ -146,7 +146,7 @@ def browser_first_output(user: object) -> list[float]:
     from django.conf import settings
     from playwright.sync_api import sync_playwright
 
-    from oktoscripts.embedded.services import EmbeddedServices
+    from oktoscripts.launcher.embedded.services import EmbeddedServices
     from oktoscripts.scripts import editing as script_ops
 
     user.set_password("bench-password-1")

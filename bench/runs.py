@@ -313,7 +313,7 @@ def main() -> None:
         setup_environment(tmp)
         embedded = None
         if not os.environ.get("NATS_URL"):
-            from oktoscripts.embedded.services import EmbeddedServices
+            from oktoscripts.launcher.embedded.services import EmbeddedServices
 
             embedded = EmbeddedServices(tmp)
             os.environ["NATS_URL"] = embedded.start_nats()

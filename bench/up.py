@@ -20,7 +20,7 @@ import urllib.request
 from pathlib import Path
 
 from oktoscripts.config import BASE_DIR
-from oktoscripts.embedded.ports import free_port
+from oktoscripts.launcher.embedded.ports import free_port
 
 SERVICE_SETTINGS = ("NATS_URL", "MONGO_URI", "DATABASE_URL", "MQTT_URL", "REDIS_URL")
 

@@ -93,8 +93,8 @@ class Platform:
     """The services and the controller process of one benchmark."""
 
     def __init__(self, tmp: Path) -> None:
-        from oktoscripts.embedded.ports import free_port
-        from oktoscripts.embedded.services import EmbeddedServices
+        from oktoscripts.launcher.embedded.ports import free_port
+        from oktoscripts.launcher.embedded.services import EmbeddedServices
 
         self.tmp = tmp
         self.services = EmbeddedServices(tmp)
@@ -119,7 +119,7 @@ class Platform:
         return env
 
     def start_controller(self, mqtt_url: str) -> None:
-        from oktoscripts.embedded.ports import wait_for_port
+        from oktoscripts.launcher.embedded.ports import wait_for_port
 
         self.stop(self.controllers)
         env = self.env(MQTT_URL=mqtt_url)

@@ -22,7 +22,7 @@ os.environ["OKTOSCRIPTS_MONGO_DB"] = f"oktotest_{SESSION_ID}"
 
 @pytest.fixture(scope="session")
 def embedded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
-    from oktoscripts.embedded.services import EmbeddedServices
+    from oktoscripts.launcher.embedded.services import EmbeddedServices
 
     services = EmbeddedServices(tmp_path_factory.mktemp("embedded"))
     yield services

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from oktoscripts.bus.connection import connect
-from oktoscripts.embedded.ports import free_port
+from oktoscripts.launcher.embedded.ports import free_port
 
 
 async def test_a_comma_separated_nats_url_connects_to_a_live_server_of_the_list(nats_url):

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from oktoscripts.config import BASE_DIR
-from oktoscripts.embedded.ports import free_port
+from oktoscripts.launcher.embedded.ports import free_port
 
 SERVICE_SETTINGS = ("NATS_URL", "MONGO_URI", "DATABASE_URL", "MQTT_URL", "REDIS_URL")
 

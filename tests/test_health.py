@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from oktoscripts.embedded.ports import free_port
+from oktoscripts.launcher.embedded.ports import free_port
 
 pytestmark = pytest.mark.django_db
 

@@ -16,16 +16,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
-# Edges that close a cycle today, each removed by the second part of issue 14.
-# This list may only shrink: the test fails when an edge here is gone, so that
-# it is deleted from the list (and cannot come back unnoticed).
-KNOWN_CYCLE_EDGES = {
-    # Deleting a device drops its CWMP queue entries.
-    ("devices", "cwmp"): "one owner of the device and CWMP queue state",
-    # The supervisor starts the processes, which start the embedded servers,
-    # which the supervisor watches: one launcher package.
-    ("supervisor", "processes"): "the launcher parts in one package",
-}
+# Edges that close a cycle, tolerated until removed. Empty since issue 14: it
+# must stay empty (the test below fails when an edge here is gone, so an entry
+# cannot linger after its cycle is broken).
+KNOWN_CYCLE_EDGES: dict[tuple[str, str], str] = {}
 # The engine owns the binding machinery and registry; the functions register
 # into it from oktoscripts.bindings, and it reports listener events through a
 # hook. It must never import these (docs/architecture.md).

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from oktoscripts.processes import Context, ProcessSpec
-from oktoscripts.supervisor import StartupError, Supervisor
-from oktoscripts.supervisor.output import LineSplitter, LogOutput
+from oktoscripts.launcher.processes import Context, ProcessSpec
+from oktoscripts.launcher.supervisor import StartupError, Supervisor
+from oktoscripts.launcher.supervisor.output import LineSplitter, LogOutput
 
 PR_SET_CHILD_SUBREAPER = 36
 

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from oktoscripts.config import BASE_DIR
-from oktoscripts.embedded.ports import free_port
+from oktoscripts.launcher.embedded.ports import free_port
 
 pytestmark = pytest.mark.timeout(180)
 

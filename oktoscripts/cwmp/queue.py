@@ -10,6 +10,10 @@ answer is published.
 A request made with a call id (``keep``: a run that may be run again, see
 client.py) stays ANSWER_KEEP_S longer, "answered", with its answer: the same
 call made again gets that answer and never reaches the CPE twice.
+
+The device registry owns the lifecycle of a device's requests: deleting the
+device deletes them (DeviceRegistry.delete), so the collection's name is
+declared there.
 """
 
 from __future__ import annotations
@@ -21,22 +25,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from pymongo import ASCENDING, ReturnDocument
-from pymongo.database import Database
 
 from oktoscripts.cwmp.soap import RpcRequest
+from oktoscripts.devices.registry import CWMP_QUEUE_COLLECTION as COLLECTION
 
-COLLECTION = "cwmp_queue"
 # How long the answer of a request made with a call id is kept: longer than a
 # run's default wall-clock limit, plus the time to notice its worker died.
 ANSWER_KEEP_S = 15 * 60.0
 _counter = itertools.count()
-
-
-def delete_device_requests(db: Database, serial: str) -> int:
-    """Drop every request of a device that is being deleted (synchronous
-    pymongo, for the device registry); how many there were. Its requesters
-    get no answer from the queue any more: they time out on their own."""
-    return db[COLLECTION].delete_many({"serial": serial}).deleted_count
 
 
 @dataclass

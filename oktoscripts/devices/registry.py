@@ -51,6 +51,12 @@ from oktoscripts.devices.writes import DeviceWriter, Write
 log = logging.getLogger(__name__)
 
 COLLECTION = "devices"
+# The CWMP queue's requests (one document each, field "serial") belong to their
+# device: the device's lifecycle has one owner, this registry, and deleting a
+# device deletes them. The queue (oktoscripts/cwmp/queue.py) takes the name
+# from here: cwmp builds on devices, never the reverse.
+CWMP_QUEUE_COLLECTION = "cwmp_queue"
+PER_DEVICE_COLLECTIONS = (CWMP_QUEUE_COLLECTION,)
 CR_PASSWORD_PURPOSE = b"cwmp connection request password"
 MAX_PAGE = 1000
 # An insert whose event is still pending after this long is announced again
@@ -556,13 +562,12 @@ class DeviceRegistry:
 
     def delete(self, serial: str) -> bool:
         """Remove a device and the CWMP requests queued for it; True if it
-        existed. Seen again later, it is new (and has no old requests)."""
-        # Imported here: the CWMP package builds on this one, not the reverse.
-        from oktoscripts.cwmp.queue import delete_device_requests
-
+        existed. Seen again later, it is new (and has no old requests): their
+        requesters get no answer from the queue any more and time out."""
         deleted = self.collection.delete_one({"_id": _check_serial(serial)}).deleted_count == 1
         self._identities.forget(serial)
-        delete_device_requests(self.db, serial)
+        for name in PER_DEVICE_COLLECTIONS:
+            self.db[name].delete_many({"serial": serial})
         return deleted
 
     def set_alias(self, serial: str, alias: str) -> bool:

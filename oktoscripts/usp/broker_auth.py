@@ -30,8 +30,13 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from oktoscripts.embedded.nats import ACCOUNT
-from oktoscripts.embedded.natsauth import PREFIX_USER, AccountKey, is_public_key, jwt_claims
+from oktoscripts.launcher.embedded.nats import ACCOUNT
+from oktoscripts.launcher.embedded.natsauth import (
+    PREFIX_USER,
+    AccountKey,
+    is_public_key,
+    jwt_claims,
+)
 from oktoscripts.usp import mqtt_topics
 from oktoscripts.usp.admission import check_credential
 from oktoscripts.usp.controller import RateLimitedLog

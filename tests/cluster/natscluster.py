@@ -22,9 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from oktoscripts.bus.retry import retrying
-from oktoscripts.embedded.nats import nats_server_binary
-from oktoscripts.embedded.ports import free_port
-from oktoscripts.supervisor.proctree import die_with_parent
+from oktoscripts.launcher.embedded.nats import nats_server_binary
+from oktoscripts.launcher.embedded.ports import free_port
+from oktoscripts.launcher.supervisor.proctree import die_with_parent
 
 CLUSTER_NAME = "okto-cluster-test"
 

@@ -31,8 +31,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from oktoscripts.embedded.ports import free_port
-from oktoscripts.supervisor.proctree import die_with_parent
+from oktoscripts.launcher.embedded.ports import free_port
+from oktoscripts.launcher.supervisor.proctree import die_with_parent
 from tests.cluster.natscluster import NatsCluster
 
 ROOT = Path(__file__).resolve().parents[2]

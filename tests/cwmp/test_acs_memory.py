@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from oktoscripts.config import BASE_DIR
-from oktoscripts.embedded.ports import free_port, wait_for_port
+from oktoscripts.launcher.embedded.ports import free_port, wait_for_port
 
 CLIENTS = 300
 BODY = 1024 * 1024

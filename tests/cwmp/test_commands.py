@@ -7,7 +7,7 @@ import sys
 import time
 
 from oktoscripts.config import BASE_DIR
-from oktoscripts.embedded.ports import free_port
+from oktoscripts.launcher.embedded.ports import free_port
 
 
 def manage(*args, env):

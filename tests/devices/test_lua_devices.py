@@ -299,7 +299,7 @@ async def test_a_host_with_only_a_database_gets_a_registry_on_it(mdb, registry):
 async def test_database_down_gives_the_failure_values_not_an_error():
     import pymongo
 
-    from oktoscripts.embedded.ports import free_port
+    from oktoscripts.launcher.embedded.ports import free_port
 
     # A real client to a port where nothing listens.
     client = pymongo.MongoClient(

@@ -7,8 +7,8 @@ import subprocess
 
 import pytest
 
-from oktoscripts.embedded.nats import NatsServerConfig
-from oktoscripts.embedded.ports import free_port, wait_for_port
+from oktoscripts.launcher.embedded.nats import NatsServerConfig
+from oktoscripts.launcher.embedded.ports import free_port, wait_for_port
 from oktoscripts.runs.models import Run
 from oktoscripts.runs.submit import asubmit_run
 

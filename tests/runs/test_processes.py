@@ -206,7 +206,7 @@ async def test_runscript_ctrl_c_cancels_the_run(process_env, script, start_worke
 
 
 async def test_runscript_remote_without_nats_says_so(process_env, script):
-    from oktoscripts.embedded.ports import free_port
+    from oktoscripts.launcher.embedded.ports import free_port
 
     env = {**process_env, "NATS_URL": f"nats://127.0.0.1:{free_port()}"}
     code, out, err = await runscript(env, script("return 1"), "--remote")

@@ -45,7 +45,7 @@ def agent_base(tag: str) -> str:
 def mqtt311(tmp_path_factory):
     """An embedded nats-server of our own, for its MQTT 3.1.1 listener (its
     NatsServerConfig: ``mqtt_url`` holds the controller's login)."""
-    from oktoscripts.embedded.services import EmbeddedServices
+    from oktoscripts.launcher.embedded.services import EmbeddedServices
 
     services = EmbeddedServices(tmp_path_factory.mktemp("usp-mqtt"))
     services.start_nats()

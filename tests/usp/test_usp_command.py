@@ -12,7 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from oktoscripts.embedded.ports import free_port, wait_for_port
+from oktoscripts.launcher.embedded.ports import free_port, wait_for_port
 
 ROOT = Path(__file__).resolve().parents[2]
 

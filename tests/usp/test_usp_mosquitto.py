@@ -17,7 +17,7 @@ import aiomqtt
 import pytest
 
 from oktoscripts import pki
-from oktoscripts.embedded.ports import free_port, wait_for_port
+from oktoscripts.launcher.embedded.ports import free_port, wait_for_port
 from oktoscripts.usp import messages, mqtt_topics, records
 
 from .conftest import SESSION, certificate_files, start_env, stop_env

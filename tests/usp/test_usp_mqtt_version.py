@@ -32,7 +32,7 @@ USER, PASSWORD = f"ver-{TAG}", "ver-secret"
 @pytest.fixture(scope="module")
 def broker311(tmp_path_factory) -> tuple[str, Path]:
     """An MQTT 3.1.1-only broker (an embedded nats-server of this module) and its log."""
-    from oktoscripts.embedded.services import EmbeddedServices
+    from oktoscripts.launcher.embedded.services import EmbeddedServices
 
     services = EmbeddedServices(tmp_path_factory.mktemp("mqtt-version"))
     services.start_nats()

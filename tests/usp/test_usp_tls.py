@@ -145,7 +145,7 @@ async def test_cert_mode_refuses_passwords():
 
 @pytest.fixture(scope="module")
 def tls_broker(authority, tmp_path_factory):
-    from oktoscripts.embedded.services import EmbeddedServices
+    from oktoscripts.launcher.embedded.services import EmbeddedServices
 
     files = authority[1]
     services = EmbeddedServices(tmp_path_factory.mktemp("mqtts"))

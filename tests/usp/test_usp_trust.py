@@ -144,7 +144,7 @@ async def test_a_device_credential_does_not_open_the_nats_port(usp311, mqtt311):
     import nats
     from nats.errors import NoServersError
 
-    from oktoscripts.embedded.ports import wait_for_port
+    from oktoscripts.launcher.embedded.ports import wait_for_port
 
     assert wait_for_port("127.0.0.1", mqtt311.port, 1)
     with pytest.raises((NoServersError, nats.errors.Error, OSError)):

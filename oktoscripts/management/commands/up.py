@@ -14,11 +14,12 @@ from typing import IO
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from oktoscripts import config, preflight
+from oktoscripts import config
 from oktoscripts.config import ConfigError
-from oktoscripts.platform import ADMIN_USERNAME, NAME, Platform, Services
-from oktoscripts.processes import PLATFORM_PROCESSES, Context
-from oktoscripts.supervisor.output import LogOutput
+from oktoscripts.launcher import preflight
+from oktoscripts.launcher.platform import ADMIN_USERNAME, NAME, Platform, Services
+from oktoscripts.launcher.processes import PLATFORM_PROCESSES, Context
+from oktoscripts.launcher.supervisor.output import LogOutput
 
 WEB_HOST = "127.0.0.1"
 

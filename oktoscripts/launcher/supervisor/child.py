@@ -12,9 +12,9 @@ from subprocess import DEVNULL
 from typing import BinaryIO
 
 from oktoscripts.config import BASE_DIR
-from oktoscripts.processes import Context, ProcessSpec
-from oktoscripts.supervisor.output import LineSplitter, LogOutput
-from oktoscripts.supervisor.proctree import all_processes, die_with_parent, signal_group
+from oktoscripts.launcher.processes import Context, ProcessSpec
+from oktoscripts.launcher.supervisor.output import LineSplitter, LogOutput
+from oktoscripts.launcher.supervisor.proctree import all_processes, die_with_parent, signal_group
 
 BACKOFF_FIRST = 0.5  # seconds before the first restart
 BACKOFF_MAX = 30.0

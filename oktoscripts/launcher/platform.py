@@ -19,12 +19,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from oktoscripts import config, pki
-from oktoscripts.embedded.mongo import MongoServerConfig
-from oktoscripts.embedded.nats import NatsServerConfig
-from oktoscripts.embedded.ports import free_port
-from oktoscripts.processes import PLATFORM_PROCESSES, Context, service_processes
-from oktoscripts.supervisor import StartupError, Supervisor
-from oktoscripts.supervisor.output import LogOutput
+from oktoscripts.launcher.embedded.mongo import MongoServerConfig
+from oktoscripts.launcher.embedded.nats import NatsServerConfig
+from oktoscripts.launcher.embedded.ports import free_port
+from oktoscripts.launcher.processes import PLATFORM_PROCESSES, Context, service_processes
+from oktoscripts.launcher.supervisor import StartupError, Supervisor
+from oktoscripts.launcher.supervisor.output import LogOutput
 
 SERVICE_START_TIMEOUT = 60.0
 PROCESS_START_TIMEOUT = 60.0

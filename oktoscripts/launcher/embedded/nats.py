@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from oktoscripts.embedded.natsauth import AccountKey, new_user_public_key
+from oktoscripts.launcher.embedded.natsauth import AccountKey, new_user_public_key
 
 CONTROLLER_USER = "usp-controller"
 AUTH_FILE = "mqtt-auth.json"

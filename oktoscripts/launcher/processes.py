@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from oktoscripts.config import BASE_DIR
-from oktoscripts.embedded.mongo import MongoServerConfig
-from oktoscripts.embedded.nats import NatsServerConfig, nats_log_filter
-from oktoscripts.embedded.ports import port_accepts
+from oktoscripts.launcher.embedded.mongo import MongoServerConfig
+from oktoscripts.launcher.embedded.nats import NatsServerConfig, nats_log_filter
+from oktoscripts.launcher.embedded.ports import port_accepts
 
 LogFilter = Callable[[str], "str | None"]
 

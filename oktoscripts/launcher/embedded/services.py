@@ -8,10 +8,10 @@ import subprocess
 import threading
 from pathlib import Path
 
-from oktoscripts.embedded.mongo import MongoServerConfig
-from oktoscripts.embedded.nats import NatsServerConfig
-from oktoscripts.embedded.ports import free_port, wait_for_port
-from oktoscripts.supervisor.proctree import die_with_parent
+from oktoscripts.launcher.embedded.mongo import MongoServerConfig
+from oktoscripts.launcher.embedded.nats import NatsServerConfig
+from oktoscripts.launcher.embedded.ports import free_port, wait_for_port
+from oktoscripts.launcher.supervisor.proctree import die_with_parent
 
 
 class EmbeddedServices:

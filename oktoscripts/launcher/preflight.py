@@ -10,7 +10,7 @@ from collections.abc import Callable
 from urllib.parse import urlsplit
 
 from oktoscripts.config import ConfigError, redact
-from oktoscripts.embedded.ports import port_in_use
+from oktoscripts.launcher.embedded.ports import port_in_use
 
 TIMEOUT = 3.0  # seconds a configured service gets to answer
 

@@ -10,10 +10,10 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
-from oktoscripts.processes import Context, ProcessSpec
-from oktoscripts.supervisor.child import Child
-from oktoscripts.supervisor.output import LogOutput
-from oktoscripts.supervisor.proctree import (
+from oktoscripts.launcher.processes import Context, ProcessSpec
+from oktoscripts.launcher.supervisor.child import Child
+from oktoscripts.launcher.supervisor.output import LogOutput
+from oktoscripts.launcher.supervisor.proctree import (
     become_subreaper,
     descendants,
     kill_leftovers,
