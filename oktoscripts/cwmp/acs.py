@@ -49,6 +49,7 @@ from oktoscripts.cwmp.backend import DeviceBackend
 from oktoscripts.cwmp.config import AcsConfig
 from oktoscripts.cwmp.http11 import BodyTooLarge, HttpError, Request, Response, ServerConnection
 from oktoscripts.cwmp.memory import Trimmer
+from oktoscripts.cwmp.onboarding import FACTORY_USER, FactoryCredentials
 from oktoscripts.cwmp.queue import QueuedRpc, RpcQueue
 from oktoscripts.cwmp.session import COOKIE_NAME, Expansion, Pending, Session, SessionTable
 from oktoscripts.cwmp.soap import SoapError
@@ -97,7 +98,10 @@ class Acs:
         self.nc = nc
         self.js = nc.jetstream()
         self.sessions = SessionTable()
-        self.auth = CpeAuthenticator(backend)
+        factory = None
+        if config.auth == "onboard":
+            factory = FactoryCredentials(config.onboard_credentials, backend.realm)
+        self.auth = CpeAuthenticator(backend, factory)
         self.owner = f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(4)}"
         self.stats = AcsStats()
         self._servers: list[asyncio.AbstractServer] = []
@@ -271,7 +275,7 @@ class Acs:
             return Response(405, [("Allow", "POST")])
         if urlsplit(request.target).path != self.config.path:
             return Response(404)
-        if self.config.auth == "required" and state.user is None:
+        if self.config.auth in ("required", "onboard") and state.user is None:
             state.user, stale = await self.auth.authenticate(request, state.peer_ip)
             if state.user is None:
                 return self.auth.challenge(stale)
@@ -386,7 +390,10 @@ class Acs:
         if session.new_device:
             await self._recount_queue(serial)
         session.provision = await self.backend.provisioning(
-            serial, paths.data_model_of(inform.parameters), session.new_device
+            serial,
+            paths.data_model_of(inform.parameters),
+            session.new_device,
+            onboard_oui=inform.device_id.oui if state.user == FACTORY_USER else None,
         )
         replaced = self.sessions.add(session)
         if replaced is not None:
@@ -410,6 +417,8 @@ class Acs:
                 envelope.cwmp_ns, envelope.cwmp_id or "", 8003, f"Invalid arguments: {problem}"
             )
             return _xml(fault)
+        if state.user == FACTORY_USER:
+            return await self._check_onboarding(device, state)
         if state.user is None or await self.backend.speaks_for(state.user, device):
             return None
         log.warning(
@@ -421,6 +430,27 @@ class Acs:
             device.product_class,
             device.serial_number,
         )
+        state.user = None
+        refusal = self.auth.challenge()
+        refusal.headers.append(("Connection", "close"))
+        return refusal
+
+    async def _check_onboarding(
+        self, device: soap.DeviceId, state: ConnectionState
+    ) -> Response | None:
+        """A factory credential is good for a DeviceId without a credential of its
+        own only: a CPE that was given one and still presents the factory one is
+        refused, logged, and the refusal recorded on its device record."""
+        if not await self.backend.has_own_credential(device):
+            return None
+        log.warning(
+            "CPE %s: %r (OUI %r) presented the factory credential, but it was given a "
+            "credential of its own: refused (the CPE did not take its new ACS password?)",
+            state.peer_ip,
+            device.serial_number,
+            device.oui,
+        )
+        self.spawn(self.backend.factory_refused(device.serial_number))
         state.user = None
         refusal = self.auth.challenge()
         refusal.headers.append(("Connection", "close"))

@@ -12,7 +12,11 @@
 | OKTOSCRIPTS_ACS_SESSION_TIMEOUT | 30 | seconds a silent CPE keeps its session |
 | OKTOSCRIPTS_ACS_MAX_BODY | 1048576 | largest request body accepted, bytes |
 | OKTOSCRIPTS_ACS_AUTH | required | "required": CPEs authenticate (Basic or Digest) |
-|   |   | with a device credential; "off": no authentication |
+|   |   | with a device credential; "onboard": also a factory credential, |
+|   |   | for a DeviceId with no credential of its own (onboarding.py); |
+|   |   | "off": no authentication |
+| OKTOSCRIPTS_ACS_ONBOARD_CREDENTIALS | : | the factory credentials of "onboard", |
+|   |   | user:password,...; ":" the empty one |
 | OKTOSCRIPTS_ACS_UNKNOWN_CPE | accept | "accept": a new DeviceId is registered; |
 |   |   | "reject": only devices already in the registry get a session |
 """
@@ -68,6 +72,15 @@ def _number(name: str, default: float) -> float:
         raise ConfigError(name, f"expected a number, got {raw!r}") from None
 
 
+def _credentials(name: str) -> tuple[tuple[str, str], ...]:
+    from oktoscripts.cwmp.onboarding import parse_credentials
+
+    try:
+        return parse_credentials(_value(name, ""))
+    except ValueError as exc:
+        raise ConfigError(name, str(exc)) from None
+
+
 @dataclass(frozen=True)
 class AcsConfig:
     host: str = "0.0.0.0"
@@ -79,7 +92,8 @@ class AcsConfig:
     path: str = "/"
     session_timeout: float = 30.0
     max_body: int = 1024 * 1024
-    auth: str = "required"  # "required" | "off"
+    auth: str = "required"  # "required" | "onboard" | "off"
+    onboard_credentials: tuple[tuple[str, str], ...] = (("", ""),)  # "onboard": factory ones
     unknown_cpe: str = "accept"  # "accept" | "reject"
 
     def __post_init__(self) -> None:
@@ -103,6 +117,7 @@ class AcsConfig:
             path=path if path.startswith("/") else "/" + path,
             session_timeout=_number("OKTOSCRIPTS_ACS_SESSION_TIMEOUT", 30.0),
             max_body=int(_number("OKTOSCRIPTS_ACS_MAX_BODY", 1024 * 1024)),
-            auth=_choice("OKTOSCRIPTS_ACS_AUTH", "required", ("required", "off")),
+            auth=_choice("OKTOSCRIPTS_ACS_AUTH", "required", ("required", "onboard", "off")),
+            onboard_credentials=_credentials("OKTOSCRIPTS_ACS_ONBOARD_CREDENTIALS"),
             unknown_cpe=_choice("OKTOSCRIPTS_ACS_UNKNOWN_CPE", "accept", ("accept", "reject")),
         )

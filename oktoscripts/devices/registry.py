@@ -486,6 +486,25 @@ class DeviceRegistry:
         )
         return result.matched_count == 1
 
+    def set_onboarding(self, serial: str, info: dict[str, Any]) -> bool:
+        """What onboarding with a factory credential came to (cwmp/onboarding.py)."""
+        result = self.collection.update_one(
+            {"_id": _check_serial(serial)}, {"$set": {"cwmp.onboarding": info}}
+        )
+        return result.matched_count == 1
+
+    def note_factory_refusal(self, serial: str, now: datetime) -> bool:
+        """A CPE given its own credential came back with the factory one: counted,
+        with the time of the last time, for its device page."""
+        result = self.collection.update_one(
+            {"_id": _check_serial(serial)},
+            {
+                "$set": {"cwmp.onboarding.factory_refused_at": now},
+                "$inc": {"cwmp.onboarding.factory_refusals": 1},
+            },
+        )
+        return result.matched_count == 1
+
     def connection_request(self, serial: str) -> ConnectionRequest | None:
         """The CPE's connection-request URL and credentials, or None if unknown
         or it never reported a URL."""

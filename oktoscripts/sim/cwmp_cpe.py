@@ -83,6 +83,8 @@ class CpeOptions:
     # Answer Connection Requests with 200 but never call (a CPE stuck behind a
     # NAT rule or a broken firmware): what the ACS must not wait on for ever.
     quirk_ignore_connection_requests: bool = False
+    # Keep logging in with the factory credential after the ACS set another one.
+    quirk_keeps_factory_credential: bool = False
     manufacturer: str = "Oktosim"
     oui: str = "00A0B1"
 
@@ -140,6 +142,7 @@ class SimulatedCpe:
         self._stopping = False
         self.last_session_ok: bool | None = None
         self.in_session = False
+        self._next_credential: tuple[str, str] | None = None  # set by the ACS, used next session
 
     # -- what makes the CPE call ------------------------------------------
 
@@ -225,6 +228,10 @@ class SimulatedCpe:
             finally:
                 await client.close()
                 self.in_session = False
+            if ok and self._next_credential is not None:
+                if not self.options.quirk_keeps_factory_credential:
+                    self.username, self.password = self._next_credential
+                self._next_credential = None
             if ok:
                 self.events = [e for e in self.events if e not in events]
                 self.changed.clear()
@@ -408,6 +415,10 @@ class SimulatedCpe:
                 raise CwmpFault("9003", "Empty ParameterList")
             dm.set_values(values)
             self._parameter_key(key)
+            ms = dm.root + "ManagementServer."
+            if any(name in (ms + "Username", ms + "Password") for name, _, _ in values):
+                # A new ACS credential: used from the next session on, as CPEs do.
+                self._next_credential = (dm.value(ms + "Username"), dm.value(ms + "Password"))
             return (
                 "<cwmp:SetParameterValuesResponse><Status>0</Status>"
                 "</cwmp:SetParameterValuesResponse>"

@@ -47,6 +47,17 @@ def test_device_page_shows_record_and_recent_events(client_for, devices):
     assert client_for("nobody").get("/devices/").status_code == 403
 
 
+def test_device_page_reports_onboarding_and_a_factory_credential_refused(client_for, devices):
+    from datetime import UTC, datetime
+
+    devices.set_onboarding("ACME-0001", {"state": "done", "at": datetime.now(UTC),
+                                         "username": "00AA11-ACME-0001"})
+    devices.note_factory_refusal("ACME-0001", datetime.now(UTC))
+    page = client_for("viewer").get("/devices/ACME-0001/").content.decode()
+    assert "given its own ACS credential" in page and "00AA11-ACME-0001" in page
+    assert "factory credential refused 1 time" in page
+
+
 def test_operator_starts_and_cancels_a_run_of_the_exact_version(client_for, users, nats_url):
     from oktoscripts.runs.models import Run
 
