@@ -13,7 +13,12 @@ import time
 from typing import Any
 
 from oktoscripts.cwmp import client, events, paths
-from oktoscripts.cwmp.soap import MESSAGE_TYPES, RpcRequest, SoapError, request_from_payload
+from oktoscripts.cwmp.soap import (
+    ALL_MESSAGE_TYPES,
+    RpcRequest,
+    SoapError,
+    request_from_payload,
+)
 from oktoscripts.devices import refresh
 from oktoscripts.lua.binding import ArgumentError, Param, binding, describe_value
 from oktoscripts.lua.values import LuaCallback
@@ -44,13 +49,18 @@ MESSAGE_TYPE = Param(
     label="message type",
     optional=True,
     doc="0 GetParameterValues, 1 SetParameterValues, 2 AddObject, "
-    "3 DeleteObject, 4 GetParameterNames",
+    "3 DeleteObject, 4 GetParameterNames; extensions: 5 Reboot, 6 FactoryReset, "
+    "7 Download, 8 Upload, 9 ScheduleInform, 10 GetParameterAttributes, "
+    "11 SetParameterAttributes, 12 GetRPCMethods",
 )
 
 RETURNS = (
     "0: {[path] = value}; 1: true; 2: {instance_number, status}; 3: true; "
-    "4: array of names; failure: {error_code, error_message, raw_response, "
-    "parameter_faults}"
+    "4: array of names; 5, 6, 9, 11: true; 7, 8: {status, start_time, complete_time}, "
+    "or once the CPE's TransferComplete came {status = 0, transfer_complete = true, "
+    "command_key, start_time, complete_time}; 10: array of {name, notification, "
+    "access_list}; 12: array of method names; failure: {error_code, error_message, "
+    "raw_response, parameter_faults}"
 )
 
 
@@ -61,11 +71,11 @@ def _message_type(name: str, value: Any) -> int:
         and not isinstance(value, bool)
         and math.isfinite(value)
         and value == int(value)
-        and int(value) in MESSAGE_TYPES
+        and int(value) in ALL_MESSAGE_TYPES
     )
     if not ok:
         raise ArgumentError(
-            f"{name}: argument #3 (message type) must be an integer 0-4, "
+            f"{name}: argument #3 (message type) must be an integer 0-{max(ALL_MESSAGE_TYPES)}, "
             f"got {describe_value(value)}"
         )
     return int(value)
@@ -77,7 +87,7 @@ def _request(name: str, payload: str, message_type: Any) -> RpcRequest:
         return request_from_payload(payload, mtype)
     except SoapError as exc:
         raise ArgumentError(
-            f"{name}: argument #2 (xml payload) must be a {MESSAGE_TYPES[mtype]} request "
+            f"{name}: argument #2 (xml payload) must be a {ALL_MESSAGE_TYPES[mtype]} request "
             f"({exc}), got {describe_value(payload)}"
         ) from None
 

@@ -43,7 +43,7 @@ from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 from oktoscripts.bus import subjects
-from oktoscripts.cwmp import answers, events, paths, soap, tls
+from oktoscripts.cwmp import answers, day2, events, paths, soap, tls
 from oktoscripts.cwmp.authentication import CpeAuthenticator
 from oktoscripts.cwmp.backend import DeviceBackend
 from oktoscripts.cwmp.config import AcsConfig
@@ -394,6 +394,7 @@ class Acs:
             paths.data_model_of(inform.parameters),
             session.new_device,
             onboard_oui=inform.device_id.oui if state.user == FACTORY_USER else None,
+            bootstrap="0" in session.event_numbers,
         )
         replaced = self.sessions.add(session)
         if replaced is not None:
@@ -470,6 +471,10 @@ class Acs:
             await events.publish(
                 self.js, session.serial, [soap.EventStruct("7 TRANSFER COMPLETE", tc.command_key)]
             )
+        # A script waiting on the Download/Upload (day2.py) gets this as its answer.
+        item = await self.queue.take_transfer(session.serial, tc.command_key)
+        if item is not None:
+            await self._answer(item, answers.from_transfer_complete(tc), session)
         return _xml(soap.transfer_complete_response(envelope.cwmp_ns, envelope.cwmp_id or ""))
 
     # -- ACS requests and the CPE's responses -------------------------------
@@ -587,6 +592,12 @@ class Acs:
         follow_up = self._expand(pending, envelope, result)
         if follow_up is not None:
             return self._send(session, follow_up)
+        if day2.waits_for_transfer(pending.request.method, result):
+            # Answered by the TransferComplete, in this session or a later one.
+            write = self.spawn(self.queue.await_transfer(
+                pending.item.request_id, pending.request.args.get("CommandKey", "")))
+            session.writes.append(write)
+            return await self._next_or_end(session)
         await self._answer(pending.item, self._final_answer(pending, envelope, result), session)
         return await self._next_or_end(session)
 

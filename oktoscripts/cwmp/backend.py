@@ -201,12 +201,13 @@ class DeviceBackend:
         data_model: str,
         new_device: bool = False,
         onboard_oui: str | None = None,
+        bootstrap: bool = False,
     ) -> list[tuple[RpcRequest, str]]:
         """What the ACS sets on the CPE in this session: connection-request
         credentials when the platform holds none for it (new device, factory
         reset, SECRET_KEY changed); with ``onboard_oui`` (a CPE admitted with a
         factory credential), an ACS credential of its own as well."""
-        steps = await self._cr_provisioning(serial, data_model, new_device)
+        steps = await self._cr_provisioning(serial, data_model, new_device, bootstrap)
         if onboard_oui is not None and data_model:
             username, password = onboarding.own_credential(onboard_oui, serial)
             steps.append((
@@ -216,11 +217,12 @@ class DeviceBackend:
         return steps
 
     async def _cr_provisioning(
-        self, serial: str, data_model: str, new_device: bool
+        self, serial: str, data_model: str, new_device: bool, bootstrap: bool
     ) -> list[tuple[RpcRequest, str]]:
         if serial in self._cr_ready or not data_model:
             return []
-        cr = None if new_device else await self.connection_request(serial)
+        # A bootstrap (factory reset) forgot what we set: what we hold is stale.
+        cr = None if new_device or bootstrap else await self.connection_request(serial)
         if cr is not None and cr[2]:
             self._cr_ready.add(serial)
             return []

@@ -120,15 +120,15 @@ async def test_five_rpcs_success_and_fault(fleet_factory, services):
     [
         (
             'send_cwmp_message("SN1", "<x/>", "x")',
-            'send_cwmp_message: argument #3 (message type) must be an integer 0-4, got "x"',
+            'send_cwmp_message: argument #3 (message type) must be an integer 0-12, got "x"',
         ),
         (
             'send_cwmp_message("SN1", "<x/>")',
-            "send_cwmp_message: argument #3 (message type) must be an integer 0-4, got nil",
+            "send_cwmp_message: argument #3 (message type) must be an integer 0-12, got nil",
         ),
         (
-            'send_cwmp_async_message("SN1", "<x/>", 7)',
-            "send_cwmp_async_message: argument #3 (message type) must be an integer 0-4, got 7",
+            'send_cwmp_async_message("SN1", "<x/>", 13)',
+            "send_cwmp_async_message: argument #3 (message type) must be an integer 0-12, got 13",
         ),
         (
             'send_cwmp_message("", "<x/>", 0)',
@@ -141,6 +141,12 @@ async def test_five_rpcs_success_and_fault(fleet_factory, services):
         (
             'send_cwmp_message("SN1", "<cwmp:AddObject/>", 0)',
             "send_cwmp_message: argument #2 (xml payload) must be a GetParameterValues request",
+        ),
+        (
+            'send_cwmp_message("SN1", "<cwmp:Download><FileType>1 Firmware Upgrade Image"'
+            ' .. "</FileType></cwmp:Download>", 7)',
+            "send_cwmp_message: argument #2 (xml payload) must be a Download request "
+            "(Download needs URL)",
         ),
         (
             'listen_to_cwmp_event("1", "*")',
