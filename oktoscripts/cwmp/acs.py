@@ -47,6 +47,7 @@ from oktoscripts.cwmp import answers, day2, events, paths, soap, tls
 from oktoscripts.cwmp.authentication import CpeAuthenticator
 from oktoscripts.cwmp.backend import DeviceBackend
 from oktoscripts.cwmp.config import AcsConfig
+from oktoscripts.cwmp.files import FileServer
 from oktoscripts.cwmp.http11 import BodyTooLarge, HttpError, Request, Response, ServerConnection
 from oktoscripts.cwmp.memory import Trimmer
 from oktoscripts.cwmp.onboarding import FACTORY_USER, FactoryCredentials
@@ -54,6 +55,8 @@ from oktoscripts.cwmp.queue import QueuedRpc, RpcQueue
 from oktoscripts.cwmp.session import COOKIE_NAME, Expansion, Pending, Session, SessionTable
 from oktoscripts.cwmp.soap import SoapError
 from oktoscripts.devices.identifiers import cwmp_device_id_problem
+from oktoscripts.filestore import signing
+from oktoscripts.filestore.store import FileStore
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +81,8 @@ class ConnectionState:
     peer_ip: str
     session: Session | None = None
     user: str | None = None
+    tls: bool = False
+    base_url: str = ""  # scheme://Host of its last request
 
 
 @dataclass
@@ -102,6 +107,7 @@ class Acs:
         if config.auth == "onboard":
             factory = FactoryCredentials(config.onboard_credentials, backend.realm)
         self.auth = CpeAuthenticator(backend, factory)
+        self.file_server = FileServer(FileStore(backend.registry.db), backend, config)
         self.owner = f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(4)}"
         self.stats = AcsStats()
         self._servers: list[asyncio.AbstractServer] = []
@@ -131,6 +137,7 @@ class Acs:
 
     async def start(self) -> None:
         await self.queue.ensure_indexes()
+        await asyncio.to_thread(self.file_server.store.ensure_indexes)
         await events.ensure_stream(self.js)
         for serial in await self.queue.queued_serials():
             self.note_queued(serial)
@@ -215,7 +222,7 @@ class Acs:
 
     async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         http = ServerConnection(reader, writer, self.config.max_body)
-        state = ConnectionState(http.peer_ip)
+        state = ConnectionState(http.peer_ip, tls=writer.get_extra_info("ssl_object") is not None)
         self._connections.add(http)
         linger = False
         try:
@@ -269,6 +276,8 @@ class Acs:
         """The answer a request gets whatever its body says (its body is then
         not read): anything but a POST to the ACS path, or a client that has
         not authenticated. None: read the body and handle the request."""
+        if request.method == "GET" and request.target.startswith(signing.PREFIX):
+            return await self.file_server.serve(request, state.peer_ip)
         if request.method == "GET":
             return Response(200, [("Content-Type", "text/plain")], b"oktoscripts ACS\n")
         if request.method != "POST":
@@ -279,6 +288,7 @@ class Acs:
             state.user, stale = await self.auth.authenticate(request, state.peer_ip)
             if state.user is None:
                 return self.auth.challenge(stale)
+        state.base_url = f"{'https' if state.tls else 'http'}://{request.headers.get('host', '')}"
         self._find_session(request, state)
         return None
 
@@ -381,6 +391,7 @@ class Acs:
             cwmp_ns=envelope.cwmp_ns,
             user=state.user,
             event_numbers={e.number for e in inform.events},
+            base_url=self.config.file_url or state.base_url,
         )
         # The device write and the events are both stored before the InformResponse.
         session.new_device, _ = await asyncio.gather(
@@ -504,7 +515,11 @@ class Acs:
             else:
                 self.queue_hint.pop(session.serial, None)
         if item is not None:
-            return self._send(session, Pending(item.request, item=item))
+            request = await self.file_server.resolve(item.request, session)
+            if isinstance(request, dict):  # a stored file that does not exist
+                await self._answer(item, request, session)
+                return await self._next_or_end(session)
+            return self._send(session, Pending(request, item=item))
         if session.writes:  # what the session changed is stored before the final 204
             await asyncio.gather(*session.writes, return_exceptions=True)
             session.writes.clear()

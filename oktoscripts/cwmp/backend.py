@@ -59,6 +59,10 @@ class DeviceBackend:
     async def _run(self, func: object, *args: object) -> object:
         return await asyncio.get_running_loop().run_in_executor(self._pool, func, *args)
 
+    async def run(self, func: object, *args: object) -> object:
+        """A blocking database call off the event loop (the ACS's pool)."""
+        return await self._run(func, *args)
+
     # -- credentials -------------------------------------------------------
 
     async def verify_basic(

@@ -17,6 +17,8 @@
 |   |   | "off": no authentication |
 | OKTOSCRIPTS_ACS_ONBOARD_CREDENTIALS | : | the factory credentials of "onboard", |
 |   |   | user:password,...; ":" the empty one |
+| OKTOSCRIPTS_ACS_FILE_URL | the URL the CPE posts to | base URL of stored files' downloads |
+| OKTOSCRIPTS_ACS_FILE_URL_TTL | 3600 | seconds a signed download URL is good |
 | OKTOSCRIPTS_ACS_UNKNOWN_CPE | accept | "accept": a new DeviceId is registered; |
 |   |   | "reject": only devices already in the registry get a session |
 """
@@ -94,6 +96,8 @@ class AcsConfig:
     max_body: int = 1024 * 1024
     auth: str = "required"  # "required" | "onboard" | "off"
     onboard_credentials: tuple[tuple[str, str], ...] = (("", ""),)  # "onboard": factory ones
+    file_url: str = ""  # base URL CPEs download stored files from ("": the URL they post to)
+    file_url_ttl: float = 3600.0  # how long a signed download URL is good
     unknown_cpe: str = "accept"  # "accept" | "reject"
 
     def __post_init__(self) -> None:
@@ -119,5 +123,7 @@ class AcsConfig:
             max_body=int(_number("OKTOSCRIPTS_ACS_MAX_BODY", 1024 * 1024)),
             auth=_choice("OKTOSCRIPTS_ACS_AUTH", "required", ("required", "onboard", "off")),
             onboard_credentials=_credentials("OKTOSCRIPTS_ACS_ONBOARD_CREDENTIALS"),
+            file_url=_value("OKTOSCRIPTS_ACS_FILE_URL", "").rstrip("/"),
+            file_url_ttl=_number("OKTOSCRIPTS_ACS_FILE_URL_TTL", 3600.0),
             unknown_cpe=_choice("OKTOSCRIPTS_ACS_UNKNOWN_CPE", "accept", ("accept", "reject")),
         )

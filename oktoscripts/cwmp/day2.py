@@ -78,7 +78,9 @@ def read(el: etree._Element, method: str) -> tuple[dict[str, str], list[Any]]:
         if args[name] and not args[name].isdigit():
             raise PayloadError(f"{method}: {name} must be an unsigned integer")
     if method in TRANSFERS and not args["URL"].startswith(("http://", "https://")):
-        raise PayloadError(f"{method}: URL must be http:// or https://")
+        if not (method == "Download" and args["URL"].startswith("store:")):
+            raise PayloadError(f"{method}: URL must be http://, https:// or (Download) "
+                               "store:<name of a stored file>")
     items: list[Any] = []
     if method == "GetParameterAttributes":
         names_el = child(el, "ParameterNames")

@@ -154,3 +154,36 @@ async def test_notification_attributes_decide_which_changes_are_reported(
     finally:
         first.cancel()
         await received.aclose()
+
+
+async def test_a_stored_firmware_reaches_the_cpe_through_a_signed_url(
+    fleet_factory, services, mongo_db, url
+):
+    from oktoscripts.cwmp.http11 import ClientConnection
+    from oktoscripts.filestore import signing
+    from oktoscripts.filestore.store import FileStore
+
+    store = FileStore(mongo_db)
+    store.ensure_indexes()
+    stored = store.put("fw-3.1.0.bin", firmware_image("3.1.0", 3 * 1024 * 1024),
+                       "1 Firmware Upgrade Image", "tester")
+    _, cpe = await _cpe(fleet_factory)
+    result = await run_lua(DOWNLOAD, services, sn=cpe.serial, key="fw-3",
+                           url="store:fw-3.1.0.bin")
+    assert result["transfer_complete"] is True, result
+    assert cpe.dm.value("Device.DeviceInfo.SoftwareVersion") == "3.1.0"
+    missing = await run_lua(DOWNLOAD, services, sn=cpe.serial, key="fw-4", url="store:nope.bin")
+    assert missing["error_code"] == "404" and "nope.bin" in missing["error_message"]
+    # The URL is good for that CPE, until it expires, and not altered.
+    base = url.rsplit("/", 1)[0]
+    good = signing.signed_path(stored.id, stored.name, cpe.serial)
+    expired = signing.signed_path(stored.id, stored.name, cpe.serial, ttl_s=-1)
+    other = good.replace(f"sn={cpe.serial}", "sn=SOMEONE-ELSE")
+    client = ClientConnection(base + good)
+    try:
+        ok = await client.request("GET", target=good)
+        assert ok.status == 200 and len(ok.body) == stored.size
+        for bad in (expired, other, good.replace("sig=", "sig=0")):
+            assert (await client.request("GET", target=bad)).status == 404
+    finally:
+        await client.close()
