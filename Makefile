@@ -3,7 +3,7 @@ VENV ?= .venv
 PYTHON ?= python3
 PY := $(VENV)/bin/python
 
-.PHONY: install up test lint bench clean browser ldap-system
+.PHONY: install up test lint bench clean browser ldap-system docs
 
 install: $(VENV)/.installed
 
@@ -23,6 +23,10 @@ up: install
 
 lint: install
 	$(VENV)/bin/ruff check .
+
+# docs/lua-api.md from the binding declarations (tests/test_docs.py fails when it is stale).
+docs: install
+	$(PY) -m oktoscripts.bindings.reference
 
 test: lint browser
 	$(VENV)/bin/pytest

@@ -207,16 +207,16 @@ async def main(args: argparse.Namespace) -> None:
 
     django.setup()
     import nats
-    import pymongo
     from django.conf import settings
 
     from oktoscripts.bindings.services import Services
+    from oktoscripts.devices.client import new_client
     from oktoscripts.devices.credentials import CredentialStore
     from oktoscripts.devices.registry import DeviceRegistry
 
     platform = Platform(tmp)
     try:
-        db = pymongo.MongoClient(platform.mongo_uri, tz_aware=True)[settings.MONGO_DB_NAME]
+        db = new_client(platform.mongo_uri)[settings.MONGO_DB_NAME]
         registry = DeviceRegistry(db)
         store = CredentialStore(db)
         store.create_or_update(WS_USER, WS_PASSWORD)

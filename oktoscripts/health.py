@@ -50,19 +50,13 @@ async def check_nats() -> None:
 
 
 def _mongo_ping() -> None:
-    import pymongo
+    from oktoscripts.devices.client import new_client
 
     if not settings.MONGO_URI:
         raise RuntimeError("MONGO_URI not configured")
     client = _mongo_clients.get(settings.MONGO_URI)
     if client is None:
-        ms = int(CHECK_TIMEOUT * 1000)
-        client = pymongo.MongoClient(
-            settings.MONGO_URI,
-            serverSelectionTimeoutMS=ms,
-            connectTimeoutMS=ms,
-            socketTimeoutMS=ms,
-        )
+        client = new_client(settings.MONGO_URI, timeout_s=CHECK_TIMEOUT, probe=True)
         _mongo_clients[settings.MONGO_URI] = client
     client.admin.command("ping")
 

@@ -86,9 +86,9 @@ def client_context(
 def tls_files() -> TLSFiles:
     """The platform's TLS files: the operator's, when OKTOSCRIPTS_TLS_CERT and
     OKTOSCRIPTS_TLS_KEY are set, else the generated ones (made now if needed)."""
-    cert = os.environ.get("OKTOSCRIPTS_TLS_CERT", "").strip()
-    key = os.environ.get("OKTOSCRIPTS_TLS_KEY", "").strip()
-    ca = os.environ.get("OKTOSCRIPTS_TLS_CA", "").strip()
+    cert = config.value("OKTOSCRIPTS_TLS_CERT")
+    key = config.value("OKTOSCRIPTS_TLS_KEY")
+    ca = config.value("OKTOSCRIPTS_TLS_CA")
     if bool(cert) != bool(key):
         missing = "OKTOSCRIPTS_TLS_KEY" if cert else "OKTOSCRIPTS_TLS_CERT"
         raise config.ConfigError(missing, "set both OKTOSCRIPTS_TLS_CERT and OKTOSCRIPTS_TLS_KEY")
@@ -112,7 +112,7 @@ def pki_dir() -> Path:
 def server_hostnames() -> list[str]:
     """The names the generated server certificate is valid for."""
     names = ["localhost", "127.0.0.1", "::1", socket.gethostname(), socket.getfqdn()]
-    names += config.env_list("OKTOSCRIPTS_TLS_HOSTNAMES", [])
+    names += config.value("OKTOSCRIPTS_TLS_HOSTNAMES")
     return list(dict.fromkeys(name for name in names if name))
 
 

@@ -1,12 +1,12 @@
 """Django settings: the one settings module, configured from the environment.
 
-See README.md ("Configuration") for the table of variables. Every value has an
+Every environment variable is read through oktoscripts/config.py (its table
+VARIABLES; README "Configuration"). Every value has an
 embedded default; tests use this same module.
 """
 
 from __future__ import annotations
 
-import os
 from datetime import timedelta
 
 from oktoscripts import config
@@ -17,27 +17,21 @@ DATA_DIR = config.data_dir()
 _embedded = config.embedded_endpoints(DATA_DIR)
 
 SECRET_KEY = config.secret_key(DATA_DIR)
-DEBUG = config.env_bool("DEBUG", False)
-ALLOWED_HOSTS = config.env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
-CSRF_TRUSTED_ORIGINS = config.env_list("CSRF_TRUSTED_ORIGINS", [])
+DEBUG = config.value("DEBUG")
+ALLOWED_HOSTS = config.value("ALLOWED_HOSTS")
+CSRF_TRUSTED_ORIGINS = config.value("CSRF_TRUSTED_ORIGINS")
 
 # Service URLs. Empty means "embedded": ``up`` starts the embedded server and
 # hands its URL to its children; a process started by hand beside a running
 # ``up`` finds the URLs it recorded under the data directory.
-NATS_URL = config.service_url("NATS_URL", ("nats", "tls", "ws", "wss")) or _embedded.get(
-    "NATS_URL", ""
-)
-MONGO_URI = config.service_url("MONGO_URI", ("mongodb", "mongodb+srv")) or _embedded.get(
-    "MONGO_URI", ""
-)
-MQTT_URL = config.service_url("MQTT_URL", ("mqtt", "mqtts", "tcp")) or _embedded.get(
-    "MQTT_URL", ""
-)
-REDIS_URL = config.service_url("REDIS_URL", ("redis", "rediss", "unix"))
-MONGO_DB_NAME = os.environ.get("OKTOSCRIPTS_MONGO_DB", "oktoscripts")
+NATS_URL = config.value("NATS_URL") or _embedded.get("NATS_URL", "")
+MONGO_URI = config.value("MONGO_URI") or _embedded.get("MONGO_URI", "")
+MQTT_URL = config.value("MQTT_URL") or _embedded.get("MQTT_URL", "")
+REDIS_URL = config.value("REDIS_URL")
+MONGO_DB_NAME = config.value("OKTOSCRIPTS_MONGO_DB")
 # How many NATS servers store each JetStream stream and bucket
 # (oktoscripts/bus/streams.py): 3 on a 3-node cluster; JetStream allows 1 to 5.
-STREAM_REPLICAS = config.env_int("OKTOSCRIPTS_STREAM_REPLICAS", 1)
+STREAM_REPLICAS = config.value("OKTOSCRIPTS_STREAM_REPLICAS")
 if not 1 <= STREAM_REPLICAS <= 5:
     raise config.ConfigError(
         "OKTOSCRIPTS_STREAM_REPLICAS", f"expected 1 to 5 servers, got {STREAM_REPLICAS}"
@@ -46,43 +40,37 @@ if not 1 <= STREAM_REPLICAS <= 5:
 # The USP controller (oktoscripts/usp): its Endpoint ID, its MQTT topic and
 # protocol version ("auto": 5, else 3.1.1), the WebSocket MTP it serves, and
 # agents it dials ("eid=ws://host:port/path,..."); README "Configuration".
-USP_ENDPOINT_ID = os.environ.get("OKTOSCRIPTS_USP_ENDPOINT_ID", "").strip() or (
-    "oui:000000:oktoscripts-controller"
-)
-USP_MQTT_TOPIC = os.environ.get("OKTOSCRIPTS_USP_MQTT_TOPIC", "").strip() or "usp/controller"
-USP_MQTT_VERSION = os.environ.get("OKTOSCRIPTS_USP_MQTT_VERSION", "").strip() or "auto"
-USP_MQTT_AGENT_TOPIC = (
-    os.environ.get("OKTOSCRIPTS_USP_MQTT_AGENT_TOPIC", "").strip() or "usp/agent"
-)
-USP_MQTT_IDENTITY = os.environ.get("OKTOSCRIPTS_USP_MQTT_IDENTITY", "").strip().lower() or "topic"
+USP_ENDPOINT_ID = config.value("OKTOSCRIPTS_USP_ENDPOINT_ID")
+USP_MQTT_TOPIC = config.value("OKTOSCRIPTS_USP_MQTT_TOPIC")
+USP_MQTT_VERSION = config.value("OKTOSCRIPTS_USP_MQTT_VERSION")
+USP_MQTT_AGENT_TOPIC = config.value("OKTOSCRIPTS_USP_MQTT_AGENT_TOPIC")
+USP_MQTT_IDENTITY = config.value("OKTOSCRIPTS_USP_MQTT_IDENTITY").lower()
 # The CA bundle an mqtts:// broker is checked with ("": the system's and the platform's CA).
-MQTT_CA = os.environ.get("OKTOSCRIPTS_MQTT_CA", "").strip()
+MQTT_CA = config.value("OKTOSCRIPTS_MQTT_CA")
 # The controller's client certificate and key, for a broker that asks for one.
-MQTT_CERT = os.environ.get("OKTOSCRIPTS_MQTT_CERT", "").strip()
-MQTT_KEY = os.environ.get("OKTOSCRIPTS_MQTT_KEY", "").strip()
+MQTT_CERT = config.value("OKTOSCRIPTS_MQTT_CERT")
+MQTT_KEY = config.value("OKTOSCRIPTS_MQTT_KEY")
 # Set by ``up`` for the embedded broker: the controller answers its MQTT logins.
-EMBEDDED_MQTT_AUTH = os.environ.get("OKTOSCRIPTS_EMBEDDED_MQTT_AUTH", "").strip() or (
-    _embedded.get("OKTOSCRIPTS_EMBEDDED_MQTT_AUTH", "")
+EMBEDDED_MQTT_AUTH = config.value("OKTOSCRIPTS_EMBEDDED_MQTT_AUTH") or _embedded.get(
+    "OKTOSCRIPTS_EMBEDDED_MQTT_AUTH", ""
 )
-USP_WS_HOST = os.environ.get("OKTOSCRIPTS_USP_WS_HOST", "").strip() or "127.0.0.1"
-USP_WS_PORT = config.env_int("OKTOSCRIPTS_USP_WS_PORT", 8081)
-USP_WS_AUTH = os.environ.get("OKTOSCRIPTS_USP_WS_AUTH", "").strip().lower() or "on"
-USP_WS_TLS = config.env_bool("OKTOSCRIPTS_USP_WS_TLS", True)
-USP_WS_DIAL = config.env_list("OKTOSCRIPTS_USP_WS_DIAL", [])
-USP_TIMEOUT_S = float(config.env_int("OKTOSCRIPTS_USP_TIMEOUT", 30))
-USP_MQTT_LEASE_S = float(config.env_int("OKTOSCRIPTS_USP_MQTT_LEASE", 300))
+USP_WS_HOST = config.value("OKTOSCRIPTS_USP_WS_HOST")
+USP_WS_PORT = config.value("OKTOSCRIPTS_USP_WS_PORT")
+USP_WS_AUTH = config.value("OKTOSCRIPTS_USP_WS_AUTH").lower()
+USP_WS_TLS = config.value("OKTOSCRIPTS_USP_WS_TLS")
+USP_WS_DIAL = config.value("OKTOSCRIPTS_USP_WS_DIAL")
+USP_TIMEOUT_S = float(config.value("OKTOSCRIPTS_USP_TIMEOUT"))
+USP_MQTT_LEASE_S = float(config.value("OKTOSCRIPTS_USP_MQTT_LEASE"))
 
 # Devices (oktoscripts/devices): the HTTP Digest realm of device credentials,
 # and when a silent device counts as offline (CWMP: FACTOR x its periodic
 # inform interval; TIMEOUT seconds when it has none).
-DIGEST_REALM = os.environ.get("OKTOSCRIPTS_DIGEST_REALM", "").strip() or "oktoscripts"
-DEVICES_OFFLINE_FACTOR = config.env_int("OKTOSCRIPTS_OFFLINE_FACTOR", 3)
-DEVICES_OFFLINE_TIMEOUT = config.env_int("OKTOSCRIPTS_OFFLINE_TIMEOUT", 3600)
+DIGEST_REALM = config.value("OKTOSCRIPTS_DIGEST_REALM")
+DEVICES_OFFLINE_FACTOR = config.value("OKTOSCRIPTS_OFFLINE_FACTOR")
+DEVICES_OFFLINE_TIMEOUT = config.value("OKTOSCRIPTS_OFFLINE_TIMEOUT")
 
 DATABASES = {
-    "default": config.database_config(
-        os.environ.get("DATABASE_URL", "").strip(), DATA_DIR / "db.sqlite3"
-    )
+    "default": config.database_config(config.value("DATABASE_URL"), DATA_DIR / "db.sqlite3")
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -161,8 +149,8 @@ AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
-AXES_FAILURE_LIMIT = config.env_int("OKTOSCRIPTS_LOGIN_FAILURES", 5)
-AXES_COOLOFF_TIME = timedelta(seconds=config.env_int("OKTOSCRIPTS_LOGIN_LOCKOUT", 900))
+AXES_FAILURE_LIMIT = config.value("OKTOSCRIPTS_LOGIN_FAILURES")
+AXES_COOLOFF_TIME = timedelta(seconds=config.value("OKTOSCRIPTS_LOGIN_LOCKOUT"))
 AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "lockout.html"
@@ -186,14 +174,14 @@ AXES_WHITELIST_CALLABLE = "oktoscripts.accounts.signin.checks_no_password"
 # Served over HTTPS (README "Security"): "on" when the web process itself speaks
 # TLS, "proxy" behind a proxy that terminates TLS and sets X-Forwarded-Proto.
 # Either way cookies are Secure, plain HTTP is redirected and HSTS is sent.
-HTTPS = os.environ.get("OKTOSCRIPTS_HTTPS", "").strip().lower() or "off"
+HTTPS = config.value("OKTOSCRIPTS_HTTPS").lower()
 if HTTPS not in ("off", "on", "proxy"):
     raise config.ConfigError("OKTOSCRIPTS_HTTPS", f"expected off, on or proxy, got {HTTPS!r}")
 if HTTPS != "off":
     SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = True
     SECURE_SSL_REDIRECT = True
     SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # probes of supervisors and `up` on the local port
-    SECURE_HSTS_SECONDS = config.env_int("OKTOSCRIPTS_HSTS_SECONDS", 31_536_000)
+    SECURE_HSTS_SECONDS = config.value("OKTOSCRIPTS_HSTS_SECONDS")
 if HTTPS == "proxy":
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
@@ -211,7 +199,7 @@ LOGGING = {
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    "root": {"handlers": ["console"], "level": config.value("LOG_LEVEL")},
     "loggers": {
         "django.channels.server": {"level": "WARNING"},
         "axes": {"level": "WARNING"},  # failures and lockouts; not each sign-in's bookkeeping

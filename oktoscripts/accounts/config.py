@@ -7,10 +7,10 @@ with a ConfigError naming it, as every other setting does.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 
-from oktoscripts.config import ConfigError, env_bool
+from oktoscripts import config
+from oktoscripts.config import ConfigError
 from oktoscripts.roles import ROLES
 
 OIDC_BACKEND = "oktoscripts.accounts.oidc.OIDCBackend"
@@ -85,7 +85,7 @@ class LDAPConfig:
 
 
 def _get(name: str, default: str = "") -> str:
-    return os.environ.get(name, "").strip() or default
+    return config.text(name) or default
 
 
 def _required(name: str, because: str) -> str:
@@ -128,7 +128,7 @@ def oidc_from_env() -> OIDCConfig | None:
         username_claim=_get("OKTOSCRIPTS_OIDC_USERNAME_CLAIM", OIDCConfig.username_claim),
         label=_get("OKTOSCRIPTS_OIDC_LABEL", OIDCConfig.label),
         sign_algo=_get("OKTOSCRIPTS_OIDC_SIGN_ALGO", OIDCConfig.sign_algo),
-        verify_tls=env_bool("OKTOSCRIPTS_OIDC_VERIFY_TLS", True),
+        verify_tls=config.value("OKTOSCRIPTS_OIDC_VERIFY_TLS"),
         timeout_s=timeout,
     )
 
@@ -160,10 +160,10 @@ def ldap_from_env() -> LDAPConfig | None:
         group_base=_required("OKTOSCRIPTS_LDAP_GROUP_BASE", on),
         roles=_roles("OKTOSCRIPTS_LDAP_ROLES", on),
         bind_dn=_get("OKTOSCRIPTS_LDAP_BIND_DN"),
-        bind_password=os.environ.get("OKTOSCRIPTS_LDAP_BIND_PASSWORD", ""),
+        bind_password=config.value("OKTOSCRIPTS_LDAP_BIND_PASSWORD"),
         user_filter=user_filter,
         group_type=group_type,
-        start_tls=env_bool("OKTOSCRIPTS_LDAP_START_TLS", False),
+        start_tls=config.value("OKTOSCRIPTS_LDAP_START_TLS"),
     )
 
 

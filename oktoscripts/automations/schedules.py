@@ -16,7 +16,6 @@ after now.
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -25,6 +24,7 @@ from croniter import CroniterBadCronError, CroniterBadDateError, croniter
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from oktoscripts import config
 from oktoscripts.automations import targets
 from oktoscripts.automations.models import Schedule, ScheduleTick
 from oktoscripts.scripts.arguments import clean_args
@@ -36,7 +36,7 @@ PREVIEW_MAX = 50
 
 def grace_s() -> float:
     """How late a tick may run and still count as on time (OKTOSCRIPTS_SCHEDULE_GRACE)."""
-    return float(os.environ.get("OKTOSCRIPTS_SCHEDULE_GRACE", "") or 60)
+    return float(config.value("OKTOSCRIPTS_SCHEDULE_GRACE"))
 
 
 class ScheduleError(ValueError):

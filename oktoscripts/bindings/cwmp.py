@@ -1,4 +1,4 @@
-"""The TR-069 functions of the Lua API (LUA_API.md "TR-069 (CWMP)").
+"""The TR-069 functions of the Lua API (docs/lua-api.md "TR-069 (CWMP)").
 
 send_cwmp_message / send_cwmp_async_message hand the request to the ACS over
 NATS (oktoscripts.cwmp.client) and wait for the CPE's answer;

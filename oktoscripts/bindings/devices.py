@@ -1,4 +1,4 @@
-"""The device functions of the Lua API (LUA_API.md "Devices").
+"""The device functions of the Lua API (docs/lua-api.md "Devices").
 
 delete_device and create_or_update_device_credential change the registry and
 its secrets: they need the permission REST asks for the same change, held by

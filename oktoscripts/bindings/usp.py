@@ -1,4 +1,4 @@
-"""The TR-369 functions of the Lua API (LUA_API.md "TR-369 (USP)").
+"""The TR-369 functions of the Lua API (docs/lua-api.md "TR-369 (USP)").
 
 send_usp_message hands the Msg to the USP controller over NATS
 (oktoscripts.usp.client) and waits for the agent's response, matched by

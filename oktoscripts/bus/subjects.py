@@ -6,11 +6,11 @@ so that several installations, or test sessions, can share one NATS server.
 
 from __future__ import annotations
 
-import os
+from oktoscripts import config
 
 
 def prefix() -> str:
-    return os.environ.get("OKTOSCRIPTS_BUS_PREFIX", "okto")
+    return config.value("OKTOSCRIPTS_BUS_PREFIX")
 
 
 def stream_name(kind: str) -> str:

@@ -8,7 +8,7 @@ one; it ends the session with 204 No Content when nothing is left.
 
 Protocol oddities are answered with a SOAP Fault or 204, never 4xx (some CPEs
 back off for hours after a 4xx), each is logged, and nothing a CPE sends can
-affect another session. See ../shared/CWMP_NOTES.md.
+affect another session. See docs/protocols.md.
 
 The port faces the internet, so who may do what is decided as early as it can be:
 

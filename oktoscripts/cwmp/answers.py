@@ -1,4 +1,4 @@
-"""What a requester gets back for a CWMP RPC, already in the shapes of LUA_API.md.
+"""What a requester gets back for a CWMP RPC, already in the shapes of docs/lua-api.md.
 
 ``{"ok": true, "result": ...}`` or ``{"ok": false, "error": {error_code,
 error_message, [raw_response], [parameter_faults]}}``; JSON-ready.

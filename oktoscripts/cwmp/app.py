@@ -15,6 +15,7 @@ from oktoscripts.cwmp.backend import DeviceBackend
 from oktoscripts.cwmp.config import AcsConfig
 from oktoscripts.cwmp.queue import RpcQueue
 from oktoscripts.cwmp.service import RpcService
+from oktoscripts.devices.client import new_client
 from oktoscripts.devices.credentials import CredentialStore
 from oktoscripts.devices.events import LoopAnnouncer
 from oktoscripts.devices.maintenance import maintain
@@ -65,8 +66,8 @@ class AcsApp:
 
 async def start_acs(config: AcsConfig, *, nats_url: str, mongo_uri: str, db_name: str) -> AcsApp:
     nc = await connect("oktoscripts-acs", nats_url)
-    mongo = MongoClient(mongo_uri, tz_aware=True, serverSelectionTimeoutMS=5000)
-    amongo = AsyncMongoClient(mongo_uri, tz_aware=True, serverSelectionTimeoutMS=5000)
+    mongo = new_client(mongo_uri)
+    amongo = new_client(mongo_uri, asynchronous=True)
     registry = DeviceRegistry(mongo[db_name], announcer=LoopAnnouncer(nc))
     credentials = CredentialStore(mongo[db_name])
     registry.ensure_indexes()

@@ -2,8 +2,9 @@
 
 Both are synchronous pymongo code (oktoscripts.devices); the ACS calls them
 from a small thread pool so its event loop never waits on MongoDB. Concurrent
-Informs are written in batches (one bulk upsert per few milliseconds), which
-keeps a bootstrap storm to a few round trips a second.
+Informs are written in batches (group commit, oktoscripts/devices/batching.py:
+one bulk upsert per few milliseconds), which keeps a bootstrap storm to a few
+round trips a second.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from datetime import UTC, datetime
 from oktoscripts.cwmp import onboarding, paths
 from oktoscripts.cwmp.soap import CwmpFault, DeviceId, Inform, RpcRequest
 from oktoscripts.cwmp.ttlcache import TtlCache
+from oktoscripts.devices.batching import LoopGroupCommit
 from oktoscripts.devices.credentials import CredentialStore, DeviceBinding, digest_realm
 from oktoscripts.devices.identifiers import tr069_usernames
 from oktoscripts.devices.registry import DeviceRegistry, DeviceUpdate
@@ -44,8 +46,10 @@ class DeviceBackend:
         # Basic passwords are checked with scrypt: on a thread of their own, so
         # that password guessing cannot hold up the device writes.
         self._auth_pool = concurrent.futures.ThreadPoolExecutor(1, "acs-auth")
-        self._batch: list[tuple[DeviceUpdate, asyncio.Future]] = []
-        self._flush_task: asyncio.Task | None = None
+        # Group commit: concurrent Informs share one bulk upsert.
+        self._informs: LoopGroupCommit[DeviceUpdate, bool] = LoopGroupCommit(
+            self._write_informs, self._run, max_batch=BATCH_MAX
+        )
         # Serials whose connection-request credentials are known to be set.
         self._cr_ready: set[str] = set()
         self._models: dict[str, str] = {}  # read in this session, stored with the credentials
@@ -161,29 +165,11 @@ class DeviceBackend:
         if any(e.number == "0" for e in inform.events):
             # A factory reset forgets the credentials we set: set them again.
             self._cr_ready.discard(update.serial)
-        future = asyncio.get_running_loop().create_future()
-        self._batch.append((update, future))
-        if self._flush_task is None:
-            self._flush_task = asyncio.ensure_future(self._flush_soon())
-        return await future
+        return await self._informs.submit(update)
 
-    async def _flush_soon(self) -> None:
-        """Group commit: write what has arrived in one bulk upsert at once;
-        Informs arriving during a write go together in the next one."""
-        await asyncio.sleep(0)  # the Informs of this same loop iteration join
-        while self._batch:
-            batch, self._batch = self._batch[:BATCH_MAX], self._batch[BATCH_MAX:]
-            try:
-                results = await self._run(self.registry.bulk_upsert, [u for u, _ in batch])
-            except Exception as exc:  # noqa: BLE001 - each waiting session gets the error
-                for _, future in batch:
-                    if not future.done():
-                        future.set_exception(exc)
-                continue
-            for (_, future), result in zip(batch, results, strict=True):
-                if not future.done():
-                    future.set_result(result.inserted)
-        self._flush_task = None
+    def _write_informs(self, updates: list[DeviceUpdate]) -> list[bool]:
+        """One bulk upsert (on the backend's threads); whether each device is new."""
+        return [result.inserted for result in self.registry.bulk_upsert(updates)]
 
     # -- connection requests -------------------------------------------------
 

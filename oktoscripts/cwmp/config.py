@@ -1,26 +1,8 @@
-"""The ACS's settings, from Django settings or the environment.
+"""The ACS's settings (OKTOSCRIPTS_ACS_*), from Django settings or the environment.
 
-| variable | default | meaning |
-|---|---|---|
-| OKTOSCRIPTS_ACS_HOST | 0.0.0.0 | address the ACS listens on |
-| OKTOSCRIPTS_ACS_PORT | 7547 | its plain HTTP port; "off": none |
-| OKTOSCRIPTS_ACS_TLS_PORT | 7548 | its HTTPS port; "off": none |
-| OKTOSCRIPTS_ACS_TLS_CERT / _KEY | the platform's (pki.py) | certificate chain and key of HTTPS |
-| OKTOSCRIPTS_ACS_CR_CA | none | CA bundle trusted for https:// Connection |
-|   |   | Request URLs, beside the system's CAs and the platform's CA |
-| OKTOSCRIPTS_ACS_PATH | / | the URL path CPEs post to |
-| OKTOSCRIPTS_ACS_SESSION_TIMEOUT | 30 | seconds a silent CPE keeps its session |
-| OKTOSCRIPTS_ACS_MAX_BODY | 1048576 | largest request body accepted, bytes |
-| OKTOSCRIPTS_ACS_AUTH | required | "required": CPEs authenticate (Basic or Digest) |
-|   |   | with a device credential; "onboard": also a factory credential, |
-|   |   | for a DeviceId with no credential of its own (onboarding.py); |
-|   |   | "off": no authentication |
-| OKTOSCRIPTS_ACS_ONBOARD_CREDENTIALS | : | the factory credentials of "onboard", |
-|   |   | user:password,...; ":" the empty one |
-| OKTOSCRIPTS_ACS_FILE_URL | the URL the CPE posts to | base URL of stored files' downloads |
-| OKTOSCRIPTS_ACS_FILE_URL_TTL | 3600 | seconds a signed download URL is good |
-| OKTOSCRIPTS_ACS_UNKNOWN_CPE | accept | "accept": a new DeviceId is registered; |
-|   |   | "reject": only devices already in the registry get a session |
+Each is declared, with its default and meaning, in oktoscripts/config.py and
+documented in the README ("TR-069 (CWMP)"); here they are checked and turned
+into an AcsConfig.
 """
 
 from __future__ import annotations
@@ -28,10 +10,13 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from oktoscripts import config
 from oktoscripts.config import ConfigError
 
 
-def _value(name: str, default: str) -> str:
+def _value(name: str) -> str:
+    """The Django setting (name without OKTOSCRIPTS_), else the environment, else
+    the default of oktoscripts/config.py."""
     try:
         from django.conf import settings
 
@@ -40,18 +25,18 @@ def _value(name: str, default: str) -> str:
         configured = None
     if configured is not None:
         return str(configured)
-    return os.environ.get(name, "").strip() or default
+    return config.text(name) or str(config.variable(name).default)
 
 
-def _choice(name: str, default: str, choices: tuple[str, ...]) -> str:
-    value = _value(name, default).lower()
+def _choice(name: str, choices: tuple[str, ...]) -> str:
+    value = _value(name).lower()
     if value not in choices:
         raise ConfigError(name, f"expected one of {', '.join(choices)}, got {value!r}")
     return value
 
 
-def _port(name: str, default: int) -> int | None:
-    raw = _value(name, str(default))
+def _port(name: str) -> int | None:
+    raw = _value(name)
     if raw.lower() == "off":
         return None
     if not raw.isdigit() or int(raw) > 65535:
@@ -60,14 +45,14 @@ def _port(name: str, default: int) -> int | None:
 
 
 def _file(name: str) -> str | None:
-    raw = _value(name, "")
+    raw = _value(name)
     if raw and not os.path.isfile(raw):
         raise ConfigError(name, f"no such file: {raw}")
     return raw or None
 
 
-def _number(name: str, default: float) -> float:
-    raw = _value(name, str(default))
+def _number(name: str) -> float:
+    raw = _value(name)
     try:
         return float(raw)
     except ValueError:
@@ -78,7 +63,7 @@ def _credentials(name: str) -> tuple[tuple[str, str], ...]:
     from oktoscripts.cwmp.onboarding import parse_credentials
 
     try:
-        return parse_credentials(_value(name, ""))
+        return parse_credentials(_value(name))
     except ValueError as exc:
         raise ConfigError(name, str(exc)) from None
 
@@ -110,20 +95,20 @@ class AcsConfig:
 
     @classmethod
     def from_settings(cls) -> AcsConfig:
-        path = _value("OKTOSCRIPTS_ACS_PATH", "/")
+        path = _value("OKTOSCRIPTS_ACS_PATH")
         return cls(
-            host=_value("OKTOSCRIPTS_ACS_HOST", "0.0.0.0"),
-            port=_port("OKTOSCRIPTS_ACS_PORT", 7547),
-            tls_port=_port("OKTOSCRIPTS_ACS_TLS_PORT", 7548),
+            host=_value("OKTOSCRIPTS_ACS_HOST"),
+            port=_port("OKTOSCRIPTS_ACS_PORT"),
+            tls_port=_port("OKTOSCRIPTS_ACS_TLS_PORT"),
             tls_cert=_file("OKTOSCRIPTS_ACS_TLS_CERT"),
             tls_key=_file("OKTOSCRIPTS_ACS_TLS_KEY"),
             cr_ca=_file("OKTOSCRIPTS_ACS_CR_CA"),
             path=path if path.startswith("/") else "/" + path,
-            session_timeout=_number("OKTOSCRIPTS_ACS_SESSION_TIMEOUT", 30.0),
-            max_body=int(_number("OKTOSCRIPTS_ACS_MAX_BODY", 1024 * 1024)),
-            auth=_choice("OKTOSCRIPTS_ACS_AUTH", "required", ("required", "onboard", "off")),
+            session_timeout=_number("OKTOSCRIPTS_ACS_SESSION_TIMEOUT"),
+            max_body=int(_number("OKTOSCRIPTS_ACS_MAX_BODY")),
+            auth=_choice("OKTOSCRIPTS_ACS_AUTH", ("required", "onboard", "off")),
             onboard_credentials=_credentials("OKTOSCRIPTS_ACS_ONBOARD_CREDENTIALS"),
-            file_url=_value("OKTOSCRIPTS_ACS_FILE_URL", "").rstrip("/"),
-            file_url_ttl=_number("OKTOSCRIPTS_ACS_FILE_URL_TTL", 3600.0),
-            unknown_cpe=_choice("OKTOSCRIPTS_ACS_UNKNOWN_CPE", "accept", ("accept", "reject")),
+            file_url=_value("OKTOSCRIPTS_ACS_FILE_URL").rstrip("/"),
+            file_url_ttl=_number("OKTOSCRIPTS_ACS_FILE_URL_TTL"),
+            unknown_cpe=_choice("OKTOSCRIPTS_ACS_UNKNOWN_CPE", ("accept", "reject")),
         )

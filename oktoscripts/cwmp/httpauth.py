@@ -12,7 +12,6 @@ import os
 import re
 import secrets
 import time
-from dataclasses import dataclass
 
 _PARAM = re.compile(r'(\w+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]+))')
 
@@ -92,18 +91,6 @@ def answer_challenge(
     if qop:
         parts += [f"qop={qop}", f"nc={nc_text}", f'cnonce="{cnonce}"']
     return "Digest " + ", ".join(parts)
-
-
-@dataclass
-class DigestCredentials:
-    """What a server needs to check one user: the HA1 for the server's realm and,
-    for Basic, a way to check a clear password."""
-
-    username: str
-    ha1: str
-
-    def check_password(self, password: str, realm: str) -> bool:
-        return hmac.compare_digest(ha1(self.username, realm, password), self.ha1)
 
 
 class NonceIssuer:

@@ -3,7 +3,7 @@
 Reading is lenient (CPE firmware varies: odd prefixes, missing Header, wrong
 array counts, elements in the wrong namespace); writing is strict and uses the
 literal prefixes ``soap-env``, ``soap-enc``, ``xsd``, ``xsi`` and ``cwmp``
-because some CPEs look for those exact prefixes. See ../shared/CWMP_NOTES.md.
+because some CPEs look for those exact prefixes. See docs/protocols.md.
 """
 
 from __future__ import annotations

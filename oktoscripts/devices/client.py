@@ -1,4 +1,10 @@
-"""The process's MongoDB client and its default device registry.
+"""MongoDB clients: the one factory (new_client), the process's shared client
+and its default device registry.
+
+Every MongoDB client of the platform is made by new_client, so all have the
+same options: ``tz_aware`` (dates come back as aware UTC datetimes, which the
+code compares with its own) and a server-selection timeout, so an
+unreachable server fails a call in seconds instead of hanging it.
 
 pymongo's MongoClient is thread-safe and holds a connection pool, so one per
 process is right; it is made on first use from ``settings.MONGO_URI`` and
@@ -20,10 +26,31 @@ if TYPE_CHECKING:
     from oktoscripts.devices.registry import DeviceRegistry
 
 T = TypeVar("T")
+SELECTION_TIMEOUT_S = 5.0
 _lock = threading.Lock()
 _clients: dict[str, pymongo.MongoClient] = {}
 _registries: dict[tuple[str, str], DeviceRegistry] = {}
 _credentials: dict[tuple[str, str], CredentialStore] = {}
+
+
+def new_client(
+    uri: str,
+    *,
+    timeout_s: float = SELECTION_TIMEOUT_S,
+    probe: bool = False,
+    connect: bool = True,
+    asynchronous: bool = False,
+) -> pymongo.MongoClient | pymongo.AsyncMongoClient:
+    """A new client for ``uri``. ``probe``: connecting and every read time out
+    after ``timeout_s`` too (a health check or preflight, which must answer
+    quickly); ``connect=False``: no connection before the first operation;
+    ``asynchronous``: pymongo's asyncio client."""
+    ms = int(timeout_s * 1000)
+    options: dict = {"tz_aware": True, "serverSelectionTimeoutMS": ms, "connect": connect}
+    if probe:
+        options.update(connectTimeoutMS=ms, socketTimeoutMS=ms)
+    kind = pymongo.AsyncMongoClient if asynchronous else pymongo.MongoClient
+    return kind(uri, **options)
 
 
 def mongo_client(uri: str | None = None) -> pymongo.MongoClient:
@@ -42,7 +69,7 @@ def mongo_client(uri: str | None = None) -> pymongo.MongoClient:
     with _lock:
         client = _clients.get(uri)
         if client is None:
-            client = pymongo.MongoClient(uri, tz_aware=True, serverSelectionTimeoutMS=5000)
+            client = new_client(uri)
             _clients[uri] = client
         return client
 

@@ -57,6 +57,7 @@ from pymongo import UpdateOne
 from pymongo.collection import Collection
 from pymongo.database import Database
 
+from oktoscripts import config
 from oktoscripts.devices import identifiers
 
 COLLECTION = "device_credentials"
@@ -80,7 +81,7 @@ def digest_realm() -> str:
         realm = getattr(settings, "DIGEST_REALM", None)
     except Exception:  # Django not configured: a bare script
         realm = None
-    return realm or os.environ.get("OKTOSCRIPTS_DIGEST_REALM", "").strip() or DEFAULT_REALM
+    return realm or config.text("OKTOSCRIPTS_DIGEST_REALM") or DEFAULT_REALM
 
 
 def ha1(username: str, realm: str, password: str) -> str:
@@ -89,7 +90,7 @@ def ha1(username: str, realm: str, password: str) -> str:
 
 
 def check_username_password(username: object, password: object) -> None:
-    """The platform's rule: non-empty strings without a dot (LUA_API.md)."""
+    """The platform's rule: non-empty strings without a dot (docs/lua-api.md)."""
     for what, value in (("username", username), ("password", password)):
         if not isinstance(value, str) or not value:
             raise CredentialError(f"the {what} must be a non-empty string")

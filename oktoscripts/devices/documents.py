@@ -79,12 +79,6 @@ def _text(value: Any) -> str:
     return value if isinstance(value, str) else ""
 
 
-def mtp_names(doc: dict) -> list[str]:
-    """The USP MTPs an agent has used, sorted ("mqtt", "websocket", ...)."""
-    mtps = (doc.get("usp") or {}).get("mtps") or {}
-    return sorted(mtps)
-
-
 def params_dict(doc: dict) -> dict[str, str]:
     """The refreshed parameters as {full path: value}."""
     return {
@@ -95,7 +89,7 @@ def params_dict(doc: dict) -> dict[str, str]:
 
 
 def lua_table(doc: Mapping[str, Any]) -> dict[str, Any]:
-    """The device table of the Lua API (LUA_API.md "Devices"), beyond fields included."""
+    """The device table of the Lua API (docs/lua-api.md "Devices"), beyond fields included."""
     # Written out flat: get_all_devices builds one per device (10,000 in a
     # listing), so every call saved here counts.
     get = doc.get

@@ -16,19 +16,17 @@ periodic informs, ``OKTOSCRIPTS_OFFLINE_TIMEOUT`` seconds (default 3600).
 
 from __future__ import annotations
 
-import os
 from datetime import datetime, timedelta
 
+from oktoscripts import config
 from oktoscripts.devices.documents import OFFLINE, PROTOCOLS, utc
 
-DEFAULT_FACTOR = 3.0
-DEFAULT_TIMEOUT_S = 3600.0
 # A CPE's clock, network and session take some time: never expect the next
 # Inform sooner than this.
 MIN_SILENCE_S = 60.0
 
 
-def _setting(name: str, env: str, default: float) -> float:
+def _setting(name: str, env: str) -> float:
     try:
         from django.conf import settings
 
@@ -36,17 +34,16 @@ def _setting(name: str, env: str, default: float) -> float:
     except Exception:  # Django not configured (a bare script): fall back to the environment
         value = None
     if value is None:
-        raw = os.environ.get(env, "").strip()
-        value = float(raw) if raw else default
+        value = config.value(env)
     return float(value)
 
 
 def offline_factor() -> float:
-    return _setting("DEVICES_OFFLINE_FACTOR", "OKTOSCRIPTS_OFFLINE_FACTOR", DEFAULT_FACTOR)
+    return _setting("DEVICES_OFFLINE_FACTOR", "OKTOSCRIPTS_OFFLINE_FACTOR")
 
 
 def offline_timeout_s() -> float:
-    return _setting("DEVICES_OFFLINE_TIMEOUT", "OKTOSCRIPTS_OFFLINE_TIMEOUT", DEFAULT_TIMEOUT_S)
+    return _setting("DEVICES_OFFLINE_TIMEOUT", "OKTOSCRIPTS_OFFLINE_TIMEOUT")
 
 
 def cwmp_silence_s(periodic_inform_interval: int | None) -> float:

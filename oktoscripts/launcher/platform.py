@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import secrets
 import signal
 import urllib.error
@@ -72,7 +71,7 @@ class Services:
         embedded_mqtt = self.nats is not None and self.mqtt_url == self.nats.mqtt_url
         if embedded_mqtt:
             env["OKTOSCRIPTS_EMBEDDED_MQTT_AUTH"] = str(self.nats.auth_file)
-        if embedded_mqtt and not os.environ.get("OKTOSCRIPTS_USP_MQTT_VERSION", "").strip():
+        if embedded_mqtt and not config.is_set("OKTOSCRIPTS_USP_MQTT_VERSION"):
             env["OKTOSCRIPTS_USP_MQTT_VERSION"] = "3.1.1"
         return env
 
@@ -162,7 +161,7 @@ class Platform:
             connection.close()
         if password is None:
             return
-        if os.environ.get("OKTOSCRIPTS_ADMIN_PASSWORD"):
+        if config.is_set("OKTOSCRIPTS_ADMIN_PASSWORD"):
             self.admin_note = f"log in as {ADMIN_USERNAME} with OKTOSCRIPTS_ADMIN_PASSWORD"
         else:
             self.admin_note = (
@@ -215,7 +214,7 @@ def create_first_admin() -> str | None:
         or users.objects.filter(username=ADMIN_USERNAME).exists()
     ):
         return None
-    password = os.environ.get("OKTOSCRIPTS_ADMIN_PASSWORD") or secrets.token_urlsafe(12)
+    password = config.value("OKTOSCRIPTS_ADMIN_PASSWORD") or secrets.token_urlsafe(12)
     users.objects.create_superuser(ADMIN_USERNAME, "", password)
     return password
 

@@ -66,14 +66,12 @@ def check_admin_password(password: str, username: str) -> None:
 
 def check_mongo(uri: str) -> None:
     """MONGO_URI answers a ping within TIMEOUT."""
-    import pymongo
     from pymongo.errors import ConfigurationError, PyMongoError
 
-    ms = int(TIMEOUT * 1000)
+    from oktoscripts.devices.client import new_client
+
     try:
-        client = pymongo.MongoClient(
-            uri, serverSelectionTimeoutMS=ms, connectTimeoutMS=ms, socketTimeoutMS=ms
-        )
+        client = new_client(uri, timeout_s=TIMEOUT, probe=True)
     except (ConfigurationError, ValueError, TypeError) as exc:
         raise ConfigError("MONGO_URI", f"invalid {redact(uri)}: {exc}") from None
     try:

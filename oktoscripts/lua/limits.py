@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
-import os
 from dataclasses import dataclass
 from typing import Any
+
+from oktoscripts import config
 
 # The names a limit has in messages ("instruction limit of 1000 exceeded").
 LIMIT_LABELS = {
@@ -44,10 +45,9 @@ class Limits:
         """The platform defaults: the values above, each replaceable by an
         environment variable OKTOSCRIPTS_LIMIT_<NAME> (e.g.
         OKTOSCRIPTS_LIMIT_WALL_SECONDS=60)."""
-        # Read for every run: os.environ costs a few microseconds a lookup,
-        # so the raw values are read from its underlying dict, and parsed
-        # again only when they change.
-        raw = tuple(_ENVIRON_DATA.get(key) for key in _ENV_KEYS)
+        # Read for every run (a few microseconds), parsed again only when
+        # they change.
+        raw = tuple(config.text(name) for name in _ENV_NAMES)
         cached = _defaults_cache.get(raw)
         if cached is None:
             cached = _parse_defaults(cls, raw)
@@ -86,15 +86,12 @@ class Limits:
 
 
 _ENV_NAMES = tuple(f"OKTOSCRIPTS_LIMIT_{name.upper()}" for name in LIMIT_LABELS)
-_ENV_KEYS = tuple(os.environ.encodekey(name) for name in _ENV_NAMES)
-_ENVIRON_DATA = os.environ._data  # what os.environ reads and writes through
 _defaults_cache: dict[tuple, Limits] = {}
 
 
 def _parse_defaults(cls: type[Limits], raw: tuple) -> Limits:
     overrides = {}
-    for name, env_name, value in zip(LIMIT_LABELS, _ENV_NAMES, raw, strict=True):
-        text = os.environ.decodevalue(value) if value is not None else ""
+    for name, env_name, text in zip(LIMIT_LABELS, _ENV_NAMES, raw, strict=True):
         if text:
             try:
                 overrides[name] = float(text) if "." in text or "e" in text else int(text)
@@ -112,7 +109,7 @@ _RESULT_ENV = "OKTOSCRIPTS_LIMIT_RESULT_BYTES"
 
 def result_limit_bytes() -> int:
     """The result limit: OKTOSCRIPTS_LIMIT_RESULT_BYTES, else 16 MiB."""
-    text = os.environ.get(_RESULT_ENV, "")
+    text = config.text(_RESULT_ENV)
     if not text:
         return RESULT_BYTES_DEFAULT
     try:

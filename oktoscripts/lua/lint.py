@@ -23,7 +23,7 @@ from typing import Any
 
 from oktoscripts.lua.binding import all_bindings
 
-# What a script may use besides the API bindings (the sandbox of LUA_API.md).
+# What a script may use besides the API bindings (the sandbox of docs/lua-api.md).
 SAFE_GLOBALS = frozenset(
     "assert error ipairs next pairs pcall print rawequal rawget rawset select "
     "setmetatable getmetatable tonumber tostring type unpack xpcall _G _VERSION "

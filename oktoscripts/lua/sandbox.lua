@@ -1,7 +1,7 @@
 -- The engine side of a run, loaded once into each fresh runtime as "=(engine)".
 --
 -- It captures what it needs from the real globals, builds the script's
--- environment (the sandbox of LUA_API.md), and returns the functions the
+-- environment (the sandbox of docs/lua-api.md), and returns the functions the
 -- Python driver calls. Everything here uses captured locals only, so a script
 -- that rewrites string, table or its globals cannot change the engine.
 --

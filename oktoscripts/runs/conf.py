@@ -1,30 +1,24 @@
-"""Settings of the run queue and workers: Django setting first, then environment, then default.
-
-| setting / environment variable | default | meaning |
-|---|---|---|
-| OKTOSCRIPTS_WORKER_CONCURRENCY | 2000 | runs one worker process holds at once |
-| OKTOSCRIPTS_WORKER_LUA_THREADS | CPU count | threads that execute Lua in one worker |
-| OKTOSCRIPTS_WORKER_HEARTBEAT | 2 | seconds between worker heartbeats |
-| OKTOSCRIPTS_WORKER_LOST_AFTER | 15 | seconds without heartbeat before its runs are "lost" |
-| OKTOSCRIPTS_WORKER_STUCK_RESTART | 60 | seconds a stuck Lua thread may run before a restart |
+"""Settings of the run queue and workers: Django setting first, then the
+environment (declared with its default in oktoscripts/config.py).
 """
 
 from __future__ import annotations
 
 import os
 
+from oktoscripts import config
 from oktoscripts.config import ConfigError
 
 
-def _number(name: str, default: float) -> float:
+def _number(name: str, default: float | None = None) -> float:
+    """``default``: when the table's is computed (None there)."""
     from django.conf import settings
 
     value = getattr(settings, name, None)
     if value is None:
-        raw = os.environ.get(name, "").strip()
-        if not raw:
-            return default
-        value = raw
+        value = config.value(name)
+        if value is None:
+            value = default
     try:
         number = float(value)
     except (TypeError, ValueError):
@@ -35,7 +29,7 @@ def _number(name: str, default: float) -> float:
 
 
 def concurrency() -> int:
-    return int(_number("OKTOSCRIPTS_WORKER_CONCURRENCY", 2000))
+    return int(_number("OKTOSCRIPTS_WORKER_CONCURRENCY"))
 
 
 def lua_threads() -> int:
@@ -43,12 +37,12 @@ def lua_threads() -> int:
 
 
 def heartbeat_interval() -> float:
-    return _number("OKTOSCRIPTS_WORKER_HEARTBEAT", 2.0)
+    return _number("OKTOSCRIPTS_WORKER_HEARTBEAT")
 
 
 def lost_after() -> float:
     """Seconds without a heartbeat before a worker counts as dead."""
-    lost = _number("OKTOSCRIPTS_WORKER_LOST_AFTER", 15.0)
+    lost = _number("OKTOSCRIPTS_WORKER_LOST_AFTER")
     if lost <= heartbeat_interval():
         raise ConfigError(
             "OKTOSCRIPTS_WORKER_LOST_AFTER",
@@ -62,4 +56,4 @@ def stuck_restart() -> float:
     such as a backtracking string.find, LuaJIT's compiled recursion) keeps a
     core busy after its run ended; past this many seconds the worker drains
     and exits so that its supervisor starts a fresh one."""
-    return _number("OKTOSCRIPTS_WORKER_STUCK_RESTART", 60.0)
+    return _number("OKTOSCRIPTS_WORKER_STUCK_RESTART")

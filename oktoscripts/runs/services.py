@@ -15,11 +15,10 @@ def build_services(nc: Client | None) -> Services:
     mongo = devices = None
     uri = getattr(settings, "MONGO_URI", "")
     if uri:
-        import pymongo
-
+        from oktoscripts.devices.client import new_client
         from oktoscripts.devices.registry import DeviceRegistry
 
-        client = pymongo.MongoClient(uri, serverSelectionTimeoutMS=5000, connect=False)
+        client = new_client(uri, connect=False)
         mongo = client[settings.MONGO_DB_NAME]
         # One registry for every run of this host: the device functions of
         # scripts then share it instead of building one per call.

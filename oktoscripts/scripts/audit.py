@@ -17,8 +17,3 @@ def record(actor: Any, action: str, target: str = "", **details: Any) -> AuditEv
         actor=user, actor_name=name, action=action, target=target, details=details
     )
 
-
-async def arecord(actor: Any, action: str, target: str = "", **details: Any) -> None:
-    from asgiref.sync import sync_to_async
-
-    await sync_to_async(record)(actor, action, target, **details)

@@ -10,11 +10,11 @@ the platform's CA (when it is the generated one; else the credential).
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import secrets
 from pathlib import Path
 
+from oktoscripts import config
 from oktoscripts.sim.usp_agent import AgentConfig, SimAgent, run_fleet
 from oktoscripts.usp import mqtt_topics
 
@@ -90,7 +90,7 @@ def ensure_sim_certificates(endpoint_ids: list[str]) -> dict[str, tuple[str, str
 
     from oktoscripts.pki import Authority, pki_dir
 
-    if os.environ.get("OKTOSCRIPTS_TLS_CERT", "").strip():
+    if config.is_set("OKTOSCRIPTS_TLS_CERT"):
         return {}
     directory = Path(settings.DATA_DIR) / "sim" / "usp-certs"
     directory.mkdir(parents=True, exist_ok=True, mode=0o700)

@@ -1,5 +1,5 @@
 """What ``send_usp_message`` returns: USP responses turned into the shapes
-of LUA_API.md, and USP errors and platform failures into error tables.
+of docs/lua-api.md, and USP errors and platform failures into error tables.
 
 Success shapes, by request:
 - get: ``{[full parameter path] = "value"}`` over every resolved path.
@@ -32,7 +32,7 @@ SupportedDM = usp_msg_pb2.GetSupportedDMResp
 
 
 def error_table(code: str | int, message: str, **extra: Any) -> dict:
-    """The error value of LUA_API.md: error_code (string) and error_message."""
+    """The error value of docs/lua-api.md: error_code (string) and error_message."""
     return {"error_code": str(code), "error_message": message, **extra}
 
 

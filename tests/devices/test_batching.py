@@ -145,3 +145,36 @@ def test_many_threads_submitting_in_turn_each_get_their_own_results():
     assert run_threads(24, caller) == [True] * 24
     assert sum(sizes) == 24 * 200 and max(sizes) <= 5
     assert group.waiting == 0
+
+
+async def test_coroutines_share_a_write_on_the_loop_helper_too():
+    """The ACS's Informs go through the same group commit (LoopGroupCommit):
+    those of one loop iteration go in one write, each gets its own result, an
+    item that fails fails alone, a failed write fails its whole batch."""
+    import asyncio
+
+    from oktoscripts.devices.batching import LoopGroupCommit
+
+    writes: list[list] = []
+
+    def write(items: list) -> list:
+        writes.append(list(items))
+        if "broken" in items:
+            raise RuntimeError("database down")
+        return [ValueError(f"bad {i}") if i == "bad" else i.upper() for i in items]
+
+    async def off_loop(func, items):
+        return await asyncio.to_thread(func, items)
+
+    group = LoopGroupCommit(write, off_loop, max_batch=3)
+    results = await asyncio.gather(
+        *(group.submit(item) for item in ("a", "bad", "c", "d")), return_exceptions=True
+    )
+    assert results[0] == "A" and results[2] == "C" and results[3] == "D"
+    assert isinstance(results[1], ValueError) and str(results[1]) == "bad bad"
+    assert writes == [["a", "bad", "c"], ["d"]]  # bounded batches, all in one go
+    writes.clear()
+    failed = await asyncio.gather(group.submit("broken"), group.submit("e"),
+                                  return_exceptions=True)
+    assert [str(r) for r in failed] == ["database down", "database down"]
+    assert await group.submit("f") == "F"  # the helper goes on after a failed write

@@ -1,4 +1,4 @@
-"""The sandbox of LUA_API.md: what is removed, what stays, and no way to Python."""
+"""The sandbox of docs/lua-api.md: what is removed, what stays, and no way to Python."""
 
 from __future__ import annotations
 

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from subprocess import DEVNULL
 from typing import BinaryIO
 
+from oktoscripts import config
 from oktoscripts.config import BASE_DIR
 from oktoscripts.launcher.processes import Context, ProcessSpec
 from oktoscripts.launcher.supervisor.output import LineSplitter, LogOutput
@@ -82,7 +83,7 @@ class Child:
 
     def environment(self) -> dict[str, str]:
         return {
-            **os.environ,
+            **config.environment(),
             **self.ctx.endpoints,
             "OKTOSCRIPTS_DATA_DIR": str(self.ctx.data_dir),
             "PYTHONUNBUFFERED": "1",  # lines reach the log as they are written

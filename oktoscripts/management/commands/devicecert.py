@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
+from oktoscripts import config
 from oktoscripts.pki import Authority, pki_dir
 
 
@@ -29,7 +29,7 @@ class Command(BaseCommand):
     def handle(self, *args, endpoint_id: str, out: str, **options) -> None:  # noqa: ANN001
         if not endpoint_id or any(c.isspace() for c in endpoint_id):
             raise CommandError(f"not an Endpoint ID: {endpoint_id!r}")
-        if os.environ.get("OKTOSCRIPTS_TLS_CERT", "").strip():
+        if config.is_set("OKTOSCRIPTS_TLS_CERT"):
             raise CommandError(
                 "OKTOSCRIPTS_TLS_CERT is set: issue device certificates from your own CA"
             )

@@ -33,12 +33,12 @@ class Command(BaseCommand):
 
     def handle(self, *args: object, **options: object) -> None:
         data_dir = Path(settings.DATA_DIR)
-        web_port = config.env_int("OKTOSCRIPTS_WEB_PORT", 8000)
+        web_port = config.value("OKTOSCRIPTS_WEB_PORT")
         # From the environment, not from settings: settings may hold the URLs a
         # previous ``up`` on this data directory published.
-        nats_url = config.service_url("NATS_URL", ("nats", "tls", "ws", "wss"))
-        mongo_uri = config.service_url("MONGO_URI", ("mongodb", "mongodb+srv"))
-        mqtt_url = config.service_url("MQTT_URL", ("mqtt", "mqtts", "tcp"))
+        nats_url = config.value("NATS_URL")
+        mongo_uri = config.value("MONGO_URI")
+        mqtt_url = config.value("MQTT_URL")
 
         with only_up_on(data_dir):
             preflight.run_checks(preflight_checks(web_port, nats_url, mongo_uri))
@@ -71,7 +71,7 @@ def preflight_checks(web_port: int, nats_url: str, mongo_uri: str) -> list:
                 "OKTOSCRIPTS_USP_WS_PORT", settings.USP_WS_HOST, usp_port
             ),
         ))
-    admin_password = os.environ.get("OKTOSCRIPTS_ADMIN_PASSWORD")
+    admin_password = config.value("OKTOSCRIPTS_ADMIN_PASSWORD")
     if admin_password:
         checks.append(("OKTOSCRIPTS_ADMIN_PASSWORD", lambda: preflight.check_admin_password(
             admin_password, ADMIN_USERNAME)))
@@ -79,7 +79,7 @@ def preflight_checks(web_port: int, nats_url: str, mongo_uri: str) -> list:
         checks.append(("NATS_URL", lambda: preflight.check_nats(nats_url)))
     if mongo_uri:
         checks.append(("MONGO_URI", lambda: preflight.check_mongo(mongo_uri)))
-    database = "DATABASE_URL" if os.environ.get("DATABASE_URL") else "OKTOSCRIPTS_DATA_DIR"
+    database = "DATABASE_URL" if config.is_set("DATABASE_URL") else "OKTOSCRIPTS_DATA_DIR"
     checks.append((database, lambda: preflight.check_database(database)))
     return checks
 
