@@ -8,6 +8,7 @@ hold both, and the role table gives them to roles. Both are audited.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from typing import Any, Literal
 
@@ -37,6 +38,8 @@ class DeviceQuery(Schema):
     product_class: str | None = Field(None, description="exact product class")
     protocol: Literal["cwmp", "usp"] | None = None
     q: str | None = Field(None, description="serial or alias contains (case-insensitive)")
+    twins: Literal["exclude", "include", "only"] = Field(
+        "include", description="device twins: listed (include, marked twin), left out, or alone")
     page: int = Field(1, ge=1, le=1_000_000, description="1-based page number")
     page_size: int = Field(100, ge=1, le=MAX_PAGE, description="devices per page")
     sort: str = Field("serial", description="serial, last_seen, first_seen, status, vendor or "
@@ -74,7 +77,8 @@ def _require(request: HttpRequest, permission: str) -> None:
 def list_devices(request: HttpRequest, query: Query[DeviceQuery]) -> dict:
     filters = DeviceFilter(status=query.status, vendor=query.vendor or None,
                            product_class=query.product_class or None,
-                           protocol=query.protocol, text=query.q or None)
+                           protocol=query.protocol, text=query.q or None,
+                           twins={"exclude": False, "include": None, "only": True}[query.twins])
     registry = _registry()
     offset = (query.page - 1) * query.page_size
     try:
@@ -113,7 +117,14 @@ def update_device(request: HttpRequest, serial: str, body: AliasChange) -> dict:
                summary="Remove a device from the database (needs devices.delete_device)", **READ)
 def delete_device(request: HttpRequest, serial: str) -> dict:
     _require(request, DELETE_PERMISSION)
-    if not _database(_registry().delete, serial):
+    doc = _database(_registry().get, serial)
+    if doc is not None and doc.get("twin"):  # a twin's device goes with the twin
+        from oktoscripts.devices.client import mongo_database
+        from oktoscripts.twins import store
+
+        with contextlib.suppress(store.TwinNotFound):
+            _database(store.delete, mongo_database(), serial)
+    if not _database(_registry().delete, serial) and doc is None:
         raise ApiError(f"no device {serial!r}", 404)
     audit.record(request.user, "device.delete", serial)
     return {"deleted": True, "serial": serial}

@@ -155,6 +155,10 @@ class RunRequest(Request):
     args: Args = None
     run_id: UUID | None = Field(None, description="an id chosen by the caller, to open the "
                                                   "run's console before it starts")
+    code: StrictStr | None = Field(None, max_length=1_000_000,
+                                   description="unsaved text to run as a draft of the script "
+                                               "(kept with the run, no version made; needs "
+                                               "the edit capability too); with it, no version")
 
 
 class RunOut(Schema):
@@ -258,6 +262,8 @@ class Device(Schema):
     cwmp_details: dict[str, Json] | None = Field(None, description="a CWMP device's session "
                                                  "facts (never a password)")
     usp_details: dict[str, Json] | None = Field(None, description="a USP agent's MTPs")
+    twin: bool = Field(False, description="a device twin, simulated from a snapshot")
+    twin_of: str = Field("", description="a twin's original device")
 
 
 class DeviceList(Schema):
@@ -290,6 +296,9 @@ class DeviceFilter(Request):
     product_class: StrictStr | None = None
     protocol: Literal["cwmp", "usp"] | None = None
     text: StrictStr | None = Field(None, description="part of the serial or alias")
+    twins: Literal["exclude", "include", "only"] | None = Field(
+        None, description="device twins: left out (exclude, the default), with the real "
+                          "devices (include), or alone (only)")
 
 
 # -- automations ---------------------------------------------------------------------
@@ -519,3 +528,42 @@ class DeploymentList(Schema):
 
 class DeploymentCreate(ScriptTarget):
     name: StrictStr = ""
+
+
+class TwinRequest(Request):
+    source: StrictStr = Field(description="the device to twin (serial or Endpoint ID)")
+    name: StrictStr | None = Field(None, description="the twin's serial (default: the device's "
+                                               "serial + '~twin', a USP Endpoint ID + '-twin')")
+
+
+class TwinReset(Request):
+    serial: StrictStr = Field(description="the twin")
+
+
+class TwinOut(Schema):
+    serial: str
+    source: str = Field(description="the original device")
+    protocol: str
+    state: str = Field(description="requested, snapshotting, running or failed")
+    snapshot: int | None = Field(description="the snapshot version it answers from")
+    error: str
+    requested_by: str
+    created_at: Time
+    updated_at: Time
+
+
+class TwinList(Schema):
+    results: list[TwinOut]
+
+
+class SnapshotOut(Schema):
+    serial: str
+    version: int
+    protocol: str
+    taken_at: Time
+    parameters: int
+    identity: dict[str, Json]
+
+
+class SnapshotList(Schema):
+    results: list[SnapshotOut]

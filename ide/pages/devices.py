@@ -53,7 +53,7 @@ def device_list(request: HttpRequest) -> HttpResponse:
             "serial": d["sn"], "alias": d["alias"], "vendor": d["vendor"], "model": d["model"],
             "product_class": d["product_class"], "version": d["version"],
             "status": STATUS_NAMES.get(d["status"], "offline"),
-            "protocols": [p for p in ("cwmp", "usp") if d[p]],
+            "protocols": [p for p in ("cwmp", "usp") if d[p]], "twin": d["twin"],
             "last_seen": parse_datetime(d["last_seen"]) if d["last_seen"] else None,
         })
     query = g.copy()
@@ -84,10 +84,31 @@ def device_detail(request: HttpRequest, serial: str) -> HttpResponse:
     runs = list(Run.objects.filter(trigger__contains=serial)
                 .only("id", "script_name", "status", "created", "trigger")[:20])
     cwmp = device.get("cwmp_details") or {}
+    twin = _twin_of(serial) if device["twin"] else None
     return render(request, "ide/device.html", {
+        "twin": twin, "twins": [] if device["twin"] else _twins_of(serial),
         "device": device, "params": params, "runs": runs,
         "status": STATUS_NAMES.get(device.get("status"), "offline"),
         "events": cwmp.get("last_events") or [],
         "record_json": json.dumps(device, indent=2, default=str),
         "serial": serial,
     })
+
+
+def _twin_of(serial: str) -> dict | None:
+    """The twin record of twin device ``serial`` (None when it is gone)."""
+    from oktoscripts.devices.client import mongo_database
+    from oktoscripts.twins import store
+
+    try:
+        return store.get(mongo_database(), serial)
+    except store.TwinNotFound:
+        return None
+
+
+def _twins_of(serial: str) -> list[dict]:
+    from oktoscripts.devices.client import mongo_database
+    from oktoscripts.twins import store
+
+    docs = mongo_database()[store.TWINS].find({"source": serial}).sort("_id", 1)
+    return [{"serial": d["_id"], "state": d["state"]} for d in docs]

@@ -2,7 +2,9 @@
 the automation, turned into the device registry's DeviceFilter.
 
 ``{"status": 2, "vendor": "...", "product_class": "...", "protocol": "cwmp",
-"text": "part of serial or alias"}``; a missing or empty key matches any.
+"text": "part of serial or alias", "twins": "include"}``; a missing or empty key
+matches any, except ``twins``: device twins are left out unless it is
+``include`` (with the real devices) or ``only``.
 """
 
 from __future__ import annotations
@@ -11,7 +13,8 @@ from typing import Any
 
 from oktoscripts.devices.registry import DeviceFilter, DeviceRegistry
 
-KEYS = ("status", "vendor", "product_class", "protocol", "text")
+KEYS = ("status", "vendor", "product_class", "protocol", "text", "twins")
+TWINS = {"exclude": False, "include": None, "only": True}
 # The largest device set one bulk run is made for.
 MAX_DEVICES = 100_000
 
@@ -45,12 +48,17 @@ def clean(raw: Any) -> dict[str, Any]:
             raise ValueError(f"{key} must be a string")
         elif key == "protocol" and value not in ("cwmp", "usp"):
             raise ValueError("protocol must be cwmp or usp")
+        elif key == "twins" and value not in TWINS:
+            raise ValueError("twins must be exclude, include or only")
+        elif key == "twins" and value == "exclude":
+            continue  # the default
         out[key] = value
     return out
 
 
 def to_registry(stored: dict[str, Any]) -> DeviceFilter:
-    return DeviceFilter(**{k: v for k, v in (stored or {}).items() if k in KEYS})
+    fields = {k: v for k, v in (stored or {}).items() if k in KEYS and k != "twins"}
+    return DeviceFilter(**fields, twins=TWINS[(stored or {}).get("twins") or "exclude"])
 
 
 def describe(stored: dict[str, Any]) -> str:
@@ -74,8 +82,13 @@ def serials(registry: DeviceRegistry, stored: dict[str, Any]) -> list[str]:
 
 
 def matches(registry: DeviceRegistry, stored: dict[str, Any], serial: str) -> bool:
-    """Whether the device ``serial`` matches the filter (True for an empty filter)."""
-    if not stored:
-        return True
-    query = to_registry(stored).query()
+    """Whether the device ``serial`` matches the filter (an empty one: any but a twin,
+    also a device the registry does not know)."""
+    filters = to_registry(stored)
+    if not any(v for k, v in (stored or {}).items() if k != "twins"):
+        if filters.twins is None:
+            return True
+        twin = {"_id": serial, "twin": {"$exists": True}}
+        return (registry.collection.count_documents(twin, limit=1) > 0) == filters.twins
+    query = filters.query()
     return registry.collection.count_documents({"$and": [{"_id": serial}, query]}, limit=1) > 0

@@ -209,12 +209,9 @@ class TriggerRunner:
             return
         serial, args = event_args(trigger, data)
         try:
-            wanted = (
-                await asyncio.to_thread(
-                    devicefilter.matches, self.registry, trigger.device_filter, serial
-                )
-                if trigger.device_filter
-                else True
+            # Even with no filter: a device twin sets off a trigger only when asked.
+            wanted = await asyncio.to_thread(
+                devicefilter.matches, self.registry, trigger.device_filter, serial
             )
             if wanted:
                 await self._start(trigger, source, msg, args, serial)

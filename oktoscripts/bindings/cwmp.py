@@ -43,11 +43,20 @@ PAYLOAD = Param(
     check=_non_empty,
     doc="the SOAP envelope, or just the RPC element",
 )
+def _message_type_expected(value: Any) -> str | None:
+    valid = (isinstance(value, int | float) and not isinstance(value, bool)
+             and math.isfinite(value) and value == int(value)
+             and int(value) in ALL_MESSAGE_TYPES)
+    return None if valid else f"an integer 0-{max(ALL_MESSAGE_TYPES)}"
+
+
+# Required: the RPC cannot be told from the payload alone (completion, signature
+# help and lint read this declaration, so it must say what the call needs).
 MESSAGE_TYPE = Param(
     "message_type",
     "any",
     label="message type",
-    optional=True,
+    check=_message_type_expected,
     doc="0 GetParameterValues, 1 SetParameterValues, 2 AddObject, "
     "3 DeleteObject, 4 GetParameterNames; extensions: 5 Reboot, 6 FactoryReset, "
     "7 Download, 8 Upload, 9 ScheduleInform, 10 GetParameterAttributes, "
@@ -65,15 +74,9 @@ RETURNS = (
 
 
 def _message_type(name: str, value: Any) -> int:
-    """Argument #3 checked here so that nil is reported like any other bad value."""
-    ok = (
-        isinstance(value, int | float)
-        and not isinstance(value, bool)
-        and math.isfinite(value)
-        and value == int(value)
-        and int(value) in ALL_MESSAGE_TYPES
-    )
-    if not ok:
+    """Argument #3 as an RPC number (check_arguments has checked it already;
+    checked again for direct Python callers)."""
+    if _message_type_expected(value) is not None:
         raise ArgumentError(
             f"{name}: argument #3 (message type) must be an integer 0-{max(ALL_MESSAGE_TYPES)}, "
             f"got {describe_value(value)}"
@@ -115,20 +118,29 @@ async def call_device(
 ) -> dict:
     """Send ``request`` and wait within the run's time; records the call unless
     ``record`` is false (a step of a binding that records its own call once)."""
-    remaining = ctx.deadline - time.monotonic() - DEADLINE_MARGIN_S
-    timeout = remaining if mode == "async" else min(remaining, SYNC_TIMEOUT_S)
+    line = getattr(ctx, "call_line", None)  # the script line of this call
     started = time.monotonic()
-    if timeout <= 0:
-        answer = {
-            "ok": False,
-            "error": {"error_code": "408", "error_message": "no time left in the run"},
-        }
-    else:
-        answer = await client.call(
-            _nats(ctx), serial, request, mode=mode, timeout_s=timeout, call_id=ctx.device_call_id()
+
+    async def transport(rpc: RpcRequest) -> dict:
+        remaining = ctx.deadline - time.monotonic() - DEADLINE_MARGIN_S
+        timeout = remaining if mode == "async" else min(remaining, SYNC_TIMEOUT_S)
+        if timeout <= 0:
+            return {
+                "ok": False,
+                "error": {"error_code": "408", "error_message": "no time left in the run"},
+            }
+        return await client.call(
+            _nats(ctx), serial, rpc, mode=mode, timeout_s=timeout, call_id=ctx.device_call_id()
         )
+
+    gate = getattr(ctx, "gate", None)
+    if gate is not None:  # a plan, a recording: oktoscripts/runs/gates.py
+        answer = await gate.call(ctx, "cwmp", serial, request, transport)
+    else:
+        answer = await transport(request)
     if record:
-        ctx.record_call(name, serial, time.monotonic() - started, bool(answer.get("ok")))
+        ctx.record_call(name, serial, time.monotonic() - started, bool(answer.get("ok")),
+                        line=line)
     return answer
 
 

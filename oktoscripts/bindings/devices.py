@@ -88,7 +88,8 @@ def _database_error(ctx: Any, name: str, exc: Exception) -> None:
     params=[SERIAL],
     returns="device table | false",
     doc="The device with this serial (sn, model, vendor, version, product_class, alias, "
-    "status 0/1/2, cwmp, usp, data_model, oui, last_seen, ip, mtps, params), "
+    "status 0/1/2, cwmp, usp, data_model, oui, last_seen, ip, mtps, params, "
+    "twin: true for a device twin), "
     "or false if unknown.",
     category="devices",
 )

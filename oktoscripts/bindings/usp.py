@@ -80,21 +80,29 @@ def parse_payload(name: str, payload: Any) -> Msg:
 
 async def send_request(ctx: Any, name: str, endpoint_id: str, msg: Msg) -> Any:
     """Send ``msg`` within the run's time and give the script's result; records the call."""
-    kind = messages.request_kind(msg)
-    expect_response = not (kind == "operate" and not msg.body.request.operate.send_resp)
-    timeout = _timeout_s(ctx)
+    line = getattr(ctx, "call_line", None)  # the script line of this call
     started = time.monotonic()
-    if timeout <= 0:
-        answer: Any = results.error_table("408", "no time left in the run")
+
+    async def transport(request: Msg) -> Any:
+        kind = messages.request_kind(request)
+        expect_response = not (kind == "operate" and not request.body.request.operate.send_resp)
+        timeout = _timeout_s(ctx)
+        if timeout <= 0:
+            return results.error_table("408", "no time left in the run")
+        answer = await call_agent(_nats(ctx), endpoint_id, request, timeout, expect_response)
+        if answer is None:  # an Operate that asked for no response: sent
+            return {}
+        if isinstance(answer, Msg):
+            return results.script_result(kind, answer)
+        return answer
+
+    gate = getattr(ctx, "gate", None)
+    if gate is not None:  # a plan, a recording: oktoscripts/runs/gates.py
+        result = await gate.call(ctx, "usp", endpoint_id, msg, transport)
     else:
-        answer = await call_agent(_nats(ctx), endpoint_id, msg, timeout, expect_response)
-    if answer is None:  # an Operate that asked for no response: sent
-        result: Any = {}
-    elif isinstance(answer, Msg):
-        result = results.script_result(kind, answer)
-    else:
-        result = answer
-    ctx.record_call(name, endpoint_id, time.monotonic() - started, not results.is_error(result))
+        result = await transport(msg)
+    ctx.record_call(name, endpoint_id, time.monotonic() - started, not results.is_error(result),
+                    line=line)
     return result
 
 

@@ -619,10 +619,16 @@ class Acs:
     def _final_answer(self, pending: Pending, envelope: soap.Envelope, result: object) -> dict:
         exp = pending.expansion
         if exp is None:
-            return answers.from_response(pending.request.method, envelope.rpc, result, envelope.raw)
+            return answers.from_response(
+                pending.request.method, envelope.rpc, result, envelope.raw,
+                details=pending.request.details,
+            )
         if isinstance(result, soap.CwmpFault) or exp.partials:
             return answers.from_fault(exp.fault, exp.raw)
-        return answers.from_response("GetParameterValues", envelope.rpc, result, envelope.raw)
+        return answers.from_response(
+            "GetParameterValues", envelope.rpc, result, envelope.raw,
+            details=pending.request.details,
+        )
 
     def _expand(self, pending: Pending, envelope: soap.Envelope, result: object) -> Pending | None:
         """Some CPEs fault a GetParameterValues on a partial path: ask their names

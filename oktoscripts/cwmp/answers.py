@@ -28,8 +28,11 @@ def from_fault(fault: CwmpFault, raw: bytes) -> dict:
     return error(fault.fault_code, fault.fault_string, **extra)
 
 
-def from_response(method: str, rpc: str, result: object, raw: bytes) -> dict:
-    """The answer to ``method`` from the CPE's parsed response ``rpc``."""
+def from_response(
+    method: str, rpc: str, result: object, raw: bytes, details: bool = False
+) -> dict:
+    """The answer to ``method`` from the CPE's parsed response ``rpc``; with
+    ``details``, also the xsd types of the values or the Writable flags of the names."""
     if isinstance(result, CwmpFault):
         return from_fault(result, raw)
     if rpc != RESPONSE_OF[method]:
@@ -39,6 +42,8 @@ def from_response(method: str, rpc: str, result: object, raw: bytes) -> dict:
             raw_response=raw.decode("utf-8", "replace"),
         )
     if method == "GetParameterValues":
+        if details:
+            return {"ok": True, "result": result, "types": getattr(result, "types", {})}
         return {"ok": True, "result": result}
     if method == "SetParameterValues":
         # Status 0: applied; 1: applied, takes effect after a reboot. Both succeed.
@@ -53,7 +58,9 @@ def from_response(method: str, rpc: str, result: object, raw: bytes) -> dict:
         return {"ok": True, "result": True}
     if method in day2.ARGS:
         return {"ok": True, "result": result}
-    return {"ok": True, "result": list(result)}  # GetParameterNames
+    if details:  # GetParameterNames
+        return {"ok": True, "result": list(result), "writable": getattr(result, "writable", {})}
+    return {"ok": True, "result": list(result)}
 
 
 def from_transfer_complete(tc: TransferComplete) -> dict:

@@ -159,14 +159,30 @@ def parse_inform(el: etree._Element) -> Inform:
     )
 
 
-def _parameter_values(plist: etree._Element | None) -> dict[str, str]:
-    values: dict[str, str] = {}
+class ParameterValues(dict):
+    """{name: value} of a GetParameterValuesResponse, with each value's xsd type
+    in ``types`` (what a device twin must answer with)."""
+
+    types: dict[str, str]
+
+
+class ParameterNames(list):
+    """The names of a GetParameterNamesResponse, with their Writable flags."""
+
+    writable: dict[str, bool]
+
+
+def _parameter_values(plist: etree._Element | None) -> ParameterValues:
+    values = ParameterValues()
+    values.types = {}
     if plist is None:
         return values
     for pv in children(plist, "ParameterValueStruct"):
         name = text(pv, "Name")
         if name:
+            value_el = child(pv, "Value")
             values[name] = text(pv, "Value", strip=False)
+            values.types[name] = _xsd_type(value_el) if value_el is not None else "string"
     return values
 
 
@@ -252,11 +268,13 @@ def parse_response(envelope: Envelope) -> object:
         return AddObjectResult(int_text(el, "InstanceNumber", 0), int_text(el, "Status", 0))
     if rpc == "GetParameterNamesResponse":
         plist = child(el, "ParameterList")
-        names = []
+        names = ParameterNames()
+        names.writable = {}
         for info in children(plist, "ParameterInfoStruct") if plist is not None else []:
             name = text(info, "Name")
             if name:
                 names.append(name)
+                names.writable[name] = text(info, "Writable").lower() in ("1", "true")
         return names
     if rpc in day2.RESPONSES:
         return day2.parse_response(rpc, el)
@@ -386,9 +404,12 @@ class RpcRequest:
     parameter_key: str = ""
     args: dict[str, str] = field(default_factory=dict)  # day-2 RPCs: scalar arguments
     items: list = field(default_factory=list)  # day-2 RPCs: names or attribute changes
+    # The answer also carries each value's xsd type (GetParameterValues) or each
+    # name's Writable flag (GetParameterNames): what a device twin is made from.
+    details: bool = False
 
     def to_json(self) -> dict:
-        return {
+        out = {
             "method": self.method,
             "names": self.names,
             "values": [list(v) for v in self.values],
@@ -396,9 +417,12 @@ class RpcRequest:
             "path": self.path,
             "next_level": self.next_level,
             "parameter_key": self.parameter_key,
-            "args": self.args,
-            "items": self.items,
         }
+        if self.args or self.items:  # day-2 RPCs only: other requests' call ids stay
+            out["args"], out["items"] = self.args, self.items
+        if self.details:  # only then: the call ids of other requests stay as they were
+            out["details"] = True
+        return out
 
     @classmethod
     def from_json(cls, data: dict) -> RpcRequest:
@@ -412,6 +436,7 @@ class RpcRequest:
             parameter_key=data.get("parameter_key", ""),
             args=dict(data.get("args") or {}),
             items=list(data.get("items") or []),
+            details=bool(data.get("details")),
         )
 
 

@@ -15,6 +15,7 @@ other's::
     params          [{"path": ..., "value": ...}] read by refresh_device_parameters
     params_at       when they were read
     announce_pending  true from the insert until the new-device event is on NATS
+    twin            {of: original's serial, snapshot: version}: a device twin (oktoscripts/twins)
     cwmp: {serial_number, oui, product_class (the DeviceId), periodic_inform_interval,
            last_inform, last_events, connection_request: {url, username,
            password (sealed)}, state, offline_at, last_seen}
@@ -114,6 +115,8 @@ def lua_table(doc: Mapping[str, Any]) -> dict[str, Any]:
         "ip": _text(get("ip")),
         "mtps": sorted(mtps) if mtps else [],
         "params": params_dict(doc) if params else {},
+        # A device twin (oktoscripts/twins): simulated from a snapshot of "twin_of".
+        "twin": isinstance(get("twin"), dict),
     }
 
 
@@ -125,6 +128,8 @@ def api_json(doc: dict) -> dict[str, Any]:
     out["first_seen"] = iso(doc.get("first_seen"))
     out["hw_version"] = _text(doc.get("hw_version"))
     out["offline_at"] = iso(doc.get("offline_at"))
+    twin = doc.get("twin")
+    out["twin_of"] = _text(twin.get("of")) if isinstance(twin, dict) else ""
     cwmp = doc.get("cwmp")
     if isinstance(cwmp, dict):
         cr = cwmp.get("connection_request") or {}

@@ -121,9 +121,12 @@ class DeviceFilter:
     product_class: str | None = None
     protocol: str | None = None  # "cwmp" | "usp"
     text: str | None = None  # case-insensitive substring of serial or alias
+    twins: bool | None = None  # device twins: None with the others, False none, True only
 
     def query(self) -> dict[str, Any]:
         query: dict[str, Any] = {}
+        if self.twins is not None:
+            query["twin"] = {"$exists": self.twins}
         if self.status is not None:
             query["status"] = self.status
         if self.vendor:

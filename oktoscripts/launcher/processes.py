@@ -102,6 +102,8 @@ PLATFORM_PROCESSES: tuple[ProcessSpec, ...] = (
     ProcessSpec("scheduler", manage_py("scheduler")),
     # The TR-369 controller (oktoscripts/usp): MQTT, and WebSocket on OKTOSCRIPTS_USP_WS_PORT.
     ProcessSpec("usp", manage_py("usp"), ready=usp_listening),
+    # Device twins (oktoscripts/twins): snapshots devices, runs their simulated twins.
+    ProcessSpec("twins", manage_py("twins", "run")),
     # A few simulated devices of each protocol, so the IDE has devices to script against.
     ProcessSpec("simulate", manage_py("simulate", "--cwmp", "3", "--usp", "3")),
 )

@@ -61,8 +61,12 @@ class RunContext:
         # guarded bindings ask it through binding_refusal().
         principal: Any = None,
         replay_key: str = "",
+        gate: Any = None,
     ) -> None:
         self.run_id = run_id
+        # Where device calls go through (oktoscripts/runs/gates.py), or None.
+        self.gate = gate
+        self.call_line: int | None = None  # the script line of the waiting call starting
         self.script_name = script_name
         self.args = args
         self.services = services
@@ -146,10 +150,13 @@ class RunContext:
         for line in lines:
             self._emit(line)
 
-    def record_call(self, name: str, target: str | None, latency_s: float, ok: bool) -> None:
-        """A device call with its latency: run metrics, and a "call" output line."""
+    def record_call(self, name: str, target: str | None, latency_s: float, ok: bool,
+                    line: int | None = None) -> None:
+        """A device call with its latency (and the script line that made it):
+        run metrics, and a "call" output line."""
         self.device_calls.append(
-            {"name": name, "target": target, "latency_s": round(latency_s, 6), "ok": ok}
+            {"name": name, "target": target, "latency_s": round(latency_s, 6), "ok": ok,
+             "line": line}
         )
         where = f" {target}" if target else ""
         state = "ok" if ok else "failed"

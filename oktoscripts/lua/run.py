@@ -116,6 +116,7 @@ class LuaRun:
         listener_key: str = "",
         principal: Any = None,
         replay_key: str = "",
+        gate: Any = None,
     ) -> None:
         if runtime not in RUNTIMES:
             raise ValueError(f"unknown Lua runtime {runtime!r} (use one of {', '.join(RUNTIMES)})")
@@ -129,6 +130,9 @@ class LuaRun:
         self.services = services
         self.listener_key = listener_key
         self.replay_key = replay_key
+        # The run's device gate (oktoscripts/runs/gates.py): a plan intercepting
+        # writes, a recording; None: device calls go straight out.
+        self.gate = gate
         self.principal = principal  # an oktoscripts.runs.principal.Principal
         self.on_output = on_output
         self.on_status = on_status
@@ -195,6 +199,7 @@ class LuaRun:
             memory_room=weakly(self._memory_room),
             principal=self.principal,
             replay_key=self.replay_key,
+            gate=self.gate,
         )
         if self._cancel_requested:
             self._on_cancel()
@@ -391,6 +396,9 @@ class LuaRun:
             self._trip = ("wall_seconds", line)
             raise self._stop_with(self._limit_outcome())
         act.waiting, act.line = True, line
+        # Read by the binding as it starts (synchronously, on this await): the
+        # script line a device call is recorded with.
+        self.ctx.call_line = line
         try:
             result = await coro
         except ArgumentError as exc:
@@ -698,6 +706,8 @@ class LuaRun:
             "device_calls": list(self.ctx.device_calls),
             "runtime": self.runtime,
         }
+        if self.gate is not None:
+            metrics.update(self.gate.metrics())
         return RunOutcome(status, result, error, metrics)
 
     def _finish(self, main: asyncio.Task) -> None:

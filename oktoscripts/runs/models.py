@@ -36,6 +36,11 @@ class Run(models.Model):
         Status.LOST,
     )
 
+    class Mode(models.TextChoices):
+        RUN = "run"
+        PLAN = "plan"
+        APPLY = "apply"
+
     class Runtime(models.TextChoices):
         LUA51 = "lua51"
         LUAJIT = "luajit"
@@ -76,6 +81,11 @@ class Run(models.Model):
     # attempt gets the answers of the calls an earlier one made instead of
     # making them again (oktoscripts/cwmp/client.py).
     replay_key = models.CharField(max_length=64, blank=True, default="")
+    # "plan": device writes are intercepted and planned (oktoscripts/runs/gates.py;
+    # the plan is metrics["plan"]); "apply": the run applies the plan of ``plan_of``.
+    mode = models.CharField(max_length=8, choices=Mode.choices, default=Mode.RUN)
+    plan_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL,
+                                related_name="applications")
     runtime = models.CharField(max_length=8, choices=Runtime.choices, default=Runtime.LUAJIT)
     limits = models.JSONField(default=dict, blank=True, help_text="overrides of the default limits")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
@@ -86,7 +96,8 @@ class Run(models.Model):
     result = models.JSONField(null=True, blank=True)
     # {"message", "line", "traceback": [{"source", "line", "function"}], "kind", "limit"}
     error = models.JSONField(null=True, blank=True)
-    # {"duration_s", "instructions", "peak_memory_bytes", "binding_calls", "device_calls": [...]}
+    # {"duration_s", "instructions", "peak_memory_bytes", "binding_calls", "device_calls": [...],
+    #  "plan": {...} of a run in plan mode}
     metrics = models.JSONField(null=True, blank=True)
 
     class Meta:

@@ -67,6 +67,7 @@ class ClaimedRun:
     bounded_by_author: bool = False
     script_version_id: int | None = None
     replay_key: str = ""
+    mode: str = "run"
 
 
 @dataclass(frozen=True)
@@ -280,7 +281,7 @@ class RunStore:
                 .values_list(
                     "id", "script_name", "code", "args", "runtime", "limits", "listener_key",
                     "user_id", "started_by", "bounded_by_author", "script_version_id",
-                    "replay_key",
+                    "replay_key", "mode",
                 )
             )
             for run_id, *fields in rows:

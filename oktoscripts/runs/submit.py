@@ -48,7 +48,11 @@ def _new_run(
     listener_key: str = "",
     bounded_by_author: bool = False,
     replay_key: str = "",
+    mode: str = "run",
+    plan_of_id: Any = None,
 ) -> Run:
+    if mode not in Run.Mode.values:
+        raise ValueError(f"unknown mode {mode!r} (use {' or '.join(Run.Mode.values)})")
     if runtime not in Run.Runtime.values:
         raise ValueError(f"unknown runtime {runtime!r} (use {' or '.join(Run.Runtime.values)})")
     if started_by not in Run.StartedBy.values:
@@ -72,6 +76,8 @@ def _new_run(
         listener_key=listener_key,
         bounded_by_author=bounded_by_author,
         replay_key=replay_key,
+        mode=mode,
+        plan_of_id=plan_of_id,
     )
 
 
@@ -118,6 +124,8 @@ async def asubmit_run(
     listener_key: str = "",
     bounded_by_author: bool = False,
     replay_key: str = "",
+    mode: str = "run",
+    plan_of_id: Any = None,
 ) -> Run:
     """Store a queued Run and put its request on the run queue; returns the Run.
 
@@ -147,6 +155,8 @@ async def asubmit_run(
         listener_key,
         bounded_by_author,
         replay_key,
+        mode,
+        plan_of_id,
     )
     await sync_to_async(run.save)(force_insert=True)
     try:
@@ -178,6 +188,8 @@ def submit_run(code: str, **options: Any) -> Run:
         options.get("listener_key", ""),
         options.get("bounded_by_author", False),
         options.get("replay_key", ""),
+        options.get("mode", "run"),
+        options.get("plan_of_id"),
     )
     run.save(force_insert=True)
     try:

@@ -36,7 +36,7 @@ from oktoscripts.bus.outbox import Outbox
 from oktoscripts.bus.retry import retrying
 from oktoscripts.bus.streams import ensure_run_queue, ensure_workers_bucket
 from oktoscripts.lua.threads import LuaThreadPool
-from oktoscripts.runs import conf, listenerevents, live, stranded
+from oktoscripts.runs import conf, gates, listenerevents, live, stranded
 from oktoscripts.runs.caps import capped
 from oktoscripts.runs.heartbeat import Heartbeat, LostRunSweeper
 from oktoscripts.runs.models import Run
@@ -346,6 +346,7 @@ class Worker:
             listener_key=claimed.listener_key,
             replay_key=claimed.replay_key,
             principal=principal,
+            gate=gates.for_mode(claimed.mode),
         )
 
     async def _finish(

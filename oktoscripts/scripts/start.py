@@ -89,6 +89,10 @@ class Origin:
     trigger: str = ""
     listener_key: str = ""
     replay_key: str = ""
+    # "plan": the run's device writes are planned, not made (oktoscripts/runs/gates.py);
+    # "apply": it applies the plan of run ``plan_of`` (oktoscripts/runs/apply.py).
+    mode: str = "run"
+    plan_of: str | None = None
 
 
 def _submission(source: Source, args: object, origin: Origin, user: Any,
@@ -110,13 +114,18 @@ def _submission(source: Source, args: object, origin: Origin, user: Any,
         "run_id": run_id or str(uuid.uuid4()),
         "listener_key": origin.listener_key,
         "replay_key": origin.replay_key,
+        "mode": origin.mode,
+        "plan_of_id": origin.plan_of,
     }
 
 
 def _record(run: Run, source: Source, origin: Origin, user: Any) -> None:
     actor = user if user is not None else origin.started_by
+    extra = {"mode": origin.mode} if origin.mode != "run" else {}
+    if origin.plan_of:
+        extra["plan_of"] = str(origin.plan_of)
     audit.record(actor, "run.start", source.name, run=str(run.pk), args=run.args,
-                 started_by=origin.started_by, trigger=run.trigger, **source.describe())
+                 started_by=origin.started_by, trigger=run.trigger, **source.describe(), **extra)
 
 
 def start_run(source: Source, *, user: Any, args: object, origin: Origin,

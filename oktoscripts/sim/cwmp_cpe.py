@@ -346,7 +346,9 @@ class SimulatedCpe:
 
     def _inform(self, events: list[tuple[str, str]]) -> bytes:
         dm = self.dm
-        dm.params[dm.root + "DeviceInfo.UpTime"].value = str(int(time.monotonic() - self.started))
+        uptime = dm.params.get(dm.root + "DeviceInfo.UpTime")
+        if uptime is not None:  # a device twin has only what its original had
+            uptime.value = str(int(time.monotonic() - self.started))
         names = datamodel.inform_parameters(dm) + sorted(self.changed)
         values = "".join(
             f"<ParameterValueStruct><Name>{n}</Name>"
@@ -498,7 +500,9 @@ class SimulatedCpe:
         raise CwmpFault("9000", f"Method not supported: {rpc}")
 
     def _parameter_key(self, key: str) -> None:
-        self.dm.params[self.dm.root + "ManagementServer.ParameterKey"].value = key
+        parameter_key = self.dm.params.get(self.dm.root + "ManagementServer.ParameterKey")
+        if parameter_key is not None:
+            parameter_key.value = key
         self.applied[key] += 1
 
     # -- connection requests ------------------------------------------------------

@@ -150,8 +150,16 @@ class DataModel:
         if next_level:
             depth = path.count(".")
             names = [n for n in names if n.rstrip(".").count(".") == depth]
-        out = [(n, not n.endswith(".") and self.params[n].writable) for n in names]
-        return out if next_level else [(path, False), *out]
+        out = [(n, self._writable(n)) for n in names]
+        return out if next_level else [(path, self._writable(path)), *out]
+
+    def _writable(self, name: str) -> bool:
+        """TR-069's Writable: a parameter that can be set; a table AddObject can
+        add to; an instance of a table DeleteObject can delete."""
+        if not name.endswith("."):
+            return self.params[name].writable
+        match = re.fullmatch(r"(.*\.)\d+\.", name)
+        return name in self.tables or (match is not None and match.group(1) in self.tables)
 
     def value(self, name: str) -> str:
         return self.params[name].value if name in self.params else ""

@@ -278,16 +278,17 @@ class DataModel:
         self.objects: dict[str, None] = {}  # existing object paths, in creation order
         self.values: dict[str, str] = {}  # full parameter path -> value
         self.next_instance: dict[str, int] = {}  # table path -> next instance number
+        # The supported data model: this module's, or a device twin's own.
+        self.supported: dict[str, ObjectSpec] = SUPPORTED
 
     # ---- structure -------------------------------------------------------------
 
-    @staticmethod
-    def spec(obj_path: str) -> ObjectSpec | None:
-        return SUPPORTED.get(supported_path(obj_path))
+    def spec(self, obj_path: str) -> ObjectSpec | None:
+        return self.supported.get(supported_path(obj_path))
 
     def is_table(self, path: str) -> bool:
         """``Device.IP.Interface.`` names a multi-instance table (when its parent exists)."""
-        spec = SUPPORTED.get(supported_path(path) + "{i}.")
+        spec = self.supported.get(supported_path(path) + "{i}.")
         parent = path.rsplit(".", 2)[0] + "."
         return spec is not None and spec.multi and parent in self.objects
 
@@ -309,7 +310,7 @@ class DataModel:
         for name, value in (values or {}).items():
             self.values[obj_path + name] = value
         sup = supported_path(obj_path)
-        for child in SUPPORTED:
+        for child in self.supported:
             rest = child[len(sup) :]
             if child.startswith(sup) and rest.count(".") == 1 and "{i}" not in rest:
                 self.add_object(obj_path + rest)

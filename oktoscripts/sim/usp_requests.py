@@ -19,6 +19,19 @@ from oktoscripts.usp.proto import usp_msg_pb2
 SupportedDM = usp_msg_pb2.GetSupportedDMResp
 AGENT_PROTOCOL_VERSIONS = "1.0,1.1,1.2,1.3"
 DATA_MODEL_URI = "urn:broadband-forum-org:tr-181-2-16-0-usp"
+# Parameter types (as ParamSpec names them) in GetSupportedDMResp.
+PARAM_TYPES = {
+    "base64": SupportedDM.PARAM_BASE_64,
+    "boolean": SupportedDM.PARAM_BOOLEAN,
+    "dateTime": SupportedDM.PARAM_DATE_TIME,
+    "decimal": SupportedDM.PARAM_DECIMAL,
+    "hexBinary": SupportedDM.PARAM_HEX_BINARY,
+    "int": SupportedDM.PARAM_INT,
+    "long": SupportedDM.PARAM_LONG,
+    "string": SupportedDM.PARAM_STRING,
+    "unsignedInt": SupportedDM.PARAM_UNSIGNED_INT,
+    "unsignedLong": SupportedDM.PARAM_UNSIGNED_LONG,
+}
 
 
 @dataclass
@@ -291,7 +304,8 @@ def async_command_output(command: str, inputs: dict) -> dict[str, str]:
 
 
 def _is_instance(path: str) -> bool:
-    return path[:-1].rsplit(".", 1)[1].isdigit()
+    parent_and_last = path[:-1].rsplit(".", 1)  # "Device." has no parent
+    return len(parent_and_last) == 2 and parent_and_last[1].isdigit()
 
 
 def _get_instances(dm: DataModel, msg: Msg, effects: Effects) -> Msg:
@@ -316,19 +330,16 @@ def _get_instances(dm: DataModel, msg: Msg, effects: Effects) -> Msg:
 
 
 def _supported_object(
-    path: str, req: usp_msg_pb2.GetSupportedDM, out: SupportedDM.SupportedObjectResult
+    dm: DataModel,
+    path: str,
+    req: usp_msg_pb2.GetSupportedDM,
+    out: SupportedDM.SupportedObjectResult,
 ) -> None:
-    spec = tr181.SUPPORTED[path]
+    spec = dm.supported[path]
     out.supported_obj_path = path
     out.is_multi_instance = spec.multi
     out.access = SupportedDM.OBJ_ADD_DELETE if spec.creatable else SupportedDM.OBJ_READ_ONLY
     if req.return_params:
-        types = {
-            "string": SupportedDM.PARAM_STRING,
-            "boolean": SupportedDM.PARAM_BOOLEAN,
-            "unsignedInt": SupportedDM.PARAM_UNSIGNED_INT,
-            "int": SupportedDM.PARAM_INT,
-        }
         for name, p in spec.params.items():
             access = (
                 SupportedDM.PARAM_WRITE_ONLY
@@ -340,7 +351,7 @@ def _supported_object(
             out.supported_params.add(
                 param_name=name,
                 access=access,
-                value_type=types[p.type],
+                value_type=PARAM_TYPES.get(p.type, SupportedDM.PARAM_UNKNOWN),
                 value_change=SupportedDM.VALUE_CHANGE_ALLOWED,
             )
     if req.return_commands:
@@ -362,18 +373,18 @@ def _get_supported_dm(dm: DataModel, msg: Msg, effects: Effects) -> Msg:
     for path in req.obj_paths:
         result = body.req_obj_results.add(req_obj_path=path)
         base = tr181.supported_path(path)
-        if base not in tr181.SUPPORTED:
+        if base not in dm.supported:
             result.err_code = tr181.ERR_INVALID_PATH
             result.err_msg = f"{path} is not in the supported data model"
             continue
         result.data_model_inst_uri = DATA_MODEL_URI
-        for candidate in tr181.SUPPORTED:
+        for candidate in dm.supported:
             if not candidate.startswith(base):
                 continue
             rest = candidate[len(base) :].replace("{i}.", "")
             if req.first_level_only and rest.count(".") > 1:
                 continue
-            _supported_object(candidate, req, result.supported_objs.add())
+            _supported_object(dm, candidate, req, result.supported_objs.add())
     return response
 
 

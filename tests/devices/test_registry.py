@@ -87,6 +87,7 @@ def test_device_table_has_the_lua_api_shape(registry):
         "ip": "10.0.0.5",
         "mtps": [],
         "params": {"InternetGatewayDevice.DeviceInfo.SoftwareVersion": "V3R017"},
+        "twin": False,
     }
 
 

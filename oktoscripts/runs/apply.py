@@ -1,0 +1,148 @@
+"""Applying a plan: a second run that makes exactly the planned writes.
+
+The apply run is an ordinary run (queued, limited, audited, its exact code
+kept) whose code this module writes: the plan's calls as data, and a short
+Lua program that, device by device,
+
+1. reads every value the plan read from the device ("before") in one request
+   and refuses the device, changing nothing on it, when one differs now;
+2. sends the planned calls in their order, as they were planned (the same
+   RPC or USP Msg), and stops the device at the first that fails, or at an
+   AddObject / Add whose new instance is not the one planned (the writes
+   planned after it would go to another object).
+
+Its result: ``{applied = {serial = calls}, refused = {serial = why},
+failed = {serial = why}}``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from oktoscripts.cwmp.soap import RpcRequest, _request_body
+
+APPLIER = r"""
+local function failed(r)
+  if type(r) ~= "table" then return nil end
+  if r.error_code then return r.error_code .. " " .. tostring(r.error_message) end
+  return nil
+end
+
+local report = {applied = {}, refused = {}, failed = {}}
+for _, device in ipairs(PLAN) do
+  local serial, paths, wanted = device.serial, {}, {}
+  for _, check in ipairs(device.checks) do
+    paths[#paths + 1] = check.path
+    wanted[check.path] = check.before
+  end
+  local refusal
+  if #paths > 0 then
+    local now
+    if device.protocol == "cwmp" then
+      now = send_cwmp_message(serial, device.read, 0)
+    else
+      now = send_usp_message(serial, device.read)
+    end
+    refusal = failed(now) and ("cannot read the planned values: " .. failed(now))
+    if not refusal then
+      for _, path in ipairs(paths) do
+        if now[path] ~= wanted[path] then
+          refusal = path .. " is " .. string.format("%q", tostring(now[path]))
+            .. " now, " .. string.format("%q", wanted[path]) .. " when planned"
+          break
+        end
+      end
+    end
+  end
+  if refusal then
+    report.refused[serial] = refusal
+    print("refused " .. serial .. ": " .. refusal)
+  else
+    local done = 0
+    for _, call in ipairs(device.calls) do
+      local r
+      if device.protocol == "cwmp" then
+        r = send_cwmp_message(serial, call.payload, call.message_type)
+      else
+        r = send_usp_message(serial, call.payload)
+      end
+      local why = failed(r)
+      if not why and call.instance then
+        local got = device.protocol == "cwmp" and r.instance_number
+          or (r[1] and r[1].instantiated_path)
+        if tostring(got) ~= tostring(call.instance) then
+          why = "the new instance is " .. tostring(got) .. ", " .. tostring(call.instance)
+            .. " when planned"
+        end
+      end
+      if why then
+        report.failed[serial] = "call " .. (done + 1) .. " (line " .. tostring(call.line)
+          .. " of the plan): " .. why
+        print("failed " .. serial .. ": " .. report.failed[serial])
+        break
+      end
+      done = done + 1
+    end
+    report.applied[serial] = done
+    print("applied " .. done .. " planned call(s) to " .. serial)
+  end
+end
+return report
+"""
+
+
+def applier_code(plan: dict[str, Any], script_name: str, run_id: str) -> str:
+    """The Lua code of the run applying ``plan`` (a plan run's ``metrics.plan``)."""
+    devices = [_device(serial, entry) for serial, entry in plan.get("devices", {}).items()]
+    data = json.dumps(devices, sort_keys=True)
+    level = 0
+    while f"]{'=' * level}]" in data:
+        level += 1
+    quote = "=" * level
+    # A space before the closing bracket: data ending in "]" must not close it early.
+    return (f"-- applies the plan of run {run_id} ({script_name}): the planned writes,\n"
+            "-- where the devices still hold the values the plan read\n"
+            f"local PLAN = json_decode([{quote}[{data} ]{quote}])\n{APPLIER}")
+
+
+def _device(serial: str, entry: dict[str, Any]) -> dict[str, Any]:
+    protocol = entry["protocol"]
+    checks: dict[str, Any] = {}
+    calls = []
+    for call in entry["calls"]:
+        for change in call["changes"]:
+            if change.get("checked") and change["path"] not in checks:
+                checks[change["path"]] = change["before"]
+        instance = next((c.get("instance") for c in call["changes"] if c["op"] == "add"), None)
+        if protocol == "usp" and instance is not None:
+            instance = next(c["after"] for c in call["changes"] if c["op"] == "add")
+        calls.append({**_payload(protocol, call["request"]), "line": call.get("line"),
+                      "instance": instance})
+    return {"serial": serial, "protocol": protocol, "calls": calls,
+            "checks": [{"path": p, "before": b} for p, b in checks.items()],
+            "read": _read_payload(protocol, list(checks))}
+
+
+def _read_payload(protocol: str, paths: list[str]) -> Any:
+    """The request reading ``paths`` now (built here: escaped as the protocol needs)."""
+    if protocol == "cwmp":
+        return _request_body(RpcRequest("GetParameterValues", names=paths))
+    return {"header": {"msg_id": "apply-read", "msg_type": "GET"},
+            "body": {"request": {"get": {"param_paths": paths}}}}
+
+
+def _payload(protocol: str, request: dict[str, Any]) -> dict[str, Any]:
+    if protocol == "cwmp":
+        rpc = RpcRequest.from_json(request)
+        types = {"SetParameterValues": 1, "AddObject": 2, "DeleteObject": 3}
+        return {"payload": _request_body(rpc), "message_type": types[rpc.method]}
+    return {"payload": request}
+
+
+def summary(plan: dict[str, Any]) -> dict[str, int]:
+    """How many devices, calls and changes a plan holds."""
+    devices = plan.get("devices", {})
+    calls = sum(len(d["calls"]) for d in devices.values())
+    changes = sum(len(c["changes"]) for d in devices.values() for c in d["calls"])
+    return {"devices": len(devices), "calls": calls, "changes": changes}
