@@ -83,6 +83,7 @@ class ConnectionState:
     user: str | None = None
     tls: bool = False
     base_url: str = ""  # scheme://Host of its last request
+    challenged: bool = False  # it was answered 401 (onboarding: see authentication.py)
 
 
 @dataclass
@@ -285,8 +286,11 @@ class Acs:
         if urlsplit(request.target).path != self.config.path:
             return Response(404)
         if self.config.auth in ("required", "onboard") and state.user is None:
-            state.user, stale = await self.auth.authenticate(request, state.peer_ip)
+            state.user, stale = await self.auth.authenticate(
+                request, state.peer_ip, state.challenged
+            )
             if state.user is None:
+                state.challenged = True
                 return self.auth.challenge(stale)
         state.base_url = f"{'https' if state.tls else 'http'}://{request.headers.get('host', '')}"
         self._find_session(request, state)

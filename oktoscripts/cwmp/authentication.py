@@ -51,11 +51,16 @@ class CpeAuthenticator:
         header = challenge(self.backend.realm, self.nonces.issue(), stale)
         return Response(401, [("WWW-Authenticate", header)])
 
-    async def authenticate(self, request: Request, peer_ip: str) -> tuple[str | None, bool]:
+    async def authenticate(
+        self, request: Request, peer_ip: str, challenged: bool = False
+    ) -> tuple[str | None, bool]:
         """(user, stale): the credential the request's headers prove, or None;
-        stale when a fresh nonce is all the client needs (RFC 7616)."""
+        stale when a fresh nonce is all the client needs (RFC 7616). A request
+        without credentials after a challenge on its connection (``challenged``)
+        proves the empty factory credential, when that one is configured: a CPE
+        with credentials answers the challenge with them instead."""
         if not request.headers.get("authorization"):
-            if self.factory is not None and self.factory.admits_no_credentials():
+            if challenged and self.factory is not None and self.factory.admits_no_credentials():
                 return FACTORY_USER, False
             return None, False
         if self.throttle.blocked(peer_ip):

@@ -29,7 +29,8 @@ ACS_CREDENTIAL = "ACS credential"  # the provisioning step's purpose
 
 def parse_credentials(value: str) -> tuple[tuple[str, str], ...]:
     """``user:password,user2:password2`` -> pairs; ``:`` is the empty credential
-    (which also admits a CPE that sends no Authorization at all)."""
+    (which also admits a CPE that sends no Authorization again after a 401 on
+    the same connection)."""
     pairs = []
     for item in value.split(","):
         item = item.strip()

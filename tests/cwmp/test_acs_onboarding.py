@@ -86,8 +86,9 @@ async def test_the_factory_password_cannot_claim_a_provisioned_cpe(fleet_factory
     with the factory credential: someone knowing it cannot pose as that CPE."""
     from oktoscripts.sim.cwmp_cpe import CpeFleet, CpeOptions
 
-    genuine = await fleet_factory(1)  # per-CPE credentials, stored
-    await _sessions(genuine, 1)
+    genuine = await fleet_factory(1)  # per-CPE credentials, stored (Digest: no
+    await _sessions(genuine, 1)  # Authorization until challenged: no factory login)
+    assert _onboarding(mongo_db, genuine.cpes[0].serial) is None
     impostor = CpeFleet(1, CpeOptions(acs_url=url, auth="basic", username=FACTORY[0],
                                       password=FACTORY[1]), prefix=genuine.prefix)
     await impostor.start()
@@ -100,3 +101,24 @@ async def test_the_factory_password_cannot_claim_a_provisioned_cpe(fleet_factory
         assert _onboarding(mongo_db, genuine.cpes[0].serial)["state"] == ""
     finally:
         await impostor.stop()
+
+
+async def test_a_cpe_sending_no_credentials_after_the_challenge_is_onboarded(
+    acs, mongo_db, credential_store
+):
+    """The empty factory credential: a CPE that answers the 401 with a request
+    without credentials, on the same connection."""
+    from oktoscripts.cwmp.http11 import ClientConnection
+
+    from .raw import XML, inform
+
+    serial = "EMPTYPW0001"
+    conn = ClientConnection(f"http://127.0.0.1:{acs.port}/acs")
+    try:
+        first = await conn.request("POST", [XML], inform(serial, oui="00A0B1"))
+        assert first.status == 401
+        second = await conn.request("POST", [XML], inform(serial, oui="00A0B1"))
+        assert second.status == 200 and b"InformResponse" in second.body
+    finally:
+        await conn.close()
+    assert mongo_db.devices.find_one({"_id": serial}) is not None
