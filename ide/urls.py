@@ -37,6 +37,8 @@ urlpatterns = [
     path("runs/<uuid:run_id>/rerun", runs.rerun, name="rerun"),
     path("devices/", devices.device_list, name="devices"),
     path("devices/<serial:serial>/", devices.device_detail, name="device"),
+    path("devices/<serial:serial>/operation", devices.device_operation,
+         name="device_operation"),
     path("files/", files.file_list, name="files"),
     path("files/upload", files.file_upload, name="file_upload"),
     path("files/delete", files.file_delete, name="file_delete"),

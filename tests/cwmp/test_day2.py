@@ -187,3 +187,25 @@ async def test_a_stored_firmware_reaches_the_cpe_through_a_signed_url(
             assert (await client.request("GET", target=bad)).status == 404
     finally:
         await client.close()
+
+
+async def test_the_device_page_operations_run_against_a_real_cpe(
+    fleet_factory, services, mongo_db
+):
+    """The scripts the device page starts (oktoscripts/devices/operations.py)."""
+    from oktoscripts.devices.operations import script
+    from oktoscripts.filestore.store import FileStore
+
+    store = FileStore(mongo_db)
+    store.ensure_indexes()
+    store.put("fw-5.0.0.bin", firmware_image("5.0.0"), "1 Firmware Upgrade Image", "tester")
+    _, cpe = await _cpe(fleet_factory)
+    device = await asyncio.to_thread(services.devices.get_lua, cpe.serial)
+    await run_lua(script("reboot", device), services, serial=cpe.serial)
+    await eventually(lambda: cpe.rebooted == 1)
+    result = await run_lua(script("download", device), services, serial=cpe.serial,
+                           file="fw-5.0.0.bin")
+    assert result["transfer_complete"] is True
+    assert cpe.dm.value("Device.DeviceInfo.SoftwareVersion") == "5.0.0"
+    await run_lua(script("factory_reset", device), services, serial=cpe.serial)
+    await eventually(lambda: cpe.factory_resets == 1)
