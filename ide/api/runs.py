@@ -71,7 +71,8 @@ def create_run(request: HttpRequest, body: RunRequest) -> Status:
     started_by = "api" if "Authorization" in request.headers else "user"
     try:
         run = start_run(source, user=request.user, args=body.args,
-                        origin=Origin(started_by), run_id=str(body.run_id) if body.run_id else None)
+                        origin=Origin(started_by, debug=body.debug),
+                        run_id=str(body.run_id) if body.run_id else None)
     except IntegrityError:
         raise ApiError("a run with this run_id exists already", 409) from None
     except RunQueueError as exc:

@@ -159,6 +159,13 @@ class RunRequest(Request):
                                    description="unsaved text to run as a draft of the script "
                                                "(kept with the run, no version made; needs "
                                                "the edit capability too); with it, no version")
+    debug: StrictBool = Field(False, description="a debug run: it waits for the IDE's debugger "
+                                                 "(README \"Debugger\")")
+
+
+class BreakpointsBody(Request):
+    breakpoints: list[dict] = Field(description="[{line, condition?, hit?, log?}] (README "
+                                                "\"Debugger\")")
 
 
 class RunOut(Schema):

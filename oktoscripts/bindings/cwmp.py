@@ -140,7 +140,7 @@ async def call_device(
         answer = await transport(request)
     if record:
         ctx.record_call(name, serial, time.monotonic() - started, bool(answer.get("ok")),
-                        line=line)
+                        line=line, request=request, answer=answer)
     return answer
 
 

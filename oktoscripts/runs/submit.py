@@ -50,6 +50,7 @@ def _new_run(
     replay_key: str = "",
     mode: str = "run",
     plan_of_id: Any = None,
+    debug: bool = False,
 ) -> Run:
     if mode not in Run.Mode.values:
         raise ValueError(f"unknown mode {mode!r} (use {' or '.join(Run.Mode.values)})")
@@ -78,6 +79,7 @@ def _new_run(
         replay_key=replay_key,
         mode=mode,
         plan_of_id=plan_of_id,
+        debug=debug,
     )
 
 
@@ -126,6 +128,7 @@ async def asubmit_run(
     replay_key: str = "",
     mode: str = "run",
     plan_of_id: Any = None,
+    debug: bool = False,
 ) -> Run:
     """Store a queued Run and put its request on the run queue; returns the Run.
 
@@ -140,7 +143,7 @@ async def asubmit_run(
     author must hold a guarded binding's permission too. A run with no user
     acts for the machine's operator when ``started_by`` is "cli", else for no one.
     ``replay_key``: the run may be run again after its worker died
-    (Run.replay_key), a bulk run's item."""
+    (Run.replay_key), a bulk run's item. ``debug``: run it with the debugger."""
     run = _new_run(
         code,
         script_name,
@@ -157,6 +160,7 @@ async def asubmit_run(
         replay_key,
         mode,
         plan_of_id,
+        debug,
     )
     await sync_to_async(run.save)(force_insert=True)
     try:
@@ -190,6 +194,7 @@ def submit_run(code: str, **options: Any) -> Run:
         options.get("replay_key", ""),
         options.get("mode", "run"),
         options.get("plan_of_id"),
+        options.get("debug", False),
     )
     run.save(force_insert=True)
     try:
