@@ -130,7 +130,12 @@ _TABLE = (
     Variable("OKTOSCRIPTS_ACS_TLS_CERT", "text", "", "the ACS's own HTTPS certificate"),
     Variable("OKTOSCRIPTS_ACS_TLS_KEY", "text", "", "key of OKTOSCRIPTS_ACS_TLS_CERT"),
     Variable("OKTOSCRIPTS_ACS_CR_CA", "text", "", "more CAs for https:// Connection Requests"),
-    Variable("OKTOSCRIPTS_ACS_AUTH", "text", "required", "required or off"),
+    Variable("OKTOSCRIPTS_ACS_AUTH", "text", "required", "required, onboard or off"),
+    Variable("OKTOSCRIPTS_ACS_ONBOARD_CREDENTIALS", "secret", ":",
+             "onboard: the factory credentials, user:password,..."),
+    Variable("OKTOSCRIPTS_ACS_FILE_URL", "text", "", "base URL of stored files' downloads"),
+    Variable("OKTOSCRIPTS_ACS_FILE_URL_TTL", "number", 3600.0,
+             "seconds a signed download URL is good"),
     Variable("OKTOSCRIPTS_ACS_UNKNOWN_CPE", "text", "accept", "accept or reject"),
     Variable("OKTOSCRIPTS_ACS_SESSION_TIMEOUT", "number", 30.0, "seconds a silent CPE keeps "
              "its session"),
@@ -153,6 +158,7 @@ _TABLE = (
     Variable("OKTOSCRIPTS_USP_WS_AUTH", "text", "on", "on, cert or off"),
     Variable("OKTOSCRIPTS_USP_WS_DIAL", "list", [], "agents' WebSocket servers to dial"),
     Variable("OKTOSCRIPTS_USP_TIMEOUT", "int", 30, "seconds a script waits for a USP response"),
+    Variable("OKTOSCRIPTS_USP_MQTT_LEASE", "int", 300, "seconds of an MQTT agent's lease"),
     # Single sign-on: OpenID Connect
     Variable("OKTOSCRIPTS_OIDC_ISSUER", "text", "", "issuer URL; unset: OpenID Connect off"),
     Variable("OKTOSCRIPTS_OIDC_CLIENT_ID", "text", "", "client id at the provider"),

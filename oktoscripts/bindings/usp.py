@@ -130,11 +130,11 @@ async def send_usp_message(ctx: Any, serial: str, json_payload: Any) -> Any:
 async def read_usp_parameters(ctx: Any, device: dict) -> dict[str, str] | None:
     """DeviceInfo, PPPoE username, WAN IP and MAC addresses of a TR-181 agent
     ({path: value}) in one Get; None when the agent could not be read. A path
-    the agent does not implement is left out."""
+    the agent does not implement is left out. The binding records the call."""
     endpoint_id = device["serial"]
+    started = time.monotonic()
     msg = messages.request("get", param_paths=list(REFRESH_PATHS), max_depth=1)
     timeout = _timeout_s(ctx)
-    started = time.monotonic()
     answer = (await call_agent(_nats(ctx), endpoint_id, msg, timeout) if timeout > 0
               else results.error_table("408", "no time left in the run"))
     values: dict[str, str] | None = None
@@ -145,7 +145,6 @@ async def read_usp_parameters(ctx: Any, device: dict) -> dict[str, str] | None:
                 for param, value in resolved.result_params.items():
                     values[resolved.resolved_path + param] = value
     latency = time.monotonic() - started
-    ctx.record_call("refresh_device_parameters", endpoint_id, latency, values is not None)
     series.device_call("usp", None if values is not None else _error_code(answer), latency)
     return values
 

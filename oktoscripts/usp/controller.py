@@ -39,6 +39,9 @@ class AgentLink:
     send: Callable[[bytes], Awaitable[None]]
     address: dict[str, Any] = field(default_factory=dict)  # {"topic": ...} / {"peer": ...}
     close: Callable[[], Awaitable[None]] | None = None  # ends a connection-based link
+    # False for a route remembered from before (the registry's MQTT topic after a
+    # restart): the first record over it proves the agent is there, and counts.
+    confirmed: bool = True
 
     def same_route(self, other: AgentLink) -> bool:
         return self.mtp == other.mtp and self.address == other.address
@@ -97,6 +100,7 @@ class Controller:
         self.on_agent_gone: Callable[[str, str], None] | None = None
         self.link_loader: Callable[[str], Awaitable[AgentLink | None]] | None = None
         self.unknown_agent_code: Callable[[str], Awaitable[str]] | None = None
+        self.on_heard: Callable[[AgentLink], None] | None = None  # every record (liveness)
         series.watch(series.USP_AGENTS_CONNECTED, lambda: len(self.links))
 
     def _count(self, name: str) -> None:
@@ -107,7 +111,8 @@ class Controller:
     def agent_connected(self, link: AgentLink, reason: str = "mtp-connect") -> None:
         """An MTP has a (new) route to an agent."""
         previous = self.links.get(link.endpoint_id)
-        if previous is not None and reason == "record" and previous.same_route(link):
+        if (previous is not None and reason == "record" and previous.confirmed
+                and previous.same_route(link)):
             return  # the usual case: one more record over the route we know
         self.links[link.endpoint_id] = link
         if (previous is not None and previous is not link and previous.mtp == link.mtp
@@ -205,6 +210,8 @@ class Controller:
                                      "or not the connected endpoint", record.from_id)
             return
         kind = record.WhichOneof("record_type")
+        if self.on_heard is not None and kind != "disconnect":
+            self.on_heard(link)
         if kind == "disconnect":
             self.agent_disconnected(self.links.get(record.from_id, link), record.disconnect.reason)
             return
