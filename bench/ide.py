@@ -131,6 +131,8 @@ def main() -> int:
         report("syntax check + lint, 200 lines", timed(
             client, "post", "/api/check", data={"source": source},
             content_type="application/json"), 50),
+        report("data-model paths (GET /api/datamodel)", timed(
+            client, "get", "/api/datamodel?prefix=Device.WiFi.SSID.1."), 50),
     ]
     return 0 if all(results) and browser_report(user) else 1
 
@@ -145,6 +147,7 @@ def browser_report(user: object) -> bool:
         report(f"open a stored run of {BIG:,} lines (browser)", figures["open_big"], 1000),
         rate("100,000 printed lines -> console (run to screen)", figures["stream_run"], 20_000),
         rate("100,000 lines -> console (socket batches)", figures["stream_synthetic"], 20_000),
+        report("'.' in a path -> completion list (browser)", figures["path_completion"], 50),
     ]
     print(f"{'longest frame while streaming':<42} {figures['longest_frame']:7.1f} ms")
     return all(results)
@@ -223,6 +226,28 @@ MEASURE_SYNTHETIC = """big => new Promise(resolve => {
     check();
   };
   send();
+})"""
+
+# Typing "." after a data-model object inside a string: the time until the
+# completion list shows its children (each round a path not asked before).
+PATH_ROOTS = ["Device.WiFi", "Device.IP", "Device.Ethernet", "Device.DHCPv4", "Device.DNS",
+              "Device.Hosts", "Device.NAT", "Device.Routing", "Device.Users", "Device.Time",
+              "Device.DeviceInfo", "Device.ManagementServer"]
+MEASURE_PATH = """root => new Promise(resolve => {
+  const ed = window.oktoEditor;
+  ed.setValue('send_cwmp_message("SN1", "' + root + '")', 1);
+  ed.navigateLineEnd(); ed.navigateLeft(2);
+  ed.focus();
+  const t0 = performance.now();
+  ed.execCommand("insertstring", ".");
+  const check = () => {
+    const shown = ".ace_autocomplete:not([style*='display: none']) .ace_line";
+    const line = document.querySelector(shown);
+    if (line && line.textContent.includes(root + ".")) { resolve(performance.now() - t0); return; }
+    if (performance.now() - t0 > 5000) { resolve(-1); return; }
+    requestAnimationFrame(check);
+  };
+  check();
 })"""
 
 MEASURE_CLICK = """() => new Promise(resolve => {
@@ -312,6 +337,7 @@ def browser_figures(user: object) -> dict:
             page.goto(f"{base}/scripts/{script.pk}/")
             page.wait_for_selector("#editor .ace_content")
             figures: dict = {"first_line": [], "open_big": [], "stream_run": [],
+                             "path_completion": [],
                              "stream_synthetic": [], "longest_frame": 0.0}
             for i in range(BROWSER_ROUNDS + 2):
                 elapsed = page.evaluate(MEASURE_CLICK)
@@ -331,6 +357,12 @@ def browser_figures(user: object) -> dict:
                 figures["stream_run"].append(BIG / (elapsed / 1000))
                 page.wait_for_function("() => !document.getElementById('run-btn').disabled",
                                        timeout=120_000)
+            figures["path_completion"] = []
+            for root in PATH_ROOTS:
+                elapsed = page.evaluate(MEASURE_PATH, root)
+                if elapsed >= 0:
+                    figures["path_completion"].append(elapsed)
+                page.keyboard.press("Escape")
             for _ in range(BIG_ROUNDS):
                 elapsed, longest = page.evaluate(MEASURE_SYNTHETIC, BIG)
                 figures["stream_synthetic"].append(BIG / (elapsed / 1000))

@@ -9,7 +9,8 @@ InternetGatewayDevice:1).
 for every object and parameter its path (``{i}`` for an instance number), its
 type, its access (readOnly / readWrite) and the first sentence of its
 description, plus the BBF licence text the XML carries, which must travel with
-the derived data. Run again to move to a newer data model release.
+the derived data (also in ide/data/BBF-LICENSE.txt). Run again to move to a
+newer data model release.
 """
 
 from __future__ import annotations
@@ -109,6 +110,11 @@ def main(argv: list[str]) -> int:
            "licence": licences, "models": models}
     Path(args.out).write_text(json.dumps(out, ensure_ascii=False, separators=(",", ":")) + "\n",
                               encoding="utf-8")
+    notice = Path(args.out).with_name("BBF-LICENSE.txt")
+    notice.write_text("ide/data/datamodel.json is derived from these Broadband Forum data "
+                      "model files:\n" + "".join(f"  {m['file']} ({m['model']})\n" for m in models)
+                      + "\nTheir copyright and licence:\n\n" + "\n\n".join(licences) + "\n",
+                      encoding="utf-8")
     return 0
 
 
