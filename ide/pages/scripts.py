@@ -170,7 +170,7 @@ def editor(request: HttpRequest, script_id: int) -> HttpResponse:
         "platform_limits": platform_settings.describe_limits(),
         "completion_json": completion_data(),
         "editor_config": {
-            "scriptId": script.pk, "scriptName": script.name,
+            "scriptId": script.pk, "scriptName": script.name, "user": request.user.username,
             "version": version.number if version else 0,
             "canEdit": can(request.user, Capability.EDIT) and not script.deleted,
             "canRun": can(request.user, Capability.RUN) and not script.deleted,

@@ -382,28 +382,11 @@
   }
 
   /* ---- arguments ---- */
-  const argRows = document.getElementById("arg-rows");
-  function addArg(k, v) {
-    const row = document.createElement("div");
-    row.className = "row";
-    row.innerHTML = "<input placeholder='name' aria-label='argument name'><input placeholder='value' aria-label='argument value'><button class='btn small' type='button' title='remove'>×</button>";
-    row.children[0].value = k || ""; row.children[1].value = v || "";
-    row.children[2].addEventListener("click", () => { row.remove(); argsEmpty(); });
-    argRows.appendChild(row);
-    argsEmpty();
-    return row;
-  }
-  function argsEmpty() { document.getElementById("args-empty").style.display = argRows.children.length ? "none" : ""; }
+  const argRows = new window.Okto.ArgumentRows(document.getElementById("arg-rows"), document.getElementById("args-empty"),
+    cfg.canRun ? "okto.args." + cfg.user + "." + cfg.scriptId : null);
   const addArgBtn = document.getElementById("add-arg");
-  if (addArgBtn) addArgBtn.addEventListener("click", () => addArg().children[0].focus());
-  function collectArgs() {
-    const args = {};
-    for (const row of argRows.children) {
-      const k = row.children[0].value.trim();
-      if (k) args[k] = row.children[1].value;
-    }
-    return args;
-  }
+  if (addArgBtn) addArgBtn.addEventListener("click", () => argRows.add().children[0].focus());
+  function collectArgs() { return argRows.collect(); }
 
   /* ---- run ---- */
   let current = null;
@@ -419,6 +402,8 @@
     if (!cfg.canRun) return;
     const ranText = editor.getValue();
     const draft = cfg.canEdit && setState();
+    let args;
+    try { args = collectArgs(); } catch (e) { statusEl.className = "badge failed"; statusEl.textContent = e.message; return; }
     runBtn.disabled = true;
     statusEl.className = "badge plain";
     statusEl.textContent = "starting";
@@ -436,9 +421,10 @@
       onRefused: () => { runBtn.disabled = false; },
     });
     try {
-      const body = draft ? { script_id: cfg.scriptId, code: ranText, args: collectArgs(), run_id: runId }
-        : { script_id: cfg.scriptId, version: version, args: collectArgs(), run_id: runId };
+      const body = draft ? { script_id: cfg.scriptId, code: ranText, args: args, run_id: runId }
+        : { script_id: cfg.scriptId, version: version, args: args, run_id: runId };
       const r = await api("POST", "/api/runs", body);
+      argRows.remember();
       runLink.href = "/runs/" + r.id + "/";
       runLink.style.display = "";
       if (!current.status) current.setStatus(r.status);

@@ -403,3 +403,30 @@ def test_dark_mode_follows_the_system_and_the_toggle(platform, browser):
     page.wait_for_selector("#editor .ace_content")
     assert page.evaluate(background) == "rgb(244, 245, 247)"
     context.close()
+
+
+def test_typed_arguments_reach_the_script_and_are_kept(editor, platform):
+    editor.goto(editor.url)  # a fresh page: no arguments kept yet for this script
+    editor.wait_for_selector("#editor .ace_content")
+    for name, kind, value in (("count", "number", "3"), ("dry", "boolean", "true"),
+                              ("opts", "json", '{"ports": [80, 443]}'), ("label", "text", "x")):
+        editor.click("#add-arg")
+        row = editor.locator("#arg-rows .row").last
+        row.locator("input").first.fill(name)
+        row.locator("select").select_option(kind)
+        row.locator("input").nth(1).fill(value)
+    _run(editor, "return {count = args.count + 1, dry = args.dry, port = args.opts.ports[2],"
+                 " label = args.label}\n")
+    _wait_end(editor)
+    assert '"count": 4' in editor.inner_text("#result pre.json")
+    assert '"dry": true' in editor.inner_text("#result pre.json")
+    assert '"port": 443' in editor.inner_text("#result pre.json")
+    # Kept for the next visit, per user and script.
+    editor.goto(editor.url)
+    editor.wait_for_selector("#editor .ace_content")
+    assert editor.locator("#arg-rows .row").count() == 4
+    assert editor.locator("#arg-rows .row select").first.input_value() == "number"
+    # A wrong value says which argument, and nothing runs.
+    editor.locator("#arg-rows .row").first.locator("input").nth(1).fill("three")
+    editor.click("#run-btn")
+    assert "count must be a number" in editor.inner_text("#run-status")
