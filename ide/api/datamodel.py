@@ -10,6 +10,7 @@ from pymongo.errors import PyMongoError
 
 from ide import datamodel
 from ide.api.auth import needs
+from oktoscripts.config import ConfigError
 from oktoscripts.roles import Capability
 
 router = Router(tags=["devices"])
@@ -50,7 +51,7 @@ def _reported(serial: str) -> tuple[str | None, list[str]]:
             doc = collection.find_one({"_id": serial}, {"product_class": 1})
             product_class = (doc or {}).get("product_class") or None
         return product_class, datamodel.reported_paths(product_class, collection)
-    except PyMongoError:
+    except (PyMongoError, ConfigError):  # no device database: the standard model alone
         return None, []
 
 
