@@ -155,6 +155,8 @@ class RunRequest(Request):
     args: Args = None
     run_id: UUID | None = Field(None, description="an id chosen by the caller, to open the "
                                                   "run's console before it starts")
+    mode: Literal["run", "plan"] = Field("run", description="plan: reads go to the devices, "
+                                         "writes are planned (not made); see /runs/{id}/plan")
 
 
 class RunOut(Schema):
@@ -173,6 +175,18 @@ class RunOut(Schema):
     finished: Time
     error: dict[str, Json] | None
     metrics: dict[str, Json] | None
+    mode: Literal["run", "plan", "apply"] = Field(description="plan: writes planned, not made; "
+                                                  "apply: applies the plan of run plan_of")
+    plan_of: str | None
+
+
+class PlanOut(Schema):
+    run_id: str
+    status: str
+    plan: dict[str, Json] | None = Field(description="per device, each planned call with its "
+                                         "changes (before, after) and script line")
+    summary: dict[str, int]
+    applications: list[str] = Field(description="the runs that applied it")
 
 
 class RunList(Schema):

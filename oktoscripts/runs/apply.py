@@ -146,3 +146,27 @@ def summary(plan: dict[str, Any]) -> dict[str, int]:
     calls = sum(len(d["calls"]) for d in devices.values())
     changes = sum(len(c["changes"]) for d in devices.values() for c in d["calls"])
     return {"devices": len(devices), "calls": calls, "changes": changes}
+
+
+def start_apply(plan_run: Any, user: Any, started_by: str) -> Any:
+    """Start the run applying the plan of ``plan_run`` (a finished plan-mode Run),
+    acting for ``user``. ValueError says why it cannot be applied."""
+    from oktoscripts.runs.models import Run
+    from oktoscripts.scripts.start import Origin, Source, start_run
+
+    if plan_run.mode != Run.Mode.PLAN:
+        raise ValueError("this run was not run in plan mode: there is no plan to apply")
+    if plan_run.status != Run.Status.SUCCEEDED:
+        raise ValueError("only the plan of a succeeded run is applied "
+                         f"(this one {plan_run.status})")
+    plan = (plan_run.metrics or {}).get("plan") or {}
+    if plan.get("left_out"):
+        raise ValueError(f"the plan is incomplete ({plan['left_out']} calls left out): "
+                         "apply it by running the script")
+    if not plan.get("devices"):
+        raise ValueError("the plan changes nothing")
+    code = applier_code(plan, plan_run.script_name, str(plan_run.pk))
+    source = Source.file(f"{plan_run.script_name} (apply plan)", code)
+    origin = Origin(started_by, trigger=f"plan of run {plan_run.pk}", mode="apply",
+                    plan_of=str(plan_run.pk))
+    return start_run(source, user=user, args={}, origin=origin)

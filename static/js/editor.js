@@ -263,7 +263,8 @@
   const resultEl = document.getElementById("result");
   const runLink = document.getElementById("run-link");
 
-  async function run() {
+  async function run(mode) {
+    mode = mode === "plan" ? "plan" : "run";
     if (!cfg.canRun) return;
     if (cfg.canEdit && !(await save())) return;
     if (setState()) { statusEl.textContent = "save first"; return; }
@@ -282,7 +283,7 @@
     });
     out.innerHTML = "<div class='placeholder'>Waiting for output…</div>";
     try {
-      const r = await api("POST", "/api/runs", { script_id: cfg.scriptId, version: version, args: collectArgs(), run_id: runId });
+      const r = await api("POST", "/api/runs", { script_id: cfg.scriptId, version: version, args: collectArgs(), run_id: runId, mode: mode });
       runLink.href = "/runs/" + r.id + "/";
       runLink.style.display = "";
       if (!current.status) current.setStatus(r.status);
@@ -298,7 +299,10 @@
     cancelBtn.disabled = true;
     try { await api("POST", "/api/runs/" + current.runId + "/cancel"); } catch (e) { current.system("Cancel failed: " + e.message); }
   });
-  if (runBtn) runBtn.addEventListener("click", run);
+  if (runBtn) runBtn.addEventListener("click", () => run("run"));
+  /* Plan mode: the run's page shows the plan as a diff, and applies it. */
+  const planBtn = document.getElementById("plan-btn");
+  if (planBtn) planBtn.addEventListener("click", () => run("plan"));
   const saveBtn = document.getElementById("save-btn");
   if (saveBtn) saveBtn.addEventListener("click", save);
 
