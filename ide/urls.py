@@ -35,6 +35,7 @@ urlpatterns = [
     path("runs/<uuid:run_id>/", runs.run_detail, name="run"),
     path("runs/<uuid:run_id>/rerun", runs.rerun, name="rerun"),
     path("runs/<uuid:run_id>/apply", runs.apply_plan, name="apply_plan"),
+    path("runs/<uuid:run_id>/replay", runs.replay_run, name="replay_run"),
     path("devices/", devices.device_list, name="devices"),
     path("devices/<serial:serial>/", devices.device_detail, name="device"),
     path("reference/", reference.reference, name="reference"),

@@ -15,6 +15,7 @@ from ide.api.auth import ApiError, needs
 from ide.api.schemas import (
     Cancelled,
     PlanOut,
+    ReplayRequest,
     RunList,
     RunOut,
     RunOutput,
@@ -150,3 +151,20 @@ def apply_plan(request: HttpRequest, run_id: UUID) -> Status:
     except ValueError as exc:
         raise ApiError(str(exc), 409) from None
     return Status(201, run_json(applied))
+
+
+@router.post("/runs/{uuid:run_id}/replay", response={201: RunOut},
+             summary="Replay a finished run: the same version and arguments, its device calls "
+                     "answered from the run's recording (no device is reached)", **RUN)
+def replay_run(request: HttpRequest, run_id: UUID, body: ReplayRequest | None = None) -> Status:
+    from oktoscripts.runs.replay import start_replay
+
+    run = get_object_or_404(Run, pk=run_id)
+    started_by = "api" if "Authorization" in request.headers else "user"
+    try:
+        replay = start_replay(run, request.user, started_by, body.version if body else None)
+    except RunQueueError as exc:
+        raise ApiError(str(exc), 503) from None
+    except ValueError as exc:
+        raise ApiError(str(exc), 409) from None
+    return Status(201, run_json(replay))

@@ -180,6 +180,11 @@ class RunOut(Schema):
     plan_of: str | None
 
 
+class ReplayRequest(Request):
+    version: StrictInt | None = Field(None, description="another version of the run's script "
+                                                        "to replay (default: the run's own)")
+
+
 class PlanOut(Schema):
     run_id: str
     status: str

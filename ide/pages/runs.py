@@ -47,6 +47,8 @@ def run_detail(request: HttpRequest, run_id: str) -> HttpResponse:
         metrics["binding_names"] = ", ".join(f"{k} ×{v}" for k, v in sorted(calls.items()))
     return render(request, "ide/run.html", {
         "plan": _plan_view(run, metrics), "plan_of": run.plan_of_id,
+        "recorded": run.is_final and bool((metrics.get("recording") or {}).get("calls")),
+        "replay": metrics.get("replay") if run.mode == Run.Mode.REPLAY else None,
         "run": run, "version": version, "code_lines": run.code.splitlines(),
         "error_line": error_line, "metrics": metrics,
         "device_calls": (metrics.get("device_calls") or [])[:200],
@@ -109,4 +111,20 @@ def apply_plan(request: HttpRequest, run_id: str) -> HttpResponse:
     except (RunQueueError, ValueError) as exc:
         messages.error(request, str(exc))
         return redirect("run", plan_run.pk)
+    return redirect("run", run.pk)
+
+
+@requires(Capability.RUN)
+@require_POST
+def replay_run(request: HttpRequest, run_id: str) -> HttpResponse:
+    """Start the replay of this run against its recorded device calls."""
+    from oktoscripts.runs.replay import start_replay
+    from oktoscripts.runs.submit import RunQueueError
+
+    recorded = get_object_or_404(Run, pk=run_id)
+    try:
+        run = start_replay(recorded, request.user, "user")
+    except (RunQueueError, ValueError) as exc:
+        messages.error(request, str(exc))
+        return redirect("run", recorded.pk)
     return redirect("run", run.pk)

@@ -50,6 +50,7 @@ def _new_run(
     replay_key: str = "",
     mode: str = "run",
     plan_of_id: Any = None,
+    replay_of_id: Any = None,
 ) -> Run:
     if mode not in Run.Mode.values:
         raise ValueError(f"unknown mode {mode!r} (use {' or '.join(Run.Mode.values)})")
@@ -78,6 +79,7 @@ def _new_run(
         replay_key=replay_key,
         mode=mode,
         plan_of_id=plan_of_id,
+        replay_of_id=replay_of_id,
     )
 
 
@@ -126,6 +128,7 @@ async def asubmit_run(
     replay_key: str = "",
     mode: str = "run",
     plan_of_id: Any = None,
+    replay_of_id: Any = None,
 ) -> Run:
     """Store a queued Run and put its request on the run queue; returns the Run.
 
@@ -157,6 +160,7 @@ async def asubmit_run(
         replay_key,
         mode,
         plan_of_id,
+        replay_of_id,
     )
     await sync_to_async(run.save)(force_insert=True)
     try:
@@ -190,6 +194,7 @@ def submit_run(code: str, **options: Any) -> Run:
         options.get("replay_key", ""),
         options.get("mode", "run"),
         options.get("plan_of_id"),
+        options.get("replay_of_id"),
     )
     run.save(force_insert=True)
     try:

@@ -93,6 +93,7 @@ class Origin:
     # "apply": it applies the plan of run ``plan_of`` (oktoscripts/runs/apply.py).
     mode: str = "run"
     plan_of: str | None = None
+    replay_of: str | None = None  # "replay": the run whose recording answers
 
 
 def _submission(source: Source, args: object, origin: Origin, user: Any,
@@ -116,6 +117,7 @@ def _submission(source: Source, args: object, origin: Origin, user: Any,
         "replay_key": origin.replay_key,
         "mode": origin.mode,
         "plan_of_id": origin.plan_of,
+        "replay_of_id": origin.replay_of,
     }
 
 
@@ -124,6 +126,8 @@ def _record(run: Run, source: Source, origin: Origin, user: Any) -> None:
     extra = {"mode": origin.mode} if origin.mode != "run" else {}
     if origin.plan_of:
         extra["plan_of"] = str(origin.plan_of)
+    if origin.replay_of:
+        extra["replay_of"] = str(origin.replay_of)
     audit.record(actor, "run.start", source.name, run=str(run.pk), args=run.args,
                  started_by=origin.started_by, trigger=run.trigger, **source.describe(), **extra)
 
