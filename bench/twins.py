@@ -43,6 +43,7 @@ def grow(cpe, params: int) -> None:
 async def bench(options: argparse.Namespace) -> None:
     import nats
     from django.conf import settings
+    from oktoscripts.embedded.ports import free_port
 
     from oktoscripts.cwmp import client
     from oktoscripts.cwmp.app import start_acs

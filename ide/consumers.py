@@ -6,6 +6,9 @@ Messages to the browser:
 ``{"type": "run", "status", ...}``, ``{"type": "lines", "lines": [...]}``,
 ``{"type": "status", "status"}``, ``{"type": "end", "status", "result", "error", "metrics"}``.
 Close codes: 4403 (the user may not read runs), 4404 (no such run), 1011 (failure).
+A refused console is accepted and then closed with its code: a handshake refused
+outright reaches the browser as a bare 1006, which it cannot tell from a lost
+connection (and would retry).
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ class RunConsoleConsumer(AsyncJsonWebsocketConsumer):
         self.feed: live.RunFeed | None = None
         self.pump: asyncio.Task | None = None
         if not await _allowed(self.scope.get("user")):
-            await self.close(code=4403)
+            await self._refuse(4403)
             return
         run_id = str(self.scope["url_route"]["kwargs"]["run_id"])
         query = parse_qs(self.scope.get("query_string", b"").decode())
@@ -49,12 +52,16 @@ class RunConsoleConsumer(AsyncJsonWebsocketConsumer):
         # line comes; the run must then appear within PENDING_WAIT_S.
         pending = query.get("pending", ["0"])[0] == "1"
         if not pending and not await live.RunFeed.exists(run_id):
-            await self.close(code=4404)
+            await self._refuse(4404)
             return
         await self.accept()
         self.feed = live.RunFeed(run_id, after)
         await self.feed.subscribe(await live.client())
         self.pump = asyncio.create_task(self._forward(PENDING_WAIT_S if pending else 0.0))
+
+    async def _refuse(self, code: int) -> None:
+        await self.accept()
+        await self.close(code=code)
 
     async def disconnect(self, code: int) -> None:
         if self.pump is not None:

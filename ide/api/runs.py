@@ -24,7 +24,7 @@ from ide.api.schemas import (
 )
 from ide.api.serialize import line_json, run_json
 from ide.runfilters import RunFilters, attach_version_numbers
-from oktoscripts.roles import Capability
+from oktoscripts.roles import Capability, can
 from oktoscripts.runs.models import Run, RunOutputLine
 from oktoscripts.runs.submit import RunQueueError, cancel_run
 from oktoscripts.scripts import audit
@@ -59,13 +59,27 @@ def _version(script: Script, number: int | None) -> ScriptVersion:
     return script.latest
 
 
+def _source(request: HttpRequest, script: Script, body: RunRequest) -> Source:
+    """A saved version, or with ``code`` a draft: unsaved text run as the script
+    without making a version (running text one could not save needs EDIT too)."""
+    if body.code is None:
+        return Source.saved(_version(script, body.version), script)
+    if body.version is not None:
+        raise ApiError("give either version or code, not both")
+    if script.deleted:
+        raise ApiError("this script is deleted; restore it first", 409)
+    if not can(request.user, Capability.EDIT):
+        raise ApiError("running unsaved code needs the permission to edit scripts", 403)
+    return Source.draft(script, body.code)
+
+
 @router.post("/runs", response={201: RunOut}, summary="Run a saved script version", **RUN)
 def create_run(request: HttpRequest, body: RunRequest) -> Status:
     script = get_object_or_404(Script.objects.select_related("latest"), pk=body.script_id)
-    version = _version(script, body.version)
+    source = _source(request, script, body)
     started_by = "api" if "Authorization" in request.headers else "user"
     try:
-        run = start_run(Source.saved(version, script), user=request.user, args=body.args,
+        run = start_run(source, user=request.user, args=body.args,
                         origin=Origin(started_by, mode=body.mode),
                         run_id=str(body.run_id) if body.run_id else None)
     except IntegrityError:
@@ -74,7 +88,7 @@ def create_run(request: HttpRequest, body: RunRequest) -> Status:
         raise ApiError(str(exc), 503) from None
     except ValueError as exc:
         raise ApiError(str(exc)) from None
-    run.version_number = version.number
+    run.version_number = source.version.number if source.version is not None else None
     return Status(201, run_json(run))
 
 

@@ -155,6 +155,10 @@ class RunRequest(Request):
     args: Args = None
     run_id: UUID | None = Field(None, description="an id chosen by the caller, to open the "
                                                   "run's console before it starts")
+    code: StrictStr | None = Field(None, max_length=1_000_000,
+                                   description="unsaved text to run as a draft of the script "
+                                               "(kept with the run, no version made; needs "
+                                               "the edit capability too); with it, no version")
     mode: Literal["run", "plan"] = Field("run", description="plan: reads go to the devices, "
                                          "writes are planned (not made); see /runs/{id}/plan")
 

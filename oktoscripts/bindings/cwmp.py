@@ -38,11 +38,19 @@ PAYLOAD = Param(
     check=_non_empty,
     doc="the SOAP envelope, or just the RPC element",
 )
+def _message_type_expected(value: Any) -> str | None:
+    valid = (isinstance(value, int | float) and not isinstance(value, bool)
+             and math.isfinite(value) and value == int(value) and int(value) in MESSAGE_TYPES)
+    return None if valid else "an integer 0-4"
+
+
+# Required: the RPC cannot be told from the payload alone (completion, signature
+# help and lint read this declaration, so it must say what the call needs).
 MESSAGE_TYPE = Param(
     "message_type",
     "any",
     label="message type",
-    optional=True,
+    check=_message_type_expected,
     doc="0 GetParameterValues, 1 SetParameterValues, 2 AddObject, "
     "3 DeleteObject, 4 GetParameterNames",
 )
@@ -55,15 +63,9 @@ RETURNS = (
 
 
 def _message_type(name: str, value: Any) -> int:
-    """Argument #3 checked here so that nil is reported like any other bad value."""
-    ok = (
-        isinstance(value, int | float)
-        and not isinstance(value, bool)
-        and math.isfinite(value)
-        and value == int(value)
-        and int(value) in MESSAGE_TYPES
-    )
-    if not ok:
+    """Argument #3 as an RPC number (check_arguments has checked it already;
+    checked again for direct Python callers)."""
+    if _message_type_expected(value) is not None:
         raise ArgumentError(
             f"{name}: argument #3 (message type) must be an integer 0-4, "
             f"got {describe_value(value)}"

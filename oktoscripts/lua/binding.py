@@ -268,6 +268,15 @@ def _type_ok(kind: str, value: Any) -> bool:
     return is_number and (isinstance(value, int) or (math.isfinite(value) and value.is_integer()))
 
 
+def _expectation(param: Param, value: Any) -> str | None:
+    """What ``value`` should have been for ``param``, or None when it is fine."""
+    if param.type == "any" and param.check is not None:
+        return param.check(value)  # the check says what "any" must be, nil included
+    if not _type_ok(param.type, value) or (value is None and param.type == "any"):
+        return _EXPECTED.get(param.type, "a value")
+    return param.check(value) if param.check is not None else None
+
+
 def check_arguments(b: Binding, args: tuple) -> tuple:
     """The arguments for b.func: normalized, checked, padded to the declared count.
 
@@ -281,13 +290,9 @@ def check_arguments(b: Binding, args: tuple) -> tuple:
         if value is None and param.optional:
             checked.append(None)
             continue
-        expectation = None
-        if not _type_ok(param.type, value) or (value is None and param.type == "any"):
-            expectation = _EXPECTED.get(param.type, "a value")
-        elif param.type == "integer" and isinstance(value, float):
+        if param.type == "integer" and isinstance(value, float) and _type_ok("integer", value):
             value = int(value)
-        if expectation is None and param.check is not None:
-            expectation = param.check(value)
+        expectation = _expectation(param, value)
         if expectation is not None:
             label = param.label or param.name
             raise ArgumentError(

@@ -146,6 +146,17 @@ def _stored_lines(run_id: str, after: int, before: int | None = None) -> list[di
     return [stored_line(x) for x in lines.order_by("seq")[:50_000]]
 
 
+# Statuses in the order a run goes through them; a follower never goes back
+# (a "queued" message that arrives after the run was read as running is old news).
+_STAGE = {"queued": 0, "running": 1, "listening": 2}
+_FINAL_STAGE = 3
+
+
+def stage(status: str | None) -> int:
+    """How far along ``status`` is: queued < running < listening < any final one."""
+    return _STAGE.get(status or "", _FINAL_STAGE)
+
+
 def _epoch(value: Any) -> float | None:
     return value.timestamp() if value else None
 
@@ -175,6 +186,7 @@ class RunFeed:
         self.run_id = str(run_id)
         self.sent = max(0, after)
         self.final = Run.FINAL
+        self.stage = -1  # of the last status given
         self._queue: asyncio.Queue = asyncio.Queue()
         self._sub: Subscription | None = None
 
@@ -205,6 +217,7 @@ class RunFeed:
         state = await _run_state(self.run_id)
         if state is None:
             raise RunGone(self.run_id)
+        self.stage = stage(state["status"])
         yield "run", {"status": state["status"], "created": _epoch(state["created"]),
                       "started": _epoch(state["started"])}
         if state["status"] in self.final:
@@ -268,7 +281,9 @@ class RunFeed:
                     async for event in self._end():
                         yield event
                     return
-                yield "status", {"status": status}
+                if stage(status) > self.stage:
+                    self.stage = stage(status)
+                    yield "status", {"status": status}
         async for event in self._lines(lines):
             yield event
 

@@ -95,7 +95,10 @@
     ws.onopen = () => { this.retries = 0; this.connectedOnce = true; };
     ws.onclose = (ev) => {
       if (this.ended || this.closed) return;
-      if (ev.code === 4403 || ev.code === 4404) { this.system(ev.code === 4403 ? "Not allowed to watch this run." : "No such run."); return; }
+      if (ev.code === 4403 || ev.code === 4404) { this.refused(ev.code === 4403 ? "Not allowed to watch this run." : "No such run."); return; }
+      // Refused before it ever opened (the server's origin or sign-in check):
+      // retrying cannot help, say so at once.
+      if (!this.connectedOnce) { this.refused("Not allowed: the server refused this run's console (signed out?)."); return; }
       this.retries += 1;
       if (this.retries > 20) { this.system("Lost the connection to the server."); return; }
       setTimeout(() => this.connect(), Math.min(5000, 250 * this.retries));
@@ -103,6 +106,18 @@
   };
 
   RunConsole.prototype.close = function () { this.closed = true; if (this.ws) this.ws.close(); };
+
+  RunConsole.prototype.refused = function (text) {
+    this.closed = true;
+    this.dropPlaceholder();
+    this.system(text);
+    if (this.opts.onRefused) this.opts.onRefused(text);
+  };
+
+  RunConsole.prototype.dropPlaceholder = function () {
+    const ph = this.opts.output.querySelector(".placeholder");
+    if (ph) ph.remove();
+  };
 
   RunConsole.prototype.system = function (text) {
     const line = el("div", "line system");
@@ -141,7 +156,11 @@
     if (stick) out.scrollTop = out.scrollHeight;
   };
 
+  const STAGE = { queued: 0, running: 1, listening: 2 };
+  function stage(status) { return status in STAGE ? STAGE[status] : 3; }
+
   RunConsole.prototype.setStatus = function (status, msg) {
+    if (this.status && stage(status) < stage(this.status)) return;  // statuses only move forward
     this.status = status;
     if (this.opts.statusEl) {
       const s = this.opts.statusEl;
@@ -152,8 +171,19 @@
     if (this.opts.onStatus) this.opts.onStatus(status, msg);
   };
 
+  function isBareCancel(message) { return !message || /^cancell?ed\.?$/i.test(message); }
+
+  /* "Cancelled before it started", never "Cancelled: cancelled". */
+  function errorText(e) {
+    const message = String(e.message || "").trim();
+    if (e.kind !== "cancelled") return "Error: " + message;
+    if (isBareCancel(message)) return "Cancelled.";
+    return /^cancell?ed\b/i.test(message) ? message.charAt(0).toUpperCase() + message.slice(1) : "Cancelled: " + message;
+  }
+
   RunConsole.prototype.end = function (msg) {
     this.ended = true;
+    this.dropPlaceholder();
     this.setStatus(msg.status, msg);
     if (msg.error) {
       const e = msg.error;
@@ -164,12 +194,14 @@
         const a = el("a", "", "line " + e.line);
         a.href = "#L" + e.line;
         a.addEventListener("click", (ev) => { ev.preventDefault(); if (this.opts.onJump) this.opts.onJump(e.line); });
-        x.appendChild(document.createTextNode((e.kind === "limit" ? "Limit exceeded at " : "Error at ")));
+        const kind = { limit: "Limit exceeded at ", cancelled: "Cancelled at " }[e.kind] || "Error at ";
+        x.appendChild(document.createTextNode(kind));
         x.appendChild(a);
         // "script:3: attempt to…": the line is the link already
-        x.appendChild(document.createTextNode(": " + String(e.message).replace(/^[^:\n]*:\d+: /, "")));
+        const rest = String(e.message).replace(/^[^:\n]*:\d+: /, "");
+        x.appendChild(document.createTextNode(e.kind === "cancelled" && isBareCancel(rest) ? "." : ": " + rest));
       } else {
-        x.textContent = (e.kind === "cancelled" ? "Cancelled: " : "Error: ") + e.message;
+        x.textContent = errorText(e);
       }
       row.appendChild(x);
       this.opts.output.appendChild(row);

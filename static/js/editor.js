@@ -137,6 +137,8 @@
     markers.forEach(id => editor.session.removeMarker(id));
     markers = [];
     editor.session.setAnnotations(problems.map(p => ({ row: p.line - 1, column: p.column || 0, text: p.message, type: p.severity })));
+    // A check that lands after a run failed must not wipe the run's mark.
+    if (runMark) drawRunError();
     list.innerHTML = "";
     if (!problems.length) { list.appendChild(Object.assign(document.createElement("div"), { className: "item muted", textContent: "No problems." })); }
     problems.forEach(p => {
@@ -170,18 +172,25 @@
       tr.querySelector("a").textContent = p(when.getMonth() + 1) + "-" + p(when.getDate()) + " " + p(when.getHours()) + ":" + p(when.getMinutes()) + ":" + p(when.getSeconds());
       tr.querySelector("span").className = "badge " + r.status;
       tr.querySelector("span").textContent = r.status.replace("_", " ");
-      tr.lastChild.textContent = r.version ? "v" + r.version : "—";
+      tr.lastChild.textContent = r.version ? "v" + r.version : (r.trigger === "draft" ? "draft" : "—");
       body.appendChild(tr);
     });
   }
 
-  /* A run's error is marked on its line until the text changes. */
-  function markRunError(error) {
-    if (!error || !error.line || setState()) return;
-    const row = error.line - 1;
-    const text = "run failed: " + String(error.message).replace(/^[^:\n]*:\d+: /, "");
-    editor.session.setAnnotations(editor.session.getAnnotations().concat([{ row: row, column: 0, text: text, type: "error" }]));
-    markers.push(editor.session.addMarker(new Range(row, 0, row, Math.max(1, editor.session.getLine(row).length)), "ace_error-marker", "text", true));
+  /* A run's error is marked on its line while the text is the text that ran. */
+  let runMark = null;
+  function markRunError(error, ranText) {
+    runMark = null;
+    if (!error || !error.line || error.kind === "cancelled" || editor.getValue() !== ranText) return;
+    runMark = { row: error.line - 1, text: ranText,
+      message: "run failed: " + String(error.message).replace(/^[^:\n]*:\d+: /, "") };
+    drawRunError();
+  }
+  function drawRunError() {
+    if (editor.getValue() !== runMark.text) { runMark = null; return; }
+    const row = runMark.row;
+    editor.session.setAnnotations(editor.session.getAnnotations().concat([{ row: row, column: 0, text: runMark.message, type: "error" }]));
+    markers.push(editor.session.addMarker(new Range(row, 0, row, Math.max(1, editor.session.getLine(row).length)), "ace_error-marker run-error", "text", true));
   }
 
   function jump(line, column) {
@@ -263,12 +272,16 @@
   const resultEl = document.getElementById("result");
   const runLink = document.getElementById("run-link");
 
+  /* Unsaved edits run as a draft: the exact text is kept with the run and no
+     version is made (only Save makes one). "plan": writes are planned, not made. */
   async function run(mode) {
     mode = mode === "plan" ? "plan" : "run";
     if (!cfg.canRun) return;
-    if (cfg.canEdit && !(await save())) return;
-    if (setState()) { statusEl.textContent = "save first"; return; }
+    const ranText = editor.getValue();
+    const draft = cfg.canEdit && setState();
     runBtn.disabled = true;
+    statusEl.className = "badge plain";
+    statusEl.textContent = "starting";
     resultEl.innerHTML = "";
     const out = document.getElementById("console");
     out.innerHTML = "<div class='placeholder'>Starting…</div>";
@@ -279,11 +292,14 @@
     current = new window.Okto.RunConsole(runId, {
       output: out, statusEl: statusEl, resultEl: resultEl, cancelBtn: cancelBtn, pending: true,
       onJump: (line) => jump(line, 0),
-      onEnd: (msg) => { runBtn.disabled = false; markRunError(msg.error); refreshRecent(); },
+      onEnd: (msg) => { runBtn.disabled = false; markRunError(msg.error, ranText); refreshRecent(); },
+      onRefused: () => { runBtn.disabled = false; },
     });
     out.innerHTML = "<div class='placeholder'>Waiting for output…</div>";
     try {
-      const r = await api("POST", "/api/runs", { script_id: cfg.scriptId, version: version, args: collectArgs(), run_id: runId, mode: mode });
+      const body = draft ? { script_id: cfg.scriptId, code: ranText, args: collectArgs(), run_id: runId, mode: mode }
+        : { script_id: cfg.scriptId, version: version, args: collectArgs(), run_id: runId, mode: mode };
+      const r = await api("POST", "/api/runs", body);
       runLink.href = "/runs/" + r.id + "/";
       runLink.style.display = "";
       if (!current.status) current.setStatus(r.status);

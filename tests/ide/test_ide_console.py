@@ -156,10 +156,57 @@ async def test_after_parameter_skips_lines_the_browser_has(nats_url):
     await communicator.disconnect()
 
 
+async def _refusal(communicator, connected) -> int:
+    """A refused console is opened and closed with a code the page can report
+    (a handshake refused outright is a bare 1006 to the browser)."""
+    assert connected
+    closed = await communicator.receive_output(timeout=10)
+    assert closed["type"] == "websocket.close"
+    return closed["code"]
+
+
 async def test_users_without_a_role_are_refused(nats_url):
     run_id = await sync_to_async(_new_run)(1)
-    communicator, connected, code = await _connect(run_id, role=None)
-    assert not connected and code == 4403
+    communicator, connected, _ = await _connect(run_id, role=None)
+    assert await _refusal(communicator, connected) == 4403
+
+
+async def test_an_unknown_run_is_refused_with_its_code(nats_url):
+    communicator, connected, _ = await _connect(str(uuid.uuid4()))
+    assert await _refusal(communicator, connected) == 4404
+
+
+async def test_a_stale_queued_message_never_takes_the_status_back(nats_url):
+    """The run's "queued" message arrives after the run was read as running
+    (the console subscribed before the run was submitted): the status shown
+    only moves forward."""
+    from oktoscripts.bus.connection import connect
+
+    run_id = await sync_to_async(_new_run)(1)
+    communicator, connected, _ = await _connect(run_id)
+    assert connected
+    assert (await communicator.receive_json_from(timeout=10))["type"] == "lines"
+    assert (await communicator.receive_json_from(timeout=10))["status"] == "running"
+    nc = await connect("console-test", nats_url)
+    try:
+        await nc.publish(subjects.run_status(run_id),
+                         json.dumps({"run_id": run_id, "status": "queued"}).encode())
+        await sync_to_async(_store)(run_id, 2)
+        await _publish_line(nc, run_id, 2)
+        await nc.publish(subjects.run_status(run_id),
+                         json.dumps({"run_id": run_id, "status": "listening"}).encode())
+        await sync_to_async(_finish)(run_id)
+        await nc.publish(subjects.run_status(run_id),
+                         json.dumps({"run_id": run_id, "status": "succeeded"}).encode())
+        await nc.flush()
+        messages = []
+        while not messages or messages[-1]["type"] != "end":
+            messages.append(await communicator.receive_json_from(timeout=10))
+    finally:
+        await nc.close()
+        await communicator.disconnect()
+    statuses = [m["status"] for m in messages if m["type"] in ("status", "end")]
+    assert statuses == ["listening", "succeeded"]
 
 
 async def test_foreign_origin_is_refused(nats_url):
@@ -218,8 +265,8 @@ async def test_a_pending_console_whose_run_never_comes_is_closed(nats_url, monke
     assert connected
     closed = await communicator.receive_output(timeout=10)
     assert closed == {"type": "websocket.close", "code": 4404}
-    without_pending, _ = (await _connect(str(uuid.uuid4())))[1:]
-    assert without_pending is False
+    without_pending, connected, _ = await _connect(str(uuid.uuid4()))
+    assert await _refusal(without_pending, connected) == 4404
 
 
 async def test_a_console_whose_messages_were_lost_catches_up_and_ends(nats_url, monkeypatch):

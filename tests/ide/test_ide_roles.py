@@ -148,3 +148,23 @@ def test_role_changes_are_audited(client_for, users):
     event = AuditEvent.objects.get(action="role.change")
     assert (event.actor_name, event.target, event.details["after"]) == (
         "admin", "viewer", "Operator")
+
+
+def test_unsaved_text_runs_as_a_draft_without_making_a_version(client_for, script, nats_url):
+    """Run with unsaved edits: the exact text runs and stays with the run; the
+    history keeps only what was saved."""
+    from oktoscripts.runs.models import Run
+
+    versions = script.versions.count()
+    draft = "print('draft')\nreturn 2\n"
+    response = client_for("admin").post("/api/runs", {"script_id": script.pk, "code": draft},
+                                        content_type="application/json")
+    assert response.status_code == 201, response.content
+    run = Run.objects.get(pk=response.json()["id"])
+    assert run.code == draft and run.script_version_id is None and run.trigger == "draft"
+    assert response.json()["version"] is None
+    assert script.versions.count() == versions
+    # Text the user could not save is not theirs to run either.
+    refused = client_for("operator").post("/api/runs", {"script_id": script.pk, "code": draft},
+                                          content_type="application/json")
+    assert refused.status_code == 403 and "edit" in refused.json()["error"]
