@@ -1,5 +1,4 @@
-"""Runs in plan mode (writes intercepted and planned), runs applying a plan, and
-replays of a run's recorded device calls."""
+"""Runs in plan mode (writes intercepted and planned) and runs applying a plan."""
 
 import django.db.models.deletion
 from django.db import migrations, models
@@ -15,8 +14,7 @@ class Migration(migrations.Migration):
             model_name="run",
             name="mode",
             field=models.CharField(
-                choices=[("run", "Run"), ("plan", "Plan"), ("apply", "Apply"),
-                         ("replay", "Replay")],
+                choices=[("run", "Run"), ("plan", "Plan"), ("apply", "Apply")],
                 default="run",
                 max_length=8,
             ),
@@ -29,17 +27,6 @@ class Migration(migrations.Migration):
                 null=True,
                 on_delete=django.db.models.deletion.SET_NULL,
                 related_name="applications",
-                to="runs.run",
-            ),
-        ),
-        migrations.AddField(
-            model_name="run",
-            name="replay_of",
-            field=models.ForeignKey(
-                blank=True,
-                null=True,
-                on_delete=django.db.models.deletion.SET_NULL,
-                related_name="replays",
                 to="runs.run",
             ),
         ),
