@@ -261,8 +261,21 @@
       const k = row.children[0].value.trim();
       if (k) args[k] = row.children[1].value;
     }
+    // A twin chosen as the target: its serial is the script's device argument.
+    if (twinTarget && twinTarget.value) args.serial = twinTarget.value;
     return args;
   }
+  /* ---- target: the running device twins ---- */
+  const twinTarget = document.getElementById("twin-target");
+  if (twinTarget) api("GET", "/api/twins").then((data) => {
+    for (const t of data.results) {
+      if (t.state !== "running") continue;
+      const option = document.createElement("option");
+      option.value = t.serial;
+      option.textContent = "twin " + t.serial + " of " + t.source;
+      twinTarget.appendChild(option);
+    }
+  }).catch(() => {});
 
   /* ---- run ---- */
   let current = null;
