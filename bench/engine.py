@@ -1,7 +1,7 @@
 """Engine overhead: the same Lua through LuaRun and through bare lupa.
 
     .venv/bin/python -m bench.engine [--runtime luajit|lua51|both] [--repeat N]
-                                     [--only ROW ...] [--gopher-lua COMMAND]
+                                     [--only ROW ...] [--gopher-lua COMMAND] [--no-debug]
 
 For each workload it times bare lupa (a LuaRuntime, execute, closed) and a
 whole LuaRun (fresh sandboxed runtime, limit checks, coroutine driver, result
@@ -18,6 +18,12 @@ fib, loop, tables and strings). With --gopher-lua COMMAND (a program that
 runs the Lua file it is given, like gopher-lua's `glua`) the workloads are run
 with it and its CPU time measured here; without it, the figures recorded in
 GOPHER_LUA_MS are used.
+
+After each runtime's table, the debug rows: a debug run with no
+breakpoint set (its script rewritten with the debugger's line checks) against
+a normal run of the same workload, CPU; target (issue 16): at most 3x.
+(--no-debug leaves them out.) The normal rows above are those of a normal
+run, which has no line checks: the debugger costs it nothing.
 
 Also prints check_syntax time for 1,000 lines (target: under 5 ms), the cost
 of a waiting binding call (the hop from Lua to the asyncio loop and back), and
@@ -37,6 +43,7 @@ import tempfile
 import time
 
 import oktoscripts.bindings  # noqa: F401 - registers the Lua API (sleep) before the first run
+from oktoscripts.lua.debugger import DebugSession
 from oktoscripts.lua.limits import Limits
 from oktoscripts.lua.run import LuaRun
 from oktoscripts.lua.runtime import DEFAULT_RUNTIME, lupa_module
@@ -112,12 +119,21 @@ def time_bare(runtime: str, code: str) -> tuple[float, float]:
     return time.process_time() - cpu, time.perf_counter() - wall
 
 
-async def time_engine(runtime: str, code: str, pool: LuaThreadPool) -> tuple[float, float]:
+async def time_engine(
+    runtime: str, code: str, pool: LuaThreadPool, debug: bool = False
+) -> tuple[float, float]:
     """(CPU seconds, wall seconds) of a whole LuaRun of `code`, until its
-    runtime is freed (which its Lua thread does after the outcome is out)."""
+    runtime is freed (which its Lua thread does after the outcome is out).
+    `debug`: as a debug run with no breakpoint set."""
     limits = Limits(wall_seconds=120, instructions=10**11)
+    session = None
+    if debug:
+        session = DebugSession()
+        session.configure([], break_on_error=False)
     cpu, wall = time.process_time(), time.perf_counter()
-    run = LuaRun(code, name="bench", runtime=runtime, limits=limits, executor=pool)
+    run = LuaRun(
+        code, name="bench", runtime=runtime, limits=limits, executor=pool, debug=session
+    )
     outcome = await run.run()
     del run
     await drained(pool)
@@ -154,6 +170,34 @@ def overhead_row(
     if gopher_ms and engine_cpu * 1000 / gopher_ms > 0.25:
         flag += "  (over 0.25 of gopher-lua)"
     return f"{times} {overhead:>8.1f}% {spread:>10} {ratio}   {walls}{flag}"
+
+
+DEBUG_TARGET = 3.0  # a debug run with no breakpoint: at most this many times a normal run's CPU
+
+
+async def debug_rows(runtime: str, rows: list[str], pool: LuaThreadPool, repeat: int) -> None:
+    """A debug run with no breakpoint against a normal run of the same
+    workload: median CPU of each, and the median of the pairs' ratios."""
+    print(f"  debug run (no breakpoint) / normal run, CPU (target <= {DEBUG_TARGET:g}x):")
+    for name in rows:
+        if (runtime, name) in SKIPPED:
+            continue
+        code = WORKLOADS[name]
+        pairs = []
+        for i in range(repeat):
+            if i % 2:
+                debug = await time_engine(runtime, code, pool, debug=True)
+                normal = await time_engine(runtime, code, pool)
+            else:
+                normal = await time_engine(runtime, code, pool)
+                debug = await time_engine(runtime, code, pool, debug=True)
+            pairs.append((normal[0], debug[0]))
+        ratio = statistics.median(d / n for n, d in pairs)
+        flag = "" if ratio <= DEBUG_TARGET else f"  (over the {DEBUG_TARGET:g}x target)"
+        print(
+            f"  debug {name:<6} {statistics.median(n for n, _ in pairs) * 1000:>8.1f}ms "
+            f"{statistics.median(d for _, d in pairs) * 1000:>8.1f}ms {ratio:>6.2f}x{flag}"
+        )
 
 
 def gopher_lua_ms(command: str, code: str, repeat: int = 3) -> float:
@@ -219,6 +263,7 @@ async def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--only", nargs="*", choices=list(WORKLOADS), help="these rows only")
     parser.add_argument("--gopher-lua", metavar="COMMAND", help="measure gopher-lua with it")
+    parser.add_argument("--no-debug", action="store_true", help="without the debug run rows")
     opts = parser.parse_args()
     runtimes = ["luajit", "lua51"] if opts.runtime == "both" else [opts.runtime]
     rows = opts.only or list(WORKLOADS)
@@ -250,6 +295,8 @@ async def main() -> None:
                     engine = await time_engine(runtime, code, pool)
                 pairs.append((bare, engine))
             print(f"  {name:<12} {overhead_row(pairs, gopher.get(name))}")
+        if not opts.no_debug:
+            await debug_rows(runtime, rows, pool, opts.repeat)
     print(f"check_syntax, 1,000 lines: {syntax_figure() * 1000:.2f} ms (target < 5 ms)")
     # The costs that add up when a worker holds thousands of runs (the
     # default runtime, a

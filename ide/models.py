@@ -47,3 +47,28 @@ class ApiToken(models.Model):
         if token.last_used is None or (now - token.last_used).total_seconds() > 60:
             cls.objects.filter(pk=token.pk).update(last_used=now)
         return token.user
+
+
+class Breakpoints(models.Model):
+    """One user's debugger breakpoints in one script (the editor keeps them
+    moving with edits above them and saves them here)."""
+
+    MAX = 500  # breakpoints per user and script
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="breakpoints"
+    )
+    script = models.ForeignKey("scripts.Script", on_delete=models.CASCADE, related_name="+")
+    # [{"line": n, "condition": "...", "hit": n, "log": "..."}], as DebugSession takes them.
+    points = models.JSONField(default=list)
+    updated = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "script"], name="breakpoints_user_script")
+        ]
+
+    @classmethod
+    def of(cls, user: object, script_id: int) -> list:
+        row = cls.objects.filter(user=user, script_id=script_id).only("points").first()
+        return row.points if row is not None else []

@@ -103,6 +103,8 @@ _TABLE = (
              "seconds without a heartbeat before a worker's runs are lost"),
     Variable("OKTOSCRIPTS_WORKER_STUCK_RESTART", "number", 60.0,
              "seconds a stuck Lua thread may stay before its worker restarts"),
+    Variable("OKTOSCRIPTS_DEBUG_WALL_SECONDS", "number", 1800.0,
+             "seconds a debug run may stay paused in all before it is cancelled"),
     Variable("OKTOSCRIPTS_LIMIT_INSTRUCTIONS", "number", None,
              "default instruction limit of a run; unset: the engine's (1,000,000,000)"),
     Variable("OKTOSCRIPTS_LIMIT_MEMORY_BYTES", "number", None,

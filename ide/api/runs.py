@@ -80,7 +80,7 @@ def create_run(request: HttpRequest, body: RunRequest) -> Status:
     started_by = "api" if "Authorization" in request.headers else "user"
     try:
         run = start_run(source, user=request.user, args=body.args,
-                        origin=Origin(started_by, mode=body.mode),
+                        origin=Origin(started_by, mode=body.mode, debug=body.debug),
                         run_id=str(body.run_id) if body.run_id else None)
     except IntegrityError:
         raise ApiError("a run with this run_id exists already", 409) from None

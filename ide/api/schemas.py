@@ -161,6 +161,13 @@ class RunRequest(Request):
                                                "the edit capability too); with it, no version")
     mode: Literal["run", "plan"] = Field("run", description="plan: reads go to the devices, "
                                          "writes are planned (not made); see /runs/{id}/plan")
+    debug: StrictBool = Field(False, description="a debug run: it waits for the IDE's debugger "
+                                                 "(README \"Debugger\")")
+
+
+class BreakpointsBody(Request):
+    breakpoints: list[dict] = Field(description="[{line, condition?, hit?, log?}] (README "
+                                                "\"Debugger\")")
 
 
 class RunOut(Schema):

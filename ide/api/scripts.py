@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from django.http import HttpRequest
 from django.shortcuts import get_object_or_404
+from django.utils import timezone
 from ninja import Query, Router, Schema, Status
 
 from ide.api.auth import Access, ApiError, needs
 from ide.api.schemas import (
     Bindings,
+    BreakpointsBody,
     CheckRequest,
     CheckResult,
     ScriptChange,
@@ -24,6 +26,8 @@ from ide.api.schemas import (
 from ide.api.serialize import script_json, version_json
 from ide.checking import MAX_SOURCE, CheckUnavailable, check_in_checker
 from ide.completion import api_entries
+from ide.models import Breakpoints
+from oktoscripts.lua.debugger import Breakpoint, DebugError
 from oktoscripts.roles import Capability
 from oktoscripts.scripts import editing
 from oktoscripts.scripts.models import Script, ScriptVersion
@@ -160,3 +164,28 @@ async def check(request: HttpRequest, body: CheckRequest) -> dict:
 @editor.get("/bindings", response=Bindings, summary="The Lua API (binding registry)", **READ)
 def bindings(request: HttpRequest) -> dict:
     return {"bindings": api_entries()}
+
+
+RUN = needs(Capability.RUN)
+
+
+@router.get("/scripts/{int:script_id}/breakpoints", response=BreakpointsBody,
+            tags=["debugger"], summary="Your debugger breakpoints in a script", **RUN)
+def get_breakpoints(request: HttpRequest, script_id: int) -> dict:
+    return {"breakpoints": Breakpoints.of(request.user, _script(script_id).pk)}
+
+
+@router.put("/scripts/{int:script_id}/breakpoints", response=BreakpointsBody,
+            tags=["debugger"], summary="Replace your debugger breakpoints in a script", **RUN)
+def put_breakpoints(request: HttpRequest, script_id: int, body: BreakpointsBody) -> dict:
+    script = _script(script_id)
+    if len(body.breakpoints) > Breakpoints.MAX:
+        raise ApiError(f"at most {Breakpoints.MAX} breakpoints in a script")
+    try:
+        points = [vars(Breakpoint.parse(b)) for b in body.breakpoints]
+    except DebugError as exc:
+        raise ApiError(str(exc)) from None
+    Breakpoints.objects.update_or_create(
+        user=request.user, script=script, defaults={"points": points, "updated": timezone.now()}
+    )
+    return {"breakpoints": points}

@@ -12,6 +12,7 @@ from django.views.decorators.http import require_POST
 from ide import diff
 from ide.access import requires
 from ide.completion import completion_data
+from ide.models import Breakpoints
 from ide.paging import page_number
 from ide.runfilters import attach_version_numbers
 from oktoscripts.roles import Capability, can
@@ -174,6 +175,9 @@ def editor(request: HttpRequest, script_id: int) -> HttpResponse:
             "canEdit": can(request.user, Capability.EDIT) and not script.deleted,
             "canRun": can(request.user, Capability.RUN) and not script.deleted,
             "aceBase": static("django_ace/ace"),
+            # The user's debugger breakpoints here (static/js/debugger.js).
+            "breakpoints": Breakpoints.of(request.user, script.pk)
+            if can(request.user, Capability.RUN) else [],
         },
     })
 

@@ -124,7 +124,8 @@ async def call_device(ctx: Any, name: str, serial: str, request: RpcRequest, mod
         answer = await gate.call(ctx, "cwmp", serial, request, transport)
     else:
         answer = await transport(request)
-    ctx.record_call(name, serial, time.monotonic() - started, bool(answer.get("ok")), line=line)
+    ctx.record_call(name, serial, time.monotonic() - started, bool(answer.get("ok")), line=line,
+                    request=request, answer=answer)
     return answer
 
 

@@ -102,7 +102,7 @@ async def send_request(ctx: Any, name: str, endpoint_id: str, msg: Msg) -> Any:
     else:
         result = await transport(msg)
     ctx.record_call(name, endpoint_id, time.monotonic() - started, not results.is_error(result),
-                    line=line)
+                    line=line, request=str(msg), answer=result)
     return result
 
 

@@ -61,6 +61,21 @@ def run_events(run_id: str) -> str:
     return subject("runs", run_id, "*")
 
 
+# Debug runs (oktoscripts/runs/debugbus.py). Requests go to the worker holding
+# the run (request/reply: only that worker answers); its debugger's events
+# come back on a subject of the run.
+
+
+def debug_control(run_id: str = "*") -> str:
+    """Debugger requests about one run; every worker listens on ``debug_control("*")``."""
+    return subject("debug", run_id, "control")
+
+
+def debug_events(run_id: str) -> str:
+    """The debugger's events of one run (paused, resumed, ended), JSON."""
+    return subject("debug", run_id, "events")
+
+
 # CWMP (the ACS). Workers send RPC requests to the ACS and wait for the answer
 # on a subject of their own; Inform events go to a JetStream stream.
 

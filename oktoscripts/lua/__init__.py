@@ -27,6 +27,9 @@ Modules:
                 LoopInbox: results back to the asyncio loop, one wake-up for many.
 - ``syntax``    check_syntax(source) for the editor.
 - ``lint``      the editor's lint (owned by the IDE).
+- ``debugger``  DebugSession: a debug run's breakpoints, commands and pauses;
+                ``debugger.lua`` its side in the runtime (debug runs only),
+                ``debuglines`` the line checks written into a debug run's script.
 - ``binding``   the binding machinery (Binding, Param, the ``binding``
                 decorator, argument checks) and the registry of declared
                 bindings. The functions are implemented in one module per

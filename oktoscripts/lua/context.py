@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import collections
+import json
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
@@ -26,6 +28,20 @@ class OutputLine:
 # What a listener reads: an async iterator of events, or an EventSource
 # (oktoscripts.bus.listening) whose events are acknowledged once handled.
 ListenerSource = AsyncIterator[dict] | EventSource
+
+
+# A debug run keeps this many device calls, each payload cut to PAYLOAD_CHARS.
+DEBUG_CALLS = 20
+PAYLOAD_CHARS = 4000
+
+
+def _payload_text(value: Any) -> str | None:
+    if value is None:
+        return None
+    if hasattr(value, "to_json"):
+        value = value.to_json()
+    text = value if isinstance(value, str) else json.dumps(value, default=str, indent=1)
+    return text if len(text) <= PAYLOAD_CHARS else text[:PAYLOAD_CHARS] + " ..."
 
 
 class OutputLimitExceeded(Exception):
@@ -77,6 +93,9 @@ class RunContext:
         self._cancelled: asyncio.Event | None = None
         self._cancel_marked = False
         self.device_calls: list[dict] = []
+        # A debug run's last device calls with request and answer (the
+        # debugger shows them); None in other runs, which keep no payloads.
+        self.debug_calls: collections.deque | None = None
         self._loop = loop
         self._emit = emit
         self._start_listener = start_listener
@@ -150,14 +169,28 @@ class RunContext:
         for line in lines:
             self._emit(line)
 
-    def record_call(self, name: str, target: str | None, latency_s: float, ok: bool,
-                    line: int | None = None) -> None:
+    def record_call(
+        self,
+        name: str,
+        target: str | None,
+        latency_s: float,
+        ok: bool,
+        line: int | None = None,
+        request: Any = None,
+        answer: Any = None,
+    ) -> None:
         """A device call with its latency (and the script line that made it):
-        run metrics, and a "call" output line."""
+        run metrics, and a "call" output line; in a debug run also its
+        request and answer, as text."""
         self.device_calls.append(
             {"name": name, "target": target, "latency_s": round(latency_s, 6), "ok": ok,
              "line": line}
         )
+        if self.debug_calls is not None:
+            self.debug_calls.append({
+                "name": name, "target": target, "latency_s": round(latency_s, 6), "ok": ok,
+                "request": _payload_text(request), "answer": _payload_text(answer),
+            })
         where = f" {target}" if target else ""
         state = "ok" if ok else "failed"
         try:

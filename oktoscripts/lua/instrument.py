@@ -76,11 +76,13 @@ def instrument(source: str, counter: str, budget: str, entry: str) -> str:
 
 
 def instrument_with_fallback(
-    source: str, counter: str, budget: str, entry: str
+    source: str, counter: str, budget: str, entry: str, extra: str = ""
 ) -> tuple[str, str]:
     """instrument(), and the fallback form for a main function that has no
     room for one more local:
-    ``local C, X, K = 0, ...; return function(...) <source> end``."""
+    ``local C, X, K = 0, ...; return function(...) <source> end``.
+    `extra` names one more upvalue passed after K (a debug run's line
+    function, see debuglines.py)."""
     check = f" {counter}={counter}-1 if {counter}<0 then {counter}={budget}() end; "
     call_check = f" {entry}(); "
     tokens = [
@@ -113,7 +115,7 @@ def instrument_with_fallback(
         pos = offset
     out.append(source[pos:])
     body = "".join(out)
-    upvalues = f"{budget}, {entry}"
+    upvalues = f"{budget}, {entry}" + (f", {extra}" if extra else "")
     return (
         f"local {upvalues} = ...; return function(...) local {counter} = 0;{check}{body}\nend",
         f"local {counter}, {upvalues} = 0, ...; return function(...) {check}{body}\nend",

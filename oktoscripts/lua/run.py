@@ -23,6 +23,7 @@ needs are made only when it does.
 from __future__ import annotations
 
 import asyncio
+import collections
 import concurrent.futures
 import json
 import logging
@@ -35,12 +36,14 @@ from typing import Any
 from oktoscripts.bus.listening import KEEP_ALIVE_S, Delivery, as_event_source
 from oktoscripts.lua.binding import ArgumentError, Binding, Multi, binding_table, check_arguments
 from oktoscripts.lua.context import (
+    DEBUG_CALLS,
     ListenerSource,
     MemoryLimitExceeded,
     OutputLimitExceeded,
     OutputLine,
     RunContext,
 )
+from oktoscripts.lua.debugger import DebugSession
 from oktoscripts.lua.limits import (
     LIMIT_KINDS,
     Limits,
@@ -54,6 +57,8 @@ from oktoscripts.lua.runtime import (
     RUNTIMES,
     LuaSandbox,
     Step,
+    debug_rewrite,
+    debugger_bytecode,
     lupa_module,
     weakly,
 )
@@ -116,6 +121,7 @@ class LuaRun:
         listener_key: str = "",
         principal: Any = None,
         replay_key: str = "",
+        debug: DebugSession | None = None,
         gate: Any = None,
     ) -> None:
         if runtime not in RUNTIMES:
@@ -165,6 +171,11 @@ class LuaRun:
         self._fresh_callbacks: list[LuaCallback] = []
         self._listening_callbacks: set[int] = set()
         self._inbox: LoopInbox | None = None
+        # A debug run's session (debugger.py), and its activation while paused.
+        self.debug = debug
+        self._paused_acts: dict[int, _Activation] = {}  # by driver coroutine number
+        if debug is not None:
+            debug.attach(self)
 
     # ------------------------------------------------------------------ public
 
@@ -201,6 +212,8 @@ class LuaRun:
             replay_key=self.replay_key,
             gate=self.gate,
         )
+        if self.debug is not None:
+            self.ctx.debug_calls = collections.deque(maxlen=DEBUG_CALLS)
         if self._cancel_requested:
             self._on_cancel()
         self._status("running")
@@ -212,6 +225,9 @@ class LuaRun:
             raise
         finally:
             self._finish(main)
+            if self.debug is not None:
+                done = self._terminal.done()
+                self.debug.ended(self._terminal.result().status if done else "cancelled")
         # Output lines the Lua thread queued before the end reach on_output
         # before the outcome does.
         if self.ctx.output_queued():
@@ -222,6 +238,11 @@ class LuaRun:
 
     async def _main(self) -> None:
         try:
+            if self.debug is not None:
+                # Breakpoints in place before the first line (the wait is
+                # not the script's time).
+                await self.debug.configured()
+                self._started = time.monotonic()
             act = self._activation("main", self._started + self.limits.wall_seconds)
             values = await self._drive(act, ())
             result = values[0] if len(values) == 1 else (values or None)
@@ -250,6 +271,9 @@ class LuaRun:
                     step = await self._in_lua(act, self._begin, act)
                 else:
                     step = await self._in_lua(act, self._step, act, args)
+                if step.kind == "wait" and step.token == 0:  # the debugger paused it
+                    args = await self._debug_pause(act, "stack")
+                    continue
                 if step.kind == "wait":
                     args = await self._wait_binding(act, step.token, step.line)
                     continue
@@ -259,6 +283,8 @@ class LuaRun:
                 if step.kind == "syntax":
                     raise self._stop_with(step.error)
                 if step.kind == "error":
+                    if self.debug is not None and self.debug.break_on_error:
+                        await self._debug_pause(act, "error_pause")
                     raise self._stop_with(self._error_outcome(step))
                 raise self._stop_with(self._limit_outcome())
         finally:
@@ -279,6 +305,7 @@ class LuaRun:
                 memory_bytes=self.limits.memory_bytes,
                 result_bytes=self.result_bytes,
                 binding_names=self._binding_names,
+                debug=weakly(self._lua_debug) if self.debug is not None else None,
             )
             step = sandbox.begin(self.source, self.name, self.args)
         except (lupa.LuaMemoryError, OverBudget):
@@ -334,6 +361,8 @@ class LuaRun:
         way, instead of on the event loop's thread."""
         if act.kind != "main" or step.kind == "wait" or (step.kind == "done" and self._listeners):
             return
+        if step.kind == "error" and self.debug is not None:
+            return  # a pause on the error still reads it (released at the run's end)
         self._sandbox = None
         after_job(sandbox.close)
 
@@ -578,9 +607,12 @@ class LuaRun:
             if self._stop_reason:
                 return (_REASON_CODES[self._stop_reason], 0)
             act = self._current
-            if act is None:
-                return (None, self.limits.instructions)
-            return (None, self.limits.instructions - act.instructions + 1)
+            left = self.limits.instructions
+            if act is not None:
+                left = left - act.instructions + 1
+            if self.debug is not None and self.debug.news:
+                return (None, left, True)  # the debugger fetches its news
+            return (None, left)
         except Exception:
             log.exception("run %s: limit check failed", self.run_id)
             return (None, HOOK_EVERY)
@@ -597,6 +629,81 @@ class LuaRun:
         if time.monotonic() > act.deadline:
             return "wall_seconds"
         return None
+
+    def _lua_debug(self, op: bytes, text: bytes | None = None) -> Any:
+        """(Debug runs.) The debugger's code, a script rewritten with line
+        checks, or the session's breakpoints and options (see debugger.lua)."""
+        try:
+            if op == b"sync":
+                return self.debug.sync_values()
+            if op == b"code":
+                return debugger_bytecode(self.runtime)
+            if op == b"rewrite":
+                return debug_rewrite(self.runtime, text)
+        except Exception:
+            log.exception("run %s: debugger request %r failed", self.run_id, op)
+        return None
+
+    # ------------------------------------------------------------------ debugging
+
+    async def _debug_pause(self, act: _Activation, op: str) -> tuple:
+        """The debugger paused `act` (op "stack") or the run failed with
+        break on error (op "error_pause"): wait for the next command, the
+        pause counting against no limit of the activation. The values to
+        resume the paused coroutine with."""
+        if act.timer is not None:
+            act.timer.cancel()
+        started = time.monotonic()
+        self._paused_acts[act.co] = act
+        try:
+            info = await self._in_lua(act, self._debug_call, op, (act.co,))
+            if not isinstance(info, dict) or "frames" not in info:
+                return (b"continue", None)
+            info["calls"] = list(self.ctx.debug_calls or ())
+            info["activation"], info["kind"] = act.co, act.kind
+            budget = self.debug.pause_limit_s - self.debug.paused_s
+            try:
+                command, line = await self.debug.wait_command(act.co, info, max(budget, 0.0))
+            except TimeoutError:
+                raise self._stop_with(self._debug_timeout(info.get("line"))) from None
+            if op == "error_pause":  # nothing to resume: the capture goes
+                await self._in_lua(act, self._debug_call, "release", (act.co,))
+            return (command.encode(), line)
+        finally:
+            self._paused_acts.pop(act.co, None)
+            paused = time.monotonic() - started
+            self.debug.paused_s += paused
+            act.deadline += paused
+            act.timer = self._loop.call_at(
+                self._loop_time(act.deadline), self._deadline_passed, act
+            )
+
+    async def debug_request(self, op: str, activation: int, *args: Any) -> Any:
+        """A request about paused activation `activation` (DebugSession's
+        stack, scopes...)."""
+        act = self._paused_acts.get(activation)
+        if act is None:
+            return {"error": "the run is not paused"}
+        return await self._in_lua(act, self._debug_call, op, (activation, *args))
+
+    def _debug_call(self, op: str, args: tuple) -> Any:
+        """On the Lua thread: one request to debugger.lua."""
+        sandbox = self._sandbox
+        if sandbox is None:
+            return {"error": "the run is over"}
+        try:
+            return sandbox.debug_request(op, *args)
+        except Exception as exc:
+            log.warning("run %s: debugger request %s failed: %s", self.run_id, op, exc)
+            return {"error": f"debugger: {_text(exc)}"}
+
+    def _debug_timeout(self, line: int | None) -> RunOutcome:
+        where = f"{self.name}:{line}: " if line else f"{self.name}: "
+        message = (
+            f"{where}cancelled: the debug run stayed paused longer than its limit of "
+            f"{self.debug.pause_limit_s:g} s (OKTOSCRIPTS_DEBUG_WALL_SECONDS)"
+        )
+        return self._outcome("cancelled", error=RunError(message, line, [], "cancelled"))
 
     def _lua_trip(self, reason: bytes, line: int | None) -> None:
         try:

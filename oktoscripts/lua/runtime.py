@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from oktoscripts.lua.bytecode import strip_lua51
+from oktoscripts.lua.debuglines import line_checks
 from oktoscripts.lua.instrument import budget_names, instrument_with_fallback
 from oktoscripts.lua.values import (
     PLAIN_TYPES,
@@ -108,7 +109,7 @@ _MORE = {runtime: partial(_engine_bytecode, runtime, "sandbox_more.lua") for run
 _BOOTSTRAP = b"""
 local engine = loadstring((...), "=(engine)")(select(2, ...))
 return engine.begin, engine.step, engine.type, engine.table_id, engine.keep,
-  engine.release, engine.start_kept, engine.collect
+  engine.release, engine.start_kept, engine.collect, engine.debug
 """
 
 
@@ -154,6 +155,28 @@ class Step:
         self.co = co
 
 
+def debugger_bytecode(runtime: str) -> bytes:
+    """debugger.lua, for a debug run's runtime."""
+    return _engine_bytecode(runtime, "debugger.lua")
+
+
+def debug_rewrite(runtime: str, text: bytes) -> tuple:
+    """A debug run's main chunk with the debugger's line checks (debuglines.py),
+    and its number of lines: under LuaJIT also instrumented (its two forms,
+    the armed lines and the line function two more upvalues), under Lua 5.1
+    ``local B, D = ...; return function(...) <source> end``."""
+    counter, budget, entry = budget_names()
+    armed, line_fn = "_B" + counter[2:], "_D" + counter[2:]
+    source = text.decode("utf-8", errors="surrogateescape")
+    last_line = source.count("\n") + 1
+    source = line_checks(source, armed, line_fn)
+    if runtime == "luajit":
+        forms = instrument_with_fallback(source, counter, budget, entry, f"{armed}, {line_fn}")
+        return (*(form.encode("utf-8", errors="surrogateescape") for form in forms), last_line)
+    wrapped = f"local {armed}, {line_fn} = ...; return function(...) {source}\nend"
+    return wrapped.encode("utf-8", errors="surrogateescape"), last_line
+
+
 def _instrumenter() -> Callable[[bytes], tuple[bytes, bytes]]:
     names = budget_names()
 
@@ -181,6 +204,7 @@ class LuaSandbox:
         "_release",
         "_start_kept",
         "_collect",
+        "_debug",
         "__weakref__",  # for the engine's callbacks (weakly)
     )
 
@@ -195,6 +219,7 @@ class LuaSandbox:
         memory_bytes: int,
         result_bytes: int,
         binding_names: tuple[bytes, ...],
+        debug: Callable[..., Any] | None = None,
     ):
         """A fresh runtime with the engine loaded. The Python callables the
         engine chunk calls back (none may raise: lupa would hand the exception
@@ -238,6 +263,7 @@ class LuaSandbox:
             self._release,
             self._start_kept,
             self._collect,
+            self._debug,
         ) = self.lua.execute(
             _bootstrap_bytecode(runtime),
             _engine_bytecode(runtime),
@@ -248,6 +274,7 @@ class LuaSandbox:
             weakly(self._limit),
             _MORE[runtime],
             _instrumenter() if runtime == "luajit" else None,
+            debug,
             HOOK_EVERY,
             memory_bytes,
             ASK_EVERY_S,
@@ -377,6 +404,12 @@ class LuaSandbox:
         self._fits(values)
         return tuple(to_lua(self.lua, v) for v in values)
 
+    def debug_request(self, op: str, *args: Any) -> Any:
+        """Ask the debugger of a debug run (debugger.lua's ops); the answer as JSON values."""
+        lua_args = [a.encode() if isinstance(a, str) else a for a in args]
+        answer = self._debug(op.encode(), *lua_args)
+        return self.converter.to_json(answer, Budget(1 << 30, 1 << 30))
+
     def memory_used(self) -> int:
         return self.lua.get_memory_used(total=True)
 
@@ -390,7 +423,7 @@ class LuaSandbox:
         sweeping it first would cost more than freeing it.)"""
         collect = self._collect
         self._begin = self._step = self._keep = self._release = self._start_kept = None
-        self._lua_type = self._table_id = self._collect = None
+        self._lua_type = self._table_id = self._collect = self._debug = None
         self._converter = None
         if collect is None or self.memory_used() > COLLECT_BEFORE_CLOSE_BYTES:
             return

@@ -11,16 +11,16 @@
 --
 -- Arguments: the Python callables of the host (never exposed to the script):
 -- call, tick, trip, output, limit (true: arm the memory limit, false: lift
--- it), more (the bytecode of sandbox_more.lua) and, under LuaJIT, instrument
--- (else nil); then HOOK_EVERY (instructions before the first limit check),
+-- it), more (the bytecode of sandbox_more.lua), under LuaJIT instrument
+-- (else nil), and for a debug run debug (else nil: see debugger.lua); then HOOK_EVERY (instructions before the first limit check),
 -- MAX_BYTES (memory limit), ASK_EVERY, CHECK_LOW and CHECK_HIGH (the pacing
 -- of the limit checks), and the names of the bindings, in the order
 -- host_call numbers them. They arrive as arguments rather than in a table:
 -- one call from Python sets the whole engine up.
 
 local host_call, host_tick, host_trip, host_output, host_limit, host_more, host_instrument,
-  HOOK_EVERY, MAX_BYTES, ASK_EVERY, CHECK_LOW, CHECK_HIGH = ...
-local FIRST_BINDING = 13 -- the position of the first binding name among the arguments
+  host_debug, HOOK_EVERY, MAX_BYTES, ASK_EVERY, CHECK_LOW, CHECK_HIGH = ...
+local FIRST_BINDING = 14 -- the position of the first binding name among the arguments
 
 local _G = _G
 local type, select, tostring, error, unpack = type, select, tostring, error, unpack
@@ -32,6 +32,8 @@ local raw_pcall = pcall
 local co_create, co_resume, co_yield = coroutine.create, coroutine.resume, coroutine.yield
 local co_status, co_running = coroutine.status, coroutine.running
 local sethook, gethook, getinfo = debug.sethook, debug.gethook, debug.getinfo
+local raw_getmetatable = debug.getmetatable
+local getlocal, getupvalue, raw_setmetatable = debug.getlocal, debug.getupvalue, debug.setmetatable
 local s_sub, s_byte, s_rep, s_format = string.sub, string.byte, string.rep, string.format
 local s_find = string.find
 local t_concat = table.concat
@@ -77,9 +79,15 @@ local function is_script_source(source)
   return source ~= ENGINE and source ~= "=[C]"
 end
 
---{{ luajit
 -- Main functions of instrumented chunks (they are not Lua's "main" kind).
 local main_functions = setmetatable({}, { __mode = "k" })
+
+-- The debugger of a debug run (debugger.lua), nil in every other run.
+local dbg = nil
+-- While a watch expression runs: the instructions it has left (see charge).
+local watch_left = nil
+
+--{{ luajit
 -- For a chunk whose instrumented text does not compile: interpreted, it calls hooks.
 local jit_off = jit.off
 --}}
@@ -93,10 +101,7 @@ local function script_frames(co, level)
     if not info then break end
     if info.what ~= "C" and info.what ~= "tail" and is_script_source(info.source) then
       local name
-      local main = info.what == "main"
-      --{{ luajit
-      main = main or main_functions[info.func]
-      --}}
+      local main = info.what == "main" or main_functions[info.func]
       if main then
         name = "main chunk"
       elseif info.name then
@@ -164,6 +169,13 @@ local run_finalizers
 -- `given` instructions ran since the previous check of this counter; the
 -- number to run until its next one.
 local function charge(given)
+  if watch_left then
+    -- A watch expression of the debugger: a budget of its own, the run's
+    -- limits untouched.
+    watch_left = watch_left - given
+    if watch_left < 0 then error(LIMIT, 0) end
+    return CHECK_LOW
+  end
   if tripped then
     -- (A count hook can fire inside trip itself, which is Lua code too.)
     if recording then return CHECK_HIGH end
@@ -172,8 +184,9 @@ local function charge(given)
   spent = spent + given
   local now = clock()
   if spent >= allowed or now - asked_at >= ASK_EVERY then
-    local code, left = host_tick(gc("count"), current_line(), spent)
+    local code, left, debug_news = host_tick(gc("count"), current_line(), spent)
     if code then trip(REASONS[code]) end
+    if debug_news and dbg then dbg.sync() end
     spent, allowed, asked_at = 0, left, now
   end
   if run_finalizers then run_finalizers() end
@@ -353,12 +366,16 @@ local function protected(f, ...)
   while res[1] and co_status(co) == "suspended" do
     res = resume_nested(co, co_yield(unpack(res, 2, res.n)))
   end
-  if not res[1] then check_limit(res[2]) end
+  if not res[1] then
+    check_limit(res[2])
+    if dbg then dbg.error_at(res[2], co) end
+  end
   return co, res
 end
 
 function sb_pcall(f, ...)
   local _, res = protected(f, ...)
+  if dbg and not res[1] then dbg.caught() end
   return unpack(res, 1, res.n)
 end
 
@@ -391,23 +408,37 @@ local function engine_place(e)
   return e
 end
 
+-- engine_place, and for the debugger the frames where the error happens.
+local function pcall_handler(e)
+  e = engine_place(e)
+  if dbg and not tripped then dbg.error_at(e) end
+  return e
+end
+
 function sb_pcall(f, ...)
   local saved = nest
-  local res = pack(raw_xpcall(f, engine_place, ...))
+  local res = pack(raw_xpcall(f, pcall_handler, ...))
   nest = saved
-  if not res[1] then check_limit(res[2]) end
+  if not res[1] then
+    check_limit(res[2])
+    if dbg then dbg.caught() end
+  end
   return unpack(res, 1, res.n)
 end
 
 function sb_xpcall(f, handler, ...)
   local function handle(e)
     if e == LIMIT or tripped or is_memory_error(e) then return LIMIT end
+    if dbg then dbg.error_at(engine_place(e)) end
     return handler(engine_place(e))
   end
   local saved = nest
   local res = pack(raw_xpcall(f, handle, ...))
   nest = saved
-  if not res[1] then check_limit(res[2]) end
+  if not res[1] then
+    check_limit(res[2])
+    if dbg then dbg.caught() end
+  end
   return unpack(res, 1, res.n)
 end
 --}}
@@ -422,7 +453,6 @@ end
 -- finalizers of collected objects are queued, and run from the limit
 -- checks, within the run's limits.
 
-local raw_getmetatable = debug.getmetatable
 local hooking = false -- (LuaJIT) in a hook, where no hook would count the finalizers
 
 local function report_finalizer_error(err)
@@ -514,21 +544,46 @@ env.string = string
 -- Compile source text into a function of the script's environment. Syntax
 -- errors come from the text as written; under LuaJIT the function actually
 -- returned is built from the instrumented text.
-local function compile_text(text, chunkname)
+local function compile_text(text, chunkname, line_checks)
   local fn, err = raw_loadstring(text, chunkname)
   if not fn then return nil, err end
+  --{{ lua51
+  if line_checks then
+    -- A debug run's main chunk: with the debugger's line checks, the line
+    -- function an upvalue (see debuglines.py).
+    local rewritten, last_line = host_debug("rewrite", text)
+    local outer = raw_loadstring(rewritten, chunkname)
+    if outer then
+      raw_setfenv(outer, env)
+      fn = outer(dbg.armed, dbg.D)
+      main_functions[fn] = true
+      dbg.set_last_line(last_line)
+    end
+  end
+  --}}
   --{{ luajit
   local was_armed = armed
   if was_armed then disarm() end
   -- The counter is a local of the chunk's main function (a register in its
   -- compiled loops); where that does not compile (a function already at
-  -- Lua's limit of locals), an upvalue of a wrapper around it.
-  local instrumented, fallback = host_instrument(text)
+  -- Lua's limit of locals), an upvalue of a wrapper around it. A debug
+  -- run's main chunk gets the debugger's line checks too.
+  local instrumented, fallback, last_line
+  if line_checks then
+    instrumented, fallback, last_line = host_debug("rewrite", text)
+    dbg.set_last_line(last_line)
+  else
+    instrumented, fallback = host_instrument(text)
+  end
   if was_armed then arm() end
   local outer = raw_loadstring(instrumented, chunkname) or raw_loadstring(fallback, chunkname)
   if outer then
     raw_setfenv(outer, env)
-    fn = outer(new_budget(), new_call_check())
+    if line_checks then
+      fn = outer(new_budget(), new_call_check(), dbg.armed, dbg.D)
+    else
+      fn = outer(new_budget(), new_call_check())
+    end
     main_functions[fn] = true
   else
     -- (A function already at Lua's limit of upvalues, say.) Never compiled,
@@ -665,6 +720,7 @@ end
 local function make_binding(index)
   return function(...)
     if tripped then error(LIMIT, 0) end
+    if watch_left then error("a watch expression cannot call the platform's functions", 0) end
     -- Tables and functions get a reference in the registry as they cross
     -- (an allocation): lifted before. Otherwise host_call lifts the limit
     -- itself on entry, for what lupa pushes back.
@@ -696,7 +752,7 @@ local engine = {}
 
 local function compile(source, name)
   if s_byte(source, 1) == 27 then return nil, "precompiled chunks are not accepted" end
-  return compile_text(source, "=" .. name)
+  return compile_text(source, "=" .. name, dbg ~= nil)
 end
 
 -- A driver coroutine: the main chunk or one listener callback call.
@@ -714,6 +770,7 @@ local function keeping_frames(fn)
   local function capture(e)
     if e ~= LIMIT and not tripped and not is_memory_error(e) then
       failure_frames[co_running()] = script_frames(nil, 2)
+      if dbg then dbg.error_at(e) end
     end
     return e
   end
@@ -742,7 +799,10 @@ end
 -- Python side lifts the limit as soon as the call returns.
 local function after_resume(id, co, ok, ...)
   local dead = co_status(co) == "dead"
-  if dead then driven[id] = nil end
+  if dead then
+    driven[id] = nil
+    if dbg then dbg.ended(id) end
+  end
   if ok then
     if dead then
       local n = select("#", ...)
@@ -768,6 +828,9 @@ local function after_resume(id, co, ok, ...)
   --{{ luajit
   frames = failure_frames[co]
   --}}
+  --{{ lua51
+  if dbg then dbg.error_at(err, co) end
+  --}}
   return 2, err, frames or script_frames(co, 0)
 end
 
@@ -778,6 +841,7 @@ end
 --   3                            stopped by a limit or cancellation
 function engine.step(id, ...)
   local co = driven[id]
+  if dbg then dbg.enter(id) end
   new_activation()
   nest = 0 -- a step starts on an empty stack
   arm()
@@ -850,6 +914,43 @@ function engine.collect()
 end
 
 engine.type = type
+
+-- A request of the host to the debugger of a debug run (see debugger.lua).
+function engine.debug(op, ...)
+  if not dbg then return { error = "not a debug run" } end
+  return dbg.request(op, ...)
+end
+
+-- ------------------------------------------------------------ the debugger
+-- Loaded only into debug runs, once everything above exists.
+if host_debug then
+  local code = host_debug("code")
+  local raw_xpcall_ok, is_lua51 = {}, false
+  --{{ lua51
+  is_lua51 = true
+  --}}
+  --{{ luajit
+  raw_xpcall_ok[raw_xpcall] = true
+  raw_xpcall_ok[raw_pcall] = true
+  --}}
+  dbg = assert(raw_loadstring(code, ENGINE))({
+    pack = pack, s_gsub = string.gsub, getinfo = getinfo, getlocal = getlocal,
+    getupvalue = getupvalue, raw_getmetatable = raw_getmetatable,
+    raw_setmetatable = raw_setmetatable, raw_getfenv = raw_getfenv, raw_setfenv = raw_setfenv,
+    co_yield = co_yield, co_running = co_running, co_status = co_status, co_resume = co_resume,
+    new_coroutine = new_coroutine, parent_of = parent_of, is_script_source = is_script_source,
+    WAIT = WAIT, LIMIT = LIMIT, compile_text = compile_text, env = env,
+    is_main = function(f) return main_functions[f] end,
+    output = function(text)
+      local code = host_output(text)
+      if code then trip(REASONS[code]) end
+    end,
+    host_debug = host_debug,
+    set_evaluating = function(budget) watch_left = budget end,
+    yield_ok_c = raw_xpcall_ok,
+    LUA51 = is_lua51,
+  })
+end
 
 engine.format = s_format
 

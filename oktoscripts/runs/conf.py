@@ -57,3 +57,8 @@ def stuck_restart() -> float:
     core busy after its run ended; past this many seconds the worker drains
     and exits so that its supervisor starts a fresh one."""
     return _number("OKTOSCRIPTS_WORKER_STUCK_RESTART")
+
+
+def debug_pause_seconds() -> float:
+    """How long a debug run may stay paused in all before it is cancelled."""
+    return _number("OKTOSCRIPTS_DEBUG_WALL_SECONDS")

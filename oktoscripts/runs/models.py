@@ -82,6 +82,8 @@ class Run(models.Model):
     # attempt gets the answers of the calls an earlier one made instead of
     # making them again (oktoscripts/cwmp/client.py).
     replay_key = models.CharField(max_length=64, blank=True, default="")
+    # A debug run: its worker runs it with the debugger (oktoscripts/lua/debugger.py).
+    debug = models.BooleanField(default=False)
     # "run": device calls go out and are recorded (metrics["recording"]); "plan":
     # device writes are intercepted and planned (oktoscripts/runs/gates.py; the plan
     # is metrics["plan"]); "apply": the run applies the plan of ``plan_of``.

@@ -68,6 +68,7 @@ class ClaimedRun:
     script_version_id: int | None = None
     replay_key: str = ""
     mode: str = "run"
+    debug: bool = False
     replay_of: str | None = None
 
 
@@ -282,7 +283,7 @@ class RunStore:
                 .values_list(
                     "id", "script_name", "code", "args", "runtime", "limits", "listener_key",
                     "user_id", "started_by", "bounded_by_author", "script_version_id",
-                    "replay_key", "mode", "replay_of_id",
+                    "replay_key", "mode", "debug", "replay_of_id",
                 )
             )
             for run_id, *fields in rows:

@@ -50,6 +50,7 @@ def _new_run(
     replay_key: str = "",
     mode: str = "run",
     plan_of_id: Any = None,
+    debug: bool = False,
     replay_of_id: Any = None,
 ) -> Run:
     if mode not in Run.Mode.values:
@@ -79,6 +80,7 @@ def _new_run(
         replay_key=replay_key,
         mode=mode,
         plan_of_id=plan_of_id,
+        debug=debug,
         replay_of_id=replay_of_id,
     )
 
@@ -128,6 +130,7 @@ async def asubmit_run(
     replay_key: str = "",
     mode: str = "run",
     plan_of_id: Any = None,
+    debug: bool = False,
     replay_of_id: Any = None,
 ) -> Run:
     """Store a queued Run and put its request on the run queue; returns the Run.
@@ -143,7 +146,7 @@ async def asubmit_run(
     author must hold a guarded binding's permission too. A run with no user
     acts for the machine's operator when ``started_by`` is "cli", else for no one.
     ``replay_key``: the run may be run again after its worker died
-    (Run.replay_key), a bulk run's item."""
+    (Run.replay_key), a bulk run's item. ``debug``: run it with the debugger."""
     run = _new_run(
         code,
         script_name,
@@ -160,6 +163,7 @@ async def asubmit_run(
         replay_key,
         mode,
         plan_of_id,
+        debug,
         replay_of_id,
     )
     await sync_to_async(run.save)(force_insert=True)
@@ -194,6 +198,7 @@ def submit_run(code: str, **options: Any) -> Run:
         options.get("replay_key", ""),
         options.get("mode", "run"),
         options.get("plan_of_id"),
+        options.get("debug", False),
         options.get("replay_of_id"),
     )
     run.save(force_insert=True)

@@ -35,8 +35,9 @@ from oktoscripts.bus import subjects
 from oktoscripts.bus.outbox import Outbox
 from oktoscripts.bus.retry import retrying
 from oktoscripts.bus.streams import ensure_run_queue, ensure_workers_bucket
+from oktoscripts.lua.debugger import DebugSession
 from oktoscripts.lua.threads import LuaThreadPool
-from oktoscripts.runs import conf, gates, listenerevents, live, stranded
+from oktoscripts.runs import conf, debugbus, gates, listenerevents, live, stranded
 from oktoscripts.runs.caps import capped
 from oktoscripts.runs.heartbeat import Heartbeat, LostRunSweeper
 from oktoscripts.runs.models import Run
@@ -66,6 +67,7 @@ class WorkerOptions:
     heartbeat_s: float
     lost_after_s: float
     stuck_restart_s: float = 60.0
+    debug_pause_s: float = 1800.0  # a debug run's paused time in all
 
     @classmethod
     def from_settings(cls) -> WorkerOptions:
@@ -75,6 +77,7 @@ class WorkerOptions:
             conf.heartbeat_interval(),
             conf.lost_after(),
             conf.stuck_restart(),
+            conf.debug_pause_seconds(),
         )
 
 
@@ -89,6 +92,13 @@ class _Held:
         self.cancel_requested = True
         if self.lua is not None:
             self.lua.cancel()
+
+
+async def _unsubscribe(subscription: object) -> None:
+    try:
+        await subscription.unsubscribe()
+    except Exception as exc:  # noqa: BLE001 - the connection is gone: so is the subscription
+        log.debug("unsubscribing failed: %s", exc)
 
 
 def internal_error(message: str) -> dict:
@@ -294,6 +304,7 @@ class Worker:
             return
         if held.cancel_requested:
             held.lua.cancel()
+        debugging = await self._debug_requests(run_id, held.lua)
         try:
             outcome = await held.lua.run()
         except Exception as exc:
@@ -302,6 +313,9 @@ class Worker:
                 run_id, Run.Status.FAILED, None, internal_error(f"internal error: {exc}"), None
             )
             return
+        finally:
+            if debugging is not None:
+                await _unsubscribe(debugging)
         error = asdict(outcome.error) if outcome.error is not None else None
         await self._finish(run_id, outcome.status, outcome.result, error, outcome.metrics)
 
@@ -342,6 +356,12 @@ class Worker:
                 self.store.set_status_soon(run_id, status)
                 self._publish_status(run_id, status)
 
+        debug = None
+        if claimed.debug:
+            def on_event(event: dict) -> None:
+                self.outbox.put(subjects.debug_events(run_id), debugbus.event_payload(event))
+
+            debug = DebugSession(on_event=on_event, pause_limit_s=self.options.debug_pause_s)
         return LuaRun(
             claimed.code,
             name=claimed.script_name,
@@ -358,6 +378,7 @@ class Worker:
             replay_key=claimed.replay_key,
             principal=principal,
             gate=gates.for_mode(claimed.mode, recording),
+            debug=debug,
         )
 
     async def _finish(
@@ -393,6 +414,29 @@ class Worker:
         self._publish_status(run_id, Run.Status.LOST, error=error)
 
     # -- cancelling ----------------------------------------------------------
+
+    async def _debug_requests(self, run_id: str, lua: object) -> object | None:
+        """For a debug run: listen to its debugger requests while this worker
+        holds it. Only the holder subscribes, so a request about a run no
+        worker holds gets NATS "no responders" at once."""
+        session = getattr(lua, "debug", None)
+        if session is None:
+            return None
+
+        async def on_request(msg: Msg) -> None:
+            if msg.reply:
+                # A task of its own: an evaluate waits for the run's Lua
+                # thread, and the run's other requests must not wait behind it.
+                self._spawn(self._answer_debug(session, msg))
+
+        return await self.nc.subscribe(subjects.debug_control(run_id), cb=on_request)
+
+    async def _answer_debug(self, session: DebugSession, msg: Msg) -> None:
+        answer = await debugbus.handle(session, msg.data)
+        try:
+            await msg.respond(debugbus.event_payload(answer))
+        except Exception as exc:  # noqa: BLE001 - the requester went away
+            log.debug("debug answer not sent: %s", exc)
 
     async def _on_cancel(self, msg: Msg) -> None:
         run_id = msg.subject.split(".")[-2]

@@ -93,6 +93,7 @@ class Origin:
     # "apply": it applies the plan of run ``plan_of`` (oktoscripts/runs/apply.py).
     mode: str = "run"
     plan_of: str | None = None
+    debug: bool = False  # a debug run (the IDE's Debug button)
     replay_of: str | None = None  # "replay": the run whose recording answers
 
 
@@ -117,6 +118,7 @@ def _submission(source: Source, args: object, origin: Origin, user: Any,
         "replay_key": origin.replay_key,
         "mode": origin.mode,
         "plan_of_id": origin.plan_of,
+        "debug": origin.debug,
         "replay_of_id": origin.replay_of,
     }
 
@@ -126,6 +128,8 @@ def _record(run: Run, source: Source, origin: Origin, user: Any) -> None:
     extra = {"mode": origin.mode} if origin.mode != "run" else {}
     if origin.plan_of:
         extra["plan_of"] = str(origin.plan_of)
+    if run.debug:
+        extra["debug"] = True  # a debug run: it may be stepped through
     if origin.replay_of:
         extra["replay_of"] = str(origin.replay_of)
     audit.record(actor, "run.start", source.name, run=str(run.pk), args=run.args,

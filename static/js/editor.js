@@ -343,6 +343,11 @@
   });
   window.addEventListener("beforeunload", (e) => { if (setState()) { e.preventDefault(); e.returnValue = ""; } });
 
+  // For the debugger (debugger.js): it saves and starts runs like Run does.
+  window.Okto.editorActions = {
+    save: save, collectArgs: collectArgs, version: () => version, jump: jump, dirty: setState,
+  };
+
   /* ---- side tabs ---- */
   document.querySelectorAll(".side-tabs button").forEach(b => b.addEventListener("click", () => {
     document.querySelectorAll(".side-tabs button").forEach(x => x.classList.toggle("active", x === b));
