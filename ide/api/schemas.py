@@ -456,6 +456,8 @@ class BulkCreate(ScriptTarget):
     concurrency: StrictInt = 10
     serial_arg: StrictStr = "serial"
     name: StrictStr = ""
+    mode: Literal["run", "plan"] = Field("run", description="plan: every device's run plans "
+                                         "its writes; then POST /bulk-runs/{id}/apply")
 
 
 class TriggerOut(ScriptBound):

@@ -53,8 +53,12 @@ def create(
     registry: Any,
     serial_arg: str = "serial",
     name: str = "",
+    mode: str = "run",
 ) -> BulkRun:
-    """Pin the version, list the devices, store the bulk run (sync)."""
+    """Pin the version, list the devices, store the bulk run (sync). ``mode``
+    "plan": every item's run plans its writes instead of making them."""
+    if mode not in ("run", "plan"):
+        raise ValueError("mode must be run or plan")
     if not isinstance(concurrency, int) or not 1 <= concurrency <= MAX_CONCURRENCY:
         raise ValueError(f"concurrency must be an integer from 1 to {MAX_CONCURRENCY}")
     if not serial_arg or not isinstance(serial_arg, str):
@@ -75,6 +79,7 @@ def create(
             concurrency=concurrency,
             created_by=user,
             configured_by=user,
+            mode=mode,
         )
         BulkRunItem.objects.bulk_create(
             [BulkRunItem(bulk=bulk, serial=s) for s in serials], batch_size=500
