@@ -1,8 +1,10 @@
 """IDE benchmark: server time of the editor page and the run history page with
 500 scripts and 50,000 runs in the database, the syntax-check round trip, and
-(when Debian's chromium and playwright are installed) the time from a click on
-Run to the first output line in a real browser, against a real web process
-(daphne), a worker, and the embedded NATS and MongoDB.
+(when Debian's chromium and playwright are installed), in a real browser against
+a real web process (daphne), a worker, and the embedded NATS and MongoDB: the
+time from a click on Run to the first output line, opening a stored run of
+100,000 lines, and the rate at which 100,000 lines reach the console (from a
+run, and from socket-sized batches alone, with the longest frame meanwhile).
 
     .venv/bin/python -m bench.ide
 
@@ -93,10 +95,25 @@ def report(name: str, samples: list[float], target: float) -> bool:
     return ok
 
 
+def rate(name: str, samples: list[float], target: float) -> bool:
+    """Lines per second (median of the samples): at least ``target``."""
+    p50 = statistics.median(samples)
+    ok = p50 >= target
+    verdict = "OK" if ok else "UNDER"
+    print(f"{name:<42} p50 {p50:9,.0f} lines/s   target >= {target:,.0f}  {verdict}")
+    return ok
+
+
 def main() -> int:
     setup()
     from django.test import Client
 
+    if "--browser" in sys.argv:  # only the figures measured in chromium
+        from django.contrib.auth.models import Group, User
+
+        user = User.objects.create_user("bench", password="bench-password-1")
+        user.groups.add(Group.objects.get(name="Admin"))
+        return 0 if browser_report(user) else 1
     t0 = time.perf_counter()
     script_id, user = fill()
     print(f"filled {SCRIPTS} scripts and {RUNS:,} runs in {time.perf_counter() - t0:.1f} s")
@@ -115,16 +132,99 @@ def main() -> int:
             client, "post", "/api/check", data={"source": source},
             content_type="application/json"), 50),
     ]
-    if os.path.exists(CHROMIUM):
-        results.append(report("click Run -> first output line (browser)",
-                              browser_first_output(user), 100))
-    else:
-        print(f"browser figure skipped: {CHROMIUM} is not installed")
-    return 0 if all(results) else 1
+    return 0 if all(results) and browser_report(user) else 1
+
+
+def browser_report(user: object) -> bool:
+    if not os.path.exists(CHROMIUM):
+        print(f"browser figures skipped: {CHROMIUM} is not installed")
+        return True
+    figures = browser_figures(user)
+    results = [
+        report("click Run -> first output line (browser)", figures["first_line"], 100),
+        report(f"open a stored run of {BIG:,} lines (browser)", figures["open_big"], 1000),
+        rate("100,000 printed lines -> console (run to screen)", figures["stream_run"], 20_000),
+        rate("100,000 lines -> console (socket batches)", figures["stream_synthetic"], 20_000),
+    ]
+    print(f"{'longest frame while streaming':<42} {figures['longest_frame']:7.1f} ms")
+    return all(results)
 
 
 CHROMIUM = "/usr/bin/chromium"
 BROWSER_ROUNDS = 15
+BIG = 100_000
+BIG_ROUNDS = 5
+# From navigation start to the big run's last line on screen.
+MEASURE_OPEN = """big => new Promise(resolve => {
+  const done = () => document.querySelector("#console .line[data-seq='" + big + "']");
+  const check = () => done() ? resolve(performance.now()) : requestAnimationFrame(check);
+  check();
+})"""
+# A run printing BIG lines: from its first line on screen to its last one.
+MEASURE_STREAM = """big => new Promise(resolve => {
+  const out = document.getElementById("console");
+  let first = null;
+  const started = performance.now();
+  const check = () => {
+    if (first === null && out.querySelector(".line.stdout")) first = performance.now();
+    if (out.querySelector(".line[data-seq='" + big + "']")) {
+      resolve(performance.now() - first);
+      return;
+    }
+    if (performance.now() - started > 120000) {
+      const l = out.loglist;
+      resolve("never drawn: " + JSON.stringify({count: l.count, stick: l.stick,
+        top: out.scrollTop, height: out.scrollHeight,
+        rows: out.querySelectorAll(".vlist .line").length,
+        last: Array.from(out.querySelectorAll(".vlist .line")).slice(-1).map(e => e.dataset.seq)}));
+      return;
+    }
+    requestAnimationFrame(check);
+  };
+  document.getElementById("run-btn").click();
+  requestAnimationFrame(check);
+})"""
+# BIG lines handed to the console in the socket's batches of 500, as fast as
+# messages can come (one per macrotask): the time until the last is drawn,
+# and the longest gap between frames meanwhile (how responsive the page stays).
+MEASURE_SYNTHETIC = """big => new Promise(resolve => {
+  const box = document.createElement("div");
+  box.className = "console"; box.style.height = "400px";
+  document.body.appendChild(box);
+  const list = new Okto.LogList(box, {tools: true});
+  const now = Date.now() / 1000;
+  let seq = 0, longest = 0, last = performance.now(), running = true;
+  const frames = () => {
+    const t = performance.now();
+    longest = Math.max(longest, t - last);
+    last = t;
+    if (running) requestAnimationFrame(frames);
+  };
+  requestAnimationFrame(frames);
+  const t0 = performance.now();
+  const send = () => {
+    const lines = [];
+    for (let i = 0; i < 500; i++) {
+      seq++;
+      lines.push({seq, stream: "stdout", text: "row " + seq + " " + "x".repeat(40), time: now});
+    }
+    list.add(lines);
+    if (seq < big) { setTimeout(send, 0); return; }
+    const check = () => {
+      if (!box.querySelector(".line[data-seq='" + big + "']")) {
+        requestAnimationFrame(check);
+        return;
+      }
+      running = false;
+      box.remove();
+      list.destroy();
+      resolve([performance.now() - t0, longest]);
+    };
+    check();
+  };
+  send();
+})"""
+
 MEASURE_CLICK = """() => new Promise(resolve => {
   const out = document.getElementById("console");
   const t0 = performance.now();
@@ -136,8 +236,25 @@ MEASURE_CLICK = """() => new Promise(resolve => {
 })"""
 
 
-def browser_first_output(user: object) -> list[float]:
-    """Click on Run -> first console line, as the browser sees it."""
+def _big_run() -> str:
+    """A finished run of BIG stored lines; its id."""
+    from django.utils import timezone
+
+    from oktoscripts.runs.models import Run, RunOutputLine
+
+    now = timezone.now()
+    run = Run.objects.create(script_name="big", code="-- big", started_by="user",
+                             status="succeeded", started=now, finished=now)
+    for start in range(1, BIG + 1, 10_000):
+        RunOutputLine.objects.bulk_create(
+            RunOutputLine(run=run, seq=n, text=f"row {n} " + "x" * 40, time=now)
+            for n in range(start, start + 10_000))
+    return str(run.pk)
+
+
+def browser_figures(user: object) -> dict:
+    """In chromium: click on Run -> first console line; opening a stored run of
+    BIG lines; BIG lines streamed from a run, and from socket-sized batches."""
     import socket
     import subprocess
     import urllib.request
@@ -152,6 +269,8 @@ def browser_first_output(user: object) -> list[float]:
     user.set_password("bench-password-1")
     user.save()
     script = script_ops.create_script(user, "trivial", 'print("hello")\nreturn 1\n')
+    many = script_ops.create_script(user, "many", f'for i = 1, {BIG} do print("row " .. i) end\n')
+    big_run = _big_run()
     data = Path(settings.DATA_DIR)
     services = EmbeddedServices(data / "embedded")
     env = {**os.environ, "NATS_URL": services.start_nats(), "MONGO_URI": services.start_mongo(),
@@ -192,15 +311,32 @@ def browser_first_output(user: object) -> list[float]:
             page.wait_for_url(base + "/scripts/")
             page.goto(f"{base}/scripts/{script.pk}/")
             page.wait_for_selector("#editor .ace_content")
-            samples = []
+            figures: dict = {"first_line": [], "open_big": [], "stream_run": [],
+                             "stream_synthetic": [], "longest_frame": 0.0}
             for i in range(BROWSER_ROUNDS + 2):
                 elapsed = page.evaluate(MEASURE_CLICK)
                 page.wait_for_selector("#result .result-head", timeout=30_000)
-                page.wait_for_function("!document.getElementById('run-btn').disabled")
+                page.wait_for_function("() => !document.getElementById('run-btn').disabled")
                 if i >= 2:  # the first runs warm up the worker and the connections
-                    samples.append(elapsed)
+                    figures["first_line"].append(elapsed)
+            for _ in range(BIG_ROUNDS):
+                page.goto(f"{base}/runs/{big_run}/")
+                figures["open_big"].append(page.evaluate(MEASURE_OPEN, BIG))
+            page.goto(f"{base}/scripts/{many.pk}/")
+            page.wait_for_selector("#editor .ace_content")
+            for _ in range(3):
+                elapsed = page.evaluate(MEASURE_STREAM, BIG)
+                if isinstance(elapsed, str):
+                    raise RuntimeError(elapsed)
+                figures["stream_run"].append(BIG / (elapsed / 1000))
+                page.wait_for_function("() => !document.getElementById('run-btn').disabled",
+                                       timeout=120_000)
+            for _ in range(BIG_ROUNDS):
+                elapsed, longest = page.evaluate(MEASURE_SYNTHETIC, BIG)
+                figures["stream_synthetic"].append(BIG / (elapsed / 1000))
+                figures["longest_frame"] = max(figures["longest_frame"], longest)
             browser.close()
-        return samples
+        return figures
     finally:
         for proc in procs:
             proc.terminate()

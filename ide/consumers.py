@@ -44,9 +44,13 @@ class RunConsoleConsumer(AsyncJsonWebsocketConsumer):
             return
         run_id = str(self.scope["url_route"]["kwargs"]["run_id"])
         query = parse_qs(self.scope.get("query_string", b"").decode())
-        after = 0
+        after, tail = 0, None
         with contextlib.suppress(ValueError, IndexError):
             after = int(query.get("after", ["0"])[0])
+        with contextlib.suppress(ValueError, IndexError, KeyError):
+            # ?tail=N: only the last N stored lines; the page fetches the others
+            # by seq (GET /api/runs/<id>/output) when they scroll into view.
+            tail = max(0, min(int(query["tail"][0]), live.TAIL_MAX))
         # ?pending=1: the browser opens the console while it submits the run
         # (with a run id it chose), so the connection is ready when the first
         # line comes; the run must then appear within PENDING_WAIT_S.
@@ -55,7 +59,7 @@ class RunConsoleConsumer(AsyncJsonWebsocketConsumer):
             await self._refuse(4404)
             return
         await self.accept()
-        self.feed = live.RunFeed(run_id, after)
+        self.feed = live.RunFeed(run_id, after, tail)
         await self.feed.subscribe(await live.client())
         self.pump = asyncio.create_task(self._forward(PENDING_WAIT_S if pending else 0.0))
 

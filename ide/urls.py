@@ -11,10 +11,12 @@ from ide.pages import (
     automations,
     credentials,
     devices,
+    files,
     reference,
     runs,
     scripts,
     settings,
+    status,
 )
 
 urlpatterns = [
@@ -38,6 +40,11 @@ urlpatterns = [
     path("runs/<uuid:run_id>/replay", runs.replay_run, name="replay_run"),
     path("devices/", devices.device_list, name="devices"),
     path("devices/<serial:serial>/", devices.device_detail, name="device"),
+    path("devices/<serial:serial>/operation", devices.device_operation,
+         name="device_operation"),
+    path("files/", files.file_list, name="files"),
+    path("files/upload", files.file_upload, name="file_upload"),
+    path("files/delete", files.file_delete, name="file_delete"),
     path("reference/", reference.reference, name="reference"),
     path("automations/", automations.index, name="automations"),
     path("automations/schedules/<int:schedule_id>/", automations.schedule_detail,
@@ -53,6 +60,7 @@ urlpatterns = [
     path("credentials/set", credentials.credential_set, name="credential_set"),
     path("credentials/delete", credentials.credential_delete, name="credential_delete"),
     path("settings/", settings.settings_page, name="settings"),
+    path("status/", status.status_page, name="status"),
     path("account/tokens/", account.tokens, name="tokens"),
     path("account/tokens/new", account.create_token, name="create_token"),
     path("account/tokens/<int:token_id>/revoke", account.revoke_token, name="revoke_token"),

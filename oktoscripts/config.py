@@ -130,7 +130,12 @@ _TABLE = (
     Variable("OKTOSCRIPTS_ACS_TLS_CERT", "text", "", "the ACS's own HTTPS certificate"),
     Variable("OKTOSCRIPTS_ACS_TLS_KEY", "text", "", "key of OKTOSCRIPTS_ACS_TLS_CERT"),
     Variable("OKTOSCRIPTS_ACS_CR_CA", "text", "", "more CAs for https:// Connection Requests"),
-    Variable("OKTOSCRIPTS_ACS_AUTH", "text", "required", "required or off"),
+    Variable("OKTOSCRIPTS_ACS_AUTH", "text", "required", "required, onboard or off"),
+    Variable("OKTOSCRIPTS_ACS_ONBOARD_CREDENTIALS", "secret", ":",
+             "onboard: the factory credentials, user:password,..."),
+    Variable("OKTOSCRIPTS_ACS_FILE_URL", "text", "", "base URL of stored files' downloads"),
+    Variable("OKTOSCRIPTS_ACS_FILE_URL_TTL", "number", 3600.0,
+             "seconds a signed download URL is good"),
     Variable("OKTOSCRIPTS_ACS_UNKNOWN_CPE", "text", "accept", "accept or reject"),
     Variable("OKTOSCRIPTS_ACS_SESSION_TIMEOUT", "number", 30.0, "seconds a silent CPE keeps "
              "its session"),
@@ -153,6 +158,7 @@ _TABLE = (
     Variable("OKTOSCRIPTS_USP_WS_AUTH", "text", "on", "on, cert or off"),
     Variable("OKTOSCRIPTS_USP_WS_DIAL", "list", [], "agents' WebSocket servers to dial"),
     Variable("OKTOSCRIPTS_USP_TIMEOUT", "int", 30, "seconds a script waits for a USP response"),
+    Variable("OKTOSCRIPTS_USP_MQTT_LEASE", "int", 300, "seconds of an MQTT agent's lease"),
     # Single sign-on: OpenID Connect
     Variable("OKTOSCRIPTS_OIDC_ISSUER", "text", "", "issuer URL; unset: OpenID Connect off"),
     Variable("OKTOSCRIPTS_OIDC_CLIENT_ID", "text", "", "client id at the provider"),
@@ -176,6 +182,15 @@ _TABLE = (
     Variable("OKTOSCRIPTS_LDAP_GROUP_BASE", "text", "", "where groups are"),
     Variable("OKTOSCRIPTS_LDAP_GROUP_TYPE", "text", "groupOfNames", "the groups' object class"),
     Variable("OKTOSCRIPTS_LDAP_ROLES", "text", "", "group DNs to roles"),
+    # Metrics (oktoscripts/metrics/conf.py)
+    Variable("OKTOSCRIPTS_METRICS", "bool", True, "record series and serve /metrics"),
+    Variable("OKTOSCRIPTS_METRICS_PORT", "text", "",
+             "this process's /metrics port, or off; up: the first of its processes' (9460)"),
+    Variable("OKTOSCRIPTS_METRICS_HOST", "text", "127.0.0.1", "address /metrics ports listen on"),
+    Variable("OKTOSCRIPTS_METRICS_TOKEN", "secret", "",
+             "bearer token that may scrape from anywhere"),
+    Variable("OKTOSCRIPTS_METRICS_ALLOW", "list", ["127.0.0.0/8", "::1"],
+             "networks that may scrape without the token, or none"),
 )
 VARIABLES: dict[str, Variable] = {v.name: v for v in _TABLE}
 
@@ -193,6 +208,13 @@ def text(name: str) -> str:
     """The variable's text as set ("" when unset); stripped, except secrets."""
     raw = os.environ.get(variable(name).name, "")
     return raw if VARIABLES[name].kind == "secret" else raw.strip()
+
+
+def texts(names: tuple[str, ...]) -> tuple[str, ...]:
+    """``text`` of several variables at once (no secrets): what the engine reads
+    for every run, so it is kept to one pass over the environment."""
+    environ = os.environ
+    return tuple(environ.get(variable(name).name, "").strip() for name in names)
 
 
 def is_set(name: str) -> bool:

@@ -60,6 +60,7 @@ USP_WS_AUTH = config.value("OKTOSCRIPTS_USP_WS_AUTH").lower()
 USP_WS_TLS = config.value("OKTOSCRIPTS_USP_WS_TLS")
 USP_WS_DIAL = config.value("OKTOSCRIPTS_USP_WS_DIAL")
 USP_TIMEOUT_S = float(config.value("OKTOSCRIPTS_USP_TIMEOUT"))
+USP_MQTT_LEASE_S = float(config.value("OKTOSCRIPTS_USP_MQTT_LEASE"))
 
 # Devices (oktoscripts/devices): the HTTP Digest realm of device credentials,
 # and when a silent device counts as offline (CWMP: FACTOR x its periodic

@@ -14,6 +14,7 @@ from typing import Any
 from django.db.models import ProtectedError
 from django.http import HttpRequest
 from django.shortcuts import get_object_or_404
+from django.utils import timezone
 from ninja import Query, Router, Schema, Status
 from pydantic import Field
 
@@ -31,6 +32,8 @@ from ide.api.schemas import (
     DeploymentStopped,
     Preview,
     PreviewOut,
+    RolloutPolicyChange,
+    RolloutPolicyOut,
     ScheduleChange,
     ScheduleCreate,
     ScheduleDetail,
@@ -41,8 +44,15 @@ from ide.api.schemas import (
     TriggerList,
     TriggerOut,
 )
-from oktoscripts.automations import bulk, deployments, schedules, targets, triggers
-from oktoscripts.automations.models import BulkRun, BulkRunItem, Deployment, Schedule, Trigger
+from oktoscripts.automations import bulk, deployments, rollout, schedules, targets, triggers
+from oktoscripts.automations.models import (
+    BulkRun,
+    BulkRunItem,
+    Deployment,
+    RolloutPolicy,
+    Schedule,
+    Trigger,
+)
 from oktoscripts.roles import Capability
 from oktoscripts.runs.models import Run
 from oktoscripts.runs.submit import cancel_run
@@ -51,6 +61,7 @@ from oktoscripts.scripts.models import Script
 
 router = Router(tags=["automations"])
 READ, RUN = needs(Capability.READ), needs(Capability.RUN)
+ADMIN = needs(Capability.ADMIN)
 ITEMS_PAGE = 1000
 
 
@@ -105,6 +116,12 @@ def bulk_json(b: BulkRun, detail: bool = False, status: str = "") -> dict[str, A
         "id": b.pk, "name": b.name, "status": b.status, "device_filter": b.device_filter,
         "serial_arg": b.serial_arg, "concurrency": b.concurrency,
         "finished": _iso(b.finished), "progress": bulk.progress(b), **_script_json(b),
+        "canary": b.canary, "wave_size": b.wave_size, "wave_percent": b.wave_percent,
+        "wave_pause_s": b.wave_pause_s, "failure_threshold": b.failure_threshold,
+        "current_wave": b.current_wave, "waves": rollout.waves_summary(b),
+        "next_wave_at": _iso(b.next_wave_at), "stop_reason": b.stop_reason,
+        "approved_by": b.approved_by.username if b.approved_by_id else None,
+        "approved_at": _iso(b.approved_at),
     }
     if detail:
         items = b.items.all()
@@ -120,7 +137,8 @@ def bulk_json(b: BulkRun, detail: bool = False, status: str = "") -> dict[str, A
 
 
 def _bulks() -> Any:
-    return BulkRun.objects.select_related("script", "version", "created_by", "configured_by")
+    return BulkRun.objects.select_related("script", "version", "created_by", "configured_by",
+                                          "approved_by")
 
 
 def trigger_json(t: Trigger) -> dict[str, Any]:
@@ -276,11 +294,16 @@ def create_bulk_run(request: HttpRequest, body: BulkCreate) -> Status:
         bulk.create, script=script, version=version, args=body.args,
         device_filter=_filter(body.device_filter), concurrency=body.concurrency,
         user=request.user, registry=_registry(), serial_arg=body.serial_arg or "serial",
-        name=body.name, mode=body.mode,
+        name=body.name, mode=body.mode, canary=body.canary, wave_size=body.wave_size,
+        wave_percent=body.wave_percent, wave_pause_s=body.wave_pause_s,
+        failure_threshold=body.failure_threshold,
     )
     total = record.items.count()
-    audit.record(request.user, "bulk.start", record.name, id=record.pk, devices=total,
-                 concurrency=record.concurrency, device_filter=record.device_filter)
+    action = "bulk.request" if record.status == BulkRun.Status.APPROVAL else "bulk.start"
+    audit.record(request.user, action, record.name, id=record.pk, devices=total,
+                 concurrency=record.concurrency, device_filter=record.device_filter,
+                 canary=record.canary, waves=record.waves,
+                 failure_threshold=record.failure_threshold)
     return Status(201, bulk_json(_bulks().get(pk=record.pk)))
 
 
@@ -293,10 +316,65 @@ def get_bulk_run(request: HttpRequest, bulk_id: int, query: Query[ItemQuery]) ->
 @router.post("/bulk-runs/{int:bulk_id}/stop", response=BulkOut, summary="Stop a bulk run", **RUN)
 def stop_bulk_run(request: HttpRequest, bulk_id: int) -> dict:
     record = get_object_or_404(_bulks(), pk=bulk_id)
-    if not bulk.request_stop(record):
+    if not bulk.request_stop(record, f"stopped by {request.user.get_username()}"):
         raise ApiError(f"the bulk run is {record.status}: nothing to stop", 409)
     audit.record(request.user, "bulk.stop", record.name, id=record.pk)
     return bulk_json(_bulks().get(pk=bulk_id))
+
+
+def _rollout_step(request: HttpRequest, bulk_id: int, step: Callable, action: str) -> dict:
+    record = get_object_or_404(_bulks(), pk=bulk_id)
+    try:
+        step(record, request.user) if step is rollout.approve else step(record)
+    except rollout.RolloutError as exc:
+        status = 403 if "cannot be the person" in str(exc) else 409
+        raise ApiError(str(exc), status) from None
+    audit.record(request.user, action, record.name, id=record.pk)
+    return bulk_json(_bulks().get(pk=bulk_id))
+
+
+@router.post("/bulk-runs/{int:bulk_id}/approve", response=BulkOut,
+             summary="Approve a bulk run awaiting approval (not the person who created it)",
+             **RUN)
+def approve_bulk_run(request: HttpRequest, bulk_id: int) -> dict:
+    return _rollout_step(request, bulk_id, rollout.approve, "bulk.approve")
+
+
+@router.post("/bulk-runs/{int:bulk_id}/pause", response=BulkOut,
+             summary="Pause a bulk run: running items finish, none starts", **RUN)
+def pause_bulk_run(request: HttpRequest, bulk_id: int) -> dict:
+    return _rollout_step(request, bulk_id, rollout.pause, "bulk.pause")
+
+
+@router.post("/bulk-runs/{int:bulk_id}/resume", response=BulkOut,
+             summary="Resume a paused bulk run", **RUN)
+def resume_bulk_run(request: HttpRequest, bulk_id: int) -> dict:
+    return _rollout_step(request, bulk_id, rollout.resume, "bulk.resume")
+
+
+@router.get("/bulk-runs/policy", response=RolloutPolicyOut,
+            summary="Above how many devices a bulk run needs approval", **READ)
+def get_rollout_policy(request: HttpRequest) -> dict:
+    return _policy_json(RolloutPolicy.load())
+
+
+@router.put("/bulk-runs/policy", response=RolloutPolicyOut,
+            summary="Set above how many devices a bulk run needs approval (Admin)", **ADMIN)
+def set_rollout_policy(request: HttpRequest, body: RolloutPolicyChange) -> dict:
+    if body.approval_above is not None and body.approval_above < 0:
+        raise ApiError("approval_above must be >= 0 or null")
+    policy = RolloutPolicy.load()
+    policy.approval_above = body.approval_above
+    policy.updated, policy.updated_by = timezone.now(), request.user
+    policy.save()
+    audit.record(request.user, "bulk.policy", "rollout policy",
+                 approval_above=body.approval_above)
+    return _policy_json(policy)
+
+
+def _policy_json(policy: RolloutPolicy) -> dict:
+    return {"approval_above": policy.approval_above, "updated": _iso(policy.updated),
+            "updated_by": policy.updated_by.username if policy.updated_by_id else None}
 
 
 @router.post("/bulk-runs/{int:bulk_id}/retry", response=BulkRetried,

@@ -6,7 +6,7 @@ from datetime import datetime
 from uuid import UUID
 
 from django.db import IntegrityError
-from django.http import HttpRequest
+from django.http import HttpRequest, StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from ninja import Query, Router, Schema, Status
 from pydantic import Field
@@ -116,6 +116,26 @@ def run_output(request: HttpRequest, run_id: UUID, query: Query[OutputQuery]) ->
                  .order_by("seq")[:query.limit])
     return {"status": run.status, "lines": [line_json(x) for x in lines],
             "more": len(lines) == query.limit}
+
+
+@router.get("/runs/{uuid:run_id}/output/text", summary="All output of a run as a text file",
+            **READ)
+def run_output_text(request: HttpRequest, run_id: UUID) -> StreamingHttpResponse:
+    """One line per output line, ``time  [stream/level]  text``, streamed: a run of
+    any size downloads without being held in memory."""
+    run = get_object_or_404(Run.objects.only("id", "script_name"), pk=run_id)
+    lines = (RunOutputLine.objects.filter(run=run).order_by("seq")
+             .values_list("time", "stream", "level", "text").iterator(chunk_size=5000))
+    response = StreamingHttpResponse((_text_line(*x) for x in lines),
+                                     content_type="text/plain; charset=utf-8")
+    name = "".join(c if c.isalnum() or c in "-_." else "_" for c in run.script_name)
+    response["Content-Disposition"] = f'attachment; filename="{name}-{run.pk}.log"'
+    return response
+
+
+def _text_line(at: datetime, stream: str, level: str | None, text: str) -> str:
+    kind = f"{stream}/{level}" if level else stream
+    return f"{at.isoformat(timespec='milliseconds')}  [{kind}]  {text}\n"
 
 
 @router.get("/runs/{uuid:run_id}/result", response=RunResult,

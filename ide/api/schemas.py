@@ -428,15 +428,34 @@ class BulkItem(Schema):
     updated: Time
 
 
+class BulkWave(Schema):
+    wave: int
+    canary: bool
+    total: int
+    by_status: dict[str, int]
+
+
 class BulkOut(ScriptBound):
     id: int
     name: str
-    status: str
+    status: str = Field(description="approval (awaiting a second person), running, paused, "
+                                    "stopping, stopped or finished")
     device_filter: dict[str, Json]
     serial_arg: str
     concurrency: int
     finished: Time
     progress: Progress
+    canary: int
+    wave_size: int
+    wave_percent: int
+    wave_pause_s: int
+    failure_threshold: float | None
+    current_wave: int
+    waves: list[BulkWave]
+    next_wave_at: Time
+    stop_reason: str = Field(description="why it stopped (failure threshold, abort)")
+    approved_by: str | None
+    approved_at: Time
 
 
 class BulkDetail(BulkOut):
@@ -458,6 +477,23 @@ class BulkCreate(ScriptTarget):
     name: StrictStr = ""
     mode: Literal["run", "plan"] = Field("run", description="plan: every device's run plans "
                                          "its writes; then POST /bulk-runs/{id}/apply")
+    canary: StrictInt = Field(0, description="the first N devices run first, as wave 0")
+    wave_size: StrictInt = Field(0, description="devices per wave after the canary")
+    wave_percent: StrictInt = Field(0, description="or: percent of the devices per wave")
+    wave_pause_s: StrictInt = Field(0, description="seconds between waves")
+    failure_threshold: float | None = Field(
+        None, description="percent of a wave's devices failing that stops the bulk run")
+
+
+class RolloutPolicyOut(Schema):
+    approval_above: int | None = Field(description="bulk runs over more devices than this "
+                                                   "need a second person's approval; null: none")
+    updated: Time
+    updated_by: str | None
+
+
+class RolloutPolicyChange(Request):
+    approval_above: StrictInt | None
 
 
 class TriggerOut(ScriptBound):

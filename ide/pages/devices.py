@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 
+from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.utils.dateparse import parse_datetime
+from django.views.decorators.http import require_POST
 
 from ide.access import requires
 from ide.paging import page_number
@@ -92,7 +94,19 @@ def device_detail(request: HttpRequest, serial: str) -> HttpResponse:
         "events": cwmp.get("last_events") or [],
         "record_json": json.dumps(device, indent=2, default=str),
         "serial": serial,
+        "firmware": _firmware_names() if device.get("cwmp") else [],
     })
+
+
+def _firmware_names() -> list[str]:
+    """Stored firmware images, for the page's Download firmware form."""
+    from oktoscripts.filestore.store import FileStore
+
+    try:
+        files = FileStore(_registry().db).list()
+    except Exception:  # noqa: BLE001 - the page works without them
+        return []
+    return [f.name for f in files if f.file_type.startswith("1 ")]
 
 
 def _twin_of(serial: str) -> dict | None:
@@ -112,3 +126,31 @@ def _twins_of(serial: str) -> list[dict]:
 
     docs = mongo_database()[store.TWINS].find({"source": serial}).sort("_id", 1)
     return [{"serial": d["_id"], "state": d["state"]} for d in docs]
+
+
+@requires(Capability.RUN)
+@require_POST
+def device_operation(request: HttpRequest, serial: str) -> HttpResponse:
+    """Reboot, factory reset or firmware download: a run of its own (operations.py)
+    acting for the person who asked; the page goes to its console."""
+    from oktoscripts.devices.documents import lua_table
+    from oktoscripts.devices.operations import OPERATIONS, OperationError, script
+    from oktoscripts.runs.submit import RunQueueError
+    from oktoscripts.scripts.start import Origin, Source, start_run
+
+    doc = _registry().get(serial)
+    if doc is None:
+        raise Http404("no such device")
+    operation = request.POST.get("operation", "")
+    args = {"serial": serial}
+    if operation == "download":
+        args["file"] = request.POST.get("file", "")
+    try:
+        code = script(operation, lua_table({**doc, "serial": serial}))
+        run = start_run(Source.file(f"{OPERATIONS[operation]} {serial}", code), user=request.user,
+                        args=args, origin=Origin(Run.StartedBy.USER, f"device {serial}: "
+                                                 f"{OPERATIONS[operation].lower()}"))
+    except (OperationError, ValueError, RunQueueError) as exc:
+        messages.error(request, str(exc))
+        return redirect("device", serial=serial)
+    return redirect("run", run_id=run.pk)

@@ -28,7 +28,7 @@ from django.db import transaction
 from django.db.models import Count, F
 from django.utils import timezone
 
-from oktoscripts.automations import devicefilter, targets
+from oktoscripts.automations import devicefilter, rollout, targets
 from oktoscripts.automations.models import BulkRun, BulkRunItem
 from oktoscripts.runs.models import Run
 from oktoscripts.scripts.arguments import clean_args
@@ -53,12 +53,20 @@ def create(
     registry: Any,
     serial_arg: str = "serial",
     name: str = "",
+    canary: int = 0,
+    wave_size: int = 0,
+    wave_percent: int = 0,
+    wave_pause_s: int = 0,
+    failure_threshold: float | None = None,
     mode: str = "run",
 ) -> BulkRun:
-    """Pin the version, list the devices, store the bulk run (sync). ``mode``
-    "plan": every item's run plans its writes instead of making them."""
+    """Pin the version, list the devices, store the bulk run (sync). The staged
+    options are rollout.py's; above the RolloutPolicy's device count it waits
+    for approval ("approval") instead of starting. ``mode`` "plan": every item's
+    run plans its writes instead of making them."""
     if mode not in ("run", "plan"):
         raise ValueError("mode must be run or plan")
+    rollout.check_options(canary, wave_size, wave_percent, wave_pause_s, failure_threshold)
     if not isinstance(concurrency, int) or not 1 <= concurrency <= MAX_CONCURRENCY:
         raise ValueError(f"concurrency must be an integer from 1 to {MAX_CONCURRENCY}")
     if not serial_arg or not isinstance(serial_arg, str):
@@ -68,6 +76,9 @@ def create(
     serials = devicefilter.serials(registry, stored_filter)
     if not serials:
         raise ValueError(f"no device matches the filter ({devicefilter.describe(stored_filter)})")
+    waves = rollout.wave_numbers(len(serials), canary, wave_size, wave_percent)
+    status = (BulkRun.Status.APPROVAL if rollout.needs_approval(len(serials))
+              else BulkRun.Status.RUNNING)
     with transaction.atomic():
         bulk = BulkRun.objects.create(
             name=name or f"{target.script.name} on {devicefilter.describe(stored_filter)}",
@@ -80,9 +91,17 @@ def create(
             created_by=user,
             configured_by=user,
             mode=mode,
+            status=status,
+            canary=canary,
+            wave_size=wave_size,
+            wave_percent=wave_percent,
+            wave_pause_s=wave_pause_s,
+            failure_threshold=failure_threshold,
+            waves=(max(waves) + 1) if waves else 1,
         )
         BulkRunItem.objects.bulk_create(
-            [BulkRunItem(bulk=bulk, serial=s) for s in serials], batch_size=500
+            [BulkRunItem(bulk=bulk, serial=s, wave=w) for s, w in zip(serials, waves, strict=True)],
+            batch_size=500,
         )
     return bulk
 
@@ -105,11 +124,13 @@ def progress(bulk: BulkRun) -> dict[str, Any]:
     }
 
 
-def request_stop(bulk: BulkRun) -> bool:
-    """Ask the driving scheduler to stop it; False if it had ended already (sync)."""
+def request_stop(bulk: BulkRun, reason: str = "") -> bool:
+    """Ask the driving scheduler to stop it (also one paused or awaiting approval);
+    False if it had ended already (sync)."""
+    live = (BulkRun.Status.RUNNING, BulkRun.Status.PAUSED, BulkRun.Status.APPROVAL)
     return bool(
-        BulkRun.objects.filter(pk=bulk.pk, status=BulkRun.Status.RUNNING).update(
-            status=BulkRun.Status.STOPPING, updated=timezone.now()
+        BulkRun.objects.filter(pk=bulk.pk, status__in=live).update(
+            status=BulkRun.Status.STOPPING, updated=timezone.now(), stop_reason=reason[:500]
         )
     )
 
@@ -151,7 +172,7 @@ def lease(owner: str) -> list[int]:
     now = timezone.now()
     until = now + timedelta(seconds=LEASE_S)
     active = BulkRun.objects.filter(
-        status__in=(BulkRun.Status.RUNNING, BulkRun.Status.STOPPING)
+        status__in=(BulkRun.Status.RUNNING, BulkRun.Status.PAUSED, BulkRun.Status.STOPPING)
     ).values_list("id", "owner", "lease_until")
     held = []
     for bulk_id, current, current_until in active:
@@ -222,12 +243,18 @@ def plan(bulk_id: int, owner: str) -> Step | None:
                 status=BulkRun.Status.STOPPED, finished=timezone.now(), owner=""
             )
         return Step(bulk_id, [], running_ids, running_ids)
+    if bulk.status == BulkRun.Status.PAUSED:  # running items finish; none starts
+        return Step(bulk_id, [], [], running_ids)
+    rollout.advance(bulk)
+    if bulk.status != BulkRun.Status.RUNNING:  # stopped on its failure threshold
+        return Step(bulk_id, [], [], running_ids)
     room = bulk.concurrency - len(running)
     to_start = []
     if room > 0:
-        pending = list(items.filter(status=BulkRunItem.Status.PENDING).values_list(
-            "id", "serial", "run_id"
-        )[:room])
+        # Only the current wave's (and earlier waves' retried) items.
+        pending = list(items.filter(
+            status=BulkRunItem.Status.PENDING, wave__lte=bulk.current_wave
+        ).values_list("id", "serial", "run_id")[:room])
         earlier = _replay_keys([previous for _, _, previous in pending])
         for item_id, serial, previous in pending:
             run_id = str(uuid.uuid4())
@@ -240,7 +267,8 @@ def plan(bulk_id: int, owner: str) -> Step | None:
                 # A lost run's next attempt is the same work; anything else is new.
                 replay_key = earlier.get(str(previous)) or run_id
                 to_start.append((item_id, serial, run_id, replay_key))
-    if not running and not to_start:
+    waiting = bulk.current_wave + 1 < bulk.waves  # a later wave, after its pause
+    if not running and not to_start and not waiting:
         BulkRun.objects.filter(pk=bulk_id, status=BulkRun.Status.RUNNING).update(
             status=BulkRun.Status.FINISHED, finished=timezone.now(), owner=""
         )

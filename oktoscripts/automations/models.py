@@ -99,7 +99,9 @@ class ScheduleTick(models.Model):
 
 class BulkRun(_ScriptBound):
     class Status(models.TextChoices):
+        APPROVAL = "approval", "awaiting approval"
         RUNNING = "running"
+        PAUSED = "paused"
         STOPPING = "stopping"
         STOPPED = "stopped"
         FINISHED = "finished"
@@ -112,6 +114,23 @@ class BulkRun(_ScriptBound):
     mode = models.CharField(max_length=8, default="run")
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.RUNNING)
     finished = models.DateTimeField(null=True, blank=True)
+    # A staged rollout (rollout.py): a canary wave of the first devices, then waves
+    # of a count or a percentage, a pause between waves, and a stop when a wave's
+    # failure rate passes the threshold (percent; None: never).
+    canary = models.PositiveIntegerField(default=0)
+    wave_size = models.PositiveIntegerField(default=0)
+    wave_percent = models.PositiveSmallIntegerField(default=0)
+    wave_pause_s = models.PositiveIntegerField(default=0)
+    failure_threshold = models.FloatField(null=True, blank=True)
+    waves = models.PositiveIntegerField(default=1)
+    current_wave = models.PositiveIntegerField(default=0)
+    next_wave_at = models.DateTimeField(null=True, blank=True)
+    stop_reason = models.CharField(max_length=500, blank=True, default="")
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    approved_at = models.DateTimeField(null=True, blank=True)
     # The scheduler process driving it, for a while (a lease), so two
     # processes never both start items and overshoot the concurrency.
     owner = models.CharField(max_length=80, blank=True, default="")
@@ -147,6 +166,7 @@ class BulkRunItem(models.Model):
 
     bulk = models.ForeignKey(BulkRun, on_delete=models.CASCADE, related_name="items")
     serial = models.CharField(max_length=255)
+    wave = models.PositiveIntegerField(default=0)  # 0: the canary (or the only wave)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     run_id = models.UUIDField(null=True, blank=True)
     attempts = models.PositiveIntegerField(default=0)
@@ -215,3 +235,25 @@ class Deployment(_ScriptBound):
 
     def __str__(self) -> str:
         return f"deployment {self.name}"
+
+
+class RolloutPolicy(models.Model):
+    """What an Admin decides for every bulk run: above this many devices, a second
+    person (not the one who created it) approves it before it starts. One row."""
+
+    SINGLETON_PK = 1
+
+    approval_above = models.PositiveIntegerField(null=True, blank=True)  # None: never
+    updated = models.DateTimeField(null=True, blank=True)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="+",
+    )
+
+    def __str__(self) -> str:
+        return "rollout policy"
+
+    @classmethod
+    def load(cls) -> RolloutPolicy:
+        row, _ = cls.objects.get_or_create(pk=cls.SINGLETON_PK)
+        return row

@@ -13,10 +13,16 @@ import time
 from typing import Any
 
 from oktoscripts.cwmp import client, events, paths
-from oktoscripts.cwmp.soap import MESSAGE_TYPES, RpcRequest, SoapError, request_from_payload
+from oktoscripts.cwmp.soap import (
+    ALL_MESSAGE_TYPES,
+    RpcRequest,
+    SoapError,
+    request_from_payload,
+)
 from oktoscripts.devices import refresh
 from oktoscripts.lua.binding import ArgumentError, Param, binding, describe_value
 from oktoscripts.lua.values import LuaCallback
+from oktoscripts.metrics import series
 
 # A synchronous request whose CPE was woken but never calls gives up after
 # this long even when the run may go on longer.
@@ -40,8 +46,9 @@ PAYLOAD = Param(
 )
 def _message_type_expected(value: Any) -> str | None:
     valid = (isinstance(value, int | float) and not isinstance(value, bool)
-             and math.isfinite(value) and value == int(value) and int(value) in MESSAGE_TYPES)
-    return None if valid else "an integer 0-4"
+             and math.isfinite(value) and value == int(value)
+             and int(value) in ALL_MESSAGE_TYPES)
+    return None if valid else f"an integer 0-{max(ALL_MESSAGE_TYPES)}"
 
 
 # Required: the RPC cannot be told from the payload alone (completion, signature
@@ -52,13 +59,18 @@ MESSAGE_TYPE = Param(
     label="message type",
     check=_message_type_expected,
     doc="0 GetParameterValues, 1 SetParameterValues, 2 AddObject, "
-    "3 DeleteObject, 4 GetParameterNames",
+    "3 DeleteObject, 4 GetParameterNames; extensions: 5 Reboot, 6 FactoryReset, "
+    "7 Download, 8 Upload, 9 ScheduleInform, 10 GetParameterAttributes, "
+    "11 SetParameterAttributes, 12 GetRPCMethods",
 )
 
 RETURNS = (
     "0: {[path] = value}; 1: true; 2: {instance_number, status}; 3: true; "
-    "4: array of names; failure: {error_code, error_message, raw_response, "
-    "parameter_faults}"
+    "4: array of names; 5, 6, 9, 11: true; 7, 8: {status, start_time, complete_time}, "
+    "or once the CPE's TransferComplete came {status = 0, transfer_complete = true, "
+    "command_key, start_time, complete_time}; 10: array of {name, notification, "
+    "access_list}; 12: array of method names; failure: {error_code, error_message, "
+    "raw_response, parameter_faults}"
 )
 
 
@@ -67,7 +79,7 @@ def _message_type(name: str, value: Any) -> int:
     checked again for direct Python callers)."""
     if _message_type_expected(value) is not None:
         raise ArgumentError(
-            f"{name}: argument #3 (message type) must be an integer 0-4, "
+            f"{name}: argument #3 (message type) must be an integer 0-{max(ALL_MESSAGE_TYPES)}, "
             f"got {describe_value(value)}"
         )
     return int(value)
@@ -79,7 +91,7 @@ def _request(name: str, payload: str, message_type: Any) -> RpcRequest:
         return request_from_payload(payload, mtype)
     except SoapError as exc:
         raise ArgumentError(
-            f"{name}: argument #2 (xml payload) must be a {MESSAGE_TYPES[mtype]} request "
+            f"{name}: argument #2 (xml payload) must be a {ALL_MESSAGE_TYPES[mtype]} request "
             f"({exc}), got {describe_value(payload)}"
         ) from None
 
@@ -102,8 +114,11 @@ def _lua_result(answer: dict) -> Any:
     }
 
 
-async def call_device(ctx: Any, name: str, serial: str, request: RpcRequest, mode: str) -> dict:
-    """Send ``request`` and wait within the run's time; records the call."""
+async def call_device(
+    ctx: Any, name: str, serial: str, request: RpcRequest, mode: str, record: bool = True
+) -> dict:
+    """Send ``request`` and wait within the run's time; records the call unless
+    ``record`` is false (a step of a binding that records its own call once)."""
     line = getattr(ctx, "call_line", None)  # the script line of this call
     started = time.monotonic()
 
@@ -115,18 +130,28 @@ async def call_device(ctx: Any, name: str, serial: str, request: RpcRequest, mod
                 "ok": False,
                 "error": {"error_code": "408", "error_message": "no time left in the run"},
             }
-        return await client.call(
+        sent = time.monotonic()
+        answer = await client.call(
             _nats(ctx), serial, rpc, mode=mode, timeout_s=timeout, call_id=ctx.device_call_id()
         )
+        # Counted here: a call a plan intercepts never reaches a device.
+        series.device_call("cwmp", None if answer.get("ok") else _error_code(answer),
+                           time.monotonic() - sent)
+        return answer
 
     gate = getattr(ctx, "gate", None)
     if gate is not None:  # a plan, a recording: oktoscripts/runs/gates.py
         answer = await gate.call(ctx, "cwmp", serial, request, transport)
     else:
         answer = await transport(request)
-    ctx.record_call(name, serial, time.monotonic() - started, bool(answer.get("ok")), line=line,
-                    request=request, answer=answer)
+    if record:
+        ctx.record_call(name, serial, time.monotonic() - started, bool(answer.get("ok")),
+                        line=line, request=request, answer=answer)
     return answer
+
+
+def _error_code(answer: dict) -> str:
+    return str((answer.get("error") or {}).get("error_code", "500"))
 
 
 @binding(
@@ -218,7 +243,8 @@ async def listen_to_cwmp_event(
 async def read_cwmp_parameters(ctx: Any, device: dict) -> dict[str, str] | None:
     """PPPoE username, WAN IP, WAN MAC and DeviceInfo of a CPE ({path: value}),
     None when the CPE could not be read. All candidate paths go in one request;
-    a CPE that faults on one it lacks (9005) is asked path by path."""
+    a CPE that faults on one it lacks (9005) is asked path by path. The
+    binding records the call (one trace line), not each request made here."""
     serial = device["serial"]
     data_model = device.get("data_model") or (device.get("cwmp") or {}).get("data_model")
     if data_model not in paths.PATHS:
@@ -226,7 +252,7 @@ async def read_cwmp_parameters(ctx: Any, device: dict) -> dict[str, str] | None:
     names = paths.candidates(data_model)
     name = "refresh_device_parameters"
     answer = await call_device(
-        ctx, name, serial, RpcRequest("GetParameterValues", names=names), "sync"
+        ctx, name, serial, RpcRequest("GetParameterValues", names=names), "sync", record=False
     )
     if answer.get("ok"):
         return answer["result"]
@@ -235,7 +261,8 @@ async def read_cwmp_parameters(ctx: Any, device: dict) -> dict[str, str] | None:
     values: dict[str, str] = {}
     for path in names:
         one = await call_device(
-            ctx, name, serial, RpcRequest("GetParameterValues", names=[path]), "sync"
+            ctx, name, serial, RpcRequest("GetParameterValues", names=[path]), "sync",
+            record=False,
         )
         if one.get("ok"):
             values.update(one["result"])

@@ -167,6 +167,62 @@ CWMP_MESSAGES: tuple[dict[str, str], ...] = (
         "payload": """<cwmp:GetParameterNames><ParameterPath>Device.DeviceInfo.</ParameterPath>
 <NextLevel>true</NextLevel></cwmp:GetParameterNames>""",
     },
+    # Extensions beyond the Oktopus API's five (oktoscripts/cwmp/day2.py).
+    {
+        "number": "5", "name": "Reboot",
+        "returns": "`true`; the CPE informs again with `1 BOOT` and `M Reboot`",
+        "payload": "<cwmp:Reboot><CommandKey>reboot-1</CommandKey></cwmp:Reboot>",
+    },
+    {
+        "number": "6", "name": "FactoryReset",
+        "returns": "`true`; the CPE bootstraps (`0 BOOTSTRAP`) and is provisioned again",
+        "payload": "<cwmp:FactoryReset/>",
+    },
+    {
+        "number": "7", "name": "Download",
+        "returns": "once the CPE's TransferComplete came: `{status = 0, transfer_complete = "
+                   "true, command_key, start_time, complete_time}`, or its fault's error "
+                   "table; `store:<name>` is a file of the Files page, sent as a signed URL",
+        "payload": """<cwmp:Download><CommandKey>fw-2.0</CommandKey>
+<FileType>1 Firmware Upgrade Image</FileType><URL>store:fw-2.0.bin</URL>
+<Username></Username><Password></Password><FileSize>0</FileSize>
+<TargetFileName></TargetFileName><DelaySeconds>0</DelaySeconds></cwmp:Download>""",
+    },
+    {
+        "number": "8", "name": "Upload",
+        "returns": "as Download",
+        "payload": """<cwmp:Upload><CommandKey>cfg-1</CommandKey>
+<FileType>1 Vendor Configuration File</FileType><URL>https://files.example.net/up</URL>
+<Username></Username><Password></Password><DelaySeconds>0</DelaySeconds></cwmp:Upload>""",
+    },
+    {
+        "number": "9", "name": "ScheduleInform",
+        "returns": "`true`; the CPE informs with `3 SCHEDULED` after the delay",
+        "payload": """<cwmp:ScheduleInform><DelaySeconds>60</DelaySeconds>
+<CommandKey>later</CommandKey></cwmp:ScheduleInform>""",
+    },
+    {
+        "number": "10", "name": "GetParameterAttributes",
+        "returns": "`{{name, notification, access_list}, ...}`",
+        "payload": """<cwmp:GetParameterAttributes><ParameterNames>
+  <string>Device.WiFi.SSID.1.SSID</string>
+</ParameterNames></cwmp:GetParameterAttributes>""",
+    },
+    {
+        "number": "11", "name": "SetParameterAttributes",
+        "returns": "`true`; notification 2 (active) makes changes reach "
+                   "`listen_to_cwmp_event` as `4 VALUE CHANGE`, 0 silences them",
+        "payload": """<cwmp:SetParameterAttributes><ParameterList>
+  <SetParameterAttributesStruct><Name>Device.WiFi.SSID.1.SSID</Name>
+    <NotificationChange>1</NotificationChange><Notification>2</Notification>
+    <AccessListChange>0</AccessListChange><AccessList/></SetParameterAttributesStruct>
+</ParameterList></cwmp:SetParameterAttributes>""",
+    },
+    {
+        "number": "12", "name": "GetRPCMethods",
+        "returns": "an array of the RPC names the CPE supports",
+        "payload": "<cwmp:GetRPCMethods/>",
+    },
 )
 
 CWMP_FAILURE = (

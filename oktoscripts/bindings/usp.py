@@ -14,6 +14,7 @@ from typing import Any
 
 from oktoscripts.devices import refresh
 from oktoscripts.lua.binding import ArgumentError, Param, binding, describe_value
+from oktoscripts.metrics import series
 from oktoscripts.usp import messages, results
 from oktoscripts.usp.client import call_agent
 from oktoscripts.usp.endpoint import endpoint_id_problem
@@ -89,11 +90,15 @@ async def send_request(ctx: Any, name: str, endpoint_id: str, msg: Msg) -> Any:
         timeout = _timeout_s(ctx)
         if timeout <= 0:
             return results.error_table("408", "no time left in the run")
+        sent = time.monotonic()
         answer = await call_agent(_nats(ctx), endpoint_id, request, timeout, expect_response)
         if answer is None:  # an Operate that asked for no response: sent
-            return {}
-        if isinstance(answer, Msg):
-            return results.script_result(kind, answer)
+            answer = {}
+        elif isinstance(answer, Msg):
+            answer = results.script_result(kind, answer)
+        # Counted here: a call a plan intercepts never reaches a device.
+        series.device_call("usp", _error_code(answer) if results.is_error(answer) else None,
+                           time.monotonic() - sent)
         return answer
 
     gate = getattr(ctx, "gate", None)
@@ -125,11 +130,11 @@ async def send_usp_message(ctx: Any, serial: str, json_payload: Any) -> Any:
 async def read_usp_parameters(ctx: Any, device: dict) -> dict[str, str] | None:
     """DeviceInfo, PPPoE username, WAN IP and MAC addresses of a TR-181 agent
     ({path: value}) in one Get; None when the agent could not be read. A path
-    the agent does not implement is left out."""
+    the agent does not implement is left out. The binding records the call."""
     endpoint_id = device["serial"]
+    started = time.monotonic()
     msg = messages.request("get", param_paths=list(REFRESH_PATHS), max_depth=1)
     timeout = _timeout_s(ctx)
-    started = time.monotonic()
     answer = (await call_agent(_nats(ctx), endpoint_id, msg, timeout) if timeout > 0
               else results.error_table("408", "no time left in the run"))
     values: dict[str, str] | None = None
@@ -139,9 +144,14 @@ async def read_usp_parameters(ctx: Any, device: dict) -> dict[str, str] | None:
             for resolved in requested.resolved_path_results:
                 for param, value in resolved.result_params.items():
                     values[resolved.resolved_path + param] = value
-    ctx.record_call("refresh_device_parameters", endpoint_id, time.monotonic() - started,
-                    values is not None)
+    latency = time.monotonic() - started
+    series.device_call("usp", None if values is not None else _error_code(answer), latency)
     return values
+
+
+def _error_code(answer: Any) -> str:
+    """The error code of a call that failed (500: an answer of another kind)."""
+    return str(answer["error_code"]) if results.is_error(answer) else "500"
 
 
 refresh.register("usp", read_usp_parameters)

@@ -43,16 +43,21 @@ from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 from oktoscripts.bus import subjects
-from oktoscripts.cwmp import answers, events, paths, soap, tls
+from oktoscripts.cwmp import answers, day2, events, paths, soap, tls
 from oktoscripts.cwmp.authentication import CpeAuthenticator
 from oktoscripts.cwmp.backend import DeviceBackend
 from oktoscripts.cwmp.config import AcsConfig
+from oktoscripts.cwmp.files import FileServer
 from oktoscripts.cwmp.http11 import BodyTooLarge, HttpError, Request, Response, ServerConnection
 from oktoscripts.cwmp.memory import Trimmer
+from oktoscripts.cwmp.onboarding import FACTORY_USER, FactoryCredentials
 from oktoscripts.cwmp.queue import QueuedRpc, RpcQueue
 from oktoscripts.cwmp.session import COOKIE_NAME, Expansion, Pending, Session, SessionTable
 from oktoscripts.cwmp.soap import SoapError
 from oktoscripts.devices.identifiers import cwmp_device_id_problem
+from oktoscripts.filestore import signing
+from oktoscripts.filestore.store import FileStore
+from oktoscripts.metrics import series
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +82,9 @@ class ConnectionState:
     peer_ip: str
     session: Session | None = None
     user: str | None = None
+    tls: bool = False
+    base_url: str = ""  # scheme://Host of its last request
+    challenged: bool = False  # it was answered 401 (onboarding: see authentication.py)
 
 
 @dataclass
@@ -97,7 +105,11 @@ class Acs:
         self.nc = nc
         self.js = nc.jetstream()
         self.sessions = SessionTable()
-        self.auth = CpeAuthenticator(backend)
+        factory = None
+        if config.auth == "onboard":
+            factory = FactoryCredentials(config.onboard_credentials, backend.realm)
+        self.auth = CpeAuthenticator(backend, factory)
+        self.file_server = FileServer(FileStore(backend.registry.db), backend, config)
         self.owner = f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(4)}"
         self.stats = AcsStats()
         self._servers: list[asyncio.AbstractServer] = []
@@ -122,11 +134,13 @@ class Acs:
         self.tls_port = config.tls_port
         # What https:// Connection Request URLs are checked with (made at start).
         self.cr_ssl: ssl.SSLContext | None = None
+        series.watch(series.ACS_SESSIONS_OPEN, lambda: len(self.sessions))
 
     # -- lifecycle ---------------------------------------------------------
 
     async def start(self) -> None:
         await self.queue.ensure_indexes()
+        await asyncio.to_thread(self.file_server.store.ensure_indexes)
         await events.ensure_stream(self.js)
         for serial in await self.queue.queued_serials():
             self.note_queued(serial)
@@ -211,7 +225,7 @@ class Acs:
 
     async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         http = ServerConnection(reader, writer, self.config.max_body)
-        state = ConnectionState(http.peer_ip)
+        state = ConnectionState(http.peer_ip, tls=writer.get_extra_info("ssl_object") is not None)
         self._connections.add(http)
         linger = False
         try:
@@ -265,16 +279,22 @@ class Acs:
         """The answer a request gets whatever its body says (its body is then
         not read): anything but a POST to the ACS path, or a client that has
         not authenticated. None: read the body and handle the request."""
+        if request.method == "GET" and request.target.startswith(signing.PREFIX):
+            return await self.file_server.serve(request, state.peer_ip)
         if request.method == "GET":
             return Response(200, [("Content-Type", "text/plain")], b"oktoscripts ACS\n")
         if request.method != "POST":
             return Response(405, [("Allow", "POST")])
         if urlsplit(request.target).path != self.config.path:
             return Response(404)
-        if self.config.auth == "required" and state.user is None:
-            state.user, stale = await self.auth.authenticate(request, state.peer_ip)
+        if self.config.auth in ("required", "onboard") and state.user is None:
+            state.user, stale = await self.auth.authenticate(
+                request, state.peer_ip, state.challenged
+            )
             if state.user is None:
+                state.challenged = True
                 return self.auth.challenge(stale)
+        state.base_url = f"{'https' if state.tls else 'http'}://{request.headers.get('host', '')}"
         self._find_session(request, state)
         return None
 
@@ -377,6 +397,7 @@ class Acs:
             cwmp_ns=envelope.cwmp_ns,
             user=state.user,
             event_numbers={e.number for e in inform.events},
+            base_url=self.config.file_url or state.base_url,
         )
         # The device write and the events are both stored before the InformResponse.
         session.new_device, _ = await asyncio.gather(
@@ -386,13 +407,19 @@ class Acs:
         if session.new_device:
             await self._recount_queue(serial)
         session.provision = await self.backend.provisioning(
-            serial, paths.data_model_of(inform.parameters), session.new_device
+            serial,
+            paths.data_model_of(inform.parameters),
+            session.new_device,
+            onboard_oui=inform.device_id.oui if state.user == FACTORY_USER else None,
+            bootstrap="0" in session.event_numbers,
         )
         replaced = self.sessions.add(session)
         if replaced is not None:
             await self._end(replaced, failed=True, reason="the CPE started a new session")
         state.session = session
         self.stats.sessions_started += 1
+        series.acs_inform()
+        series.acs_session_started()
         body = soap.inform_response(envelope.cwmp_ns, envelope.cwmp_id or soap.new_id())
         return Response(
             200, [*XML_HEADERS, ("Set-Cookie", f"{COOKIE_NAME}={session.id}; Path=/")], body
@@ -410,6 +437,8 @@ class Acs:
                 envelope.cwmp_ns, envelope.cwmp_id or "", 8003, f"Invalid arguments: {problem}"
             )
             return _xml(fault)
+        if state.user == FACTORY_USER:
+            return await self._check_onboarding(device, state)
         if state.user is None or await self.backend.speaks_for(state.user, device):
             return None
         log.warning(
@@ -421,6 +450,27 @@ class Acs:
             device.product_class,
             device.serial_number,
         )
+        state.user = None
+        refusal = self.auth.challenge()
+        refusal.headers.append(("Connection", "close"))
+        return refusal
+
+    async def _check_onboarding(
+        self, device: soap.DeviceId, state: ConnectionState
+    ) -> Response | None:
+        """A factory credential is good for a DeviceId without a credential of its
+        own only: a CPE that was given one and still presents the factory one is
+        refused, logged, and the refusal recorded on its device record."""
+        if not await self.backend.has_own_credential(device):
+            return None
+        log.warning(
+            "CPE %s: %r (OUI %r) presented the factory credential, but it was given a "
+            "credential of its own: refused (the CPE did not take its new ACS password?)",
+            state.peer_ip,
+            device.serial_number,
+            device.oui,
+        )
+        self.spawn(self.backend.factory_refused(device.serial_number))
         state.user = None
         refusal = self.auth.challenge()
         refusal.headers.append(("Connection", "close"))
@@ -440,6 +490,10 @@ class Acs:
             await events.publish(
                 self.js, session.serial, [soap.EventStruct("7 TRANSFER COMPLETE", tc.command_key)]
             )
+        # A script waiting on the Download/Upload (day2.py) gets this as its answer.
+        item = await self.queue.take_transfer(session.serial, tc.command_key)
+        if item is not None:
+            await self._answer(item, answers.from_transfer_complete(tc), session)
         return _xml(soap.transfer_complete_response(envelope.cwmp_ns, envelope.cwmp_id or ""))
 
     # -- ACS requests and the CPE's responses -------------------------------
@@ -469,7 +523,11 @@ class Acs:
             else:
                 self.queue_hint.pop(session.serial, None)
         if item is not None:
-            return self._send(session, Pending(item.request, item=item))
+            request = await self.file_server.resolve(item.request, session)
+            if isinstance(request, dict):  # a stored file that does not exist
+                await self._answer(item, request, session)
+                return await self._next_or_end(session)
+            return self._send(session, Pending(request, item=item))
         if session.writes:  # what the session changed is stored before the final 204
             await asyncio.gather(*session.writes, return_exceptions=True)
             session.writes.clear()
@@ -557,6 +615,12 @@ class Acs:
         follow_up = self._expand(pending, envelope, result)
         if follow_up is not None:
             return self._send(session, follow_up)
+        if day2.waits_for_transfer(pending.request.method, result):
+            # Answered by the TransferComplete, in this session or a later one.
+            write = self.spawn(self.queue.await_transfer(
+                pending.item.request_id, pending.request.args.get("CommandKey", "")))
+            session.writes.append(write)
+            return await self._next_or_end(session)
         await self._answer(pending.item, self._final_answer(pending, envelope, result), session)
         return await self._next_or_end(session)
 
@@ -639,6 +703,7 @@ class Acs:
             if session.serial in self.rewake and self.waker is not None:
                 self.rewake.discard(session.serial)
                 self.spawn(self.waker(session.serial))
+            series.acs_session_ended(failed)
             if failed:
                 self.stats.sessions_failed += 1
             else:

@@ -6,7 +6,8 @@ error_message, [raw_response], [parameter_faults]}}``; JSON-ready.
 
 from __future__ import annotations
 
-from oktoscripts.cwmp.soap import RESPONSE_OF, AddObjectResult, CwmpFault
+from oktoscripts.cwmp import day2
+from oktoscripts.cwmp.soap import RESPONSE_OF, AddObjectResult, CwmpFault, TransferComplete
 
 
 def error(code: str, message: str, **extra: object) -> dict:
@@ -55,6 +56,19 @@ def from_response(
         }
     if method == "DeleteObject":
         return {"ok": True, "result": True}
+    if method in day2.ARGS:
+        return {"ok": True, "result": result}
     if details:  # GetParameterNames
         return {"ok": True, "result": list(result), "writable": getattr(result, "writable", {})}
     return {"ok": True, "result": list(result)}
+
+
+def from_transfer_complete(tc: TransferComplete) -> dict:
+    """The answer to a Download or Upload the CPE finished after its response."""
+    if tc.fault_code:
+        return error(str(tc.fault_code), tc.fault_string or "the transfer failed",
+                     command_key=tc.command_key)
+    return {"ok": True, "result": {"status": 0, "transfer_complete": True,
+                                   "command_key": tc.command_key,
+                                   "start_time": tc.start_time,
+                                   "complete_time": tc.complete_time}}

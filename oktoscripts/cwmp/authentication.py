@@ -27,6 +27,7 @@ from oktoscripts.cwmp.httpauth import (
     parse_basic,
     split_scheme,
 )
+from oktoscripts.cwmp.onboarding import FACTORY_USER, FactoryCredentials
 from oktoscripts.cwmp.throttle import FailureThrottle
 
 log = logging.getLogger("oktoscripts.cwmp.acs")  # what operators watch: one logger for the ACS
@@ -36,8 +37,11 @@ NONCE_LIFETIME_S = 900.0
 
 
 class CpeAuthenticator:
-    def __init__(self, backend: DeviceBackend) -> None:
+    def __init__(self, backend: DeviceBackend, factory: FactoryCredentials | None = None) -> None:
         self.backend = backend
+        # OKTOSCRIPTS_ACS_AUTH=onboard: these prove FACTORY_USER, whom the ACS
+        # admits only for a DeviceId without a credential of its own.
+        self.factory = factory
         self.nonces = NonceIssuer(lifetime=NONCE_LIFETIME_S)
         self.nonce_counts = NonceCounts(self.nonces)
         self.throttle = FailureThrottle()  # failed authentications per source address
@@ -47,10 +51,17 @@ class CpeAuthenticator:
         header = challenge(self.backend.realm, self.nonces.issue(), stale)
         return Response(401, [("WWW-Authenticate", header)])
 
-    async def authenticate(self, request: Request, peer_ip: str) -> tuple[str | None, bool]:
+    async def authenticate(
+        self, request: Request, peer_ip: str, challenged: bool = False
+    ) -> tuple[str | None, bool]:
         """(user, stale): the credential the request's headers prove, or None;
-        stale when a fresh nonce is all the client needs (RFC 7616)."""
+        stale when a fresh nonce is all the client needs (RFC 7616). A request
+        without credentials after a challenge on its connection (``challenged``)
+        proves the empty factory credential, when that one is configured: a CPE
+        with credentials answers the challenge with them instead."""
         if not request.headers.get("authorization"):
+            if challenged and self.factory is not None and self.factory.admits_no_credentials():
+                return FACTORY_USER, False
             return None, False
         if self.throttle.blocked(peer_ip):
             if self.throttle.first_refusal(peer_ip):
@@ -71,6 +82,8 @@ class CpeAuthenticator:
         scheme, rest = split_scheme(request.headers.get("authorization", ""))
         if scheme == "basic":
             pair = parse_basic(rest)
+            if pair is not None and self.factory is not None and self.factory.basic(*pair):
+                return FACTORY_USER, False
             if pair is not None and await self.backend.verify_basic(
                 *pair, allowed=lambda: not self.throttle.blocked(peer_ip)
             ):
@@ -86,8 +99,18 @@ class CpeAuthenticator:
         if not self.nonces.valid(nonce):
             return None, True
         username = params.get("username", "")
-        ha1 = await self.backend.digest_ha1(username)
         count = nonce_count(params)
+        if (
+            self.factory is not None
+            and username in self.factory.usernames()
+            and count is not None
+            and urlsplit(params.get("uri", "")).path == urlsplit(request.target).path
+            and self.factory.digest(params, request.method)
+        ):
+            if not self.nonce_counts.accept(nonce, FACTORY_USER + username, count):
+                return None, True
+            return FACTORY_USER, False
+        ha1 = await self.backend.digest_ha1(username)
         if (
             ha1 is None
             or count is None

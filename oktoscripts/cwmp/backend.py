@@ -15,12 +15,14 @@ import hashlib
 import logging
 import secrets
 from collections.abc import Callable
+from datetime import UTC, datetime
 
-from oktoscripts.cwmp import paths
+from oktoscripts.cwmp import onboarding, paths
 from oktoscripts.cwmp.soap import CwmpFault, DeviceId, Inform, RpcRequest
 from oktoscripts.cwmp.ttlcache import TtlCache
 from oktoscripts.devices.batching import LoopGroupCommit
 from oktoscripts.devices.credentials import CredentialStore, DeviceBinding, digest_realm
+from oktoscripts.devices.identifiers import tr069_usernames
 from oktoscripts.devices.registry import DeviceRegistry, DeviceUpdate
 
 log = logging.getLogger(__name__)
@@ -60,6 +62,10 @@ class DeviceBackend:
 
     async def _run(self, func: object, *args: object) -> object:
         return await asyncio.get_running_loop().run_in_executor(self._pool, func, *args)
+
+    async def run(self, func: object, *args: object) -> object:
+        """A blocking database call off the event loop (the ACS's pool)."""
+        return await self._run(func, *args)
 
     # -- credentials -------------------------------------------------------
 
@@ -112,6 +118,19 @@ class DeviceBackend:
         found = await self._run(self.registry.get, serial) is not None
         if found:
             self._known.put(serial, True)
+        return found
+
+    async def exists_now(self, serial: str) -> bool:
+        """Whether the registry has the device, asked of the database: a device
+        another process deleted a moment ago must not be reached (and re-created)
+        from what this process still caches about it."""
+        found = await self._run(self.registry.exists, serial)
+        if found:
+            self._known.put(serial, True)
+        else:
+            self._known.discard(serial)
+            self._cr.discard(serial)
+            self._cr_ready.discard(serial)
         return found
 
     async def record_inform(self, inform: Inform, ip: str, cwmp_ns: str) -> bool:
@@ -167,14 +186,33 @@ class DeviceBackend:
         return details
 
     async def provisioning(
-        self, serial: str, data_model: str, new_device: bool = False
+        self,
+        serial: str,
+        data_model: str,
+        new_device: bool = False,
+        onboard_oui: str | None = None,
+        bootstrap: bool = False,
     ) -> list[tuple[RpcRequest, str]]:
         """What the ACS sets on the CPE in this session: connection-request
         credentials when the platform holds none for it (new device, factory
-        reset, SECRET_KEY changed)."""
+        reset, SECRET_KEY changed); with ``onboard_oui`` (a CPE admitted with a
+        factory credential), an ACS credential of its own as well."""
+        steps = await self._cr_provisioning(serial, data_model, new_device, bootstrap)
+        if onboard_oui is not None and data_model:
+            username, password = onboarding.own_credential(onboard_oui, serial)
+            steps.append((
+                onboarding.credential_request(paths.ROOTS[data_model], username, password),
+                onboarding.ACS_CREDENTIAL,
+            ))
+        return steps
+
+    async def _cr_provisioning(
+        self, serial: str, data_model: str, new_device: bool, bootstrap: bool
+    ) -> list[tuple[RpcRequest, str]]:
         if serial in self._cr_ready or not data_model:
             return []
-        cr = None if new_device else await self.connection_request(serial)
+        # A bootstrap (factory reset) forgot what we set: what we hold is stale.
+        cr = None if new_device or bootstrap else await self.connection_request(serial)
         if cr is not None and cr[2]:
             self._cr_ready.add(serial)
             return []
@@ -211,6 +249,9 @@ class DeviceBackend:
             if ok and result:
                 self._models[serial] = next(iter(result.values()))
             return
+        if purpose == onboarding.ACS_CREDENTIAL:
+            await self._onboarded(serial, request, result)
+            return
         if purpose != CR_CREDENTIALS:
             return
         model = self._models.pop(serial, None)
@@ -230,6 +271,38 @@ class DeviceBackend:
         if ok:
             self._cr_ready.add(serial)
             self._cr.discard(serial)
+
+    # -- onboarding (OKTOSCRIPTS_ACS_AUTH=onboard) --------------------------------
+
+    async def has_own_credential(self, device: DeviceId) -> bool:
+        """Whether a credential named after the CPE's DeviceId (TR-069 3.4.4) exists:
+        then its factory credential is no good any more."""
+        names = tr069_usernames(device.oui, device.product_class, device.serial_number)
+        return bool(await self._run(self.credentials.existing, list(names)))
+
+    async def _onboarded(self, serial: str, request: RpcRequest, result: object) -> None:
+        """The CPE answered the SetParameterValues of its own ACS credential."""
+        now = datetime.now(UTC)
+        if isinstance(result, CwmpFault):
+            log.warning("CPE %s refused its own ACS credential (%s %s): it stays on the "
+                        "factory credential", serial, result.fault_code, result.fault_string)
+            info = {"state": "refused", "at": now,
+                    "fault": f"{result.fault_code} {result.fault_string}"}
+        else:
+            username, password = request.values[0][1], request.values[1][1]
+            # Stored before the session ends: its next session uses it.
+            await self._run(self.credentials.create_or_update, username, password)
+            self._bindings.discard(username)
+            log.info("CPE %s onboarded: it was given the ACS credential %r", serial, username)
+            info = {"state": "done", "at": now, "username": username}
+        await self._run(self.registry.set_onboarding, serial, info)
+
+    async def factory_refused(self, serial: str) -> None:
+        """Record on the device that it came back with the factory credential."""
+        try:
+            await self._run(self.registry.note_factory_refusal, serial, datetime.now(UTC))
+        except Exception:  # noqa: BLE001 - the refusal itself is what matters
+            log.exception("recording the factory-credential refusal of %s", serial)
 
     def close(self) -> None:
         self._pool.shutdown(wait=False)

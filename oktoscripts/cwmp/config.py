@@ -59,6 +59,15 @@ def _number(name: str) -> float:
         raise ConfigError(name, f"expected a number, got {raw!r}") from None
 
 
+def _credentials(name: str) -> tuple[tuple[str, str], ...]:
+    from oktoscripts.cwmp.onboarding import parse_credentials
+
+    try:
+        return parse_credentials(_value(name))
+    except ValueError as exc:
+        raise ConfigError(name, str(exc)) from None
+
+
 @dataclass(frozen=True)
 class AcsConfig:
     host: str = "0.0.0.0"
@@ -70,7 +79,10 @@ class AcsConfig:
     path: str = "/"
     session_timeout: float = 30.0
     max_body: int = 1024 * 1024
-    auth: str = "required"  # "required" | "off"
+    auth: str = "required"  # "required" | "onboard" | "off"
+    onboard_credentials: tuple[tuple[str, str], ...] = (("", ""),)  # "onboard": factory ones
+    file_url: str = ""  # base URL CPEs download stored files from ("": the URL they post to)
+    file_url_ttl: float = 3600.0  # how long a signed download URL is good
     unknown_cpe: str = "accept"  # "accept" | "reject"
 
     def __post_init__(self) -> None:
@@ -94,6 +106,9 @@ class AcsConfig:
             path=path if path.startswith("/") else "/" + path,
             session_timeout=_number("OKTOSCRIPTS_ACS_SESSION_TIMEOUT"),
             max_body=int(_number("OKTOSCRIPTS_ACS_MAX_BODY")),
-            auth=_choice("OKTOSCRIPTS_ACS_AUTH", ("required", "off")),
+            auth=_choice("OKTOSCRIPTS_ACS_AUTH", ("required", "onboard", "off")),
+            onboard_credentials=_credentials("OKTOSCRIPTS_ACS_ONBOARD_CREDENTIALS"),
+            file_url=_value("OKTOSCRIPTS_ACS_FILE_URL").rstrip("/"),
+            file_url_ttl=_number("OKTOSCRIPTS_ACS_FILE_URL_TTL"),
             unknown_cpe=_choice("OKTOSCRIPTS_ACS_UNKNOWN_CPE", ("accept", "reject")),
         )

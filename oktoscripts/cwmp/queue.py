@@ -5,7 +5,8 @@ one device go out in the order they were queued. A request stays in MongoDB
 until it is answered, cancelled by its requester, or past its deadline, so an
 asynchronous request survives a restart of the ACS. ``status`` is "queued"
 until a session sends it, then "sent" (with the session's owner) until the
-answer is published.
+answer is published; a Download or Upload the CPE carries out later is
+"transfer" until its TransferComplete (or its deadline) comes.
 
 A request made with a call id (``keep``: a run that may be run again, see
 client.py) stays ANSWER_KEEP_S longer, "answered", with its answer: the same
@@ -155,6 +156,25 @@ class RpcQueue:
             {"_id": request_id},
             {"$set": {"status": "answered", "answer": json.dumps(answer), "expires_at": until}},
         )
+
+    async def await_transfer(self, request_id: str, command_key: str) -> None:
+        """A Download or Upload the CPE will carry out later: the request waits
+        (until its deadline) for the TransferComplete with this command key."""
+        await self.col.update_one(
+            {"_id": request_id},
+            {"$set": {"status": "transfer", "command_key": command_key}},
+        )
+
+    async def take_transfer(self, serial: str, command_key: str) -> QueuedRpc | None:
+        """The oldest request of ``serial`` waiting for the TransferComplete of
+        ``command_key``, taken (None if there is none: a transfer no script waits on)."""
+        doc = await self.col.find_one_and_update(
+            {"serial": serial, "status": "transfer", "command_key": command_key},
+            {"$set": {"status": "sent", "sent_at": datetime.now(UTC)}},
+            sort=[("order", ASCENDING)],
+            return_document=ReturnDocument.AFTER,
+        )
+        return QueuedRpc.from_doc(doc) if doc else None
 
     async def cancel(self, request_id: str) -> bool:
         """Drop a request that no session has taken yet."""

@@ -14,11 +14,12 @@ again: the reply is its kept answer, or ``{"queued": true}`` while it waits.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
 
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import AutoReconnect, DuplicateKeyError
 
 from oktoscripts.bus import subjects
 from oktoscripts.cwmp import answers
@@ -31,6 +32,9 @@ log = logging.getLogger(__name__)
 
 QUEUE_GROUP = "acs"
 MAX_TIMEOUT_S = 7 * 24 * 3600
+# A dropped database connection or a failover (AutoReconnect) while queueing
+# is tried again after these pauses, then answered "503".
+DB_RETRY_PAUSES_S = (0.1, 0.5, 1.5)
 
 
 class RpcService:
@@ -57,14 +61,29 @@ class RpcService:
 
     async def _on_request(self, msg: object) -> None:
         try:
-            reply = await self._queue(msg.data)
+            reply = await self._queue_retrying(msg.data)
+        except AutoReconnect as exc:
+            log.warning("cwmp rpc request not queued, the database is unreachable: %s", exc)
+            reply = answers.error("503", f"the ACS cannot reach its database: {exc}")
         except Exception as exc:  # noqa: BLE001 - a bad request must not stop the service
             log.exception("cwmp rpc request")
             reply = answers.error("500", f"the ACS could not queue the request: {exc}")
         if msg.reply:
             await self.nc.publish(msg.reply, json.dumps(reply).encode())
 
-    async def _queue(self, data: bytes) -> dict:
+    async def _queue_retrying(self, data: bytes) -> dict:
+        """``_queue``, again after a pause when the database connection broke: each
+        step is safe to repeat (an insert made before the break is found by its id)."""
+        for pause in DB_RETRY_PAUSES_S:
+            try:
+                return await self._queue(data, again=pause != DB_RETRY_PAUSES_S[0])
+            except AutoReconnect as exc:
+                log.warning("cwmp rpc request: database connection lost (%s); again in "
+                            "%.1f s", exc, pause)
+                await asyncio.sleep(pause)
+        return await self._queue(data, again=True)
+
+    async def _queue(self, data: bytes, again: bool = False) -> dict:
         try:
             body = json.loads(data)
             request_id, serial = str(body["request_id"]), str(body["serial"])
@@ -77,7 +96,8 @@ class RpcService:
         acs = self.acs
         if keep and (known := await acs.queue.known(request_id)) is not None:
             return known  # the same call again: never a second time to the CPE
-        if not await acs.backend.exists(serial):
+        # Asked of the database, not the cache: a device deleted a moment ago is unknown.
+        if not await acs.backend.exists_now(serial):
             return answers.error("404", f"unknown device {serial!r}")
         wake_now = mode == "sync" and not acs.in_session(serial)
         async with acs.writing(serial) if wake_now else contextlib.nullcontext():
@@ -88,7 +108,9 @@ class RpcService:
             try:
                 item = await acs.queue.put(request_id, serial, request, mode, timeout_s, keep)
             except DuplicateKeyError:
-                return {"queued": True}  # the same call, made again at the same moment
+                if again:  # our own insert went through before the connection broke
+                    acs.note_queued(serial)
+                return {"queued": True}  # (else the same call, made again at the same moment)
             acs.hold(item)
             acs.note_queued(serial)
         if mode == "sync" and not wake_now:
@@ -115,6 +137,7 @@ class RpcService:
             if cr is None:
                 raise ConnectionRequestFailed("the device never gave a ConnectionRequestURL")
             await connection_request(*cr, ssl_context=self.acs.cr_ssl)
+            await self._expect_session(serial, request_ids)
         except ConnectionRequestFailed as exc:
             if self.acs.in_session(serial):
                 return  # it called by itself meanwhile: the session takes the requests
@@ -126,6 +149,27 @@ class RpcService:
                         request_id,
                         answers.error("503", f"device offline: connection request failed: {exc}"),
                     )
+
+    async def _expect_session(self, serial: str, request_ids: list[str]) -> None:
+        """The CPE accepted the Connection Request: it must open a session within
+        the session timeout. If none took the requests by then, their callers get
+        "408" naming that step now, not when their own (longer) wait ends."""
+        wait_s = self.acs.config.session_timeout
+        await asyncio.sleep(wait_s)
+        if self.acs.in_session(serial):
+            return  # it called: the session takes the requests (or times out itself)
+        for request_id in request_ids:
+            if await self.acs.queue.cancel(request_id):  # still queued: no session took it
+                self.acs.forget(request_id, serial)
+                log.info("%s accepted a connection request but opened no session", serial)
+                await self.acs.publish_answer(
+                    request_id,
+                    answers.error(
+                        "408",
+                        f"the device accepted the connection request but opened no session "
+                        f"within {wait_s:g} s",
+                    ),
+                )
 
     async def _on_queued(self, msg: object) -> None:
         try:

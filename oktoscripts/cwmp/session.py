@@ -54,6 +54,7 @@ class Session:
     new_device: bool = False
     event_numbers: set[str] = field(default_factory=set)  # of the Inform
     writes: list = field(default_factory=list)  # asyncio tasks to finish before the 204
+    base_url: str = ""  # scheme://host the CPE reached the ACS at (stored files' URLs)
 
     def touch(self) -> None:
         self.last_seen = time.monotonic()

@@ -14,6 +14,7 @@ from xml.sax.saxutils import escape
 
 from lxml import etree
 
+from oktoscripts.cwmp import day2
 from oktoscripts.cwmp.xmlsafe import (
     DEFAULT_MAX_BYTES,
     UnsafeXml,
@@ -275,6 +276,8 @@ def parse_response(envelope: Envelope) -> object:
                 names.append(name)
                 names.writable[name] = text(info, "Writable").lower() in ("1", "true")
         return names
+    if rpc in day2.RESPONSES:
+        return day2.parse_response(rpc, el)
     raise SoapError(f"unexpected response {rpc}")
 
 
@@ -287,7 +290,7 @@ RESPONSES = frozenset(
         "GetParameterNamesResponse",
         "Fault",
     }
-)
+) | day2.RESPONSES
 
 # ---------------------------------------------------------------------------
 # Writing
@@ -360,7 +363,9 @@ MESSAGE_TYPES = {
     3: "DeleteObject",
     4: "GetParameterNames",
 }
-RESPONSE_OF = {name: name + "Response" for name in MESSAGE_TYPES.values()}
+# Beyond the Oktopus API's five: the day-2 RPCs (day2.py), message types 5 and up.
+ALL_MESSAGE_TYPES = {**MESSAGE_TYPES, **day2.EXTENSION_TYPES}
+RESPONSE_OF = {name: name + "Response" for name in ALL_MESSAGE_TYPES.values()}
 
 XSD_TYPES = frozenset(
     {
@@ -397,6 +402,8 @@ class RpcRequest:
     path: str = ""  # GetParameterNames
     next_level: bool = False
     parameter_key: str = ""
+    args: dict[str, str] = field(default_factory=dict)  # day-2 RPCs: scalar arguments
+    items: list = field(default_factory=list)  # day-2 RPCs: names or attribute changes
     # The answer also carries each value's xsd type (GetParameterValues) or each
     # name's Writable flag (GetParameterNames): what a device twin is made from.
     details: bool = False
@@ -411,6 +418,8 @@ class RpcRequest:
             "next_level": self.next_level,
             "parameter_key": self.parameter_key,
         }
+        if self.args or self.items:  # day-2 RPCs only: other requests' call ids stay
+            out["args"], out["items"] = self.args, self.items
         if self.details:  # only then: the call ids of other requests stay as they were
             out["details"] = True
         return out
@@ -425,6 +434,8 @@ class RpcRequest:
             path=data.get("path", ""),
             next_level=bool(data.get("next_level")),
             parameter_key=data.get("parameter_key", ""),
+            args=dict(data.get("args") or {}),
+            items=list(data.get("items") or []),
             details=bool(data.get("details")),
         )
 
@@ -442,7 +453,7 @@ def request_from_payload(xml_payload: str, message_type: int) -> RpcRequest:
     """Read a script's payload (a whole envelope or just the RPC element, with or
     without namespace declarations) into an RpcRequest of ``message_type``.
     SoapError says what is wrong with it."""
-    method = MESSAGE_TYPES[message_type]
+    method = ALL_MESSAGE_TYPES[message_type]
     payload = xml_payload.strip()
     if payload.startswith("<?xml"):
         payload = payload.partition("?>")[2]
@@ -466,7 +477,12 @@ def request_from_payload(xml_payload: str, message_type: int) -> RpcRequest:
             f"message type {message_type} is {method}, but the payload is <{local_name(el)}>"
         )
     request = RpcRequest(method=method, parameter_key=text(el, "ParameterKey"))
-    if method == "GetParameterValues":
+    if method in day2.ARGS:
+        try:
+            request.args, request.items = day2.read(el, method)
+        except day2.PayloadError as exc:
+            raise SoapError(str(exc)) from None
+    elif method == "GetParameterValues":
         request.names = _string_array(el, "ParameterNames")
     elif method == "SetParameterValues":
         request.values = _set_values(el)
@@ -546,4 +562,6 @@ def _request_body(r: RpcRequest) -> str:
             f"<NextLevel>{'true' if r.next_level else 'false'}</NextLevel>"
             "</cwmp:GetParameterNames>"
         )
+    if r.method in day2.ARGS:
+        return day2.body(r.method, r.args, r.items)
     raise ValueError(f"unknown method {r.method}")

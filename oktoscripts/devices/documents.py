@@ -145,6 +145,16 @@ def api_json(doc: dict) -> dict[str, Any]:
             "connection_request_url": _text(cr.get("url")),
             "connection_request_username": _text(cr.get("username")),
         }
+        onboarding = cwmp.get("onboarding")
+        if isinstance(onboarding, dict):  # admitted with a factory credential
+            out["cwmp_details"]["onboarding"] = {
+                "state": _text(onboarding.get("state")),
+                "at": iso(onboarding.get("at")),
+                "username": _text(onboarding.get("username")),
+                "fault": _text(onboarding.get("fault")),
+                "factory_refusals": int(onboarding.get("factory_refusals") or 0),
+                "factory_refused_at": iso(onboarding.get("factory_refused_at")),
+            }
     usp = doc.get("usp")
     if isinstance(usp, dict):
         out["usp_details"] = {

@@ -386,16 +386,23 @@ class DeviceRegistry:
         return self.upsert(update, now)
 
     def set_offline(
-        self, serial: str, protocol: str, *, mtp: str | None = None, now: datetime | None = None
+        self,
+        serial: str,
+        protocol: str,
+        *,
+        mtp: str | None = None,
+        mtp_state: str = "disconnected",
+        now: datetime | None = None,
     ) -> bool:
-        """A protocol lost the device (a USP MTP disconnected). The device stays
-        online if the other protocol still sees it. False if the device is
-        unknown or not managed over that protocol."""
+        """A protocol lost the device (a USP MTP disconnected; ``mtp_state``
+        "silent": an MQTT agent whose lease ran out, its topic still worth a
+        try). The device stays online if the other protocol still sees it.
+        False if the device is unknown or not managed over that protocol."""
         _check_protocol(protocol)
         now = now or _now()
         fields: dict[str, Any] = {f"{protocol}.state": OFFLINE, f"{protocol}.offline_at": None}
         if mtp:
-            fields[f"{protocol}.mtps.{mtp}.state"] = "disconnected"
+            fields[f"{protocol}.mtps.{mtp}.state"] = mtp_state
             fields[f"{protocol}.mtps.{mtp}.since"] = now
         result = self.collection.update_one(
             {"_id": serial, protocol: {"$exists": True}}, {"$set": fields}
@@ -404,6 +411,22 @@ class DeviceRegistry:
             return False
         self._recompute(serial, now)
         return True
+
+    def usp_mqtt_routes(self, owner: str) -> list[tuple[str, str]]:
+        """(endpoint id, topic) of the USP agents ``owner`` reached over MQTT and
+        did not see leave: what a restarted controller probes."""
+        query = {
+            "usp.owner": owner,
+            "usp.mtps.mqtt.state": {"$in": ["connected", "silent"]},
+        }
+        routes = []
+        for doc in self.collection.find(query, {"_id": 1, "usp.mtps.mqtt": 1}):
+            topic = (((doc.get("usp") or {}).get("mtps") or {}).get("mqtt") or {}).get(
+                "address", {}
+            ).get("topic")
+            if topic:
+                routes.append((doc["_id"], topic))
+        return routes
 
     def release_owner(self, protocol: str, owner: str, now: datetime | None = None) -> int:
         """A controller restarted: the connections it held are gone. Marks its
@@ -466,6 +489,25 @@ class DeviceRegistry:
         )
         return result.matched_count == 1
 
+    def set_onboarding(self, serial: str, info: dict[str, Any]) -> bool:
+        """What onboarding with a factory credential came to (cwmp/onboarding.py)."""
+        result = self.collection.update_one(
+            {"_id": _check_serial(serial)}, {"$set": {"cwmp.onboarding": info}}
+        )
+        return result.matched_count == 1
+
+    def note_factory_refusal(self, serial: str, now: datetime) -> bool:
+        """A CPE given its own credential came back with the factory one: counted,
+        with the time of the last time, for its device page."""
+        result = self.collection.update_one(
+            {"_id": _check_serial(serial)},
+            {
+                "$set": {"cwmp.onboarding.factory_refused_at": now},
+                "$inc": {"cwmp.onboarding.factory_refusals": 1},
+            },
+        )
+        return result.matched_count == 1
+
     def connection_request(self, serial: str) -> ConnectionRequest | None:
         """The CPE's connection-request URL and credentials, or None if unknown
         or it never reported a URL."""
@@ -482,6 +524,10 @@ class DeviceRegistry:
         return ConnectionRequest(cr["url"], cr.get("username") or "", password)
 
     # -- reads and edits (scripts, IDE) ---------------------------------------
+
+    def exists(self, serial: str) -> bool:
+        """Whether the device is in the registry (one lookup by _id)."""
+        return self.collection.find_one({"_id": _check_serial(serial)}) is not None
 
     def get(self, serial: str) -> dict[str, Any] | None:
         """The whole document (without the MongoDB id), or None."""
@@ -525,6 +571,10 @@ class DeviceRegistry:
 
     def count(self, filters: DeviceFilter | None = None) -> int:
         return self.collection.count_documents((filters or DeviceFilter()).query())
+
+    def online_count(self, protocol: str) -> int:
+        """Devices online now over ``protocol`` (cwmp or usp)."""
+        return self.collection.count_documents({f"{protocol}.state": ONLINE})
 
     def counts(self) -> dict[str, dict[str, int]]:
         """How many devices by status, by vendor and by product class."""

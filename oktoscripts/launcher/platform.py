@@ -24,6 +24,8 @@ from oktoscripts.launcher.embedded.ports import free_port
 from oktoscripts.launcher.processes import PLATFORM_PROCESSES, Context, service_processes
 from oktoscripts.launcher.supervisor import StartupError, Supervisor
 from oktoscripts.launcher.supervisor.output import LogOutput
+from oktoscripts.metrics import conf
+from oktoscripts.metrics.targets import write_targets
 
 SERVICE_START_TIMEOUT = 60.0
 PROCESS_START_TIMEOUT = 60.0
@@ -183,6 +185,8 @@ class Platform:
         temporary.touch(mode=0o600)  # MQTT_URL holds the controller's MQTT password
         temporary.write_text(json.dumps(self.services.endpoints(), indent=1))
         temporary.replace(path)
+        if conf.up_base_port() is not None:
+            write_targets(path.parent, PLATFORM_PROCESSES, self.ctx.web_host, self.ctx.web_port)
 
     async def _announce_when_healthy(self) -> None:
         loop = asyncio.get_running_loop()

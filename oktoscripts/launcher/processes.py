@@ -19,6 +19,7 @@ from oktoscripts.config import BASE_DIR
 from oktoscripts.launcher.embedded.mongo import MongoServerConfig
 from oktoscripts.launcher.embedded.nats import NatsServerConfig, nats_log_filter
 from oktoscripts.launcher.embedded.ports import port_accepts
+from oktoscripts.metrics.targets import with_ports
 
 LogFilter = Callable[[str], "str | None"]
 
@@ -90,7 +91,8 @@ async def usp_listening(ctx: Context) -> bool:
     return await port_accepts(settings.USP_WS_HOST, settings.USP_WS_PORT)
 
 
-PLATFORM_PROCESSES: tuple[ProcessSpec, ...] = (
+# Each process but the web and the simulator gets a /metrics port (oktoscripts/metrics/targets.py).
+PLATFORM_PROCESSES: tuple[ProcessSpec, ...] = with_ports((
     # The web process: Django + Channels under daphne (HTTP and WebSocket).
     ProcessSpec("web", web_argv, ready=web_listening),
     # Workers run the scripts: one process per core (each holds thousands of runs).
@@ -106,7 +108,7 @@ PLATFORM_PROCESSES: tuple[ProcessSpec, ...] = (
     ProcessSpec("twins", manage_py("twins", "run")),
     # A few simulated devices of each protocol, so the IDE has devices to script against.
     ProcessSpec("simulate", manage_py("simulate", "--cwmp", "3", "--usp", "3")),
-)
+))
 
 
 def service_processes(

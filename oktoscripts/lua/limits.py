@@ -47,7 +47,7 @@ class Limits:
         OKTOSCRIPTS_LIMIT_WALL_SECONDS=60)."""
         # Read for every run (a few microseconds), parsed again only when
         # they change.
-        raw = tuple(config.text(name) for name in _ENV_NAMES)
+        raw = config.texts(_ENV_NAMES)
         cached = _defaults_cache.get(raw)
         if cached is None:
             cached = _parse_defaults(cls, raw)

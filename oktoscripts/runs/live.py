@@ -39,6 +39,7 @@ LIVE_RESULT_MAX = 64 * 1024
 BATCH = 500  # lines per "lines" event
 GAP_WAIT_S = 3.0  # how long to wait for a missing line to be stored
 RESYNC_S = 5.0  # a quiet feed looks at the database this often
+TAIL_MAX = 50_000  # the most a follower may ask to get of the stored lines at once
 
 
 # -- publishing ----------------------------------------------------------------
@@ -157,6 +158,14 @@ def stage(status: str | None) -> int:
     return _STAGE.get(status or "", _FINAL_STAGE)
 
 
+@_in_thread
+def _last_seq(run_id: str) -> int:
+    from oktoscripts.runs.models import RunOutputLine
+
+    last = RunOutputLine.objects.filter(run_id=run_id).order_by("-seq").values("seq").first()
+    return last["seq"] if last else 0
+
+
 def _epoch(value: Any) -> float | None:
     return value.timestamp() if value else None
 
@@ -180,11 +189,15 @@ class RunFeed:
     NATS server (one of a cluster lost), and a lost final status must not leave
     the follower waiting for ever."""
 
-    def __init__(self, run_id: str, after: int = 0) -> None:
+    def __init__(self, run_id: str, after: int = 0, tail: int | None = None) -> None:
         from oktoscripts.runs.models import Run
 
         self.run_id = str(run_id)
         self.sent = max(0, after)
+        # With ``tail``, a follower that is far behind gets only the last ``tail``
+        # stored lines (it pages the earlier ones itself, by seq, from the REST API):
+        # a run of 100,000 lines opens at once.
+        self.tail = tail
         self.final = Run.FINAL
         self.stage = -1  # of the last status given
         self._queue: asyncio.Queue = asyncio.Queue()
@@ -212,6 +225,7 @@ class RunFeed:
         (RunGone when it does not appear)."""
         if wait_for_run:
             await self._wait_for_run(wait_for_run)
+        await self._skip_to_tail()
         async for lines in self._lines(await _stored_lines(self.run_id, self.sent)):
             yield lines
         state = await _run_state(self.run_id)
@@ -297,6 +311,7 @@ class RunFeed:
             async for event in self._end():
                 yield event
             return
+        await self._skip_to_tail()
         async for event in self._lines(await _stored_lines(self.run_id, self.sent)):
             yield event
 
@@ -309,7 +324,12 @@ class RunFeed:
                 return lines
             await asyncio.sleep(0.05)
 
+    async def _skip_to_tail(self) -> None:
+        if self.tail is not None:
+            self.sent = max(self.sent, await _last_seq(self.run_id) - self.tail)
+
     async def _end(self) -> AsyncIterator[tuple[str, dict]]:
+        await self._skip_to_tail()
         async for event in self._lines(await _stored_lines(self.run_id, self.sent)):
             yield event
         state = await _run_state(self.run_id)

@@ -22,6 +22,7 @@ from oktoscripts.bus.retry import retrying
 from oktoscripts.bus.streams import ensure_run_queue
 from oktoscripts.lua.limits import Limits
 from oktoscripts.lua.runtime import DEFAULT_RUNTIME
+from oktoscripts.metrics import series
 from oktoscripts.runs import live
 from oktoscripts.runs.models import Run
 
@@ -177,6 +178,7 @@ async def asubmit_run(
     except Exception as exc:
         await sync_to_async(_mark_unqueued)(run, exc)
         raise RunQueueError(f"could not queue run {run.id}: {exc}") from exc
+    series.run_submitted(run.started_by)
     return run
 
 
@@ -207,6 +209,7 @@ def submit_run(code: str, **options: Any) -> Run:
     except Exception as exc:
         _mark_unqueued(run, exc)
         raise RunQueueError(f"could not queue run {run.id}: {exc}") from exc
+    series.run_submitted(run.started_by)
     return run
 
 

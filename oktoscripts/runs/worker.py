@@ -18,12 +18,14 @@ import os
 import re
 import secrets
 import socket
+import time
 import uuid
 from collections.abc import Coroutine
 from dataclasses import asdict, dataclass
 from functools import partial
 
 from django.db import InterfaceError, OperationalError
+from django.utils import timezone
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 
@@ -37,6 +39,7 @@ from oktoscripts.bus.retry import retrying
 from oktoscripts.bus.streams import ensure_run_queue, ensure_workers_bucket
 from oktoscripts.lua.debugger import DebugSession
 from oktoscripts.lua.threads import LuaThreadPool
+from oktoscripts.metrics import series
 from oktoscripts.runs import conf, debugbus, gates, listenerevents, live, stranded
 from oktoscripts.runs.caps import capped
 from oktoscripts.runs.heartbeat import Heartbeat, LostRunSweeper
@@ -87,11 +90,19 @@ class _Held:
     def __init__(self) -> None:
         self.lua = None  # the LuaRun once created
         self.cancel_requested = False
+        self.final_status: str | None = None  # once its outcome is stored
 
     def cancel(self) -> None:
         self.cancel_requested = True
         if self.lua is not None:
             self.lua.cancel()
+
+
+def _queue_wait(claimed: ClaimedRun) -> float | None:
+    """Seconds from the run's creation (the submitter's clock) to now."""
+    if claimed.created is None:
+        return None
+    return (timezone.now() - claimed.created).total_seconds()
 
 
 async def _unsubscribe(subscription: object) -> None:
@@ -139,6 +150,9 @@ class Worker:
         self._accepting = False
         self._idle = asyncio.Event()
         self._idle.set()
+        series.watch(series.RUNS_HELD, lambda: self.load)
+        series.watch(series.RUNS_CAPACITY, lambda: self.options.concurrency)
+        series.watch(series.LUA_THREADS_STUCK, lambda: self._lua_threads.stuck)
 
     @property
     def load(self) -> int:
@@ -276,7 +290,12 @@ class Worker:
             if claimed is None:
                 log.info("dropped the request for run %s: it is not queued any more", run_id)
                 return
-            await self._execute(claimed, self._held[run_id])
+            held, began = self._held[run_id], time.monotonic()
+            series.run_started(claimed.started_by, _queue_wait(claimed))
+            await self._execute(claimed, held)
+            if held.final_status is not None:
+                series.run_finished(claimed.started_by, held.final_status,
+                                    time.monotonic() - began)
         finally:
             del self._held[run_id]
             if not self._held:
@@ -404,6 +423,9 @@ class Worker:
         if not stored:
             log.warning("run %s ended as %s, but it had been declared lost", run_id, status)
             return
+        held = self._held.get(run_id)
+        if held is not None:
+            held.final_status = str(status)
         self._publish_status(run_id, status, result=result, error=error, metrics=metrics)
 
     def _publish_status(self, run_id: str, status: str, **details: object) -> None:
@@ -411,6 +433,7 @@ class Worker:
         self.outbox.put(message.subject, message.data)
 
     def _announce_lost(self, run_id: str, error: dict) -> None:
+        series.run_finished("", Run.Status.LOST, None)
         self._publish_status(run_id, Run.Status.LOST, error=error)
 
     # -- cancelling ----------------------------------------------------------

@@ -42,7 +42,7 @@ from oktoscripts.cwmp.httpauth import (
 )
 from oktoscripts.cwmp.xmlsafe import UnsafeXml, child, children, local_name, namespace, parse, text
 from oktoscripts.devices.identifiers import tr069_usernames
-from oktoscripts.sim import datamodel
+from oktoscripts.sim import cwmp_day2, datamodel
 from oktoscripts.sim.datamodel import CwmpFault
 
 log = logging.getLogger(__name__)
@@ -80,6 +80,13 @@ class CpeOptions:
     periodic_interval: int = 300
     raw_cookie: bool = False  # send the Set-Cookie back with its attributes
     quirk_no_partial_gpv: bool = False
+    # Answer Connection Requests with 200 but never call (a CPE stuck behind a
+    # NAT rule or a broken firmware): what the ACS must not wait on for ever.
+    quirk_ignore_connection_requests: bool = False
+    # Keep logging in with the factory credential after the ACS set another one.
+    quirk_keeps_factory_credential: bool = False
+    quirk_download_fails: bool = False  # every Download ends with TransferComplete fault 9010
+    download_s: float = 0.05  # how long a download or upload takes (cwmp_day2.py)
     manufacturer: str = "Oktosim"
     oui: str = "00A0B1"
 
@@ -123,7 +130,14 @@ class SimulatedCpe:
         )
         self.dm.quirk_no_partial_gpv = options.quirk_no_partial_gpv
         self.events: list[tuple[str, str]] = [("0 BOOTSTRAP", ""), ("1 BOOT", "")]
-        self.transfers: list[str] = []  # command keys of TransferCompletes to send
+        self.transfers: list[cwmp_day2.Transfer] = []  # TransferCompletes to send
+        self.factory_credential = (self.username, self.password)  # what a factory reset restores
+        # Notification attributes the ACS set (SetParameterAttributes); unset: active.
+        self.attributes: dict[str, int] = {}
+        self.after_session: list = []  # what the session's RPCs do once it ended
+        self.rebooted = 0
+        self.factory_resets = 0
+        self._background: set[asyncio.Task] = set()
         self.changed: set[str] = set()
         # Changes applied (SetParameterValues, AddObject, DeleteObject) by
         # ParameterKey: what a test counts to know a change was made exactly once.
@@ -137,6 +151,7 @@ class SimulatedCpe:
         self._stopping = False
         self.last_session_ok: bool | None = None
         self.in_session = False
+        self._next_credential: tuple[str, str] | None = None  # set by the ACS, used next session
 
     # -- what makes the CPE call ------------------------------------------
 
@@ -153,13 +168,28 @@ class SimulatedCpe:
         self.add_event("6 CONNECTION REQUEST")
 
     def change_value(self, name: str, value: str) -> None:
-        """A change made on the device itself (not by the ACS): VALUE CHANGE."""
+        """A change made on the device itself (not by the ACS): VALUE CHANGE at
+        once (notification 2, the default here), at the next Inform (1), or none (0)."""
         self.dm.params[name].value = value
+        notification = self.notification(name)
+        if notification == 0:
+            return
         self.changed.add(name)
-        self.add_event("4 VALUE CHANGE")
+        if notification == 2:
+            self.add_event("4 VALUE CHANGE")
+        elif ("4 VALUE CHANGE", "") not in self.events:
+            self.events.append(("4 VALUE CHANGE", ""))  # passive: no session of its own
+
+    def notification(self, name: str) -> int:
+        return self.attributes.get(name, 2)
+
+    def spawn(self, coro: object) -> None:
+        task = asyncio.ensure_future(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     def complete_transfer(self, command_key: str) -> None:
-        self.transfers.append(command_key)
+        self.transfers.append(cwmp_day2.Transfer(command_key))
         self.add_event("7 TRANSFER COMPLETE")
         self.add_event("M Download", command_key)
 
@@ -168,6 +198,8 @@ class SimulatedCpe:
 
     async def stop(self) -> None:
         self._stopping = True
+        for background in list(self._background):
+            background.cancel()
         task = self._task
         # asyncio.wait_for in Python 3.11 can swallow a cancellation that
         # arrives as its wait ends: cancel until the task is really done.
@@ -222,8 +254,15 @@ class SimulatedCpe:
             finally:
                 await client.close()
                 self.in_session = False
+            if ok and self._next_credential is not None:
+                if not self.options.quirk_keeps_factory_credential:
+                    self.username, self.password = self._next_credential
+                self._next_credential = None
+            effects, self.after_session = self.after_session, []
             if ok:
                 self.events = [e for e in self.events if e not in events]
+                for effect in effects:  # a reboot, a download... once the session is over
+                    effect()
                 self.changed.clear()
                 self.stats.sessions_ok += 1
                 self.stats.durations.append(time.monotonic() - begin)
@@ -354,11 +393,13 @@ class SimulatedCpe:
         rpc = local_name(element)
         if rpc in ("InformResponse", "TransferCompleteResponse"):
             if self.transfers:
+                done = self.transfers.pop(0)
                 return self._envelope(
                     f"tc-{len(self.transfers)}",
                     (
-                        f"<cwmp:TransferComplete><CommandKey>{escape(self.transfers.pop(0))}"
-                        "</CommandKey><FaultStruct><FaultCode>0</FaultCode><FaultString/>"
+                        f"<cwmp:TransferComplete><CommandKey>{escape(done.command_key)}"
+                        f"</CommandKey><FaultStruct><FaultCode>{done.fault_code}</FaultCode>"
+                        f"<FaultString>{escape(done.fault_string)}</FaultString>"
                         "</FaultStruct><StartTime>0001-01-01T00:00:00Z</StartTime>"
                         "<CompleteTime>0001-01-01T00:00:00Z</CompleteTime></cwmp:TransferComplete>"
                     ),
@@ -407,6 +448,10 @@ class SimulatedCpe:
                 raise CwmpFault("9003", "Empty ParameterList")
             dm.set_values(values)
             self._parameter_key(key)
+            ms = dm.root + "ManagementServer."
+            if any(name in (ms + "Username", ms + "Password") for name, _, _ in values):
+                # A new ACS credential: used from the next session on, as CPEs do.
+                self._next_credential = (dm.value(ms + "Username"), dm.value(ms + "Password"))
             return (
                 "<cwmp:SetParameterValuesResponse><Status>0</Status>"
                 "</cwmp:SetParameterValuesResponse>"
@@ -443,12 +488,15 @@ class SimulatedCpe:
                 "GetParameterNames",
                 "AddObject",
                 "DeleteObject",
+                *cwmp_day2.METHODS,
             ]
             items = "".join(f"<string>{m}</string>" for m in methods)
             return (
                 f'<cwmp:GetRPCMethodsResponse><MethodList SOAP-ENC:arrayType="xsd:string'
                 f'[{len(methods)}]">{items}</MethodList></cwmp:GetRPCMethodsResponse>'
             )
+        if rpc in cwmp_day2.METHODS:
+            return cwmp_day2.execute(self, rpc, el)
         raise CwmpFault("9000", f"Method not supported: {rpc}")
 
     def _parameter_key(self, key: str) -> None:
@@ -561,7 +609,8 @@ class ConnectionRequestServer:
                     401, [("WWW-Authenticate", challenge(CR_REALM, self.nonces.issue()))]
                 )
         self.fleet.stats.connection_requests += 1
-        cpe.connection_request()
+        if not cpe.options.quirk_ignore_connection_requests:
+            cpe.connection_request()
         return Response(200)
 
 

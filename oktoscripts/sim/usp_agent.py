@@ -14,7 +14,9 @@ in one asyncio process (``run_fleet``).
 
 Test hooks: ``delays`` (requested path -> seconds before answering),
 ``silent`` (never answer), ``disconnect_on_request`` (drop the connection
-when a request arrives), ``notify_responses`` (NotifyResps received).
+when a request arrives), ``refuse_handshakes`` (a WebSocket server agent
+answers that many handshakes with HTTP 403), ``notify_responses``
+(NotifyResps received).
 """
 
 from __future__ import annotations
@@ -114,6 +116,7 @@ class _Hooks:
     delays: dict[str, float] = field(default_factory=dict)
     silent: bool = False
     disconnect_on_request: bool = False
+    refuse_handshakes: int = 0  # websocket-server: answer the next N handshakes with 403
 
 
 class SimAgent:
@@ -295,6 +298,12 @@ class SimAgent:
         cfg = self.config
         done = asyncio.get_running_loop().create_future()
 
+        def refuse(connection, request):  # noqa: ANN001, ANN202
+            if self.hooks.refuse_handshakes > 0:
+                self.hooks.refuse_handshakes -= 1
+                return connection.respond(403, "not now\n")
+            return None
+
         def answer_extension(connection, request, response) -> None:  # noqa: ANN001
             ws_extension.take_endpoint_id(request.headers)
             response.headers[ws_extension.HEADER] = ws_extension.extension_header(cfg.endpoint_id)
@@ -315,6 +324,7 @@ class SimAgent:
             cfg.ws_listen_port,
             subprotocols=[ws_extension.SUBPROTOCOL],
             compression=None,
+            process_request=refuse,
             process_response=answer_extension,
         ) as server:
             cfg.ws_listen_port = server.sockets[0].getsockname()[1]

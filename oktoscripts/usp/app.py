@@ -18,6 +18,7 @@ from oktoscripts.usp.admission import Admission, auth_mode, check_credential
 from oktoscripts.usp.broker_auth import BrokerAuthService, load_auth_file
 from oktoscripts.usp.controller import AgentLink, Controller
 from oktoscripts.usp.endpoint import endpoint_id_problem
+from oktoscripts.usp.liveness import DEFAULT_LEASE_S, Liveness
 from oktoscripts.usp.mqtt_mtp import MqttMtp
 from oktoscripts.usp.registration import Registrar
 from oktoscripts.usp.service import ControllerService
@@ -43,6 +44,7 @@ class ControllerConfig:
     ws_auth: str = "on"  # admission.MODES
     ws_tls: bool = False  # wss:// with the platform's certificate (pki.tls_files())
     ws_dial: list[tuple[str, str]] = field(default_factory=list)  # (endpoint id, ws:// URL)
+    mqtt_lease_s: float = DEFAULT_LEASE_S  # an MQTT agent silent this long is probed/offline
 
     @classmethod
     def from_settings(cls) -> ControllerConfig:
@@ -69,6 +71,9 @@ class ControllerConfig:
                 raise ConfigError("OKTOSCRIPTS_USP_WS_DIAL",
                                   f"expected endpoint-id=ws://host:port/path, got {item!r}")
             dial.append((eid, url))
+        lease = settings.USP_MQTT_LEASE_S
+        if not lease > 0:
+            raise ConfigError("OKTOSCRIPTS_USP_MQTT_LEASE", "expected a number of seconds > 0")
         mode = auth_mode(settings.USP_WS_AUTH)
         if mode is None:
             raise ConfigError("OKTOSCRIPTS_USP_WS_AUTH", "expected on, cert or off")
@@ -87,6 +92,7 @@ class ControllerConfig:
             ws_auth=mode,
             ws_tls=settings.USP_WS_TLS,
             ws_dial=dial,
+            mqtt_lease_s=lease,
         )
 
 
@@ -101,6 +107,8 @@ class ControllerProcess:
         self.owner = f"usp:{config.endpoint_id}"
         self.registrar = Registrar(self.controller, registry, owner=self.owner)
         self.service = ControllerService(self.controller, nc)
+        self.liveness = Liveness(self.controller, config.mqtt_lease_s,
+                                 on_expired=self.registrar.agent_silent)
         self.mqtt: MqttMtp | None = None
         self.broker_auth: BrokerAuthService | None = None
         self.websocket: WebSocketMtp | None = None
@@ -108,6 +116,9 @@ class ControllerProcess:
         self._tasks: list[asyncio.Task] = []
 
     async def start(self) -> None:
+        # MQTT agents of a previous run may still hold their broker sessions: they
+        # are probed once MQTT is up (and registered again if they answer).
+        routes = await asyncio.to_thread(self.registry.usp_mqtt_routes, self.owner)
         # Agents this controller held before a restart are not connected any more.
         released = await asyncio.to_thread(self.registry.release_owner, "usp", self.owner)
         if released:
@@ -131,6 +142,8 @@ class ControllerProcess:
                                 client_cert=self.config.mqtt_cert)
             self.controller.link_loader = self._mqtt_link_from_registry
             self._tasks.append(loop.create_task(self.mqtt.run()))
+            self._tasks.append(loop.create_task(self.liveness.run()))
+            self._tasks.append(loop.create_task(self._recover(routes)))
         if self.config.ws_port is not None:
             tls = None
             if self.config.ws_tls:
@@ -172,6 +185,17 @@ class ControllerProcess:
             log.exception("usp: credential check failed")
             return "bad-password"
 
+    async def _recover(self, routes: list[tuple[str, str]]) -> None:
+        # Only agents listening where agents of this installation listen (a topic
+        # of another agent topic setting is one no agent of ours uses any more).
+        prefix = self.config.mqtt_agent_topic.rstrip("/") + "/"
+        routes = [(eid, topic) for eid, topic in routes if topic.startswith(prefix)]
+        if not routes or self.mqtt is None:
+            return
+        await self.mqtt.connected.wait()
+        await self.liveness.recover(
+            [self.mqtt.link(eid, topic, confirmed=False) for eid, topic in routes])
+
     async def _mqtt_link_from_registry(self, endpoint_id: str) -> AgentLink | None:
         """After a controller restart, MQTT agents are still reachable at the topic
         the registry remembers."""
@@ -181,6 +205,7 @@ class ControllerProcess:
             return None
         mqtt = ((doc or {}).get("usp") or {}).get("mtps", {}).get("mqtt") or {}
         topic = (mqtt.get("address") or {}).get("topic")
-        if not topic or mqtt.get("state") != "connected" or self.mqtt is None:
+        if not topic or mqtt.get("state") not in ("connected", "silent") or self.mqtt is None:
             return None
-        return self.mqtt.link(endpoint_id, topic)
+        # Unconfirmed: its first answer marks the agent online again.
+        return self.mqtt.link(endpoint_id, topic, confirmed=False)

@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from oktoscripts.metrics import series
 from oktoscripts.usp import messages, records
 from oktoscripts.usp.messages import Msg
 from oktoscripts.usp.records import RecordError
@@ -38,6 +39,9 @@ class AgentLink:
     send: Callable[[bytes], Awaitable[None]]
     address: dict[str, Any] = field(default_factory=dict)  # {"topic": ...} / {"peer": ...}
     close: Callable[[], Awaitable[None]] | None = None  # ends a connection-based link
+    # False for a route remembered from before (the registry's MQTT topic after a
+    # restart): the first record over it proves the agent is there, and counts.
+    confirmed: bool = True
 
     def same_route(self, other: AgentLink) -> bool:
         return self.mtp == other.mtp and self.address == other.address
@@ -96,6 +100,8 @@ class Controller:
         self.on_agent_gone: Callable[[str, str], None] | None = None
         self.link_loader: Callable[[str], Awaitable[AgentLink | None]] | None = None
         self.unknown_agent_code: Callable[[str], Awaitable[str]] | None = None
+        self.on_heard: Callable[[AgentLink], None] | None = None  # every record (liveness)
+        series.watch(series.USP_AGENTS_CONNECTED, lambda: len(self.links))
 
     def _count(self, name: str) -> None:
         self.stats[name] = self.stats.get(name, 0) + 1
@@ -105,7 +111,8 @@ class Controller:
     def agent_connected(self, link: AgentLink, reason: str = "mtp-connect") -> None:
         """An MTP has a (new) route to an agent."""
         previous = self.links.get(link.endpoint_id)
-        if previous is not None and reason == "record" and previous.same_route(link):
+        if (previous is not None and reason == "record" and previous.confirmed
+                and previous.same_route(link)):
             return  # the usual case: one more record over the route we know
         self.links[link.endpoint_id] = link
         if (previous is not None and previous is not link and previous.mtp == link.mtp
@@ -171,6 +178,7 @@ class Controller:
             except Exception as exc:  # the connection broke under us
                 raise AgentUnavailable("503", f"cannot send to {to_id}: {exc}") from None
             self._count("requests_sent")
+            series.usp_message("out", messages.request_kind(msg))
             if not expect_response:
                 return None
             async with asyncio.timeout(timeout_s):
@@ -202,6 +210,8 @@ class Controller:
                                      "or not the connected endpoint", record.from_id)
             return
         kind = record.WhichOneof("record_type")
+        if self.on_heard is not None and kind != "disconnect":
+            self.on_heard(link)
         if kind == "disconnect":
             self.agent_disconnected(self.links.get(record.from_id, link), record.disconnect.reason)
             return
@@ -220,6 +230,7 @@ class Controller:
         await self._on_msg(link, msg)
 
     async def _on_msg(self, link: AgentLink, msg: Msg) -> None:
+        series.usp_message("in", messages.request_kind(msg) or messages.response_kind(msg))
         if messages.response_kind(msg) is not None:
             future = self.pending.get((link.endpoint_id, msg.header.msg_id))
             if future is None or future.done():
@@ -244,6 +255,8 @@ class Controller:
             await link.send(data)
         except Exception as exc:
             log.warning("usp: cannot answer %s: %s", link.endpoint_id, exc)
+            return
+        series.usp_message("out", messages.response_kind(msg))
 
     async def _on_notify(self, link: AgentLink, msg: Msg) -> None:
         notify = msg.body.request.notify

@@ -159,11 +159,13 @@ class MqttMtp:
         publisher = mqtt_topics.publisher_of(message.topic.value, self.topic)
         await self.controller.on_record(payload, _MqttSource(self, reply_to, err_id, publisher))
 
-    def link(self, endpoint_id: str, topic: str) -> AgentLink:
+    def link(self, endpoint_id: str, topic: str, confirmed: bool = True) -> AgentLink:
+        """The route to an agent's topic; ``confirmed`` False for one remembered
+        from before (not yet heard over)."""
         async def send(data: bytes) -> None:
             await self.publish(topic, data, endpoint_id)
 
-        return AgentLink(endpoint_id, "mqtt", send, {"topic": topic})
+        return AgentLink(endpoint_id, "mqtt", send, {"topic": topic}, confirmed=confirmed)
 
     async def publish(self, topic: str, data: bytes, to_id: str) -> None:
         client = self.client

@@ -122,6 +122,17 @@ class Registrar:
 
         asyncio.get_running_loop().create_task(mark_offline())
 
+    def agent_silent(self, link: AgentLink) -> None:
+        """An MQTT agent's lease ran out (liveness.py): offline, its topic kept."""
+        async def mark_offline() -> None:
+            try:
+                await asyncio.to_thread(self.registry.set_offline, link.endpoint_id, "usp",
+                                        mtp=link.mtp, mtp_state="silent")
+            except Exception:
+                log.exception("usp: marking %s offline failed", link.endpoint_id)
+
+        asyncio.get_running_loop().create_task(mark_offline())
+
     async def unknown_agent_code(self, endpoint_id: str) -> str:
         """"503" for a known agent that is not connected, "404" for an unknown one."""
         try:

@@ -25,7 +25,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from websockets.asyncio.client import connect as ws_connect
 from websockets.asyncio.server import Server, ServerConnection, serve
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.http11 import Request, Response
 
 from oktoscripts import pki
@@ -37,6 +37,7 @@ from oktoscripts.usp.endpoint import endpoint_id_problem
 log = logging.getLogger(__name__)
 
 MAX_FRAME_BYTES = records.MAX_RECORD_BYTES
+DIAL_MAX_RETRY_S = 60.0
 
 
 def claimed_endpoint_id(request: Request, query: str) -> tuple[str, str | None]:
@@ -148,8 +149,13 @@ class WebSocketMtp:
         host, port = connection.remote_address[:2]
         await serve_link(self.controller, connection, eid, {"peer": f"{host}:{port}"})
 
-    async def dial(self, url: str, endpoint_id: str, *, retry_s: float = 5.0) -> None:
-        """Keep a connection to an agent that runs a WebSocket server (until cancelled)."""
+    async def dial(self, url: str, endpoint_id: str, *, retry_s: float = 1.0,
+                   max_retry_s: float = DIAL_MAX_RETRY_S) -> None:
+        """Keep a connection to an agent that runs a WebSocket server (until cancelled).
+        Every failure (refused connection, an HTTP status instead of the upgrade,
+        a TLS or protocol error) is logged and tried again, waiting ``retry_s``
+        doubling up to ``max_retry_s``; a connection that was up starts afresh."""
+        wait = retry_s
         while True:
             try:
                 async with ws_connect(
@@ -165,10 +171,20 @@ class WebSocketMtp:
                         log.warning("usp websocket: %s answers as %s, not as %s: not used", url,
                                     announced, endpoint_id)
                     else:
+                        wait = retry_s
                         await serve_link(self.controller, connection, endpoint_id, {"url": url})
-            except (OSError, ConnectionClosed) as exc:
-                log.warning("usp websocket: agent %s at %s: %s", endpoint_id, url, exc)
-            await asyncio.sleep(retry_s)
+                        log.info("usp websocket: connection to agent %s at %s ended; dialling "
+                                 "again", endpoint_id, url)
+            except asyncio.CancelledError:
+                raise
+            except InvalidStatus as exc:
+                log.warning("usp websocket: agent %s at %s refused the connection with HTTP %s; "
+                            "again in %.0f s", endpoint_id, url, exc.response.status_code, wait)
+            except Exception as exc:  # noqa: BLE001 - whatever it was, dial again later
+                log.warning("usp websocket: cannot reach agent %s at %s: %s; again in %.0f s",
+                            endpoint_id, url, exc or type(exc).__name__, wait)
+            await asyncio.sleep(wait)
+            wait = min(wait * 2, max_retry_s)
 
 
 async def serve_link(controller: Controller, connection: object, endpoint_id: str,

@@ -66,8 +66,12 @@
       location.reload();
     });
     submit("new-bulk", async (f) => {
+      const int = (v) => parseInt(v || "0", 10);
       const b = await api("POST", "/api/bulk-runs", Object.assign(scriptFields(f), {
-        device_filter: filterOf(f), concurrency: parseInt(f.concurrency, 10) }));
+        device_filter: filterOf(f), concurrency: parseInt(f.concurrency, 10),
+        canary: int(f.canary), wave_size: int(f.wave_size), wave_percent: int(f.wave_percent),
+        wave_pause_s: int(f.wave_pause_s),
+        failure_threshold: f.failure_threshold === "" || f.failure_threshold === undefined ? null : parseFloat(f.failure_threshold) }));
       location.href = "/automations/bulk/" + b.id + "/";
     });
     const form = document.getElementById("new-schedule");
@@ -107,6 +111,24 @@
     setTimeout(() => location.reload(), 5000);  // state, counts and output stay current
   }
   function text(value) { return value === null || value === undefined ? "" : (typeof value === "string" ? value : JSON.stringify(value)); }
+  function showWaves(b) {
+    const body = document.getElementById("bulk-waves");
+    if (!body) return;
+    body.replaceChildren(...b.waves.map((w) => {
+      const tr = document.createElement("tr");
+      const done = ["succeeded", "failed", "cancelled", "stopped", "lost", "limit_exceeded"]
+        .reduce((n, s) => n + (w.by_status[s] || 0), 0);
+      const failed = done - (w.by_status.succeeded || 0);
+      const state = w.wave < b.current_wave || done === w.total ? "done" : (w.wave === b.current_wave ? "current" : "waiting");
+      [w.canary ? "canary" : String(w.wave), String(w.total), String(w.by_status.succeeded || 0), String(failed), state]
+        .forEach((c) => { const td = document.createElement("td"); td.textContent = c; tr.appendChild(td); });
+      return tr;
+    }));
+    const reason = document.getElementById("bulk-reason");
+    reason.textContent = b.stop_reason ? "Stopped: " + b.stop_reason : (b.status === "approval" ? "Awaiting the approval of a second person." : (b.next_wave_at ? "Next wave at " + b.next_wave_at : ""));
+    const approved = document.getElementById("bulk-approved");
+    approved.textContent = b.approved_by ? "Approved by " + b.approved_by + " at " + b.approved_at : "";
+  }
   function bulk(config) {
     const url = "/api/bulk-runs/" + config.id;
     const select = document.getElementById("bulk-filter");
@@ -126,9 +148,15 @@
         tr.appendChild(td);
         return tr;
       }));
+      showWaves(b);
+      const live = ["running", "paused", "approval"].includes(b.status);
       const stop = document.getElementById("bulk-stop");
-      if (stop) stop.disabled = b.status !== "running";
-      return b.status === "running" || b.status === "stopping";
+      if (stop) stop.disabled = !live;
+      const toggle = (id, shown) => { const el = document.getElementById(id); if (el) el.style.display = shown ? "" : "none"; };
+      toggle("bulk-pause", b.status === "running");
+      toggle("bulk-resume", b.status === "paused");
+      toggle("bulk-approve", b.status === "approval");
+      return live || b.status === "stopping";
     }
     // One polling loop: a new poll (filter changed, stop, retry) replaces the pending
     // one, and an answer that arrives after a newer request was made is dropped
@@ -149,6 +177,9 @@
     poll();
     select.addEventListener("change", poll);
     on("#bulk-stop", async () => { await api("POST", url + "/stop"); poll(); });
+    on("#bulk-pause", async () => { await api("POST", url + "/pause"); poll(); });
+    on("#bulk-resume", async () => { await api("POST", url + "/resume"); poll(); });
+    on("#bulk-approve", async () => { await api("POST", url + "/approve"); poll(); });
     on("#bulk-retry", async () => { const r = await api("POST", url + "/retry"); if (!r.retried) fail(new Error("nothing to retry")); poll(); });
   }
   window.OktoAutomations = { index, schedule, deployment, bulk };

@@ -1,5 +1,6 @@
-/* The run console: streams a run's output over a WebSocket and renders the
-   returned value. Used by the editor and the run page. */
+/* The run console: follows a run over a WebSocket (its lines into a LogList,
+   its status, its end, its value into the result box). Used by the editor and
+   the run page; needs loglist.js and results.js. */
 (function () {
   "use strict";
 
@@ -10,86 +11,33 @@
     return e;
   }
 
-  function clock(epoch) {
-    const d = new Date(epoch * 1000);
-    const p = (n, w) => String(n).padStart(w || 2, "0");
-    return p(d.getHours()) + ":" + p(d.getMinutes()) + ":" + p(d.getSeconds()) + "." + p(d.getMilliseconds(), 3);
-  }
+  function clock(epoch) { return window.Okto.clock(epoch); }  // loglist.js
 
-  const CALL_RE = /^(\S+)(?: (.+?))?: ([\d.]+) ms, (ok|failed)$/;
+  const TAIL = 2000;  // stored lines a console asks for when it opens
 
-  function isRecord(v) { return v !== null && typeof v === "object" && !Array.isArray(v); }
-
-  function scalar(v) {
-    if (v === null || v === undefined) return el("span", "nil", "nil");
-    if (typeof v === "string") return el("span", "str", v);
-    if (typeof v === "number") return el("span", "num", String(v));
-    if (typeof v === "boolean") return el("span", "bool", String(v));
-    return el("span", "", String(v));
-  }
-
-  function size(v) { return Array.isArray(v) ? v.length : Object.keys(v).length; }
-
-  /* A value as HTML: array of records -> grid, map -> key/value rows, nested
-     tables folded in <details>. */
-  function renderValue(v, depth) {
-    depth = depth || 0;
-    if (v === null || typeof v !== "object") return scalar(v);
-    if (depth > 0) {
-      const d = el("details", "nested");
-      d.appendChild(el("summary", "", (Array.isArray(v) ? "array" : "table") + " · " + size(v) + " item" + (size(v) === 1 ? "" : "s")));
-      d.addEventListener("toggle", function once() {
-        if (d.open && d.children.length === 1) d.appendChild(renderTable(v, depth));
-      });
-      return d;
-    }
-    return renderTable(v, depth);
-  }
-
-  function renderTable(v, depth) {
-    const table = el("table", "value");
-    if (Array.isArray(v) && v.length && v.every(isRecord)) {
-      const cols = [];
-      v.forEach(r => Object.keys(r).forEach(k => { if (!cols.includes(k) && cols.length < 40) cols.push(k); }));
-      const head = el("tr");
-      head.appendChild(el("th", "", "#"));
-      cols.forEach(c => head.appendChild(el("th", "", c)));
-      table.appendChild(head);
-      v.forEach((r, i) => {
-        const tr = el("tr");
-        tr.appendChild(el("td", "key", String(i + 1)));
-        cols.forEach(c => { const td = el("td"); if (c in r) td.appendChild(renderValue(r[c], depth + 1)); tr.appendChild(td); });
-        table.appendChild(tr);
-      });
-      return table;
-    }
-    const entries = Array.isArray(v) ? v.map((x, i) => [String(i + 1), x]) : Object.entries(v);
-    if (!entries.length) { const t = el("div", "nil", "empty table"); return t; }
-    entries.forEach(([k, x]) => {
-      const tr = el("tr");
-      tr.appendChild(el("td", "key", k));
-      const td = el("td"); td.appendChild(renderValue(x, depth + 1)); tr.appendChild(td);
-      table.appendChild(tr);
-    });
-    return table;
-  }
-
-  /* opts: {output, statusEl, resultEl, onJump(line), onEnd(msg), cancelBtn} */
+  /* opts: {output, statusEl, resultEl, onJump(line), onEnd(msg), onRefused(text),
+     cancelBtn, pending, placeholder, tools}. The lines go to a LogList
+     (loglist.js), which holds them by seq and draws only the visible ones. */
   function RunConsole(runId, opts) {
     this.runId = runId;
     this.opts = opts;
-    this.lastSeq = 0;
     this.status = null;
     this.ended = false;
     this.retries = 0;
-    this.opts.output.innerHTML = "";
+    this.list = new window.Okto.LogList(opts.output, { runId: runId, tools: opts.tools, placeholder: opts.placeholder });
     this.connect();
   }
+
+  /* Lines the browser has: every one up to the highest seq it was sent. */
+  Object.defineProperty(RunConsole.prototype, "lastSeq", { get() { return this.list.count; } });
 
   RunConsole.prototype.connect = function () {
     const proto = location.protocol === "https:" ? "wss://" : "ws://";
     const pending = this.opts.pending && !this.connectedOnce ? "&pending=1" : "";
-    const ws = new WebSocket(proto + location.host + "/ws/runs/" + this.runId + "/?after=" + this.lastSeq + pending);
+    // Only the last TAIL stored lines come over the socket; earlier ones are
+    // fetched by the list when they scroll into view.
+    const url = proto + location.host + "/ws/runs/" + this.runId + "/?after=" + this.lastSeq + "&tail=" + TAIL + pending;
+    const ws = new WebSocket(url);
     this.ws = ws;
     ws.onmessage = (ev) => this.handle(JSON.parse(ev.data));
     ws.onopen = () => { this.retries = 0; this.connectedOnce = true; };
@@ -109,51 +57,25 @@
 
   RunConsole.prototype.refused = function (text) {
     this.closed = true;
-    this.dropPlaceholder();
     this.system(text);
     if (this.opts.onRefused) this.opts.onRefused(text);
-  };
-
-  RunConsole.prototype.dropPlaceholder = function () {
-    const ph = this.opts.output.querySelector(".placeholder");
-    if (ph) ph.remove();
   };
 
   RunConsole.prototype.system = function (text) {
     const line = el("div", "line system");
     line.appendChild(el("span", "t", clock(Date.now() / 1000)));
     line.appendChild(el("span", "x", text));
-    this.opts.output.appendChild(line);
+    this.list.note(line);
   };
 
   RunConsole.prototype.handle = function (msg) {
-    if (msg.type === "lines") msg.lines.forEach(l => this.line(l));
-    else if (msg.type === "run" || msg.type === "status") this.setStatus(msg.status || msg.run.status, msg);
+    if (msg.type === "lines") this.list.add(msg.lines);
+    else if (msg.type === "run" || msg.type === "status") {
+      if (msg.type === "run") this.list.setStart(msg.started);
+      this.setStatus(msg.status || msg.run.status, msg);
+    }
     else if (msg.type === "end") this.end(msg);
     else if (msg.type === "error") this.system(msg.message);
-  };
-
-  RunConsole.prototype.line = function (l) {
-    if (l.seq <= this.lastSeq) return;  // never twice
-    this.lastSeq = l.seq;
-    const out = this.opts.output;
-    const stick = out.scrollTop + out.clientHeight >= out.scrollHeight - 30;
-    const ph = out.querySelector(".placeholder"); if (ph) ph.remove();
-    const row = el("div", "line " + l.stream + (l.level ? " " + l.level : ""));
-    row.dataset.seq = l.seq;
-    row.appendChild(el("span", "t", clock(l.time)));
-    const call = l.stream === "call" && l.text.match(CALL_RE);
-    if (call) {
-      // "send_cwmp_message SN1: 12.3 ms, ok": the call, then its latency
-      row.appendChild(el("span", "x", "→ " + call[1] + (call[2] ? " " + call[2] : "")));
-      const lat = el("span", "lat" + (call[4] === "ok" ? "" : " failed"), call[3] + " ms" + (call[4] === "ok" ? "" : " · failed"));
-      row.appendChild(lat);
-    } else {
-      if (l.stream === "log" && l.level) row.appendChild(el("span", "lvl", "[" + l.level + "]"));
-      row.appendChild(el("span", "x", l.text));
-    }
-    out.appendChild(row);
-    if (stick) out.scrollTop = out.scrollHeight;
   };
 
   const STAGE = { queued: 0, running: 1, listening: 2 };
@@ -183,7 +105,7 @@
 
   RunConsole.prototype.end = function (msg) {
     this.ended = true;
-    this.dropPlaceholder();
+    this.list.dropPlaceholder();
     this.setStatus(msg.status, msg);
     if (msg.error) {
       const e = msg.error;
@@ -204,44 +126,15 @@
         x.textContent = errorText(e);
       }
       row.appendChild(x);
-      this.opts.output.appendChild(row);
-      this.opts.output.scrollTop = this.opts.output.scrollHeight;
+      this.list.note(row);
     }
-    if (this.opts.resultEl) showResult(this.opts.resultEl, msg);
+    if (this.opts.resultEl) window.Okto.showResult(this.opts.resultEl, Object.assign({ run_id: this.runId }, msg));
     if (this.opts.onEnd) this.opts.onEnd(msg);
     if (this.ws) this.ws.close();
   };
 
-  function showResult(box, msg) {
-    box.innerHTML = "";
-    const head = el("div", "result-head");
-    head.appendChild(el("h2", "", "Result"));
-    const metrics = msg.metrics || {};
-    if (metrics.duration_s !== undefined) head.appendChild(el("span", "muted", (metrics.duration_s * 1000).toFixed(1) + " ms"));
-    const toggle = el("button", "btn small", "Raw JSON");
-    toggle.type = "button";
-    head.appendChild(toggle);
-    box.appendChild(head);
-    const table = el("div", "result-table");
-    const raw = el("pre", "json");
-    raw.style.display = "none";
-    if (msg.result === null || msg.result === undefined) table.appendChild(el("div", "nil", msg.status === "succeeded" ? "The script returned nothing." : "No result."));
-    else table.appendChild(renderValue(msg.result, 0));
-    raw.textContent = JSON.stringify(msg.result === undefined ? null : msg.result, null, 2);
-    toggle.addEventListener("click", () => {
-      const showRaw = raw.style.display === "none";
-      raw.style.display = showRaw ? "" : "none";
-      table.style.display = showRaw ? "none" : "";
-      toggle.textContent = showRaw ? "Table" : "Raw JSON";
-    });
-    box.appendChild(table);
-    box.appendChild(raw);
-  }
-
   window.Okto = window.Okto || {};
   window.Okto.RunConsole = RunConsole;
-  window.Okto.renderValue = renderValue;
-  window.Okto.showResult = showResult;
   /* A random (version 4) UUID, also where crypto.randomUUID is missing (plain http). */
   window.Okto.uuid4 = function () {
     const b = crypto.getRandomValues(new Uint8Array(16));

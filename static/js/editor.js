@@ -60,7 +60,67 @@
       callback(null, items);
     },
   };
-  langTools.setCompleters([completer, langTools.keyWordCompleter, langTools.textCompleter]);
+  /* ---- parameter paths inside strings (send_cwmp_message payloads, USP paths) ---- */
+  const ROOTS = ["Device.", "InternetGatewayDevice."];
+  const pathCache = {};
+  function pathToken(session, pos) {
+    const token = session.getTokenAt(pos.row, pos.column);
+    if (!token || !/string/.test(token.type)) return null;
+    const m = session.getLine(pos.row).slice(0, pos.column).match(/[A-Za-z_][\w.{}-]*$/);
+    if (!m) return null;
+    const t = m[0];
+    return ROOTS.some(r => t.startsWith(r) || r.startsWith(t)) ? t : null;
+  }
+  /* The device the call is about: its first argument, when written as a string. */
+  function serialNearby(pos) {
+    const text = editor.session.getLines(Math.max(0, pos.row - 15), pos.row).join("\n");
+    const calls = [...text.matchAll(/send_(?:cwmp_|cwmp_async_|usp_)message\s*\(\s*["']([^"'\n]+)["']/g)];
+    return calls.length ? calls[calls.length - 1][1] : "";
+  }
+  async function pathChildren(prefix, serial) {
+    const parent = prefix.slice(0, prefix.lastIndexOf(".") + 1);
+    const key = parent + "|" + serial;
+    if (!pathCache[key]) {
+      pathCache[key] = api("GET", "/api/datamodel?prefix=" + encodeURIComponent(parent) + "&serial=" + encodeURIComponent(serial))
+        .catch(() => { delete pathCache[key]; return { children: [] }; });
+    }
+    return (await pathCache[key]).children;
+  }
+  function pathDoc(n) {
+    return "<b>" + esc(n.path) + "</b><br><code>" + esc(n.type) + "</code> · " + (n.writable ? "writable" : "read-only") +
+      (n.reported ? " · reported by devices" : "") + (n.doc ? "<br>" + esc(n.doc) : "");
+  }
+  /* The path replaces what was typed of it; after an object, its children are offered. */
+  function insertPath(e, data) {
+    const cur = e.getCursorPosition();
+    const typed = e.session.getLine(cur.row).slice(0, cur.column).match(/[A-Za-z_][\w.{}-]*$/);
+    const start = typed ? cur.column - typed[0].length : cur.column;
+    e.session.replace(new Range(cur.row, start, cur.row, cur.column), data.value);
+    if (data.value.endsWith(".")) setTimeout(() => e.execCommand("startAutocomplete"), 0);
+  }
+  const pathCompleter = {
+    identifierRegexps: [/[a-zA-Z_0-9.\-]/],
+    getCompletions(ed, session, pos, prefix, callback) {
+      const token = pathToken(session, pos);
+      if (token === null) { callback(null, []); return; }
+      pathChildren(token, serialNearby(pos)).then(nodes => callback(null, nodes.map(n => ({
+        caption: n.path, value: n.path, score: n.reported ? 3000 : 2000,
+        meta: n.type + (n.writable ? " · writable" : " · read-only"), docHTML: pathDoc(n),
+        completer: { insertMatch: insertPath },
+      }))));
+    },
+  };
+  // After a "." in a path the list is the next level's: gather it afresh
+  // (the open list would only be filtered, and match nothing).
+  editor.commands.on("afterExec", (e) => {
+    if (e.command.name !== "insertstring" || e.args !== "." || !pathToken(editor.session, editor.getCursorPosition())) return;
+    setTimeout(() => {
+      if (editor.completer) editor.completer.detach();
+      editor.execCommand("startAutocomplete");
+    }, 0);
+  });
+  window.oktoPathToken = (row, column) => pathToken(editor.session, { row: row, column: column });
+  langTools.setCompleters([pathCompleter, completer, langTools.keyWordCompleter, langTools.textCompleter]);
 
   /* ---- signature help ---- */
   const sig = document.createElement("div");
@@ -116,6 +176,52 @@
   editor.selection.on("changeCursor", () => setTimeout(showSignature, 0));
   editor.on("blur", () => { sig.style.display = "none"; });
   document.addEventListener("keydown", (e) => { if (e.key === "Escape") sig.style.display = "none"; });
+
+  /* ---- hover: the docs of an API function, or of a parameter path in a string ---- */
+  const hover = document.createElement("div");
+  hover.className = "ace_tooltip okto-doc";
+  hover.id = "hover-doc";
+  hover.style.cssText = "position:fixed;display:none;z-index:1000;pointer-events:none;max-width:520px;white-space:normal";
+  document.body.appendChild(hover);
+  let hoverTimer = null, hoverKey = "";
+  function wordAt(pos) {
+    const line = editor.session.getLine(pos.row);
+    const re = /[A-Za-z_][\w.{}]*/g;
+    let m;
+    while ((m = re.exec(line))) if (m.index <= pos.column && pos.column <= m.index + m[0].length) return m[0];
+    return "";
+  }
+  async function showHover(ev) {
+    const pos = editor.renderer.screenToTextCoordinates(ev.clientX, ev.clientY);
+    const word = wordAt(pos);
+    const token = editor.session.getTokenAt(pos.row, pos.column + 1);
+    let html = "";
+    if (token && /string/.test(token.type) && ROOTS.some(r => word.startsWith(r))) {
+      const key = "path:" + word;
+      if (key === hoverKey) return;
+      hoverKey = key;
+      let res;
+      try { res = await api("GET", "/api/datamodel?prefix=" + encodeURIComponent(word)); } catch (e) { return; }
+      if (hoverKey !== key || !res.described) return;
+      html = pathDoc(Object.assign({}, res.described, { path: word }));
+    } else if (apiByName[word]) {
+      if (hoverKey === "api:" + word) return;
+      hoverKey = "api:" + word;
+      html = apiDoc(apiByName[word]);
+    } else if (luaByName[word]) {
+      hoverKey = "lua:" + word;
+      html = "<b>" + esc(luaByName[word].signature) + "</b><br>" + esc(luaByName[word].doc);
+    } else { hoverKey = ""; hover.style.display = "none"; return; }
+    hover.innerHTML = html;
+    hover.style.left = Math.max(4, Math.min(ev.clientX + 12, window.innerWidth - 540)) + "px";
+    hover.style.top = (ev.clientY + 16) + "px";
+    hover.style.display = "block";
+  }
+  editor.container.addEventListener("mousemove", (ev) => {
+    clearTimeout(hoverTimer);
+    hoverTimer = setTimeout(() => showHover(ev), 250);
+  });
+  editor.container.addEventListener("mouseleave", () => { clearTimeout(hoverTimer); hoverKey = ""; hover.style.display = "none"; });
 
   /* ---- checking as the user types ---- */
   let markers = [];
@@ -297,18 +403,17 @@
     statusEl.textContent = "starting";
     resultEl.innerHTML = "";
     const out = document.getElementById("console");
-    out.innerHTML = "<div class='placeholder'>Starting…</div>";
     // The console connects while the run is submitted (with an id chosen here),
     // so it is listening when the first line comes.
     const runId = window.Okto.uuid4();
     if (current) current.close();
     current = new window.Okto.RunConsole(runId, {
       output: out, statusEl: statusEl, resultEl: resultEl, cancelBtn: cancelBtn, pending: true,
+      placeholder: "Waiting for output…",
       onJump: (line) => jump(line, 0),
       onEnd: (msg) => { runBtn.disabled = false; markRunError(msg.error, ranText); refreshRecent(); },
       onRefused: () => { runBtn.disabled = false; },
     });
-    out.innerHTML = "<div class='placeholder'>Waiting for output…</div>";
     try {
       const body = draft ? { script_id: cfg.scriptId, code: ranText, args: collectArgs(), run_id: runId, mode: mode }
         : { script_id: cfg.scriptId, version: version, args: collectArgs(), run_id: runId, mode: mode };
@@ -318,8 +423,8 @@
       if (!current.status) current.setStatus(r.status);
     } catch (e) {
       current.close();
-      out.innerHTML = "";
-      out.appendChild(Object.assign(document.createElement("div"), { className: "line failure", textContent: "Could not start the run: " + e.message }));
+      current.list.dropPlaceholder();
+      current.list.note(Object.assign(document.createElement("div"), { className: "line failure", textContent: "Could not start the run: " + e.message }));
       runBtn.disabled = false;
     }
   }
@@ -342,6 +447,29 @@
     else if ((e.ctrlKey || e.metaKey) && e.key === "Enter") { e.preventDefault(); run(); }
   });
   window.addEventListener("beforeunload", (e) => { if (setState()) { e.preventDefault(); e.returnValue = ""; } });
+
+  /* ---- the side panel's width: drag the splitter (kept for the next visit) ---- */
+  const split = document.querySelector(".editor-split");
+  const splitter = document.getElementById("splitter");
+  const savedWidth = Number(localStorage.getItem("okto.sideWidth"));
+  if (savedWidth) split.style.setProperty("--side-width", savedWidth + "px");
+  if (splitter) splitter.addEventListener("pointerdown", (down) => {
+    splitter.setPointerCapture(down.pointerId);
+    splitter.classList.add("dragging");
+    const box = split.getBoundingClientRect();
+    const move = (ev) => {
+      const width = Math.round(Math.max(280, Math.min(box.right - ev.clientX, box.width - 320)));
+      split.style.setProperty("--side-width", width + "px");
+      localStorage.setItem("okto.sideWidth", String(width));
+    };
+    const up = () => {
+      splitter.classList.remove("dragging");
+      splitter.removeEventListener("pointermove", move);
+      editor.resize();
+    };
+    splitter.addEventListener("pointermove", move);
+    splitter.addEventListener("pointerup", up, { once: true });
+  });
 
   // For the debugger (debugger.js): it saves and starts runs like Run does.
   window.Okto.editorActions = {

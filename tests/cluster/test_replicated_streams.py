@@ -20,6 +20,18 @@ from tests.cluster.natscluster import NatsCluster, move_leader
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
+async def only_consumer(js, stream: str) -> api.ConsumerInfo:
+    """The stream's one consumer, once the cluster lists it with a leader
+    (a consumer just made may take a moment to show on a busy machine)."""
+    for _ in range(100):
+        consumers = await js.consumers_info(stream)
+        if consumers and consumers[0].cluster and consumers[0].cluster.leader:
+            (consumer,) = consumers
+            return consumer
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"no consumer with a leader on {stream}")
+
+
 @pytest.fixture
 def cluster(tmp_path):
     nodes = NatsCluster(tmp_path / "nats")
@@ -161,7 +173,7 @@ async def test_a_listener_keeps_its_events_when_its_consumer_leader_crashes(clus
         js = listener.jetstream()
         await cwmp_events.ensure_stream(js)
         source = await cwmp_events.subscribe(js, None, None)
-        (consumer,) = await js.consumers_info(cwmp_events.stream())
+        consumer = await only_consumer(js, cwmp_events.stream())
         victim = consumer.cluster.leader
         survivor = next(n for n in cluster.nodes if n.name != victim)
         cluster.kill(victim)

@@ -120,15 +120,15 @@ async def test_five_rpcs_success_and_fault(fleet_factory, services):
     [
         (
             'send_cwmp_message("SN1", "<x/>", "x")',
-            'send_cwmp_message: argument #3 (message type) must be an integer 0-4, got "x"',
+            'send_cwmp_message: argument #3 (message type) must be an integer 0-12, got "x"',
         ),
         (
             'send_cwmp_message("SN1", "<x/>")',
-            "send_cwmp_message: argument #3 (message type) must be an integer 0-4, got nil",
+            "send_cwmp_message: argument #3 (message type) must be an integer 0-12, got nil",
         ),
         (
-            'send_cwmp_async_message("SN1", "<x/>", 7)',
-            "send_cwmp_async_message: argument #3 (message type) must be an integer 0-4, got 7",
+            'send_cwmp_async_message("SN1", "<x/>", 13)',
+            "send_cwmp_async_message: argument #3 (message type) must be an integer 0-12, got 13",
         ),
         (
             'send_cwmp_message("", "<x/>", 0)',
@@ -141,6 +141,12 @@ async def test_five_rpcs_success_and_fault(fleet_factory, services):
         (
             'send_cwmp_message("SN1", "<cwmp:AddObject/>", 0)',
             "send_cwmp_message: argument #2 (xml payload) must be a GetParameterValues request",
+        ),
+        (
+            'send_cwmp_message("SN1", "<cwmp:Download><FileType>1 Firmware Upgrade Image"'
+            ' .. "</FileType></cwmp:Download>", 7)',
+            "send_cwmp_message: argument #2 (xml payload) must be a Download request "
+            "(Download needs URL)",
         ),
         (
             'listen_to_cwmp_event("1", "*")',
@@ -276,3 +282,80 @@ async def test_refresh_device_parameters(fleet_factory, services, mongo_db):
         "Device.PPP.Interface.1.Username"
     )
     assert stored["Device.Ethernet.Interface.1.MACAddress"].startswith("02:00:")
+
+
+async def test_refresh_device_parameters_prints_one_trace_line(fleet_factory, services):
+    """One call, one "call" line (and one device call in the metrics), also when
+    the CPE faults on a path it lacks and is asked path by path."""
+    import oktoscripts.bindings.devices  # noqa: F401 - the dispatcher's binding
+    from oktoscripts.lua.limits import Limits
+
+    fleet = await fleet_factory(1, quirk_no_partial_gpv=True)
+    await _booted(fleet)
+    serial = fleet.cpes[0].serial
+    lines = []
+    run = LuaRun(
+        "return refresh_device_parameters(args.sn)",
+        services=services,
+        args={"sn": serial},
+        limits=Limits(wall_seconds=30),
+        on_output=lines.append,
+    )
+    outcome = await run.run()
+    assert outcome.status == "succeeded", outcome.error
+    assert outcome.result is True
+    traced = [line.text for line in lines if line.stream == "call"]
+    assert len(traced) == 1 and traced[0].startswith(f"refresh_device_parameters {serial}:")
+    assert [c["name"] for c in outcome.metrics["device_calls"]] == ["refresh_device_parameters"]
+
+
+async def test_a_deleted_device_is_unknown_at_once_and_not_woken(fleet_factory, services):
+    """The ACS caches connection-request details for 30 s: a device deleted
+    meanwhile still answers 404 like any unknown device, its CPE is not woken
+    and so not registered again."""
+    fleet = await fleet_factory(1)
+    await _booted(fleet)
+    serial = fleet.cpes[0].serial
+    gpv = ("<cwmp:GetParameterValues><ParameterNames><string>Device.DeviceInfo.SerialNumber"
+           "</string></ParameterNames></cwmp:GetParameterValues>")
+    script = "return send_cwmp_message(args.sn, args.gpv, 0)"
+    before, _ = await run_lua(script, services, args={"sn": serial, "gpv": gpv})
+    assert len(before.result) == 1, before.result  # the ACS cached what it needs
+    # Deleted as the IDE or REST API does it, from another process's registry.
+    assert await asyncio.to_thread(services.devices.delete, serial)
+    after, _ = await run_lua(script, services, args={"sn": serial, "gpv": gpv})
+    assert after.status == "succeeded", after.error
+    assert after.result["error_code"] == "404", after.result
+    woken = fleet.stats.connection_requests
+    await asyncio.sleep(1.0)
+    assert fleet.stats.connection_requests == woken
+    assert await asyncio.to_thread(services.devices.get, serial) is None
+
+
+async def test_a_cpe_that_accepts_the_connection_request_but_never_calls(
+    fleet_factory, services, acs_config
+):
+    """The script is not held for the 120 s of a synchronous call: it gets a
+    "408" naming the step that failed once the session timeout (5 s here) passed."""
+    import time
+
+    fleet = await fleet_factory(1, quirk_ignore_connection_requests=True)
+    await _booted(fleet)
+    started = time.monotonic()
+    outcome, _ = await run_lua(
+        "return send_cwmp_message(args.sn, args.gpv, 0)",
+        services,
+        wall=60,
+        args={
+            "sn": fleet.cpes[0].serial,
+            "gpv": "<cwmp:GetParameterValues><ParameterNames><string>Device.DeviceInfo."
+            "SerialNumber</string></ParameterNames></cwmp:GetParameterValues>",
+        },
+    )
+    took = time.monotonic() - started
+    assert outcome.status == "succeeded", outcome.error
+    assert outcome.result["error_code"] == "408", outcome.result
+    assert "accepted the connection request but opened no session" in (
+        outcome.result["error_message"])
+    assert fleet.stats.connection_requests >= 1
+    assert acs_config.session_timeout <= took < acs_config.session_timeout + 5

@@ -295,3 +295,49 @@ async def test_a_call_whose_acs_never_replied_is_handed_over_again(fleet_factory
     assert unanswered == [{"queued": True}]
     assert answer == {"ok": True, "result": True}
     assert cpe.applied["unreplied"] == 1
+
+
+async def test_a_database_blip_while_queueing_is_ridden_out(
+    acs_config, nats_url, mongo_uri, db_name, credential_store, caplog
+):
+    """The ACS's database connections break as a request is queued
+    (AutoReconnect): the ACS tries again, the caller gets the CPE's answer,
+    and no traceback reaches the log. (No other ACS runs in this test.)"""
+    import logging
+    from urllib.parse import urlsplit
+
+    import nats
+
+    from oktoscripts.cwmp.app import start_acs
+    from oktoscripts.sim.cwmp_cpe import CpeFleet, CpeOptions
+
+    from .conftest import FLEET_CREDENTIALS
+    from .flaky_proxy import FlakyProxy
+
+    backend = urlsplit(mongo_uri)
+    proxy = FlakyProxy((backend.hostname, backend.port))
+    proxy.start()
+    proxied = f"mongodb://127.0.0.1:{proxy.port}/?directConnection=true"
+    flaky = await start_acs(acs_config, nats_url=nats_url, mongo_uri=proxied, db_name=db_name)
+    nc = await nats.connect(nats_url)
+    fleet = CpeFleet(1, CpeOptions(acs_url=f"http://127.0.0.1:{flaky.port}/acs",
+                                   credentials=FLEET_CREDENTIALS, periodic_interval=3600),
+                     prefix="FLAKYDB")
+    await asyncio.to_thread(credential_store.create_or_update_many, fleet.credentials())
+    try:
+        await fleet.start()
+        await _booted(fleet)
+        serial = fleet.cpes[0].serial
+        caplog.set_level(logging.INFO)
+        # The insert into the queue, and pymongo's own retry of it (if it makes one).
+        proxy.drop_next(2, containing=b"\x02insert\x00\x0b\x00\x00\x00cwmp_queue\x00")
+        answer = await client.call(nc, serial, gpv("Device.DeviceInfo.SerialNumber"),
+                                   timeout_s=20)
+        assert proxy.dropped >= 1
+        assert answer == {"ok": True, "result": {"Device.DeviceInfo.SerialNumber": serial}}
+        assert not [r for r in caplog.records if r.exc_info], "a traceback was logged"
+    finally:
+        await fleet.stop()
+        await nc.close()
+        await flaky.stop()
+        proxy.stop()

@@ -124,9 +124,9 @@ def test_write_check_save_run_history_diff_restore(platform, browser):
     assert page.inner_text("#run-status") == "succeeded"
     grid = page.inner_text("#result table.value")
     assert "SN-2" in grid and "uptime" in grid
-    page.click("#result .result-head button")
+    page.click("#result .result-head [data-action=raw]")
     assert '"serial": "SN-1"' in page.inner_text("#result pre.json")
-    page.click("#result .result-head button")
+    page.click("#result .result-head [data-action=raw]")
     _shot(page, "03-editor-after-run")
 
     # A runtime error shows its line; a click jumps there.

@@ -289,3 +289,22 @@ async def test_a_console_whose_messages_were_lost_catches_up_and_ends(nats_url, 
     finally:
         await communicator.disconnect()
     assert seqs == [3, 4] and end["status"] == "succeeded"
+
+
+async def test_tail_gives_only_the_last_stored_lines(nats_url):
+    """A console asking for the tail of a long run gets its last lines only (the
+    page fetches earlier ones by seq when they scroll into view)."""
+    from oktoscripts.asgi import application
+
+    run_id = await sync_to_async(_new_run)(30)
+    await sync_to_async(_finish)(run_id)
+    cookie = await sync_to_async(_session_cookie)("Viewer")
+    communicator = WebsocketCommunicator(
+        application, f"/ws/runs/{run_id}/?after=0&tail=5",
+        headers=[(b"host", b"localhost"), (b"origin", b"http://localhost"),
+                 (b"cookie", f"sessionid={cookie}".encode())])
+    connected, _ = await communicator.connect(timeout=10)
+    assert connected
+    seqs, end = await _receive_until_end(communicator)
+    await communicator.disconnect()
+    assert seqs == [26, 27, 28, 29, 30] and end["status"] == "succeeded"

@@ -47,6 +47,17 @@ def test_device_page_shows_record_and_recent_events(client_for, devices):
     assert client_for("nobody").get("/devices/").status_code == 403
 
 
+def test_device_page_reports_onboarding_and_a_factory_credential_refused(client_for, devices):
+    from datetime import UTC, datetime
+
+    devices.set_onboarding("ACME-0001", {"state": "done", "at": datetime.now(UTC),
+                                         "username": "00AA11-ACME-0001"})
+    devices.note_factory_refusal("ACME-0001", datetime.now(UTC))
+    page = client_for("viewer").get("/devices/ACME-0001/").content.decode()
+    assert "given its own ACS credential" in page and "00AA11-ACME-0001" in page
+    assert "factory credential refused 1 time" in page
+
+
 def test_operator_starts_and_cancels_a_run_of_the_exact_version(client_for, users, nats_url):
     from oktoscripts.runs.models import Run
 
@@ -178,3 +189,21 @@ def test_chart_counts_runs_per_time_bucket_and_status(db):
     assert chart[0]["succeeded"] == 2 and chart[5]["failed"] == 1
     assert chart[23]["succeeded"] == 1
     assert sum(sum(b.values()) for b in chart) == 4  # the one before the range is left out
+
+
+def test_device_page_operations_start_a_run_for_operators_only(client_for, devices, nats_url):
+    from oktoscripts.runs.models import Run
+
+    page = client_for("operator").get("/devices/ACME-0001/").content.decode()
+    assert "Reboot" in page and "Factory reset" in page
+    assert 'id="operations"' not in client_for("viewer").get("/devices/ACME-0001/").content.decode()
+    assert client_for("viewer").post("/devices/ACME-0001/operation",
+                                     {"operation": "reboot"}).status_code == 403
+    response = client_for("operator").post("/devices/ACME-0001/operation",
+                                           {"operation": "reboot"})
+    assert response.status_code == 302 and response["Location"].startswith("/runs/")
+    run = Run.objects.get(trigger="device ACME-0001: reboot")
+    assert "send_cwmp_message(args.serial" in run.code and run.args == {"serial": "ACME-0001"}
+    assert "ACME-0001" in client_for("viewer").get("/devices/ACME-0001/").content.decode()
+    bad = client_for("operator").post("/devices/ACME-0001/operation", {"operation": "explode"})
+    assert bad.status_code == 302 and not Run.objects.filter(trigger__contains="explode").exists()

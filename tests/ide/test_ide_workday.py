@@ -16,6 +16,31 @@ PASSWORD = "workday-pass-4471"
 pytestmark = BROWSER_TEST
 
 
+BIG = 100_000
+BIG_RUN_ID = "0b1ee000-0000-4000-8000-000000100000"
+# A finished run of 100,000 stored lines (kinds mixed: print, log, device calls).
+BIG_RUN = f"""
+from datetime import timedelta
+from django.utils import timezone
+from oktoscripts.runs.models import Run, RunOutputLine
+now = timezone.now()
+run = Run.objects.create(id="{BIG_RUN_ID}", script_name="big", code="-- big", started_by="user",
+                         status="succeeded", started=now, finished=now, result={{"rows": 1}})
+def line(seq):
+    if seq % 1000 == 0:
+        return RunOutputLine(run=run, seq=seq, stream="log", level="warn", text=f"warning {{seq}}",
+                             time=now + timedelta(milliseconds=seq))
+    if seq % 1000 == 500:
+        return RunOutputLine(run=run, seq=seq, stream="call",
+                             text=f"get_device SN{{seq}}: 1.5 ms, ok",
+                             time=now + timedelta(milliseconds=seq))
+    return RunOutputLine(run=run, seq=seq, text=f"row {{seq}} " + "x" * 40,
+                         time=now + timedelta(milliseconds=seq))
+for start in range(1, {BIG} + 1, 10000):
+    RunOutputLine.objects.bulk_create([line(s) for s in range(start, start + 10000)])
+"""
+
+
 @pytest.fixture(scope="module")
 def platform(tmp_path_factory, nats_url, mongo_uri):
     setup = (
@@ -23,7 +48,8 @@ def platform(tmp_path_factory, nats_url, mongo_uri):
         f"for name in ('Admin', 'Viewer'):\n"
         f"    u = User.objects.create_user(name.lower() + '1', password='{PASSWORD}')\n"
         "    u.groups.add(Group.objects.get(name=name))\n"
-        f"User.objects.create_user('nobody1', password='{PASSWORD}')\n")
+        f"User.objects.create_user('nobody1', password='{PASSWORD}')\n"
+        + BIG_RUN)
     data = tmp_path_factory.mktemp("workday-var")
     with running_site(data, nats_url, mongo_uri, setup, {"worker": ["worker"]}) as base:
         yield base
@@ -43,6 +69,10 @@ def browser():
 
 def _login(browser, base: str, username: str, landing: str = "/scripts/"):
     page = browser.new_page(viewport={"width": 1440, "height": 900})
+    page.errors = []  # script errors of the page: a test fails on any
+    page.on("pageerror", lambda exc: page.errors.append(str(exc)))
+    page.on("console", lambda m: m.type == "error" and "Failed to load resource" not in m.text
+            and page.errors.append(m.text))
     page.goto(base + "/login/")
     page.fill("#id_username", username)
     page.fill("#id_password", PASSWORD)
@@ -64,6 +94,11 @@ def _run(page, source: str) -> None:
 
 
 def _wait_end(page) -> str:
+    try:
+        page.wait_for_function("() => !document.getElementById('run-btn').disabled",
+                               timeout=30_000)
+    finally:
+        assert not page.errors
     page.wait_for_selector("#run-status.succeeded, #run-status.failed, #run-status.cancelled,"
                            " #run-status.limit_exceeded", timeout=30_000)
     return page.inner_text("#console")
@@ -146,3 +181,161 @@ def test_a_late_syntax_check_keeps_the_run_error_mark(editor):
         "oktoEditor.session.getAnnotations().filter(a => a.text.startsWith('run failed'))"
         ".map(a => a.row)")
     assert marks == [1]
+
+
+def _console_rows(page) -> list[str]:
+    return page.eval_on_selector_all("#console .vlist .line .x",
+                                     "els => els.map(e => e.textContent)")
+
+
+def test_a_stored_run_of_100000_lines_opens_at_once_and_pages_the_rest(platform, browser):
+    page = _login(browser, platform, "viewer1")
+    page.goto(f"{platform}/runs/{BIG_RUN_ID}/")
+    page.wait_for_selector("#console .line:has-text('warning 100000')", timeout=5_000)
+    # Only the rows in view are in the page.
+    assert len(_console_rows(page)) < 200
+    # Scrolled to the top, the first lines are fetched from the server.
+    page.eval_on_selector("#console", "box => { box.scrollTop = 0; }")
+    page.wait_for_selector("#console .line:has-text('row 1 x')", timeout=5_000)
+    assert len(_console_rows(page)) < 200
+    # Search looks at every line, also those never shown.
+    page.fill(".console-tools .search", "row 4242 ")
+    page.wait_for_selector(".console-tools .count:has-text('1 of 1')", timeout=15_000)
+    page.wait_for_selector("#console .line.current mark:has-text('row 4242 ')")
+    page.fill(".console-tools .search", "")
+    # The kind filter: print lines hidden, logs and device calls left.
+    page.uncheck(".console-tools input[data-stream=stdout]")
+    page.eval_on_selector("#console", "box => { box.scrollTop = 0; }")
+    page.wait_for_selector("#console .vlist .line.log:has-text('warning 1000')")
+    kinds = page.eval_on_selector_all("#console .vlist .line", "els => els.map(e => e.className)")
+    assert kinds and not [k for k in kinds if "stdout" in k]
+    assert any("call" in k for k in kinds)
+    # Timestamps since the start.
+    page.click(".console-tools [data-action=time]")
+    page.wait_for_function(
+        "() => document.querySelector('#console .vlist .line .t').textContent.trim()[0] === '+'")
+    # Download: every line as text.
+    href = page.get_attribute(".console-tools [data-action=download]", "href")
+    text = page.context.request.get(platform + href).text()
+    assert text.count("\n") == BIG and "row 99999 x" in text
+    page.close()
+
+
+def test_streaming_follows_the_end_only_while_at_the_end(editor):
+    _run(editor, 'for i = 1, 20000 do print("line " .. i) end\nreturn 1\n')
+    editor.wait_for_selector("#console .line:has-text('line 20000')", timeout=30_000)
+    _wait_end(editor)
+    editor.wait_for_function("() => { const b = document.getElementById('console');"
+                             " return b.scrollTop + b.clientHeight >= b.scrollHeight - 20; }",
+                             timeout=2_000)
+    assert len(_console_rows(editor)) < 200
+    # Scrolled up during a run: new lines do not pull the view down.
+    _run(editor, 'print("first")\nfor i = 1, 100 do print("fill " .. i) end\n'
+                 'for i = 1, 50 do print("more " .. i) sleep(0.02) end\n')
+    editor.wait_for_selector("#console .line:has-text('more 3')", timeout=30_000)
+    editor.eval_on_selector("#console", "box => { box.scrollTop = 0; }")
+    _wait_end(editor)
+    assert editor.eval_on_selector("#console", "b => b.scrollTop") == 0
+    assert "first" in _console_rows(editor)[0]
+    editor.click(".console-tools .jump")
+    editor.wait_for_selector("#console .line:has-text('more 50')")
+
+
+def test_wrap_copy_and_clear(editor):
+    editor.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    _run(editor, 'print(string.rep("long ", 80))\nprint("short")\n')
+    _wait_end(editor)
+    height = "el => el.getBoundingClientRect().height"
+    row = "#console .vlist .line:has-text('long long')"
+    assert editor.eval_on_selector(row, height) < 25
+    editor.click(".console-tools [data-action=wrap]")
+    editor.wait_for_function(
+        "() => document.querySelector('#console .vlist .line').getBoundingClientRect().height > 40")
+    # The row below moved down to make room.
+    tops = editor.eval_on_selector_all("#console .vlist .line", "els => els.map(e => e.offsetTop)")
+    assert tops[1] >= 40
+    editor.click(".console-tools [data-action=copy]")
+    copied = editor.evaluate("navigator.clipboard.readText()")
+    assert "short" in copied and "long long" in copied
+    editor.click(".console-tools [data-action=clear]")
+    editor.wait_for_function("() => !document.querySelector('#console .vlist .line')")
+
+
+
+RESULT_ROWS = """return {
+  {uptime = 5, name = "b", serial = "SN-2"},
+  {name = "a", uptime = 12, serial = "SN-1", extra = {port = 8080}},
+  {uptime = 7, serial = "SN-3", name = "c, with a comma"},
+}
+"""
+
+
+def test_results_grid_sorts_filters_exports_and_opens_nested_tables(editor):
+    _run(editor, RESULT_ROWS)
+    _wait_end(editor)
+    heads = editor.eval_on_selector_all("#result table.value th",
+                                        "els => els.map(e => e.textContent)")
+    assert heads[:2] == ["#", "serial"] and set(heads[2:]) == {"uptime", "name", "extra"}
+
+    def serials() -> list[str]:
+        return editor.eval_on_selector_all(
+            "#result table.value tbody tr",
+            f"rows => rows.map(r => r.children[{heads.index('serial')}].textContent)")
+
+    editor.click("#result th:text-is('uptime')")
+    assert serials() == ["SN-2", "SN-3", "SN-1"]
+    editor.click("#result th:text-is('uptime')")
+    assert serials() == ["SN-1", "SN-3", "SN-2"]
+    editor.fill("#result .grid-tools .filter", "comma")
+    assert serials() == ["SN-3"]
+    assert "1 of 3 rows" in editor.inner_text("#result .grid-tools .count")
+    editor.fill("#result .grid-tools .filter", "")
+    # A nested table opens in place.
+    editor.click("#result details.nested summary")
+    editor.wait_for_selector("#result details.nested[open] td:has-text('8080')")
+    with editor.expect_download() as download:
+        editor.click("#result [data-action=csv]")
+    csv = open(download.value.path(), encoding="utf-8").read().splitlines()
+    assert csv[0].startswith("serial,") and len(csv) == 4
+    assert any('"c, with a comma"' in line for line in csv)
+    with editor.expect_download() as download:
+        editor.click("#result [data-action=json]")
+    assert '"SN-1"' in open(download.value.path(), encoding="utf-8").read()
+
+
+def test_completion_offers_data_model_paths_with_type_and_access(editor):
+    editor.evaluate("oktoEditor.setValue('', 1)")
+    editor.click("#editor")
+    editor.keyboard.type('send_cwmp_message("SN1", "')
+    editor.keyboard.type("Device.WiFi.")
+    editor.wait_for_selector(".ace_autocomplete .ace_line:has-text('Device.WiFi.AccessPoint.')",
+                             timeout=10_000)
+    editor.keyboard.type("SS")
+    item = ".ace_autocomplete .ace_line:has-text('Device.WiFi.SSID.')"
+    editor.wait_for_selector(item, timeout=10_000)
+    assert "table" in editor.inner_text(item)
+    editor.keyboard.type("ID.1.SSI")
+    item = ".ace_autocomplete .ace_line:has-text('Device.WiFi.SSID.1.SSID')"
+    editor.wait_for_selector(item, timeout=10_000)
+    assert "string · writable" in editor.inner_text(item)
+    editor.keyboard.press("Enter")
+    assert 'send_cwmp_message("SN1", "Device.WiFi.SSID.1.SSID' in editor.evaluate(
+        "oktoEditor.getValue()")
+    editor.keyboard.press("Escape")
+
+
+def test_hover_shows_api_and_path_docs(editor):
+    editor.evaluate("src => oktoEditor.setValue(src, -1)",
+                    'local d = get_device("SN1")\nprint("Device.WiFi.SSID.1.SSID")\n')
+    word = editor.evaluate("""() => {
+      const r = oktoEditor.renderer;
+      r.updateFull(true);
+      const at = (row, col) => r.textToScreenCoordinates(row, col);
+      return [at(0, 13), at(1, 15)];
+    }""")
+    editor.mouse.move(word[0]["pageX"] + 2, word[0]["pageY"] + 6)
+    editor.wait_for_selector("#hover-doc:visible:has-text('get_device(')", timeout=5_000)
+    editor.mouse.move(word[1]["pageX"] + 2, word[1]["pageY"] + 6)
+    editor.wait_for_selector("#hover-doc:visible:has-text('read-only'), "
+                             "#hover-doc:visible:has-text('writable')", timeout=5_000)
+    assert "Device.WiFi.SSID.1.SSID" in editor.inner_text("#hover-doc")

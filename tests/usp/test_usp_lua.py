@@ -212,6 +212,8 @@ async def test_refresh_device_parameters_over_usp(usp):
     assert params["Device.DeviceInfo.SoftwareVersion"] == "4.2.0"
     assert params["Device.PPP.Interface.1.Username"].endswith("@isp.example")
     assert params["Device.Ethernet.Interface.1.MACAddress"].startswith("02:00:")
+    calls = [c["name"] for c in outcome.metrics["device_calls"]]
+    assert calls == ["refresh_device_parameters"]  # one trace line, not two
 
 
 @pytest.mark.parametrize("payload", ['{"body": {"request": {"operate": {"command": '

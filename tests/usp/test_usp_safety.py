@@ -184,7 +184,9 @@ async def test_silent_agent_gives_408_within_the_run_limit(usp311):
     assert outcome.status == "succeeded", outcome.error
     assert outcome.result["error_code"] == "408"
     assert time.monotonic() - started < 10  # the run ended by itself: no limit hit
-    assert not usp311.controller.pending  # nothing left waiting in the controller
+    # Nothing left waiting in the controller for it (agents of the session's other
+    # controllers may be probed meanwhile: they had the same controller id).
+    assert not [key for key in usp311.controller.pending if key[0] == agent.config.endpoint_id]
 
 
 async def test_notify_flood_is_absorbed(usp311):
@@ -365,3 +367,29 @@ async def test_an_agent_booted_before_the_controller_registers_once_it_is_up(
             await task
         if env is not None:
             await stop_env(env)
+
+
+async def test_a_refused_dial_is_logged_and_tried_again(usp311, caplog):
+    """An agent's WebSocket server answering the handshake with an HTTP status
+    (here 403, twice) does not end the dial: it is logged and retried."""
+    import logging
+
+    from oktoscripts.sim.usp_agent import SimAgent
+
+    caplog.set_level(logging.WARNING, logger="oktoscripts.usp.websocket_mtp")
+    agent = SimAgent(usp311.agent_config("refusing1", mtp="websocket-server"))
+    agent.hooks.refuse_handshakes = 2
+    agent_task = asyncio.ensure_future(agent.run())
+    await asyncio.wait_for(agent.listening.wait(), 10)
+    sn = agent.config.endpoint_id
+    dial = asyncio.ensure_future(usp311.process.websocket.dial(
+        f"ws://127.0.0.1:{agent.config.ws_listen_port}/usp", sn, retry_s=0.1))
+    try:
+        await asyncio.wait_for(agent.connected.wait(), 10)
+        await usp311.wait_device(sn, lambda d: d["status"] == 2 and d["model"])
+        refusals = [r.getMessage() for r in caplog.records if "HTTP 403" in r.getMessage()]
+        assert len(refusals) == 2 and sn in refusals[0]
+    finally:
+        dial.cancel()
+        await agent.stop()
+        agent_task.cancel()

@@ -12,6 +12,8 @@ from oktoscripts.bus.connection import nats_url
 from oktoscripts.config import ConfigError
 from oktoscripts.cwmp.app import start_acs
 from oktoscripts.cwmp.config import AcsConfig
+from oktoscripts.metrics.collectors import devices_online
+from oktoscripts.metrics.process import ProcessMetrics
 
 
 class Command(BaseCommand):
@@ -75,6 +77,8 @@ class Command(BaseCommand):
             raise CommandError(f"the ACS cannot start on {config.host}:{ports}: {exc}") from None
         except Exception as exc:  # noqa: BLE001 - NATS/MongoDB unreachable: one line
             raise CommandError(f"the ACS cannot start: {type(exc).__name__}: {exc}") from None
+        metrics = ProcessMetrics("acs", app.acs.owner)
+        await metrics.start(app.nc, (devices_online(app.acs.backend.registry, "cwmp"),))
         for scheme, port in (("http", app.port), ("https", app.tls_port)):
             if port is not None:
                 self.stdout.write(f"ACS listening on {scheme}://{config.host}:{port}{config.path}")
@@ -82,4 +86,5 @@ class Command(BaseCommand):
         try:
             await stop.wait()
         finally:
+            await metrics.stop()
             await app.stop()

@@ -34,7 +34,9 @@ class Command(BaseCommand):
         asyncio.run(self._serve(options["interval"], options["id"]))
 
     async def _serve(self, interval: float, owner: str | None) -> None:
+        from oktoscripts.automations.lag import event_stream_lag
         from oktoscripts.automations.service import AutomationService
+        from oktoscripts.metrics.process import ProcessMetrics
 
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -50,11 +52,14 @@ class Command(BaseCommand):
 
             registry = await asyncio.to_thread(default_registry)
         service = AutomationService(nc, registry, interval=interval, owner=owner)
+        metrics = ProcessMetrics("scheduler", service.owner)
         try:
             await service.start()
+            await metrics.start(nc, (event_stream_lag(nc),))
             self.stdout.write(f"scheduler {service.owner} ready", ending="\n")
             self.stdout.flush()
             await stop.wait()
         finally:
+            await metrics.stop()
             await service.stop()
             await nc.drain()

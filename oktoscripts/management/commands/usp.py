@@ -47,6 +47,8 @@ class Command(BaseCommand):
         from oktoscripts.devices.client import default_credentials, mongo_database
         from oktoscripts.devices.events import LoopAnnouncer
         from oktoscripts.devices.registry import DeviceRegistry
+        from oktoscripts.metrics.collectors import devices_online
+        from oktoscripts.metrics.process import ProcessMetrics
         from oktoscripts.usp.app import ControllerProcess
 
         stop = asyncio.Event()
@@ -63,9 +65,12 @@ class Command(BaseCommand):
         except OSError as exc:
             await nc.close()
             raise CommandError(f"cannot start the USP controller: {exc}") from None
+        metrics = ProcessMetrics("usp", config.endpoint_id)
+        await metrics.start(nc, (devices_online(registry, "usp"),))
         log.info("usp controller %s running (MQTT %s, WebSocket %s)", config.endpoint_id,
                  redact(config.mqtt_url) or "off",
                  f"port {config.ws_port}" if config.ws_port else "off")
         await stop.wait()
+        await metrics.stop()
         await process.stop()
         await nc.drain()

@@ -12,6 +12,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError, connections
 
 from oktoscripts.bus.connection import connect
+from oktoscripts.metrics.process import ProcessMetrics
 from oktoscripts.runs.models import Run
 from oktoscripts.runs.services import build_services, close_services
 from oktoscripts.runs.worker import Worker, WorkerOptions
@@ -94,8 +95,10 @@ class Command(BaseCommand):
             raise CommandError(f"cannot reach NATS at {settings.NATS_URL}: {exc}") from None
         services = build_services(nc)
         worker = Worker(nc, services, worker_options, worker_id)
+        metrics = ProcessMetrics("worker", worker.worker_id)
         try:
             await worker.start()
+            await metrics.start(nc)
             self.stdout.write(f"worker {worker.worker_id} ready", ending="\n")
             self.stdout.flush()
             restart = loop.create_task(worker.needs_restart.wait())
@@ -105,5 +108,6 @@ class Command(BaseCommand):
             await worker.stop(grace)
             return restart.done()
         finally:
+            await metrics.stop()
             close_services(services)
             await nc.drain()

@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("automations", "0004_scripts_in_scripts_app"),
+        ("automations", "0005_staged_rollouts"),
     ]
 
     operations = [

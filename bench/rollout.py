@@ -1,0 +1,176 @@
+"""A staged firmware rollout over simulated CPEs (issue 17's target).
+
+    .venv/bin/python -m bench.rollout [--devices 1000] [--concurrency 50]
+
+Starts (unless NATS_URL / MONGO_URI name real ones) the embedded nats-server
+and SecantusDB, a fresh SQLite database, and as processes of their own one
+``manage.py worker``, one ``manage.py scheduler`` and the ACS; the simulated
+CPEs run in this process (so that some can be made to fail). A firmware
+image is put in the file store.
+
+1. Rollout: a bulk run in 4 waves (25 % each, a 1 s pause between them) of a
+   script doing, per device, a Download of ``store:fw-2.0.0.bin`` (answered
+   with its TransferComplete), a Reboot and a GetParameterValues checking the
+   new SoftwareVersion. Printed: platform time (creation to "finished", minus
+   the configured pauses; target <= 60 s for 1,000 devices), the items'
+   statuses, how many CPEs really run 2.0.0, and downloads lost.
+2. Injected failures: every 10th CPE now fails its Downloads (TransferComplete
+   fault 9010); a second rollout (3.0.0, 4 waves, failure threshold 5 %) must
+   stop after its first wave. Printed: the stop reason, waves started, items
+   stopped, and CPEs left untouched.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import os
+import tempfile
+import time
+from pathlib import Path
+
+from bench.automations import Processes, setup_environment
+
+ROLLOUT = """
+local sn, version = args.serial, args.version
+local root = get_device(sn).data_model == "TR-181" and "Device." or "InternetGatewayDevice."
+local dl = send_cwmp_message(sn, [[<cwmp:Download><CommandKey>fw-]] .. version ..
+  [[</CommandKey><FileType>1 Firmware Upgrade Image</FileType><URL>store:fw-]] .. version ..
+  [[.bin</URL><Username></Username><Password></Password><FileSize>0</FileSize>
+  <TargetFileName></TargetFileName><DelaySeconds>0</DelaySeconds></cwmp:Download>]], 7)
+if dl.error_code then error("download: " .. dl.error_code .. " " .. dl.error_message) end
+local rb = send_cwmp_message(sn, "<cwmp:Reboot><CommandKey>rb</CommandKey></cwmp:Reboot>", 5)
+if rb ~= true then error("reboot: " .. tostring(rb.error_message)) end
+local check = send_cwmp_message(sn, "<cwmp:GetParameterValues><ParameterNames><string>" ..
+  root .. "DeviceInfo.SoftwareVersion</string></ParameterNames></cwmp:GetParameterValues>", 0)
+local now = check[root .. "DeviceInfo.SoftwareVersion"]
+if now ~= version then error("version check: " .. tostring(now)) end
+return now
+"""
+PAUSE_S = 1
+
+
+async def start_fleet(devices: int):  # noqa: ANN201 - a CpeFleet
+    from oktoscripts.devices.client import default_credentials
+    from oktoscripts.sim.cwmp_cpe import CpeFleet, CpeOptions, FleetCredentials
+
+    credentials = FleetCredentials(os.urandom(16))
+    fleet = CpeFleet(devices, CpeOptions(
+        acs_url=f"http://127.0.0.1:{os.environ['OKTOSCRIPTS_ACS_PORT']}/",
+        credentials=credentials, periodic_interval=3600, download_s=0.05), prefix="ROLL")
+    await asyncio.to_thread(default_credentials().create_or_update_many, fleet.credentials())
+    await fleet.start(arrivals_per_s=200)
+    deadline = time.monotonic() + 180
+    while fleet.stats.sessions_ok < devices:
+        if time.monotonic() > deadline:
+            raise SystemExit(f"only {fleet.stats.sessions_ok} of {devices} CPEs booted")
+        await asyncio.sleep(0.2)
+    await asyncio.sleep(1)
+    return fleet
+
+
+def store_firmware(version: str) -> None:
+    from oktoscripts.devices.client import default_registry
+    from oktoscripts.filestore.store import FileStore
+    from oktoscripts.sim.cwmp_day2 import firmware_image
+
+    store = FileStore(default_registry().db)
+    store.ensure_indexes()
+    store.put(f"fw-{version}.bin", firmware_image(version, 64 * 1024),
+              "1 Firmware Upgrade Image", "bench")
+
+
+async def rollout(version: str, concurrency: int, threshold: float | None) -> tuple:
+    from asgiref.sync import sync_to_async
+    from django.contrib.auth.models import User
+
+    from oktoscripts.automations import bulk
+    from oktoscripts.automations.models import BulkRun
+    from oktoscripts.devices.client import default_registry
+    from oktoscripts.scripts.editing import create_script
+
+    def create() -> BulkRun:
+        user, _ = User.objects.get_or_create(username="bench", defaults={"is_superuser": True})
+        script = create_script(user, f"rollout-{version}.lua", ROLLOUT)
+        return bulk.create(script=script, version=None, args={"version": version},
+                           device_filter={}, concurrency=concurrency, user=user,
+                           registry=default_registry(), wave_percent=25,
+                           wave_pause_s=PAUSE_S, failure_threshold=threshold)
+
+    await sync_to_async(store_firmware)(version)
+    started = time.monotonic()
+    record = await sync_to_async(create)()
+    while (record := await BulkRun.objects.aget(pk=record.pk)).status not in (
+            "finished", "stopped"):
+        if time.monotonic() - started > 600:
+            break
+        await asyncio.sleep(0.1)
+    elapsed = time.monotonic() - started
+    progress = await sync_to_async(bulk.progress)(record)
+    return record, elapsed, {k: v for k, v in progress["by_status"].items() if v}
+
+
+async def run(devices: int, concurrency: int) -> None:
+    fleet = await start_fleet(devices)
+    try:
+        record, elapsed, counts = await rollout("2.0.0", concurrency, None)
+        upgraded = sum(c.dm.value(c.dm.root + "DeviceInfo.SoftwareVersion") == "2.0.0"
+                       for c in fleet.cpes)
+        pauses = PAUSE_S * (record.waves - 1)
+        print(f"staged rollout over {devices} simulated CPEs, {record.waves} waves, "
+              f"concurrency {concurrency}, Download + Reboot + version check each: "
+              f"{record.status} in {elapsed:.1f} s, {elapsed - pauses:.1f} s of platform time "
+              f"without the {pauses} s of pauses (target <= 60 s); items {counts}; "
+              f"CPEs on 2.0.0: {upgraded}; lost: {devices - upgraded - counts.get('failed', 0)}")
+        for n, cpe in enumerate(fleet.cpes):
+            if n % 10 == 0:
+                cpe.options = dataclasses.replace(cpe.options, quirk_download_fails=True)
+        record, elapsed, counts = await rollout("3.0.0", concurrency, 5.0)
+        touched = sum(c.dm.value(c.dm.root + "DeviceInfo.SoftwareVersion") == "3.0.0"
+                      for c in fleet.cpes)
+        print(f"with every 10th CPE failing its downloads, threshold 5 %: {record.status} "
+              f"after {elapsed:.1f} s, at wave {record.current_wave} of {record.waves} "
+              f"({record.stop_reason!r}); items {counts}; CPEs on 3.0.0: {touched}")
+    finally:
+        await fleet.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--devices", type=int, default=1000)
+    parser.add_argument("--concurrency", type=int, default=50)
+    options = parser.parse_args()
+    keep = os.environ.get("BENCH_KEEP_DIR")
+    with tempfile.TemporaryDirectory(prefix="bench-rollout-", dir=keep) as tmp_name:
+        tmp = Path(tmp_name)
+        setup_environment(tmp)
+        from oktoscripts.launcher.embedded.ports import free_port
+        from oktoscripts.launcher.embedded.services import EmbeddedServices
+
+        embedded = EmbeddedServices(tmp)
+        processes = Processes(tmp)
+        try:
+            if not os.environ.get("MONGO_URI"):
+                os.environ["MONGO_URI"] = embedded.start_mongo()
+            if not os.environ.get("NATS_URL"):
+                os.environ["NATS_URL"] = embedded.start_nats()
+            os.environ["OKTOSCRIPTS_ACS_PORT"] = str(free_port())
+            os.environ["OKTOSCRIPTS_ACS_TLS_PORT"] = "off"
+            os.environ["OKTOSCRIPTS_ACS_HOST"] = "127.0.0.1"
+            import django
+            from django.core.management import call_command
+
+            django.setup()
+            call_command("migrate", verbosity=0)
+            processes.start("worker", ["worker"], ready="ready")
+            processes.start("scheduler", ["scheduler", "--interval", "0.2"], ready="ready")
+            processes.start("acs", ["acs"])
+            asyncio.run(run(options.devices, options.concurrency))
+        finally:
+            processes.stop()
+            embedded.stop()
+
+
+if __name__ == "__main__":
+    main()

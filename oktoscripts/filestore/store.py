@@ -1,0 +1,114 @@
+"""The file store: files in MongoDB, in 1 MiB chunks, so that every ACS
+process (on any machine) serves the same files without a shared disk.
+
+Collection ``files`` holds one document per file (name, size, SHA-256, file
+type, who uploaded it and when); ``file_chunks`` its content. A name is
+unique: uploading under a name that exists replaces that file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from pymongo import ASCENDING
+from pymongo.database import Database
+
+FILES = "files"
+CHUNKS = "file_chunks"
+CHUNK_BYTES = 1024 * 1024
+MAX_BYTES = 512 * 1024 * 1024
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+FILE_TYPES = (
+    "1 Firmware Upgrade Image",
+    "2 Web Content",
+    "3 Vendor Configuration File",
+    "4 Tone File",
+    "5 Ringer File",
+)
+
+
+class FileStoreError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class StoredFile:
+    id: str
+    name: str
+    size: int
+    sha256: str
+    file_type: str
+    uploaded_by: str
+    uploaded_at: datetime
+
+    @classmethod
+    def from_doc(cls, doc: dict[str, Any]) -> StoredFile:
+        return cls(doc["_id"], doc["name"], doc["size"], doc["sha256"], doc["file_type"],
+                   doc.get("uploaded_by", ""), doc["uploaded_at"])
+
+
+def check_name(name: str) -> str:
+    if not isinstance(name, str) or not NAME.match(name):
+        raise FileStoreError("a file name is 1-128 letters, digits, dots, dashes or "
+                             "underscores, starting with a letter or digit")
+    return name
+
+
+class FileStore:
+    def __init__(self, db: Database) -> None:
+        self.files = db[FILES]
+        self.chunks = db[CHUNKS]
+
+    def ensure_indexes(self) -> None:
+        self.files.create_index("name", unique=True, name="name")
+        self.chunks.create_index([("file_id", ASCENDING), ("n", ASCENDING)], name="file_n")
+
+    def put(self, name: str, data: bytes, file_type: str, uploaded_by: str) -> StoredFile:
+        """Store ``data`` as ``name`` (replacing a file of that name)."""
+        check_name(name)
+        if file_type not in FILE_TYPES:
+            raise FileStoreError(f"file type must be one of: {', '.join(FILE_TYPES)}")
+        if not data:
+            raise FileStoreError("the file is empty")
+        if len(data) > MAX_BYTES:
+            raise FileStoreError(f"files are at most {MAX_BYTES // (1024 * 1024)} MiB")
+        file_id = secrets.token_hex(12)
+        # Content first, the document last: a file is listed only once it is whole.
+        self.chunks.insert_many([
+            {"file_id": file_id, "n": n, "data": data[i:i + CHUNK_BYTES]}
+            for n, i in enumerate(range(0, len(data), CHUNK_BYTES))
+        ])
+        doc = {"_id": file_id, "name": name, "size": len(data),
+               "sha256": hashlib.sha256(data).hexdigest(), "file_type": file_type,
+               "uploaded_by": uploaded_by, "uploaded_at": datetime.now(UTC)}
+        old = self.files.find_one_and_replace({"name": name}, doc, upsert=True)
+        if old is not None:
+            self.chunks.delete_many({"file_id": old["_id"]})
+        return StoredFile.from_doc(doc)
+
+    def list(self) -> list[StoredFile]:
+        return [StoredFile.from_doc(d) for d in self.files.find().sort("name", ASCENDING)]
+
+    def by_name(self, name: str) -> StoredFile | None:
+        doc = self.files.find_one({"name": name})
+        return StoredFile.from_doc(doc) if doc else None
+
+    def by_id(self, file_id: str) -> StoredFile | None:
+        doc = self.files.find_one({"_id": file_id})
+        return StoredFile.from_doc(doc) if doc else None
+
+    def content(self, file_id: str) -> bytes:
+        chunks = self.chunks.find({"file_id": file_id}).sort("n", ASCENDING)
+        return b"".join(bytes(c["data"]) for c in chunks)
+
+    def delete(self, name: str) -> bool:
+        doc = self.files.find_one_and_delete({"name": name})
+        if doc is None:
+            return False
+        self.chunks.delete_many({"file_id": doc["_id"]})
+        return True

@@ -1,0 +1,116 @@
+"""Derive the editor's data-model file from the Broadband Forum's published
+data model definitions (the "full" XML of TR-181 Device:2 and TR-098
+InternetGatewayDevice:1).
+
+    python tools/bbf_datamodel.py --git-dir /path/to/cwmp-data-models/.git \
+        tr-181-2-17-0-cwmp-full.xml tr-098-1-8-0-full.xml
+
+(or plain XML file paths without --git-dir). Writes ide/data/datamodel.json:
+for every object and parameter its path (``{i}`` for an instance number), its
+type, its access (readOnly / readWrite) and the first sentence of its
+description, plus the BBF licence text the XML carries, which must travel with
+the derived data. Run again to move to a newer data model release.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+OUT = Path(__file__).resolve().parents[1] / "ide" / "data" / "datamodel.json"
+DOC_MAX = 140
+# <syntax> children that say something other than the value's type.
+NOT_TYPES = {"list", "default", "units", "size", "range", "enumeration", "pattern",
+             "instanceRef", "pathRef", "reference"}
+
+
+def read(name: str, git_dir: str | None) -> str:
+    if git_dir is None:
+        return Path(name).read_text(encoding="utf-8")
+    return subprocess.run(["git", "--git-dir", git_dir, "show", f"HEAD:{name}"], check=True,
+                          capture_output=True, text=True).stdout
+
+
+def licence(text: str) -> str:
+    """The copyright and licence comment at the top of the XML."""
+    match = re.search(r"<!--(.*?)-->", text, re.S)
+    return "\n".join(line.strip() for line in match.group(1).strip().splitlines()) if match else ""
+
+
+def local(tag: str) -> str:
+    return tag.rsplit("}", 1)[-1]
+
+
+def first_sentence(element: ET.Element) -> str:
+    for child in element:
+        if local(child.tag) == "description":
+            text = " ".join((child.text or "").split())
+            # Cross references ({{param|Name}}) keep their name; other markup goes.
+            text = re.sub(r"\{\{\w+\|([^|}]*)[^}]*\}\}", r"\1", text)
+            text = " ".join(re.sub(r"\{\{[^}]*\}\}", "", text).split())
+            end = re.search(r"(?<!e\.g)(?<!i\.e)(?<!etc)\. ", text)
+            sentence = text if end is None else text[:end.start() + 1]
+            return sentence if len(sentence) <= DOC_MAX else sentence[:DOC_MAX - 1] + "…"
+    return ""
+
+
+def value_type(parameter: ET.Element) -> str:
+    for child in parameter:
+        if local(child.tag) != "syntax":
+            continue
+        is_list = any(local(c.tag) == "list" for c in child)
+        for c in child:
+            kind = local(c.tag)
+            if kind == "dataType":
+                kind = c.get("ref") or c.get("base") or "string"
+            if kind not in NOT_TYPES:
+                return f"list of {kind}" if is_list else kind
+    return "string"
+
+
+def entries(text: str) -> tuple[str, list[list[str]]]:
+    """The model's name and its [path, type, access, doc] rows (objects typed "object")."""
+    root = ET.fromstring(text)
+    model = next(e for e in root.iter() if local(e.tag) == "model")
+    rows = []
+    for obj in model:
+        if local(obj.tag) != "object":
+            continue
+        path = obj.get("name", "")
+        rows.append([path, "object", obj.get("access", "readOnly"), first_sentence(obj)])
+        for parameter in obj:
+            if local(parameter.tag) == "parameter":
+                rows.append([path + parameter.get("name", ""), value_type(parameter),
+                             parameter.get("access", "readOnly"), first_sentence(parameter)])
+    return model.get("name", ""), rows
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--git-dir", help="read the files from this git directory's HEAD")
+    parser.add_argument("--out", default=str(OUT))
+    parser.add_argument("files", nargs="+")
+    args = parser.parse_args(argv)
+    models, licences = [], []
+    for name in args.files:
+        text = read(name, args.git_dir)
+        model, rows = entries(text)
+        models.append({"model": model, "file": name, "paths": rows})
+        notice = licence(text)
+        if notice and notice not in licences:
+            licences.append(notice)
+        print(f"{name}: {model}, {len(rows)} paths")
+    out = {"source": "Broadband Forum data models, https://github.com/BroadbandForum",
+           "licence": licences, "models": models}
+    Path(args.out).write_text(json.dumps(out, ensure_ascii=False, separators=(",", ":")) + "\n",
+                              encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
