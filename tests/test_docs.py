@@ -113,6 +113,6 @@ def test_the_readme_layout_names_nothing_that_is_gone():
         return any(
             (ROOT / f"{name}.py").exists() or (ROOT / name).exists()
             or any(package.glob(f"**/{name}.py")) or any(package.glob(f"**/{name}/"))
-            for package in (ROOT / "oktoscripts", ROOT / "ide"))
+            for package in (ROOT / "oktoscripts", ROOT / "ide", ROOT / "tools", ROOT / "bench"))
 
     assert [name for name in named if not exists(name)] == []

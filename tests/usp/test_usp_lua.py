@@ -104,10 +104,11 @@ async def test_operate_sync_async_and_reboot(usp):
           input_args = {Host = "192.0.2.1", NumberOfRepetitions = "4"}}}}})
         local missing = send_usp_message(sn, {body = {request = {operate = {
           command = "Device.IP.Diagnostics.IPPing()", send_resp = true}}}})
-        local reboot = send_usp_message(sn, {body = {request = {operate = {
-          command = "Device.Reboot()", command_key = "rb-1", send_resp = true}}}})
         local bogus = send_usp_message(sn, {body = {request = {operate = {
           command = "Device.Explode()", send_resp = true}}}})
+        -- Last: a request sent while the agent reboots may find it gone.
+        local reboot = send_usp_message(sn, {body = {request = {operate = {
+          command = "Device.Reboot()", command_key = "rb-1", send_resp = true}}}})
         return {ping = ping, missing = missing.error_code, reboot = reboot,
                 bogus = bogus.error_code}
     """, args={"sn": agent.config.endpoint_id})
