@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from oktoscripts.cwmp.soap import RpcRequest, _request_body
+from oktoscripts.cwmp.soap import ALL_MESSAGE_TYPES, RpcRequest, _request_body
 
 APPLIER = r"""
 local function failed(r)
@@ -135,7 +135,7 @@ def _read_payload(protocol: str, paths: list[str]) -> Any:
 def _payload(protocol: str, request: dict[str, Any]) -> dict[str, Any]:
     if protocol == "cwmp":
         rpc = RpcRequest.from_json(request)
-        types = {"SetParameterValues": 1, "AddObject": 2, "DeleteObject": 3}
+        types = {method: number for number, method in ALL_MESSAGE_TYPES.items()}
         return {"payload": _request_body(rpc), "message_type": types[rpc.method]}
     return {"payload": request}
 

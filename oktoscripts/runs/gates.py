@@ -30,8 +30,12 @@ from oktoscripts.lua.binding import ArgumentError
 
 Transport = Callable[[Any], Awaitable[Any]]
 
-CWMP_CHANGES = ("SetParameterValues", "AddObject", "DeleteObject")
-USP_CHANGES = ("set", "add", "delete", "operate")
+# What reads; every other RPC or message changes something and is planned, not sent
+# (SetParameterValues, AddObject, DeleteObject, Reboot, FactoryReset, Download,
+# Upload, ScheduleInform, SetParameterAttributes; USP Set, Add, Delete, Operate).
+CWMP_READS = ("GetParameterValues", "GetParameterNames", "GetParameterAttributes",
+              "GetRPCMethods")
+USP_READS = ("get", "get_instances", "get_supported_dm", "get_supported_protocol")
 # Calls kept in one plan: a script looping over writes must not grow a run's
 # metrics without bound (what is left out is counted).
 MAX_PLANNED_CALLS = 10_000
@@ -161,13 +165,13 @@ class Planner:
     async def call(self, ctx: Any, protocol: str, target: str, request: Any,
                    transport: Transport) -> Any:
         line = ctx.call_line
-        if protocol == "cwmp" and request.method in CWMP_CHANGES:
+        if protocol == "cwmp" and request.method not in CWMP_READS:
             return await self._cwmp(target, request, transport, line)
         if protocol == "usp":
             from oktoscripts.usp import messages
 
             kind = messages.request_kind(request)
-            if kind in USP_CHANGES:
+            if kind not in USP_READS:
                 return await self._usp(target, kind, request, transport, line)
         return await transport(request)
 
@@ -231,6 +235,14 @@ class Planner:
                         "instance": number}]
             result = {"ok": True, "result": {"instance_number": number, "status": 0,
                                              "planned": True}}
+        elif request.method != "DeleteObject":  # Reboot, Download, ...: an action
+            began = time.perf_counter()
+            changes = [{"op": request.method, "path": request.args.get("URL", ""),
+                        "before": None, "after": {**request.args, **(
+                            {"items": request.items} if request.items else {})},
+                        "checked": False}]
+            later = request.method in ("Download", "Upload")  # done after the session
+            result = {"ok": True, "result": {"status": 1, "planned": True} if later else True}
         else:  # DeleteObject
             answer = await transport(RpcRequest("GetParameterNames", path=request.object_name,
                                                 next_level=True))
@@ -288,6 +300,11 @@ class Planner:
             changes = [{"op": "delete", "path": p, "before": "exists", "after": None,
                         "checked": False} for p in request.obj_paths]
             result = list(request.obj_paths)
+        elif kind != "operate":  # anything else that is not a read
+            began = time.perf_counter()
+            changes = [{"op": kind or "unknown", "path": "", "before": None, "after": None,
+                        "checked": False}]
+            result = {"planned": True}
         else:  # operate
             began = time.perf_counter()
             changes = [{"op": "operate", "path": request.command, "before": None,
