@@ -43,7 +43,6 @@ def grow(cpe, params: int) -> None:
 async def bench(options: argparse.Namespace) -> None:
     import nats
     from django.conf import settings
-    from oktoscripts.embedded.ports import free_port
 
     from oktoscripts.cwmp import client
     from oktoscripts.cwmp.app import start_acs
@@ -51,6 +50,7 @@ async def bench(options: argparse.Namespace) -> None:
     from oktoscripts.cwmp.soap import RpcRequest
     from oktoscripts.devices.client import mongo_database
     from oktoscripts.devices.credentials import CredentialStore
+    from oktoscripts.launcher.embedded.ports import free_port
     from oktoscripts.sim.cwmp_cpe import CpeFleet, CpeOptions, FleetCredentials
     from oktoscripts.twins import store
     from oktoscripts.twins.host import HostOptions, TwinHost
@@ -150,7 +150,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-twins-") as tmp_name:
         tmp = Path(tmp_name)
         setup_environment(tmp)
-        from oktoscripts.embedded.services import EmbeddedServices
+        from oktoscripts.launcher.embedded.services import EmbeddedServices
 
         embedded = EmbeddedServices(tmp)
         try:

@@ -36,6 +36,8 @@ urlpatterns = [
     path("runs/", runs.run_list, name="runs"),
     path("runs/<uuid:run_id>/", runs.run_detail, name="run"),
     path("runs/<uuid:run_id>/rerun", runs.rerun, name="rerun"),
+    path("runs/<uuid:run_id>/apply", runs.apply_plan, name="apply_plan"),
+    path("runs/<uuid:run_id>/replay", runs.replay_run, name="replay_run"),
     path("devices/", devices.device_list, name="devices"),
     path("devices/<serial:serial>/", devices.device_detail, name="device"),
     path("devices/<serial:serial>/operation", devices.device_operation,

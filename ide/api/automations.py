@@ -294,7 +294,7 @@ def create_bulk_run(request: HttpRequest, body: BulkCreate) -> Status:
         bulk.create, script=script, version=version, args=body.args,
         device_filter=_filter(body.device_filter), concurrency=body.concurrency,
         user=request.user, registry=_registry(), serial_arg=body.serial_arg or "serial",
-        name=body.name, canary=body.canary, wave_size=body.wave_size,
+        name=body.name, mode=body.mode, canary=body.canary, wave_size=body.wave_size,
         wave_percent=body.wave_percent, wave_pause_s=body.wave_pause_s,
         failure_threshold=body.failure_threshold,
     )
@@ -502,3 +502,25 @@ def delete_deployment(request: HttpRequest, deployment_id: int) -> dict:
         raise ApiError("the deployment is still referenced", 409) from None
     audit.record(request.user, "deployment.delete", record.name, id=deployment_id)
     return {"deleted": deployment_id}
+
+
+class BulkApplied(Schema):
+    run_id: str = Field(description="the run applying the plan")
+
+
+@router.post("/bulk-runs/{int:bulk_id}/apply", response={201: BulkApplied},
+             summary="Apply a finished bulk plan: one run making every device's planned "
+                     "writes where the values still match", **RUN)
+def apply_bulk_plan(request: HttpRequest, bulk_id: int) -> Status:
+    from oktoscripts.runs.apply import start_bulk_apply
+    from oktoscripts.runs.submit import RunQueueError
+
+    record = get_object_or_404(_bulks(), pk=bulk_id)
+    try:
+        run = start_bulk_apply(record, request.user, "user")
+    except RunQueueError as exc:
+        raise ApiError(str(exc), 503) from None
+    except ValueError as exc:
+        raise ApiError(str(exc), 409) from None
+    audit.record(request.user, "bulk.apply", record.name, id=record.pk, run=str(run.pk))
+    return Status(201, {"run_id": str(run.pk)})

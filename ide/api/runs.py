@@ -12,7 +12,16 @@ from ninja import Query, Router, Schema, Status
 from pydantic import Field
 
 from ide.api.auth import ApiError, needs
-from ide.api.schemas import Cancelled, RunList, RunOut, RunOutput, RunRequest, RunResult
+from ide.api.schemas import (
+    Cancelled,
+    PlanOut,
+    ReplayRequest,
+    RunList,
+    RunOut,
+    RunOutput,
+    RunRequest,
+    RunResult,
+)
 from ide.api.serialize import line_json, run_json
 from ide.runfilters import RunFilters, attach_version_numbers
 from oktoscripts.roles import Capability, can
@@ -71,7 +80,7 @@ def create_run(request: HttpRequest, body: RunRequest) -> Status:
     started_by = "api" if "Authorization" in request.headers else "user"
     try:
         run = start_run(source, user=request.user, args=body.args,
-                        origin=Origin(started_by, debug=body.debug),
+                        origin=Origin(started_by, mode=body.mode, debug=body.debug),
                         run_id=str(body.run_id) if body.run_id else None)
     except IntegrityError:
         raise ApiError("a run with this run_id exists already", 409) from None
@@ -164,3 +173,52 @@ def cancel(request: HttpRequest, run_id: UUID) -> dict:
     status = cancel_run(str(run.pk))
     audit.record(request.user, "run.cancel", run.script_name, run=str(run.pk), outcome=status)
     return {"id": str(run.pk), "status": status}
+
+
+@router.get("/runs/{uuid:run_id}/plan", response=PlanOut,
+            summary="The plan of a run in plan mode, and the runs that applied it", **READ)
+def run_plan(request: HttpRequest, run_id: UUID) -> dict:
+    from oktoscripts.runs import apply
+
+    run = get_object_or_404(Run.objects.only("id", "status", "mode", "metrics"), pk=run_id)
+    if run.mode != Run.Mode.PLAN:
+        raise ApiError("this run was not run in plan mode", 409)
+    plan = (run.metrics or {}).get("plan")
+    applications = Run.objects.filter(plan_of=run).order_by("created").values_list("id",
+                                                                                    flat=True)
+    return {"run_id": str(run.pk), "status": run.status, "plan": plan,
+            "summary": apply.summary(plan or {}), "applications": [str(a) for a in applications]}
+
+
+@router.post("/runs/{uuid:run_id}/apply", response={201: RunOut},
+             summary="Apply the plan of a finished plan-mode run: a run that makes the planned "
+                     "writes where the devices still hold the values the plan read", **RUN)
+def apply_plan(request: HttpRequest, run_id: UUID) -> Status:
+    from oktoscripts.runs.apply import start_apply
+
+    run = get_object_or_404(Run, pk=run_id)
+    started_by = "api" if "Authorization" in request.headers else "user"
+    try:
+        applied = start_apply(run, request.user, started_by)
+    except RunQueueError as exc:
+        raise ApiError(str(exc), 503) from None
+    except ValueError as exc:
+        raise ApiError(str(exc), 409) from None
+    return Status(201, run_json(applied))
+
+
+@router.post("/runs/{uuid:run_id}/replay", response={201: RunOut},
+             summary="Replay a finished run: the same version and arguments, its device calls "
+                     "answered from the run's recording (no device is reached)", **RUN)
+def replay_run(request: HttpRequest, run_id: UUID, body: ReplayRequest | None = None) -> Status:
+    from oktoscripts.runs.replay import start_replay
+
+    run = get_object_or_404(Run, pk=run_id)
+    started_by = "api" if "Authorization" in request.headers else "user"
+    try:
+        replay = start_replay(run, request.user, started_by, body.version if body else None)
+    except RunQueueError as exc:
+        raise ApiError(str(exc), 503) from None
+    except ValueError as exc:
+        raise ApiError(str(exc), 409) from None
+    return Status(201, run_json(replay))

@@ -159,6 +159,8 @@ class RunRequest(Request):
                                    description="unsaved text to run as a draft of the script "
                                                "(kept with the run, no version made; needs "
                                                "the edit capability too); with it, no version")
+    mode: Literal["run", "plan"] = Field("run", description="plan: reads go to the devices, "
+                                         "writes are planned (not made); see /runs/{id}/plan")
     debug: StrictBool = Field(False, description="a debug run: it waits for the IDE's debugger "
                                                  "(README \"Debugger\")")
 
@@ -184,6 +186,23 @@ class RunOut(Schema):
     finished: Time
     error: dict[str, Json] | None
     metrics: dict[str, Json] | None
+    mode: Literal["run", "plan", "apply"] = Field(description="plan: writes planned, not made; "
+                                                  "apply: applies the plan of run plan_of")
+    plan_of: str | None
+
+
+class ReplayRequest(Request):
+    version: StrictInt | None = Field(None, description="another version of the run's script "
+                                                        "to replay (default: the run's own)")
+
+
+class PlanOut(Schema):
+    run_id: str
+    status: str
+    plan: dict[str, Json] | None = Field(description="per device, each planned call with its "
+                                         "changes (before, after) and script line")
+    summary: dict[str, int]
+    applications: list[str] = Field(description="the runs that applied it")
 
 
 class RunList(Schema):
@@ -456,6 +475,8 @@ class BulkCreate(ScriptTarget):
     concurrency: StrictInt = 10
     serial_arg: StrictStr = "serial"
     name: StrictStr = ""
+    mode: Literal["run", "plan"] = Field("run", description="plan: every device's run plans "
+                                         "its writes; then POST /bulk-runs/{id}/apply")
     canary: StrictInt = Field(0, description="the first N devices run first, as wave 0")
     wave_size: StrictInt = Field(0, description="devices per wave after the canary")
     wave_percent: StrictInt = Field(0, description="or: percent of the devices per wave")

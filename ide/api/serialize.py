@@ -42,6 +42,7 @@ def run_json(r: Any) -> dict[str, Any]:
         "user": r.user.username if r.user_id and r.user else None, "args": r.args,
         "runtime": r.runtime, "created": _iso(r.created), "started": _iso(r.started),
         "finished": _iso(r.finished), "error": r.error, "metrics": r.metrics,
+        "mode": r.mode, "plan_of": str(r.plan_of_id) if r.plan_of_id else None,
     }
 
 

@@ -20,7 +20,13 @@ from ide.api.automations import (
     trigger_json,
 )
 from oktoscripts.automations import bulk, devicefilter, schedules
-from oktoscripts.automations.models import BulkRun, Deployment, Schedule, Trigger
+from oktoscripts.automations.models import (
+    BulkRun,
+    Deployment,
+    RolloutPolicy,
+    Schedule,
+    Trigger,
+)
 from oktoscripts.roles import Capability
 from oktoscripts.runs.models import RunOutputLine
 from oktoscripts.scripts.models import Script
@@ -43,6 +49,7 @@ def index(request: HttpRequest) -> HttpResponse:
         "triggers": [trigger_json(t) for t in Trigger.objects.select_related(*RELATED)],
         "bulks": [(b, bulk.progress(b), devicefilter.describe(b.device_filter)) for b in bulks],
         "scripts": _scripts(),
+        "policy": RolloutPolicy.load(),
     })
 
 

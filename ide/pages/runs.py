@@ -46,6 +46,9 @@ def run_detail(request: HttpRequest, run_id: str) -> HttpResponse:
         metrics["binding_calls"] = sum(calls.values())
         metrics["binding_names"] = ", ".join(f"{k} ×{v}" for k, v in sorted(calls.items()))
     return render(request, "ide/run.html", {
+        "plan": _plan_view(run, metrics), "plan_of": run.plan_of_id,
+        "recorded": run.is_final and bool((metrics.get("recording") or {}).get("calls")),
+        "replay": metrics.get("replay") if run.mode == Run.Mode.REPLAY else None,
         "run": run, "version": version, "code_lines": run.code.splitlines(),
         "error_line": error_line, "metrics": metrics,
         "device_calls": (metrics.get("device_calls") or [])[:200],
@@ -73,4 +76,55 @@ def rerun(request: HttpRequest, run_id: str) -> HttpResponse:
     except (RunQueueError, ValueError) as exc:
         messages.error(request, str(exc))
         return redirect("run", old.pk)
+    return redirect("run", run.pk)
+
+
+def _plan_view(run: Run, metrics: dict) -> dict | None:
+    """A plan-mode run's plan as the page shows it: per device, each change
+    (before -> after) with the script line that asked for it."""
+    from oktoscripts.runs import apply
+
+    if run.mode != Run.Mode.PLAN:
+        return None
+    plan = metrics.get("plan") or {}
+    devices = []
+    for serial, entry in sorted((plan.get("devices") or {}).items()):
+        rows = [{"line": call.get("line"), "method": call["method"], **change}
+                for call in entry["calls"] for change in call["changes"]]
+        devices.append({"serial": serial, "protocol": entry["protocol"], "rows": rows})
+    applications = list(Run.objects.filter(plan_of=run).order_by("created")
+                        .values("id", "status", "result"))
+    return {"devices": devices, "summary": apply.summary(plan), "left_out": plan.get("left_out"),
+            "applications": applications}
+
+
+@requires(Capability.RUN)
+@require_POST
+def apply_plan(request: HttpRequest, run_id: str) -> HttpResponse:
+    """Start the run that applies this run's plan."""
+    from oktoscripts.runs.apply import start_apply
+    from oktoscripts.runs.submit import RunQueueError
+
+    plan_run = get_object_or_404(Run, pk=run_id)
+    try:
+        run = start_apply(plan_run, request.user, "user")
+    except (RunQueueError, ValueError) as exc:
+        messages.error(request, str(exc))
+        return redirect("run", plan_run.pk)
+    return redirect("run", run.pk)
+
+
+@requires(Capability.RUN)
+@require_POST
+def replay_run(request: HttpRequest, run_id: str) -> HttpResponse:
+    """Start the replay of this run against its recorded device calls."""
+    from oktoscripts.runs.replay import start_replay
+    from oktoscripts.runs.submit import RunQueueError
+
+    recorded = get_object_or_404(Run, pk=run_id)
+    try:
+        run = start_replay(recorded, request.user, "user")
+    except (RunQueueError, ValueError) as exc:
+        messages.error(request, str(exc))
+        return redirect("run", recorded.pk)
     return redirect("run", run.pk)

@@ -58,10 +58,14 @@ def create(
     wave_percent: int = 0,
     wave_pause_s: int = 0,
     failure_threshold: float | None = None,
+    mode: str = "run",
 ) -> BulkRun:
     """Pin the version, list the devices, store the bulk run (sync). The staged
     options are rollout.py's; above the RolloutPolicy's device count it waits
-    for approval ("approval") instead of starting."""
+    for approval ("approval") instead of starting. ``mode`` "plan": every item's
+    run plans its writes instead of making them."""
+    if mode not in ("run", "plan"):
+        raise ValueError("mode must be run or plan")
     rollout.check_options(canary, wave_size, wave_percent, wave_pause_s, failure_threshold)
     if not isinstance(concurrency, int) or not 1 <= concurrency <= MAX_CONCURRENCY:
         raise ValueError(f"concurrency must be an integer from 1 to {MAX_CONCURRENCY}")
@@ -86,6 +90,7 @@ def create(
             concurrency=concurrency,
             created_by=user,
             configured_by=user,
+            mode=mode,
             status=status,
             canary=canary,
             wave_size=wave_size,

@@ -109,6 +109,9 @@ class BulkRun(_ScriptBound):
     device_filter = models.JSONField(default=dict, blank=True)
     serial_arg = models.CharField(max_length=64, default="serial")
     concurrency = models.PositiveIntegerField(default=10)
+    # "plan": each device's run is in plan mode (oktoscripts/runs/gates.py): the whole
+    # filter is planned first, then applied at once (bulk.start_apply).
+    mode = models.CharField(max_length=8, default="run")
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.RUNNING)
     finished = models.DateTimeField(null=True, blank=True)
     # A staged rollout (rollout.py): a canary wave of the first devices, then waves

@@ -157,6 +157,7 @@ class AutomationService:
                     nc=self.nc,
                     run_id=run_id,
                     replay_key=replay_key,
+                    mode=record.mode,
                     **record.acting_for(),
                 )
             except Exception as exc:  # noqa: BLE001 - the run is stored as failed, or not at all

@@ -63,6 +63,7 @@ async def astart(
     run_id: str | None = None,
     listener_key: str = "",
     replay_key: str = "",
+    mode: str = "run",
 ) -> str:
     """Queue a run of the target, acting for ``user`` (``Automation.acting_for()``),
     through the one action that starts runs (oktoscripts/scripts/start.py: the
@@ -72,7 +73,7 @@ async def astart(
         Source.saved(target.version, target.script),
         user=user,
         args=args,
-        origin=Origin(started_by, trigger, listener_key, replay_key),
+        origin=Origin(started_by, trigger, listener_key, replay_key, mode=mode),
         nc=nc,
         bounded_by_author=bounded_by_author,
         run_id=run_id,

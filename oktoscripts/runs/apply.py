@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from oktoscripts.cwmp.soap import RpcRequest, _request_body
+from oktoscripts.cwmp.soap import ALL_MESSAGE_TYPES, RpcRequest, _request_body
 
 APPLIER = r"""
 local function failed(r)
@@ -135,7 +135,7 @@ def _read_payload(protocol: str, paths: list[str]) -> Any:
 def _payload(protocol: str, request: dict[str, Any]) -> dict[str, Any]:
     if protocol == "cwmp":
         rpc = RpcRequest.from_json(request)
-        types = {"SetParameterValues": 1, "AddObject": 2, "DeleteObject": 3}
+        types = {method: number for number, method in ALL_MESSAGE_TYPES.items()}
         return {"payload": _request_body(rpc), "message_type": types[rpc.method]}
     return {"payload": request}
 
@@ -146,3 +146,65 @@ def summary(plan: dict[str, Any]) -> dict[str, int]:
     calls = sum(len(d["calls"]) for d in devices.values())
     changes = sum(len(c["changes"]) for d in devices.values() for c in d["calls"])
     return {"devices": len(devices), "calls": calls, "changes": changes}
+
+
+def start_apply(plan_run: Any, user: Any, started_by: str) -> Any:
+    """Start the run applying the plan of ``plan_run`` (a finished plan-mode Run),
+    acting for ``user``. ValueError says why it cannot be applied."""
+    from oktoscripts.runs.models import Run
+    from oktoscripts.scripts.start import Origin, Source, start_run
+
+    if plan_run.mode != Run.Mode.PLAN:
+        raise ValueError("this run was not run in plan mode: there is no plan to apply")
+    if plan_run.status != Run.Status.SUCCEEDED:
+        raise ValueError("only the plan of a succeeded run is applied "
+                         f"(this one {plan_run.status})")
+    plan = (plan_run.metrics or {}).get("plan") or {}
+    if plan.get("left_out"):
+        raise ValueError(f"the plan is incomplete ({plan['left_out']} calls left out): "
+                         "apply it by running the script")
+    if not plan.get("devices"):
+        raise ValueError("the plan changes nothing")
+    code = applier_code(plan, plan_run.script_name, str(plan_run.pk))
+    source = Source.file(f"{plan_run.script_name} (apply plan)", code)
+    origin = Origin(started_by, trigger=f"plan of run {plan_run.pk}", mode="apply",
+                    plan_of=str(plan_run.pk))
+    return start_run(source, user=user, args={}, origin=origin)
+
+
+def merged(plans: list[dict[str, Any]]) -> dict[str, Any]:
+    """One plan of several (a bulk run's items: each plans its own device)."""
+    devices: dict[str, Any] = {}
+    left_out = 0
+    for plan in plans:
+        left_out += plan.get("left_out") or 0
+        for serial, entry in (plan.get("devices") or {}).items():
+            devices.setdefault(serial, {"protocol": entry["protocol"], "calls": []})
+            devices[serial]["calls"].extend(entry["calls"])
+    return {"devices": devices, "left_out": left_out}
+
+
+def start_bulk_apply(bulk: Any, user: Any, started_by: str) -> Any:
+    """Start one run applying the plans of a finished bulk run in plan mode (its
+    items' plans together). ValueError says why it cannot be applied."""
+    from oktoscripts.runs.models import Run
+    from oktoscripts.scripts.start import Origin, Source, start_run
+
+    if bulk.mode != "plan":
+        raise ValueError("this bulk run was not run in plan mode: there is no plan to apply")
+    if bulk.status != "finished":
+        raise ValueError("the bulk plan is not finished yet")
+    run_ids = [i.run_id for i in bulk.items.all() if i.run_id]
+    runs = list(Run.objects.filter(pk__in=run_ids, mode=Run.Mode.PLAN))
+    if any(r.status != Run.Status.SUCCEEDED for r in runs) or len(runs) != bulk.items.count():
+        raise ValueError("only a bulk plan whose every device's plan succeeded is applied "
+                         "(retry the failed ones first)")
+    plan = merged([(r.metrics or {}).get("plan") or {} for r in runs])
+    if plan["left_out"]:
+        raise ValueError("the plan is incomplete: apply it by running the script")
+    if not plan["devices"]:
+        raise ValueError("the plan changes nothing")
+    code = applier_code(plan, bulk.script.name, f"of bulk run #{bulk.pk}")
+    source = Source.file(f"{bulk.script.name} (apply bulk plan #{bulk.pk})", code)
+    origin = Origin(started_by, trigger=f"plan of bulk run #{bulk.pk}", mode="apply")
+    return start_run(source, user=user, args={}, origin=origin)

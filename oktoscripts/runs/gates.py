@@ -19,24 +19,137 @@ applied by a second run (``oktoscripts/runs/apply.py``).
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from google.protobuf import json_format
 
+from oktoscripts.lua.binding import ArgumentError
+
 Transport = Callable[[Any], Awaitable[Any]]
 
-CWMP_CHANGES = ("SetParameterValues", "AddObject", "DeleteObject")
-USP_CHANGES = ("set", "add", "delete", "operate")
+# What reads; every other RPC or message changes something and is planned, not sent
+# (SetParameterValues, AddObject, DeleteObject, Reboot, FactoryReset, Download,
+# Upload, ScheduleInform, SetParameterAttributes; USP Set, Add, Delete, Operate).
+CWMP_READS = ("GetParameterValues", "GetParameterNames", "GetParameterAttributes",
+              "GetRPCMethods")
+USP_READS = ("get", "get_instances", "get_supported_dm", "get_supported_protocol")
 # Calls kept in one plan: a script looping over writes must not grow a run's
 # metrics without bound (what is left out is counted).
 MAX_PLANNED_CALLS = 10_000
 
 
-def for_mode(mode: str) -> Planner | None:
-    """The gate of a run of this mode (None: calls go straight out)."""
-    return Planner() if mode == "plan" else None
+def for_mode(mode: str, recording: dict[str, Any] | None = None) -> Any:
+    """The gate of a run of this mode: a plan, a replay of ``recording``, or
+    (an ordinary run) a recording of its calls."""
+    if mode == "plan":
+        return Planner()
+    if mode == "replay":
+        return Replayer(recording or {})
+    return Recorder()
+
+
+def request_json(protocol: str, request: Any) -> dict[str, Any]:
+    """A request as JSON, the same for the same request however the script wrote it."""
+    if protocol == "cwmp":
+        return request.to_json()
+    return json_format.MessageToDict(request.body, preserving_proto_field_name=True)
+
+
+class Recorder:
+    """The gate of an ordinary run: every device call goes out, and is recorded
+    with its request, answer, time and script line (``metrics.recording``), up to
+    MAX_RECORDED calls and MAX_RECORDED_BYTES of answers: what a replay answers from."""
+
+    MAX_RECORDED = 5_000
+    MAX_RECORDED_BYTES = 4 * 1024 * 1024
+
+    def __init__(self) -> None:
+        self.calls: list[dict[str, Any]] = []
+        self.size = 0
+        self.truncated = False
+
+    async def call(self, ctx: Any, protocol: str, target: str, request: Any,
+                   transport: Transport) -> Any:
+        line = ctx.call_line
+        started = time.time()
+        answer = await transport(request)
+        if not self.truncated:
+            size = len(json.dumps(answer, default=str))
+            if len(self.calls) >= self.MAX_RECORDED or self.size + size > self.MAX_RECORDED_BYTES:
+                self.truncated = True
+            else:
+                self.size += size
+                self.calls.append({"protocol": protocol, "target": target, "line": line,
+                                   "at": round(started, 6),
+                                   "latency_s": round(time.time() - started, 6),
+                                   "request": request_json(protocol, request), "answer": answer})
+        return answer
+
+    def metrics(self) -> dict[str, Any]:
+        if not self.calls and not self.truncated:
+            return {}
+        return {"recording": {"calls": self.calls, "truncated": self.truncated}}
+
+
+class ReplayDiverged(ArgumentError):
+    """The script asked for something the recording does not have at that point
+    (a Lua error at the script's line, like a binding's refusal)."""
+
+
+class Replayer:
+    """The gate of a replay: each device call is answered from the recording, in
+    order, nothing reaches a device; the first call that is not the recording's
+    next one ends the run, saying where (``metrics.replay``)."""
+
+    def __init__(self, recording: dict[str, Any]) -> None:
+        self.calls = list(recording.get("calls") or [])
+        self.truncated = bool(recording.get("truncated"))
+        self.position = 0
+        self.diverged: dict[str, Any] | None = None
+
+    async def call(self, ctx: Any, protocol: str, target: str, request: Any,
+                   transport: Transport) -> Any:
+        line = ctx.call_line
+        asked = {"protocol": protocol, "target": target,
+                 "request": request_json(protocol, request)}
+        if self.position >= len(self.calls):
+            more = " (the recording was cut short)" if self.truncated else ""
+            return self._diverge(line, asked, None, f"the recording has no call {self.position + 1}"
+                                 f"{more}")
+        recorded = self.calls[self.position]
+        expected = {k: recorded[k] for k in ("protocol", "target", "request")}
+        if asked != expected:
+            return self._diverge(line, asked, recorded, _difference(asked, expected))
+        self.position += 1
+        return recorded["answer"]
+
+    def _diverge(self, line: int | None, asked: dict, recorded: dict | None, why: str) -> Any:
+        self.diverged = {"call": self.position + 1, "line": line, "asked": asked,
+                         "recorded": recorded and {k: recorded[k] for k in
+                                                   ("protocol", "target", "request", "line")},
+                         "why": why}
+        where = f"line {line}" if line else "a call"
+        raise ReplayDiverged(f"replay diverged at device call {self.position + 1} ({where}): "
+                             f"{why}")
+
+    def metrics(self) -> dict[str, Any]:
+        return {"replay": {"answered": self.position, "recorded": len(self.calls),
+                           "diverged": self.diverged}}
+
+
+def _difference(asked: dict[str, Any], expected: dict[str, Any]) -> str:
+    for key in ("protocol", "target"):
+        if asked[key] != expected[key]:
+            return f"the script asks {key} {asked[key]!r}, the recording has {expected[key]!r}"
+    a, e = asked["request"], expected["request"]
+    for key in sorted(set(a) | set(e)):
+        if a.get(key) != e.get(key):
+            return (f"the script asks {key} {json.dumps(a.get(key))}, the recording has "
+                    f"{json.dumps(e.get(key))}")
+    return "the requests differ"
 
 
 class Planner:
@@ -52,13 +165,13 @@ class Planner:
     async def call(self, ctx: Any, protocol: str, target: str, request: Any,
                    transport: Transport) -> Any:
         line = ctx.call_line
-        if protocol == "cwmp" and request.method in CWMP_CHANGES:
+        if protocol == "cwmp" and request.method not in CWMP_READS:
             return await self._cwmp(target, request, transport, line)
         if protocol == "usp":
             from oktoscripts.usp import messages
 
             kind = messages.request_kind(request)
-            if kind in USP_CHANGES:
+            if kind not in USP_READS:
                 return await self._usp(target, kind, request, transport, line)
         return await transport(request)
 
@@ -122,6 +235,14 @@ class Planner:
                         "instance": number}]
             result = {"ok": True, "result": {"instance_number": number, "status": 0,
                                              "planned": True}}
+        elif request.method != "DeleteObject":  # Reboot, Download, ...: an action
+            began = time.perf_counter()
+            changes = [{"op": request.method, "path": request.args.get("URL", ""),
+                        "before": None, "after": {**request.args, **(
+                            {"items": request.items} if request.items else {})},
+                        "checked": False}]
+            later = request.method in ("Download", "Upload")  # done after the session
+            result = {"ok": True, "result": {"status": 1, "planned": True} if later else True}
         else:  # DeleteObject
             answer = await transport(RpcRequest("GetParameterNames", path=request.object_name,
                                                 next_level=True))
@@ -179,6 +300,11 @@ class Planner:
             changes = [{"op": "delete", "path": p, "before": "exists", "after": None,
                         "checked": False} for p in request.obj_paths]
             result = list(request.obj_paths)
+        elif kind != "operate":  # anything else that is not a read
+            began = time.perf_counter()
+            changes = [{"op": kind or "unknown", "path": "", "before": None, "after": None,
+                        "checked": False}]
+            result = {"planned": True}
         else:  # operate
             began = time.perf_counter()
             changes = [{"op": "operate", "path": request.command, "before": None,

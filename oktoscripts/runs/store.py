@@ -70,6 +70,7 @@ class ClaimedRun:
     mode: str = "run"
     debug: bool = False
     created: datetime | None = None  # when it was queued: the queue wait ends at the claim
+    replay_of: str | None = None
 
 
 @dataclass(frozen=True)
@@ -283,7 +284,7 @@ class RunStore:
                 .values_list(
                     "id", "script_name", "code", "args", "runtime", "limits", "listener_key",
                     "user_id", "started_by", "bounded_by_author", "script_version_id",
-                    "replay_key", "mode", "debug", "created",
+                    "replay_key", "mode", "debug", "created", "replay_of_id",
                 )
             )
             for run_id, *fields in rows:

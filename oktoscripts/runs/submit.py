@@ -52,6 +52,7 @@ def _new_run(
     mode: str = "run",
     plan_of_id: Any = None,
     debug: bool = False,
+    replay_of_id: Any = None,
 ) -> Run:
     if mode not in Run.Mode.values:
         raise ValueError(f"unknown mode {mode!r} (use {' or '.join(Run.Mode.values)})")
@@ -81,6 +82,7 @@ def _new_run(
         mode=mode,
         plan_of_id=plan_of_id,
         debug=debug,
+        replay_of_id=replay_of_id,
     )
 
 
@@ -130,6 +132,7 @@ async def asubmit_run(
     mode: str = "run",
     plan_of_id: Any = None,
     debug: bool = False,
+    replay_of_id: Any = None,
 ) -> Run:
     """Store a queued Run and put its request on the run queue; returns the Run.
 
@@ -162,6 +165,7 @@ async def asubmit_run(
         mode,
         plan_of_id,
         debug,
+        replay_of_id,
     )
     await sync_to_async(run.save)(force_insert=True)
     try:
@@ -197,6 +201,7 @@ def submit_run(code: str, **options: Any) -> Run:
         options.get("mode", "run"),
         options.get("plan_of_id"),
         options.get("debug", False),
+        options.get("replay_of_id"),
     )
     run.save(force_insert=True)
     try:

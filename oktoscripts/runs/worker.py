@@ -316,7 +316,8 @@ class Worker:
                                internal_error(f"refused: {refusal}"), None)
             return
         try:
-            held.lua = self._lua_run(claimed, principal)
+            recording = await self._recording(claimed) if claimed.mode == Run.Mode.REPLAY else None
+            held.lua = self._lua_run(claimed, principal, recording)
         except Exception as exc:  # noqa: BLE001 - bad limits or runtime: the run fails
             await self._finish(run_id, Run.Status.FAILED, None, internal_error(str(exc)), None)
             return
@@ -348,7 +349,17 @@ class Worker:
         except Exception as exc:  # noqa: BLE001 - the database is away: do not run unchecked
             return f"the permission '{permissions.RUN_SCRIPTS}' could not be checked: {exc}"
 
-    def _lua_run(self, claimed: ClaimedRun, principal: Principal):  # noqa: ANN202 - a LuaRun
+    async def _recording(self, claimed: ClaimedRun) -> dict:
+        """The recorded device calls a replay answers from."""
+        metrics = await self.store.call(lambda: Run.objects.filter(pk=claimed.replay_of)
+                                        .values_list("metrics", flat=True).first())
+        recording = (metrics or {}).get("recording")
+        if recording is None:
+            raise ValueError("the replayed run has no recording of its device calls")
+        return recording
+
+    def _lua_run(self, claimed: ClaimedRun, principal: Principal,  # noqa: ANN202 - a LuaRun
+                 recording: dict | None = None):
         from oktoscripts.lua.limits import Limits
         from oktoscripts.lua.run import LuaRun
 
@@ -385,7 +396,7 @@ class Worker:
             listener_key=claimed.listener_key,
             replay_key=claimed.replay_key,
             principal=principal,
-            gate=gates.for_mode(claimed.mode),
+            gate=gates.for_mode(claimed.mode, recording),
             debug=debug,
         )
 

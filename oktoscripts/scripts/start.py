@@ -94,6 +94,7 @@ class Origin:
     mode: str = "run"
     plan_of: str | None = None
     debug: bool = False  # a debug run (the IDE's Debug button)
+    replay_of: str | None = None  # "replay": the run whose recording answers
 
 
 def _submission(source: Source, args: object, origin: Origin, user: Any,
@@ -118,6 +119,7 @@ def _submission(source: Source, args: object, origin: Origin, user: Any,
         "mode": origin.mode,
         "plan_of_id": origin.plan_of,
         "debug": origin.debug,
+        "replay_of_id": origin.replay_of,
     }
 
 
@@ -128,6 +130,8 @@ def _record(run: Run, source: Source, origin: Origin, user: Any) -> None:
         extra["plan_of"] = str(origin.plan_of)
     if run.debug:
         extra["debug"] = True  # a debug run: it may be stepped through
+    if origin.replay_of:
+        extra["replay_of"] = str(origin.replay_of)
     audit.record(actor, "run.start", source.name, run=str(run.pk), args=run.args,
                  started_by=origin.started_by, trigger=run.trigger, **source.describe(), **extra)
 

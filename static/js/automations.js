@@ -65,6 +65,11 @@
         name: f.name, kind: f.kind, event: f.event, device_filter: filterOf(f) }));
       location.reload();
     });
+    submit("rollout-policy", async (f) => {
+      await api("PUT", "/api/bulk-runs/policy", {
+        approval_above: f.approval_above === "" ? null : parseInt(f.approval_above, 10) });
+      location.reload();
+    });
     submit("new-bulk", async (f) => {
       const int = (v) => parseInt(v || "0", 10);
       const b = await api("POST", "/api/bulk-runs", Object.assign(scriptFields(f), {

@@ -386,7 +386,23 @@
     cfg.canRun ? "okto.args." + cfg.user + "." + cfg.scriptId : null);
   const addArgBtn = document.getElementById("add-arg");
   if (addArgBtn) addArgBtn.addEventListener("click", () => argRows.add().children[0].focus());
-  function collectArgs() { return argRows.collect(); }
+  function collectArgs() {
+    const args = argRows.collect();
+    // A twin chosen as the target: its serial is the script's device argument.
+    if (twinTarget && twinTarget.value) args.serial = twinTarget.value;
+    return args;
+  }
+  /* ---- target: the running device twins ---- */
+  const twinTarget = document.getElementById("twin-target");
+  if (twinTarget) api("GET", "/api/twins").then((data) => {
+    for (const t of data.results) {
+      if (t.state !== "running") continue;
+      const option = document.createElement("option");
+      option.value = t.serial;
+      option.textContent = "twin " + t.serial + " of " + t.source;
+      twinTarget.appendChild(option);
+    }
+  }).catch(() => {});
 
   /* ---- run ---- */
   let current = null;
@@ -397,8 +413,9 @@
   const runLink = document.getElementById("run-link");
 
   /* Unsaved edits run as a draft: the exact text is kept with the run and no
-     version is made (only Save makes one). */
-  async function run() {
+     version is made (only Save makes one). "plan": writes are planned, not made. */
+  async function run(mode) {
+    mode = mode === "plan" ? "plan" : "run";
     if (!cfg.canRun) return;
     const ranText = editor.getValue();
     const draft = cfg.canEdit && setState();
@@ -421,8 +438,8 @@
       onRefused: () => { runBtn.disabled = false; },
     });
     try {
-      const body = draft ? { script_id: cfg.scriptId, code: ranText, args: args, run_id: runId }
-        : { script_id: cfg.scriptId, version: version, args: args, run_id: runId };
+      const body = draft ? { script_id: cfg.scriptId, code: ranText, args: args, run_id: runId, mode: mode }
+        : { script_id: cfg.scriptId, version: version, args: args, run_id: runId, mode: mode };
       const r = await api("POST", "/api/runs", body);
       argRows.remember();
       runLink.href = "/runs/" + r.id + "/";
@@ -440,7 +457,10 @@
     cancelBtn.disabled = true;
     try { await api("POST", "/api/runs/" + current.runId + "/cancel"); } catch (e) { current.system("Cancel failed: " + e.message); }
   });
-  if (runBtn) runBtn.addEventListener("click", run);
+  if (runBtn) runBtn.addEventListener("click", () => run("run"));
+  /* Plan mode: the run's page shows the plan as a diff, and applies it. */
+  const planBtn = document.getElementById("plan-btn");
+  if (planBtn) planBtn.addEventListener("click", () => run("plan"));
   const saveBtn = document.getElementById("save-btn");
   if (saveBtn) saveBtn.addEventListener("click", save);
 

@@ -142,3 +142,7 @@ def test_approval_pause_and_policy_through_the_api(clients, registry):  # noqa: 
             "bulk.stop"} <= actions
     page = clients["viewer"].get(f"/automations/bulk/{data['id']}/").content.decode()
     assert "canary of 1" in page and "stops above 50" in page
+    index = clients["viewer"].get("/automations/").content.decode()
+    assert "over 3 devices, a second person approves" in index
+    assert 'id="rollout-policy"' not in index
+    assert 'id="rollout-policy"' in clients["admin"].get("/automations/").content.decode()

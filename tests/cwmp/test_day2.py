@@ -209,3 +209,37 @@ async def test_the_device_page_operations_run_against_a_real_cpe(
     assert cpe.dm.value("Device.DeviceInfo.SoftwareVersion") == "5.0.0"
     await run_lua(script("factory_reset", device), services, serial=cpe.serial)
     await eventually(lambda: cpe.factory_resets == 1)
+
+
+async def test_an_upload_puts_the_configuration_and_answers_with_its_transfer_complete(
+    fleet_factory, services
+):
+    received = []
+
+    async def handle(reader, writer):
+        http = ServerConnection(reader, writer, 1024 * 1024)
+        try:
+            while (request := await http.next_request(5)) is not None:
+                received.append((request.method, request.target, request.body))
+                await http.send(Response(201))
+        except Exception:  # noqa: BLE001 - the client hung up
+            pass
+        finally:
+            await http.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/configs/up.cfg"
+    try:
+        _, cpe = await _cpe(fleet_factory)
+        result = await run_lua("""return send_cwmp_message(args.sn, [[<cwmp:Upload>
+          <CommandKey>up-1</CommandKey><FileType>1 Vendor Configuration File</FileType>
+          <URL>]] .. args.url .. [[</URL><Username></Username><Password></Password>
+          <DelaySeconds>0</DelaySeconds></cwmp:Upload>]], 8)""", services, sn=cpe.serial,
+                               url=url)
+    finally:
+        server.close()
+    assert result["transfer_complete"] is True and result["command_key"] == "up-1"
+    method, target, body = received[0]
+    assert (method, target) == ("PUT", "/configs/up.cfg")
+    assert f"Device.DeviceInfo.SerialNumber={cpe.serial}".encode() in body
+    assert b"Password" not in body

@@ -13,6 +13,7 @@ from channels.testing import WebsocketCommunicator
 
 from oktoscripts.runs.models import Run
 from oktoscripts.runs.submit import asubmit_run
+from tests.runs.conftest import wait_for_status
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -96,7 +97,8 @@ async def test_debugging_through_the_websocket(worker):
     await ws.send_json_to({"id": 4, "op": "resume", "command": "continue"})
     assert (await _until(ws, "debug", event="ended"))["status"] == "succeeded"
     await ws.disconnect()
-    assert (await Run.objects.aget(pk=run.pk)).result == 2
+    # "ended" comes from the worker as the outcome is being stored
+    assert (await wait_for_status(run.pk, Run.FINAL)).result == 2
 
 
 @pytest.mark.parametrize("role", ["Viewer", "Author"])

@@ -77,3 +77,32 @@ async def test_plan_reads_the_device_and_changes_nothing_then_applies(
         assert cpe.dm.value("Device.NAT.PortMapping.1.ExternalPort") == "8080"
     assert moved.dm.value("Device.WiFi.SSID.1.SSID") != "planned-net"
     assert not {"k1", "k2", "k3"} & set(moved.applied)  # nothing written to the refused one
+
+
+ACTIONS = r"""
+local sn = args.serial
+local reboot = send_cwmp_message(sn, "<cwmp:Reboot><CommandKey>planned-reboot</CommandKey>"
+  .. "</cwmp:Reboot>", 5)
+local download = send_cwmp_message(sn, "<cwmp:Download><CommandKey>fw</CommandKey>"
+  .. "<FileType>1 Firmware Upgrade Image</FileType><URL>http://files.example/fw.bin</URL>"
+  .. "</cwmp:Download>", 7)
+local reset = send_cwmp_message(sn, "<cwmp:FactoryReset/>", 6)
+return {reboot = reboot, download = download, reset = reset}
+"""
+
+
+async def test_plan_mode_makes_no_reboot_download_or_factory_reset(fleet_factory, services):
+    fleet = await fleet_factory(1, data_model="TR-098")
+    await until(lambda: fleet.stats.sessions_ok >= 1)
+    cpe = fleet.cpes[0]
+    woken = fleet.stats.connection_requests
+    planner = Planner()
+    outcome = await run_lua(ACTIONS, services, gate=planner, args={"serial": cpe.serial})
+    assert outcome.status == "succeeded", outcome.error
+    assert outcome.result == {"reboot": True, "download": {"status": 1, "planned": True},
+                              "reset": True}
+    assert fleet.stats.connection_requests == woken  # the CPE was not even woken
+    calls = planner.metrics()["plan"]["devices"][cpe.serial]["calls"]
+    assert [c["method"] for c in calls] == ["Reboot", "Download", "FactoryReset"]
+    assert calls[1]["changes"][0]["path"] == "http://files.example/fw.bin"
+    assert "planned-reboot" in apply.applier_code(planner.metrics()["plan"], "t", "r")

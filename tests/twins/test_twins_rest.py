@@ -70,6 +70,12 @@ def test_operator_makes_resets_and_deletes_a_twin(client_for, device):
     assert actions == ["twin.create", "twin.reset", "twin.delete"]
 
 
+def author_user():
+    from django.contrib.auth.models import User
+
+    return User.objects.get(username="author")
+
+
 def test_a_chosen_name_and_the_device_page(client_for, device):
     operator = client_for("operator")
     made = operator.post("/api/twins", {"source": "REST-0001", "name": "my-lab-twin"},
@@ -81,6 +87,10 @@ def test_a_chosen_name_and_the_device_page(client_for, device):
     assert 'id="twin-device"' in original and "my-lab-twin" in original
     as_viewer = client_for("viewer").get("/devices/REST-0001/").content.decode()
     assert 'id="twin-device"' not in as_viewer
+    from oktoscripts.scripts import editing
+
+    script = editing.create_script(author_user(), "targeted", "return args.serial")
+    assert 'id="twin-target"' in operator.get(f"/scripts/{script.pk}/").content.decode()
     listing = operator.get("/devices/").content.decode()
     assert '<span class="tag twin">twin</span>' in listing
     # Deleting the twin's device deletes the twin (it would come back unmarked otherwise).
