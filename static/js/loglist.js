@@ -63,8 +63,16 @@
     box.appendChild(this.foot);
     this.rowH = this.measure();
     if (this.opts.placeholder) this.foot.appendChild(el("div", "placeholder", this.opts.placeholder));
+    // Only the reader leaves the end (wheel, touch, scrollbar, keys); a scroll
+    // that layout caused (a panel above or below changed size) keeps following.
+    this.userAt = -Infinity;
+    this.onUser = () => { this.userAt = performance.now(); };
+    ["wheel", "touchstart", "pointerdown", "keydown"].forEach(t => box.addEventListener(t, this.onUser, { passive: true }));
     this.onScroll = () => {
-      this.stick = box.scrollTop + box.clientHeight >= box.scrollHeight - this.rowH * 1.5;
+      const atEnd = box.scrollTop + box.clientHeight >= box.scrollHeight - this.rowH * 1.5;
+      if (atEnd) this.stick = true;
+      else if (performance.now() - this.userAt < 1000) this.stick = false;
+      else this.follow();
       this.updateJump();
       this.schedule();
     };
@@ -78,6 +86,7 @@
   LogList.prototype.destroy = function () {
     this.dead = true;  // its run's socket may still deliver: nothing is drawn any more
     this.box.removeEventListener("scroll", this.onScroll);
+    ["wheel", "touchstart", "pointerdown", "keydown"].forEach(t => this.box.removeEventListener(t, this.onUser));
     this.resized.disconnect();
     if (this.frame) cancelAnimationFrame(this.frame);
     if (this.bar) this.bar.remove();
@@ -434,9 +443,6 @@
     const box = this.box;
     if (this.wrap) this.layout();
     this.list.style.height = this.top(n) + "px";
-    // Moved up since we last scrolled to the end (its scroll event may not have
-    // come yet): the reader has left the end, stop following.
-    if (this.stick && this.autoTop !== undefined && box.scrollTop < this.autoTop - 2) this.stick = false;
     this.follow();
     const first = Math.max(0, this.firstAt(box.scrollTop) - OVERSCAN);
     const last = Math.min(n, this.firstAt(box.scrollTop + box.clientHeight) + OVERSCAN + 1);
@@ -490,6 +496,8 @@
 
   LogList.prototype.follow = function () {
     if (!this.stick || this.dead) return;
+    // The reader is scrolling (a smooth scroll moves over several frames): wait.
+    if (performance.now() - this.userAt < 500) return;
     this.box.scrollTop = this.box.scrollHeight;
     this.autoTop = this.box.scrollTop;
   };
