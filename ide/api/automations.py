@@ -512,8 +512,8 @@ class BulkApplied(Schema):
              summary="Apply a finished bulk plan: one run making every device's planned "
                      "writes where the values still match", **RUN)
 def apply_bulk_plan(request: HttpRequest, bulk_id: int) -> Status:
-    from oktoscripts.runs.apply import start_bulk_apply
     from oktoscripts.runs.submit import RunQueueError
+    from oktoscripts.scripts.apply import start_bulk_apply
 
     record = get_object_or_404(_bulks(), pk=bulk_id)
     try:

@@ -178,7 +178,7 @@ def cancel(request: HttpRequest, run_id: UUID) -> dict:
 @router.get("/runs/{uuid:run_id}/plan", response=PlanOut,
             summary="The plan of a run in plan mode, and the runs that applied it", **READ)
 def run_plan(request: HttpRequest, run_id: UUID) -> dict:
-    from oktoscripts.runs import apply
+    from oktoscripts.scripts import apply
 
     run = get_object_or_404(Run.objects.only("id", "status", "mode", "metrics"), pk=run_id)
     if run.mode != Run.Mode.PLAN:
@@ -194,7 +194,7 @@ def run_plan(request: HttpRequest, run_id: UUID) -> dict:
              summary="Apply the plan of a finished plan-mode run: a run that makes the planned "
                      "writes where the devices still hold the values the plan read", **RUN)
 def apply_plan(request: HttpRequest, run_id: UUID) -> Status:
-    from oktoscripts.runs.apply import start_apply
+    from oktoscripts.scripts.apply import start_apply
 
     run = get_object_or_404(Run, pk=run_id)
     started_by = "api" if "Authorization" in request.headers else "user"
@@ -211,7 +211,7 @@ def apply_plan(request: HttpRequest, run_id: UUID) -> Status:
              summary="Replay a finished run: the same version and arguments, its device calls "
                      "answered from the run's recording (no device is reached)", **RUN)
 def replay_run(request: HttpRequest, run_id: UUID, body: ReplayRequest | None = None) -> Status:
-    from oktoscripts.runs.replay import start_replay
+    from oktoscripts.scripts.replay import start_replay
 
     run = get_object_or_404(Run, pk=run_id)
     started_by = "api" if "Authorization" in request.headers else "user"

@@ -82,7 +82,7 @@ def rerun(request: HttpRequest, run_id: str) -> HttpResponse:
 def _plan_view(run: Run, metrics: dict) -> dict | None:
     """A plan-mode run's plan as the page shows it: per device, each change
     (before -> after) with the script line that asked for it."""
-    from oktoscripts.runs import apply
+    from oktoscripts.scripts import apply
 
     if run.mode != Run.Mode.PLAN:
         return None
@@ -102,8 +102,8 @@ def _plan_view(run: Run, metrics: dict) -> dict | None:
 @require_POST
 def apply_plan(request: HttpRequest, run_id: str) -> HttpResponse:
     """Start the run that applies this run's plan."""
-    from oktoscripts.runs.apply import start_apply
     from oktoscripts.runs.submit import RunQueueError
+    from oktoscripts.scripts.apply import start_apply
 
     plan_run = get_object_or_404(Run, pk=run_id)
     try:
@@ -118,8 +118,8 @@ def apply_plan(request: HttpRequest, run_id: str) -> HttpResponse:
 @require_POST
 def replay_run(request: HttpRequest, run_id: str) -> HttpResponse:
     """Start the replay of this run against its recorded device calls."""
-    from oktoscripts.runs.replay import start_replay
     from oktoscripts.runs.submit import RunQueueError
+    from oktoscripts.scripts.replay import start_replay
 
     recorded = get_object_or_404(Run, pk=run_id)
     try:

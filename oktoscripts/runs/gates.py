@@ -14,7 +14,7 @@ what the device would most likely answer (success shapes; tables get
 one there), and records per device each call with its changes (before,
 after), in order, with the script line that asked for it. The plan goes to
 the run's metrics (``metrics.plan``): stored with the run, shown as a diff,
-applied by a second run (``oktoscripts/runs/apply.py``).
+applied by a second run (``oktoscripts/scripts/apply.py``).
 """
 
 from __future__ import annotations

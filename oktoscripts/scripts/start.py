@@ -90,7 +90,7 @@ class Origin:
     listener_key: str = ""
     replay_key: str = ""
     # "plan": the run's device writes are planned, not made (oktoscripts/runs/gates.py);
-    # "apply": it applies the plan of run ``plan_of`` (oktoscripts/runs/apply.py).
+    # "apply": it applies the plan of run ``plan_of`` (oktoscripts/scripts/apply.py).
     mode: str = "run"
     plan_of: str | None = None
     debug: bool = False  # a debug run (the IDE's Debug button)

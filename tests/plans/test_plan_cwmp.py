@@ -4,8 +4,8 @@ is applied by a second run that refuses a device whose values moved."""
 
 from __future__ import annotations
 
-from oktoscripts.runs import apply
 from oktoscripts.runs.gates import Planner
+from oktoscripts.scripts import apply
 
 from .conftest import run_lua, until
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from oktoscripts.runs import apply
 from oktoscripts.runs.gates import Planner
+from oktoscripts.scripts import apply
 
 from .conftest import run_lua
 

@@ -43,7 +43,7 @@ async def test_a_run_is_recorded_replayed_and_a_new_version_diverges(
         fleet_factory, start_worker, nc):
     from django.contrib.auth.models import User
 
-    from oktoscripts.runs.replay import start_replay
+    from oktoscripts.scripts.replay import start_replay
     from oktoscripts.scripts.start import Origin, Source, start_run
 
     fleet = await fleet_factory(1, data_model="TR-181")
