@@ -22,6 +22,7 @@ up: install
 	$(PY) manage.py up
 
 lint: install
+	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/ruff check .
 
 # docs/lua-api.md from the binding declarations (tests/test_docs.py fails when it is stale).

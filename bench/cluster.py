@@ -79,7 +79,8 @@ def main() -> None:
     parser.add_argument("--devices", type=int, default=500)
     parser.add_argument("--concurrency", type=int, default=50)
     parser.add_argument(
-        "--freeze", action="store_true",
+        "--freeze",
+        action="store_true",
         help="the NATS node falls silent (SIGSTOP, its machine vanished) instead of crashing",
     )
     options = parser.parse_args()

@@ -131,9 +131,7 @@ async def time_engine(
         session = DebugSession()
         session.configure([], break_on_error=False)
     cpu, wall = time.process_time(), time.perf_counter()
-    run = LuaRun(
-        code, name="bench", runtime=runtime, limits=limits, executor=pool, debug=session
-    )
+    run = LuaRun(code, name="bench", runtime=runtime, limits=limits, executor=pool, debug=session)
     outcome = await run.run()
     del run
     await drained(pool)

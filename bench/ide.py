@@ -52,10 +52,12 @@ def fill() -> tuple[int, object]:
     body = "\n".join(f"print('line {i}', get_device('SN{i}'))" for i in range(60)) + "\nreturn 1\n"
     scripts = Script.objects.bulk_create(
         Script(name=f"script-{i:03d}", folder=f"team-{i % 7}", tags="bench nightly")
-        for i in range(SCRIPTS))
+        for i in range(SCRIPTS)
+    )
     versions = ScriptVersion.objects.bulk_create(
         ScriptVersion(script=s, number=1, content=body, sha256=content_hash(body), author=user)
-        for s in scripts)
+        for s in scripts
+    )
     for s, v in zip(scripts, versions, strict=True):
         s.latest = v
     Script.objects.bulk_update(scripts, ["latest"])
@@ -66,10 +68,20 @@ def fill() -> tuple[int, object]:
     for i in range(RUNS):
         k = rng.randrange(SCRIPTS)
         created = now - timedelta(seconds=i * 30)
-        batch.append(Run(script_name=scripts[k].name, code=body, script_version_id=versions[k].pk,
-                         started_by="user", user=user, status=rng.choice(statuses),
-                         created=created, started=created, finished=created,
-                         metrics={"duration_s": 0.01}))
+        batch.append(
+            Run(
+                script_name=scripts[k].name,
+                code=body,
+                script_version_id=versions[k].pk,
+                started_by="user",
+                user=user,
+                status=rng.choice(statuses),
+                created=created,
+                started=created,
+                finished=created,
+                metrics={"duration_s": 0.01},
+            )
+        )
         if len(batch) == 5000:
             Run.objects.bulk_create(batch)
             batch = []
@@ -90,8 +102,10 @@ def report(name: str, samples: list[float], target: float) -> bool:
     p50 = statistics.median(samples)
     p95 = sorted(samples)[int(len(samples) * 0.95) - 1]
     ok = p95 <= target
-    print(f"{name:<42} p50 {p50:7.1f} ms   p95 {p95:7.1f} ms   target <= {target:.0f} ms  "
-          f"{'OK' if ok else 'OVER'}")
+    print(
+        f"{name:<42} p50 {p50:7.1f} ms   p95 {p95:7.1f} ms   target <= {target:.0f} ms  "
+        f"{'OK' if ok else 'OVER'}"
+    )
     return ok
 
 
@@ -122,17 +136,32 @@ def main() -> int:
     client.get(f"/scripts/{script_id}/")  # warm caches (registry import, templates)
     source = "\n".join(f"local v{i} = get_device('SN{i}')\nprint(v{i})" for i in range(100))
     results = [
-        report("editor page (GET /scripts/<id>/)", timed(client, "get", f"/scripts/{script_id}/"),
-               150),
+        report(
+            "editor page (GET /scripts/<id>/)", timed(client, "get", f"/scripts/{script_id}/"), 150
+        ),
         report("run history page (GET /runs/)", timed(client, "get", "/runs/"), 150),
-        report("run history, filtered by script", timed(
-            client, "get", "/runs/?script=script-250&status=failed"), 150),
+        report(
+            "run history, filtered by script",
+            timed(client, "get", "/runs/?script=script-250&status=failed"),
+            150,
+        ),
         report("script list (GET /scripts/)", timed(client, "get", "/scripts/"), 150),
-        report("syntax check + lint, 200 lines", timed(
-            client, "post", "/api/check", data={"source": source},
-            content_type="application/json"), 50),
-        report("data-model paths (GET /api/datamodel)", timed(
-            client, "get", "/api/datamodel?prefix=Device.WiFi.SSID.1."), 50),
+        report(
+            "syntax check + lint, 200 lines",
+            timed(
+                client,
+                "post",
+                "/api/check",
+                data={"source": source},
+                content_type="application/json",
+            ),
+            50,
+        ),
+        report(
+            "data-model paths (GET /api/datamodel)",
+            timed(client, "get", "/api/datamodel?prefix=Device.WiFi.SSID.1."),
+            50,
+        ),
     ]
     return 0 if all(results) and browser_report(user) else 1
 
@@ -230,9 +259,20 @@ MEASURE_SYNTHETIC = """big => new Promise(resolve => {
 
 # Typing "." after a data-model object inside a string: the time until the
 # completion list shows its children (each round a path not asked before).
-PATH_ROOTS = ["Device.WiFi", "Device.IP", "Device.Ethernet", "Device.DHCPv4", "Device.DNS",
-              "Device.Hosts", "Device.NAT", "Device.Routing", "Device.Users", "Device.Time",
-              "Device.DeviceInfo", "Device.ManagementServer"]
+PATH_ROOTS = [
+    "Device.WiFi",
+    "Device.IP",
+    "Device.Ethernet",
+    "Device.DHCPv4",
+    "Device.DNS",
+    "Device.Hosts",
+    "Device.NAT",
+    "Device.Routing",
+    "Device.Users",
+    "Device.Time",
+    "Device.DeviceInfo",
+    "Device.ManagementServer",
+]
 MEASURE_PATH = """root => new Promise(resolve => {
   const ed = window.oktoEditor;
   ed.setValue('send_cwmp_message("SN1", "' + root + '")', 1);
@@ -268,12 +308,19 @@ def _big_run() -> str:
     from oktoscripts.runs.models import Run, RunOutputLine
 
     now = timezone.now()
-    run = Run.objects.create(script_name="big", code="-- big", started_by="user",
-                             status="succeeded", started=now, finished=now)
+    run = Run.objects.create(
+        script_name="big",
+        code="-- big",
+        started_by="user",
+        status="succeeded",
+        started=now,
+        finished=now,
+    )
     for start in range(1, BIG + 1, 10_000):
         RunOutputLine.objects.bulk_create(
             RunOutputLine(run=run, seq=n, text=f"row {n} " + "x" * 40, time=now)
-            for n in range(start, start + 10_000))
+            for n in range(start, start + 10_000)
+        )
     return str(run.pk)
 
 
@@ -298,8 +345,12 @@ def browser_figures(user: object) -> dict:
     big_run = _big_run()
     data = Path(settings.DATA_DIR)
     services = EmbeddedServices(data / "embedded")
-    env = {**os.environ, "NATS_URL": services.start_nats(), "MONGO_URI": services.start_mongo(),
-           "OKTOSCRIPTS_DATA_DIR": str(data)}
+    env = {
+        **os.environ,
+        "NATS_URL": services.start_nats(),
+        "MONGO_URI": services.start_mongo(),
+        "OKTOSCRIPTS_DATA_DIR": str(data),
+    }
     env.pop("DATABASE_URL", None)
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -307,11 +358,29 @@ def browser_figures(user: object) -> dict:
     root = Path(__file__).resolve().parents[1]
     log = open(data / "bench-processes.log", "wb")
     procs = [
-        subprocess.Popen([sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
-                          "oktoscripts.asgi:application"], cwd=root, env=env, stdout=log,
-                         stderr=subprocess.STDOUT),
-        subprocess.Popen([sys.executable, "manage.py", "worker"], cwd=root, env=env, stdout=log,
-                         stderr=subprocess.STDOUT),
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "daphne",
+                "-b",
+                "127.0.0.1",
+                "-p",
+                str(port),
+                "oktoscripts.asgi:application",
+            ],
+            cwd=root,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        ),
+        subprocess.Popen(
+            [sys.executable, "manage.py", "worker"],
+            cwd=root,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        ),
     ]
     base = f"http://127.0.0.1:{port}"
     try:
@@ -325,9 +394,17 @@ def browser_figures(user: object) -> dict:
                     raise RuntimeError("the web process did not start") from None
                 time.sleep(0.3)
         with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=[
-                "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                "--disable-component-update", "--disable-sync"])
+            browser = p.chromium.launch(
+                executable_path=CHROMIUM,
+                args=[
+                    "--headless",
+                    "--no-sandbox",
+                    "--disable-gpu",
+                    "--disable-background-networking",
+                    "--disable-component-update",
+                    "--disable-sync",
+                ],
+            )
             page = browser.new_page()
             page.goto(base + "/login/")
             page.fill("#id_username", "bench")
@@ -336,9 +413,14 @@ def browser_figures(user: object) -> dict:
             page.wait_for_url(base + "/scripts/")
             page.goto(f"{base}/scripts/{script.pk}/")
             page.wait_for_selector("#editor .ace_content")
-            figures: dict = {"first_line": [], "open_big": [], "stream_run": [],
-                             "path_completion": [],
-                             "stream_synthetic": [], "longest_frame": 0.0}
+            figures: dict = {
+                "first_line": [],
+                "open_big": [],
+                "stream_run": [],
+                "path_completion": [],
+                "stream_synthetic": [],
+                "longest_frame": 0.0,
+            }
             for i in range(BROWSER_ROUNDS + 2):
                 elapsed = page.evaluate(MEASURE_CLICK)
                 page.wait_for_selector("#result .result-head", timeout=30_000)
@@ -355,8 +437,9 @@ def browser_figures(user: object) -> dict:
                 if isinstance(elapsed, str):
                     raise RuntimeError(elapsed)
                 figures["stream_run"].append(BIG / (elapsed / 1000))
-                page.wait_for_function("() => !document.getElementById('run-btn').disabled",
-                                       timeout=120_000)
+                page.wait_for_function(
+                    "() => !document.getElementById('run-btn').disabled", timeout=120_000
+                )
             figures["path_completion"] = []
             for root in PATH_ROOTS:
                 elapsed = page.evaluate(MEASURE_PATH, root)

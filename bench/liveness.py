@@ -34,7 +34,8 @@ async def wait_all(registry, serials: list[str], condition, timeout: float) -> l
     pending, took = set(serials), {}
     while pending and time.monotonic() - started < timeout:
         for doc in await asyncio.to_thread(
-                lambda: list(registry.collection.find({"_id": {"$in": list(pending)}}))):
+            lambda: list(registry.collection.find({"_id": {"$in": list(pending)}}))
+        ):
             if condition(doc):
                 took[doc["_id"]] = time.monotonic() - started
                 pending.discard(doc["_id"])
@@ -60,41 +61,69 @@ async def run(args: argparse.Namespace, platform: Platform) -> None:
     store.bind(WS_USER, ["os::bench-*"])
     os.environ["OKTOSCRIPTS_USP_MQTT_LEASE"] = str(args.lease)
     platform.start_controller(platform.mqtt_url)
-    url = mqtt_topics.broker_url(mqtt_topics.broker_address(platform.mqtt_url)
-                                 .without_credentials())
-    agents = [SimAgent(AgentConfig(
-        f"os::bench-live-{i:05d}", CONTROLLER_ID, mtp="mqtt", index=i + 1, mqtt_url=url,
-        mqtt_version="3.1.1", controller_topic=platform.topic,
-        agent_topic=f"{platform.agent_topic}/os::bench-live-{i:05d}",
-        username=WS_USER, password=WS_PASSWORD, retry_s=0.5,
-    )) for i in range(args.agents)]
+    url = mqtt_topics.broker_url(
+        mqtt_topics.broker_address(platform.mqtt_url).without_credentials()
+    )
+    agents = [
+        SimAgent(
+            AgentConfig(
+                f"os::bench-live-{i:05d}",
+                CONTROLLER_ID,
+                mtp="mqtt",
+                index=i + 1,
+                mqtt_url=url,
+                mqtt_version="3.1.1",
+                controller_topic=platform.topic,
+                agent_topic=f"{platform.agent_topic}/os::bench-live-{i:05d}",
+                username=WS_USER,
+                password=WS_PASSWORD,
+                retry_s=0.5,
+            )
+        )
+        for i in range(args.agents)
+    ]
     serials = [a.config.endpoint_id for a in agents]
     fleet = asyncio.ensure_future(run_fleet(agents))
     try:
         took = await wait_all(registry, serials, lambda d: d.get("status") == 2, 300)
-        print(f"{args.agents} MQTT agents registered in {took[-1]:.1f} s "
-              f"(lease {args.lease:g} s)")
+        print(f"{args.agents} MQTT agents registered in {took[-1]:.1f} s (lease {args.lease:g} s)")
         await asyncio.sleep(2)
         restarted = time.time()
         platform.start_controller(platform.mqtt_url)  # stops the running one first
         took = await wait_all(
-            registry, serials,
-            lambda d: d.get("status") == 2 and d["last_seen"].timestamp() >= restarted, 60)
+            registry,
+            serials,
+            lambda d: d.get("status") == 2 and d["last_seen"].timestamp() >= restarted,
+            60,
+        )
         verdict = "meets" if len(took) == len(serials) and took[-1] <= 10 else "MISSES"
-        print(f"controller restarted: every answering agent online again after "
-              f"{took[-1]:.1f} s (p50 {took[len(took) // 2]:.1f} s; target <= 10 s: {verdict})")
-        silent = agents[:args.silent]
+        print(
+            f"controller restarted: every answering agent online again after "
+            f"{took[-1]:.1f} s (p50 {took[len(took) // 2]:.1f} s; target <= 10 s: {verdict})"
+        )
+        silent = agents[: args.silent]
         for agent in silent:
             agent.hooks.silent = True
-        took = await wait_all(registry, [a.config.endpoint_id for a in silent],
-                              lambda d: d.get("status") == 0, 4 * args.lease)
-        wrong = await asyncio.to_thread(registry.collection.count_documents,
-                                        {"_id": {"$in": serials[args.silent:]}, "status": 0})
-        verdict = ("meets" if len(took) == len(silent) and took[-1] <= 2 * args.lease
-                   and wrong == 0 else "MISSES")
-        print(f"{len(silent)} agents stopped silently: offline after {took[0]:.1f} to "
-              f"{took[-1]:.1f} s (lease {args.lease:g} s; target <= {2 * args.lease:g} s); "
-              f"others wrongly offline: {wrong} ({verdict})")
+        took = await wait_all(
+            registry,
+            [a.config.endpoint_id for a in silent],
+            lambda d: d.get("status") == 0,
+            4 * args.lease,
+        )
+        wrong = await asyncio.to_thread(
+            registry.collection.count_documents,
+            {"_id": {"$in": serials[args.silent :]}, "status": 0},
+        )
+        verdict = (
+            "meets"
+            if len(took) == len(silent) and took[-1] <= 2 * args.lease and wrong == 0
+            else "MISSES"
+        )
+        print(
+            f"{len(silent)} agents stopped silently: offline after {took[0]:.1f} to "
+            f"{took[-1]:.1f} s (lease {args.lease:g} s; target <= {2 * args.lease:g} s); "
+            f"others wrongly offline: {wrong} ({verdict})"
+        )
     finally:
         for agent in agents:
             await agent.stop()

@@ -76,19 +76,23 @@ async def overhead(tmp: Path, nc, finals: Finals, rounds: int, count: int) -> No
     rates: dict[bool, list[float]] = {False: [], True: []}
     cpu: dict[bool, list[float]] = {False: [], True: []}
     for n in range(rounds):
-        for metrics in ((False, True) if n % 2 == 0 else (True, False)):
+        for metrics in (False, True) if n % 2 == 0 else (True, False):
             rate, cpu_ms = await one_round(tmp, nc, finals, metrics, count)
             rates[metrics].append(rate)
             cpu[metrics].append(cpu_ms)
-            print(f"  round {n + 1}, metrics {'on ' if metrics else 'off'}: {rate:.0f} runs/s, "
-                  f"worker CPU {cpu_ms:.3f} ms per run")
+            print(
+                f"  round {n + 1}, metrics {'on ' if metrics else 'off'}: {rate:.0f} runs/s, "
+                f"worker CPU {cpu_ms:.3f} ms per run"
+            )
     off_rate, on_rate = statistics.median(rates[False]), statistics.median(rates[True])
     off_cpu, on_cpu = statistics.median(cpu[False]), statistics.median(cpu[True])
-    print(f"trivial runs, one worker, {count} per round, median of {rounds} rounds: "
-          f"off {off_rate:.0f} runs/s, on {on_rate:.0f} runs/s "
-          f"({(off_rate / on_rate - 1) * 100:+.1f}% time per run); worker CPU per run "
-          f"off {off_cpu:.3f} ms, on {on_cpu:.3f} ms ({(on_cpu / off_cpu - 1) * 100:+.1f}%)  "
-          f"[target <= 2%]")
+    print(
+        f"trivial runs, one worker, {count} per round, median of {rounds} rounds: "
+        f"off {off_rate:.0f} runs/s, on {on_rate:.0f} runs/s "
+        f"({(off_rate / on_rate - 1) * 100:+.1f}% time per run); worker CPU per run "
+        f"off {off_cpu:.3f} ms, on {on_cpu:.3f} ms ({(on_cpu / off_cpu - 1) * 100:+.1f}%)  "
+        f"[target <= 2%]"
+    )
     return off_cpu
 
 
@@ -108,9 +112,11 @@ def recording_cost(cpu_per_run_ms: float) -> None:
     for _ in range(calls):
         series.device_call("cwmp", None, 0.02)
     per_call = (time.perf_counter() - started) / calls
-    print(f"recording one run (started + finished): {per_run * 1e6:.2f} us = "
-          f"{per_run * 1000 / cpu_per_run_ms * 100:.2f}% of a trivial run's worker CPU; "
-          f"one device call: {per_call * 1e6:.2f} us")
+    print(
+        f"recording one run (started + finished): {per_run * 1e6:.2f} us = "
+        f"{per_run * 1000 / cpu_per_run_ms * 100:.2f}% of a trivial run's worker CPU; "
+        f"one device call: {per_call * 1e6:.2f} us"
+    )
 
 
 def scrape_once(port: int) -> tuple[float, int]:
@@ -142,10 +148,12 @@ async def busy_scrape(tmp: Path, nc, finals: Finals, scrapes: int) -> None:  # n
     finally:
         stop(proc)
     times.sort()
-    print(f"GET /metrics of a worker holding 2000 sleeping runs and running 3000 trivial ones "
-          f"({scrapes} scrapes, {size} bytes): p50 {statistics.median(times) * 1000:.1f} ms, "
-          f"p95 {times[int(0.95 * len(times))] * 1000:.1f} ms, max {times[-1] * 1000:.1f} ms  "
-          f"[target <= 20 ms]")
+    print(
+        f"GET /metrics of a worker holding 2000 sleeping runs and running 3000 trivial ones "
+        f"({scrapes} scrapes, {size} bytes): p50 {statistics.median(times) * 1000:.1f} ms, "
+        f"p95 {times[int(0.95 * len(times))] * 1000:.1f} ms, max {times[-1] * 1000:.1f} ms  "
+        f"[target <= 20 ms]"
+    )
 
 
 async def measure(tmp: Path, quick: bool, rounds: int) -> None:
@@ -160,8 +168,10 @@ async def measure(tmp: Path, quick: bool, rounds: int) -> None:
         off_cpu = await overhead(tmp, nc, finals, rounds, 1000 if quick else 3000)
         recording_cost(off_cpu)
         await busy_scrape(tmp, nc, finals, 50 if quick else 200)
-        print(f"(cores: {os.cpu_count()}, load average {os.getloadavg()[0]:.1f}, shared machine: "
-              f"end-to-end figures are noisy)")
+        print(
+            f"(cores: {os.cpu_count()}, load average {os.getloadavg()[0]:.1f}, shared machine: "
+            f"end-to-end figures are noisy)"
+        )
     finally:
         await delete_prefixed(nc.jetstream(), prefix())
         await nc.close()

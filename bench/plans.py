@@ -68,13 +68,23 @@ async def bench(options: argparse.Namespace) -> None:
     db = mongo_database()
     CredentialStore(db).ensure_indexes()
     port = free_port()
-    fleet = CpeFleet(1, CpeOptions(acs_url=f"http://127.0.0.1:{port}/", data_model="TR-181",
-                                   credentials=FleetCredentials(secrets.token_bytes(16)),
-                                   periodic_interval=3600), prefix="PLANBENCH")
+    fleet = CpeFleet(
+        1,
+        CpeOptions(
+            acs_url=f"http://127.0.0.1:{port}/",
+            data_model="TR-181",
+            credentials=FleetCredentials(secrets.token_bytes(16)),
+            periodic_interval=3600,
+        ),
+        prefix="PLANBENCH",
+    )
     CredentialStore(db).create_or_update_many(fleet.credentials())
-    acs = await start_acs(AcsConfig(host="127.0.0.1", port=port, tls_port=None, path="/"),
-                          nats_url=settings.NATS_URL, mongo_uri=settings.MONGO_URI,
-                          db_name=settings.MONGO_DB_NAME)
+    acs = await start_acs(
+        AcsConfig(host="127.0.0.1", port=port, tls_port=None, path="/"),
+        nats_url=settings.NATS_URL,
+        mongo_uri=settings.MONGO_URI,
+        db_name=settings.MONGO_DB_NAME,
+    )
     nc = await nats.connect(settings.NATS_URL)
     services = Services(nats=nc, mongo=db)
     try:
@@ -85,8 +95,13 @@ async def bench(options: argparse.Namespace) -> None:
         print(f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}", flush=True)
 
         async def run(source: str, gate=None):  # noqa: ANN001, ANN202
-            lua = LuaRun(source, services=services, args={"serial": serial},
-                         limits=Limits(wall_seconds=600), gate=gate)
+            lua = LuaRun(
+                source,
+                services=services,
+                args={"serial": serial},
+                limits=Limits(wall_seconds=600),
+                gate=gate,
+            )
             began = time.perf_counter()
             outcome = await lua.run()
             elapsed = time.perf_counter() - began
@@ -99,11 +114,14 @@ async def bench(options: argparse.Namespace) -> None:
         planner = Planner()
         outcome, planned = await run(SETS.format(n=n), planner)
         intercepted = sum(len(d["calls"]) for d in planner.devices.values())
-        print(f"plan mode, {n} SetParameterValues from Lua: for real {real / n * 1000:.2f} ms "
-              f"per call, planned {planned / n * 1000:.2f} ms per call (each write replaced "
-              f"by the read of its value); the planner's own time "
-              f"{planner.overhead_s / max(1, intercepted) * 1000:.3f} ms per intercepted call "
-              f"({intercepted} intercepted; target <= 1 ms)", flush=True)
+        print(
+            f"plan mode, {n} SetParameterValues from Lua: for real {real / n * 1000:.2f} ms "
+            f"per call, planned {planned / n * 1000:.2f} ms per call (each write replaced "
+            f"by the read of its value); the planner's own time "
+            f"{planner.overhead_s / max(1, intercepted) * 1000:.3f} ms per intercepted call "
+            f"({intercepted} intercepted; target <= 1 ms)",
+            flush=True,
+        )
 
         m = options.replay
         recorder = Recorder()
@@ -114,8 +132,11 @@ async def bench(options: argparse.Namespace) -> None:
         replayer = Replayer(recording)
         replayed, replay_s = await run(READS.format(n=m), replayer)
         assert replayed.result == m and replayer.position == m
-        print(f"replay of a {m}-call recording: {replay_s:.3f} s (target <= 2 s); the recorded "
-              f"run took {recording_s:.1f} s against the CPE", flush=True)
+        print(
+            f"replay of a {m}-call recording: {replay_s:.3f} s (target <= 2 s); the recorded "
+            f"run took {recording_s:.1f} s against the CPE",
+            flush=True,
+        )
     finally:
         await fleet.stop()
         await nc.drain()

@@ -56,9 +56,16 @@ async def start_fleet(devices: int):  # noqa: ANN201 - a CpeFleet
     from oktoscripts.sim.cwmp_cpe import CpeFleet, CpeOptions, FleetCredentials
 
     credentials = FleetCredentials(os.urandom(16))
-    fleet = CpeFleet(devices, CpeOptions(
-        acs_url=f"http://127.0.0.1:{os.environ['OKTOSCRIPTS_ACS_PORT']}/",
-        credentials=credentials, periodic_interval=3600, download_s=0.05), prefix="ROLL")
+    fleet = CpeFleet(
+        devices,
+        CpeOptions(
+            acs_url=f"http://127.0.0.1:{os.environ['OKTOSCRIPTS_ACS_PORT']}/",
+            credentials=credentials,
+            periodic_interval=3600,
+            download_s=0.05,
+        ),
+        prefix="ROLL",
+    )
     await asyncio.to_thread(default_credentials().create_or_update_many, fleet.credentials())
     await fleet.start(arrivals_per_s=200)
     deadline = time.monotonic() + 180
@@ -77,8 +84,9 @@ def store_firmware(version: str) -> None:
 
     store = FileStore(default_registry().db)
     store.ensure_indexes()
-    store.put(f"fw-{version}.bin", firmware_image(version, 64 * 1024),
-              "1 Firmware Upgrade Image", "bench")
+    store.put(
+        f"fw-{version}.bin", firmware_image(version, 64 * 1024), "1 Firmware Upgrade Image", "bench"
+    )
 
 
 async def rollout(version: str, concurrency: int, threshold: float | None) -> tuple:
@@ -93,16 +101,26 @@ async def rollout(version: str, concurrency: int, threshold: float | None) -> tu
     def create() -> BulkRun:
         user, _ = User.objects.get_or_create(username="bench", defaults={"is_superuser": True})
         script = create_script(user, f"rollout-{version}.lua", ROLLOUT)
-        return bulk.create(script=script, version=None, args={"version": version},
-                           device_filter={}, concurrency=concurrency, user=user,
-                           registry=default_registry(), wave_percent=25,
-                           wave_pause_s=PAUSE_S, failure_threshold=threshold)
+        return bulk.create(
+            script=script,
+            version=None,
+            args={"version": version},
+            device_filter={},
+            concurrency=concurrency,
+            user=user,
+            registry=default_registry(),
+            wave_percent=25,
+            wave_pause_s=PAUSE_S,
+            failure_threshold=threshold,
+        )
 
     await sync_to_async(store_firmware)(version)
     started = time.monotonic()
     record = await sync_to_async(create)()
     while (record := await BulkRun.objects.aget(pk=record.pk)).status not in (
-            "finished", "stopped"):
+        "finished",
+        "stopped",
+    ):
         if time.monotonic() - started > 600:
             break
         await asyncio.sleep(0.1)
@@ -115,23 +133,29 @@ async def run(devices: int, concurrency: int) -> None:
     fleet = await start_fleet(devices)
     try:
         record, elapsed, counts = await rollout("2.0.0", concurrency, None)
-        upgraded = sum(c.dm.value(c.dm.root + "DeviceInfo.SoftwareVersion") == "2.0.0"
-                       for c in fleet.cpes)
+        upgraded = sum(
+            c.dm.value(c.dm.root + "DeviceInfo.SoftwareVersion") == "2.0.0" for c in fleet.cpes
+        )
         pauses = PAUSE_S * (record.waves - 1)
-        print(f"staged rollout over {devices} simulated CPEs, {record.waves} waves, "
-              f"concurrency {concurrency}, Download + Reboot + version check each: "
-              f"{record.status} in {elapsed:.1f} s, {elapsed - pauses:.1f} s of platform time "
-              f"without the {pauses} s of pauses (target <= 60 s); items {counts}; "
-              f"CPEs on 2.0.0: {upgraded}; lost: {devices - upgraded - counts.get('failed', 0)}")
+        print(
+            f"staged rollout over {devices} simulated CPEs, {record.waves} waves, "
+            f"concurrency {concurrency}, Download + Reboot + version check each: "
+            f"{record.status} in {elapsed:.1f} s, {elapsed - pauses:.1f} s of platform time "
+            f"without the {pauses} s of pauses (target <= 60 s); items {counts}; "
+            f"CPEs on 2.0.0: {upgraded}; lost: {devices - upgraded - counts.get('failed', 0)}"
+        )
         for n, cpe in enumerate(fleet.cpes):
             if n % 10 == 0:
                 cpe.options = dataclasses.replace(cpe.options, quirk_download_fails=True)
         record, elapsed, counts = await rollout("3.0.0", concurrency, 5.0)
-        touched = sum(c.dm.value(c.dm.root + "DeviceInfo.SoftwareVersion") == "3.0.0"
-                      for c in fleet.cpes)
-        print(f"with every 10th CPE failing its downloads, threshold 5 %: {record.status} "
-              f"after {elapsed:.1f} s, at wave {record.current_wave} of {record.waves} "
-              f"({record.stop_reason!r}); items {counts}; CPEs on 3.0.0: {touched}")
+        touched = sum(
+            c.dm.value(c.dm.root + "DeviceInfo.SoftwareVersion") == "3.0.0" for c in fleet.cpes
+        )
+        print(
+            f"with every 10th CPE failing its downloads, threshold 5 %: {record.status} "
+            f"after {elapsed:.1f} s, at wave {record.current_wave} of {record.waves} "
+            f"({record.stop_reason!r}); items {counts}; CPEs on 3.0.0: {touched}"
+        )
     finally:
         await fleet.stop()
 

@@ -60,13 +60,23 @@ async def bench(options: argparse.Namespace) -> None:
     credentials.ensure_indexes()
     port = free_port()
     acs_url = f"http://127.0.0.1:{port}/"
-    fleet = CpeFleet(1, CpeOptions(acs_url=acs_url, data_model="TR-181",
-                                   credentials=FleetCredentials(secrets.token_bytes(16)),
-                                   periodic_interval=3600), prefix="TWINBENCH")
+    fleet = CpeFleet(
+        1,
+        CpeOptions(
+            acs_url=acs_url,
+            data_model="TR-181",
+            credentials=FleetCredentials(secrets.token_bytes(16)),
+            periodic_interval=3600,
+        ),
+        prefix="TWINBENCH",
+    )
     credentials.create_or_update_many(fleet.credentials())
-    acs = await start_acs(AcsConfig(host="127.0.0.1", port=port, tls_port=None, path="/"),
-                          nats_url=settings.NATS_URL, mongo_uri=settings.MONGO_URI,
-                          db_name=settings.MONGO_DB_NAME)
+    acs = await start_acs(
+        AcsConfig(host="127.0.0.1", port=port, tls_port=None, path="/"),
+        nats_url=settings.NATS_URL,
+        mongo_uri=settings.MONGO_URI,
+        db_name=settings.MONGO_DB_NAME,
+    )
     nc = await nats.connect(settings.NATS_URL)
     host = TwinHost(db, nc, HostOptions(acs_url=acs_url), credentials)
     try:
@@ -76,9 +86,12 @@ async def bench(options: argparse.Namespace) -> None:
         original.start()
         while fleet.stats.sessions_ok < 1:
             await asyncio.sleep(0.05)
-        print(f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}; original "
-              f"{original.serial}: {len(original.dm.params)} parameters, "
-              f"{len(original.dm.objects())} objects", flush=True)
+        print(
+            f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}; original "
+            f"{original.serial}: {len(original.dm.params)} parameters, "
+            f"{len(original.dm.objects())} objects",
+            flush=True,
+        )
         await measure_twinning(options, db, host, original, store)
         await measure_answers(options, nc, host, acs.acs, client, RpcRequest)
     finally:
@@ -98,9 +111,12 @@ async def measure_twinning(options, db, host, original, store) -> None:
     online = time.monotonic() - started
     doc = store.get(db, twin["_id"])
     snap = store.load_snapshot(db, original.serial, doc["snapshot"])
-    print(f"twin a device of {snap['parameters']} parameters: snapshot taken and stored, twin "
-          f"started in {taken:.2f} s; twin online at the ACS (first session done) after "
-          f"{online:.2f} s (target <= 10 s)", flush=True)
+    print(
+        f"twin a device of {snap['parameters']} parameters: snapshot taken and stored, twin "
+        f"started in {taken:.2f} s; twin online at the ACS (first session done) after "
+        f"{online:.2f} s (target <= 10 s)",
+        flush=True,
+    )
 
 
 async def measure_answers(options, nc, host, acs, client, RpcRequest) -> None:
@@ -134,12 +150,18 @@ async def measure_answers(options, nc, host, acs, client, RpcRequest) -> None:
     finally:
         acs._send, acs._response = send, respond
     p50, p95 = percentiles(answer_times)
-    print(f"the twin's answer to GetParameterValues of 100 parameters, at the ACS "
-          f"({len(answer_times)} calls): p50 {p50 * 1000:.2f} ms, p95 {p95 * 1000:.2f} ms "
-          f"(target <= 5 ms)", flush=True)
+    print(
+        f"the twin's answer to GetParameterValues of 100 parameters, at the ACS "
+        f"({len(answer_times)} calls): p50 {p50 * 1000:.2f} ms, p95 {p95 * 1000:.2f} ms "
+        f"(target <= 5 ms)",
+        flush=True,
+    )
     p50, p95 = percentiles(whole)
-    print(f"  the whole call from Python (Connection Request, session, answer): "
-          f"p50 {p50 * 1000:.1f} ms, p95 {p95 * 1000:.1f} ms", flush=True)
+    print(
+        f"  the whole call from Python (Connection Request, session, answer): "
+        f"p50 {p50 * 1000:.1f} ms, p95 {p95 * 1000:.1f} ms",
+        flush=True,
+    )
 
 
 def main() -> None:

@@ -64,8 +64,12 @@ return failed
 
 
 def ws_tls() -> bool:
-    return os.environ.get("OKTOSCRIPTS_USP_WS_TLS", "1").strip().lower() not in ("0", "off",
-                                                                               "false", "no")
+    return os.environ.get("OKTOSCRIPTS_USP_WS_TLS", "1").strip().lower() not in (
+        "0",
+        "off",
+        "false",
+        "no",
+    )
 
 
 def setup_environment(tmp: Path) -> None:
@@ -108,11 +112,16 @@ class Platform:
         self.fleets: list[subprocess.Popen] = []
 
     def env(self, **extra: str) -> dict[str, str]:
-        env = dict(os.environ, NATS_URL=self.nats_url, MONGO_URI=self.mongo_uri,
-                   MQTT_URL=self.mqtt_url, OKTOSCRIPTS_USP_ENDPOINT_ID=CONTROLLER_ID,
-                   OKTOSCRIPTS_USP_MQTT_TOPIC=self.topic,
-                   OKTOSCRIPTS_USP_MQTT_AGENT_TOPIC=self.agent_topic,
-                   OKTOSCRIPTS_USP_WS_PORT=str(self.ws_port))
+        env = dict(
+            os.environ,
+            NATS_URL=self.nats_url,
+            MONGO_URI=self.mongo_uri,
+            MQTT_URL=self.mqtt_url,
+            OKTOSCRIPTS_USP_ENDPOINT_ID=CONTROLLER_ID,
+            OKTOSCRIPTS_USP_MQTT_TOPIC=self.topic,
+            OKTOSCRIPTS_USP_MQTT_AGENT_TOPIC=self.agent_topic,
+            OKTOSCRIPTS_USP_WS_PORT=str(self.ws_port),
+        )
         if self.services.nats:
             env["OKTOSCRIPTS_EMBEDDED_MQTT_AUTH"] = str(self.services.nats.auth_file)
         env.update(extra)
@@ -123,26 +132,53 @@ class Platform:
 
         self.stop(self.controllers)
         env = self.env(MQTT_URL=mqtt_url)
-        self.controllers.append(subprocess.Popen(
-            [sys.executable, str(ROOT / "manage.py"), "usp"], env=env,
-            stdout=subprocess.DEVNULL, stderr=open(self.tmp / "usp.log", "ab")))  # noqa: SIM115
+        self.controllers.append(
+            subprocess.Popen(
+                [sys.executable, str(ROOT / "manage.py"), "usp"],
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=open(self.tmp / "usp.log", "ab"),
+            )
+        )  # noqa: SIM115
         if not wait_for_port("127.0.0.1", self.ws_port, 30):
             raise RuntimeError(f"the controller did not start (see {self.tmp / 'usp.log'})")
 
-    def start_fleet(self, count: int, mtp: str, prefix: str, mqtt_url: str = "",
-                    version: str = "3.1.1") -> list[str]:
+    def start_fleet(
+        self, count: int, mtp: str, prefix: str, mqtt_url: str = "", version: str = "3.1.1"
+    ) -> list[str]:
         from oktoscripts.usp import mqtt_topics
 
         mqtt_url = mqtt_url or self.mqtt_url  # the agents log in with their own credential
-        mqtt_url = mqtt_topics.broker_url(mqtt_topics.broker_address(mqtt_url)
-                                          .without_credentials())
-        argv = [sys.executable, "-m", "bench.usp", "fleet", "--count", str(count), "--mtp", mtp,
-                "--prefix", prefix, "--mqtt-url", mqtt_url,
-                "--mqtt-version", version, "--topic", self.topic,
-                "--agent-topic", self.agent_topic,
-                "--ws-url", f"{'wss' if ws_tls() else 'ws'}://127.0.0.1:{self.ws_port}/usp"]
-        self.fleets.append(subprocess.Popen(argv, env=self.env(), cwd=ROOT,
-                                            stderr=open(self.tmp / "fleet.log", "ab")))  # noqa: SIM115
+        mqtt_url = mqtt_topics.broker_url(
+            mqtt_topics.broker_address(mqtt_url).without_credentials()
+        )
+        argv = [
+            sys.executable,
+            "-m",
+            "bench.usp",
+            "fleet",
+            "--count",
+            str(count),
+            "--mtp",
+            mtp,
+            "--prefix",
+            prefix,
+            "--mqtt-url",
+            mqtt_url,
+            "--mqtt-version",
+            version,
+            "--topic",
+            self.topic,
+            "--agent-topic",
+            self.agent_topic,
+            "--ws-url",
+            f"{'wss' if ws_tls() else 'ws'}://127.0.0.1:{self.ws_port}/usp",
+        ]
+        self.fleets.append(
+            subprocess.Popen(
+                argv, env=self.env(), cwd=ROOT, stderr=open(self.tmp / "fleet.log", "ab")
+            )
+        )  # noqa: SIM115
         return [f"os::bench-{prefix}-{i:05d}" for i in range(count)]
 
     @staticmethod
@@ -180,8 +216,9 @@ async def lua(services, source: str, args: dict):
     from oktoscripts.lua.limits import Limits
     from oktoscripts.lua.run import LuaRun
 
-    outcome = await LuaRun(source, services=services, args=args,
-                           limits=Limits(wall_seconds=300)).run()
+    outcome = await LuaRun(
+        source, services=services, args=args, limits=Limits(wall_seconds=300)
+    ).run()
     if outcome.status != "succeeded":
         raise RuntimeError(f"benchmark script failed: {outcome.error}")
     return outcome
@@ -196,8 +233,10 @@ async def round_trips(services, serial: str, gets: int) -> list[float]:
 def report(label: str, samples: list[float], target_ms: float) -> None:
     p50, p95 = percentile(samples, 0.5) * 1000, percentile(samples, 0.95) * 1000
     verdict = "meets" if p50 <= target_ms else "MISSES"
-    print(f"  {label:<34} p50 {p50:6.2f} ms   p95 {p95:6.2f} ms   "
-          f"({len(samples)} Gets; target p50 <= {target_ms:g} ms: {verdict})")
+    print(
+        f"  {label:<34} p50 {p50:6.2f} ms   p95 {p95:6.2f} ms   "
+        f"({len(samples)} Gets; target p50 <= {target_ms:g} ms: {verdict})"
+    )
 
 
 async def main(args: argparse.Namespace) -> None:
@@ -223,8 +262,10 @@ async def main(args: argparse.Namespace) -> None:
         store.bind(WS_USER, ["os::bench-*"])
         nc = await nats.connect(platform.nats_url)
         services = Services(nats=nc, mongo=db, devices=registry)
-        print("USP benchmark (controller and agents in their own processes, loopback; "
-          f"WebSocket {'over TLS, client certificates' if ws_tls() else 'plain, Basic'})")
+        print(
+            "USP benchmark (controller and agents in their own processes, loopback; "
+            f"WebSocket {'over TLS, client certificates' if ws_tls() else 'plain, Basic'})"
+        )
 
         platform.start_controller(platform.mqtt_url)
         serials = platform.start_fleet(1, "mqtt", "mqtt311")
@@ -236,11 +277,15 @@ async def main(args: argparse.Namespace) -> None:
         if mosquitto_v5():
             platform.stop(platform.fleets)
             platform.start_controller("mqtt://127.0.0.1:1883")
-            v5 = platform.start_fleet(1, "mqtt", f"mqtt5{secrets.token_hex(2)}",
-                                      "mqtt://127.0.0.1:1883", "5")
+            v5 = platform.start_fleet(
+                1, "mqtt", f"mqtt5{secrets.token_hex(2)}", "mqtt://127.0.0.1:1883", "5"
+            )
             await wait_registered(registry, v5, 60)
-            report("MQTT 5 (Mosquitto 127.0.0.1:1883)",
-                   await round_trips(services, v5[0], args.gets), 5)
+            report(
+                "MQTT 5 (Mosquitto 127.0.0.1:1883)",
+                await round_trips(services, v5[0], args.gets),
+                5,
+            )
         else:
             print("  MQTT 5: skipped (no broker on 127.0.0.1:1883)")
 
@@ -253,9 +298,11 @@ async def main(args: argparse.Namespace) -> None:
         duration = outcome.metrics["duration_s"]
         latencies = [c["latency_s"] for c in outcome.metrics["device_calls"]]
         verdict = "meets" if duration <= 3 and outcome.result == 0 else "MISSES"
-        print(f"  one script, a Get to each in turn: {duration:.2f} s, {outcome.result} failed, "
-              f"p50 {percentile(latencies, 0.5) * 1000:.2f} ms "
-              f"(target <= 3 s: {verdict})")
+        print(
+            f"  one script, a Get to each in turn: {duration:.2f} s, {outcome.result} failed, "
+            f"p50 {percentile(latencies, 0.5) * 1000:.2f} ms "
+            f"(target <= 3 s: {verdict})"
+        )
         await nc.close()
     finally:
         platform.close()
@@ -271,16 +318,28 @@ async def fleet(args: argparse.Namespace) -> None:
     certificates = {}
     if args.mtp == "websocket" and args.ws_url.startswith("wss:"):
         certificates = ensure_sim_certificates(eids)
-    agents = [SimAgent(AgentConfig(
-        eid, CONTROLLER_ID, mtp=args.mtp, index=i + 1,
-        mqtt_url=args.mqtt_url, mqtt_version=args.mqtt_version, controller_topic=args.topic,
-        agent_topic=f"{args.agent_topic}/{eid}", ws_url=args.ws_url,
-        username="" if eid in certificates else WS_USER,
-        password="" if eid in certificates else WS_PASSWORD,
-        tls_ca=str(pki_dir() / "ca.pem") if certificates else "",
-        tls_cert=certificates.get(eid, ("", ""))[0], tls_key=certificates.get(eid, ("", ""))[1],
-        retry_s=0.5,
-    )) for i, eid in enumerate(eids)]
+    agents = [
+        SimAgent(
+            AgentConfig(
+                eid,
+                CONTROLLER_ID,
+                mtp=args.mtp,
+                index=i + 1,
+                mqtt_url=args.mqtt_url,
+                mqtt_version=args.mqtt_version,
+                controller_topic=args.topic,
+                agent_topic=f"{args.agent_topic}/{eid}",
+                ws_url=args.ws_url,
+                username="" if eid in certificates else WS_USER,
+                password="" if eid in certificates else WS_PASSWORD,
+                tls_ca=str(pki_dir() / "ca.pem") if certificates else "",
+                tls_cert=certificates.get(eid, ("", ""))[0],
+                tls_key=certificates.get(eid, ("", ""))[1],
+                retry_s=0.5,
+            )
+        )
+        for i, eid in enumerate(eids)
+    ]
     task = asyncio.ensure_future(run_fleet(agents))
     stop = asyncio.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -292,8 +351,11 @@ async def fleet(args: argparse.Namespace) -> None:
 
 
 def parse() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m bench.usp", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.usp",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--gets", type=int, default=300)
     parser.add_argument("--agents", type=int, default=1000)
     sub = parser.add_subparsers(dest="mode")

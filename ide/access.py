@@ -41,6 +41,8 @@ WHAT = {
 
 def forbidden(request: HttpRequest, capability: Capability) -> HttpResponse:
     return render(
-        request, "ide/forbidden.html", {"what": WHAT[capability], "capability": capability},
+        request,
+        "ide/forbidden.html",
+        {"what": WHAT[capability], "capability": capability},
         status=403,
     )

@@ -10,8 +10,13 @@ from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
 COLOURS = {
-    "succeeded": "#22a35a", "failed": "#d92d20", "limit_exceeded": "#e3a008",
-    "cancelled": "#98a2b3", "lost": "#7a271a", "running": "#2e6ee6", "listening": "#6aa1ff",
+    "succeeded": "#22a35a",
+    "failed": "#d92d20",
+    "limit_exceeded": "#e3a008",
+    "cancelled": "#98a2b3",
+    "lost": "#7a271a",
+    "running": "#2e6ee6",
+    "listening": "#6aa1ff",
     "queued": "#cfd6e2",
 }
 WIDTH, HEIGHT, LEFT, BOTTOM, TOP = 1360, 150, 34, 20, 8
@@ -29,14 +34,19 @@ def render(chart: dict[str, Any]) -> SafeString:
     peak = max(totals) or 1
     plot_w, plot_h = WIDTH - LEFT - 4, HEIGHT - BOTTOM - TOP
     bar_w = plot_w / n
-    parts = [f'<svg viewBox="0 0 {WIDTH} {HEIGHT}" width="100%" height="{HEIGHT}" role="img" '
-             f'aria-label="runs over time by status" class="runs-chart">']
+    parts = [
+        f'<svg viewBox="0 0 {WIDTH} {HEIGHT}" width="100%" height="{HEIGHT}" role="img" '
+        f'aria-label="runs over time by status" class="runs-chart">'
+    ]
     for frac in (0, 0.5, 1):
         y = TOP + plot_h * (1 - frac)
-        parts.append(f'<line x1="{LEFT}" x2="{WIDTH - 4}" y1="{y:.1f}" y2="{y:.1f}" '
-                     f'stroke="#eef0f4"/>')
-        parts.append(f'<text x="{LEFT - 6}" y="{y + 4:.1f}" text-anchor="end" font-size="10" '
-                     f'fill="#8a94a6">{round(peak * frac)}</text>')
+        parts.append(
+            f'<line x1="{LEFT}" x2="{WIDTH - 4}" y1="{y:.1f}" y2="{y:.1f}" stroke="#eef0f4"/>'
+        )
+        parts.append(
+            f'<text x="{LEFT - 6}" y="{y + 4:.1f}" text-anchor="end" font-size="10" '
+            f'fill="#8a94a6">{round(peak * frac)}</text>'
+        )
     for i, bucket in enumerate(buckets):
         x = LEFT + i * bar_w + 1.5
         y = TOP + plot_h
@@ -47,15 +57,21 @@ def render(chart: dict[str, Any]) -> SafeString:
                 continue
             h = plot_h * count / peak
             y -= h
-            parts.append(f'<rect x="{x:.1f}" y="{y:.1f}" width="{max(bar_w - 3, 1):.1f}" '
-                         f'height="{h:.1f}" fill="{COLOURS[status]}"/>')
+            parts.append(
+                f'<rect x="{x:.1f}" y="{y:.1f}" width="{max(bar_w - 3, 1):.1f}" '
+                f'height="{h:.1f}" fill="{COLOURS[status]}"/>'
+            )
             title.append(f"{status.replace('_', ' ')} {count}")
-        parts.append(f'<rect x="{x:.1f}" y="{TOP}" width="{max(bar_w - 3, 1):.1f}" '
-                     f'height="{plot_h}" fill="transparent"><title>{escape(", ".join(title))}'
-                     f'</title></rect>')
+        parts.append(
+            f'<rect x="{x:.1f}" y="{TOP}" width="{max(bar_w - 3, 1):.1f}" '
+            f'height="{plot_h}" fill="transparent"><title>{escape(", ".join(title))}'
+            f"</title></rect>"
+        )
         if i % max(1, n // 8) == 0:
-            parts.append(f'<text x="{x + bar_w / 2:.1f}" y="{HEIGHT - 5}" text-anchor="middle" '
-                         f'font-size="10" fill="#8a94a6">{_label(start, chart["step"])}</text>')
+            parts.append(
+                f'<text x="{x + bar_w / 2:.1f}" y="{HEIGHT - 5}" text-anchor="middle" '
+                f'font-size="10" fill="#8a94a6">{_label(start, chart["step"])}</text>'
+            )
     parts.append("</svg>")
     return mark_safe("".join(parts))  # noqa: S308 - built from numbers and escaped text
 

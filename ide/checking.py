@@ -25,15 +25,17 @@ def check_source(source: str) -> list[dict[str, Any]]:
         column = max(0, (error.get("column") or 1) - 1)
         near = _NEAR.search(error["message"])
         token = near.group(1) if near and near.group(1) != "<eof>" else ""
-        problems.append({
-            "line": error["line"] or 1,
-            "column": column,
-            # the token Lua names ("near 'x'"), else the whole line (end 0)
-            "end_column": column + len(token) if token else 0,
-            "message": error["message"],
-            "severity": "error",
-            "code": "syntax",
-        })
+        problems.append(
+            {
+                "line": error["line"] or 1,
+                "column": column,
+                # the token Lua names ("near 'x'"), else the whole line (end 0)
+                "end_column": column + len(token) if token else 0,
+                "message": error["message"],
+                "severity": "error",
+                "code": "syntax",
+            }
+        )
     if problems:
         return problems
     return lint(source, all_bindings())

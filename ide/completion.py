@@ -14,13 +14,13 @@ from ide.snippets import snippet_entries
 # The standard library of the sandbox: name -> (signature, one-line doc).
 LUA_STANDARD = {
     "print": ("print(...)", "Write the values to the run's output, separated by tabs."),
-    "type": ("type(v)", "The type of v as a string: \"nil\", \"number\", \"string\", \"table\"…"),
+    "type": ("type(v)", 'The type of v as a string: "nil", "number", "string", "table"…'),
     "tostring": ("tostring(v)", "v converted to a string."),
     "tonumber": ("tonumber(v, base?)", "v converted to a number, or nil."),
     "pairs": ("pairs(t)", "Iterate over every key/value of a table."),
     "ipairs": ("ipairs(t)", "Iterate over t[1], t[2], … up to the first nil."),
     "next": ("next(t, k?)", "The key/value after k in table t."),
-    "select": ("select(n, ...)", "The arguments after the n-th, or their count with \"#\"."),
+    "select": ("select(n, ...)", 'The arguments after the n-th, or their count with "#".'),
     "unpack": ("unpack(t, i?, j?)", "The elements of an array as multiple values."),
     "error": ("error(message, level?)", "Raise an error; the run fails with this message."),
     "assert": ("assert(v, message?)", "Raise an error if v is false or nil."),
@@ -64,7 +64,7 @@ LUA_STANDARD = {
     "coroutine.resume": ("coroutine.resume(co, ...)", "Start or continue a coroutine."),
     "coroutine.yield": ("coroutine.yield(...)", "Suspend the running coroutine."),
     "coroutine.wrap": ("coroutine.wrap(f)", "A function that resumes a new coroutine."),
-    "coroutine.status": ("coroutine.status(co)", "\"running\", \"suspended\", \"dead\"…"),
+    "coroutine.status": ("coroutine.status(co)", '"running", "suspended", "dead"…'),
     "debug.traceback": ("debug.traceback(message?)", "A traceback of the current stack."),
     "args": ("args", "The run's arguments, a table of key = value (strings)."),
 }
@@ -79,11 +79,11 @@ def _binding_entry(b: Any) -> dict[str, Any]:
         "category": b.category,
         "waits": bool(getattr(b, "waits", False)),
         "params": [
-            {"name": p.name, "type": p.type, "optional": p.optional, "doc": p.doc}
-            for p in b.params
+            {"name": p.name, "type": p.type, "optional": p.optional, "doc": p.doc} for p in b.params
         ],
-        "fields": [{"name": f.name, "type": f.type, "doc": f.doc}
-                   for f in getattr(b, "fields", ())],
+        "fields": [
+            {"name": f.name, "type": f.type, "doc": f.doc} for f in getattr(b, "fields", ())
+        ],
     }
 
 

@@ -37,16 +37,21 @@ class Node:
     reported: bool = False  # a device of the product class has it
 
     def as_json(self) -> dict[str, Any]:
-        return {"name": self.name, "path": self.path, "type": self.type,
-                "writable": self.access == "readWrite", "doc": self.doc,
-                "reported": self.reported}
+        return {
+            "name": self.name,
+            "path": self.path,
+            "type": self.type,
+            "writable": self.access == "readWrite",
+            "doc": self.doc,
+            "reported": self.reported,
+        }
 
 
 def _split(path: str) -> tuple[str, str]:
     """``A.B.C`` -> (``A.B.``, ``C``); ``A.B.`` -> (``A.``, ``B.``)."""
     body = path[:-1] if path.endswith(".") else path
     cut = body.rfind(".")
-    return path[:cut + 1], path[cut + 1:]
+    return path[: cut + 1], path[cut + 1 :]
 
 
 @lru_cache(maxsize=1)
@@ -61,7 +66,7 @@ def _standard() -> tuple[dict[str, dict[str, Node]], dict[str, Node]]:
             by_path[path] = node
             _add(children, node)
             if path.endswith(".{i}."):  # the table itself: "Device.WiFi.SSID."
-                table = path[:-len("{i}.")]
+                table = path[: -len("{i}.")]
                 if table not in by_path:
                     _add(children, Node(_split(table)[1], table, "table", "readOnly", doc))
     return children, by_path
@@ -98,15 +103,16 @@ def children(prefix: str, reported: list[str] = ()) -> list[Node]:
     for path in reported:
         if not path.startswith(parent) or path == parent:
             continue
-        rest = path[len(parent):]
+        rest = path[len(parent) :]
         dot = rest.find(".")
-        name = rest if dot < 0 else rest[:dot + 1]
+        name = rest if dot < 0 else rest[: dot + 1]
         known = found.get(name) or describe(parent + name)
         if known is not None:
             found[name] = Node(name, parent + name, known.type, known.access, known.doc, True)
         else:  # a vendor's own path
-            found[name] = Node(name, parent + name, "object" if dot >= 0 else "unknown",
-                               "readOnly", "", True)
+            found[name] = Node(
+                name, parent + name, "object" if dot >= 0 else "unknown", "readOnly", "", True
+            )
     return sorted(found.values(), key=lambda n: (not n.reported, n.name == "{i}.", n.name))
 
 

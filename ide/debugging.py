@@ -75,8 +75,14 @@ class DebugConsumer(AsyncJsonWebsocketConsumer):
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if text_data is None or len(text_data) > MAX_MESSAGE_CHARS:
-            await self.send_json({"type": "reply", "id": None, "ok": False,
-                                  "error": "a request is a JSON text of at most 64 KiB"})
+            await self.send_json(
+                {
+                    "type": "reply",
+                    "id": None,
+                    "ok": False,
+                    "error": "a request is a JSON text of at most 64 KiB",
+                }
+            )
             return
         await super().receive(text_data=text_data)
 
@@ -89,8 +95,14 @@ class DebugConsumer(AsyncJsonWebsocketConsumer):
 
     async def receive_json(self, content: Any, **kwargs: Any) -> None:
         if not isinstance(content, dict) or not isinstance(content.get("op"), str):
-            await self.send_json({"type": "reply", "id": None, "ok": False,
-                                  "error": "a request is an object with an op"})
+            await self.send_json(
+                {
+                    "type": "reply",
+                    "id": None,
+                    "ok": False,
+                    "error": "a request is an object with an op",
+                }
+            )
             return
         ident = content.pop("id", None)
         wait = TAKE_WAIT_S if content["op"] in ("configure", "state") else 0.0

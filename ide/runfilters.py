@@ -19,8 +19,16 @@ from django.utils.dateparse import parse_datetime
 from oktoscripts.runs.models import Run
 
 PAGE_SIZE = 50
-CHART_STATUSES = ["succeeded", "failed", "limit_exceeded", "cancelled", "lost", "running",
-                  "listening", "queued"]
+CHART_STATUSES = [
+    "succeeded",
+    "failed",
+    "limit_exceeded",
+    "cancelled",
+    "lost",
+    "running",
+    "listening",
+    "queued",
+]
 
 
 class TimeBucket(Func):
@@ -42,8 +50,10 @@ class TimeBucket(Func):
     def as_sqlite(self, compiler, connection, **extra):  # noqa: ANN001, ANN201
         # CAST truncates, which is floor for the non-negative values of the range.
         (column, start, step), params = self._compiled(compiler)
-        return (f"CAST((((julianday({column}) - 2440587.5) * 86400.0) - {start}) / {step}"
-                " AS INTEGER)", params)
+        return (
+            f"CAST((((julianday({column}) - 2440587.5) * 86400.0) - {start}) / {step} AS INTEGER)",
+            params,
+        )
 
     def as_postgresql(self, compiler, connection, **extra):  # noqa: ANN001, ANN201
         (column, start, step), params = self._compiled(compiler)
@@ -139,11 +149,27 @@ class RunFilters:
         return qs
 
     def page(self, size: int = PAGE_SIZE) -> Page:
-        qs = self.queryset().select_related("user").only(
-            "id", "script_name", "script_version_id", "status", "started_by", "trigger",
-            "user__username", "args", "runtime", "created", "started", "finished", "error",
-            "metrics",
-        ).order_by("-created", "-id")
+        qs = (
+            self.queryset()
+            .select_related("user")
+            .only(
+                "id",
+                "script_name",
+                "script_version_id",
+                "status",
+                "started_by",
+                "trigger",
+                "user__username",
+                "args",
+                "runtime",
+                "created",
+                "started",
+                "finished",
+                "error",
+                "metrics",
+            )
+            .order_by("-created", "-id")
+        )
         cursor = _decode_cursor(self.before) if self.before else None
         if cursor:
             when, run_id = cursor
@@ -164,8 +190,9 @@ class RunFilters:
         step_s = step.total_seconds()
         bucket = TimeBucket("created", Value(start.timestamp()), Value(step_s))
         qs = self.queryset().filter(created__gte=start, created__lt=end)
-        counts = (qs.annotate(bucket=bucket).values("bucket", "status")
-                  .annotate(n=Count("id")).order_by())
+        counts = (
+            qs.annotate(bucket=bucket).values("bucket", "status").annotate(n=Count("id")).order_by()
+        )
         table = [{s: 0 for s in CHART_STATUSES} for _ in range(buckets)]
         for row in counts:
             index = min(max(row["bucket"], 0), buckets - 1)  # float rounding at the edges

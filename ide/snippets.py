@@ -18,9 +18,10 @@ class Snippet:
 
 
 SNIPPETS = (
-    Snippet("Read a parameter from every online device",
-            "GetParameterValues on each online TR-069 device; one row per device.",
-            """-- args.path: the parameter to read
+    Snippet(
+        "Read a parameter from every online device",
+        "GetParameterValues on each online TR-069 device; one row per device.",
+        """-- args.path: the parameter to read
 local path = args.path or "Device.DeviceInfo.SoftwareVersion"
 local rows = {}
 for _, d in ipairs(get_all_devices()) do
@@ -31,10 +32,12 @@ for _, d in ipairs(get_all_devices()) do
   end
 end
 return rows
-"""),
-    Snippet("Set the Wi-Fi SSID of a device",
-            "SetParameterValues of Device.WiFi.SSID.1.SSID (args.serial, args.ssid).",
-            """local serial, ssid = args.serial, args.ssid
+""",
+    ),
+    Snippet(
+        "Set the Wi-Fi SSID of a device",
+        "SetParameterValues of Device.WiFi.SSID.1.SSID (args.serial, args.ssid).",
+        """local serial, ssid = args.serial, args.ssid
 assert(serial and ssid, "give the arguments serial and ssid")
 local answer = send_cwmp_message(serial, [[<cwmp:SetParameterValues><ParameterList>
   <ParameterValueStruct><Name>Device.WiFi.SSID.1.SSID</Name>
@@ -43,25 +46,30 @@ local answer = send_cwmp_message(serial, [[<cwmp:SetParameterValues><ParameterLi
 if answer ~= true then error("not set: " .. tostring(answer.error_message)) end
 log("info", "SSID of", serial, "is now", ssid)
 return {sn = serial, ssid = ssid}
-"""),
-    Snippet("React to BOOT",
-            "Runs on: each TR-069 BOOT event of any device calls the function.",
-            """listen_to_cwmp_event("1 BOOT", nil, function(ev)
+""",
+    ),
+    Snippet(
+        "React to BOOT",
+        "Runs on: each TR-069 BOOT event of any device calls the function.",
+        """listen_to_cwmp_event("1 BOOT", nil, function(ev)
   local d = get_device(ev.serial_number)
   log("info", "boot of", ev.serial_number, d and d.version or "unknown version")
 end)
 print("listening for BOOT events")
-"""),
-    Snippet("Onboard new devices",
-            "Each device seen for the first time gets its parameters read once.",
-            """listen_to_new_device(function(d)
+""",
+    ),
+    Snippet(
+        "Onboard new devices",
+        "Each device seen for the first time gets its parameters read once.",
+        """listen_to_new_device(function(d)
   log("info", "new device", d.sn, d.vendor, d.model)
   if d.cwmp then
     refresh_device_parameters(d.sn)
   end
 end)
 print("waiting for new devices")
-"""),
+""",
+    ),
 )
 
 

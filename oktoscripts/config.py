@@ -64,10 +64,12 @@ _REDIS = ("redis", "rediss", "unix")
 
 _TABLE = (
     # Services
-    Variable("NATS_URL", "url", "", "NATS server(s), comma-separated; unset: the embedded one",
-             _NATS),
-    Variable("MONGO_URI", "url", "", "MongoDB of devices and the CWMP queue; unset: embedded",
-             _MONGO),
+    Variable(
+        "NATS_URL", "url", "", "NATS server(s), comma-separated; unset: the embedded one", _NATS
+    ),
+    Variable(
+        "MONGO_URI", "url", "", "MongoDB of devices and the CWMP queue; unset: embedded", _MONGO
+    ),
     Variable("OKTOSCRIPTS_MONGO_DB", "text", "oktoscripts", "database name inside MONGO_URI"),
     Variable("DATABASE_URL", "text", "", "Django database; unset: SQLite under the data dir"),
     Variable("REDIS_URL", "url", "", "Redis of the Channels layer; unset: in memory", _REDIS),
@@ -76,14 +78,22 @@ _TABLE = (
     Variable("OKTOSCRIPTS_STREAM_REPLICAS", "int", 1, "servers storing each stream (1 to 5)"),
     # Django and the web process
     Variable("SECRET_KEY", "secret", "", "Django secret key; unset: generated under the data dir"),
-    Variable("ALLOWED_HOSTS", "list", ["localhost", "127.0.0.1", "[::1]"],
-             "host names the web process answers to"),
+    Variable(
+        "ALLOWED_HOSTS",
+        "list",
+        ["localhost", "127.0.0.1", "[::1]"],
+        "host names the web process answers to",
+    ),
     Variable("CSRF_TRUSTED_ORIGINS", "list", [], "origins allowed to post forms behind a proxy"),
     Variable("DEBUG", "bool", False, "Django debug mode"),
     Variable("LOG_LEVEL", "text", "INFO", "log level of every process"),
     Variable("OKTOSCRIPTS_DATA_DIR", "text", "var", "where all local state lives"),
-    Variable("OKTOSCRIPTS_ADMIN_PASSWORD", "secret", "",
-             "password of the first admin; unset: generated and shown once"),
+    Variable(
+        "OKTOSCRIPTS_ADMIN_PASSWORD",
+        "secret",
+        "",
+        "password of the first admin; unset: generated and shown once",
+    ),
     Variable("OKTOSCRIPTS_WEB_PORT", "int", 8000, "port of the web process started by up"),
     Variable("OKTOSCRIPTS_HTTPS", "text", "off", "off, on or proxy"),
     Variable("OKTOSCRIPTS_HSTS_SECONDS", "int", 31_536_000, "HSTS max-age when HTTPS is on"),
@@ -96,32 +106,76 @@ _TABLE = (
     Variable("OKTOSCRIPTS_TLS_HOSTNAMES", "list", [], "more names for the generated certificate"),
     # Runs and workers
     Variable("OKTOSCRIPTS_WORKER_CONCURRENCY", "number", 2000, "runs one worker holds at once"),
-    Variable("OKTOSCRIPTS_WORKER_LUA_THREADS", "number", None,
-             "threads executing Lua in one worker; unset: the number of cores"),
+    Variable(
+        "OKTOSCRIPTS_WORKER_LUA_THREADS",
+        "number",
+        None,
+        "threads executing Lua in one worker; unset: the number of cores",
+    ),
     Variable("OKTOSCRIPTS_WORKER_HEARTBEAT", "number", 2.0, "seconds between heartbeats"),
-    Variable("OKTOSCRIPTS_WORKER_LOST_AFTER", "number", 15.0,
-             "seconds without a heartbeat before a worker's runs are lost"),
-    Variable("OKTOSCRIPTS_WORKER_STUCK_RESTART", "number", 60.0,
-             "seconds a stuck Lua thread may stay before its worker restarts"),
-    Variable("OKTOSCRIPTS_DEBUG_WALL_SECONDS", "number", 1800.0,
-             "seconds a debug run may stay paused in all before it is cancelled"),
-    Variable("OKTOSCRIPTS_LIMIT_INSTRUCTIONS", "number", None,
-             "default instruction limit of a run; unset: the engine's (1,000,000,000)"),
-    Variable("OKTOSCRIPTS_LIMIT_MEMORY_BYTES", "number", None,
-             "default memory limit of a run; unset: the engine's (256 MiB)"),
-    Variable("OKTOSCRIPTS_LIMIT_WALL_SECONDS", "number", None,
-             "default wall-clock limit of a run; unset: the engine's (600 s)"),
-    Variable("OKTOSCRIPTS_LIMIT_OUTPUT_BYTES", "number", None,
-             "default output limit of a run; unset: the engine's (4 MiB)"),
-    Variable("OKTOSCRIPTS_LIMIT_RESULT_BYTES", "number", None,
-             "largest result of a run as JSON; unset: 16 MiB"),
-    Variable("OKTOSCRIPTS_SCHEDULE_GRACE", "number", 60.0,
-             "seconds a schedule's tick may be late and still run"),
+    Variable(
+        "OKTOSCRIPTS_WORKER_LOST_AFTER",
+        "number",
+        15.0,
+        "seconds without a heartbeat before a worker's runs are lost",
+    ),
+    Variable(
+        "OKTOSCRIPTS_WORKER_STUCK_RESTART",
+        "number",
+        60.0,
+        "seconds a stuck Lua thread may stay before its worker restarts",
+    ),
+    Variable(
+        "OKTOSCRIPTS_DEBUG_WALL_SECONDS",
+        "number",
+        1800.0,
+        "seconds a debug run may stay paused in all before it is cancelled",
+    ),
+    Variable(
+        "OKTOSCRIPTS_LIMIT_INSTRUCTIONS",
+        "number",
+        None,
+        "default instruction limit of a run; unset: the engine's (1,000,000,000)",
+    ),
+    Variable(
+        "OKTOSCRIPTS_LIMIT_MEMORY_BYTES",
+        "number",
+        None,
+        "default memory limit of a run; unset: the engine's (256 MiB)",
+    ),
+    Variable(
+        "OKTOSCRIPTS_LIMIT_WALL_SECONDS",
+        "number",
+        None,
+        "default wall-clock limit of a run; unset: the engine's (600 s)",
+    ),
+    Variable(
+        "OKTOSCRIPTS_LIMIT_OUTPUT_BYTES",
+        "number",
+        None,
+        "default output limit of a run; unset: the engine's (4 MiB)",
+    ),
+    Variable(
+        "OKTOSCRIPTS_LIMIT_RESULT_BYTES",
+        "number",
+        None,
+        "largest result of a run as JSON; unset: 16 MiB",
+    ),
+    Variable(
+        "OKTOSCRIPTS_SCHEDULE_GRACE",
+        "number",
+        60.0,
+        "seconds a schedule's tick may be late and still run",
+    ),
     # Devices
     Variable("OKTOSCRIPTS_DIGEST_REALM", "text", "oktoscripts", "HTTP Digest realm"),
     Variable("OKTOSCRIPTS_OFFLINE_FACTOR", "number", 3, "periodic inform intervals of silence"),
-    Variable("OKTOSCRIPTS_OFFLINE_TIMEOUT", "number", 3600,
-             "seconds of silence of a device with no periodic inform interval"),
+    Variable(
+        "OKTOSCRIPTS_OFFLINE_TIMEOUT",
+        "number",
+        3600,
+        "seconds of silence of a device with no periodic inform interval",
+    ),
     # TR-069 ACS
     Variable("OKTOSCRIPTS_ACS_HOST", "text", "0.0.0.0", "address the ACS listens on"),
     Variable("OKTOSCRIPTS_ACS_PATH", "text", "/", "URL path CPEs post to"),
@@ -131,18 +185,28 @@ _TABLE = (
     Variable("OKTOSCRIPTS_ACS_TLS_KEY", "text", "", "key of OKTOSCRIPTS_ACS_TLS_CERT"),
     Variable("OKTOSCRIPTS_ACS_CR_CA", "text", "", "more CAs for https:// Connection Requests"),
     Variable("OKTOSCRIPTS_ACS_AUTH", "text", "required", "required, onboard or off"),
-    Variable("OKTOSCRIPTS_ACS_ONBOARD_CREDENTIALS", "secret", ":",
-             "onboard: the factory credentials, user:password,..."),
+    Variable(
+        "OKTOSCRIPTS_ACS_ONBOARD_CREDENTIALS",
+        "secret",
+        ":",
+        "onboard: the factory credentials, user:password,...",
+    ),
     Variable("OKTOSCRIPTS_ACS_FILE_URL", "text", "", "base URL of stored files' downloads"),
-    Variable("OKTOSCRIPTS_ACS_FILE_URL_TTL", "number", 3600.0,
-             "seconds a signed download URL is good"),
+    Variable(
+        "OKTOSCRIPTS_ACS_FILE_URL_TTL", "number", 3600.0, "seconds a signed download URL is good"
+    ),
     Variable("OKTOSCRIPTS_ACS_UNKNOWN_CPE", "text", "accept", "accept or reject"),
-    Variable("OKTOSCRIPTS_ACS_SESSION_TIMEOUT", "number", 30.0, "seconds a silent CPE keeps "
-             "its session"),
+    Variable(
+        "OKTOSCRIPTS_ACS_SESSION_TIMEOUT", "number", 30.0, "seconds a silent CPE keeps its session"
+    ),
     Variable("OKTOSCRIPTS_ACS_MAX_BODY", "number", 1024 * 1024, "largest request body, bytes"),
     # USP controller
-    Variable("OKTOSCRIPTS_USP_ENDPOINT_ID", "text", "oui:000000:oktoscripts-controller",
-             "the controller's Endpoint ID"),
+    Variable(
+        "OKTOSCRIPTS_USP_ENDPOINT_ID",
+        "text",
+        "oui:000000:oktoscripts-controller",
+        "the controller's Endpoint ID",
+    ),
     Variable("OKTOSCRIPTS_USP_MQTT_TOPIC", "text", "usp/controller", "the controller's topic"),
     Variable("OKTOSCRIPTS_USP_MQTT_AGENT_TOPIC", "text", "usp/agent", "agents' topic prefix"),
     Variable("OKTOSCRIPTS_USP_MQTT_IDENTITY", "text", "topic", "topic or none"),
@@ -150,8 +214,12 @@ _TABLE = (
     Variable("OKTOSCRIPTS_MQTT_CA", "text", "", "CA bundle for an mqtts:// broker"),
     Variable("OKTOSCRIPTS_MQTT_CERT", "text", "", "client certificate for the broker"),
     Variable("OKTOSCRIPTS_MQTT_KEY", "text", "", "key of OKTOSCRIPTS_MQTT_CERT"),
-    Variable("OKTOSCRIPTS_EMBEDDED_MQTT_AUTH", "text", "",
-             "the embedded broker's login secrets (set by up)"),
+    Variable(
+        "OKTOSCRIPTS_EMBEDDED_MQTT_AUTH",
+        "text",
+        "",
+        "the embedded broker's login secrets (set by up)",
+    ),
     Variable("OKTOSCRIPTS_USP_WS_HOST", "text", "127.0.0.1", "host of the WebSocket MTP"),
     Variable("OKTOSCRIPTS_USP_WS_PORT", "int", 8081, "port of the WebSocket MTP"),
     Variable("OKTOSCRIPTS_USP_WS_TLS", "bool", True, "the WebSocket MTP over TLS"),
@@ -166,8 +234,12 @@ _TABLE = (
     Variable("OKTOSCRIPTS_OIDC_SCOPES", "text", "openid profile email", "scopes asked for"),
     Variable("OKTOSCRIPTS_OIDC_GROUPS_CLAIM", "text", "groups", "the claim listing groups"),
     Variable("OKTOSCRIPTS_OIDC_ROLES", "text", "", "claim values to roles"),
-    Variable("OKTOSCRIPTS_OIDC_USERNAME_CLAIM", "text", "preferred_username",
-             "the claim naming a new account"),
+    Variable(
+        "OKTOSCRIPTS_OIDC_USERNAME_CLAIM",
+        "text",
+        "preferred_username",
+        "the claim naming a new account",
+    ),
     Variable("OKTOSCRIPTS_OIDC_LABEL", "text", "single sign-on", "the sign-in button's label"),
     Variable("OKTOSCRIPTS_OIDC_SIGN_ALGO", "text", "RS256", "ID token signature algorithm"),
     Variable("OKTOSCRIPTS_OIDC_VERIFY_TLS", "bool", True, "check the provider's certificate"),
@@ -184,13 +256,22 @@ _TABLE = (
     Variable("OKTOSCRIPTS_LDAP_ROLES", "text", "", "group DNs to roles"),
     # Metrics (oktoscripts/metrics/conf.py)
     Variable("OKTOSCRIPTS_METRICS", "bool", True, "record series and serve /metrics"),
-    Variable("OKTOSCRIPTS_METRICS_PORT", "text", "",
-             "this process's /metrics port, or off; up: the first of its processes' (9460)"),
+    Variable(
+        "OKTOSCRIPTS_METRICS_PORT",
+        "text",
+        "",
+        "this process's /metrics port, or off; up: the first of its processes' (9460)",
+    ),
     Variable("OKTOSCRIPTS_METRICS_HOST", "text", "127.0.0.1", "address /metrics ports listen on"),
-    Variable("OKTOSCRIPTS_METRICS_TOKEN", "secret", "",
-             "bearer token that may scrape from anywhere"),
-    Variable("OKTOSCRIPTS_METRICS_ALLOW", "list", ["127.0.0.0/8", "::1"],
-             "networks that may scrape without the token, or none"),
+    Variable(
+        "OKTOSCRIPTS_METRICS_TOKEN", "secret", "", "bearer token that may scrape from anywhere"
+    ),
+    Variable(
+        "OKTOSCRIPTS_METRICS_ALLOW",
+        "list",
+        ["127.0.0.0/8", "::1"],
+        "networks that may scrape without the token, or none",
+    ),
 )
 VARIABLES: dict[str, Variable] = {v.name: v for v in _TABLE}
 
@@ -200,8 +281,11 @@ def variable(name: str) -> Variable:
     try:
         return VARIABLES[name]
     except KeyError:
-        raise ConfigError(name, "not a setting of this platform: declare it in "
-                                "oktoscripts/config.py (VARIABLES) and the README") from None
+        raise ConfigError(
+            name,
+            "not a setting of this platform: declare it in "
+            "oktoscripts/config.py (VARIABLES) and the README",
+        ) from None
 
 
 def text(name: str) -> str:
@@ -289,9 +373,7 @@ def _url(name: str, raw: str, schemes: tuple[str, ...]) -> str:
         parts = urlsplit(url.strip())
         if parts.scheme not in schemes:
             expected = " or ".join(f"{s}://" for s in schemes)
-            raise ConfigError(
-                name, f"expected a URL starting with {expected}, got {redact(raw)!r}"
-            )
+            raise ConfigError(name, f"expected a URL starting with {expected}, got {redact(raw)!r}")
         try:
             parts.port  # noqa: B018 - raises ValueError on a bad port
         except ValueError:
@@ -323,8 +405,11 @@ def database_config(url: str, default_sqlite: Path) -> dict:
 
     scheme = urlsplit(url).scheme
     if scheme not in ("postgres", "postgresql", "sqlite", "pgsql"):
-        raise ConfigError("DATABASE_URL", f"unsupported database {scheme or redact(url)!r} "
-                          "(use postgres://user:pass@host:port/name or sqlite:///path)")
+        raise ConfigError(
+            "DATABASE_URL",
+            f"unsupported database {scheme or redact(url)!r} "
+            "(use postgres://user:pass@host:port/name or sqlite:///path)",
+        )
     try:
         config = dj_database_url.parse(url, conn_max_age=60, conn_health_checks=True)
     except Exception as exc:  # dj_database_url raises assorted errors on bad input

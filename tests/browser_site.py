@@ -20,9 +20,11 @@ CHROMIUM = "/usr/bin/chromium"
 
 # The marks of a browser test module: skipped (saying why) without chromium.
 BROWSER_TEST = [
-    pytest.mark.skipif(not Path(CHROMIUM).exists(),
-                       reason="chromium is not installed (make test installs it as root: "
-                              "apt-get install -y chromium)"),
+    pytest.mark.skipif(
+        not Path(CHROMIUM).exists(),
+        reason="chromium is not installed (make test installs it as root: "
+        "apt-get install -y chromium)",
+    ),
     pytest.mark.timeout(300),
 ]
 
@@ -34,13 +36,24 @@ def free_port() -> int:
 
 
 def manage(env: dict, *args: str) -> None:
-    subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, check=True,
-                   capture_output=True, timeout=120)
+    subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
 
 
 def _start(env: dict, logs: Path, name: str, argv: list[str]) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, *argv], cwd=ROOT, env=env,
-                            stdout=open(logs / f"{name}.log", "wb"), stderr=subprocess.STDOUT)
+    return subprocess.Popen(
+        [sys.executable, *argv],
+        cwd=ROOT,
+        env=env,
+        stdout=open(logs / f"{name}.log", "wb"),
+        stderr=subprocess.STDOUT,
+    )
 
 
 def _wait_web(base: str, web: subprocess.Popen, logs: Path) -> None:
@@ -51,22 +64,33 @@ def _wait_web(base: str, web: subprocess.Popen, logs: Path) -> None:
             return
         except OSError:
             if time.monotonic() > deadline or web.poll() is not None:
-                pytest.fail("the web process did not start: "
-                            + (logs / "web.log").read_text()[-2000:])
+                pytest.fail(
+                    "the web process did not start: " + (logs / "web.log").read_text()[-2000:]
+                )
             time.sleep(0.3)
 
 
 @contextmanager
 def running_site(
-    data: Path, nats_url: str, mongo_uri: str, setup: str, processes: dict[str, list[str]],
+    data: Path,
+    nats_url: str,
+    mongo_uri: str,
+    setup: str,
+    processes: dict[str, list[str]],
     settings: dict[str, str] | None = None,
 ) -> Iterator[str]:
     """Migrate, run ``setup`` in ``manage.py shell``, start daphne and the named
     ``manage.py`` processes; yields the site's base URL, stops them all after.
     ``settings``: more environment variables of the platform (README "Configuration")."""
-    env = {**os.environ, "OKTOSCRIPTS_DATA_DIR": str(data), "NATS_URL": nats_url,
-           "MONGO_URI": mongo_uri, "SECRET_KEY": f"browser-test-secret-{data.name}",
-           "PYTHONPATH": str(ROOT), **(settings or {})}
+    env = {
+        **os.environ,
+        "OKTOSCRIPTS_DATA_DIR": str(data),
+        "NATS_URL": nats_url,
+        "MONGO_URI": mongo_uri,
+        "SECRET_KEY": f"browser-test-secret-{data.name}",
+        "PYTHONPATH": str(ROOT),
+        **(settings or {}),
+    }
     env.pop("DJANGO_SETTINGS_MODULE", None)
     env.pop("DATABASE_URL", None)  # its own SQLite under the data dir, never the CI database
     manage(env, "migrate", "-v0")
@@ -74,8 +98,12 @@ def running_site(
     port = free_port()
     logs = data / "logs"
     logs.mkdir()
-    web = _start(env, logs, "web", ["-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
-                                    "oktoscripts.asgi:application"])
+    web = _start(
+        env,
+        logs,
+        "web",
+        ["-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "oktoscripts.asgi:application"],
+    )
     others = [_start(env, logs, name, ["manage.py", *argv]) for name, argv in processes.items()]
     base = f"http://127.0.0.1:{port}"
     try:

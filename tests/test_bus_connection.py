@@ -24,7 +24,8 @@ async def test_closing_the_client_logs_no_disconnect_warning(nats_url, caplog):
         await client.close()
     # Only this client's own records: a worker of another test may log on the same loop.
     warnings = [
-        r for r in caplog.records
+        r
+        for r in caplog.records
         if r.levelno >= logging.WARNING and r.name == "oktoscripts.bus.connection"
     ]
     assert warnings == []

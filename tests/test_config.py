@@ -129,12 +129,15 @@ def test_a_password_in_an_unreachable_mongo_uri_is_not_printed(data_dir):
     assert "hunter2" not in line
 
 
-@pytest.mark.parametrize("password, why", [
-    ("pw-42", "too short"),
-    ("password123", "too common"),
-    ("20250117203344", "entirely numeric"),
-    ("admin123", "too similar to the username"),
-])
+@pytest.mark.parametrize(
+    "password, why",
+    [
+        ("pw-42", "too short"),
+        ("password123", "too common"),
+        ("20250117203344", "entirely numeric"),
+        ("admin123", "too similar to the username"),
+    ],
+)
 def test_a_weak_admin_password_stops_up_before_the_admin_is_created(data_dir, password, why):
     result = manage(data_dir, "up", OKTOSCRIPTS_ADMIN_PASSWORD=password)
     line = assert_one_line_naming(result, "OKTOSCRIPTS_ADMIN_PASSWORD")

@@ -52,7 +52,9 @@ def readme_variables() -> dict[str, int]:
 
 def test_the_shorthand_of_the_readme_tables():
     assert _names_in_cell(" `OKTOSCRIPTS_OIDC_CLIENT_ID` / `_CLIENT_SECRET` ") == [
-        "OKTOSCRIPTS_OIDC_CLIENT_ID", "OKTOSCRIPTS_OIDC_CLIENT_SECRET"]
+        "OKTOSCRIPTS_OIDC_CLIENT_ID",
+        "OKTOSCRIPTS_OIDC_CLIENT_SECRET",
+    ]
     assert _names_in_cell(" `OKTOSCRIPTS_OIDC_*`, `OKTOSCRIPTS_LDAP_*` ") == []
 
 
@@ -62,8 +64,9 @@ def test_every_variable_is_documented_in_the_readme():
 
 
 def test_no_readme_row_names_a_variable_the_platform_does_not_read():
-    stale = {name: line for name, line in readme_variables().items()
-             if name not in config.VARIABLES}
+    stale = {
+        name: line for name, line in readme_variables().items() if name not in config.VARIABLES
+    }
     assert stale == {}, "README rows (name: line) for variables not in oktoscripts/config.py"
 
 
@@ -72,7 +75,9 @@ def _environment_reads(path: Path) -> list[str]:
     reads = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Attribute) and ast.unparse(node) in (
-            "os.environ", "os.getenv", "os.environ._data"
+            "os.environ",
+            "os.getenv",
+            "os.environ._data",
         ):
             reads.append(f"{path.relative_to(ROOT)}:{node.lineno}")
     return reads
@@ -80,8 +85,12 @@ def _environment_reads(path: Path) -> list[str]:
 
 def test_only_the_configuration_module_reads_the_environment():
     files = [*ROOT.glob("oktoscripts/**/*.py"), *ROOT.glob("ide/**/*.py")]
-    reads = [read for path in files if path.name != "config.py" or path.parent.name != "oktoscripts"
-             for read in _environment_reads(path)]
+    reads = [
+        read
+        for path in files
+        if path.name != "config.py" or path.parent.name != "oktoscripts"
+        for read in _environment_reads(path)
+    ]
     # asgi.py names the settings module for Django (a write, no setting of ours).
     assert reads == ["oktoscripts/asgi.py:7"]
 

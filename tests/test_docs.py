@@ -20,7 +20,8 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_the_committed_api_reference_is_what_the_generator_writes():
     committed = (ROOT / "docs" / "lua-api.md").read_text()
     assert committed == reference.markdown(), (
-        "docs/lua-api.md is stale: run .venv/bin/python -m oktoscripts.bindings.reference")
+        "docs/lua-api.md is stale: run .venv/bin/python -m oktoscripts.bindings.reference"
+    )
 
 
 def test_the_generator_check_fails_on_a_stale_file(tmp_path, monkeypatch):
@@ -66,23 +67,35 @@ def test_every_usp_request_a_script_may_send_has_an_example_of_that_request():
 
 
 def _tracked_files() -> list[Path]:
-    listed = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT,
-                            capture_output=True, text=True, check=True).stdout.split()
+    listed = subprocess.run(
+        ["git", "ls-files", "-co", "--exclude-standard"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
     return [ROOT / name for name in listed if (ROOT / name).is_file()]
 
 
 def test_no_file_refers_outside_the_repository():
     # Spelled in pieces so that this file does not match itself.
-    outside = re.compile("|".join(re.escape(p) for p in (
-        "../" + "shared", "LUA" + "_API.md", "DESIGN" + ".md", "CWMP" + "_NOTES.md")))
+    outside = re.compile(
+        "|".join(
+            re.escape(p)
+            for p in ("../" + "shared", "LUA" + "_API.md", "DESIGN" + ".md", "CWMP" + "_NOTES.md")
+        )
+    )
     found = []
     for path in _tracked_files():
         try:
             text = path.read_text()
         except (UnicodeDecodeError, OSError):
             continue
-        found += [f"{path.relative_to(ROOT)}:{n}" for n, line in enumerate(text.splitlines(), 1)
-                  if outside.search(line)]
+        found += [
+            f"{path.relative_to(ROOT)}:{n}"
+            for n, line in enumerate(text.splitlines(), 1)
+            if outside.search(line)
+        ]
     assert found == []
 
 
@@ -95,13 +108,21 @@ def _layout_block() -> str:
 def test_the_readme_layout_names_every_part_of_the_tree():
     block = _layout_block()
     words = set(re.findall(r"[\w.]+", block))
-    parts = [p for p in (ROOT / "oktoscripts").iterdir()
-             if (p.is_dir() and (p / "__init__.py").exists())
-             or (p.suffix == ".py" and p.name not in ("__init__.py", "apps.py"))]
+    parts = [
+        p
+        for p in (ROOT / "oktoscripts").iterdir()
+        if (p.is_dir() and (p / "__init__.py").exists())
+        or (p.suffix == ".py" and p.name not in ("__init__.py", "apps.py"))
+    ]
     missing = sorted(p.name for p in parts if p.name not in words and p.stem not in words)
     assert missing == []
-    top = [p.name for p in ROOT.iterdir() if p.is_dir() and not p.name.startswith(".")
-           and p.name not in ("var", "oktoscripts.egg-info", "__pycache__")]
+    top = [
+        p.name
+        for p in ROOT.iterdir()
+        if p.is_dir()
+        and not p.name.startswith(".")
+        and p.name not in ("var", "oktoscripts.egg-info", "__pycache__")
+    ]
     assert sorted(name for name in top if name not in words) == []
 
 
@@ -111,8 +132,11 @@ def test_the_readme_layout_names_nothing_that_is_gone():
 
     def exists(name: str) -> bool:
         return any(
-            (ROOT / f"{name}.py").exists() or (ROOT / name).exists()
-            or any(package.glob(f"**/{name}.py")) or any(package.glob(f"**/{name}/"))
-            for package in (ROOT / "oktoscripts", ROOT / "ide", ROOT / "tools", ROOT / "bench"))
+            (ROOT / f"{name}.py").exists()
+            or (ROOT / name).exists()
+            or any(package.glob(f"**/{name}.py"))
+            or any(package.glob(f"**/{name}/"))
+            for package in (ROOT / "oktoscripts", ROOT / "ide", ROOT / "tools", ROOT / "bench")
+        )
 
     assert [name for name in named if not exists(name)] == []

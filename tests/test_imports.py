@@ -130,17 +130,23 @@ def test_the_known_cycle_edges_still_exist():
 
 
 def test_only_the_url_tables_import_the_ide():
-    importers = {(source, path) for source, target, path in _edges()
-                 if target == "ide" and source not in MAY_IMPORT_IDE}
+    importers = {
+        (source, path)
+        for source, target, path in _edges()
+        if target == "ide" and source not in MAY_IMPORT_IDE
+    }
     assert importers == set()
 
 
 def test_the_engine_imports_no_bindings_and_no_host():
     """Also type-only imports count here: the engine names no binding module."""
     files = ROOT.glob("oktoscripts/lua/**/*.py")
-    reached = {(_node(name), str(path.relative_to(ROOT))) for path in files
-               for node in ast.walk(ast.parse(path.read_text()))
-               for name in _imported(node)}
+    reached = {
+        (_node(name), str(path.relative_to(ROOT)))
+        for path in files
+        for node in ast.walk(ast.parse(path.read_text()))
+        for name in _imported(node)
+    }
     assert {(n, p) for n, p in reached if n in ENGINE_MUST_NOT_IMPORT} == set()
 
 

@@ -26,15 +26,29 @@ from pathlib import Path
 OUT = Path(__file__).resolve().parents[1] / "ide" / "data" / "datamodel.json"
 DOC_MAX = 140
 # <syntax> children that say something other than the value's type.
-NOT_TYPES = {"list", "default", "units", "size", "range", "enumeration", "pattern",
-             "instanceRef", "pathRef", "reference"}
+NOT_TYPES = {
+    "list",
+    "default",
+    "units",
+    "size",
+    "range",
+    "enumeration",
+    "pattern",
+    "instanceRef",
+    "pathRef",
+    "reference",
+}
 
 
 def read(name: str, git_dir: str | None) -> str:
     if git_dir is None:
         return Path(name).read_text(encoding="utf-8")
-    return subprocess.run(["git", "--git-dir", git_dir, "show", f"HEAD:{name}"], check=True,
-                          capture_output=True, text=True).stdout
+    return subprocess.run(
+        ["git", "--git-dir", git_dir, "show", f"HEAD:{name}"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
 
 
 def licence(text: str) -> str:
@@ -55,8 +69,8 @@ def first_sentence(element: ET.Element) -> str:
             text = re.sub(r"\{\{\w+\|([^|}]*)[^}]*\}\}", r"\1", text)
             text = " ".join(re.sub(r"\{\{[^}]*\}\}", "", text).split())
             end = re.search(r"(?<!e\.g)(?<!i\.e)(?<!etc)\. ", text)
-            sentence = text if end is None else text[:end.start() + 1]
-            return sentence if len(sentence) <= DOC_MAX else sentence[:DOC_MAX - 1] + "…"
+            sentence = text if end is None else text[: end.start() + 1]
+            return sentence if len(sentence) <= DOC_MAX else sentence[: DOC_MAX - 1] + "…"
     return ""
 
 
@@ -86,8 +100,14 @@ def entries(text: str) -> tuple[str, list[list[str]]]:
         rows.append([path, "object", obj.get("access", "readOnly"), first_sentence(obj)])
         for parameter in obj:
             if local(parameter.tag) == "parameter":
-                rows.append([path + parameter.get("name", ""), value_type(parameter),
-                             parameter.get("access", "readOnly"), first_sentence(parameter)])
+                rows.append(
+                    [
+                        path + parameter.get("name", ""),
+                        value_type(parameter),
+                        parameter.get("access", "readOnly"),
+                        first_sentence(parameter),
+                    ]
+                )
     return model.get("name", ""), rows
 
 
@@ -106,15 +126,24 @@ def main(argv: list[str]) -> int:
         if notice and notice not in licences:
             licences.append(notice)
         print(f"{name}: {model}, {len(rows)} paths")
-    out = {"source": "Broadband Forum data models, https://github.com/BroadbandForum",
-           "licence": licences, "models": models}
-    Path(args.out).write_text(json.dumps(out, ensure_ascii=False, separators=(",", ":")) + "\n",
-                              encoding="utf-8")
+    out = {
+        "source": "Broadband Forum data models, https://github.com/BroadbandForum",
+        "licence": licences,
+        "models": models,
+    }
+    Path(args.out).write_text(
+        json.dumps(out, ensure_ascii=False, separators=(",", ":")) + "\n", encoding="utf-8"
+    )
     notice = Path(args.out).with_name("BBF-LICENSE.txt")
-    notice.write_text("ide/data/datamodel.json is derived from these Broadband Forum data "
-                      "model files:\n" + "".join(f"  {m['file']} ({m['model']})\n" for m in models)
-                      + "\nTheir copyright and licence:\n\n" + "\n\n".join(licences) + "\n",
-                      encoding="utf-8")
+    notice.write_text(
+        "ide/data/datamodel.json is derived from these Broadband Forum data "
+        "model files:\n"
+        + "".join(f"  {m['file']} ({m['model']})\n" for m in models)
+        + "\nTheir copyright and licence:\n\n"
+        + "\n\n".join(licences)
+        + "\n",
+        encoding="utf-8",
+    )
     return 0
 
 

@@ -46,15 +46,23 @@ api = NinjaAPI(
     title="oktoscripts REST API",
     version="1",
     description="Scripts, versions, runs, devices, settings and automations. Authenticate "
-                "with 'Authorization: Bearer <token>' (create tokens on your account page) or "
-                "the browser session (writes with the X-CSRFToken header).",
+    "with 'Authorization: Bearer <token>' (create tokens on your account page) or "
+    "the browser session (writes with the X-CSRFToken header).",
     urls_namespace="api",
     openapi_url=None,  # served by ``openapi_json`` below, behind sign-in
     docs=_Docs(settings={"validatorUrl": None}),  # no badge fetched from the internet
     docs_url=None,
 )
-for router in (scripts.router, scripts.editor, runs.router, settings.router, devices.router,
-               datamodel.router, automations.router, twins.router):
+for router in (
+    scripts.router,
+    scripts.editor,
+    runs.router,
+    settings.router,
+    devices.router,
+    datamodel.router,
+    automations.router,
+    twins.router,
+):
     api.add_router("/", router)
 
 
@@ -86,8 +94,12 @@ def _invalid(request: HttpRequest, exc: ValidationError) -> JsonResponse:
             fields.setdefault(name, "is required")
         else:
             fields.setdefault(name, _field_message(problem))
-    message = "; ".join(f"'{name}' {text}" if name and text == "is required" else
-                        (f"'{name}': {text}" if name else text) for name, text in fields.items())
+    message = "; ".join(
+        f"'{name}' {text}"
+        if name and text == "is required"
+        else (f"'{name}': {text}" if name else text)
+        for name, text in fields.items()
+    )
     return error(message or "invalid request", 400, fields)
 
 
@@ -104,13 +116,13 @@ def _crashed(request: HttpRequest, exc: Exception) -> JsonResponse:
 
 api.add_exception_handler(ApiError, lambda r, e: error(str(e), e.status, e.fields))
 api.add_exception_handler(ValidationError, _invalid)
-api.add_exception_handler(AuthenticationError,
-                          lambda r, e: error("authentication required", 401))
+api.add_exception_handler(AuthenticationError, lambda r, e: error("authentication required", 401))
 api.add_exception_handler(HttpError, _http_error)
 api.add_exception_handler(Http404, lambda r, e: error("not found", 404))
 api.add_exception_handler(ObjectDoesNotExist, lambda r, e: error("not found", 404))
-api.add_exception_handler(RequestDataTooBig, lambda r, e: error("the request body is too large",
-                                                                413))
+api.add_exception_handler(
+    RequestDataTooBig, lambda r, e: error("the request body is too large", 413)
+)
 api.add_exception_handler(Exception, _crashed)
 
 
@@ -169,6 +181,7 @@ def _json_405(view: Callable) -> Callable:
         return answer
 
     if iscoroutinefunction(view):
+
         @wraps(view)
         async def async_view(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
             return reshaped(await view(request, *args, **kwargs))
@@ -217,8 +230,10 @@ _not_found.capability = Capability.READ
 def urlpatterns() -> list[URLPattern]:
     """The API's URLs under /api/: its endpoints, the document, the docs page, and
     a JSON 404 for any other path under /api/."""
-    patterns = [path("api/openapi.json", openapi_json, name="openapi"),
-                path("api/docs", docs, name="api_docs")]
+    patterns = [
+        path("api/openapi.json", openapi_json, name="openapi"),
+        path("api/docs", docs, name="api_docs"),
+    ]
     for route, path_view in _endpoints():
         view = _json_405(path_view.get_view())
         view.by_method = _by_method(path_view)

@@ -24,8 +24,9 @@ class ApiError(Exception):
     """Raised inside an endpoint to answer ``{"error": message}`` with ``status``
     (and ``"fields"``: a message per wrong field, when given)."""
 
-    def __init__(self, message: str, status: int = 400,
-                 fields: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, message: str, status: int = 400, fields: dict[str, str] | None = None
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.fields = fields
@@ -77,8 +78,7 @@ class Access(AuthBase):
     def __call__(self, request: HttpRequest) -> Any:
         user = authenticated_user(request)
         if not can(user, self.capability):
-            raise ApiError(f"your role does not allow this (needs '{self.capability.value}')",
-                           403)
+            raise ApiError(f"your role does not allow this (needs '{self.capability.value}')", 403)
         if self.max_body and int(request.META.get("CONTENT_LENGTH") or 0) > self.max_body[0]:
             raise ApiError(self.max_body[1], 413)
         return user
@@ -90,5 +90,7 @@ ACCESS = {capability: Access(capability) for capability in Capability}
 def needs(capability: Capability) -> dict[str, Any]:
     """The options of an endpoint that needs ``capability``: its auth, and the
     capability named in the OpenAPI document (``x-required-capability``)."""
-    return {"auth": ACCESS[capability],
-            "openapi_extra": {"x-required-capability": capability.value}}
+    return {
+        "auth": ACCESS[capability],
+        "openapi_extra": {"x-required-capability": capability.value},
+    }

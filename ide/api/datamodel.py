@@ -19,8 +19,11 @@ READ = needs(Capability.READ)
 
 class PathQuery(Schema):
     prefix: str = Field("", max_length=1024, description="a path or its start: 'Device.WiFi.'")
-    serial: str = Field("", max_length=256, description="a device: add the paths devices of "
-                                                        "its product class reported")
+    serial: str = Field(
+        "",
+        max_length=256,
+        description="a device: add the paths devices of its product class reported",
+    )
 
 
 class PathNode(Schema):
@@ -55,11 +58,18 @@ def _reported(serial: str) -> tuple[str | None, list[str]]:
         return None, []
 
 
-@router.get("/datamodel", response=PathChildren,
-            summary="Parameter paths that may follow a prefix, with type and access", **READ)
+@router.get(
+    "/datamodel",
+    response=PathChildren,
+    summary="Parameter paths that may follow a prefix, with type and access",
+    **READ,
+)
 def children(request: HttpRequest, query: Query[PathQuery]) -> dict:
     product_class, reported = _reported(query.serial.strip())
     described = datamodel.describe(query.prefix)
-    return {"prefix": query.prefix, "product_class": product_class,
-            "children": [n.as_json() for n in datamodel.children(query.prefix, reported)],
-            "described": described.as_json() if described else None}
+    return {
+        "prefix": query.prefix,
+        "product_class": product_class,
+        "children": [n.as_json() for n in datamodel.children(query.prefix, reported)],
+        "described": described.as_json() if described else None,
+    }

@@ -39,11 +39,15 @@ class DeviceQuery(Schema):
     protocol: Literal["cwmp", "usp"] | None = None
     q: str | None = Field(None, description="serial or alias contains (case-insensitive)")
     twins: Literal["exclude", "include", "only"] = Field(
-        "include", description="device twins: listed (include, marked twin), left out, or alone")
+        "include", description="device twins: listed (include, marked twin), left out, or alone"
+    )
     page: int = Field(1, ge=1, le=1_000_000, description="1-based page number")
     page_size: int = Field(100, ge=1, le=MAX_PAGE, description="devices per page")
-    sort: str = Field("serial", description="serial, last_seen, first_seen, status, vendor or "
-                                            "product_class; '-' first for descending")
+    sort: str = Field(
+        "serial",
+        description="serial, last_seen, first_seen, status, vendor or "
+        "product_class; '-' first for descending",
+    )
 
 
 def _registry() -> DeviceRegistry:
@@ -72,38 +76,58 @@ def _require(request: HttpRequest, permission: str) -> None:
         raise ApiError(f"your role does not allow this (needs '{permission}')", 403)
 
 
-@router.get("/devices", response=DeviceList, summary="List devices with filters and paging",
-            **READ)
+@router.get("/devices", response=DeviceList, summary="List devices with filters and paging", **READ)
 def list_devices(request: HttpRequest, query: Query[DeviceQuery]) -> dict:
-    filters = DeviceFilter(status=query.status, vendor=query.vendor or None,
-                           product_class=query.product_class or None,
-                           protocol=query.protocol, text=query.q or None,
-                           twins={"exclude": False, "include": None, "only": True}[query.twins])
+    filters = DeviceFilter(
+        status=query.status,
+        vendor=query.vendor or None,
+        product_class=query.product_class or None,
+        protocol=query.protocol,
+        text=query.q or None,
+        twins={"exclude": False, "include": None, "only": True}[query.twins],
+    )
     registry = _registry()
     offset = (query.page - 1) * query.page_size
     try:
-        docs, total = _database(lambda: registry.list(filters, offset=offset,
-                                                      limit=query.page_size, sort=query.sort))
+        docs, total = _database(
+            lambda: registry.list(filters, offset=offset, limit=query.page_size, sort=query.sort)
+        )
     except ValueError as exc:
         raise ApiError(str(exc)) from None
-    return {"count": total, "page": query.page, "page_size": query.page_size,
-            "results": [api_json(doc) for doc in docs]}
+    return {
+        "count": total,
+        "page": query.page,
+        "page_size": query.page_size,
+        "results": [api_json(doc) for doc in docs],
+    }
 
 
-@router.get("/device-counts", response=DeviceCounts,
-            summary="How many devices by status, vendor and product class", **READ)
+@router.get(
+    "/device-counts",
+    response=DeviceCounts,
+    summary="How many devices by status, vendor and product class",
+    **READ,
+)
 def device_counts(request: HttpRequest) -> dict:
     return _database(_registry().counts)
 
 
-@router.get("/devices/{serial:serial}", response=Device, summary="A device's record (never a "
-            "password)", **READ)
+@router.get(
+    "/devices/{serial:serial}",
+    response=Device,
+    summary="A device's record (never a password)",
+    **READ,
+)
 def get_device(request: HttpRequest, serial: str) -> dict:
     return api_json(_device_or_404(_registry(), serial))
 
 
-@router.patch("/devices/{serial:serial}", response=Device,
-              summary="Set a device's alias (needs devices.change_device_alias)", **READ)
+@router.patch(
+    "/devices/{serial:serial}",
+    response=Device,
+    summary="Set a device's alias (needs devices.change_device_alias)",
+    **READ,
+)
 def update_device(request: HttpRequest, serial: str, body: AliasChange) -> dict:
     _require(request, ALIAS_PERMISSION)
     registry = _registry()
@@ -113,8 +137,12 @@ def update_device(request: HttpRequest, serial: str, body: AliasChange) -> dict:
     return api_json(_device_or_404(registry, serial))
 
 
-@router.delete("/devices/{serial:serial}", response=DeviceDeleted,
-               summary="Remove a device from the database (needs devices.delete_device)", **READ)
+@router.delete(
+    "/devices/{serial:serial}",
+    response=DeviceDeleted,
+    summary="Remove a device from the database (needs devices.delete_device)",
+    **READ,
+)
 def delete_device(request: HttpRequest, serial: str) -> dict:
     _require(request, DELETE_PERMISSION)
     doc = _database(_registry().get, serial)

@@ -79,9 +79,13 @@ def create_run(request: HttpRequest, body: RunRequest) -> Status:
     source = _source(request, script, body)
     started_by = "api" if "Authorization" in request.headers else "user"
     try:
-        run = start_run(source, user=request.user, args=body.args,
-                        origin=Origin(started_by, mode=body.mode, debug=body.debug),
-                        run_id=str(body.run_id) if body.run_id else None)
+        run = start_run(
+            source,
+            user=request.user,
+            args=body.args,
+            origin=Origin(started_by, mode=body.mode, debug=body.debug),
+            run_id=str(body.run_id) if body.run_id else None,
+        )
     except IntegrityError:
         raise ApiError("a run with this run_id exists already", 409) from None
     except RunQueueError as exc:
@@ -94,9 +98,14 @@ def create_run(request: HttpRequest, body: RunRequest) -> Status:
 
 @router.get("/runs", response=RunList, summary="Run history, newest first", **READ)
 def list_runs(request: HttpRequest, query: Query[RunQuery]) -> dict:
-    filters = RunFilters(script=query.script.strip(), status=query.status or "",
-                         started_by=query.started_by.strip(), since=query.since,
-                         until=query.until, before=query.before.strip())
+    filters = RunFilters(
+        script=query.script.strip(),
+        status=query.status or "",
+        started_by=query.started_by.strip(),
+        since=query.since,
+        until=query.until,
+        before=query.before.strip(),
+    )
     page = filters.page()
     return {"runs": [run_json(r) for r in page.rows], "next_before": page.next_cursor}
 
@@ -108,14 +117,19 @@ def get_run(request: HttpRequest, run_id: UUID) -> dict:
     return run_json(run)
 
 
-@router.get("/runs/{uuid:run_id}/output", response=RunOutput, summary="Output lines of a run",
-            **READ)
+@router.get(
+    "/runs/{uuid:run_id}/output", response=RunOutput, summary="Output lines of a run", **READ
+)
 def run_output(request: HttpRequest, run_id: UUID, query: Query[OutputQuery]) -> dict:
     run = get_object_or_404(Run.objects.only("id", "status"), pk=run_id)
-    lines = list(RunOutputLine.objects.filter(run=run, seq__gt=query.after)
-                 .order_by("seq")[:query.limit])
-    return {"status": run.status, "lines": [line_json(x) for x in lines],
-            "more": len(lines) == query.limit}
+    lines = list(
+        RunOutputLine.objects.filter(run=run, seq__gt=query.after).order_by("seq")[: query.limit]
+    )
+    return {
+        "status": run.status,
+        "lines": [line_json(x) for x in lines],
+        "more": len(lines) == query.limit,
+    }
 
 
 class SearchQuery(Schema):
@@ -128,26 +142,37 @@ class OutputMatches(Schema):
     more: bool = Field(description="there are more matches than the limit")
 
 
-@router.get("/runs/{uuid:run_id}/output/search", response=OutputMatches,
-            summary="Which output lines of a run contain a text", **READ)
+@router.get(
+    "/runs/{uuid:run_id}/output/search",
+    response=OutputMatches,
+    summary="Which output lines of a run contain a text",
+    **READ,
+)
 def search_output(request: HttpRequest, run_id: UUID, query: Query[SearchQuery]) -> dict:
     """The console searches a long run here instead of fetching every line."""
     run = get_object_or_404(Run.objects.only("id"), pk=run_id)
-    seqs = list(RunOutputLine.objects.filter(run=run, text__icontains=query.q)
-                .order_by("seq").values_list("seq", flat=True)[:query.limit + 1])
-    return {"seqs": seqs[:query.limit], "more": len(seqs) > query.limit}
+    seqs = list(
+        RunOutputLine.objects.filter(run=run, text__icontains=query.q)
+        .order_by("seq")
+        .values_list("seq", flat=True)[: query.limit + 1]
+    )
+    return {"seqs": seqs[: query.limit], "more": len(seqs) > query.limit}
 
 
-@router.get("/runs/{uuid:run_id}/output/text", summary="All output of a run as a text file",
-            **READ)
+@router.get("/runs/{uuid:run_id}/output/text", summary="All output of a run as a text file", **READ)
 def run_output_text(request: HttpRequest, run_id: UUID) -> StreamingHttpResponse:
     """One line per output line, ``time  [stream/level]  text``, streamed: a run of
     any size downloads without being held in memory."""
     run = get_object_or_404(Run.objects.only("id", "script_name"), pk=run_id)
-    lines = (RunOutputLine.objects.filter(run=run).order_by("seq")
-             .values_list("time", "stream", "level", "text").iterator(chunk_size=5000))
-    response = StreamingHttpResponse((_text_line(*x) for x in lines),
-                                     content_type="text/plain; charset=utf-8")
+    lines = (
+        RunOutputLine.objects.filter(run=run)
+        .order_by("seq")
+        .values_list("time", "stream", "level", "text")
+        .iterator(chunk_size=5000)
+    )
+    response = StreamingHttpResponse(
+        (_text_line(*x) for x in lines), content_type="text/plain; charset=utf-8"
+    )
     name = "".join(c if c.isalnum() or c in "-_." else "_" for c in run.script_name)
     response["Content-Disposition"] = f'attachment; filename="{name}-{run.pk}.log"'
     return response
@@ -158,13 +183,23 @@ def _text_line(at: datetime, stream: str, level: str | None, text: str) -> str:
     return f"{at.isoformat(timespec='milliseconds')}  [{kind}]  {text}\n"
 
 
-@router.get("/runs/{uuid:run_id}/result", response=RunResult,
-            summary="Result, error and metrics of a run", **READ)
+@router.get(
+    "/runs/{uuid:run_id}/result",
+    response=RunResult,
+    summary="Result, error and metrics of a run",
+    **READ,
+)
 def run_result(request: HttpRequest, run_id: UUID) -> dict:
-    run = get_object_or_404(Run.objects.only("id", "status", "result", "error", "metrics"),
-                            pk=run_id)
-    return {"status": run.status, "final": run.is_final, "result": run.result,
-            "error": run.error, "metrics": run.metrics}
+    run = get_object_or_404(
+        Run.objects.only("id", "status", "result", "error", "metrics"), pk=run_id
+    )
+    return {
+        "status": run.status,
+        "final": run.is_final,
+        "result": run.result,
+        "error": run.error,
+        "metrics": run.metrics,
+    }
 
 
 @router.post("/runs/{uuid:run_id}/cancel", response=Cancelled, summary="Cancel a run", **RUN)
@@ -175,8 +210,12 @@ def cancel(request: HttpRequest, run_id: UUID) -> dict:
     return {"id": str(run.pk), "status": status}
 
 
-@router.get("/runs/{uuid:run_id}/plan", response=PlanOut,
-            summary="The plan of a run in plan mode, and the runs that applied it", **READ)
+@router.get(
+    "/runs/{uuid:run_id}/plan",
+    response=PlanOut,
+    summary="The plan of a run in plan mode, and the runs that applied it",
+    **READ,
+)
 def run_plan(request: HttpRequest, run_id: UUID) -> dict:
     from oktoscripts.scripts import apply
 
@@ -184,15 +223,23 @@ def run_plan(request: HttpRequest, run_id: UUID) -> dict:
     if run.mode != Run.Mode.PLAN:
         raise ApiError("this run was not run in plan mode", 409)
     plan = (run.metrics or {}).get("plan")
-    applications = Run.objects.filter(plan_of=run).order_by("created").values_list("id",
-                                                                                    flat=True)
-    return {"run_id": str(run.pk), "status": run.status, "plan": plan,
-            "summary": apply.summary(plan or {}), "applications": [str(a) for a in applications]}
+    applications = Run.objects.filter(plan_of=run).order_by("created").values_list("id", flat=True)
+    return {
+        "run_id": str(run.pk),
+        "status": run.status,
+        "plan": plan,
+        "summary": apply.summary(plan or {}),
+        "applications": [str(a) for a in applications],
+    }
 
 
-@router.post("/runs/{uuid:run_id}/apply", response={201: RunOut},
-             summary="Apply the plan of a finished plan-mode run: a run that makes the planned "
-                     "writes where the devices still hold the values the plan read", **RUN)
+@router.post(
+    "/runs/{uuid:run_id}/apply",
+    response={201: RunOut},
+    summary="Apply the plan of a finished plan-mode run: a run that makes the planned "
+    "writes where the devices still hold the values the plan read",
+    **RUN,
+)
 def apply_plan(request: HttpRequest, run_id: UUID) -> Status:
     from oktoscripts.scripts.apply import start_apply
 
@@ -207,9 +254,13 @@ def apply_plan(request: HttpRequest, run_id: UUID) -> Status:
     return Status(201, run_json(applied))
 
 
-@router.post("/runs/{uuid:run_id}/replay", response={201: RunOut},
-             summary="Replay a finished run: the same version and arguments, its device calls "
-                     "answered from the run's recording (no device is reached)", **RUN)
+@router.post(
+    "/runs/{uuid:run_id}/replay",
+    response={201: RunOut},
+    summary="Replay a finished run: the same version and arguments, its device calls "
+    "answered from the run's recording (no device is reached)",
+    **RUN,
+)
 def replay_run(request: HttpRequest, run_id: UUID, body: ReplayRequest | None = None) -> Status:
     from oktoscripts.scripts.replay import start_replay
 

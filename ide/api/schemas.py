@@ -29,8 +29,10 @@ class Request(Schema):
         if isinstance(data, dict):
             unknown = sorted(set(data) - set(cls.model_fields), key=str)
             if unknown:
-                raise ValueError(f"unknown {cls.noun} {unknown[0]!r} (use "
-                                 f"{' or '.join(sorted(cls.model_fields))})")
+                raise ValueError(
+                    f"unknown {cls.noun} {unknown[0]!r} (use "
+                    f"{' or '.join(sorted(cls.model_fields))})"
+                )
         return data
 
 
@@ -48,14 +50,30 @@ class Limits(Schema):
 
 # Checked by the domain's own rules (the same words for pages, REST and the command
 # line), so typed here for the document only.
-LimitOverrides = Annotated[Any, Field(json_schema_extra={
-    "type": "object", "additionalProperties": {"type": ["number", "null"]},
-    "description": "instructions, memory_bytes, wall_seconds, output_bytes: a positive number; "
-                   "null or absent: the default"})]
-Args = Annotated[Any, Field(json_schema_extra={
-    "type": "object", "maxProperties": 100,
-    "description": "the script's arguments (its ...): names to JSON values "
-                   "(oktoscripts/scripts/arguments.py)"})]
+LimitOverrides = Annotated[
+    Any,
+    Field(
+        json_schema_extra={
+            "type": "object",
+            "additionalProperties": {"type": ["number", "null"]},
+            "description": (
+                "instructions, memory_bytes, wall_seconds, output_bytes: a positive number; "
+                "null or absent: the default"
+            ),
+        }
+    ),
+]
+Args = Annotated[
+    Any,
+    Field(
+        json_schema_extra={
+            "type": "object",
+            "maxProperties": 100,
+            "description": "the script's arguments (its ...): names to JSON values "
+            "(oktoscripts/scripts/arguments.py)",
+        }
+    ),
+]
 
 # -- scripts and versions --------------------------------------------------------
 
@@ -121,7 +139,8 @@ class VersionSave(Request):
     content: StrictStr
     message: StrictStr = ""
     base_version: StrictInt | None = Field(
-        None, description="refuse (409) if another version was saved after this one")
+        None, description="refuse (409) if another version was saved after this one"
+    )
 
 
 class CheckRequest(Request):
@@ -142,8 +161,9 @@ class CheckResult(Schema):
 
 
 class Bindings(Schema):
-    bindings: list[dict[str, Any]] = Field(description="the Lua API functions, as the editor "
-                                                       "uses them (name, params, returns, doc)")
+    bindings: list[dict[str, Any]] = Field(
+        description="the Lua API functions, as the editor uses them (name, params, returns, doc)"
+    )
 
 
 # -- runs ------------------------------------------------------------------------
@@ -153,21 +173,30 @@ class RunRequest(Request):
     script_id: StrictInt
     version: StrictInt | None = Field(None, description="a version number; null: latest saved")
     args: Args = None
-    run_id: UUID | None = Field(None, description="an id chosen by the caller, to open the "
-                                                  "run's console before it starts")
-    code: StrictStr | None = Field(None, max_length=1_000_000,
-                                   description="unsaved text to run as a draft of the script "
-                                               "(kept with the run, no version made; needs "
-                                               "the edit capability too); with it, no version")
-    mode: Literal["run", "plan"] = Field("run", description="plan: reads go to the devices, "
-                                         "writes are planned (not made); see /runs/{id}/plan")
-    debug: StrictBool = Field(False, description="a debug run: it waits for the IDE's debugger "
-                                                 "(README \"Debugger\")")
+    run_id: UUID | None = Field(
+        None, description="an id chosen by the caller, to open the run's console before it starts"
+    )
+    code: StrictStr | None = Field(
+        None,
+        max_length=1_000_000,
+        description="unsaved text to run as a draft of the script "
+        "(kept with the run, no version made; needs "
+        "the edit capability too); with it, no version",
+    )
+    mode: Literal["run", "plan"] = Field(
+        "run",
+        description="plan: reads go to the devices, "
+        "writes are planned (not made); see /runs/{id}/plan",
+    )
+    debug: StrictBool = Field(
+        False, description='a debug run: it waits for the IDE\'s debugger (README "Debugger")'
+    )
 
 
 class BreakpointsBody(Request):
-    breakpoints: list[dict] = Field(description="[{line, condition?, hit?, log?}] (README "
-                                                "\"Debugger\")")
+    breakpoints: list[dict] = Field(
+        description='[{line, condition?, hit?, log?}] (README "Debugger")'
+    )
 
 
 class RunOut(Schema):
@@ -186,21 +215,24 @@ class RunOut(Schema):
     finished: Time
     error: dict[str, Json] | None
     metrics: dict[str, Json] | None
-    mode: Literal["run", "plan", "apply"] = Field(description="plan: writes planned, not made; "
-                                                  "apply: applies the plan of run plan_of")
+    mode: Literal["run", "plan", "apply"] = Field(
+        description="plan: writes planned, not made; apply: applies the plan of run plan_of"
+    )
     plan_of: str | None
 
 
 class ReplayRequest(Request):
-    version: StrictInt | None = Field(None, description="another version of the run's script "
-                                                        "to replay (default: the run's own)")
+    version: StrictInt | None = Field(
+        None, description="another version of the run's script to replay (default: the run's own)"
+    )
 
 
 class PlanOut(Schema):
     run_id: str
     status: str
-    plan: dict[str, Json] | None = Field(description="per device, each planned call with its "
-                                         "changes (before, after) and script line")
+    plan: dict[str, Json] | None = Field(
+        description="per device, each planned call with its changes (before, after) and script line"
+    )
     summary: dict[str, int]
     applications: list[str] = Field(description="the runs that applied it")
 
@@ -285,8 +317,9 @@ class Device(Schema):
     first_seen: Time
     offline_at: Time
     params: dict[str, Json]
-    cwmp_details: dict[str, Json] | None = Field(None, description="a CWMP device's session "
-                                                 "facts (never a password)")
+    cwmp_details: dict[str, Json] | None = Field(
+        None, description="a CWMP device's session facts (never a password)"
+    )
     usp_details: dict[str, Json] | None = Field(None, description="a USP agent's MTPs")
     twin: bool = Field(False, description="a device twin, simulated from a snapshot")
     twin_of: str = Field("", description="a twin's original device")
@@ -323,8 +356,10 @@ class DeviceFilter(Request):
     protocol: Literal["cwmp", "usp"] | None = None
     text: StrictStr | None = Field(None, description="part of the serial or alias")
     twins: Literal["exclude", "include", "only"] | None = Field(
-        None, description="device twins: left out (exclude, the default), with the real "
-                          "devices (include), or alone (only)")
+        None,
+        description="device twins: left out (exclude, the default), with the real "
+        "devices (include), or alone (only)",
+    )
 
 
 # -- automations ---------------------------------------------------------------------
@@ -438,8 +473,10 @@ class BulkWave(Schema):
 class BulkOut(ScriptBound):
     id: int
     name: str
-    status: str = Field(description="approval (awaiting a second person), running, paused, "
-                                    "stopping, stopped or finished")
+    status: str = Field(
+        description="approval (awaiting a second person), running, paused, "
+        "stopping, stopped or finished"
+    )
     device_filter: dict[str, Json]
     serial_arg: str
     concurrency: int
@@ -475,19 +512,24 @@ class BulkCreate(ScriptTarget):
     concurrency: StrictInt = 10
     serial_arg: StrictStr = "serial"
     name: StrictStr = ""
-    mode: Literal["run", "plan"] = Field("run", description="plan: every device's run plans "
-                                         "its writes; then POST /bulk-runs/{id}/apply")
+    mode: Literal["run", "plan"] = Field(
+        "run",
+        description="plan: every device's run plans its writes; then POST /bulk-runs/{id}/apply",
+    )
     canary: StrictInt = Field(0, description="the first N devices run first, as wave 0")
     wave_size: StrictInt = Field(0, description="devices per wave after the canary")
     wave_percent: StrictInt = Field(0, description="or: percent of the devices per wave")
     wave_pause_s: StrictInt = Field(0, description="seconds between waves")
     failure_threshold: float | None = Field(
-        None, description="percent of a wave's devices failing that stops the bulk run")
+        None, description="percent of a wave's devices failing that stops the bulk run"
+    )
 
 
 class RolloutPolicyOut(Schema):
-    approval_above: int | None = Field(description="bulk runs over more devices than this "
-                                                   "need a second person's approval; null: none")
+    approval_above: int | None = Field(
+        description="bulk runs over more devices than this "
+        "need a second person's approval; null: none"
+    )
     updated: Time
     updated_by: str | None
 
@@ -560,8 +602,11 @@ class DeploymentCreate(ScriptTarget):
 
 class TwinRequest(Request):
     source: StrictStr = Field(description="the device to twin (serial or Endpoint ID)")
-    name: StrictStr | None = Field(None, description="the twin's serial (default: the device's "
-                                               "serial + '~twin', a USP Endpoint ID + '-twin')")
+    name: StrictStr | None = Field(
+        None,
+        description="the twin's serial (default: the device's "
+        "serial + '~twin', a USP Endpoint ID + '-twin')",
+    )
 
 
 class TwinReset(Request):

@@ -68,55 +68,97 @@ def list_scripts(request: HttpRequest, filters: Query[ScriptFilters]) -> dict:
     return {"scripts": [script_json(s) for s in qs[:1000]]}
 
 
-@router.post("/scripts", response={201: ScriptOut}, summary="Create a script (and its version 1)",
-             **EDIT)
+@router.post(
+    "/scripts", response={201: ScriptOut}, summary="Create a script (and its version 1)", **EDIT
+)
 def create_script(request: HttpRequest, body: ScriptCreate) -> Status:
-    script = _edited(editing.create_script, request.user, body.name, body.content,
-                     folder=body.folder, tags=body.tags, description=body.description,
-                     message=body.message or "Created")
+    script = _edited(
+        editing.create_script,
+        request.user,
+        body.name,
+        body.content,
+        folder=body.folder,
+        tags=body.tags,
+        description=body.description,
+        message=body.message or "Created",
+    )
     return Status(201, script_json(_script(script.pk)))
 
 
-@router.get("/scripts/{int:script_id}", response=ScriptDetail,
-            summary="A script with its current content", **READ)
+@router.get(
+    "/scripts/{int:script_id}",
+    response=ScriptDetail,
+    summary="A script with its current content",
+    **READ,
+)
 def get_script(request: HttpRequest, script_id: int) -> dict:
     script = _script(script_id)
     return {**script_json(script), "content": script.latest.content if script.latest else ""}
 
 
-@router.patch("/scripts/{int:script_id}", response=ScriptOut,
-              summary="Rename, move to a folder, retag; runtime and limits", **EDIT)
+@router.patch(
+    "/scripts/{int:script_id}",
+    response=ScriptOut,
+    summary="Rename, move to a folder, retag; runtime and limits",
+    **EDIT,
+)
 def update_script(request: HttpRequest, script_id: int, body: ScriptChange) -> dict:
-    _edited(editing.update_script, request.user, _script(script_id), name=body.name,
-            folder=body.folder, tags=body.tags, description=body.description,
-            runtime=body.runtime, limits=body.limits)
+    _edited(
+        editing.update_script,
+        request.user,
+        _script(script_id),
+        name=body.name,
+        folder=body.folder,
+        tags=body.tags,
+        description=body.description,
+        runtime=body.runtime,
+        limits=body.limits,
+    )
     return script_json(_script(script_id))
 
 
-@router.delete("/scripts/{int:script_id}", response=ScriptOut,
-               summary="Delete a script (versions and runs are kept; restorable)", **EDIT)
+@router.delete(
+    "/scripts/{int:script_id}",
+    response=ScriptOut,
+    summary="Delete a script (versions and runs are kept; restorable)",
+    **EDIT,
+)
 def delete_script(request: HttpRequest, script_id: int) -> dict:
     editing.delete_script(request.user, _script(script_id))
     return script_json(_script(script_id))
 
 
-@router.post("/scripts/{int:script_id}/undelete", response=ScriptOut,
-             summary="Restore a deleted script", **EDIT)
+@router.post(
+    "/scripts/{int:script_id}/undelete",
+    response=ScriptOut,
+    summary="Restore a deleted script",
+    **EDIT,
+)
 def undelete_script(request: HttpRequest, script_id: int) -> dict:
     editing.undelete_script(request.user, _script(script_id))
     return script_json(_script(script_id))
 
 
-@router.get("/scripts/{int:script_id}/versions", response=VersionList, tags=["versions"],
-            summary="The versions of a script, newest first", **READ)
+@router.get(
+    "/scripts/{int:script_id}/versions",
+    response=VersionList,
+    tags=["versions"],
+    summary="The versions of a script, newest first",
+    **READ,
+)
 def list_versions(request: HttpRequest, script_id: int) -> dict:
     script = _script(script_id)
     rows = ScriptVersion.objects.filter(script=script).select_related("author").defer("content")
     return {"versions": [version_json(v, content=False) for v in rows[:1000]]}
 
 
-@router.post("/scripts/{int:script_id}/versions", response={201: VersionOut}, tags=["versions"],
-             summary="Save new content as a new version", **EDIT)
+@router.post(
+    "/scripts/{int:script_id}/versions",
+    response={201: VersionOut},
+    tags=["versions"],
+    summary="Save new content as a new version",
+    **EDIT,
+)
 def save_version(request: HttpRequest, script_id: int, body: VersionSave) -> Status:
     script = _script(script_id)
     base, latest = body.base_version, script.latest
@@ -128,17 +170,27 @@ def save_version(request: HttpRequest, script_id: int, body: VersionSave) -> Sta
     return Status(201, version_json(version, content=False))
 
 
-@router.get("/scripts/{int:script_id}/versions/{int:number}", response=VersionDetail,
-            tags=["versions"], summary="One version with its content", **READ)
+@router.get(
+    "/scripts/{int:script_id}/versions/{int:number}",
+    response=VersionDetail,
+    tags=["versions"],
+    summary="One version with its content",
+    **READ,
+)
 def get_version(request: HttpRequest, script_id: int, number: int) -> dict:
-    version = get_object_or_404(ScriptVersion.objects.select_related("author"),
-                                script_id=script_id, number=number)
+    version = get_object_or_404(
+        ScriptVersion.objects.select_related("author"), script_id=script_id, number=number
+    )
     return version_json(version)
 
 
-@router.post("/scripts/{int:script_id}/versions/{int:number}/restore",
-             response={201: VersionOut}, tags=["versions"],
-             summary="Restore a version (makes a new version)", **EDIT)
+@router.post(
+    "/scripts/{int:script_id}/versions/{int:number}/restore",
+    response={201: VersionOut},
+    tags=["versions"],
+    summary="Restore a version (makes a new version)",
+    **EDIT,
+)
 def restore_version(request: HttpRequest, script_id: int, number: int) -> Status:
     script = _script(script_id)
     get_object_or_404(ScriptVersion, script=script, number=number)
@@ -146,9 +198,13 @@ def restore_version(request: HttpRequest, script_id: int, number: int) -> Status
     return Status(201, version_json(version, content=False))
 
 
-@editor.post("/check", response=CheckResult, summary="Syntax check and lint of Lua source",
-             auth=Access(Capability.READ, (MAX_CHECK_BODY, TOO_LONG)),
-             openapi_extra=READ["openapi_extra"])
+@editor.post(
+    "/check",
+    response=CheckResult,
+    summary="Syntax check and lint of Lua source",
+    auth=Access(Capability.READ, (MAX_CHECK_BODY, TOO_LONG)),
+    openapi_extra=READ["openapi_extra"],
+)
 async def check(request: HttpRequest, body: CheckRequest) -> dict:
     """The editor's live check, in the checker process (ide/checking.py): a large
     or slow source never holds up other requests."""
@@ -169,14 +225,24 @@ def bindings(request: HttpRequest) -> dict:
 RUN = needs(Capability.RUN)
 
 
-@router.get("/scripts/{int:script_id}/breakpoints", response=BreakpointsBody,
-            tags=["debugger"], summary="Your debugger breakpoints in a script", **RUN)
+@router.get(
+    "/scripts/{int:script_id}/breakpoints",
+    response=BreakpointsBody,
+    tags=["debugger"],
+    summary="Your debugger breakpoints in a script",
+    **RUN,
+)
 def get_breakpoints(request: HttpRequest, script_id: int) -> dict:
     return {"breakpoints": Breakpoints.of(request.user, _script(script_id).pk)}
 
 
-@router.put("/scripts/{int:script_id}/breakpoints", response=BreakpointsBody,
-            tags=["debugger"], summary="Replace your debugger breakpoints in a script", **RUN)
+@router.put(
+    "/scripts/{int:script_id}/breakpoints",
+    response=BreakpointsBody,
+    tags=["debugger"],
+    summary="Replace your debugger breakpoints in a script",
+    **RUN,
+)
 def put_breakpoints(request: HttpRequest, script_id: int, body: BreakpointsBody) -> dict:
     script = _script(script_id)
     if len(body.breakpoints) > Breakpoints.MAX:

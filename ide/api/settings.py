@@ -13,14 +13,22 @@ from oktoscripts.scripts import platform_settings
 router = Router(tags=["settings"])
 
 
-@router.get("/settings", response=SettingsOut,
-            summary="Platform settings: default run limits and runtime", **needs(Capability.READ))
+@router.get(
+    "/settings",
+    response=SettingsOut,
+    summary="Platform settings: default run limits and runtime",
+    **needs(Capability.READ),
+)
 def get_settings(request: HttpRequest) -> dict:
     return platform_settings.as_json()
 
 
-@router.put("/settings", response=SettingsChanged, summary="Change platform settings (Admin only)",
-            **needs(Capability.ADMIN))
+@router.put(
+    "/settings",
+    response=SettingsChanged,
+    summary="Change platform settings (Admin only)",
+    **needs(Capability.ADMIN),
+)
 def put_settings(request: HttpRequest, body: SettingsChange) -> dict:
     try:
         changes = platform_settings.update(request.user, body.limits, body.default_runtime)

@@ -35,10 +35,17 @@ def _db() -> Any:
 
 
 def twin_json(doc: dict) -> dict:
-    return {"serial": doc["_id"], "source": doc["source"], "protocol": doc["protocol"],
-            "state": doc["state"], "snapshot": doc.get("snapshot"),
-            "error": doc.get("error") or "", "requested_by": doc.get("requested_by") or "",
-            "created_at": iso(doc.get("created_at")), "updated_at": iso(doc.get("updated_at"))}
+    return {
+        "serial": doc["_id"],
+        "source": doc["source"],
+        "protocol": doc["protocol"],
+        "state": doc["state"],
+        "snapshot": doc.get("snapshot"),
+        "error": doc.get("error") or "",
+        "requested_by": doc.get("requested_by") or "",
+        "created_at": iso(doc.get("created_at")),
+        "updated_at": iso(doc.get("updated_at")),
+    }
 
 
 def _call(action: Any, *args: Any, **kwargs: Any) -> Any:
@@ -50,11 +57,16 @@ def _call(action: Any, *args: Any, **kwargs: Any) -> Any:
         raise ApiError(str(exc), 409) from None
 
 
-@router.post("/twins", response={202: TwinOut},
-             summary="Make a twin of a device (the twin host snapshots and starts it)", **RUN)
+@router.post(
+    "/twins",
+    response={202: TwinOut},
+    summary="Make a twin of a device (the twin host snapshots and starts it)",
+    **RUN,
+)
 def create_twin(request: HttpRequest, body: TwinRequest) -> Any:
-    doc = _call(store.request, _db(), body.source, name=body.name or None,
-                by=request.user.get_username())
+    doc = _call(
+        store.request, _db(), body.source, name=body.name or None, by=request.user.get_username()
+    )
     audit.record(request.user, "twin.create", doc["_id"], source=body.source)
     return 202, twin_json(doc)
 
@@ -69,16 +81,19 @@ def get_twin(request: HttpRequest, serial: str) -> dict:
     return twin_json(_call(store.get, _db(), serial))
 
 
-@router.post("/twin-resets", response=TwinOut,
-             summary="Put a twin back to its snapshot", **RUN)
+@router.post("/twin-resets", response=TwinOut, summary="Put a twin back to its snapshot", **RUN)
 def reset_twin(request: HttpRequest, body: TwinReset) -> dict:
     doc = _call(store.reset, _db(), body.serial)
     audit.record(request.user, "twin.reset", body.serial)
     return twin_json(doc)
 
 
-@router.delete("/twins/{serial:serial}", response=TwinOut,
-               summary="Stop a twin and forget its device (its snapshots stay)", **RUN)
+@router.delete(
+    "/twins/{serial:serial}",
+    response=TwinOut,
+    summary="Stop a twin and forget its device (its snapshots stay)",
+    **RUN,
+)
 def delete_twin(request: HttpRequest, serial: str) -> dict:
     db = _db()
     doc = _call(store.get, db, serial)
@@ -87,11 +102,24 @@ def delete_twin(request: HttpRequest, serial: str) -> dict:
     return twin_json(doc)
 
 
-@router.get("/snapshots", response=SnapshotList,
-            summary="The snapshots taken of a device, newest first", **READ)
+@router.get(
+    "/snapshots",
+    response=SnapshotList,
+    summary="The snapshots taken of a device, newest first",
+    **READ,
+)
 def list_snapshots(request: HttpRequest, serial: str) -> dict:
     docs = _call(store.snapshots, _db(), serial)
-    return {"results": [{"serial": d["serial"], "version": d["version"],
-                         "protocol": d["protocol"], "taken_at": iso(d.get("taken_at")),
-                         "parameters": d.get("parameters", 0), "identity": d.get("identity")
-                         or {}} for d in docs]}
+    return {
+        "results": [
+            {
+                "serial": d["serial"],
+                "version": d["version"],
+                "protocol": d["protocol"],
+                "taken_at": iso(d.get("taken_at")),
+                "parameters": d.get("parameters", 0),
+                "identity": d.get("identity") or {},
+            }
+            for d in docs
+        ]
+    }

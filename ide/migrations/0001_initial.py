@@ -7,7 +7,6 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
@@ -16,80 +15,168 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name='ApiToken',
+            name="ApiToken",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=100)),
-                ('key_hash', models.CharField(max_length=64, unique=True)),
-                ('hint', models.CharField(max_length=12)),
-                ('created', models.DateTimeField(default=django.utils.timezone.now)),
-                ('last_used', models.DateTimeField(blank=True, null=True)),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='api_tokens', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=100)),
+                ("key_hash", models.CharField(max_length=64, unique=True)),
+                ("hint", models.CharField(max_length=12)),
+                ("created", models.DateTimeField(default=django.utils.timezone.now)),
+                ("last_used", models.DateTimeField(blank=True, null=True)),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="api_tokens",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='AuditEvent',
+            name="AuditEvent",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('created', models.DateTimeField(db_index=True, default=django.utils.timezone.now)),
-                ('actor_name', models.CharField(max_length=150)),
-                ('action', models.CharField(db_index=True, max_length=60)),
-                ('target', models.CharField(blank=True, default='', max_length=300)),
-                ('details', models.JSONField(blank=True, default=dict)),
-                ('actor', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("created", models.DateTimeField(db_index=True, default=django.utils.timezone.now)),
+                ("actor_name", models.CharField(max_length=150)),
+                ("action", models.CharField(db_index=True, max_length=60)),
+                ("target", models.CharField(blank=True, default="", max_length=300)),
+                ("details", models.JSONField(blank=True, default=dict)),
+                (
+                    "actor",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created', '-id'],
+                "ordering": ["-created", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='Script',
+            name="Script",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=200, unique=True)),
-                ('folder', models.CharField(blank=True, db_index=True, default='', max_length=200)),
-                ('tags', models.CharField(blank=True, default='', help_text='space-separated', max_length=400)),
-                ('description', models.CharField(blank=True, default='', max_length=500)),
-                ('runtime', models.CharField(choices=[('lua51', 'Lua 5.1'), ('luajit', 'LuaJIT')], default='lua51', max_length=10)),
-                ('deleted', models.BooleanField(default=False)),
-                ('deleted_at', models.DateTimeField(blank=True, null=True)),
-                ('created', models.DateTimeField(default=django.utils.timezone.now)),
-                ('updated', models.DateTimeField(default=django.utils.timezone.now)),
-                ('created_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=200, unique=True)),
+                ("folder", models.CharField(blank=True, db_index=True, default="", max_length=200)),
+                (
+                    "tags",
+                    models.CharField(
+                        blank=True, default="", help_text="space-separated", max_length=400
+                    ),
+                ),
+                ("description", models.CharField(blank=True, default="", max_length=500)),
+                (
+                    "runtime",
+                    models.CharField(
+                        choices=[("lua51", "Lua 5.1"), ("luajit", "LuaJIT")],
+                        default="lua51",
+                        max_length=10,
+                    ),
+                ),
+                ("deleted", models.BooleanField(default=False)),
+                ("deleted_at", models.DateTimeField(blank=True, null=True)),
+                ("created", models.DateTimeField(default=django.utils.timezone.now)),
+                ("updated", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['folder', 'name'],
-                'permissions': [('read', 'Read scripts, runs and devices'), ('edit_scripts', 'Create and edit scripts'), ('run_scripts', 'Run and cancel scripts'), ('administer', 'Manage users, roles, device credentials and settings')],
-                'default_permissions': (),
+                "ordering": ["folder", "name"],
+                "permissions": [
+                    ("read", "Read scripts, runs and devices"),
+                    ("edit_scripts", "Create and edit scripts"),
+                    ("run_scripts", "Run and cancel scripts"),
+                    ("administer", "Manage users, roles, device credentials and settings"),
+                ],
+                "default_permissions": (),
             },
         ),
         migrations.CreateModel(
-            name='ScriptVersion',
+            name="ScriptVersion",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('number', models.PositiveIntegerField()),
-                ('content', models.TextField()),
-                ('sha256', models.CharField(max_length=64)),
-                ('message', models.CharField(blank=True, default='', max_length=500)),
-                ('created', models.DateTimeField(default=django.utils.timezone.now)),
-                ('author', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('script', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='versions', to='ide.script')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("number", models.PositiveIntegerField()),
+                ("content", models.TextField()),
+                ("sha256", models.CharField(max_length=64)),
+                ("message", models.CharField(blank=True, default="", max_length=500)),
+                ("created", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "author",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "script",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="versions",
+                        to="ide.script",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['script', '-number'],
+                "ordering": ["script", "-number"],
             },
         ),
         migrations.AddField(
-            model_name='script',
-            name='latest',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='ide.scriptversion'),
+            model_name="script",
+            name="latest",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="+",
+                to="ide.scriptversion",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='scriptversion',
-            constraint=models.UniqueConstraint(fields=('script', 'number'), name='version_number_unique'),
+            model_name="scriptversion",
+            constraint=models.UniqueConstraint(
+                fields=("script", "number"), name="version_number_unique"
+            ),
         ),
         migrations.AddIndex(
-            model_name='script',
-            index=models.Index(fields=['deleted', 'folder', 'name'], name='ide_script_deleted_6e2750_idx'),
+            model_name="script",
+            index=models.Index(
+                fields=["deleted", "folder", "name"], name="ide_script_deleted_6e2750_idx"
+            ),
         ),
     ]

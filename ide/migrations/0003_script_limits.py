@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('ide', '0002_roles'),
+        ("ide", "0002_roles"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='script',
-            name='limits',
+            model_name="script",
+            name="limits",
             field=models.JSONField(blank=True, default=dict),
         ),
     ]

@@ -6,28 +6,48 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('ide', '0003_script_limits'),
+        ("ide", "0003_script_limits"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='PlatformSettings',
+            name="PlatformSettings",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('instructions', models.BigIntegerField(blank=True, null=True)),
-                ('memory_bytes', models.BigIntegerField(blank=True, null=True)),
-                ('wall_seconds', models.FloatField(blank=True, null=True)),
-                ('output_bytes', models.BigIntegerField(blank=True, null=True)),
-                ('default_runtime', models.CharField(choices=[('lua51', 'Lua 5.1'), ('luajit', 'LuaJIT')], default='lua51', max_length=10)),
-                ('updated', models.DateTimeField(blank=True, null=True)),
-                ('updated_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("instructions", models.BigIntegerField(blank=True, null=True)),
+                ("memory_bytes", models.BigIntegerField(blank=True, null=True)),
+                ("wall_seconds", models.FloatField(blank=True, null=True)),
+                ("output_bytes", models.BigIntegerField(blank=True, null=True)),
+                (
+                    "default_runtime",
+                    models.CharField(
+                        choices=[("lua51", "Lua 5.1"), ("luajit", "LuaJIT")],
+                        default="lua51",
+                        max_length=10,
+                    ),
+                ),
+                ("updated", models.DateTimeField(blank=True, null=True)),
+                (
+                    "updated_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'platform settings',
-                'verbose_name_plural': 'platform settings',
+                "verbose_name": "platform settings",
+                "verbose_name_plural": "platform settings",
             },
         ),
     ]

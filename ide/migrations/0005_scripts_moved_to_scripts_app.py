@@ -5,11 +5,10 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('ide', '0004_platform_settings'),
-        ('automations', '0004_scripts_in_scripts_app'),
-        ('runs', '0005_script_version_in_scripts_app'),
+        ("ide", "0004_platform_settings"),
+        ("automations", "0004_scripts_in_scripts_app"),
+        ("runs", "0005_script_version_in_scripts_app"),
     ]
 
     operations = [
@@ -17,36 +16,36 @@ class Migration(migrations.Migration):
             database_operations=[],
             state_operations=[
                 migrations.RemoveField(
-                    model_name='platformsettings',
-                    name='updated_by',
+                    model_name="platformsettings",
+                    name="updated_by",
                 ),
                 migrations.RemoveField(
-                    model_name='script',
-                    name='created_by',
+                    model_name="script",
+                    name="created_by",
                 ),
                 migrations.RemoveField(
-                    model_name='script',
-                    name='latest',
+                    model_name="script",
+                    name="latest",
                 ),
                 migrations.RemoveField(
-                    model_name='scriptversion',
-                    name='script',
+                    model_name="scriptversion",
+                    name="script",
                 ),
                 migrations.RemoveField(
-                    model_name='scriptversion',
-                    name='author',
+                    model_name="scriptversion",
+                    name="author",
                 ),
                 migrations.DeleteModel(
-                    name='AuditEvent',
+                    name="AuditEvent",
                 ),
                 migrations.DeleteModel(
-                    name='PlatformSettings',
+                    name="PlatformSettings",
                 ),
                 migrations.DeleteModel(
-                    name='Script',
+                    name="Script",
                 ),
-                    migrations.DeleteModel(
-                    name='ScriptVersion',
+                migrations.DeleteModel(
+                    name="ScriptVersion",
                 ),
             ],
         ),

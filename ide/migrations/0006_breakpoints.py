@@ -7,25 +7,47 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('ide', '0005_scripts_moved_to_scripts_app'),
-        ('scripts', '0002_luajit_default'),
+        ("ide", "0005_scripts_moved_to_scripts_app"),
+        ("scripts", "0002_luajit_default"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Breakpoints',
+            name="Breakpoints",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('points', models.JSONField(default=list)),
-                ('updated', models.DateTimeField(default=django.utils.timezone.now)),
-                ('script', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='scripts.script')),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='breakpoints', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("points", models.JSONField(default=list)),
+                ("updated", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "script",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="scripts.script",
+                    ),
+                ),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="breakpoints",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'constraints': [models.UniqueConstraint(fields=('user', 'script'), name='breakpoints_user_script')],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("user", "script"), name="breakpoints_user_script"
+                    )
+                ],
             },
         ),
     ]

@@ -15,10 +15,14 @@ from oktoscripts.scripts import audit
 
 @requires(Capability.READ)
 def tokens(request: HttpRequest) -> HttpResponse:
-    return render(request, "ide/tokens.html", {
-        "tokens": ApiToken.objects.filter(user=request.user).order_by("-created"),
-        "new_token": request.session.pop("new_token", None),
-    })
+    return render(
+        request,
+        "ide/tokens.html",
+        {
+            "tokens": ApiToken.objects.filter(user=request.user).order_by("-created"),
+            "new_token": request.session.pop("new_token", None),
+        },
+    )
 
 
 @requires(Capability.READ)

@@ -35,19 +35,38 @@ def audit_log(request: HttpRequest) -> HttpResponse:
     rows = list(qs.order_by("-id")[: PAGE_SIZE + 1])
     query = request.GET.copy()
     query.pop("before", None)
-    return render(request, "ide/audit.html", {
-        "events": rows[:PAGE_SIZE],
-        "next_before": rows[PAGE_SIZE - 1].pk if len(rows) > PAGE_SIZE else None,
-        "action": action, "actor": actor, "target": target, "query": query.urlencode(),
-        "actions": ["script.", "run.", "role.", "credential.", "token.", "device.",
-                    "settings.", "sign-in"],
-    })
+    return render(
+        request,
+        "ide/audit.html",
+        {
+            "events": rows[:PAGE_SIZE],
+            "next_before": rows[PAGE_SIZE - 1].pk if len(rows) > PAGE_SIZE else None,
+            "action": action,
+            "actor": actor,
+            "target": target,
+            "query": query.urlencode(),
+            "actions": [
+                "script.",
+                "run.",
+                "role.",
+                "credential.",
+                "token.",
+                "device.",
+                "settings.",
+                "sign-in",
+            ],
+        },
+    )
 
 
 @requires(Capability.ADMIN)
 def users(request: HttpRequest) -> HttpResponse:
-    people = (get_user_model().objects.order_by("username").prefetch_related("groups")
-              .select_related("external_identity"))
+    people = (
+        get_user_model()
+        .objects.order_by("username")
+        .prefetch_related("groups")
+        .select_related("external_identity")
+    )
     rows = [{"user": u, "role": role_of(u), "signs_in_with": _signs_in_with(u)} for u in people]
     return render(request, "ide/users.html", {"rows": rows, "roles": list(ROLES)})
 

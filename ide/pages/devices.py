@@ -34,7 +34,8 @@ def device_list(request: HttpRequest) -> HttpResponse:
     page = page_number(g)
     filters = DeviceFilter(
         status=int(status) if status in ("0", "1", "2") else None,
-        vendor=g.get("vendor") or None, product_class=g.get("product_class") or None,
+        vendor=g.get("vendor") or None,
+        product_class=g.get("product_class") or None,
         protocol=g.get("protocol") if g.get("protocol") in ("cwmp", "usp") else None,
         text=g.get("q") or None,
     )
@@ -51,24 +52,42 @@ def device_list(request: HttpRequest) -> HttpResponse:
     rows = []
     for doc in devices:
         d = lua_table(doc)
-        rows.append({
-            "serial": d["sn"], "alias": d["alias"], "vendor": d["vendor"], "model": d["model"],
-            "product_class": d["product_class"], "version": d["version"],
-            "status": STATUS_NAMES.get(d["status"], "offline"),
-            "protocols": [p for p in ("cwmp", "usp") if d[p]], "twin": d["twin"],
-            "last_seen": parse_datetime(d["last_seen"]) if d["last_seen"] else None,
-        })
+        rows.append(
+            {
+                "serial": d["sn"],
+                "alias": d["alias"],
+                "vendor": d["vendor"],
+                "model": d["model"],
+                "product_class": d["product_class"],
+                "version": d["version"],
+                "status": STATUS_NAMES.get(d["status"], "offline"),
+                "protocols": [p for p in ("cwmp", "usp") if d[p]],
+                "twin": d["twin"],
+                "last_seen": parse_datetime(d["last_seen"]) if d["last_seen"] else None,
+            }
+        )
     query = g.copy()
     query.pop("page", None)
-    return render(request, "ide/device_list.html", {
-        "devices": rows, "total": total, "page": page, "error": error,
-        "has_next": page * PAGE_SIZE < total, "query": query.urlencode(),
-        "vendors": sorted(k for k in counts.get("vendor", {}) if k),
-        "product_classes": sorted(k for k in counts.get("product_class", {}) if k),
-        "status_counts": {STATUS_NAMES[int(k)]: v for k, v in counts.get("status", {}).items()
-                          if k.isdigit() and int(k) in STATUS_NAMES},
-        "f": {k: g.get(k, "") for k in ("q", "status", "vendor", "product_class", "protocol")},
-    })
+    return render(
+        request,
+        "ide/device_list.html",
+        {
+            "devices": rows,
+            "total": total,
+            "page": page,
+            "error": error,
+            "has_next": page * PAGE_SIZE < total,
+            "query": query.urlencode(),
+            "vendors": sorted(k for k in counts.get("vendor", {}) if k),
+            "product_classes": sorted(k for k in counts.get("product_class", {}) if k),
+            "status_counts": {
+                STATUS_NAMES[int(k)]: v
+                for k, v in counts.get("status", {}).items()
+                if k.isdigit() and int(k) in STATUS_NAMES
+            },
+            "f": {k: g.get(k, "") for k in ("q", "status", "vendor", "product_class", "protocol")},
+        },
+    )
 
 
 @requires(Capability.READ)
@@ -83,19 +102,29 @@ def device_detail(request: HttpRequest, serial: str) -> HttpResponse:
         raise Http404("no such device")
     device = api_json(doc)
     params = sorted((device.get("params") or {}).items())
-    runs = list(Run.objects.filter(trigger__contains=serial)
-                .only("id", "script_name", "status", "created", "trigger")[:20])
+    runs = list(
+        Run.objects.filter(trigger__contains=serial).only(
+            "id", "script_name", "status", "created", "trigger"
+        )[:20]
+    )
     cwmp = device.get("cwmp_details") or {}
     twin = _twin_of(serial) if device["twin"] else None
-    return render(request, "ide/device.html", {
-        "twin": twin, "twins": [] if device["twin"] else _twins_of(serial),
-        "device": device, "params": params, "runs": runs,
-        "status": STATUS_NAMES.get(device.get("status"), "offline"),
-        "events": cwmp.get("last_events") or [],
-        "record_json": json.dumps(device, indent=2, default=str),
-        "serial": serial,
-        "firmware": _firmware_names() if device.get("cwmp") else [],
-    })
+    return render(
+        request,
+        "ide/device.html",
+        {
+            "twin": twin,
+            "twins": [] if device["twin"] else _twins_of(serial),
+            "device": device,
+            "params": params,
+            "runs": runs,
+            "status": STATUS_NAMES.get(device.get("status"), "offline"),
+            "events": cwmp.get("last_events") or [],
+            "record_json": json.dumps(device, indent=2, default=str),
+            "serial": serial,
+            "firmware": _firmware_names() if device.get("cwmp") else [],
+        },
+    )
 
 
 def _firmware_names() -> list[str]:
@@ -147,9 +176,12 @@ def device_operation(request: HttpRequest, serial: str) -> HttpResponse:
         args["file"] = request.POST.get("file", "")
     try:
         code = script(operation, lua_table({**doc, "serial": serial}))
-        run = start_run(Source.file(f"{OPERATIONS[operation]} {serial}", code), user=request.user,
-                        args=args, origin=Origin(Run.StartedBy.USER, f"device {serial}: "
-                                                 f"{OPERATIONS[operation].lower()}"))
+        run = start_run(
+            Source.file(f"{OPERATIONS[operation]} {serial}", code),
+            user=request.user,
+            args=args,
+            origin=Origin(Run.StartedBy.USER, f"device {serial}: {OPERATIONS[operation].lower()}"),
+        )
     except (OperationError, ValueError, RunQueueError) as exc:
         messages.error(request, str(exc))
         return redirect("device", serial=serial)

@@ -33,10 +33,16 @@ def file_list(request: HttpRequest) -> HttpResponse:
         files = _store().list()
     except Exception as exc:  # noqa: BLE001 - MongoDB down: say so, keep the page
         files, error = [], f"The device database cannot be reached: {exc}"
-    return render(request, "ide/files.html", {
-        "files": files, "error": error, "file_types": FILE_TYPES,
-        "may_upload": can(request.user, Capability.RUN),
-    })
+    return render(
+        request,
+        "ide/files.html",
+        {
+            "files": files,
+            "error": error,
+            "file_types": FILE_TYPES,
+            "may_upload": can(request.user, Capability.RUN),
+        },
+    )
 
 
 @requires(Capability.RUN)
@@ -50,15 +56,25 @@ def file_upload(request: HttpRequest) -> HttpResponse:
         messages.error(request, "Choose a file to upload.")
         return redirect("files")
     try:
-        stored = _store().put(name, upload.read(), request.POST.get("file_type", ""),
-                              request.user.get_username())
+        stored = _store().put(
+            name, upload.read(), request.POST.get("file_type", ""), request.user.get_username()
+        )
     except FileStoreError as exc:
         messages.error(request, str(exc))
         return redirect("files")
-    audit.record(request.user, "file.upload", stored.name, size=stored.size,
-                 sha256=stored.sha256, file_type=stored.file_type)
-    messages.success(request, f"Stored “{stored.name}” ({stored.size} bytes): download it "
-                              f"with the URL store:{stored.name}.")
+    audit.record(
+        request.user,
+        "file.upload",
+        stored.name,
+        size=stored.size,
+        sha256=stored.sha256,
+        file_type=stored.file_type,
+    )
+    messages.success(
+        request,
+        f"Stored “{stored.name}” ({stored.size} bytes): download it "
+        f"with the URL store:{stored.name}.",
+    )
     return redirect("files")
 
 

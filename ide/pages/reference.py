@@ -15,5 +15,6 @@ from oktoscripts.roles import Capability
 @requires(Capability.READ)
 def reference(request: HttpRequest) -> HttpResponse:
     standard = [{"signature": s, "doc": d} for s, d in LUA_STANDARD.values()]
-    return render(request, "ide/reference.html",
-                  {"ref": api_reference.reference(), "standard": standard})
+    return render(
+        request, "ide/reference.html", {"ref": api_reference.reference(), "standard": standard}
+    )

@@ -39,7 +39,9 @@ def script_list(request: HttpRequest) -> HttpResponse:
     show_deleted = request.GET.get("deleted") == "1"
     scripts_qs = Script.objects.filter(deleted=show_deleted)
     folders = (
-        Script.objects.filter(deleted=False).values("folder").annotate(n=Count("id"))
+        Script.objects.filter(deleted=False)
+        .values("folder")
+        .annotate(n=Count("id"))
         .order_by("folder")
     )
     if q:
@@ -49,29 +51,54 @@ def script_list(request: HttpRequest) -> HttpResponse:
     if folder is not None:
         scripts_qs = scripts_qs.filter(Q(folder=folder) | Q(folder__startswith=folder + "/"))
     if tag:  # tags are one space-separated column: match a whole word
-        scripts_qs = scripts_qs.filter(Q(tags=tag) | Q(tags__startswith=tag + " ")
-                                       | Q(tags__endswith=" " + tag) | Q(tags__contains=f" {tag} "))
+        scripts_qs = scripts_qs.filter(
+            Q(tags=tag)
+            | Q(tags__startswith=tag + " ")
+            | Q(tags__endswith=" " + tag)
+            | Q(tags__contains=f" {tag} ")
+        )
     page = page_number(request.GET)
     # The last run of each listed script: one index seek per row, inside the same query.
     last_runs = Run.objects.filter(script_name=OuterRef("name")).order_by("-created")
     rows = list(
         scripts_qs.select_related("latest", "latest__author")
-        .only("name", "folder", "tags", "description", "updated", "deleted_at",
-              "latest__number", "latest__author__username", "latest__created")
-        .annotate(last_run_status=Subquery(last_runs.values("status")[:1]),
-                  last_run_at=Subquery(last_runs.values("created")[:1]),
-                  last_run_id=Subquery(last_runs.values("id")[:1]))
-        [(page - 1) * PAGE_SIZE: page * PAGE_SIZE + 1]
+        .only(
+            "name",
+            "folder",
+            "tags",
+            "description",
+            "updated",
+            "deleted_at",
+            "latest__number",
+            "latest__author__username",
+            "latest__created",
+        )
+        .annotate(
+            last_run_status=Subquery(last_runs.values("status")[:1]),
+            last_run_at=Subquery(last_runs.values("created")[:1]),
+            last_run_id=Subquery(last_runs.values("id")[:1]),
+        )[(page - 1) * PAGE_SIZE : page * PAGE_SIZE + 1]
     )
     for row in rows:
         row.last_run_label = (row.last_run_status or "").replace("_", " ")
     has_next = len(rows) > PAGE_SIZE
     total = Script.objects.filter(deleted=False).count()
-    return render(request, "ide/script_list.html", {
-        "scripts": rows[:PAGE_SIZE], "folders": folders, "q": q, "folder": folder, "tag": tag,
-        "show_deleted": show_deleted, "page": page, "has_next": has_next, "total": total,
-        "deleted_count": Script.objects.filter(deleted=True).count(),
-    })
+    return render(
+        request,
+        "ide/script_list.html",
+        {
+            "scripts": rows[:PAGE_SIZE],
+            "folders": folders,
+            "q": q,
+            "folder": folder,
+            "tag": tag,
+            "show_deleted": show_deleted,
+            "page": page,
+            "has_next": has_next,
+            "total": total,
+            "deleted_count": Script.objects.filter(deleted=True).count(),
+        },
+    )
 
 
 @requires(Capability.EDIT)
@@ -80,8 +107,11 @@ def script_create(request: HttpRequest) -> HttpResponse:
     name = request.POST.get("name", "")
     try:
         script = editing.create_script(
-            request.user, name, NEW_SCRIPT.format(name=name.strip()),
-            folder=request.POST.get("folder", ""), tags=request.POST.get("tags", ""),
+            request.user,
+            name,
+            NEW_SCRIPT.format(name=name.strip()),
+            folder=request.POST.get("folder", ""),
+            tags=request.POST.get("tags", ""),
         )
     except editing.ScriptError as exc:
         messages.error(request, str(exc))
@@ -100,7 +130,8 @@ def _limits_from_form(form: dict) -> dict:
                 value = float(raw) * factor
             except ValueError:
                 raise editing.ScriptError(
-                    f"{name.replace('_', ' ')}: {raw!r} is not a number") from None
+                    f"{name.replace('_', ' ')}: {raw!r} is not a number"
+                ) from None
             limits[name] = value if name == "wall_seconds" else int(value)
     return limits
 
@@ -111,9 +142,13 @@ def script_settings(request: HttpRequest, script_id: int) -> HttpResponse:
     script = get_object_or_404(Script, pk=script_id)
     try:
         editing.update_script(
-            request.user, script, name=request.POST.get("name"),
-            folder=request.POST.get("folder"), tags=request.POST.get("tags"),
-            description=request.POST.get("description"), runtime=request.POST.get("runtime"),
+            request.user,
+            script,
+            name=request.POST.get("name"),
+            folder=request.POST.get("folder"),
+            tags=request.POST.get("tags"),
+            description=request.POST.get("description"),
+            runtime=request.POST.get("runtime"),
             limits=_limits_from_form(request.POST) if "wall_seconds" in request.POST else None,
         )
         messages.success(request, "Script details saved.")
@@ -127,8 +162,11 @@ def script_settings(request: HttpRequest, script_id: int) -> HttpResponse:
 def script_delete(request: HttpRequest, script_id: int) -> HttpResponse:
     script = get_object_or_404(Script, pk=script_id)
     editing.delete_script(request.user, script)
-    messages.success(request, f"Deleted “{script.name}”. Its versions and runs are kept; "
-                              "it can be restored from the deleted scripts.")
+    messages.success(
+        request,
+        f"Deleted “{script.name}”. Its versions and runs are kept; "
+        "it can be restored from the deleted scripts.",
+    )
     return redirect("scripts")
 
 
@@ -149,11 +187,13 @@ def _number(value: float | None) -> str:
 
 @requires(Capability.READ)
 def editor(request: HttpRequest, script_id: int) -> HttpResponse:
-    script = get_object_or_404(Script.objects.select_related("latest", "latest__author"),
-                               pk=script_id)
+    script = get_object_or_404(
+        Script.objects.select_related("latest", "latest__author"), pk=script_id
+    )
     recent = list(
-        Run.objects.filter(script_name=script.name)
-        .only("id", "status", "created", "started_by", "script_version_id")[:8]
+        Run.objects.filter(script_name=script.name).only(
+            "id", "status", "created", "started_by", "script_version_id"
+        )[:8]
     )
     attach_version_numbers(recent)
     version = script.latest
@@ -161,33 +201,47 @@ def editor(request: HttpRequest, script_id: int) -> HttpResponse:
     limit_form = {
         "wall_seconds": _number(limits.get("wall_seconds")),
         "memory_bytes": _number(limits["memory_bytes"] / (1024 * 1024))
-        if "memory_bytes" in limits else "",
+        if "memory_bytes" in limits
+        else "",
         "instructions": _number(limits["instructions"] / 1_000_000)
-        if "instructions" in limits else "",
+        if "instructions" in limits
+        else "",
     }
-    return render(request, "ide/editor.html", {
-        "script": script, "version": version, "recent_runs": recent, "limit_form": limit_form,
-        "platform_limits": platform_settings.describe_limits(),
-        "completion_json": completion_data(),
-        "editor_config": {
-            "scriptId": script.pk, "scriptName": script.name, "user": request.user.username,
-            "version": version.number if version else 0,
-            "canEdit": can(request.user, Capability.EDIT) and not script.deleted,
-            "canRun": can(request.user, Capability.RUN) and not script.deleted,
-            "aceBase": static("django_ace/ace"),
-            # The user's debugger breakpoints here (static/js/debugger.js).
-            "breakpoints": Breakpoints.of(request.user, script.pk)
-            if can(request.user, Capability.RUN) else [],
+    return render(
+        request,
+        "ide/editor.html",
+        {
+            "script": script,
+            "version": version,
+            "recent_runs": recent,
+            "limit_form": limit_form,
+            "platform_limits": platform_settings.describe_limits(),
+            "completion_json": completion_data(),
+            "editor_config": {
+                "scriptId": script.pk,
+                "scriptName": script.name,
+                "user": request.user.username,
+                "version": version.number if version else 0,
+                "canEdit": can(request.user, Capability.EDIT) and not script.deleted,
+                "canRun": can(request.user, Capability.RUN) and not script.deleted,
+                "aceBase": static("django_ace/ace"),
+                # The user's debugger breakpoints here (static/js/debugger.js).
+                "breakpoints": Breakpoints.of(request.user, script.pk)
+                if can(request.user, Capability.RUN)
+                else [],
+            },
         },
-    })
+    )
 
 
 @requires(Capability.READ)
 def versions(request: HttpRequest, script_id: int) -> HttpResponse:
     script = get_object_or_404(Script, pk=script_id)
     rows = list(
-        ScriptVersion.objects.filter(script=script).select_related("author")
-        .defer("content").order_by("-number")[:500]
+        ScriptVersion.objects.filter(script=script)
+        .select_related("author")
+        .defer("content")
+        .order_by("-number")[:500]
     )
     return render(request, "ide/versions.html", {"script": script, "versions": rows})
 
@@ -195,12 +249,19 @@ def versions(request: HttpRequest, script_id: int) -> HttpResponse:
 @requires(Capability.READ)
 def version_detail(request: HttpRequest, script_id: int, number: int) -> HttpResponse:
     version = get_object_or_404(
-        ScriptVersion.objects.select_related("script", "author"), script_id=script_id,
+        ScriptVersion.objects.select_related("script", "author"),
+        script_id=script_id,
         number=number,
     )
-    return render(request, "ide/version.html", {
-        "script": version.script, "version": version, "lines": version.content.splitlines(),
-    })
+    return render(
+        request,
+        "ide/version.html",
+        {
+            "script": version.script,
+            "version": version,
+            "lines": version.content.splitlines(),
+        },
+    )
 
 
 @requires(Capability.READ)
@@ -212,17 +273,32 @@ def version_diff(request: HttpRequest, script_id: int) -> HttpResponse:
         b = int(request.GET.get("b", latest))
     except ValueError:
         raise Http404("version numbers are integers") from None
-    found = {v.number: v for v in ScriptVersion.objects.filter(script=script, number__in=(a, b))
-             .select_related("author")}
+    found = {
+        v.number: v
+        for v in ScriptVersion.objects.filter(script=script, number__in=(a, b)).select_related(
+            "author"
+        )
+    }
     if a not in found or b not in found:
         raise Http404("no such version")
     rows = diff.side_by_side(found[a].content, found[b].content)
-    numbers = list(ScriptVersion.objects.filter(script=script).order_by("-number")
-                   .values_list("number", flat=True)[:500])
-    return render(request, "ide/diff.html", {
-        "script": script, "a": found[a], "b": found[b], "rows": rows,
-        "stats": diff.stats(rows), "numbers": numbers,
-    })
+    numbers = list(
+        ScriptVersion.objects.filter(script=script)
+        .order_by("-number")
+        .values_list("number", flat=True)[:500]
+    )
+    return render(
+        request,
+        "ide/diff.html",
+        {
+            "script": script,
+            "a": found[a],
+            "b": found[b],
+            "rows": rows,
+            "stats": diff.stats(rows),
+            "numbers": numbers,
+        },
+    )
 
 
 @requires(Capability.EDIT)

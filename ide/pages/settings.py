@@ -44,35 +44,64 @@ def _history() -> list[dict[str, Any]]:
         for name, (before, after) in (event.details.get("changes") or {}).items():
             field = ps.FIELDS_BY_NAME.get(name)
             if field is None:
-                changes.append({"label": "Default runtime",
-                                "before": ps.RUNTIMES.get(before, before),
-                                "after": ps.RUNTIMES.get(after, after)})
+                changes.append(
+                    {
+                        "label": "Default runtime",
+                        "before": ps.RUNTIMES.get(before, before),
+                        "after": ps.RUNTIMES.get(after, after),
+                    }
+                )
                 continue
-            changes.append({
-                "label": field.label,
-                "before": field.describe(before) if before is not None else "built-in",
-                "after": field.describe(after) if after is not None else "built-in",
-            })
+            changes.append(
+                {
+                    "label": field.label,
+                    "before": field.describe(before) if before is not None else "built-in",
+                    "after": field.describe(after) if after is not None else "built-in",
+                }
+            )
         rows.append({"event": event, "changes": changes})
     return rows
 
 
-def _render(request: HttpRequest, values: dict[str, str], runtime: str,
-            errors: dict[str, str], status: int = 200) -> HttpResponse:
+def _render(
+    request: HttpRequest,
+    values: dict[str, str],
+    runtime: str,
+    errors: dict[str, str],
+    status: int = 200,
+) -> HttpResponse:
     row = ps.current()
     builtin = dataclasses.asdict(Limits.defaults())
     effective = dataclasses.asdict(ps.platform_limits(row))
-    fields = [{
-        "name": f.name, "label": f.label, "unit": f.unit, "value": values[f.name],
-        "builtin": f.describe(builtin[f.name]), "effective": f.describe(effective[f.name]),
-        "overridden": getattr(row, f.name) is not None, "error": errors.get(f.name, ""),
-        "minimum": f.describe(f.minimum), "maximum": f.describe(f.maximum),
-    } for f in ps.LIMIT_FIELDS]
-    return render(request, "ide/settings.html", {
-        "fields": fields, "runtime": runtime, "runtimes": ps.RUNTIMES.items(),
-        "runtime_error": errors.get("default_runtime", ""), "errors": errors,
-        "settings_row": row, "history": _history(),
-    }, status=status)
+    fields = [
+        {
+            "name": f.name,
+            "label": f.label,
+            "unit": f.unit,
+            "value": values[f.name],
+            "builtin": f.describe(builtin[f.name]),
+            "effective": f.describe(effective[f.name]),
+            "overridden": getattr(row, f.name) is not None,
+            "error": errors.get(f.name, ""),
+            "minimum": f.describe(f.minimum),
+            "maximum": f.describe(f.maximum),
+        }
+        for f in ps.LIMIT_FIELDS
+    ]
+    return render(
+        request,
+        "ide/settings.html",
+        {
+            "fields": fields,
+            "runtime": runtime,
+            "runtimes": ps.RUNTIMES.items(),
+            "runtime_error": errors.get("default_runtime", ""),
+            "errors": errors,
+            "settings_row": row,
+            "history": _history(),
+        },
+        status=status,
+    )
 
 
 @requires(Capability.ADMIN)
@@ -92,8 +121,10 @@ def settings_page(request: HttpRequest) -> HttpResponse:
     if errors:
         return _render(request, values, runtime, errors, status=400)
     if changes:
-        messages.success(request, f"Settings saved ({len(changes)} changed). "
-                                  "They apply to runs started from now on.")
+        messages.success(
+            request,
+            f"Settings saved ({len(changes)} changed). They apply to runs started from now on.",
+        )
     else:
         messages.info(request, "Nothing changed.")
     return redirect("settings")

@@ -23,8 +23,7 @@ CARDS = (
     ("runs_started", "Runs started", "runs_started", "total", "per second"),
     ("runs_failed", "Runs failed, limited or lost", "runs_failed", "total", "per second"),
     ("worker_runs_held", "Runs held by workers", "worker_runs_held", "now", "held"),
-    ("worker_lua_threads_stuck", "Stuck Lua threads", "worker_lua_threads_stuck", "now",
-     "stuck"),
+    ("worker_lua_threads_stuck", "Stuck Lua threads", "worker_lua_threads_stuck", "now", "stuck"),
     ("device_calls", "Device calls", "device_calls", "total", "per second"),
     ("device_call_errors", "Device calls not ok", "device_call_errors", "total", "per second"),
     ("device_call_ms", "Mean device call", None, "ms", ""),
@@ -55,12 +54,14 @@ def sparkline(points: list[tuple[float, float]]) -> SafeString:
     values = [v for _, v in points]
     top = max(values) or 1.0
     step = WIDTH / (len(points) - 1)
-    path = " ".join(f"{i * step:.1f},{HEIGHT - 2 - (HEIGHT - 4) * v / top:.1f}"
-                    for i, v in enumerate(values))
+    path = " ".join(
+        f"{i * step:.1f},{HEIGHT - 2 - (HEIGHT - 4) * v / top:.1f}" for i, v in enumerate(values)
+    )
     return mark_safe(  # noqa: S308 - numbers only
         f'<svg class="spark" viewBox="0 0 {WIDTH} {HEIGHT}" width="{WIDTH}" height="{HEIGHT}" '
         f'role="img" aria-label="last {len(points)} samples, peak {top:.3g}">'
-        f'<polyline fill="none" stroke="#2459d6" stroke-width="1.5" points="{path}"/></svg>')
+        f'<polyline fill="none" stroke="#2459d6" stroke-width="1.5" points="{path}"/></svg>'
+    )
 
 
 def _cards(summary: dict[str, Any]) -> list[dict[str, Any]]:
@@ -70,11 +71,17 @@ def _cards(summary: dict[str, Any]) -> list[dict[str, Any]]:
     cards = []
     for key, label, chart, unit, chart_unit in CARDS:
         points = summary["charts"].get(chart, []) if chart else []
-        cards.append({
-            "key": key, "label": label, "value": now.get(key, 0), "unit": unit,
-            "chart": sparkline(points) if chart else None, "chart_unit": chart_unit,
-            "latest": points[-1][1] if points else None,
-        })
+        cards.append(
+            {
+                "key": key,
+                "label": label,
+                "value": now.get(key, 0),
+                "unit": unit,
+                "chart": sparkline(points) if chart else None,
+                "chart_unit": chart_unit,
+                "latest": points[-1][1] if points else None,
+            }
+        )
     return cards
 
 
@@ -82,7 +89,13 @@ def _cards(summary: dict[str, Any]) -> list[dict[str, Any]]:
 def status_page(request: HttpRequest) -> HttpResponse:
     reports, problem = _reports()
     summary = status.summarize(reports)
-    return render(request, "ide/status.html", {
-        "cards": _cards(summary), "processes": summary["processes"], "problem": problem,
-        "step": int(status.STEP),
-    })
+    return render(
+        request,
+        "ide/status.html",
+        {
+            "cards": _cards(summary),
+            "processes": summary["processes"],
+            "problem": problem,
+            "step": int(status.STEP),
+        },
+    )

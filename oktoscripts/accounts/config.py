@@ -143,17 +143,24 @@ def ldap_from_env() -> LDAPConfig | None:
         raise ConfigError(on, f"expected an ldap:// or ldaps:// URI, got {uri!r}")
     group_type = _get("OKTOSCRIPTS_LDAP_GROUP_TYPE", LDAPConfig.group_type)
     if group_type not in LDAP_GROUP_TYPES:
-        raise ConfigError("OKTOSCRIPTS_LDAP_GROUP_TYPE",
-                          f"expected one of {', '.join(LDAP_GROUP_TYPES)}, got {group_type!r}")
+        raise ConfigError(
+            "OKTOSCRIPTS_LDAP_GROUP_TYPE",
+            f"expected one of {', '.join(LDAP_GROUP_TYPES)}, got {group_type!r}",
+        )
     user_filter = _get("OKTOSCRIPTS_LDAP_USER_FILTER", LDAPConfig.user_filter)
     if "%(user)s" not in user_filter:
-        raise ConfigError("OKTOSCRIPTS_LDAP_USER_FILTER",
-                          f"must contain %(user)s where the username goes, got {user_filter!r}")
+        raise ConfigError(
+            "OKTOSCRIPTS_LDAP_USER_FILTER",
+            f"must contain %(user)s where the username goes, got {user_filter!r}",
+        )
     try:
         import django_auth_ldap  # noqa: F401
     except ImportError as exc:
-        raise ConfigError(on, "LDAP sign-in needs django-auth-ldap and python-ldap: pip "
-                              "install 'oktoscripts[ldap]' (README \"Single sign-on\")") from exc
+        raise ConfigError(
+            on,
+            "LDAP sign-in needs django-auth-ldap and python-ldap: pip "
+            "install 'oktoscripts[ldap]' (README \"Single sign-on\")",
+        ) from exc
     return LDAPConfig(
         uri=uri,
         user_base=_required("OKTOSCRIPTS_LDAP_USER_BASE", on),

@@ -63,11 +63,14 @@ def _fetch(config: OIDCConfig) -> Endpoints:
     # configured, or tokens would be checked against another provider's keys.
     if str(doc.get("issuer", "")).rstrip("/") != config.issuer:
         raise ProviderUnavailable(
-            f"{url} describes issuer {doc.get('issuer')!r}, not {config.issuer!r}")
+            f"{url} describes issuer {doc.get('issuer')!r}, not {config.issuer!r}"
+        )
     try:
         return Endpoints(
-            authorization=doc["authorization_endpoint"], token=doc["token_endpoint"],
-            userinfo=doc["userinfo_endpoint"], jwks=doc["jwks_uri"],
+            authorization=doc["authorization_endpoint"],
+            token=doc["token_endpoint"],
+            userinfo=doc["userinfo_endpoint"],
+            jwks=doc["jwks_uri"],
         )
     except KeyError as exc:
         raise ProviderUnavailable(f"{url} names no {exc.args[0]}") from exc

@@ -28,16 +28,20 @@ from oktoscripts.accounts.signin import Refused, record_refusal
 def django_auth_ldap_settings(cfg: LDAPConfig) -> dict[str, Any]:
     """Our LDAPConfig as django-auth-ldap's AUTH_LDAP_* settings (without the prefix)."""
     group_type = getattr(ldap_config, LDAP_GROUP_TYPES[cfg.group_type])()
-    group_class = {"posixGroup": "posixGroup", "groupOfUniqueNames": "groupOfUniqueNames",
-                   "groupOfNames": "groupOfNames"}.get(cfg.group_type, "group")
+    group_class = {
+        "posixGroup": "posixGroup",
+        "groupOfUniqueNames": "groupOfUniqueNames",
+        "groupOfNames": "groupOfNames",
+    }.get(cfg.group_type, "group")
     return {
         "SERVER_URI": cfg.uri,
         "BIND_DN": cfg.bind_dn,
         "BIND_PASSWORD": cfg.bind_password,
         "START_TLS": cfg.start_tls,
         "USER_SEARCH": ldap_config.LDAPSearch(cfg.user_base, ldap.SCOPE_SUBTREE, cfg.user_filter),
-        "GROUP_SEARCH": ldap_config.LDAPSearch(cfg.group_base, ldap.SCOPE_SUBTREE,
-                                               f"(objectClass={group_class})"),
+        "GROUP_SEARCH": ldap_config.LDAPSearch(
+            cfg.group_base, ldap.SCOPE_SUBTREE, f"(objectClass={group_class})"
+        ),
         "GROUP_TYPE": group_type,
         "USER_ATTR_MAP": {"first_name": "givenName", "last_name": "sn", "email": "mail"},
         "ALWAYS_UPDATE_USER": True,
@@ -52,17 +56,31 @@ class LDAPBackend(DirectoryBackend):
     def default_settings(self) -> dict[str, Any]:
         return django_auth_ldap_settings(settings.SSO_LDAP)
 
-    def authenticate(self, request: HttpRequest | None, username: str | None = None,
-                     password: str | None = None, **kwargs: Any) -> Any:
+    def authenticate(
+        self,
+        request: HttpRequest | None,
+        username: str | None = None,
+        password: str | None = None,
+        **kwargs: Any,
+    ) -> Any:
         self.request = request
         return super().authenticate(request, username=username, password=password, **kwargs)
 
     def get_or_build_user(self, username: str, ldap_user: Any) -> tuple[Any, bool]:
         user, built = super().get_or_build_user(username, ldap_user)
-        if not built and not ExternalIdentity.objects.filter(
-                user=user, source=ExternalIdentity.LDAP).exists():
-            self._refuse(Refused(f"{user.get_username()!r} is a local account here; the "
-                                 "directory cannot sign in to it", who=user))
+        if (
+            not built
+            and not ExternalIdentity.objects.filter(
+                user=user, source=ExternalIdentity.LDAP
+            ).exists()
+        ):
+            self._refuse(
+                Refused(
+                    f"{user.get_username()!r} is a local account here; the "
+                    "directory cannot sign in to it",
+                    who=user,
+                )
+            )
             raise ldap_user.AuthenticationFailed("a local account of the same name")
         return user, built
 
@@ -71,8 +89,13 @@ class LDAPBackend(DirectoryBackend):
         if user is None:
             return None
         ExternalIdentity.objects.update_or_create(
-            user=user, defaults={"source": ExternalIdentity.LDAP,
-                                 "issuer": settings.SSO_LDAP.uri, "subject": ldap_user.dn})
+            user=user,
+            defaults={
+                "source": ExternalIdentity.LDAP,
+                "issuer": settings.SSO_LDAP.uri,
+                "subject": ldap_user.dn,
+            },
+        )
         try:
             roles.settle(user, ldap_user.group_dns, settings.SSO_LDAP.roles, "ldap")
         except Refused as refusal:

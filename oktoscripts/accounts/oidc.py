@@ -118,8 +118,11 @@ def admit(claims: dict) -> Any:
     groups give; Refused when there is none or the account is not theirs."""
     cfg = config()
     subject, groups = str(claims["sub"]), _groups(claims)
-    identity = (ExternalIdentity.objects.select_related("user")
-                .filter(source=ExternalIdentity.OIDC, issuer=cfg.issuer, subject=subject).first())
+    identity = (
+        ExternalIdentity.objects.select_related("user")
+        .filter(source=ExternalIdentity.OIDC, issuer=cfg.issuer, subject=subject)
+        .first()
+    )
     if identity is not None:
         user = identity.user
     else:
@@ -138,20 +141,27 @@ def admit(claims: dict) -> Any:
 
 def _create(username: str, subject: str, claims: dict) -> Any:
     User = get_user_model()
-    taken = Refused(f"an account named {username!r} already exists here and was not made by "
-                    "this provider; an administrator can rename or delete it", who=username)
+    taken = Refused(
+        f"an account named {username!r} already exists here and was not made by "
+        "this provider; an administrator can rename or delete it",
+        who=username,
+    )
     if User.objects.filter(username__iexact=username).exists():
         raise taken
     try:
         with transaction.atomic():
-            user = User(username=username, email=claims.get("email", "") or "",
-                        first_name=str(claims.get("given_name", ""))[:150],
-                        last_name=str(claims.get("family_name", ""))[:150])
+            user = User(
+                username=username,
+                email=claims.get("email", "") or "",
+                first_name=str(claims.get("given_name", ""))[:150],
+                last_name=str(claims.get("family_name", ""))[:150],
+            )
             user.set_unusable_password()  # never a local sign-in; only through the provider
             user.full_clean(exclude=["password"])
             user.save()
-            ExternalIdentity.objects.create(user=user, source=ExternalIdentity.OIDC,
-                                            issuer=config().issuer, subject=subject)
+            ExternalIdentity.objects.create(
+                user=user, source=ExternalIdentity.OIDC, issuer=config().issuer, subject=subject
+            )
     except IntegrityError as exc:  # the same person signing in twice at once
         raise taken from exc
     except ValidationError as exc:
@@ -199,8 +209,11 @@ class CallbackView(OIDCAuthenticationCallbackView):
     def login_failure(self) -> HttpResponse:
         # The provider said no (error=access_denied...), or nothing to sign in with.
         request = self.request
-        reason = (request.GET.get("error_description") or request.GET.get("error")
-                  or "the sign-in did not complete; start again")
+        reason = (
+            request.GET.get("error_description")
+            or request.GET.get("error")
+            or "the sign-in did not complete; start again"
+        )
         return refuse(request, Refused(reason))
 
 

@@ -30,13 +30,22 @@ def settle(user: Any, groups: Iterable[str], mapping: dict[str, str], source: st
     before = role_of(user)
     if before != (role or "None"):
         assign_role(user, role)
-        audit.record(source, "role.change", user.get_username(), before=before,
-                     after=role or "None", groups=groups)
+        audit.record(
+            source,
+            "role.change",
+            user.get_username(),
+            before=before,
+            after=role or "None",
+            groups=groups,
+        )
     if role is None:
         raise no_role(groups, who=user)
     return role
 
 
 def no_role(groups: list[str], who: Any) -> Refused:
-    return Refused(f"none of your groups ({', '.join(groups) or 'none'}) is given a role "
-                   "here: ask an administrator", who=who)
+    return Refused(
+        f"none of your groups ({', '.join(groups) or 'none'}) is given a role "
+        "here: ask an administrator",
+        who=who,
+    )

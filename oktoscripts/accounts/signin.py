@@ -53,10 +53,21 @@ def record_refusal(request: HttpRequest, method: str, refusal: Refused) -> None:
     """Audit, log and show (on the next page) a refused single sign-on."""
     who = refusal.who
     name = who.get_username() if hasattr(who, "get_username") else str(who or "")
-    audit.record(who or "anonymous", "sign-in.refused", name, method=method,
-                 reason=refusal.reason, address=address(request))
-    log.warning("%s sign-in of %r from %s refused: %s", method, name or "?",
-                address(request), refusal.reason)
+    audit.record(
+        who or "anonymous",
+        "sign-in.refused",
+        name,
+        method=method,
+        reason=refusal.reason,
+        address=address(request),
+    )
+    log.warning(
+        "%s sign-in of %r from %s refused: %s",
+        method,
+        name or "?",
+        address(request),
+        refusal.reason,
+    )
     messages.error(request, f"Sign-in refused: {refusal.reason}")
 
 

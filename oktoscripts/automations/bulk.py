@@ -77,8 +77,9 @@ def create(
     if not serials:
         raise ValueError(f"no device matches the filter ({devicefilter.describe(stored_filter)})")
     waves = rollout.wave_numbers(len(serials), canary, wave_size, wave_percent)
-    status = (BulkRun.Status.APPROVAL if rollout.needs_approval(len(serials))
-              else BulkRun.Status.RUNNING)
+    status = (
+        BulkRun.Status.APPROVAL if rollout.needs_approval(len(serials)) else BulkRun.Status.RUNNING
+    )
     with transaction.atomic():
         bulk = BulkRun.objects.create(
             name=name or f"{target.script.name} on {devicefilter.describe(stored_filter)}",
@@ -148,7 +149,9 @@ def retry_failed(bulk: BulkRun, user: Any = None) -> int:
         )
         if n:
             BulkRun.objects.filter(pk=bulk.pk).update(
-                status=BulkRun.Status.RUNNING, finished=None, updated=timezone.now(),
+                status=BulkRun.Status.RUNNING,
+                finished=None,
+                updated=timezone.now(),
                 configured_by=user,
             )
     return n
@@ -252,9 +255,11 @@ def plan(bulk_id: int, owner: str) -> Step | None:
     to_start = []
     if room > 0:
         # Only the current wave's (and earlier waves' retried) items.
-        pending = list(items.filter(
-            status=BulkRunItem.Status.PENDING, wave__lte=bulk.current_wave
-        ).values_list("id", "serial", "run_id")[:room])
+        pending = list(
+            items.filter(
+                status=BulkRunItem.Status.PENDING, wave__lte=bulk.current_wave
+            ).values_list("id", "serial", "run_id")[:room]
+        )
         earlier = _replay_keys([previous for _, _, previous in pending])
         for item_id, serial, previous in pending:
             run_id = str(uuid.uuid4())

@@ -160,7 +160,10 @@ def set_desired(deployment: Deployment, desired: str, user: Any = None) -> str |
     changes: dict = {"desired": desired, "updated": timezone.now()}
     if desired == Deployment.Desired.RUNNING:
         changes.update(
-            failures=0, start_after=None, current_run_id=None, listener_key=new_listener_key(),
+            failures=0,
+            start_after=None,
+            current_run_id=None,
+            listener_key=new_listener_key(),
             configured_by=user,
         )
         # Only a stopped deployment is started afresh; a running one keeps its run.

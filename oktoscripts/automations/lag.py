@@ -41,8 +41,10 @@ def _name_them(pending: list[tuple[str, int]]) -> list[Lag]:
     """Each automation's lag (the largest of its consumers'); consumers of
     no automation (ephemeral listeners of ordinary runs) are left out."""
     triggers = dict(Trigger.objects.values_list("pk", "name"))
-    deployments = {key: (pk, name) for pk, name, key
-                   in Deployment.objects.values_list("pk", "name", "listener_key")}
+    deployments = {
+        key: (pk, name)
+        for pk, name, key in Deployment.objects.values_list("pk", "name", "listener_key")
+    }
     lags: dict[tuple[str, int], Lag] = {}
     for consumer, count in pending:
         found = _owner(consumer, triggers, deployments)
@@ -55,10 +57,11 @@ def _name_them(pending: list[tuple[str, int]]) -> list[Lag]:
     return sorted(lags.values())
 
 
-def _owner(consumer: str, triggers: dict[int, str],
-           deployments: dict[str, tuple[int, str]]) -> tuple[str, int, str] | None:
+def _owner(
+    consumer: str, triggers: dict[int, str], deployments: dict[str, tuple[int, str]]
+) -> tuple[str, int, str] | None:
     if consumer.startswith(CONSUMER_PREFIX):
-        pk_text = consumer[len(CONSUMER_PREFIX):].split("-", 1)[0]
+        pk_text = consumer[len(CONSUMER_PREFIX) :].split("-", 1)[0]
         if pk_text.isdigit() and int(pk_text) in triggers:
             return "trigger", int(pk_text), triggers[int(pk_text)]
         return None
@@ -74,9 +77,16 @@ def event_stream_lag(nc: Any) -> Refreshed:
     by the scheduler: events waiting for each trigger and deployed listener."""
 
     async def read() -> list[tuple[tuple[str, ...], float]]:
-        return [((kind, str(pk), name), float(pending))
-                for kind, pk, name, pending in await consumer_lags(nc.jetstream())]
+        return [
+            ((kind, str(pk), name), float(pending))
+            for kind, pk, name, pending in await consumer_lags(nc.jetstream())
+        ]
 
-    return register(Refreshed(
-        "oktoscripts_event_stream_lag", "Events not yet delivered to a trigger's or deployed "
-        "listener's consumer", ["automation", "id", "name"], read))
+    return register(
+        Refreshed(
+            "oktoscripts_event_stream_lag",
+            "Events not yet delivered to a trigger's or deployed listener's consumer",
+            ["automation", "id", "name"],
+            read,
+        )
+    )

@@ -127,7 +127,10 @@ class BulkRun(_ScriptBound):
     next_wave_at = models.DateTimeField(null=True, blank=True)
     stop_reason = models.CharField(max_length=500, blank=True, default="")
     approved_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
         related_name="+",
     )
     approved_at = models.DateTimeField(null=True, blank=True)
@@ -246,7 +249,10 @@ class RolloutPolicy(models.Model):
     approval_above = models.PositiveIntegerField(null=True, blank=True)  # None: never
     updated = models.DateTimeField(null=True, blank=True)
     updated_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
         related_name="+",
     )
 

@@ -52,10 +52,19 @@ def needs_approval(total: int) -> bool:
     return limit is not None and total > limit
 
 
-def check_options(canary: int, wave_size: int, wave_percent: int, wave_pause_s: int,
-                  failure_threshold: float | None) -> None:
-    for name, value in (("canary", canary), ("wave_size", wave_size),
-                        ("wave_percent", wave_percent), ("wave_pause_s", wave_pause_s)):
+def check_options(
+    canary: int,
+    wave_size: int,
+    wave_percent: int,
+    wave_pause_s: int,
+    failure_threshold: float | None,
+) -> None:
+    for name, value in (
+        ("canary", canary),
+        ("wave_size", wave_size),
+        ("wave_percent", wave_percent),
+        ("wave_pause_s", wave_pause_s),
+    ):
         if not isinstance(value, int) or isinstance(value, bool) or value < 0:
             raise RolloutError(f"{name} must be an integer >= 0")
     if wave_percent > 100:
@@ -77,9 +86,11 @@ def advance(bulk: BulkRun) -> None:
     failed = total - counts.get(BulkRunItem.Status.SUCCEEDED, 0)
     threshold = bulk.failure_threshold
     if threshold is not None and total and 100.0 * failed / total > threshold:
-        reason = (f"wave {bulk.current_wave}{' (canary)' if _is_canary(bulk) else ''}: "
-                  f"{failed} of {total} devices failed ({100.0 * failed / total:.1f}%), "
-                  f"above the threshold of {threshold:g}%")
+        reason = (
+            f"wave {bulk.current_wave}{' (canary)' if _is_canary(bulk) else ''}: "
+            f"{failed} of {total} devices failed ({100.0 * failed / total:.1f}%), "
+            f"above the threshold of {threshold:g}%"
+        )
         stop(bulk, reason)
         audit.record("scheduler", "bulk.auto_stop", bulk.name, id=bulk.pk, reason=reason)
         return
@@ -92,8 +103,9 @@ def advance(bulk: BulkRun) -> None:
     if now >= bulk.next_wave_at:
         bulk.current_wave += 1
         bulk.next_wave_at = None
-        BulkRun.objects.filter(pk=bulk.pk).update(current_wave=bulk.current_wave,
-                                                  next_wave_at=None, updated=now)
+        BulkRun.objects.filter(pk=bulk.pk).update(
+            current_wave=bulk.current_wave, next_wave_at=None, updated=now
+        )
 
 
 def _is_canary(bulk: BulkRun) -> bool:
@@ -116,32 +128,43 @@ def approve(bulk: BulkRun, user: Any) -> None:
     if bulk.created_by_id is not None and bulk.created_by_id == user.pk:
         raise RolloutError("the approver cannot be the person who requested the bulk run")
     updated = BulkRun.objects.filter(pk=bulk.pk, status=BulkRun.Status.APPROVAL).update(
-        status=BulkRun.Status.RUNNING, approved_by=user, approved_at=timezone.now(),
-        updated=timezone.now())
+        status=BulkRun.Status.RUNNING,
+        approved_by=user,
+        approved_at=timezone.now(),
+        updated=timezone.now(),
+    )
     if not updated:
         raise RolloutError("the bulk run is no longer awaiting approval")
 
 
 def pause(bulk: BulkRun) -> None:
     if not BulkRun.objects.filter(pk=bulk.pk, status=BulkRun.Status.RUNNING).update(
-            status=BulkRun.Status.PAUSED, updated=timezone.now()):
+        status=BulkRun.Status.PAUSED, updated=timezone.now()
+    ):
         raise RolloutError(f"the bulk run is {bulk.status}: only a running one pauses")
 
 
 def resume(bulk: BulkRun) -> None:
     if not BulkRun.objects.filter(pk=bulk.pk, status=BulkRun.Status.PAUSED).update(
-            status=BulkRun.Status.RUNNING, updated=timezone.now()):
+        status=BulkRun.Status.RUNNING, updated=timezone.now()
+    ):
         raise RolloutError(f"the bulk run is {bulk.status}: only a paused one resumes")
 
 
 def waves_summary(bulk: BulkRun) -> list[dict[str, Any]]:
     """Per wave: its number, whether it is the canary, and its items by status."""
-    rows = (BulkRunItem.objects.filter(bulk=bulk).values_list("wave", "status")
-            .annotate(n=Count("id")).order_by("wave"))
+    rows = (
+        BulkRunItem.objects.filter(bulk=bulk)
+        .values_list("wave", "status")
+        .annotate(n=Count("id"))
+        .order_by("wave")
+    )
     waves: dict[int, dict[str, Any]] = {}
     for wave, status, n in rows:
-        entry = waves.setdefault(wave, {"wave": wave, "canary": wave == 0 and bulk.canary > 0,
-                                        "total": 0, "by_status": {}})
+        entry = waves.setdefault(
+            wave,
+            {"wave": wave, "canary": wave == 0 and bulk.canary > 0, "total": 0, "by_status": {}},
+        )
         entry["total"] += n
         entry["by_status"][status] = n
     return list(waves.values())

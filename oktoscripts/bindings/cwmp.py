@@ -44,10 +44,16 @@ PAYLOAD = Param(
     check=_non_empty,
     doc="the SOAP envelope, or just the RPC element",
 )
+
+
 def _message_type_expected(value: Any) -> str | None:
-    valid = (isinstance(value, int | float) and not isinstance(value, bool)
-             and math.isfinite(value) and value == int(value)
-             and int(value) in ALL_MESSAGE_TYPES)
+    valid = (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and value == int(value)
+        and int(value) in ALL_MESSAGE_TYPES
+    )
     return None if valid else f"an integer 0-{max(ALL_MESSAGE_TYPES)}"
 
 
@@ -135,8 +141,9 @@ async def call_device(
             _nats(ctx), serial, rpc, mode=mode, timeout_s=timeout, call_id=ctx.device_call_id()
         )
         # Counted here: a call a plan intercepts never reaches a device.
-        series.device_call("cwmp", None if answer.get("ok") else _error_code(answer),
-                           time.monotonic() - sent)
+        series.device_call(
+            "cwmp", None if answer.get("ok") else _error_code(answer), time.monotonic() - sent
+        )
         return answer
 
     gate = getattr(ctx, "gate", None)
@@ -145,8 +152,15 @@ async def call_device(
     else:
         answer = await transport(request)
     if record:
-        ctx.record_call(name, serial, time.monotonic() - started, bool(answer.get("ok")),
-                        line=line, request=request, answer=answer)
+        ctx.record_call(
+            name,
+            serial,
+            time.monotonic() - started,
+            bool(answer.get("ok")),
+            line=line,
+            request=request,
+            answer=answer,
+        )
     return answer
 
 
@@ -261,7 +275,11 @@ async def read_cwmp_parameters(ctx: Any, device: dict) -> dict[str, str] | None:
     values: dict[str, str] = {}
     for path in names:
         one = await call_device(
-            ctx, name, serial, RpcRequest("GetParameterValues", names=[path]), "sync",
+            ctx,
+            name,
+            serial,
+            RpcRequest("GetParameterValues", names=[path]),
+            "sync",
             record=False,
         )
         if one.get("ok"):

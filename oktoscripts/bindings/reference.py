@@ -38,14 +38,14 @@ RULES = (
     "becomes the run's result (stored as JSON).",
     "A wrong argument is a Lua error at the caller's line, naming the function, the "
     "argument and what it got: `myscript:4: send_cwmp_message: argument #3 (message "
-    "type) must be an integer 0-4, got \"x\"`. `pcall` catches it like any Lua error.",
+    'type) must be an integer 0-4, got "x"`. `pcall` catches it like any Lua error.',
     "A failure of a device or of the network is not an error: the function returns an "
     "error table, so a script can test for it. An error table has `error_code` (a "
     "string) and `error_message`.",
     "`error_code` is the device's own code when it gave one (a TR-069 fault such as "
-    "`\"9005\"`, a USP error such as `\"7004\"`), else one of the platform's: `\"404\"` "
-    "unknown device, `\"408\"` no answer in time, `\"409\"` device busy, `\"503\"` "
-    "device offline, `\"500\"` anything else.",
+    '`"9005"`, a USP error such as `"7004"`), else one of the platform\'s: `"404"` '
+    'unknown device, `"408"` no answer in time, `"409"` device busy, `"503"` '
+    'device offline, `"500"` anything else.',
     "Functions marked *waits* suspend the script while the device, the timer or the "
     "event source works; other runs go on meanwhile. They stop when the run is "
     "cancelled or reaches its time limit, and they work inside `pcall`, `xpcall` and "
@@ -132,86 +132,98 @@ log("debug", {step = 3})  -- tables are written as JSON""",
 # send_cwmp_message and send_cwmp_async_message: argument #3 and its answer.
 CWMP_MESSAGES: tuple[dict[str, str], ...] = (
     {
-        "number": "0", "name": "GetParameterValues",
-        "returns": "`{[full path] = \"value\", ...}`; a partial path (ending in `.`) gives "
-                   "every parameter below it",
+        "number": "0",
+        "name": "GetParameterValues",
+        "returns": '`{[full path] = "value", ...}`; a partial path (ending in `.`) gives '
+        "every parameter below it",
         "payload": """<cwmp:GetParameterValues><ParameterNames>
   <string>Device.DeviceInfo.UpTime</string>
   <string>Device.ManagementServer.</string>
 </ParameterNames></cwmp:GetParameterValues>""",
     },
     {
-        "number": "1", "name": "SetParameterValues",
+        "number": "1",
+        "name": "SetParameterValues",
         "returns": "`true` (the CPE applied it, now or after a reboot); a fault gives the "
-                   "error table with `parameter_faults`",
+        "error table with `parameter_faults`",
         "payload": """<cwmp:SetParameterValues><ParameterList>
   <ParameterValueStruct><Name>Device.WiFi.SSID.1.SSID</Name>
     <Value xsi:type="xsd:string">guest</Value></ParameterValueStruct>
 </ParameterList><ParameterKey>ssid-change</ParameterKey></cwmp:SetParameterValues>""",
     },
     {
-        "number": "2", "name": "AddObject",
+        "number": "2",
+        "name": "AddObject",
         "returns": "`{instance_number = 3, status = 0}`",
         "payload": """<cwmp:AddObject><ObjectName>Device.NAT.PortMapping.</ObjectName>
 <ParameterKey></ParameterKey></cwmp:AddObject>""",
     },
     {
-        "number": "3", "name": "DeleteObject",
+        "number": "3",
+        "name": "DeleteObject",
         "returns": "`true`",
         "payload": """<cwmp:DeleteObject><ObjectName>Device.NAT.PortMapping.3.</ObjectName>
 <ParameterKey></ParameterKey></cwmp:DeleteObject>""",
     },
     {
-        "number": "4", "name": "GetParameterNames",
+        "number": "4",
+        "name": "GetParameterNames",
         "returns": "an array of full parameter names",
         "payload": """<cwmp:GetParameterNames><ParameterPath>Device.DeviceInfo.</ParameterPath>
 <NextLevel>true</NextLevel></cwmp:GetParameterNames>""",
     },
     # Extensions beyond the Oktopus API's five (oktoscripts/cwmp/day2.py).
     {
-        "number": "5", "name": "Reboot",
+        "number": "5",
+        "name": "Reboot",
         "returns": "`true`; the CPE informs again with `1 BOOT` and `M Reboot`",
         "payload": "<cwmp:Reboot><CommandKey>reboot-1</CommandKey></cwmp:Reboot>",
     },
     {
-        "number": "6", "name": "FactoryReset",
+        "number": "6",
+        "name": "FactoryReset",
         "returns": "`true`; the CPE bootstraps (`0 BOOTSTRAP`) and is provisioned again",
         "payload": "<cwmp:FactoryReset/>",
     },
     {
-        "number": "7", "name": "Download",
+        "number": "7",
+        "name": "Download",
         "returns": "once the CPE's TransferComplete came: `{status = 0, transfer_complete = "
-                   "true, command_key, start_time, complete_time}`, or its fault's error "
-                   "table; `store:<name>` is a file of the Files page, sent as a signed URL",
+        "true, command_key, start_time, complete_time}`, or its fault's error "
+        "table; `store:<name>` is a file of the Files page, sent as a signed URL",
         "payload": """<cwmp:Download><CommandKey>fw-2.0</CommandKey>
 <FileType>1 Firmware Upgrade Image</FileType><URL>store:fw-2.0.bin</URL>
 <Username></Username><Password></Password><FileSize>0</FileSize>
 <TargetFileName></TargetFileName><DelaySeconds>0</DelaySeconds></cwmp:Download>""",
     },
     {
-        "number": "8", "name": "Upload",
+        "number": "8",
+        "name": "Upload",
         "returns": "as Download",
         "payload": """<cwmp:Upload><CommandKey>cfg-1</CommandKey>
 <FileType>1 Vendor Configuration File</FileType><URL>https://files.example.net/up</URL>
 <Username></Username><Password></Password><DelaySeconds>0</DelaySeconds></cwmp:Upload>""",
     },
     {
-        "number": "9", "name": "ScheduleInform",
+        "number": "9",
+        "name": "ScheduleInform",
         "returns": "`true`; the CPE informs with `3 SCHEDULED` after the delay",
         "payload": """<cwmp:ScheduleInform><DelaySeconds>60</DelaySeconds>
 <CommandKey>later</CommandKey></cwmp:ScheduleInform>""",
     },
     {
-        "number": "10", "name": "GetParameterAttributes",
+        "number": "10",
+        "name": "GetParameterAttributes",
         "returns": "`{{name, notification, access_list}, ...}`",
         "payload": """<cwmp:GetParameterAttributes><ParameterNames>
   <string>Device.WiFi.SSID.1.SSID</string>
 </ParameterNames></cwmp:GetParameterAttributes>""",
     },
     {
-        "number": "11", "name": "SetParameterAttributes",
+        "number": "11",
+        "name": "SetParameterAttributes",
         "returns": "`true`; notification 2 (active) makes changes reach "
-                   "`listen_to_cwmp_event` as `4 VALUE CHANGE`, 0 silences them",
+        "`listen_to_cwmp_event` as `4 VALUE CHANGE`, 0 silences them",
         "payload": """<cwmp:SetParameterAttributes><ParameterList>
   <SetParameterAttributesStruct><Name>Device.WiFi.SSID.1.SSID</Name>
     <NotificationChange>1</NotificationChange><Notification>2</Notification>
@@ -219,7 +231,8 @@ CWMP_MESSAGES: tuple[dict[str, str], ...] = (
 </ParameterList></cwmp:SetParameterAttributes>""",
     },
     {
-        "number": "12", "name": "GetRPCMethods",
+        "number": "12",
+        "name": "GetRPCMethods",
         "returns": "an array of the RPC names the CPE supports",
         "payload": "<cwmp:GetRPCMethods/>",
     },
@@ -236,59 +249,67 @@ CWMP_FAILURE = (
 # send_usp_message: a payload (the USP Msg in protobuf's JSON mapping) per request.
 USP_MESSAGES: tuple[dict[str, str], ...] = (
     {
-        "kind": "get", "name": "Get",
-        "returns": "`{[full path] = \"value\", ...}` over every resolved path; a search "
-                   "path matching nothing gives `{}`",
+        "kind": "get",
+        "name": "Get",
+        "returns": '`{[full path] = "value", ...}` over every resolved path; a search '
+        "path matching nothing gives `{}`",
         "payload": '{"header": {"msg_id": "42", "msg_type": "GET"},\n'
-                   ' "body": {"request": {"get": {"paramPaths": ["Device.DeviceInfo."],'
-                   ' "maxDepth": 1}}}}',
+        ' "body": {"request": {"get": {"paramPaths": ["Device.DeviceInfo."],'
+        ' "maxDepth": 1}}}}',
     },
     {
-        "kind": "set", "name": "Set",
-        "returns": "`{[full path] = \"new value\", ...}` for every updated parameter",
+        "kind": "set",
+        "name": "Set",
+        "returns": '`{[full path] = "new value", ...}` for every updated parameter',
         "payload": '{"body": {"request": {"set": {"allowPartial": false, "updateObjs": [\n'
-                   '  {"objPath": "Device.WiFi.SSID.1.", "paramSettings": [\n'
-                   '    {"param": "SSID", "value": "guest", "required": true}]}]}}}}',
+        '  {"objPath": "Device.WiFi.SSID.1.", "paramSettings": [\n'
+        '    {"param": "SSID", "value": "guest", "required": true}]}]}}}}',
     },
     {
-        "kind": "add", "name": "Add",
-        "returns": "`{{instantiated_path = \"Device.NAT.PortMapping.4.\", unique_keys = "
-                   "{...}, requested_path = \"...\"}, ...}`",
+        "kind": "add",
+        "name": "Add",
+        "returns": '`{{instantiated_path = "Device.NAT.PortMapping.4.", unique_keys = '
+        '{...}, requested_path = "..."}, ...}`',
         "payload": '{"body": {"request": {"add": {"allowPartial": false, "createObjs": [\n'
-                   '  {"objPath": "Device.NAT.PortMapping.", "paramSettings": [\n'
-                   '    {"param": "ExternalPort", "value": "8080", "required": true}]}]}}}}',
+        '  {"objPath": "Device.NAT.PortMapping.", "paramSettings": [\n'
+        '    {"param": "ExternalPort", "value": "8080", "required": true}]}]}}}}',
     },
     {
-        "kind": "delete", "name": "Delete",
+        "kind": "delete",
+        "name": "Delete",
         "returns": "an array of every deleted path",
         "payload": '{"body": {"request": {"delete": {"allowPartial": false,\n'
-                   '  "objPaths": ["Device.NAT.PortMapping.4."]}}}}',
+        '  "objPaths": ["Device.NAT.PortMapping.4."]}}}}',
     },
     {
-        "kind": "operate", "name": "Operate",
-        "returns": "the command's output arguments; `{req_obj_path = \"...\"}` for an "
-                   "asynchronous command; `{}` when `send_resp` is false",
+        "kind": "operate",
+        "name": "Operate",
+        "returns": 'the command\'s output arguments; `{req_obj_path = "..."}` for an '
+        "asynchronous command; `{}` when `send_resp` is false",
         "payload": '{"body": {"request": {"operate": {"command": "Device.Reboot()",\n'
-                   '  "commandKey": "maintenance", "sendResp": true}}}}',
+        '  "commandKey": "maintenance", "sendResp": true}}}}',
     },
     {
-        "kind": "get_instances", "name": "GetInstances",
-        "returns": "`{{instantiated_obj_path = \"...\", unique_keys = {...}}, ...}`",
+        "kind": "get_instances",
+        "name": "GetInstances",
+        "returns": '`{{instantiated_obj_path = "...", unique_keys = {...}}, ...}`',
         "payload": '{"body": {"request": {"getInstances": {"objPaths": ["Device.IP.Interface."],'
-                   '\n  "firstLevelOnly": true}}}}',
+        '\n  "firstLevelOnly": true}}}}',
     },
     {
-        "kind": "get_supported_dm", "name": "GetSupportedDM",
+        "kind": "get_supported_dm",
+        "name": "GetSupportedDM",
         "returns": "`{[object path] = {access, is_multi_instance, params = {...}, "
-                   "commands = {...}, events = {...}}}`",
+        "commands = {...}, events = {...}}}`",
         "payload": '{"body": {"request": {"getSupportedDm": {"objPaths": ["Device.WiFi."],\n'
-                   '  "firstLevelOnly": true, "returnParams": true}}}}',
+        '  "firstLevelOnly": true, "returnParams": true}}}}',
     },
     {
-        "kind": "get_supported_protocol", "name": "GetSupportedProtocol",
-        "returns": "`{agent_supported_protocol_versions = \"1.0,1.3\"}`",
+        "kind": "get_supported_protocol",
+        "name": "GetSupportedProtocol",
+        "returns": '`{agent_supported_protocol_versions = "1.0,1.3"}`',
         "payload": '{"body": {"request": {"getSupportedProtocol":\n'
-                   '  {"controllerSupportedProtocolVersions": "1.3"}}}}',
+        '  {"controllerSupportedProtocolVersions": "1.3"}}}}',
     },
 )
 
@@ -304,35 +325,42 @@ USP_NOTES = (
 
 DEVICE_FIELDS: tuple[tuple[str, str, str], ...] = (
     ("sn", "string", "serial number (TR-069) or Endpoint ID (TR-369)"),
-    ("model", "string", "model name (\"\" if unknown)"),
+    ("model", "string", 'model name ("" if unknown)'),
     ("vendor", "string", "manufacturer"),
     ("version", "string", "software version"),
     ("product_class", "string", "product class"),
-    ("alias", "string", "name given on the platform (\"\" if none)"),
+    ("alias", "string", 'name given on the platform ("" if none)'),
     ("status", "integer", "0 offline, 1 associating, 2 online"),
     ("cwmp", "boolean", "managed over TR-069"),
     ("usp", "boolean", "managed over TR-369"),
-    ("data_model", "string",
-     "\"TR-098\" (`InternetGatewayDevice.`), \"TR-181\" (`Device.`) or \"\""),
+    ("data_model", "string", '"TR-098" (`InternetGatewayDevice.`), "TR-181" (`Device.`) or ""'),
     ("oui", "string", "manufacturer OUI"),
     ("last_seen", "string", "ISO-8601 UTC time of the last contact"),
     ("ip", "string", "address the device last came from"),
-    ("mtps", "array", "USP transports the agent used (\"mqtt\", \"websocket\")"),
+    ("mtps", "array", 'USP transports the agent used ("mqtt", "websocket")'),
     ("params", "table", "`{[path] = value}` read by refresh_device_parameters"),
 )
 
 CWMP_EVENTS = (
-    ("0", "BOOTSTRAP"), ("1", "BOOT"), ("2", "PERIODIC"), ("3", "SCHEDULED"),
-    ("4", "VALUE CHANGE"), ("5", "KICKED"), ("6", "CONNECTION REQUEST"),
-    ("7", "TRANSFER COMPLETE"), ("8", "DIAGNOSTICS COMPLETE"), ("9", "REQUEST DOWNLOAD"),
-    ("10", "AUTONOMOUS TRANSFER COMPLETE"), ("11", "DU STATE CHANGE COMPLETE"),
+    ("0", "BOOTSTRAP"),
+    ("1", "BOOT"),
+    ("2", "PERIODIC"),
+    ("3", "SCHEDULED"),
+    ("4", "VALUE CHANGE"),
+    ("5", "KICKED"),
+    ("6", "CONNECTION REQUEST"),
+    ("7", "TRANSFER COMPLETE"),
+    ("8", "DIAGNOSTICS COMPLETE"),
+    ("9", "REQUEST DOWNLOAD"),
+    ("10", "AUTONOMOUS TRANSFER COMPLETE"),
+    ("11", "DU STATE CHANGE COMPLETE"),
     ("12", "AUTONOMOUS DU STATE CHANGE COMPLETE"),
 )
 
 SANDBOX = (
     "Available: the Lua 5.1 base functions, `string`, `table`, `math`, `coroutine`, "
     "`os.time`, `os.clock`, `os.date`, `os.difftime`, `debug.traceback`, "
-    "`collectgarbage(\"count\")`, `load`/`loadstring` of source text, and "
+    '`collectgarbage("count")`, `load`/`loadstring` of source text, and '
     "`setfenv`/`getfenv` on the script's own functions. Not available: `io`, "
     "`require`, `package`, `module`, `dofile`, `loadfile`, bytecode, `string.dump`, "
     "the rest of `os` and `debug`, and anything of Python. The arguments of a run "
@@ -356,8 +384,7 @@ def entry(b: Binding) -> dict[str, Any]:
         "waits": b.waits,
         "permission": b.permission or "",
         "params": [
-            {"name": p.name, "type": p.type, "optional": p.optional, "doc": p.doc}
-            for p in b.params
+            {"name": p.name, "type": p.type, "optional": p.optional, "doc": p.doc} for p in b.params
         ],
         "example": EXAMPLES.get(b.name, ""),
     }
@@ -368,8 +395,11 @@ def sections() -> list[dict[str, Any]]:
     order = {c: i for i, c in enumerate(CATEGORIES)}
     bindings = sorted(all_bindings(), key=lambda b: (order.get(b.category, 99), b.name))
     return [
-        {"id": category, "title": SECTION_TITLES.get(category, category),
-         "bindings": [entry(b) for b in items]}
+        {
+            "id": category,
+            "title": SECTION_TITLES.get(category, category),
+            "bindings": [entry(b) for b in items],
+        }
         for category, items in groupby(bindings, key=lambda b: b.category)
     ]
 
@@ -450,16 +480,35 @@ def markdown(ref: dict[str, Any] | None = None) -> str:
 
 
 def _cwmp_messages(ref: dict[str, Any]) -> list[str]:
-    out = ["### CWMP message types", "",
-           "Argument #3 of `send_cwmp_message` and `send_cwmp_async_message`:", ""]
+    out = [
+        "### CWMP message types",
+        "",
+        "Argument #3 of `send_cwmp_message` and `send_cwmp_async_message`:",
+        "",
+    ]
     for m in ref["cwmp_messages"]:
-        out += [f"#### {m['number']}: {m['name']}", "", f"Returns: {m['returns']}.", "",
-                "```xml", m["payload"], "```", ""]
-    out += [ref["cwmp_failure"], "", "### CWMP events", "",
-            "The `event` filter of `listen_to_cwmp_event` takes the number, the full code "
-            "(`\"1 BOOT\"`), an M-code (`\"M Reboot\"`), or `\"*\"`/nil for every event. "
-            "An Inform with several events calls the callback once per event.", "",
-            "| code | event |", "|---|---|"]
+        out += [
+            f"#### {m['number']}: {m['name']}",
+            "",
+            f"Returns: {m['returns']}.",
+            "",
+            "```xml",
+            m["payload"],
+            "```",
+            "",
+        ]
+    out += [
+        ref["cwmp_failure"],
+        "",
+        "### CWMP events",
+        "",
+        "The `event` filter of `listen_to_cwmp_event` takes the number, the full code "
+        '(`"1 BOOT"`), an M-code (`"M Reboot"`), or `"*"`/nil for every event. '
+        "An Inform with several events calls the callback once per event.",
+        "",
+        "| code | event |",
+        "|---|---|",
+    ]
     out += [f"| `{n}` | {name} |" for n, name in ref["cwmp_events"]]
     return [*out, ""]
 
@@ -467,8 +516,16 @@ def _cwmp_messages(ref: dict[str, Any]) -> list[str]:
 def _usp_messages(ref: dict[str, Any]) -> list[str]:
     out = ["### USP message types", "", ref["usp_notes"], ""]
     for m in ref["usp_messages"]:
-        out += [f"#### {m['name']}", "", f"Returns: {m['returns']}.", "",
-                "```json", m["payload"], "```", ""]
+        out += [
+            f"#### {m['name']}",
+            "",
+            f"Returns: {m['returns']}.",
+            "",
+            "```json",
+            m["payload"],
+            "```",
+            "",
+        ]
     return out
 
 

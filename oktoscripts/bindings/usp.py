@@ -39,16 +39,24 @@ def _endpoint_id(value: str) -> str | None:
     return f"a USP Endpoint ID ({problem})" if problem else None
 
 
-ENDPOINT = Param("serial", "string", check=_endpoint_id,
-                 doc="the agent's Endpoint ID, e.g. os::00D09E-sim-1")
+ENDPOINT = Param(
+    "serial", "string", check=_endpoint_id, doc="the agent's Endpoint ID, e.g. os::00D09E-sim-1"
+)
 # optional=True only lets nil through to parse_payload, which names the problem.
-PAYLOAD = Param("json_payload", "any", label="json payload", optional=True,
-                doc="a USP Msg in the protobuf JSON mapping (a JSON string or a table)")
+PAYLOAD = Param(
+    "json_payload",
+    "any",
+    label="json payload",
+    optional=True,
+    doc="a USP Msg in the protobuf JSON mapping (a JSON string or a table)",
+)
 
-RETURNS = ("get: {[path] = value}; set: {[path] = new value}; add: {{instantiated_path, "
-           "unique_keys}}; delete: {path, ...}; operate: output args; get_instances: "
-           "{{instantiated_obj_path, unique_keys}}; get_supported_dm: {[object] = {...}}; "
-           "failure: {error_code, error_message, param_errs}")
+RETURNS = (
+    "get: {[path] = value}; set: {[path] = new value}; add: {{instantiated_path, "
+    "unique_keys}}; delete: {path, ...}; operate: output args; get_instances: "
+    "{{instantiated_obj_path, unique_keys}}; get_supported_dm: {[object] = {...}}; "
+    "failure: {error_code, error_message, param_errs}"
+)
 
 
 def _timeout_s(ctx: Any) -> float:
@@ -68,15 +76,17 @@ def _nats(ctx: Any) -> Any:
 def parse_payload(name: str, payload: Any) -> Msg:
     """The request Msg of argument #2, or the argument error naming what is wrong."""
     if not isinstance(payload, str | dict):
-        raise ArgumentError(f"{name}: argument #2 (json payload) must be a JSON string or a "
-                            f"table, got {describe_value(payload)}")
+        raise ArgumentError(
+            f"{name}: argument #2 (json payload) must be a JSON string or a "
+            f"table, got {describe_value(payload)}"
+        )
     try:
         return messages.parse_script_payload(payload)
     except PayloadError as exc:
         shown = describe_value(payload) if isinstance(payload, str) else "a table"
         raise ArgumentError(
-            f"{name}: argument #2 (json payload) must be a USP request Msg ({exc}), "
-            f"got {shown}") from None
+            f"{name}: argument #2 (json payload) must be a USP request Msg ({exc}), got {shown}"
+        ) from None
 
 
 async def send_request(ctx: Any, name: str, endpoint_id: str, msg: Msg) -> Any:
@@ -97,8 +107,11 @@ async def send_request(ctx: Any, name: str, endpoint_id: str, msg: Msg) -> Any:
         elif isinstance(answer, Msg):
             answer = results.script_result(kind, answer)
         # Counted here: a call a plan intercepts never reaches a device.
-        series.device_call("usp", _error_code(answer) if results.is_error(answer) else None,
-                           time.monotonic() - sent)
+        series.device_call(
+            "usp",
+            _error_code(answer) if results.is_error(answer) else None,
+            time.monotonic() - sent,
+        )
         return answer
 
     gate = getattr(ctx, "gate", None)
@@ -106,8 +119,15 @@ async def send_request(ctx: Any, name: str, endpoint_id: str, msg: Msg) -> Any:
         result = await gate.call(ctx, "usp", endpoint_id, msg, transport)
     else:
         result = await transport(msg)
-    ctx.record_call(name, endpoint_id, time.monotonic() - started, not results.is_error(result),
-                    line=line, request=str(msg), answer=result)
+    ctx.record_call(
+        name,
+        endpoint_id,
+        time.monotonic() - started,
+        not results.is_error(result),
+        line=line,
+        request=str(msg),
+        answer=result,
+    )
     return result
 
 
@@ -135,8 +155,11 @@ async def read_usp_parameters(ctx: Any, device: dict) -> dict[str, str] | None:
     started = time.monotonic()
     msg = messages.request("get", param_paths=list(REFRESH_PATHS), max_depth=1)
     timeout = _timeout_s(ctx)
-    answer = (await call_agent(_nats(ctx), endpoint_id, msg, timeout) if timeout > 0
-              else results.error_table("408", "no time left in the run"))
+    answer = (
+        await call_agent(_nats(ctx), endpoint_id, msg, timeout)
+        if timeout > 0
+        else results.error_table("408", "no time left in the run")
+    )
     values: dict[str, str] | None = None
     if isinstance(answer, Msg) and messages.response_kind(answer) == "get_resp":
         values = {}

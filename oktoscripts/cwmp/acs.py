@@ -617,8 +617,11 @@ class Acs:
             return self._send(session, follow_up)
         if day2.waits_for_transfer(pending.request.method, result):
             # Answered by the TransferComplete, in this session or a later one.
-            write = self.spawn(self.queue.await_transfer(
-                pending.item.request_id, pending.request.args.get("CommandKey", "")))
+            write = self.spawn(
+                self.queue.await_transfer(
+                    pending.item.request_id, pending.request.args.get("CommandKey", "")
+                )
+            )
             session.writes.append(write)
             return await self._next_or_end(session)
         await self._answer(pending.item, self._final_answer(pending, envelope, result), session)
@@ -628,13 +631,19 @@ class Acs:
         exp = pending.expansion
         if exp is None:
             return answers.from_response(
-                pending.request.method, envelope.rpc, result, envelope.raw,
+                pending.request.method,
+                envelope.rpc,
+                result,
+                envelope.raw,
                 details=pending.request.details,
             )
         if isinstance(result, soap.CwmpFault) or exp.partials:
             return answers.from_fault(exp.fault, exp.raw)
         return answers.from_response(
-            "GetParameterValues", envelope.rpc, result, envelope.raw,
+            "GetParameterValues",
+            envelope.rpc,
+            result,
+            envelope.raw,
             details=pending.request.details,
         )
 
@@ -683,8 +692,11 @@ class Acs:
         # The requester gets the answer first; the record goes meanwhile, and
         # the session's final 204 waits for that write.
         await self.publish_answer(item.request_id, answer)
-        record = self.queue.answered(item.request_id, answer) if item.keep else (
-            self.queue.done(item.request_id))
+        record = (
+            self.queue.answered(item.request_id, answer)
+            if item.keep
+            else (self.queue.done(item.request_id))
+        )
         write = self.spawn(record)
         if session is not None:
             session.writes.append(write)

@@ -28,9 +28,7 @@ def from_fault(fault: CwmpFault, raw: bytes) -> dict:
     return error(fault.fault_code, fault.fault_string, **extra)
 
 
-def from_response(
-    method: str, rpc: str, result: object, raw: bytes, details: bool = False
-) -> dict:
+def from_response(method: str, rpc: str, result: object, raw: bytes, details: bool = False) -> dict:
     """The answer to ``method`` from the CPE's parsed response ``rpc``; with
     ``details``, also the xsd types of the values or the Writable flags of the names."""
     if isinstance(result, CwmpFault):
@@ -66,9 +64,16 @@ def from_response(
 def from_transfer_complete(tc: TransferComplete) -> dict:
     """The answer to a Download or Upload the CPE finished after its response."""
     if tc.fault_code:
-        return error(str(tc.fault_code), tc.fault_string or "the transfer failed",
-                     command_key=tc.command_key)
-    return {"ok": True, "result": {"status": 0, "transfer_complete": True,
-                                   "command_key": tc.command_key,
-                                   "start_time": tc.start_time,
-                                   "complete_time": tc.complete_time}}
+        return error(
+            str(tc.fault_code), tc.fault_string or "the transfer failed", command_key=tc.command_key
+        )
+    return {
+        "ok": True,
+        "result": {
+            "status": 0,
+            "transfer_complete": True,
+            "command_key": tc.command_key,
+            "start_time": tc.start_time,
+            "complete_time": tc.complete_time,
+        },
+    }

@@ -200,10 +200,12 @@ class DeviceBackend:
         steps = await self._cr_provisioning(serial, data_model, new_device, bootstrap)
         if onboard_oui is not None and data_model:
             username, password = onboarding.own_credential(onboard_oui, serial)
-            steps.append((
-                onboarding.credential_request(paths.ROOTS[data_model], username, password),
-                onboarding.ACS_CREDENTIAL,
-            ))
+            steps.append(
+                (
+                    onboarding.credential_request(paths.ROOTS[data_model], username, password),
+                    onboarding.ACS_CREDENTIAL,
+                )
+            )
         return steps
 
     async def _cr_provisioning(
@@ -284,10 +286,17 @@ class DeviceBackend:
         """The CPE answered the SetParameterValues of its own ACS credential."""
         now = datetime.now(UTC)
         if isinstance(result, CwmpFault):
-            log.warning("CPE %s refused its own ACS credential (%s %s): it stays on the "
-                        "factory credential", serial, result.fault_code, result.fault_string)
-            info = {"state": "refused", "at": now,
-                    "fault": f"{result.fault_code} {result.fault_string}"}
+            log.warning(
+                "CPE %s refused its own ACS credential (%s %s): it stays on the factory credential",
+                serial,
+                result.fault_code,
+                result.fault_string,
+            )
+            info = {
+                "state": "refused",
+                "at": now,
+                "fault": f"{result.fault_code} {result.fault_string}",
+            }
         else:
             username, password = request.values[0][1], request.values[1][1]
             # Stored before the session ends: its next session uses it.

@@ -62,6 +62,7 @@ async def call(
     sub = await nc.subscribe(subjects.cwmp_answer(request_id), max_msgs=1)
     queued = False
     try:
+
         def payload() -> bytes:
             return json.dumps(
                 {
@@ -108,8 +109,9 @@ async def _ask_again(nc: object, payload: bytes) -> dict | None:
     """The answer the ACS kept for this call; None while it waits (or the ACS
     cannot be asked right now: the next round asks again)."""
     try:
-        reply = json.loads((await nc.request(subjects.cwmp_rpc(), payload,
-                                             timeout=ACCEPT_TIMEOUT_S)).data)
+        reply = json.loads(
+            (await nc.request(subjects.cwmp_rpc(), payload, timeout=ACCEPT_TIMEOUT_S)).data
+        )
     except (nats.errors.Error, ValueError):
         return None
     return None if reply.get("queued") else reply

@@ -49,11 +49,25 @@ TRANSFERS = ("Download", "Upload")
 ARGS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "Reboot": (("CommandKey",), ()),
     "FactoryReset": ((), ()),
-    "Download": (("CommandKey", "FileType", "URL", "Username", "Password", "FileSize",
-                  "TargetFileName", "DelaySeconds", "SuccessURL", "FailureURL"),
-                 ("FileType", "URL")),
-    "Upload": (("CommandKey", "FileType", "URL", "Username", "Password", "DelaySeconds"),
-               ("FileType", "URL")),
+    "Download": (
+        (
+            "CommandKey",
+            "FileType",
+            "URL",
+            "Username",
+            "Password",
+            "FileSize",
+            "TargetFileName",
+            "DelaySeconds",
+            "SuccessURL",
+            "FailureURL",
+        ),
+        ("FileType", "URL"),
+    ),
+    "Upload": (
+        ("CommandKey", "FileType", "URL", "Username", "Password", "DelaySeconds"),
+        ("FileType", "URL"),
+    ),
     "ScheduleInform": (("DelaySeconds", "CommandKey"), ("DelaySeconds",)),
     "GetParameterAttributes": ((), ()),
     "SetParameterAttributes": ((), ()),
@@ -79,8 +93,10 @@ def read(el: etree._Element, method: str) -> tuple[dict[str, str], list[Any]]:
             raise PayloadError(f"{method}: {name} must be an unsigned integer")
     if method in TRANSFERS and not args["URL"].startswith(("http://", "https://")):
         if not (method == "Download" and args["URL"].startswith("store:")):
-            raise PayloadError(f"{method}: URL must be http://, https:// or (Download) "
-                               "store:<name of a stored file>")
+            raise PayloadError(
+                f"{method}: URL must be http://, https:// or (Download) "
+                "store:<name of a stored file>"
+            )
     items: list[Any] = []
     if method == "GetParameterAttributes":
         names_el = child(el, "ParameterNames")
@@ -102,17 +118,21 @@ def _attribute_changes(el: etree._Element) -> list[dict[str, Any]]:
         name = text(struct, "Name")
         notification = text(struct, "Notification") or "0"
         if not name or notification not in ("0", "1", "2"):
-            raise PayloadError("each SetParameterAttributesStruct needs a Name and a "
-                               "Notification of 0, 1 or 2")
+            raise PayloadError(
+                "each SetParameterAttributesStruct needs a Name and a Notification of 0, 1 or 2"
+            )
         access = child(struct, "AccessList")
-        changes.append({
-            "name": name,
-            "notification_change": _flag(text(struct, "NotificationChange")),
-            "notification": int(notification),
-            "access_list_change": _flag(text(struct, "AccessListChange")),
-            "access_list": [text(s) for s in access if isinstance(s.tag, str)]
-            if access is not None else [],
-        })
+        changes.append(
+            {
+                "name": name,
+                "notification_change": _flag(text(struct, "NotificationChange")),
+                "notification": int(notification),
+                "access_list_change": _flag(text(struct, "AccessListChange")),
+                "access_list": [text(s) for s in access if isinstance(s.tag, str)]
+                if access is not None
+                else [],
+            }
+        )
     return changes
 
 
@@ -126,12 +146,15 @@ def body(method: str, args: dict[str, str], items: list[Any]) -> str:
     inner = "".join(f"<{n}>{escape(args.get(n, '') or _default(n))}</{n}>" for n in names)
     if method == "GetParameterAttributes":
         strings = "".join(f"<string>{escape(n)}</string>" for n in items)
-        inner = (f'<ParameterNames soap-enc:arrayType="xsd:string[{len(items)}]">{strings}'
-                 "</ParameterNames>")
+        inner = (
+            f'<ParameterNames soap-enc:arrayType="xsd:string[{len(items)}]">{strings}'
+            "</ParameterNames>"
+        )
     elif method == "SetParameterAttributes":
-        inner = (f'<ParameterList soap-enc:arrayType="cwmp:SetParameterAttributesStruct'
-                 f'[{len(items)}]">' + "".join(_attribute_struct(c) for c in items)
-                 + "</ParameterList>")
+        inner = (
+            f'<ParameterList soap-enc:arrayType="cwmp:SetParameterAttributesStruct'
+            f'[{len(items)}]">' + "".join(_attribute_struct(c) for c in items) + "</ParameterList>"
+        )
     return f"<cwmp:{method}>{inner}</cwmp:{method}>"
 
 
@@ -154,19 +177,25 @@ def _attribute_struct(change: dict[str, Any]) -> str:
 def parse_response(rpc: str, el: etree._Element) -> Any:
     """The result of one of RESPONSES."""
     if rpc in ("DownloadResponse", "UploadResponse"):
-        return {"status": int_text(el, "Status", 0), "start_time": text(el, "StartTime"),
-                "complete_time": text(el, "CompleteTime")}
+        return {
+            "status": int_text(el, "Status", 0),
+            "start_time": text(el, "StartTime"),
+            "complete_time": text(el, "CompleteTime"),
+        }
     if rpc == "GetParameterAttributesResponse":
         plist = child(el, "ParameterList")
         out = []
         for struct in children(plist, "ParameterAttributeStruct") if plist is not None else []:
             access = child(struct, "AccessList")
-            out.append({
-                "name": text(struct, "Name"),
-                "notification": int_text(struct, "Notification", 0),
-                "access_list": [text(s) for s in access if isinstance(s.tag, str)]
-                if access is not None else [],
-            })
+            out.append(
+                {
+                    "name": text(struct, "Name"),
+                    "notification": int_text(struct, "Notification", 0),
+                    "access_list": [text(s) for s in access if isinstance(s.tag, str)]
+                    if access is not None
+                    else [],
+                }
+            )
         return out
     if rpc == "GetRPCMethodsResponse":
         methods = child(el, "MethodList")

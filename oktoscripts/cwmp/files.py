@@ -31,14 +31,20 @@ class FileServer:
         file_id = signing.verify(request.target)
         stored = await self.backend.run(self.store.by_id, file_id) if file_id else None
         if stored is None:
-            log.warning("CPE %s: refused a download of %s (bad, expired or unknown)", peer_ip,
-                        request.target.split("?", 1)[0])
+            log.warning(
+                "CPE %s: refused a download of %s (bad, expired or unknown)",
+                peer_ip,
+                request.target.split("?", 1)[0],
+            )
             return Response(404, [("Content-Type", "text/plain")], b"no such file\n")
         data = await self.backend.run(self.store.content, stored.id)
         log.info("CPE %s downloads %s (%d bytes)", peer_ip, stored.name, len(data))
         disposition = f"attachment; filename={quote(stored.name)}"
-        return Response(200, [("Content-Type", "application/octet-stream"),
-                              ("Content-Disposition", disposition)], data)
+        return Response(
+            200,
+            [("Content-Type", "application/octet-stream"), ("Content-Disposition", disposition)],
+            data,
+        )
 
     async def resolve(self, request: RpcRequest, session: Session) -> RpcRequest | dict:
         """``request`` with ``store:<name>`` replaced by a signed URL for this CPE;
@@ -46,14 +52,18 @@ class FileServer:
         url = request.args.get("URL", "") if request.method == "Download" else ""
         if not url.startswith(signing.STORE_SCHEME):
             return request
-        name = url[len(signing.STORE_SCHEME):]
+        name = url[len(signing.STORE_SCHEME) :]
         stored = await self.backend.run(self.store.by_name, name)
         if stored is None:
             return answers.error("404", f"no stored file named {name!r}")
-        path = signing.signed_path(stored.id, stored.name, session.serial,
-                                   int(self.config.file_url_ttl))
-        args = {**request.args, "URL": session.base_url + path,
-                "FileSize": request.args.get("FileSize") or str(stored.size)}
+        path = signing.signed_path(
+            stored.id, stored.name, session.serial, int(self.config.file_url_ttl)
+        )
+        args = {
+            **request.args,
+            "URL": session.base_url + path,
+            "FileSize": request.args.get("FileSize") or str(stored.size),
+        }
         if args["FileSize"] == "0":
             args["FileSize"] = str(stored.size)
         return dataclasses.replace(request, args=args)

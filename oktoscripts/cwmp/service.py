@@ -78,8 +78,9 @@ class RpcService:
             try:
                 return await self._queue(data, again=pause != DB_RETRY_PAUSES_S[0])
             except AutoReconnect as exc:
-                log.warning("cwmp rpc request: database connection lost (%s); again in "
-                            "%.1f s", exc, pause)
+                log.warning(
+                    "cwmp rpc request: database connection lost (%s); again in %.1f s", exc, pause
+                )
                 await asyncio.sleep(pause)
         return await self._queue(data, again=True)
 

@@ -281,16 +281,19 @@ def parse_response(envelope: Envelope) -> object:
     raise SoapError(f"unexpected response {rpc}")
 
 
-RESPONSES = frozenset(
-    {
-        "GetParameterValuesResponse",
-        "SetParameterValuesResponse",
-        "AddObjectResponse",
-        "DeleteObjectResponse",
-        "GetParameterNamesResponse",
-        "Fault",
-    }
-) | day2.RESPONSES
+RESPONSES = (
+    frozenset(
+        {
+            "GetParameterValuesResponse",
+            "SetParameterValuesResponse",
+            "AddObjectResponse",
+            "DeleteObjectResponse",
+            "GetParameterNamesResponse",
+            "Fault",
+        }
+    )
+    | day2.RESPONSES
+)
 
 # ---------------------------------------------------------------------------
 # Writing

@@ -30,9 +30,9 @@ _CWMP = {
 }
 _USP = {
     "reboot": '{body = {request = {operate = {command = "Device.Reboot()", '
-              'command_key = "ide-reboot", send_resp = true}}}}',
+    'command_key = "ide-reboot", send_resp = true}}}}',
     "factory_reset": '{body = {request = {operate = {command = "Device.FactoryReset()", '
-                     "send_resp = true}}}}",
+    "send_resp = true}}}}",
 }
 
 
@@ -51,8 +51,10 @@ def script(operation: str, device: dict) -> str:
         call = f"send_usp_message(args.serial, {_USP[operation]})"
     else:
         raise OperationError(f"{OPERATIONS[operation]} is not offered for this device")
-    return (f"-- {OPERATIONS[operation]} of {json.dumps(device['sn'])}, from the device page\n"
-            f"local r = {call}\n"
-            'if type(r) == "table" and r.error_code then\n'
-            '  error(r.error_code .. " " .. r.error_message)\nend\n'
-            'print("done: " .. json_encode(r))\nreturn r\n')
+    return (
+        f"-- {OPERATIONS[operation]} of {json.dumps(device['sn'])}, from the device page\n"
+        f"local r = {call}\n"
+        'if type(r) == "table" and r.error_code then\n'
+        '  error(r.error_code .. " " .. r.error_message)\nend\n'
+        'print("done: " .. json_encode(r))\nreturn r\n'
+    )

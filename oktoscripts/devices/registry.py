@@ -421,9 +421,11 @@ class DeviceRegistry:
         }
         routes = []
         for doc in self.collection.find(query, {"_id": 1, "usp.mtps.mqtt": 1}):
-            topic = (((doc.get("usp") or {}).get("mtps") or {}).get("mqtt") or {}).get(
-                "address", {}
-            ).get("topic")
+            topic = (
+                (((doc.get("usp") or {}).get("mtps") or {}).get("mqtt") or {})
+                .get("address", {})
+                .get("topic")
+            )
             if topic:
                 routes.append((doc["_id"], topic))
         return routes

@@ -32,11 +32,18 @@ def _signature(file_id: str, serial: str, expires: int, secret: str | None) -> s
     return hmac.new(_key(secret), message, hashlib.sha256).hexdigest()
 
 
-def signed_path(file_id: str, name: str, serial: str, ttl_s: int = DEFAULT_TTL_S,
-                secret: str | None = None, now: float | None = None) -> str:
+def signed_path(
+    file_id: str,
+    name: str,
+    serial: str,
+    ttl_s: int = DEFAULT_TTL_S,
+    secret: str | None = None,
+    now: float | None = None,
+) -> str:
     expires = int((now or time.time()) + ttl_s)
-    query = urlencode({"sn": serial, "exp": expires,
-                       "sig": _signature(file_id, serial, expires, secret)})
+    query = urlencode(
+        {"sn": serial, "exp": expires, "sig": _signature(file_id, serial, expires, secret)}
+    )
     return f"{PREFIX}{file_id}/{quote(name)}?{query}"
 
 
@@ -46,7 +53,7 @@ def verify(target: str, secret: str | None = None, now: float | None = None) -> 
     parts = urlsplit(target)
     if not parts.path.startswith(PREFIX):
         return None
-    file_id = parts.path[len(PREFIX):].split("/", 1)[0]
+    file_id = parts.path[len(PREFIX) :].split("/", 1)[0]
     query = parse_qs(parts.query)
     try:
         serial, expires, sig = query["sn"][0], int(query["exp"][0]), query["sig"][0]

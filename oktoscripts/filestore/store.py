@@ -48,14 +48,23 @@ class StoredFile:
 
     @classmethod
     def from_doc(cls, doc: dict[str, Any]) -> StoredFile:
-        return cls(doc["_id"], doc["name"], doc["size"], doc["sha256"], doc["file_type"],
-                   doc.get("uploaded_by", ""), doc["uploaded_at"])
+        return cls(
+            doc["_id"],
+            doc["name"],
+            doc["size"],
+            doc["sha256"],
+            doc["file_type"],
+            doc.get("uploaded_by", ""),
+            doc["uploaded_at"],
+        )
 
 
 def check_name(name: str) -> str:
     if not isinstance(name, str) or not NAME.match(name):
-        raise FileStoreError("a file name is 1-128 letters, digits, dots, dashes or "
-                             "underscores, starting with a letter or digit")
+        raise FileStoreError(
+            "a file name is 1-128 letters, digits, dots, dashes or "
+            "underscores, starting with a letter or digit"
+        )
     return name
 
 
@@ -79,13 +88,21 @@ class FileStore:
             raise FileStoreError(f"files are at most {MAX_BYTES // (1024 * 1024)} MiB")
         file_id = secrets.token_hex(12)
         # Content first, the document last: a file is listed only once it is whole.
-        self.chunks.insert_many([
-            {"file_id": file_id, "n": n, "data": data[i:i + CHUNK_BYTES]}
-            for n, i in enumerate(range(0, len(data), CHUNK_BYTES))
-        ])
-        doc = {"_id": file_id, "name": name, "size": len(data),
-               "sha256": hashlib.sha256(data).hexdigest(), "file_type": file_type,
-               "uploaded_by": uploaded_by, "uploaded_at": datetime.now(UTC)}
+        self.chunks.insert_many(
+            [
+                {"file_id": file_id, "n": n, "data": data[i : i + CHUNK_BYTES]}
+                for n, i in enumerate(range(0, len(data), CHUNK_BYTES))
+            ]
+        )
+        doc = {
+            "_id": file_id,
+            "name": name,
+            "size": len(data),
+            "sha256": hashlib.sha256(data).hexdigest(),
+            "file_type": file_type,
+            "uploaded_by": uploaded_by,
+            "uploaded_at": datetime.now(UTC),
+        }
         old = self.files.find_one_and_replace({"name": name}, doc, upsert=True)
         if old is not None:
             self.chunks.delete_many({"file_id": old["_id"]})

@@ -52,8 +52,9 @@ class Services:
         if not nats_url:
             # The MQTT listener faces devices: TLS with the platform's certificate.
             tls = pki.tls_files()
-            nats = NatsServerConfig(data_dir / "nats", free_port(), free_port(),
-                                    mqtt_tls=(tls.cert, tls.key))
+            nats = NatsServerConfig(
+                data_dir / "nats", free_port(), free_port(), mqtt_tls=(tls.cert, tls.key)
+            )
             nats_url = nats.url
             mqtt_url = mqtt_url or nats.mqtt_url
         if not mongo_uri:

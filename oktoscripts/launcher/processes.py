@@ -67,8 +67,13 @@ def manage_py(*args: str) -> Callable[[Context], list[str]]:
 
 def web_argv(ctx: Context) -> list[str]:
     return [
-        ctx.python, "-m", "daphne",
-        "-b", ctx.web_host, "-p", str(ctx.web_port),
+        ctx.python,
+        "-m",
+        "daphne",
+        "-b",
+        ctx.web_host,
+        "-p",
+        str(ctx.web_port),
         "oktoscripts.asgi:application",
     ]
 
@@ -92,23 +97,28 @@ async def usp_listening(ctx: Context) -> bool:
 
 
 # Each process but the web and the simulator gets a /metrics port (oktoscripts/metrics/targets.py).
-PLATFORM_PROCESSES: tuple[ProcessSpec, ...] = with_ports((
-    # The web process: Django + Channels under daphne (HTTP and WebSocket).
-    ProcessSpec("web", web_argv, ready=web_listening),
-    # Workers run the scripts: one process per core (each holds thousands of runs).
-    *(ProcessSpec(f"worker-{n}", manage_py("worker")) for n in range(1, (os.cpu_count() or 1) + 1)),
-    # The TR-069 ACS (oktoscripts/cwmp): HTTP on OKTOSCRIPTS_ACS_PORT (7547), HTTPS on
-    # OKTOSCRIPTS_ACS_TLS_PORT (7548).
-    ProcessSpec("acs", manage_py("acs"), ready=acs_listening),
-    # Automations: schedules, bulk runs, event triggers, deployed listeners.
-    ProcessSpec("scheduler", manage_py("scheduler")),
-    # The TR-369 controller (oktoscripts/usp): MQTT, and WebSocket on OKTOSCRIPTS_USP_WS_PORT.
-    ProcessSpec("usp", manage_py("usp"), ready=usp_listening),
-    # Device twins (oktoscripts/twins): snapshots devices, runs their simulated twins.
-    ProcessSpec("twins", manage_py("twins", "run")),
-    # A few simulated devices of each protocol, so the IDE has devices to script against.
-    ProcessSpec("simulate", manage_py("simulate", "--cwmp", "3", "--usp", "3")),
-))
+PLATFORM_PROCESSES: tuple[ProcessSpec, ...] = with_ports(
+    (
+        # The web process: Django + Channels under daphne (HTTP and WebSocket).
+        ProcessSpec("web", web_argv, ready=web_listening),
+        # Workers run the scripts: one process per core (each holds thousands of runs).
+        *(
+            ProcessSpec(f"worker-{n}", manage_py("worker"))
+            for n in range(1, (os.cpu_count() or 1) + 1)
+        ),
+        # The TR-069 ACS (oktoscripts/cwmp): HTTP on OKTOSCRIPTS_ACS_PORT (7547), HTTPS on
+        # OKTOSCRIPTS_ACS_TLS_PORT (7548).
+        ProcessSpec("acs", manage_py("acs"), ready=acs_listening),
+        # Automations: schedules, bulk runs, event triggers, deployed listeners.
+        ProcessSpec("scheduler", manage_py("scheduler")),
+        # The TR-369 controller (oktoscripts/usp): MQTT, and WebSocket on OKTOSCRIPTS_USP_WS_PORT.
+        ProcessSpec("usp", manage_py("usp"), ready=usp_listening),
+        # Device twins (oktoscripts/twins): snapshots devices, runs their simulated twins.
+        ProcessSpec("twins", manage_py("twins", "run")),
+        # A few simulated devices of each protocol, so the IDE has devices to script against.
+        ProcessSpec("simulate", manage_py("simulate", "--cwmp", "3", "--usp", "3")),
+    )
+)
 
 
 def service_processes(

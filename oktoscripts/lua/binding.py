@@ -117,8 +117,13 @@ def _refusal(ctx: Any, name: str, permission: str) -> Refused | None:
     if why is None:
         return None
     # Also in the platform's log: someone tried what their role does not allow.
-    log.warning("run %s (%s): %s refused: %s", getattr(ctx, "run_id", "?"),
-                getattr(ctx, "script_name", "?"), name, why)
+    log.warning(
+        "run %s (%s): %s refused: %s",
+        getattr(ctx, "run_id", "?"),
+        getattr(ctx, "script_name", "?"),
+        name,
+        why,
+    )
     return Refused(f"{name}: refused: {why}")
 
 

@@ -183,14 +183,25 @@ class RunContext:
         run metrics, and a "call" output line; in a debug run also its
         request and answer, as text."""
         self.device_calls.append(
-            {"name": name, "target": target, "latency_s": round(latency_s, 6), "ok": ok,
-             "line": line}
+            {
+                "name": name,
+                "target": target,
+                "latency_s": round(latency_s, 6),
+                "ok": ok,
+                "line": line,
+            }
         )
         if self.debug_calls is not None:
-            self.debug_calls.append({
-                "name": name, "target": target, "latency_s": round(latency_s, 6), "ok": ok,
-                "request": _payload_text(request), "answer": _payload_text(answer),
-            })
+            self.debug_calls.append(
+                {
+                    "name": name,
+                    "target": target,
+                    "latency_s": round(latency_s, 6),
+                    "ok": ok,
+                    "request": _payload_text(request),
+                    "answer": _payload_text(answer),
+                }
+            )
         where = f" {target}" if target else ""
         state = "ok" if ok else "failed"
         try:

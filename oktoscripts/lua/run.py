@@ -78,11 +78,20 @@ log = logging.getLogger(__name__)
 # How long a thread that should have stopped may take before it is abandoned.
 GRACE_S = 0.5
 
+
 class _Activation:
     """The main chunk, or one call of a listener callback."""
 
     __slots__ = (
-        "kind", "deadline", "co", "instructions", "timer", "overdue", "waiting", "line", "ended"
+        "kind",
+        "deadline",
+        "co",
+        "instructions",
+        "timer",
+        "overdue",
+        "waiting",
+        "line",
+        "ended",
     )
 
     def __init__(self, kind: str, deadline: float) -> None:
@@ -940,6 +949,7 @@ def _job_running(job: Any) -> bool:
     """A LuaThreadPool job or an executor's future still executing."""
     finished = getattr(job, "finished", None)
     return not finished if finished is not None else not job.done()
+
 
 async def _keep_alive(delivery: Delivery) -> None:
     """While a callback runs, its event stays with this listener."""

@@ -457,5 +457,11 @@ def _plain_or_lua(runtime: Any, value: Any) -> Any:
 
 
 __all__ = [
-    "DEFAULT_RUNTIME", "LuaSandbox", "Step", "HOOK_EVERY", "RUNTIMES", "lupa_module", "to_lua_plain"
+    "DEFAULT_RUNTIME",
+    "LuaSandbox",
+    "Step",
+    "HOOK_EVERY",
+    "RUNTIMES",
+    "lupa_module",
+    "to_lua_plain",
 ]

@@ -24,8 +24,13 @@ REFRESH_S = 15.0
 class Refreshed(Collector):
     """A gauge family whose samples ``read()`` returns: [(labels, value)]."""
 
-    def __init__(self, name: str, documentation: str, labels: list[str],
-                 read: Callable[[], Awaitable[list[tuple[tuple[str, ...], float]]]]) -> None:
+    def __init__(
+        self,
+        name: str,
+        documentation: str,
+        labels: list[str],
+        read: Callable[[], Awaitable[list[tuple[tuple[str, ...], float]]]],
+    ) -> None:
         self.name = name
         self.documentation = documentation
         self.labels = labels
@@ -74,6 +79,11 @@ def devices_online(registry: Any, protocol: str) -> Refreshed:
         count = await asyncio.to_thread(registry.online_count, protocol)
         return [((protocol,), float(count))]
 
-    return register(Refreshed(
-        "oktoscripts_devices_online", "Devices online now, by protocol (cwmp, usp)",
-        ["protocol"], read))
+    return register(
+        Refreshed(
+            "oktoscripts_devices_online",
+            "Devices online now, by protocol (cwmp, usp)",
+            ["protocol"],
+            read,
+        )
+    )

@@ -44,8 +44,7 @@ def metrics_app(registry: CollectorRegistry = REGISTRY):  # noqa: ANN201 - a WSG
             headers = [("Content-Type", "text/plain; charset=utf-8")]
             if status == 401:
                 headers.append(("WWW-Authenticate", 'Bearer realm="metrics"'))
-            start_response(f"{status} {'Unauthorized' if status == 401 else 'Forbidden'}",
-                           headers)
+            start_response(f"{status} {'Unauthorized' if status == 401 else 'Forbidden'}", headers)
             return [access.refusal_text(status).encode()]
         body, content_type = exposition(environ.get("HTTP_ACCEPT", ""), registry)
         start_response("200 OK", [("Content-Type", content_type)])
@@ -76,8 +75,13 @@ class MetricsEndpoint:
         try:
             self._server = make_server(conf.host(), wanted, metrics_app(), _Server, _QuietHandler)
         except OSError as exc:
-            log.error("%s: no /metrics: cannot listen on %s:%s (OKTOSCRIPTS_METRICS_PORT): %s",
-                      self.process, conf.host(), wanted, exc)
+            log.error(
+                "%s: no /metrics: cannot listen on %s:%s (OKTOSCRIPTS_METRICS_PORT): %s",
+                self.process,
+                conf.host(),
+                wanted,
+                exc,
+            )
             return None
         self.port = self._server.server_port
         threading.Thread(target=self._server.serve_forever, name="metrics", daemon=True).start()

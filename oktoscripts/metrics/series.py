@@ -22,51 +22,90 @@ ENABLED = conf.enabled()
 disable_created_metrics()
 
 # Run durations go from a millisecond (a trivial script) to a day (the wall cap).
-RUN_SECONDS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800,
-               3600, 86400)
+RUN_SECONDS = (
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1,
+    2.5,
+    5,
+    10,
+    30,
+    60,
+    300,
+    1800,
+    3600,
+    86400,
+)
 # Waiting in the queue: milliseconds when workers keep up, minutes when they do not.
-WAIT_SECONDS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30,
-                60, 300)
+WAIT_SECONDS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
 # A device call: a few ms on a LAN, the 30 s protocol timeouts at worst.
 CALL_SECONDS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 
 RUNS_SUBMITTED = Counter(
-    "oktoscripts_runs_submitted", "Runs stored and queued by this process, by how they were "
-    "started (user, api, schedule, event, cli)", ["started_by"])
+    "oktoscripts_runs_submitted",
+    "Runs stored and queued by this process, by how they were "
+    "started (user, api, schedule, event, cli)",
+    ["started_by"],
+)
 RUNS_STARTED = Counter(
-    "oktoscripts_runs_started", "Runs this worker claimed and began, by how they were started",
-    ["started_by"])
+    "oktoscripts_runs_started",
+    "Runs this worker claimed and began, by how they were started",
+    ["started_by"],
+)
 RUNS_FINISHED = Counter(
-    "oktoscripts_runs_finished", "Runs that ended with their outcome stored, by final status and "
+    "oktoscripts_runs_finished",
+    "Runs that ended with their outcome stored, by final status and "
     "how they were started (lost: declared lost by this worker's sweeper)",
-    ["status", "started_by"])
+    ["status", "started_by"],
+)
 RUN_DURATION = Histogram(
-    "oktoscripts_run_duration_seconds", "From claim to stored outcome, by final status",
-    ["status"], buckets=RUN_SECONDS)
+    "oktoscripts_run_duration_seconds",
+    "From claim to stored outcome, by final status",
+    ["status"],
+    buckets=RUN_SECONDS,
+)
 RUN_QUEUE_WAIT = Histogram(
-    "oktoscripts_run_queue_wait_seconds", "From the run's creation to a worker claiming it",
-    buckets=WAIT_SECONDS)
+    "oktoscripts_run_queue_wait_seconds",
+    "From the run's creation to a worker claiming it",
+    buckets=WAIT_SECONDS,
+)
 RUNS_HELD = Gauge("oktoscripts_worker_runs_held", "Runs this worker holds now")
 RUNS_CAPACITY = Gauge("oktoscripts_worker_concurrency", "Runs this worker may hold at once")
 LUA_THREADS_STUCK = Gauge(
     "oktoscripts_worker_lua_threads_stuck",
-    "Lua threads abandoned in a call that cannot be interrupted, still busy")
+    "Lua threads abandoned in a call that cannot be interrupted, still busy",
+)
 DEVICE_CALLS = Counter(
-    "oktoscripts_device_calls", "Device calls made by scripts, by protocol (cwmp, usp) and "
-    "outcome (ok, error, timeout, unavailable)", ["protocol", "outcome"])
+    "oktoscripts_device_calls",
+    "Device calls made by scripts, by protocol (cwmp, usp) and "
+    "outcome (ok, error, timeout, unavailable)",
+    ["protocol", "outcome"],
+)
 DEVICE_CALL_SECONDS = Histogram(
-    "oktoscripts_device_call_seconds", "Latency of scripts' device calls", ["protocol", "outcome"],
-    buckets=CALL_SECONDS)
+    "oktoscripts_device_call_seconds",
+    "Latency of scripts' device calls",
+    ["protocol", "outcome"],
+    buckets=CALL_SECONDS,
+)
 ACS_INFORMS = Counter("oktoscripts_acs_informs", "Informs the ACS accepted")
 ACS_SESSIONS_STARTED = Counter("oktoscripts_acs_sessions_started", "CWMP sessions started")
 ACS_SESSIONS_ENDED = Counter(
-    "oktoscripts_acs_sessions_ended", "CWMP sessions ended, completed or failed", ["outcome"])
+    "oktoscripts_acs_sessions_ended", "CWMP sessions ended, completed or failed", ["outcome"]
+)
 ACS_SESSIONS_OPEN = Gauge("oktoscripts_acs_sessions_open", "CWMP sessions open now")
 USP_MESSAGES = Counter(
-    "oktoscripts_usp_messages", "USP messages by direction (in, out) and type (get, get_resp, "
-    "notify, error, ...)", ["direction", "type"])
+    "oktoscripts_usp_messages",
+    "USP messages by direction (in, out) and type (get, get_resp, notify, error, ...)",
+    ["direction", "type"],
+)
 USP_AGENTS_CONNECTED = Gauge(
-    "oktoscripts_usp_agents_connected", "USP agents this controller has a route to")
+    "oktoscripts_usp_agents_connected", "USP agents this controller has a route to"
+)
 
 
 _children: dict[tuple, Any] = {}

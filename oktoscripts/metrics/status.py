@@ -56,8 +56,9 @@ def sample() -> dict[str, float]:
     return figures
 
 
-def _fold(family: str, name: str, labels: dict, value: float, add: Any,
-          figures: dict[str, float]) -> None:
+def _fold(
+    family: str, name: str, labels: dict, value: float, add: Any, figures: dict[str, float]
+) -> None:
     short = family.removeprefix("oktoscripts_")
     if family == "oktoscripts_runs_finished" and name.endswith("_total"):
         add("runs_finished", value)
@@ -192,12 +193,18 @@ def summarize(reports: list[dict[str, Any]]) -> dict[str, Any]:
         history = [(t, _with_sums(s)) for t, s in rep.get("history") or []]
         for (t0, before), (t1, after) in zip(history, history[1:], strict=False):
             at = points.setdefault(t1, {})
-            _combine(at, {
-                key: (after.get(key, 0.0) - before.get(key, 0.0)) / (t1 - t0) if rate
-                else after.get(key, 0.0)
-                for key, rate in CHARTS
-            })
+            _combine(
+                at,
+                {
+                    key: (after.get(key, 0.0) - before.get(key, 0.0)) / (t1 - t0)
+                    if rate
+                    else after.get(key, 0.0)
+                    for key, rate in CHARTS
+                },
+            )
     charts = {key: [(t, points[t].get(key, 0.0)) for t in sorted(points)] for key, _ in CHARTS}
-    processes = sorted(({k: rep.get(k) for k in ("kind", "name", "host", "pid")}
-                        for rep in reports), key=lambda p: (str(p["kind"]), str(p["name"])))
+    processes = sorted(
+        ({k: rep.get(k) for k in ("kind", "name", "host", "pid")} for rep in reports),
+        key=lambda p: (str(p["kind"]), str(p["name"])),
+    )
     return {"processes": processes, "now": now, "charts": charts}

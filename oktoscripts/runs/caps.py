@@ -24,7 +24,10 @@ HARD_CAPS = Limits(
 
 def capped(limits: Limits) -> Limits:
     """``limits`` with each field at most its hard cap."""
-    return dataclasses.replace(limits, **{
-        field.name: min(getattr(limits, field.name), getattr(HARD_CAPS, field.name))
-        for field in dataclasses.fields(Limits)
-    })
+    return dataclasses.replace(
+        limits,
+        **{
+            field.name: min(getattr(limits, field.name), getattr(HARD_CAPS, field.name))
+            for field in dataclasses.fields(Limits)
+        },
+    )

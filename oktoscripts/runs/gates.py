@@ -33,8 +33,7 @@ Transport = Callable[[Any], Awaitable[Any]]
 # What reads; every other RPC or message changes something and is planned, not sent
 # (SetParameterValues, AddObject, DeleteObject, Reboot, FactoryReset, Download,
 # Upload, ScheduleInform, SetParameterAttributes; USP Set, Add, Delete, Operate).
-CWMP_READS = ("GetParameterValues", "GetParameterNames", "GetParameterAttributes",
-              "GetRPCMethods")
+CWMP_READS = ("GetParameterValues", "GetParameterNames", "GetParameterAttributes", "GetRPCMethods")
 USP_READS = ("get", "get_instances", "get_supported_dm", "get_supported_protocol")
 # Calls kept in one plan: a script looping over writes must not grow a run's
 # metrics without bound (what is left out is counted).
@@ -71,8 +70,9 @@ class Recorder:
         self.size = 0
         self.truncated = False
 
-    async def call(self, ctx: Any, protocol: str, target: str, request: Any,
-                   transport: Transport) -> Any:
+    async def call(
+        self, ctx: Any, protocol: str, target: str, request: Any, transport: Transport
+    ) -> Any:
         line = ctx.call_line
         started = time.time()
         answer = await transport(request)
@@ -82,10 +82,17 @@ class Recorder:
                 self.truncated = True
             else:
                 self.size += size
-                self.calls.append({"protocol": protocol, "target": target, "line": line,
-                                   "at": round(started, 6),
-                                   "latency_s": round(time.time() - started, 6),
-                                   "request": request_json(protocol, request), "answer": answer})
+                self.calls.append(
+                    {
+                        "protocol": protocol,
+                        "target": target,
+                        "line": line,
+                        "at": round(started, 6),
+                        "latency_s": round(time.time() - started, 6),
+                        "request": request_json(protocol, request),
+                        "answer": answer,
+                    }
+                )
         return answer
 
     def metrics(self) -> dict[str, Any]:
@@ -110,15 +117,16 @@ class Replayer:
         self.position = 0
         self.diverged: dict[str, Any] | None = None
 
-    async def call(self, ctx: Any, protocol: str, target: str, request: Any,
-                   transport: Transport) -> Any:
+    async def call(
+        self, ctx: Any, protocol: str, target: str, request: Any, transport: Transport
+    ) -> Any:
         line = ctx.call_line
-        asked = {"protocol": protocol, "target": target,
-                 "request": request_json(protocol, request)}
+        asked = {"protocol": protocol, "target": target, "request": request_json(protocol, request)}
         if self.position >= len(self.calls):
             more = " (the recording was cut short)" if self.truncated else ""
-            return self._diverge(line, asked, None, f"the recording has no call {self.position + 1}"
-                                 f"{more}")
+            return self._diverge(
+                line, asked, None, f"the recording has no call {self.position + 1}{more}"
+            )
         recorded = self.calls[self.position]
         expected = {k: recorded[k] for k in ("protocol", "target", "request")}
         if asked != expected:
@@ -127,17 +135,25 @@ class Replayer:
         return recorded["answer"]
 
     def _diverge(self, line: int | None, asked: dict, recorded: dict | None, why: str) -> Any:
-        self.diverged = {"call": self.position + 1, "line": line, "asked": asked,
-                         "recorded": recorded and {k: recorded[k] for k in
-                                                   ("protocol", "target", "request", "line")},
-                         "why": why}
+        self.diverged = {
+            "call": self.position + 1,
+            "line": line,
+            "asked": asked,
+            "recorded": recorded
+            and {k: recorded[k] for k in ("protocol", "target", "request", "line")},
+            "why": why,
+        }
         where = f"line {line}" if line else "a call"
-        raise ReplayDiverged(f"replay diverged at device call {self.position + 1} ({where}): "
-                             f"{why}")
+        raise ReplayDiverged(f"replay diverged at device call {self.position + 1} ({where}): {why}")
 
     def metrics(self) -> dict[str, Any]:
-        return {"replay": {"answered": self.position, "recorded": len(self.calls),
-                           "diverged": self.diverged}}
+        return {
+            "replay": {
+                "answered": self.position,
+                "recorded": len(self.calls),
+                "diverged": self.diverged,
+            }
+        }
 
 
 def _difference(asked: dict[str, Any], expected: dict[str, Any]) -> str:
@@ -147,8 +163,10 @@ def _difference(asked: dict[str, Any], expected: dict[str, Any]) -> str:
     a, e = asked["request"], expected["request"]
     for key in sorted(set(a) | set(e)):
         if a.get(key) != e.get(key):
-            return (f"the script asks {key} {json.dumps(a.get(key))}, the recording has "
-                    f"{json.dumps(e.get(key))}")
+            return (
+                f"the script asks {key} {json.dumps(a.get(key))}, the recording has "
+                f"{json.dumps(e.get(key))}"
+            )
     return "the requests differ"
 
 
@@ -162,8 +180,9 @@ class Planner:
         self._planned_values: dict[tuple[str, str], str] = {}  # what earlier changes set
         self._next_instance: dict[tuple[str, str], int] = {}
 
-    async def call(self, ctx: Any, protocol: str, target: str, request: Any,
-                   transport: Transport) -> Any:
+    async def call(
+        self, ctx: Any, protocol: str, target: str, request: Any, transport: Transport
+    ) -> Any:
         line = ctx.call_line
         if protocol == "cwmp" and request.method not in CWMP_READS:
             return await self._cwmp(target, request, transport, line)
@@ -176,8 +195,13 @@ class Planner:
         return await transport(request)
 
     def metrics(self) -> dict[str, Any]:
-        return {"plan": {"devices": self.devices, "left_out": self.left_out,
-                         "overhead_s": round(self.overhead_s, 6)}}
+        return {
+            "plan": {
+                "devices": self.devices,
+                "left_out": self.left_out,
+                "overhead_s": round(self.overhead_s, 6),
+            }
+        }
 
     # ---- bookkeeping -------------------------------------------------------------------
 
@@ -208,8 +232,9 @@ class Planner:
 
     # ---- CWMP --------------------------------------------------------------------------
 
-    async def _cwmp(self, target: str, request: Any, transport: Transport,
-                    line: int | None) -> dict:
+    async def _cwmp(
+        self, target: str, request: Any, transport: Transport, line: int | None
+    ) -> dict:
         from oktoscripts.cwmp.soap import RpcRequest
 
         if request.method == "SetParameterValues":
@@ -220,47 +245,92 @@ class Planner:
             changes = []
             for name, value, xsd in request.values:
                 before, checked = self._before(target, name, read)
-                changes.append({"op": "set", "path": name, "before": before, "after": value,
-                                "type": xsd, "checked": checked})
+                changes.append(
+                    {
+                        "op": "set",
+                        "path": name,
+                        "before": before,
+                        "after": value,
+                        "type": xsd,
+                        "checked": checked,
+                    }
+                )
             result: dict = {"ok": True, "result": True}
         elif request.method == "AddObject":
-            answer = await transport(RpcRequest("GetParameterNames", path=request.object_name,
-                                                next_level=True))
+            answer = await transport(
+                RpcRequest("GetParameterNames", path=request.object_name, next_level=True)
+            )
             began = time.perf_counter()
-            existing = _instance_numbers(request.object_name, answer.get("result") or []) \
-                if answer.get("ok") else []
+            existing = (
+                _instance_numbers(request.object_name, answer.get("result") or [])
+                if answer.get("ok")
+                else []
+            )
             number = self._instance(target, request.object_name, existing)
-            changes = [{"op": "add", "path": request.object_name, "before": None,
-                        "after": f"{request.object_name}{number}.", "checked": False,
-                        "instance": number}]
-            result = {"ok": True, "result": {"instance_number": number, "status": 0,
-                                             "planned": True}}
+            changes = [
+                {
+                    "op": "add",
+                    "path": request.object_name,
+                    "before": None,
+                    "after": f"{request.object_name}{number}.",
+                    "checked": False,
+                    "instance": number,
+                }
+            ]
+            result = {
+                "ok": True,
+                "result": {"instance_number": number, "status": 0, "planned": True},
+            }
         elif request.method != "DeleteObject":  # Reboot, Download, ...: an action
             began = time.perf_counter()
-            changes = [{"op": request.method, "path": request.args.get("URL", ""),
-                        "before": None, "after": {**request.args, **(
-                            {"items": request.items} if request.items else {})},
-                        "checked": False}]
+            changes = [
+                {
+                    "op": request.method,
+                    "path": request.args.get("URL", ""),
+                    "before": None,
+                    "after": {
+                        **request.args,
+                        **({"items": request.items} if request.items else {}),
+                    },
+                    "checked": False,
+                }
+            ]
             later = request.method in ("Download", "Upload")  # done after the session
             result = {"ok": True, "result": {"status": 1, "planned": True} if later else True}
         else:  # DeleteObject
-            answer = await transport(RpcRequest("GetParameterNames", path=request.object_name,
-                                                next_level=True))
+            answer = await transport(
+                RpcRequest("GetParameterNames", path=request.object_name, next_level=True)
+            )
             began = time.perf_counter()
             exists = bool(answer.get("ok"))
-            changes = [{"op": "delete", "path": request.object_name,
-                        "before": "exists" if exists else None, "after": None,
-                        "checked": exists}]
+            changes = [
+                {
+                    "op": "delete",
+                    "path": request.object_name,
+                    "before": "exists" if exists else None,
+                    "after": None,
+                    "checked": exists,
+                }
+            ]
             result = {"ok": True, "result": True}
-        self._record(target, "cwmp", {"line": line, "method": request.method,
-                                      "request": request.to_json(), "changes": changes})
+        self._record(
+            target,
+            "cwmp",
+            {
+                "line": line,
+                "method": request.method,
+                "request": request.to_json(),
+                "changes": changes,
+            },
+        )
         self.overhead_s += time.perf_counter() - began
         return result
 
     # ---- USP ---------------------------------------------------------------------------
 
-    async def _usp(self, target: str, kind: str, msg: Any, transport: Transport,
-                   line: int | None) -> Any:
+    async def _usp(
+        self, target: str, kind: str, msg: Any, transport: Transport, line: int | None
+    ) -> Any:
         from oktoscripts.usp import messages
 
         request = getattr(msg.body.request, kind)
@@ -276,43 +346,92 @@ class Planner:
                     resolved = [p for p in (read or {}) if _same_param(p, path)] or [path]
                     for concrete in resolved:
                         before, checked = self._before(target, concrete, read)
-                        changes.append({"op": "set", "path": concrete, "before": before,
-                                        "after": setting.value, "checked": checked})
+                        changes.append(
+                            {
+                                "op": "set",
+                                "path": concrete,
+                                "before": before,
+                                "after": setting.value,
+                                "checked": checked,
+                            }
+                        )
                         result[concrete] = setting.value
         elif kind == "add":
             changes, result = [], []
             for create in request.create_objs:
-                found = await transport(messages.request(
-                    "get_instances", obj_paths=[create.obj_path], first_level_only=True))
+                found = await transport(
+                    messages.request(
+                        "get_instances", obj_paths=[create.obj_path], first_level_only=True
+                    )
+                )
                 began = time.perf_counter()
                 existing = _instance_numbers(
-                    create.obj_path, [i.get("instantiated_obj_path", "") for i in found]
-                    if isinstance(found, list) else [])
+                    create.obj_path,
+                    [i.get("instantiated_obj_path", "") for i in found]
+                    if isinstance(found, list)
+                    else [],
+                )
                 number = self._instance(target, create.obj_path, existing)
                 path = f"{create.obj_path}{number}."
-                changes.append({"op": "add", "path": create.obj_path, "before": None,
-                                "after": path, "checked": False, "instance": number,
-                                "values": {s.param: s.value for s in create.param_settings}})
-                result.append({"instantiated_path": path, "unique_keys": {},
-                               "requested_path": create.obj_path})
+                changes.append(
+                    {
+                        "op": "add",
+                        "path": create.obj_path,
+                        "before": None,
+                        "after": path,
+                        "checked": False,
+                        "instance": number,
+                        "values": {s.param: s.value for s in create.param_settings},
+                    }
+                )
+                result.append(
+                    {
+                        "instantiated_path": path,
+                        "unique_keys": {},
+                        "requested_path": create.obj_path,
+                    }
+                )
         elif kind == "delete":
             began = time.perf_counter()
-            changes = [{"op": "delete", "path": p, "before": "exists", "after": None,
-                        "checked": False} for p in request.obj_paths]
+            changes = [
+                {"op": "delete", "path": p, "before": "exists", "after": None, "checked": False}
+                for p in request.obj_paths
+            ]
             result = list(request.obj_paths)
         elif kind != "operate":  # anything else that is not a read
             began = time.perf_counter()
-            changes = [{"op": kind or "unknown", "path": "", "before": None, "after": None,
-                        "checked": False}]
+            changes = [
+                {
+                    "op": kind or "unknown",
+                    "path": "",
+                    "before": None,
+                    "after": None,
+                    "checked": False,
+                }
+            ]
             result = {"planned": True}
         else:  # operate
             began = time.perf_counter()
-            changes = [{"op": "operate", "path": request.command, "before": None,
-                        "after": dict(request.input_args), "checked": False}]
+            changes = [
+                {
+                    "op": "operate",
+                    "path": request.command,
+                    "before": None,
+                    "after": dict(request.input_args),
+                    "checked": False,
+                }
+            ]
             result = {"planned": True}
-        self._record(target, "usp", {
-            "line": line, "method": kind, "changes": changes,
-            "request": json_format.MessageToDict(msg, preserving_proto_field_name=True)})
+        self._record(
+            target,
+            "usp",
+            {
+                "line": line,
+                "method": kind,
+                "changes": changes,
+                "request": json_format.MessageToDict(msg, preserving_proto_field_name=True),
+            },
+        )
         self.overhead_s += time.perf_counter() - began
         return result
 
@@ -320,7 +439,7 @@ class Planner:
 def _instance_numbers(table: str, names: list[str]) -> list[int]:
     out = []
     for name in names:
-        rest = name[len(table):] if name.startswith(table) else ""
+        rest = name[len(table) :] if name.startswith(table) else ""
         head = rest.split(".", 1)[0]
         if head.isdigit():
             out.append(int(head))
@@ -331,5 +450,8 @@ def _same_param(concrete: str, requested: str) -> bool:
     """Whether ``concrete`` is what ``requested`` (perhaps with ``*`` or an
     instance search) names: the same parameter name at the same depth."""
     a, b = concrete.split("."), requested.split(".")
-    return len(a) == len(b) and a[-1] == b[-1] and all(
-        x == y or y == "*" or y.startswith("[") for x, y in zip(a, b, strict=True))
+    return (
+        len(a) == len(b)
+        and a[-1] == b[-1]
+        and all(x == y or y == "*" or y.startswith("[") for x, y in zip(a, b, strict=True))
+    )

@@ -51,8 +51,9 @@ class Message:
     data: bytes
 
 
-def output_message(run_id: str, seq: int, stream: str, text: str, level: str | None,
-                   at: float) -> Message:
+def output_message(
+    run_id: str, seq: int, stream: str, text: str, level: str | None, at: float
+) -> Message:
     if len(text) > LIVE_TEXT_MAX:
         text = text[:LIVE_TEXT_MAX] + f"… [cut, {len(text)} characters in the stored output]"
     message = {"seq": seq, "stream": stream, "text": text, "level": level, "time": at}
@@ -110,8 +111,13 @@ async def client() -> Client:
 
 def stored_line(line: Any) -> dict[str, Any]:
     """A stored RunOutputLine in the shape of a live output message."""
-    return {"seq": line.seq, "stream": line.stream, "text": line.text, "level": line.level,
-            "time": line.time.timestamp()}
+    return {
+        "seq": line.seq,
+        "stream": line.stream,
+        "text": line.text,
+        "level": line.level,
+        "time": line.time.timestamp(),
+    }
 
 
 def _in_thread(fn: Callable) -> Callable:
@@ -132,9 +138,11 @@ def _in_thread(fn: Callable) -> Callable:
 def _run_state(run_id: str) -> dict[str, Any] | None:
     from oktoscripts.runs.models import Run
 
-    return (Run.objects.filter(pk=run_id)
-            .values("status", "result", "error", "metrics", "created", "started", "finished")
-            .first())
+    return (
+        Run.objects.filter(pk=run_id)
+        .values("status", "result", "error", "metrics", "created", "started", "finished")
+        .first()
+    )
 
 
 @_in_thread
@@ -232,8 +240,14 @@ class RunFeed:
         if state is None:
             raise RunGone(self.run_id)
         self.stage = stage(state["status"])
-        yield "run", {"status": state["status"], "created": _epoch(state["created"]),
-                      "started": _epoch(state["started"])}
+        yield (
+            "run",
+            {
+                "status": state["status"],
+                "created": _epoch(state["created"]),
+                "started": _epoch(state["started"]),
+            },
+        )
         if state["status"] in self.final:
             async for event in self._end():
                 yield event
@@ -264,7 +278,7 @@ class RunFeed:
     async def _lines(self, lines: list[dict[str, Any]]) -> AsyncIterator[tuple[str, dict]]:
         lines = [x for x in lines if x["seq"] > self.sent]
         for i in range(0, len(lines), BATCH):
-            yield "lines", {"lines": lines[i:i + BATCH]}
+            yield "lines", {"lines": lines[i : i + BATCH]}
         if lines:
             self.sent = lines[-1]["seq"]
 
@@ -333,6 +347,13 @@ class RunFeed:
         async for event in self._lines(await _stored_lines(self.run_id, self.sent)):
             yield event
         state = await _run_state(self.run_id)
-        yield "end", {"status": state["status"], "result": state["result"],
-                      "error": state["error"], "metrics": state["metrics"],
-                      "finished": _epoch(state["finished"])}
+        yield (
+            "end",
+            {
+                "status": state["status"],
+                "result": state["result"],
+                "error": state["error"],
+                "metrics": state["metrics"],
+                "finished": _epoch(state["finished"]),
+            },
+        )

@@ -88,12 +88,14 @@ class Run(models.Model):
     # device writes are intercepted and planned (oktoscripts/runs/gates.py; the plan
     # is metrics["plan"]); "apply": the run applies the plan of ``plan_of``.
     mode = models.CharField(max_length=8, choices=Mode.choices, default=Mode.RUN)
-    plan_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL,
-                                related_name="applications")
+    plan_of = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="applications"
+    )
     # "replay": the run answers its device calls from the recording of ``replay_of``
     # (metrics["recording"] of an ordinary run), reaching no device.
-    replay_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL,
-                                  related_name="replays")
+    replay_of = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="replays"
+    )
     runtime = models.CharField(max_length=8, choices=Runtime.choices, default=Runtime.LUAJIT)
     limits = models.JSONField(default=dict, blank=True, help_text="overrides of the default limits")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)

@@ -78,8 +78,10 @@ class Principal:
         if self.kind == "operator":
             return None
         if self.kind != "user" or self.user_id is None:
-            return (f"this run acts for no user (the user who started or configured it "
-                    f"was deleted), and needs the permission '{permission}'")
+            return (
+                f"this run acts for no user (the user who started or configured it "
+                f"was deleted), and needs the permission '{permission}'"
+            )
         return self._user_refusal(permission, author_too)
 
     def binding_refusal(self, permission: str) -> str | None:
@@ -105,16 +107,22 @@ class Principal:
             return f"{problem}; the run acts for this user"
         if not author_too or self.author_of_version is None:
             return None
-        version = (_script_versions().select_related("script", "author")
-                   .filter(pk=self.author_of_version).first())
+        version = (
+            _script_versions()
+            .select_related("script", "author")
+            .filter(pk=self.author_of_version)
+            .first()
+        )
         if version is None or version.author_id == user.pk:
             return None
         problem = _lacks(version.author, permission, "a deleted user")
         if problem is None:
             return None
-        return (f"{problem}; it saved the code that runs (version {version.number} of "
-                f"'{version.script.name}'), which this automation runs as 'the latest saved "
-                f"version': pin a version, or have it saved by someone who holds the permission")
+        return (
+            f"{problem}; it saved the code that runs (version {version.number} of "
+            f"'{version.script.name}'), which this automation runs as 'the latest saved "
+            f"version': pin a version, or have it saved by someone who holds the permission"
+        )
 
 
 def _script_versions():  # noqa: ANN202 - a manager of oktoscripts.scripts.models.ScriptVersion

@@ -132,8 +132,9 @@ class RequestPuller:
         loop for as long as the election lasts."""
         if not self._unavailable:
             self._unavailable = True
-            log.warning("run queue unavailable (no consumer leader): asking every %gs",
-                        UNAVAILABLE_PAUSE_S)
+            log.warning(
+                "run queue unavailable (no consumer leader): asking every %gs", UNAVAILABLE_PAUSE_S
+            )
         if not self._topping_up and self._sub is not None:
             self._topping_up = True
             self._pulling = asyncio.get_running_loop().create_task(self._pull_after_pause())

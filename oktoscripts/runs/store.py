@@ -282,9 +282,22 @@ class RunStore:
                 Run.objects.select_for_update()
                 .filter(pk__in=chunk, status=Run.Status.QUEUED)
                 .values_list(
-                    "id", "script_name", "code", "args", "runtime", "limits", "listener_key",
-                    "user_id", "started_by", "bounded_by_author", "script_version_id",
-                    "replay_key", "mode", "debug", "created", "replay_of_id",
+                    "id",
+                    "script_name",
+                    "code",
+                    "args",
+                    "runtime",
+                    "limits",
+                    "listener_key",
+                    "user_id",
+                    "started_by",
+                    "bounded_by_author",
+                    "script_version_id",
+                    "replay_key",
+                    "mode",
+                    "debug",
+                    "created",
+                    "replay_of_id",
                 )
             )
             for run_id, *fields in rows:

@@ -294,8 +294,7 @@ class Worker:
             series.run_started(claimed.started_by, _queue_wait(claimed))
             await self._execute(claimed, held)
             if held.final_status is not None:
-                series.run_finished(claimed.started_by, held.final_status,
-                                    time.monotonic() - began)
+                series.run_finished(claimed.started_by, held.final_status, time.monotonic() - began)
         finally:
             del self._held[run_id]
             if not self._held:
@@ -308,12 +307,17 @@ class Worker:
     async def _execute(self, claimed: ClaimedRun, held: _Held) -> None:
         run_id = claimed.id
         self._publish_status(run_id, Run.Status.RUNNING, worker_id=self.worker_id)
-        principal = Principal.of_run(claimed.user_id, claimed.started_by,
-                                     claimed.bounded_by_author, claimed.script_version_id)
+        principal = Principal.of_run(
+            claimed.user_id,
+            claimed.started_by,
+            claimed.bounded_by_author,
+            claimed.script_version_id,
+        )
         refusal = await self._refusal_to_run(principal)
         if refusal is not None:
-            await self._finish(run_id, Run.Status.FAILED, None,
-                               internal_error(f"refused: {refusal}"), None)
+            await self._finish(
+                run_id, Run.Status.FAILED, None, internal_error(f"refused: {refusal}"), None
+            )
             return
         try:
             recording = await self._recording(claimed) if claimed.mode == Run.Mode.REPLAY else None
@@ -345,28 +349,38 @@ class Worker:
             return None
         try:
             return await self.store.call(
-                lambda: principal.refusal(permissions.RUN_SCRIPTS, author_too=False))
+                lambda: principal.refusal(permissions.RUN_SCRIPTS, author_too=False)
+            )
         except Exception as exc:  # noqa: BLE001 - the database is away: do not run unchecked
             return f"the permission '{permissions.RUN_SCRIPTS}' could not be checked: {exc}"
 
     async def _recording(self, claimed: ClaimedRun) -> dict:
         """The recorded device calls a replay answers from."""
-        metrics = await self.store.call(lambda: Run.objects.filter(pk=claimed.replay_of)
-                                        .values_list("metrics", flat=True).first())
+        metrics = await self.store.call(
+            lambda: (
+                Run.objects.filter(pk=claimed.replay_of).values_list("metrics", flat=True).first()
+            )
+        )
         recording = (metrics or {}).get("recording")
         if recording is None:
             raise ValueError("the replayed run has no recording of its device calls")
         return recording
 
-    def _lua_run(self, claimed: ClaimedRun, principal: Principal,  # noqa: ANN202 - a LuaRun
-                 recording: dict | None = None):
+    def _lua_run(
+        self,
+        claimed: ClaimedRun,
+        principal: Principal,  # noqa: ANN202 - a LuaRun
+        recording: dict | None = None,
+    ):
         from oktoscripts.lua.limits import Limits
         from oktoscripts.lua.run import LuaRun
 
         run_id = claimed.id
+
         def on_output(line) -> None:  # noqa: ANN001 - an OutputLine
-            message = live.output_message(run_id, line.seq, line.stream, line.text, line.level,
-                                          line.time)
+            message = live.output_message(
+                run_id, line.seq, line.stream, line.text, line.level, line.time
+            )
             self.outbox.put(message.subject, message.data)
             self.store.add_output(run_id, line.seq, line.stream, line.text, line.level, line.time)
 
@@ -377,6 +391,7 @@ class Worker:
 
         debug = None
         if claimed.debug:
+
             def on_event(event: dict) -> None:
                 self.outbox.put(subjects.debug_events(run_id), debugbus.event_payload(event))
 

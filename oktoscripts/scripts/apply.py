@@ -101,9 +101,11 @@ def applier_code(plan: dict[str, Any], script_name: str, run_id: str) -> str:
         level += 1
     quote = "=" * level
     # A space before the closing bracket: data ending in "]" must not close it early.
-    return (f"-- applies the plan of run {run_id} ({script_name}): the planned writes,\n"
-            "-- where the devices still hold the values the plan read\n"
-            f"local PLAN = json_decode([{quote}[{data} ]{quote}])\n{APPLIER}")
+    return (
+        f"-- applies the plan of run {run_id} ({script_name}): the planned writes,\n"
+        "-- where the devices still hold the values the plan read\n"
+        f"local PLAN = json_decode([{quote}[{data} ]{quote}])\n{APPLIER}"
+    )
 
 
 def _device(serial: str, entry: dict[str, Any]) -> dict[str, Any]:
@@ -117,19 +119,26 @@ def _device(serial: str, entry: dict[str, Any]) -> dict[str, Any]:
         instance = next((c.get("instance") for c in call["changes"] if c["op"] == "add"), None)
         if protocol == "usp" and instance is not None:
             instance = next(c["after"] for c in call["changes"] if c["op"] == "add")
-        calls.append({**_payload(protocol, call["request"]), "line": call.get("line"),
-                      "instance": instance})
-    return {"serial": serial, "protocol": protocol, "calls": calls,
-            "checks": [{"path": p, "before": b} for p, b in checks.items()],
-            "read": _read_payload(protocol, list(checks))}
+        calls.append(
+            {**_payload(protocol, call["request"]), "line": call.get("line"), "instance": instance}
+        )
+    return {
+        "serial": serial,
+        "protocol": protocol,
+        "calls": calls,
+        "checks": [{"path": p, "before": b} for p, b in checks.items()],
+        "read": _read_payload(protocol, list(checks)),
+    }
 
 
 def _read_payload(protocol: str, paths: list[str]) -> Any:
     """The request reading ``paths`` now (built here: escaped as the protocol needs)."""
     if protocol == "cwmp":
         return _request_body(RpcRequest("GetParameterValues", names=paths))
-    return {"header": {"msg_id": "apply-read", "msg_type": "GET"},
-            "body": {"request": {"get": {"param_paths": paths}}}}
+    return {
+        "header": {"msg_id": "apply-read", "msg_type": "GET"},
+        "body": {"request": {"get": {"param_paths": paths}}},
+    }
 
 
 def _payload(protocol: str, request: dict[str, Any]) -> dict[str, Any]:
@@ -157,18 +166,22 @@ def start_apply(plan_run: Any, user: Any, started_by: str) -> Any:
     if plan_run.mode != Run.Mode.PLAN:
         raise ValueError("this run was not run in plan mode: there is no plan to apply")
     if plan_run.status != Run.Status.SUCCEEDED:
-        raise ValueError("only the plan of a succeeded run is applied "
-                         f"(this one {plan_run.status})")
+        raise ValueError(
+            f"only the plan of a succeeded run is applied (this one {plan_run.status})"
+        )
     plan = (plan_run.metrics or {}).get("plan") or {}
     if plan.get("left_out"):
-        raise ValueError(f"the plan is incomplete ({plan['left_out']} calls left out): "
-                         "apply it by running the script")
+        raise ValueError(
+            f"the plan is incomplete ({plan['left_out']} calls left out): "
+            "apply it by running the script"
+        )
     if not plan.get("devices"):
         raise ValueError("the plan changes nothing")
     code = applier_code(plan, plan_run.script_name, str(plan_run.pk))
     source = Source.file(f"{plan_run.script_name} (apply plan)", code)
-    origin = Origin(started_by, trigger=f"plan of run {plan_run.pk}", mode="apply",
-                    plan_of=str(plan_run.pk))
+    origin = Origin(
+        started_by, trigger=f"plan of run {plan_run.pk}", mode="apply", plan_of=str(plan_run.pk)
+    )
     return start_run(source, user=user, args={}, origin=origin)
 
 
@@ -197,8 +210,10 @@ def start_bulk_apply(bulk: Any, user: Any, started_by: str) -> Any:
     run_ids = [i.run_id for i in bulk.items.all() if i.run_id]
     runs = list(Run.objects.filter(pk__in=run_ids, mode=Run.Mode.PLAN))
     if any(r.status != Run.Status.SUCCEEDED for r in runs) or len(runs) != bulk.items.count():
-        raise ValueError("only a bulk plan whose every device's plan succeeded is applied "
-                         "(retry the failed ones first)")
+        raise ValueError(
+            "only a bulk plan whose every device's plan succeeded is applied "
+            "(retry the failed ones first)"
+        )
     plan = merged([(r.metrics or {}).get("plan") or {} for r in runs])
     if plan["left_out"]:
         raise ValueError("the plan is incomplete: apply it by running the script")

@@ -38,6 +38,7 @@ def clean_args(raw: object) -> dict[str, Any]:
     except (TypeError, ValueError) as exc:
         raise ArgumentError(f"arguments must be JSON values: {exc}") from None
     if size > MAX_ARGS_BYTES:
-        raise ArgumentError(f"arguments are at most {MAX_ARGS_BYTES:,} bytes as JSON "
-                            f"(these are {size:,})")
+        raise ArgumentError(
+            f"arguments are at most {MAX_ARGS_BYTES:,} bytes as JSON (these are {size:,})"
+        )
     return args

@@ -16,4 +16,3 @@ def record(actor: Any, action: str, target: str = "", **details: Any) -> AuditEv
     return AuditEvent.objects.create(
         actor=user, actor_name=name, action=action, target=target, details=details
     )
-

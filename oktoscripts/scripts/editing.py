@@ -76,10 +76,13 @@ def check_limit_rights(user: Any, old: dict[str, Any], new: dict[str, Any]) -> N
             raise ScriptError(
                 f"{field.label} limit: {field.describe(value)} is above the platform's limit of "
                 f"{field.describe(allowed)}; only an Admin may raise a script's limits (up to "
-                f"{field.describe(cap)}).")
+                f"{field.describe(cap)})."
+            )
         if value > cap:
-            raise ScriptError(f"{field.label} limit: {field.describe(value)} is above the hard "
-                              f"cap of {field.describe(cap)}.")
+            raise ScriptError(
+                f"{field.label} limit: {field.describe(value)} is above the hard "
+                f"cap of {field.describe(cap)}."
+            )
 
 
 def clean_tags(tags: str | list[str]) -> str:
@@ -89,8 +92,13 @@ def clean_tags(tags: str | list[str]) -> str:
 
 @transaction.atomic
 def create_script(
-    user: Any, name: str, content: str = "", folder: str = "", tags: str = "",
-    description: str = "", message: str = "Created",
+    user: Any,
+    name: str,
+    content: str = "",
+    folder: str = "",
+    tags: str = "",
+    description: str = "",
+    message: str = "Created",
 ) -> Script:
     name = clean_name(name)
     if Script.objects.filter(name=name).exists():
@@ -98,8 +106,11 @@ def create_script(
     try:
         with transaction.atomic():
             script = Script.objects.create(
-                name=name, folder=clean_folder(folder), tags=clean_tags(tags),
-                description=description[:500], created_by=user,
+                name=name,
+                folder=clean_folder(folder),
+                tags=clean_tags(tags),
+                description=description[:500],
+                created_by=user,
                 runtime=platform_settings.default_runtime(),
             )
     except IntegrityError:
@@ -139,8 +150,14 @@ def restore_version(user: Any, script: Script, number: int) -> ScriptVersion:
 
 @transaction.atomic
 def update_script(
-    user: Any, script: Script, *, name: str | None = None, folder: str | None = None,
-    tags: str | None = None, description: str | None = None, runtime: str | None = None,
+    user: Any,
+    script: Script,
+    *,
+    name: str | None = None,
+    folder: str | None = None,
+    tags: str | None = None,
+    description: str | None = None,
+    runtime: str | None = None,
     limits: dict[str, Any] | None = None,
 ) -> Script:
     changes: dict[str, Any] = {}

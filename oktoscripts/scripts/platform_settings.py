@@ -54,11 +54,11 @@ def _plain(number: float, grouped: bool = False) -> str:
 
 # The maxima are the hard caps of oktoscripts/runs/caps.py: one run cannot take the machine.
 LIMIT_FIELDS = (
-    LimitField("instructions", "Instructions", "million", 1_000_000, 1_000,
-               HARD_CAPS.instructions),
+    LimitField("instructions", "Instructions", "million", 1_000_000, 1_000, HARD_CAPS.instructions),
     LimitField("memory_bytes", "Memory", "MiB", MIB, MIB, HARD_CAPS.memory_bytes),
-    LimitField("wall_seconds", "Wall-clock time", "s", 1, 0.1, HARD_CAPS.wall_seconds,
-               integer=False),
+    LimitField(
+        "wall_seconds", "Wall-clock time", "s", 1, 0.1, HARD_CAPS.wall_seconds, integer=False
+    ),
     LimitField("output_bytes", "Output", "KiB", 1024, 1024, HARD_CAPS.output_bytes),
 )
 FIELDS_BY_NAME = {f.name: f for f in LIMIT_FIELDS}
@@ -99,10 +99,13 @@ def effective_limits(script_overrides: dict[str, Any] | None) -> dict[str, float
 def describe_limits() -> str:
     """The platform's limits in a line: "600 s · 256 MiB · 1,000 million instructions"."""
     limits = platform_limits()
-    wall, memory, instructions = (FIELDS_BY_NAME[n] for n in
-                                  ("wall_seconds", "memory_bytes", "instructions"))
-    return (f"{wall.describe(limits.wall_seconds)} · {memory.describe(limits.memory_bytes)} · "
-            f"{instructions.describe(limits.instructions)} instructions")
+    wall, memory, instructions = (
+        FIELDS_BY_NAME[n] for n in ("wall_seconds", "memory_bytes", "instructions")
+    )
+    return (
+        f"{wall.describe(limits.wall_seconds)} · {memory.describe(limits.memory_bytes)} · "
+        f"{instructions.describe(limits.instructions)} instructions"
+    )
 
 
 def default_runtime() -> str:
@@ -152,13 +155,17 @@ def clean(limits: dict[str, Any] | None, runtime: str | None) -> dict[str, Any]:
 
 
 @transaction.atomic
-def update(user: Any, limits: dict[str, Any] | None = None,
-           runtime: str | None = None) -> dict[str, list]:
+def update(
+    user: Any, limits: dict[str, Any] | None = None, runtime: str | None = None
+) -> dict[str, list]:
     """Apply validated changes and audit them; returns {field: [before, after]}."""
     cleaned = clean(limits, runtime)
     row = PlatformSettings.objects.select_for_update().get(pk=current().pk)
-    changes = {name: [getattr(row, name), value] for name, value in cleaned.items()
-               if getattr(row, name) != value}
+    changes = {
+        name: [getattr(row, name), value]
+        for name, value in cleaned.items()
+        if getattr(row, name) != value
+    }
     if not changes:
         return {}
     for name, (_, value) in changes.items():

@@ -22,20 +22,27 @@ def start_replay(recorded: Any, user: Any, started_by: str, version: int | None 
         raise ValueError("only a finished run (not a plan) can be replayed")
     if "recording" not in (recorded.metrics or {}):
         raise ValueError("this run has no recording of device calls to replay")
-    saved = (ScriptVersion.objects.select_related("script")
-             .filter(pk=recorded.script_version_id).first())
+    saved = (
+        ScriptVersion.objects.select_related("script").filter(pk=recorded.script_version_id).first()
+    )
     if version is not None:
         if saved is None:
             raise ValueError("this run ran no saved version: only its own code can replay")
-        saved = ScriptVersion.objects.select_related("script").filter(
-            script=saved.script, number=version).first()
+        saved = (
+            ScriptVersion.objects.select_related("script")
+            .filter(script=saved.script, number=version)
+            .first()
+        )
         if saved is None:
             raise ValueError(f"the script has no version {version}")
     if saved is not None:
         source = Source.saved(saved)
     else:
-        source = Source.file(recorded.script_name, recorded.code, recorded.runtime,
-                             recorded.limits)
-    origin = Origin(started_by, trigger=f"replay of run {recorded.pk}", mode="replay",
-                    replay_of=str(recorded.pk))
+        source = Source.file(recorded.script_name, recorded.code, recorded.runtime, recorded.limits)
+    origin = Origin(
+        started_by,
+        trigger=f"replay of run {recorded.pk}",
+        mode="replay",
+        replay_of=str(recorded.pk),
+    )
     return start_run(source, user=user, args=recorded.args, origin=origin)

@@ -48,8 +48,9 @@ class Source:
     @classmethod
     def saved(cls, version: ScriptVersion, script: Script | None = None) -> Source:
         script = script or version.script
-        return cls(version.content, script.name, script.runtime, dict(script.limits or {}),
-                   version, script)
+        return cls(
+            version.content, script.name, script.runtime, dict(script.limits or {}), version, script
+        )
 
     @classmethod
     def draft(cls, script: Script, code: str) -> Source:
@@ -58,8 +59,13 @@ class Source:
         return cls(code, script.name, script.runtime, dict(script.limits or {}), None, script)
 
     @classmethod
-    def file(cls, name: str, code: str, runtime: str = DEFAULT_RUNTIME,
-             limits: dict[str, Any] | None = None) -> Source:
+    def file(
+        cls,
+        name: str,
+        code: str,
+        runtime: str = DEFAULT_RUNTIME,
+        limits: dict[str, Any] | None = None,
+    ) -> Source:
         """Code from outside the script library (``runscript --remote FILE``)."""
         return cls(code, name, runtime, dict(limits or {}))
 
@@ -97,8 +103,14 @@ class Origin:
     replay_of: str | None = None  # "replay": the run whose recording answers
 
 
-def _submission(source: Source, args: object, origin: Origin, user: Any,
-                bounded_by_author: bool, run_id: str | None) -> dict[str, Any]:
+def _submission(
+    source: Source,
+    args: object,
+    origin: Origin,
+    user: Any,
+    bounded_by_author: bool,
+    run_id: str | None,
+) -> dict[str, Any]:
     """Everything ``submit_run`` takes, checked and resolved (sync: reads the settings).
     Raises ArgumentError (a ValueError) for arguments the one rule refuses."""
     if origin.started_by not in Run.StartedBy.values:
@@ -132,12 +144,28 @@ def _record(run: Run, source: Source, origin: Origin, user: Any) -> None:
         extra["debug"] = True  # a debug run: it may be stepped through
     if origin.replay_of:
         extra["replay_of"] = str(origin.replay_of)
-    audit.record(actor, "run.start", source.name, run=str(run.pk), args=run.args,
-                 started_by=origin.started_by, trigger=run.trigger, **source.describe(), **extra)
+    audit.record(
+        actor,
+        "run.start",
+        source.name,
+        run=str(run.pk),
+        args=run.args,
+        started_by=origin.started_by,
+        trigger=run.trigger,
+        **source.describe(),
+        **extra,
+    )
 
 
-def start_run(source: Source, *, user: Any, args: object, origin: Origin,
-              bounded_by_author: bool = False, run_id: str | None = None) -> Run:
+def start_run(
+    source: Source,
+    *,
+    user: Any,
+    args: object,
+    origin: Origin,
+    bounded_by_author: bool = False,
+    run_id: str | None = None,
+) -> Run:
     """Store and queue a run of ``source`` acting for ``user``, and audit it.
     Raises ValueError (bad arguments), IntegrityError (``run_id`` used already)
     or RunQueueError (NATS unreachable: the run is stored as failed)."""
@@ -147,11 +175,20 @@ def start_run(source: Source, *, user: Any, args: object, origin: Origin,
     return run
 
 
-async def astart_run(source: Source, *, user: Any, args: object, origin: Origin, nc: Client,
-                     bounded_by_author: bool = False, run_id: str | None = None) -> Run:
+async def astart_run(
+    source: Source,
+    *,
+    user: Any,
+    args: object,
+    origin: Origin,
+    nc: Client,
+    bounded_by_author: bool = False,
+    run_id: str | None = None,
+) -> Run:
     """``start_run`` for async code, over the caller's NATS client."""
-    options = await sync_to_async(_submission)(source, args, origin, user, bounded_by_author,
-                                               run_id)
+    options = await sync_to_async(_submission)(
+        source, args, origin, user, bounded_by_author, run_id
+    )
     run = await asubmit_run(source.code, nc=nc, **options)
     await sync_to_async(_record)(run, source, origin, user)
     return run

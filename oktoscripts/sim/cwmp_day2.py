@@ -37,8 +37,15 @@ UNKNOWN_TIME = "0001-01-01T00:00:00Z"
 FIRMWARE = "1 Firmware Upgrade Image"
 CONFIG = "3 Vendor Configuration File"
 _VERSION = re.compile(rb"^version=(\S+)$", re.MULTILINE)
-METHODS = ("Reboot", "FactoryReset", "Download", "Upload", "ScheduleInform",
-           "GetParameterAttributes", "SetParameterAttributes")
+METHODS = (
+    "Reboot",
+    "FactoryReset",
+    "Download",
+    "Upload",
+    "ScheduleInform",
+    "GetParameterAttributes",
+    "SetParameterAttributes",
+)
 
 
 def firmware_image(version: str, size: int = 4096) -> bytes:
@@ -66,8 +73,10 @@ def execute(cpe: SimulatedCpe, rpc: str, el: object) -> str:
     if rpc in ("Download", "Upload"):
         args = {n: text(el, n) for n in ("URL", "Username", "Password", "FileType")}
         cpe.after_session.append(lambda: cpe.spawn(_transfer(cpe, rpc, key, args)))
-        return (f"<cwmp:{rpc}Response><Status>1</Status><StartTime>{UNKNOWN_TIME}</StartTime>"
-                f"<CompleteTime>{UNKNOWN_TIME}</CompleteTime></cwmp:{rpc}Response>")
+        return (
+            f"<cwmp:{rpc}Response><Status>1</Status><StartTime>{UNKNOWN_TIME}</StartTime>"
+            f"<CompleteTime>{UNKNOWN_TIME}</CompleteTime></cwmp:{rpc}Response>"
+        )
     if rpc == "ScheduleInform":
         delay = int(text(el, "DelaySeconds") or 0)
         cpe.after_session.append(lambda: cpe.spawn(_scheduled(cpe, delay, key)))
@@ -87,8 +96,13 @@ def _reboot(cpe: SimulatedCpe, event: str, key: str) -> None:
 
 def _factory_reset(cpe: SimulatedCpe) -> None:
     ms = cpe.dm.root + "ManagementServer."
-    for name in ("ConnectionRequestUsername", "ConnectionRequestPassword", "Username",
-                 "Password", "ParameterKey"):
+    for name in (
+        "ConnectionRequestUsername",
+        "ConnectionRequestPassword",
+        "Username",
+        "Password",
+        "ParameterKey",
+    ):
         cpe.dm.params[ms + name].value = ""
     cpe.username, cpe.password = cpe.factory_credential
     cpe.attributes.clear()
@@ -128,8 +142,13 @@ async def _http(method: str, args: dict[str, str], body: bytes = b"") -> tuple[i
             headers.append(("Authorization", basic_header(args["Username"], args["Password"])))
         response = await client.request(method, headers, body)
         if response.status == 401 and args["Username"]:
-            auth = answer_challenge(response.header("WWW-Authenticate"), args["Username"],
-                                    args["Password"], method, client.path)
+            auth = answer_challenge(
+                response.header("WWW-Authenticate"),
+                args["Username"],
+                args["Password"],
+                method,
+                client.path,
+            )
             if auth:
                 response = await client.request(method, [("Authorization", auth)], body)
         return response.status, response.body
@@ -152,8 +171,9 @@ async def _download(cpe: SimulatedCpe, args: dict[str, str]) -> tuple[str, str] 
 
 
 async def _upload(cpe: SimulatedCpe, args: dict[str, str]) -> tuple[str, str] | None:
-    body = "\n".join(f"{n}={p.value}" for n, p in sorted(cpe.dm.params.items())
-                     if "Password" not in n).encode()
+    body = "\n".join(
+        f"{n}={p.value}" for n, p in sorted(cpe.dm.params.items()) if "Password" not in n
+    ).encode()
     status, _ = await _http("PUT", args, body)
     if status not in (200, 201, 204):
         return "9011", f"Upload failure: HTTP {status}"
@@ -178,10 +198,13 @@ def _get_attributes(cpe: SimulatedCpe, el: object) -> str:
         f"<Notification>{cpe.notification(n)}</Notification>"
         '<AccessList SOAP-ENC:arrayType="xsd:string[0]"></AccessList>'
         "</ParameterAttributeStruct>"
-        for name in names for n in _matching(cpe, name)
+        for name in names
+        for n in _matching(cpe, name)
     )
-    return f"<cwmp:GetParameterAttributesResponse><ParameterList>{structs}</ParameterList>" \
+    return (
+        f"<cwmp:GetParameterAttributesResponse><ParameterList>{structs}</ParameterList>"
         "</cwmp:GetParameterAttributesResponse>"
+    )
 
 
 def _set_attributes(cpe: SimulatedCpe, el: object) -> str:

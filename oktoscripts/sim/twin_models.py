@@ -95,7 +95,7 @@ def _template(model: CwmpTwinModel, instance: str) -> dict[str, datamodel.Parame
     out = {}
     for name, p in model.params.items():
         if name.startswith(instance):
-            out[name[len(instance):]] = datamodel.Parameter(
+            out[name[len(instance) :]] = datamodel.Parameter(
                 _DEFAULTS.get(p.type, ""), p.type, p.writable
             )
     return out

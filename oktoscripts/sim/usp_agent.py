@@ -100,8 +100,9 @@ class AgentConfig:
 
     def __post_init__(self) -> None:
         self.serial = self.serial or self.endpoint_id.rsplit(":", 1)[-1]
-        self.agent_topic = self.agent_topic or mqtt_topics.agent_topic("usp/agent",
-                                                                        self.endpoint_id)
+        self.agent_topic = self.agent_topic or mqtt_topics.agent_topic(
+            "usp/agent", self.endpoint_id
+        )
 
     @property
     def publish_topic(self) -> str:

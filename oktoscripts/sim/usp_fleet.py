@@ -119,8 +119,14 @@ async def run_usp_fleet(count: int, *, mtp: str = "mqtt", prefix: str = "sim") -
         certificates = await asyncio.to_thread(ensure_sim_certificates, eids)
     agents = [
         SimAgent(c)
-        for c in fleet_configs(count, mtp=mtp, prefix=prefix, username=username,
-                               password=password, certificates=certificates)
+        for c in fleet_configs(
+            count,
+            mtp=mtp,
+            prefix=prefix,
+            username=username,
+            password=password,
+            certificates=certificates,
+        )
     ]
     try:
         await run_fleet(agents)

@@ -119,8 +119,13 @@ class TwinHost:
         version = await asyncio.to_thread(store.save_snapshot, self.db, source, data)
         await asyncio.to_thread(store.set_state, self.db, serial, "running", snapshot=version)
         doc.update(state="running", snapshot=version)
-        log.info("twin %s: snapshot %d of %s (%d parameters)", serial, version, source,
-                 snapshot.count(data))
+        log.info(
+            "twin %s: snapshot %d of %s (%d parameters)",
+            serial,
+            version,
+            source,
+            snapshot.count(data),
+        )
 
     # ---- running -----------------------------------------------------------------------
 
@@ -129,8 +134,7 @@ class TwinHost:
         held = self.running.get(serial)
         if held is not None and held.generation == doc.get("generation", 0):
             return
-        snap = await asyncio.to_thread(store.load_snapshot, self.db, doc["source"],
-                                       doc["snapshot"])
+        snap = await asyncio.to_thread(store.load_snapshot, self.db, doc["source"], doc["snapshot"])
         if held is not None:  # a reset: the same device, its model back to the snapshot
             self._load_model(held.device, doc, snap["data"])
             held.generation = doc.get("generation", 0)
@@ -151,9 +155,10 @@ class TwinHost:
             model = twin_models.cwmp_model(data)
             ms = model.root + "ManagementServer."
             # Where this twin is reached and reaches the ACS, not its original.
-            for name, value in ((ms + "URL", self.options.acs_url),
-                                (ms + "ConnectionRequestURL",
-                                 f"{self._fleet.cr_server.base_url}/{doc['_id']}")):
+            for name, value in (
+                (ms + "URL", self.options.acs_url),
+                (ms + "ConnectionRequestURL", f"{self._fleet.cr_server.base_url}/{doc['_id']}"),
+            ):
                 if name in model.params:
                     model.params[name].value = value
             # The connection-request login the ACS gave this twin stays (it has no other).
@@ -171,15 +176,23 @@ class TwinHost:
         cwmp = (source_doc or {}).get("cwmp") or {}
         oui = cwmp.get("oui") or snap["identity"].get("oui") or "000000"
         options = CpeOptions(
-            acs_url=self.options.acs_url, ca_file=self.options.ca_file,
-            credentials=self._secret, oui=oui,
+            acs_url=self.options.acs_url,
+            ca_file=self.options.ca_file,
+            credentials=self._secret,
+            oui=oui,
             manufacturer=snap["identity"].get("vendor") or "Oktosim",
-            periodic_interval=self.options.periodic_interval, cwmp_minor=2,
+            periodic_interval=self.options.periodic_interval,
+            cwmp_minor=2,
         )
         username, password = self._secret.of(oui, serial)
         await asyncio.to_thread(self.credentials.create_or_update, username, password)
-        cpe = SimulatedCpe(serial, len(self._fleet.cpes), options,
-                           self._fleet.cr_server.base_url, self._fleet.stats)
+        cpe = SimulatedCpe(
+            serial,
+            len(self._fleet.cpes),
+            options,
+            self._fleet.cr_server.base_url,
+            self._fleet.stats,
+        )
         self._load_model(cpe, doc, snap["data"])
         self._fleet.cpes.append(cpe)
         self._fleet.by_serial[serial] = cpe
@@ -191,8 +204,9 @@ class TwinHost:
         serial = doc["_id"]
         username = "twin-" + hashlib.sha256(serial.encode()).hexdigest()[:16]
         password = secrets.token_urlsafe(18)
-        await asyncio.to_thread(self.credentials.create_or_update, username, password,
-                                devices=[serial])
+        await asyncio.to_thread(
+            self.credentials.create_or_update, username, password, devices=[serial]
+        )
         make = self.options.usp_config or default_usp_config
         agent = SimAgent(make(serial, username, password))
         self._load_model(agent, doc, snap["data"])
@@ -231,8 +245,9 @@ def default_usp_config(endpoint_id: str, username: str, password: str) -> AgentC
 
     from oktoscripts.sim.usp_fleet import fleet_configs
 
-    config = fleet_configs(1, mtp="mqtt" if settings.MQTT_URL else "websocket",
-                           username=username, password=password)[0]
+    config = fleet_configs(
+        1, mtp="mqtt" if settings.MQTT_URL else "websocket", username=username, password=password
+    )[0]
     config.endpoint_id, config.serial = endpoint_id, endpoint_id.rsplit(":", 1)[-1]
     from oktoscripts.usp import mqtt_topics
 

@@ -47,19 +47,29 @@ class SnapshotError(Exception):
 
 async def take_cwmp(nc: Any, serial: str, *, timeout_s: float = CALL_TIMEOUT_S) -> dict:
     """The whole parameter tree of CPE ``serial``."""
-    names = await _cwmp(nc, serial, RpcRequest("GetParameterNames", path="", details=True),
-                        timeout_s)
-    objects = [{"n": n, "w": bool(names["writable"].get(n))} for n in names["result"]
-               if n.endswith(".")]
+    names = await _cwmp(
+        nc, serial, RpcRequest("GetParameterNames", path="", details=True), timeout_s
+    )
+    objects = [
+        {"n": n, "w": bool(names["writable"].get(n))} for n in names["result"] if n.endswith(".")
+    ]
     leaves = [n for n in names["result"] if not n.endswith(".")]
     params = []
     for start in range(0, len(leaves), GPV_BATCH):
-        batch = leaves[start:start + GPV_BATCH]
-        answer = await _cwmp(nc, serial, RpcRequest("GetParameterValues", names=batch,
-                                                    details=True), timeout_s)
+        batch = leaves[start : start + GPV_BATCH]
+        answer = await _cwmp(
+            nc, serial, RpcRequest("GetParameterValues", names=batch, details=True), timeout_s
+        )
         values, types = answer["result"], answer["types"]
-        params += [{"n": n, "v": values.get(n, ""), "t": types.get(n, "string"),
-                    "w": bool(names["writable"].get(n))} for n in batch]
+        params += [
+            {
+                "n": n,
+                "v": values.get(n, ""),
+                "t": types.get(n, "string"),
+                "w": bool(names["writable"].get(n)),
+            }
+            for n in batch
+        ]
     roots = sorted((o["n"] for o in objects if o["n"].count(".") == 1), key=len)
     root = roots[0] if roots else leaves[0].split(".", 1)[0] + "." if leaves else ""
     if not root:
@@ -71,24 +81,40 @@ async def _cwmp(nc: Any, serial: str, request: RpcRequest, timeout_s: float) -> 
     answer = await cwmp_client.call(nc, serial, request, timeout_s=timeout_s)
     if not answer.get("ok"):
         error = answer.get("error") or {}
-        raise SnapshotError(f"{request.method} of {serial} failed: "
-                            f"{error.get('error_code')} {error.get('error_message')}")
+        raise SnapshotError(
+            f"{request.method} of {serial} failed: "
+            f"{error.get('error_code')} {error.get('error_message')}"
+        )
     return answer
 
 
 async def take_usp(nc: Any, endpoint_id: str, *, timeout_s: float = CALL_TIMEOUT_S) -> dict:
     """The supported and instantiated data model of agent ``endpoint_id``."""
-    supported = await _usp(nc, endpoint_id, messages.request(
-        "get_supported_dm", obj_paths=["Device."], first_level_only=False,
-        return_commands=True, return_events=True, return_params=True), timeout_s)
-    got = await _usp(nc, endpoint_id, messages.request("get", param_paths=["Device."]),
-                     timeout_s)
-    instances = await _usp(nc, endpoint_id, messages.request(
-        "get_instances", obj_paths=["Device."], first_level_only=False), timeout_s)
+    supported = await _usp(
+        nc,
+        endpoint_id,
+        messages.request(
+            "get_supported_dm",
+            obj_paths=["Device."],
+            first_level_only=False,
+            return_commands=True,
+            return_events=True,
+            return_params=True,
+        ),
+        timeout_s,
+    )
+    got = await _usp(nc, endpoint_id, messages.request("get", param_paths=["Device."]), timeout_s)
+    instances = await _usp(
+        nc,
+        endpoint_id,
+        messages.request("get_instances", obj_paths=["Device."], first_level_only=False),
+        timeout_s,
+    )
     keys = _unique_key_names(instances.body.response.get_instances_resp)
     entries = _supported_entries(supported.body.response.get_supported_dm_resp, keys)
-    objects, values = _instantiated(got.body.response.get_resp,
-                                    instances.body.response.get_instances_resp)
+    objects, values = _instantiated(
+        got.body.response.get_resp, instances.body.response.get_instances_resp
+    )
     return {"protocol": "usp", "supported": entries, "objects": objects, "values": values}
 
 
@@ -97,8 +123,10 @@ async def _usp(nc: Any, endpoint_id: str, msg: Msg, timeout_s: float) -> Msg:
     answer = await call_agent(nc, endpoint_id, msg, timeout_s)
     if not isinstance(answer, Msg):
         error = answer or {}
-        raise SnapshotError(f"{kind} of {endpoint_id} failed: {error.get('error_code')} "
-                            f"{error.get('error_message')}")
+        raise SnapshotError(
+            f"{kind} of {endpoint_id} failed: {error.get('error_code')} "
+            f"{error.get('error_message')}"
+        )
     if messages.response_kind(answer) is None:
         err = answer.body.error
         raise SnapshotError(f"{kind} of {endpoint_id} failed: {err.err_code} {err.err_msg}")
@@ -117,45 +145,65 @@ def _unique_key_names(resp: usp_msg_pb2.GetInstancesResp) -> dict[str, list[str]
     return out
 
 
-def _supported_entries(resp: usp_msg_pb2.GetSupportedDMResp,
-                       keys: dict[str, list[str]]) -> list[dict]:
+def _supported_entries(
+    resp: usp_msg_pb2.GetSupportedDMResp, keys: dict[str, list[str]]
+) -> list[dict]:
     entries = []
     for result in resp.req_obj_results:
         if result.err_code:
-            raise SnapshotError(f"GetSupportedDM refused {result.req_obj_path}: "
-                                f"{result.err_code} {result.err_msg}")
+            raise SnapshotError(
+                f"GetSupportedDM refused {result.req_obj_path}: {result.err_code} {result.err_msg}"
+            )
         for obj in result.supported_objs:
-            entries.append({
-                "path": obj.supported_obj_path,
-                "multi": obj.is_multi_instance,
-                "access": int(obj.access),
-                "unique_keys": keys.get(obj.supported_obj_path, []),
-                "params": [{"name": p.param_name, "type": _TYPE_NAMES.get(p.value_type, "string"),
-                            "access": int(p.access)} for p in obj.supported_params],
-                "commands": [{"name": c.command_name,
-                              "async": c.command_type == usp_msg_pb2.GetSupportedDMResp.CMD_ASYNC,
-                              "inputs": list(c.input_arg_names),
-                              "outputs": list(c.output_arg_names)}
-                             for c in obj.supported_commands],
-                "events": [{"name": e.event_name, "args": list(e.arg_names)}
-                           for e in obj.supported_events],
-            })
+            entries.append(
+                {
+                    "path": obj.supported_obj_path,
+                    "multi": obj.is_multi_instance,
+                    "access": int(obj.access),
+                    "unique_keys": keys.get(obj.supported_obj_path, []),
+                    "params": [
+                        {
+                            "name": p.param_name,
+                            "type": _TYPE_NAMES.get(p.value_type, "string"),
+                            "access": int(p.access),
+                        }
+                        for p in obj.supported_params
+                    ],
+                    "commands": [
+                        {
+                            "name": c.command_name,
+                            "async": c.command_type == usp_msg_pb2.GetSupportedDMResp.CMD_ASYNC,
+                            "inputs": list(c.input_arg_names),
+                            "outputs": list(c.output_arg_names),
+                        }
+                        for c in obj.supported_commands
+                    ],
+                    "events": [
+                        {"name": e.event_name, "args": list(e.arg_names)}
+                        for e in obj.supported_events
+                    ],
+                }
+            )
     return entries
 
 
-def _instantiated(got: usp_msg_pb2.GetResp,
-                  instances: usp_msg_pb2.GetInstancesResp) -> tuple[list[str], list[dict]]:
+def _instantiated(
+    got: usp_msg_pb2.GetResp, instances: usp_msg_pb2.GetInstancesResp
+) -> tuple[list[str], list[dict]]:
     """Every object (those the Get reported, every instance and their parents) and value."""
     objects: dict[str, None] = {}
     values = []
     for result in got.req_path_results:
         if result.err_code:
-            raise SnapshotError(f"Get refused {result.requested_path}: "
-                                f"{result.err_code} {result.err_msg}")
+            raise SnapshotError(
+                f"Get refused {result.requested_path}: {result.err_code} {result.err_msg}"
+            )
         for resolved in result.resolved_path_results:
             _add_with_parents(objects, resolved.resolved_path)
-            values += [{"n": resolved.resolved_path + name, "v": value}
-                       for name, value in resolved.result_params.items()]
+            values += [
+                {"n": resolved.resolved_path + name, "v": value}
+                for name, value in resolved.result_params.items()
+            ]
     for result in instances.req_path_results:
         for inst in result.curr_insts:
             _add_with_parents(objects, inst.instantiated_obj_path)

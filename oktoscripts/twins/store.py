@@ -36,8 +36,7 @@ SNAPSHOTS = "twin_snapshots"
 CWMP_SUFFIX = "~twin"
 # TR-369 Endpoint IDs cannot hold "~" (scheme:authority:instance, [A-Za-z0-9-._%:]).
 USP_SUFFIX = "-twin"
-IDENTITY_FIELDS = ("vendor", "model", "version", "hw_version", "product_class", "oui",
-                   "data_model")
+IDENTITY_FIELDS = ("vendor", "model", "version", "hw_version", "product_class", "oui", "data_model")
 
 
 class TwinError(ValueError):
@@ -53,8 +52,7 @@ def _now() -> datetime:
 
 
 def ensure_indexes(db: Database) -> None:
-    db[SNAPSHOTS].create_index([("serial", 1), ("version", -1)], name="serial_version",
-                               unique=True)
+    db[SNAPSHOTS].create_index([("serial", 1), ("version", -1)], name="serial_version", unique=True)
     db[TWINS].create_index("state", name="state")
 
 
@@ -80,13 +78,14 @@ def twin_serial(source: str, protocol: str, name: str | None = None) -> str:
         if problem:
             raise TwinError(f"a USP twin's name must be an Endpoint ID: {problem}")
     elif len(serial) > identifiers.TR069_STRING_MAX:
-        raise TwinError(f"a CWMP twin's serial is at most {identifiers.TR069_STRING_MAX} "
-                        "characters (TR-069's SerialNumber)")
+        raise TwinError(
+            f"a CWMP twin's serial is at most {identifiers.TR069_STRING_MAX} "
+            "characters (TR-069's SerialNumber)"
+        )
     return serial
 
 
-def request(db: Database, source: str, *, name: str | None = None,
-            by: str = "") -> dict[str, Any]:
+def request(db: Database, source: str, *, name: str | None = None, by: str = "") -> dict[str, Any]:
     """Ask for a twin of device ``source``: the twin host snapshots the device
     and starts the twin. Returns the twin document."""
     device = db["devices"].find_one({"_id": source})
@@ -99,9 +98,18 @@ def request(db: Database, source: str, *, name: str | None = None,
     if db["devices"].find_one({"_id": serial}, {"twin": 1}) is not None:
         raise TwinError(f"a device {serial!r} already exists: delete it or choose another name")
     now = _now()
-    doc = {"_id": serial, "source": source, "protocol": protocol, "state": "requested",
-           "snapshot": None, "generation": 0, "error": "", "requested_by": by,
-           "created_at": now, "updated_at": now}
+    doc = {
+        "_id": serial,
+        "source": source,
+        "protocol": protocol,
+        "state": "requested",
+        "snapshot": None,
+        "generation": 0,
+        "error": "",
+        "requested_by": by,
+        "created_at": now,
+        "updated_at": now,
+    }
     try:
         db[TWINS].insert_one(doc)
     except pymongo.errors.DuplicateKeyError:
@@ -123,15 +131,18 @@ def all_twins(db: Database) -> list[dict[str, Any]]:
 
 
 def set_state(db: Database, serial: str, state: str, **fields: Any) -> None:
-    db[TWINS].update_one({"_id": serial},
-                         {"$set": {"state": state, "updated_at": _now(), **fields}})
+    db[TWINS].update_one(
+        {"_id": serial}, {"$set": {"state": state, "updated_at": _now(), **fields}}
+    )
 
 
 def reset(db: Database, serial: str) -> dict[str, Any]:
     """Put the twin back to its snapshot (the host rebuilds it)."""
     doc = db[TWINS].find_one_and_update(
-        {"_id": serial}, {"$inc": {"generation": 1}, "$set": {"updated_at": _now()}},
-        return_document=pymongo.ReturnDocument.AFTER)
+        {"_id": serial},
+        {"$inc": {"generation": 1}, "$set": {"updated_at": _now()}},
+        return_document=pymongo.ReturnDocument.AFTER,
+    )
     if doc is None:
         raise TwinNotFound(f"no twin {serial!r}")
     return doc
@@ -156,11 +167,18 @@ def save_snapshot(db: Database, serial: str, data: dict[str, Any]) -> int:
     identity = {k: device.get(k, "") for k in IDENTITY_FIELDS}
     latest = db[SNAPSHOTS].find_one({"serial": serial}, {"version": 1}, sort=[("version", -1)])
     version = (latest or {}).get("version", 0) + 1
-    db[SNAPSHOTS].insert_one({
-        "_id": f"{serial}@{version}", "serial": serial, "version": version,
-        "protocol": data["protocol"], "taken_at": _now(), "identity": identity,
-        "parameters": len(data.get("params") or data.get("values") or []), "data": data,
-    })
+    db[SNAPSHOTS].insert_one(
+        {
+            "_id": f"{serial}@{version}",
+            "serial": serial,
+            "version": version,
+            "protocol": data["protocol"],
+            "taken_at": _now(),
+            "identity": identity,
+            "parameters": len(data.get("params") or data.get("values") or []),
+            "data": data,
+        }
+    )
     return version
 
 
@@ -182,7 +200,12 @@ def mark_device(db: Database, twin: dict[str, Any], identity: dict[str, Any]) ->
     now = _now()
     db["devices"].update_one(
         {"_id": twin["_id"]},
-        {"$set": {"twin": {"of": twin["source"], "snapshot": twin["snapshot"]},
-                  **{k: v for k, v in identity.items() if v}},
-         "$setOnInsert": {"serial": twin["_id"], "first_seen": now, "status": 0}},
-        upsert=True)
+        {
+            "$set": {
+                "twin": {"of": twin["source"], "snapshot": twin["snapshot"]},
+                **{k: v for k, v in identity.items() if v},
+            },
+            "$setOnInsert": {"serial": twin["_id"], "first_seen": now, "status": 0},
+        },
+        upsert=True,
+    )

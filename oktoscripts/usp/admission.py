@@ -78,8 +78,9 @@ class Admission:
         self.mode = mode
         self.check_credential = check_credential
 
-    async def admit(self, eid: str, certificate_ids: list[str],
-                    authorization: str | None) -> Verdict:
+    async def admit(
+        self, eid: str, certificate_ids: list[str], authorization: str | None
+    ) -> Verdict:
         """Whether a handshake claiming ``eid`` is let in, given the Endpoint IDs of
         its verified client certificate and its Authorization header."""
         if self.mode == "off":
@@ -87,8 +88,9 @@ class Admission:
         if certificate_ids:
             if eid in certificate_ids:
                 return Verdict(None, "client certificate")
-            return Verdict(HTTPStatus.FORBIDDEN,
-                           f"its client certificate is for {', '.join(certificate_ids)}")
+            return Verdict(
+                HTTPStatus.FORBIDDEN, f"its client certificate is for {', '.join(certificate_ids)}"
+            )
         if self.mode == "cert":
             return Verdict(HTTPStatus.UNAUTHORIZED, "no client certificate")
         creds = basic_credentials(authorization)
@@ -100,6 +102,8 @@ class Admission:
         if outcome == "ok":
             return Verdict(None, f"credential {creds[0]!r}")
         if outcome == "not-bound":
-            return Verdict(HTTPStatus.FORBIDDEN,
-                           f"the credential {creds[0]!r} is not bound to this Endpoint ID")
+            return Verdict(
+                HTTPStatus.FORBIDDEN,
+                f"the credential {creds[0]!r} is not bound to this Endpoint ID",
+            )
         return Verdict(HTTPStatus.UNAUTHORIZED, f"bad credentials for {creds[0]!r}")

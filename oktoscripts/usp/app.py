@@ -57,8 +57,10 @@ class ControllerConfig:
             raise ConfigError("OKTOSCRIPTS_USP_ENDPOINT_ID", problem)
         if settings.USP_MQTT_VERSION not in ("auto", "5", "3.1.1"):
             raise ConfigError("OKTOSCRIPTS_USP_MQTT_VERSION", "expected auto, 5 or 3.1.1")
-        for name, topic in (("OKTOSCRIPTS_USP_MQTT_TOPIC", settings.USP_MQTT_TOPIC),
-                            ("OKTOSCRIPTS_USP_MQTT_AGENT_TOPIC", settings.USP_MQTT_AGENT_TOPIC)):
+        for name, topic in (
+            ("OKTOSCRIPTS_USP_MQTT_TOPIC", settings.USP_MQTT_TOPIC),
+            ("OKTOSCRIPTS_USP_MQTT_AGENT_TOPIC", settings.USP_MQTT_AGENT_TOPIC),
+        ):
             problem = mqtt_topics.topic_problem(topic)
             if problem:
                 raise ConfigError(name, problem)
@@ -68,8 +70,10 @@ class ControllerConfig:
         for item in settings.USP_WS_DIAL:
             eid, sep, url = item.partition("=")
             if not sep or endpoint_id_problem(eid) or not url.startswith(("ws://", "wss://")):
-                raise ConfigError("OKTOSCRIPTS_USP_WS_DIAL",
-                                  f"expected endpoint-id=ws://host:port/path, got {item!r}")
+                raise ConfigError(
+                    "OKTOSCRIPTS_USP_WS_DIAL",
+                    f"expected endpoint-id=ws://host:port/path, got {item!r}",
+                )
             dial.append((eid, url))
         lease = settings.USP_MQTT_LEASE_S
         if not lease > 0:
@@ -99,16 +103,18 @@ class ControllerConfig:
 class ControllerProcess:
     """Everything of one running controller."""
 
-    def __init__(self, config: ControllerConfig, *, nc: Any, registry: Any,
-                 credentials: Any | None) -> None:
+    def __init__(
+        self, config: ControllerConfig, *, nc: Any, registry: Any, credentials: Any | None
+    ) -> None:
         self.config = config
         self.controller = Controller(config.endpoint_id)
         self.registry = registry
         self.owner = f"usp:{config.endpoint_id}"
         self.registrar = Registrar(self.controller, registry, owner=self.owner)
         self.service = ControllerService(self.controller, nc)
-        self.liveness = Liveness(self.controller, config.mqtt_lease_s,
-                                 on_expired=self.registrar.agent_silent)
+        self.liveness = Liveness(
+            self.controller, config.mqtt_lease_s, on_expired=self.registrar.agent_silent
+        )
         self.mqtt: MqttMtp | None = None
         self.broker_auth: BrokerAuthService | None = None
         self.websocket: WebSocketMtp | None = None
@@ -132,14 +138,23 @@ class ControllerProcess:
             # Before our own MQTT login, which it answers too.
             auth = await asyncio.to_thread(load_auth_file, self.config.broker_auth_file)
             self.broker_auth = BrokerAuthService(
-                auth, credentials=self._credentials, controller_topic=self.config.mqtt_topic,
-                agent_topic=self.config.mqtt_agent_topic)
+                auth,
+                credentials=self._credentials,
+                controller_topic=self.config.mqtt_topic,
+                agent_topic=self.config.mqtt_agent_topic,
+            )
             await self.broker_auth.start()
         if self.config.mqtt_url:
-            self.mqtt = MqttMtp(self.controller, self.config.mqtt_url, self.config.mqtt_topic,
-                                version=self.config.mqtt_version, qos=self.config.mqtt_qos,
-                                identity=self.config.mqtt_identity, ca=self.config.mqtt_ca,
-                                client_cert=self.config.mqtt_cert)
+            self.mqtt = MqttMtp(
+                self.controller,
+                self.config.mqtt_url,
+                self.config.mqtt_topic,
+                version=self.config.mqtt_version,
+                qos=self.config.mqtt_qos,
+                identity=self.config.mqtt_identity,
+                ca=self.config.mqtt_ca,
+                client_cert=self.config.mqtt_cert,
+            )
             self.controller.link_loader = self._mqtt_link_from_registry
             self._tasks.append(loop.create_task(self.mqtt.run()))
             self._tasks.append(loop.create_task(self.liveness.run()))
@@ -149,8 +164,11 @@ class ControllerProcess:
             if self.config.ws_tls:
                 tls = (await asyncio.to_thread(pki.tls_files)).server_context(ssl.CERT_OPTIONAL)
             self.websocket = WebSocketMtp(
-                self.controller, host=self.config.ws_host, port=self.config.ws_port,
-                admission=Admission(self.config.ws_auth, self._check_credential), tls=tls,
+                self.controller,
+                host=self.config.ws_host,
+                port=self.config.ws_port,
+                admission=Admission(self.config.ws_auth, self._check_credential),
+                tls=tls,
             )
             await self.websocket.start()
             for eid, url in self.config.ws_dial:
@@ -174,13 +192,14 @@ class ControllerProcess:
         await self.registrar.wait_idle()
 
     async def _check_credential(self, username: str, password: str, endpoint_id: str) -> str:
-        """"ok", "bad-password" or "not-bound" (a right password of a credential that
+        """ "ok", "bad-password" or "not-bound" (a right password of a credential that
         may not speak for ``endpoint_id``)."""
         if self._credentials is None:
             return "bad-password"
         try:
-            return await asyncio.to_thread(check_credential, self._credentials, username,
-                                           password, endpoint_id)
+            return await asyncio.to_thread(
+                check_credential, self._credentials, username, password, endpoint_id
+            )
         except Exception:
             log.exception("usp: credential check failed")
             return "bad-password"
@@ -194,7 +213,8 @@ class ControllerProcess:
             return
         await self.mqtt.connected.wait()
         await self.liveness.recover(
-            [self.mqtt.link(eid, topic, confirmed=False) for eid, topic in routes])
+            [self.mqtt.link(eid, topic, confirmed=False) for eid, topic in routes]
+        )
 
     async def _mqtt_link_from_registry(self, endpoint_id: str) -> AgentLink | None:
         """After a controller restart, MQTT agents are still reachable at the topic

@@ -70,8 +70,9 @@ def _topic_permissions(publish: list[str], subscribe: list[str]) -> dict[str, An
 
 
 class BrokerAuthService:
-    def __init__(self, auth: dict[str, str], *, credentials: Any, controller_topic: str,
-                 agent_topic: str) -> None:
+    def __init__(
+        self, auth: dict[str, str], *, credentials: Any, controller_topic: str, agent_topic: str
+    ) -> None:
         self.auth = auth
         self.issuer = AccountKey.from_seed(auth["issuer_seed"])
         self.credentials = credentials
@@ -84,8 +85,9 @@ class BrokerAuthService:
     async def start(self) -> None:
         import nats
 
-        self.nc = await nats.connect(self.auth["nats_url"], name="usp-broker-auth",
-                                     max_reconnect_attempts=-1)
+        self.nc = await nats.connect(
+            self.auth["nats_url"], name="usp-broker-auth", max_reconnect_attempts=-1
+        )
         await self.nc.subscribe(AUTH_SUBJECT, cb=self._on_request)
         await self.nc.flush()
 
@@ -120,16 +122,31 @@ class BrokerAuthService:
         if grant is None:
             client = request.get("client_info") or {}
             self.refusals.warning(
-                str(client.get("host")), "usp mqtt: refused a login as %r claiming %r from %s: %s",
-                (request.get("connect_opts") or {}).get("user"), client.get("mqtt_id"),
-                client.get("host"), reason)
+                str(client.get("host")),
+                "usp mqtt: refused a login as %r claiming %r from %s: %s",
+                (request.get("connect_opts") or {}).get("user"),
+                client.get("mqtt_id"),
+                client.get("host"),
+                reason,
+            )
             answer["error"] = "not authorized"
         else:
-            answer["jwt"] = self.issuer.sign_jwt({
-                "sub": user_nkey, "aud": ACCOUNT, "name": grant.pop("name"),
-                "nats": {**grant, "subs": -1, "data": -1, "payload": -1, "type": "user",
-                         "version": 2, "allowed_connection_types": ["MQTT"]},
-            })
+            answer["jwt"] = self.issuer.sign_jwt(
+                {
+                    "sub": user_nkey,
+                    "aud": ACCOUNT,
+                    "name": grant.pop("name"),
+                    "nats": {
+                        **grant,
+                        "subs": -1,
+                        "data": -1,
+                        "payload": -1,
+                        "type": "user",
+                        "version": 2,
+                        "allowed_connection_types": ["MQTT"],
+                    },
+                }
+            )
         response = self.issuer.sign_jwt({"sub": user_nkey, "aud": server_id, "nats": answer})
         await msg.respond(response.encode())
 
@@ -158,6 +175,8 @@ class BrokerAuthService:
             return None, "bad credentials"
         if outcome == "not-bound":
             return None, "the credential is not bound to this Endpoint ID"
-        grant = _topic_permissions([mqtt_topics.agent_publish_topic(self.controller_topic, eid)],
-                                   [mqtt_topics.agent_topic(self.agent_topic, eid)])
+        grant = _topic_permissions(
+            [mqtt_topics.agent_publish_topic(self.controller_topic, eid)],
+            [mqtt_topics.agent_topic(self.agent_topic, eid)],
+        )
         return {**grant, "name": username}, ""

@@ -33,12 +33,14 @@ class ControllerRequest:
     expect_response: bool = True
 
     def encode(self) -> bytes:
-        return json.dumps({
-            "to_id": self.to_id,
-            "msg": base64.b64encode(self.msg).decode(),
-            "timeout_s": self.timeout_s,
-            "expect_response": self.expect_response,
-        }).encode()
+        return json.dumps(
+            {
+                "to_id": self.to_id,
+                "msg": base64.b64encode(self.msg).decode(),
+                "timeout_s": self.timeout_s,
+                "expect_response": self.expect_response,
+            }
+        ).encode()
 
     @classmethod
     def decode(cls, data: bytes) -> ControllerRequest:

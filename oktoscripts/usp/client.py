@@ -17,14 +17,16 @@ from oktoscripts.usp.results import error_table
 REPLY_MARGIN_S = 2.0
 
 
-async def call_agent(nc: Client, to_id: str, msg: Msg, timeout_s: float,
-                     expect_response: bool = True) -> Msg | dict[str, Any] | None:
+async def call_agent(
+    nc: Client, to_id: str, msg: Msg, timeout_s: float, expect_response: bool = True
+) -> Msg | dict[str, Any] | None:
     """The agent's response Msg; an error table (offline, unknown, timeout, no
     controller); or None for a request that expects no response."""
     request = bus.ControllerRequest(to_id, msg.SerializeToString(), timeout_s, expect_response)
     try:
-        reply = await nc.request(bus.request_subject(), request.encode(),
-                                 timeout=timeout_s + REPLY_MARGIN_S)
+        reply = await nc.request(
+            bus.request_subject(), request.encode(), timeout=timeout_s + REPLY_MARGIN_S
+        )
     except NoRespondersError:
         return error_table("503", "the USP controller is not running (python manage.py usp)")
     except NatsTimeoutError:

@@ -111,12 +111,20 @@ class Controller:
     def agent_connected(self, link: AgentLink, reason: str = "mtp-connect") -> None:
         """An MTP has a (new) route to an agent."""
         previous = self.links.get(link.endpoint_id)
-        if (previous is not None and reason == "record" and previous.confirmed
-                and previous.same_route(link)):
+        if (
+            previous is not None
+            and reason == "record"
+            and previous.confirmed
+            and previous.same_route(link)
+        ):
             return  # the usual case: one more record over the route we know
         self.links[link.endpoint_id] = link
-        if (previous is not None and previous is not link and previous.mtp == link.mtp
-                and previous.close is not None):
+        if (
+            previous is not None
+            and previous is not link
+            and previous.mtp == link.mtp
+            and previous.close is not None
+        ):
             # One session per agent and MTP (R-WS.4): the newer connection wins.
             task = asyncio.get_running_loop().create_task(previous.close())
             self._background.add(task)
@@ -129,8 +137,11 @@ class Controller:
         if self.links.get(link.endpoint_id) is not link:
             return  # a newer connection of the same agent replaced it
         del self.links[link.endpoint_id]
-        self._fail_pending(link.endpoint_id, "503", f"agent {link.endpoint_id} disconnected"
-                           + (f" ({reason})" if reason else ""))
+        self._fail_pending(
+            link.endpoint_id,
+            "503",
+            f"agent {link.endpoint_id} disconnected" + (f" ({reason})" if reason else ""),
+        )
         log.info("usp: agent %s disconnected from %s", link.endpoint_id, link.mtp)
         if self.on_agent_gone:
             self.on_agent_gone(link.endpoint_id, link.mtp)
@@ -159,15 +170,18 @@ class Controller:
             raise AgentUnavailable(code, f"USP agent {to_id} {text}")
         return link
 
-    async def request(self, to_id: str, msg: Msg, timeout_s: float,
-                      expect_response: bool = True) -> Msg | None:
+    async def request(
+        self, to_id: str, msg: Msg, timeout_s: float, expect_response: bool = True
+    ) -> Msg | None:
         """Send ``msg`` to an agent and wait for the response with the same msg_id.
         Raises AgentUnavailable (unknown, offline, disconnected) or TimeoutError."""
         link = await self._link(to_id)
         key = (to_id, msg.header.msg_id)
         if key in self.pending:
-            raise AgentUnavailable("409", f"a request with msg_id {key[1]} to {to_id} is "
-                                   "already waiting for its response")
+            raise AgentUnavailable(
+                "409",
+                f"a request with msg_id {key[1]} to {to_id} is already waiting for its response",
+            )
         future: asyncio.Future[Msg] = asyncio.get_running_loop().create_future()
         if expect_response:
             self.pending[key] = future
@@ -200,14 +214,22 @@ class Controller:
             return
         if record.to_id != self.endpoint_id:
             self._count("wrong_to_id")
-            self.limited_log.warning("to-id", "usp: dropped a record for %s from %s (we are %s)",
-                                     record.to_id, record.from_id, self.endpoint_id)
+            self.limited_log.warning(
+                "to-id",
+                "usp: dropped a record for %s from %s (we are %s)",
+                record.to_id,
+                record.from_id,
+                self.endpoint_id,
+            )
             return
         link = source.link_for(record.from_id)
         if link is None:
             self._count("unroutable")
-            self.limited_log.warning("from-id", "usp: dropped a record from %s: no route back "
-                                     "or not the connected endpoint", record.from_id)
+            self.limited_log.warning(
+                "from-id",
+                "usp: dropped a record from %s: no route back or not the connected endpoint",
+                record.from_id,
+            )
             return
         kind = record.WhichOneof("record_type")
         if self.on_heard is not None and kind != "disconnect":
@@ -222,8 +244,9 @@ class Controller:
             msg = records.decode_record_msg(record)
         except RecordError as exc:
             self._count("bad_records")
-            self.limited_log.warning("bad-msg", "usp: dropped a record from %s: %s",
-                                     record.from_id, exc)
+            self.limited_log.warning(
+                "bad-msg", "usp: dropped a record from %s: %s", record.from_id, exc
+            )
             await source.bad_record(str(exc))
             return
         self.agent_connected(link, "record")
@@ -235,8 +258,12 @@ class Controller:
             future = self.pending.get((link.endpoint_id, msg.header.msg_id))
             if future is None or future.done():
                 self._count("unmatched_responses")
-                self.limited_log.warning("unmatched", "usp: response %s from %s matches no "
-                                         "waiting request", msg.header.msg_id, link.endpoint_id)
+                self.limited_log.warning(
+                    "unmatched",
+                    "usp: response %s from %s matches no waiting request",
+                    msg.header.msg_id,
+                    link.endpoint_id,
+                )
                 return
             future.set_result(msg)
             return
@@ -246,8 +273,9 @@ class Controller:
         elif kind in ("register", "deregister"):
             await self._answer(link, _accept_registration(msg, kind))
         else:
-            await self._answer(link, messages.error_to(
-                msg, 7001, f"a controller does not answer {kind} requests"))
+            await self._answer(
+                link, messages.error_to(msg, 7001, f"a controller does not answer {kind} requests")
+            )
 
     async def _answer(self, link: AgentLink, msg: Msg) -> None:
         data = records.encode_msg_record(msg, to_id=link.endpoint_id, from_id=self.endpoint_id)
@@ -278,8 +306,11 @@ class Controller:
             self.notifications.put_nowait(event)
         except asyncio.QueueFull:
             self._count("notifications_dropped")
-            self.limited_log.warning("notify-flood", "usp: notification queue full, dropped a "
-                                     "notification from %s", link.endpoint_id)
+            self.limited_log.warning(
+                "notify-flood",
+                "usp: notification queue full, dropped a notification from %s",
+                link.endpoint_id,
+            )
 
 
 def _accept_registration(msg: Msg, kind: str) -> Msg:

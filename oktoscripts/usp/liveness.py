@@ -43,8 +43,9 @@ def probe_request() -> messages.Msg:
 class Liveness:
     """The leases of one controller's MQTT agents."""
 
-    def __init__(self, controller: Controller, lease_s: float,
-                 on_expired: Callable[[AgentLink], None]) -> None:
+    def __init__(
+        self, controller: Controller, lease_s: float, on_expired: Callable[[AgentLink], None]
+    ) -> None:
         self.controller = controller
         self.lease_s = lease_s
         self.on_expired = on_expired
@@ -87,8 +88,11 @@ class Liveness:
             return  # it answered (or said something else meanwhile): renewed
         if self.controller.links.get(eid) is not link:
             return  # gone or replaced meanwhile: that path took care of it
-        log.info("usp: MQTT agent %s silent for %.0f s and not answering: offline", eid,
-                 time.monotonic() - last)
+        log.info(
+            "usp: MQTT agent %s silent for %.0f s and not answering: offline",
+            eid,
+            time.monotonic() - last,
+        )
         self.controller.forget(link)
         self.heard.pop(eid, None)
         self.on_expired(link)
@@ -103,8 +107,9 @@ class Liveness:
             async with gate:
                 self.controller.links.setdefault(link.endpoint_id, link)
                 try:
-                    await self.controller.request(link.endpoint_id, probe_request(),
-                                                  RECOVER_TIMEOUT_S)
+                    await self.controller.request(
+                        link.endpoint_id, probe_request(), RECOVER_TIMEOUT_S
+                    )
                     return True
                 except (AgentUnavailable, TimeoutError):
                     self.controller.forget(link)
@@ -112,6 +117,5 @@ class Liveness:
 
         answered = sum(await asyncio.gather(*(one(link) for link in links)))
         if links:
-            log.info("usp: %d of %d MQTT agents of the previous run answered", answered,
-                     len(links))
+            log.info("usp: %d of %d MQTT agents of the previous run answered", answered, len(links))
         return answered

@@ -39,7 +39,13 @@ REQUESTS: dict[str, tuple[int, int, str]] = {
 RESPONSE_FIELDS = {response_field: name for name, (_, _, response_field) in REQUESTS.items()}
 # What a controller may send to an agent on behalf of a script.
 SCRIPT_REQUESTS = (
-    "get", "set", "add", "delete", "operate", "get_instances", "get_supported_dm",
+    "get",
+    "set",
+    "add",
+    "delete",
+    "operate",
+    "get_instances",
+    "get_supported_dm",
     "get_supported_protocol",
 )
 
@@ -121,9 +127,7 @@ def response_to(req: Msg, kind: str) -> tuple[Msg, Any]:
     return msg, body
 
 
-def error_to(
-    req: Msg, code: int, message: str, param_errs: list[tuple[str, int, str]] = ()
-) -> Msg:
+def error_to(req: Msg, code: int, message: str, param_errs: list[tuple[str, int, str]] = ()) -> Msg:
     """A USP Error Msg answering ``req``."""
     msg = Msg()
     msg.header.msg_id = req.header.msg_id

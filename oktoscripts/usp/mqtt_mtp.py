@@ -66,11 +66,15 @@ def broker_tls_context(ca: str = "", cert: str = "", key: str = "") -> ssl.SSLCo
     return context
 
 
-async def connect(address: mqtt_topics.BrokerAddress, *, endpoint_id: str, version: str,
-                  identifier: str | None = None,
-                  will: Callable[[bool], aiomqtt.Will] | None = None,
-                  tls: ssl.SSLContext | None = None,
-                  ) -> tuple[aiomqtt.Client, bool]:
+async def connect(
+    address: mqtt_topics.BrokerAddress,
+    *,
+    endpoint_id: str,
+    version: str,
+    identifier: str | None = None,
+    will: Callable[[bool], aiomqtt.Will] | None = None,
+    tls: ssl.SSLContext | None = None,
+) -> tuple[aiomqtt.Client, bool]:
     """A connected client and whether it speaks MQTT 5. ``version``: "5", "3.1.1" or "auto"
     (5, falling back to 3.1.1 when the broker refuses it). ``will(v5)`` makes the Will.
     An mqtts:// address is reached over TLS checked with ``tls`` (default:
@@ -81,14 +85,18 @@ async def connect(address: mqtt_topics.BrokerAddress, *, endpoint_id: str, versi
     last_error: Exception | None = None
     for v5 in attempts:
         client = aiomqtt.Client(
-            address.host, address.port,
-            username=address.username, password=address.password,
+            address.host,
+            address.port,
+            username=address.username,
+            password=address.password,
             tls_context=tls if address.tls else None,
             identifier=identifier or ("" if v5 else endpoint_id),
             protocol=aiomqtt.ProtocolVersion.V5 if v5 else aiomqtt.ProtocolVersion.V311,
             properties=connect_properties(endpoint_id) if v5 else None,
             clean_session=None if v5 else True,
-            will=will(v5) if will else None, keepalive=30, timeout=10,
+            will=will(v5) if will else None,
+            keepalive=30,
+            timeout=10,
         )
         try:
             await client.__aenter__()
@@ -102,9 +110,18 @@ async def connect(address: mqtt_topics.BrokerAddress, *, endpoint_id: str, versi
 class MqttMtp:
     """The MQTT side of one controller."""
 
-    def __init__(self, controller: Controller, url: str, topic: str, *, version: str = "auto",
-                 qos: int = 0, identity: str = "topic", ca: str = "",
-                 client_cert: tuple[str, str] = ("", "")) -> None:
+    def __init__(
+        self,
+        controller: Controller,
+        url: str,
+        topic: str,
+        *,
+        version: str = "auto",
+        qos: int = 0,
+        identity: str = "topic",
+        ca: str = "",
+        client_cert: tuple[str, str] = ("", ""),
+    ) -> None:
         self.controller = controller
         self.address = mqtt_topics.broker_address(url)
         self.topic = topic
@@ -124,8 +141,9 @@ class MqttMtp:
             try:
                 await self._session()
             except aiomqtt.MqttError as exc:
-                log.warning("usp mqtt: %s:%s: %s; reconnecting", self.address.host,
-                            self.address.port, exc)
+                log.warning(
+                    "usp mqtt: %s:%s: %s; reconnecting", self.address.host, self.address.port, exc
+                )
             finally:
                 self.connected.clear()
                 client, self.client = self.client, None
@@ -139,12 +157,20 @@ class MqttMtp:
         if self.address.tls:
             tls = await asyncio.to_thread(broker_tls_context, self.ca, *self.client_cert)
         self.client, self.v5 = await connect(
-            self.address, endpoint_id=self.controller.endpoint_id, version=self.version,
-            identifier=self._identifier, tls=tls,
+            self.address,
+            endpoint_id=self.controller.endpoint_id,
+            version=self.version,
+            identifier=self._identifier,
+            tls=tls,
         )
         await self.client.subscribe(mqtt_topics.subscription_filter(self.topic), qos=self.qos)
-        log.info("usp mqtt: subscribed %s on %s:%s (MQTT %s)", self.topic, self.address.host,
-                 self.address.port, "5" if self.v5 else "3.1.1")
+        log.info(
+            "usp mqtt: subscribed %s on %s:%s (MQTT %s)",
+            self.topic,
+            self.address.host,
+            self.address.port,
+            "5" if self.v5 else "3.1.1",
+        )
         self.connected.set()
         async for message in self.client.messages:
             await self._receive(message)
@@ -162,6 +188,7 @@ class MqttMtp:
     def link(self, endpoint_id: str, topic: str, confirmed: bool = True) -> AgentLink:
         """The route to an agent's topic; ``confirmed`` False for one remembered
         from before (not yet heard over)."""
+
         async def send(data: bytes) -> None:
             await self.publish(topic, data, endpoint_id)
 
@@ -174,16 +201,19 @@ class MqttMtp:
         # The agent answers to its own topic below ours (mqtt_topics.agent_publish_topic).
         reply_to = mqtt_topics.agent_publish_topic(self.topic, to_id)
         if self.v5:
-            await client.publish(topic, data, qos=self.qos,
-                                 properties=publish_properties(reply_to, to_id))
+            await client.publish(
+                topic, data, qos=self.qos, properties=publish_properties(reply_to, to_id)
+            )
         else:
-            await client.publish(mqtt_topics.publish_topic_v311(topic, reply_to), data,
-                                 qos=self.qos)
+            await client.publish(
+                mqtt_topics.publish_topic_v311(topic, reply_to), data, qos=self.qos
+            )
 
 
 class _MqttSource:
-    def __init__(self, mtp: MqttMtp, reply_to: str | None, err_id: str | None,
-                 publisher: str | None) -> None:
+    def __init__(
+        self, mtp: MqttMtp, reply_to: str | None, err_id: str | None, publisher: str | None
+    ) -> None:
         self.mtp = mtp
         self.reply_to = reply_to
         self.err_id = err_id
@@ -192,8 +222,11 @@ class _MqttSource:
     def link_for(self, from_id: str) -> AgentLink | None:
         if self.mtp.identity == "topic" and self.publisher != from_id:
             self.mtp.controller.limited_log.warning(
-                "mqtt-identity", "usp mqtt: dropped a record claiming to be from %s sent on "
-                "the topic of %s", from_id, self.publisher or "no agent (the controller topic)")
+                "mqtt-identity",
+                "usp mqtt: dropped a record claiming to be from %s sent on the topic of %s",
+                from_id,
+                self.publisher or "no agent (the controller topic)",
+            )
             return None
         return self.mtp.link(from_id, self.reply_to) if self.reply_to else None
 

@@ -27,7 +27,7 @@ def reply_to_from_topic(topic: str) -> str | None:
     index = topic.rfind(REPLY_TO_MARK)
     if index < 0:
         return None
-    return topic[index + len(REPLY_TO_MARK):].strip().replace("%2F", "/") or None
+    return topic[index + len(REPLY_TO_MARK) :].strip().replace("%2F", "/") or None
 
 
 def subscription_filter(topic: str) -> str:
@@ -60,7 +60,7 @@ def publisher_of(topic: str, controller_topic: str) -> str | None:
     base = controller_topic.rstrip("/") + "/"
     if not topic.startswith(base):
         return None
-    level = topic[len(base):].split("/", 1)[0]
+    level = topic[len(base) :].split("/", 1)[0]
     return None if not level or level.startswith(REPLY_TO_MARK[1:]) else level
 
 
@@ -98,8 +98,10 @@ def broker_address(url: str) -> BrokerAddress:
     parts = urlsplit(url.split(",")[0].strip())
     tls = parts.scheme in TLS_SCHEMES
     if parts.scheme not in PLAIN_SCHEMES + TLS_SCHEMES:
-        raise ValueError(f"unsupported MQTT URL scheme {parts.scheme!r} "
-                         "(use mqtt://host:port or mqtts://host:port)")
+        raise ValueError(
+            f"unsupported MQTT URL scheme {parts.scheme!r} "
+            "(use mqtt://host:port or mqtts://host:port)"
+        )
     return BrokerAddress(
         host=parts.hostname or "127.0.0.1",
         port=parts.port or (8883 if tls else 1883),

@@ -60,7 +60,8 @@ class Registrar:
                 self._again.add(eid)  # read DeviceInfo again once this round is done
             return
         self._running[eid] = asyncio.get_running_loop().create_task(
-            self._register(link, reason, msg))
+            self._register(link, reason, msg)
+        )
 
     async def _register(self, link: AgentLink, reason: str, msg: Msg | None) -> None:
         eid = link.endpoint_id
@@ -80,11 +81,13 @@ class Registrar:
         fields: dict[str, Any] = {}
         if msg is not None and messages.request_kind(msg) == "notify":
             onboard = msg.body.request.notify.on_board_req
-            fields.update({"oui": onboard.oui or None,
-                           "product_class": onboard.product_class or None})
+            fields.update(
+                {"oui": onboard.oui or None, "product_class": onboard.product_class or None}
+            )
         try:
-            response = await self.controller.request(eid, device_info_request(),
-                                                     DEVICE_INFO_TIMEOUT_S)
+            response = await self.controller.request(
+                eid, device_info_request(), DEVICE_INFO_TIMEOUT_S
+            )
             values = results.script_result("get", response)
             if results.is_error(values):
                 log.warning("usp: %s answered the DeviceInfo Get with %s", eid, values)
@@ -106,12 +109,21 @@ class Registrar:
         if peer:
             fields["ip"] = peer.rsplit(":", 1)[0]
         result = await asyncio.to_thread(
-            self.registry.upsert_usp, eid, mtp=link.mtp, mtp_address=link.address,
-            owner=self.owner, **fields,
+            self.registry.upsert_usp,
+            eid,
+            mtp=link.mtp,
+            mtp_address=link.address,
+            owner=self.owner,
+            **fields,
         )
         self.registered[eid] = time.monotonic()
-        log.info("usp: agent %s %s over %s (%s)", eid,
-                 "registered" if result.inserted else "online", link.mtp, reason)
+        log.info(
+            "usp: agent %s %s over %s (%s)",
+            eid,
+            "registered" if result.inserted else "online",
+            link.mtp,
+            reason,
+        )
 
     def agent_gone(self, endpoint_id: str, mtp: str) -> None:
         async def mark_offline() -> None:
@@ -124,17 +136,23 @@ class Registrar:
 
     def agent_silent(self, link: AgentLink) -> None:
         """An MQTT agent's lease ran out (liveness.py): offline, its topic kept."""
+
         async def mark_offline() -> None:
             try:
-                await asyncio.to_thread(self.registry.set_offline, link.endpoint_id, "usp",
-                                        mtp=link.mtp, mtp_state="silent")
+                await asyncio.to_thread(
+                    self.registry.set_offline,
+                    link.endpoint_id,
+                    "usp",
+                    mtp=link.mtp,
+                    mtp_state="silent",
+                )
             except Exception:
                 log.exception("usp: marking %s offline failed", link.endpoint_id)
 
         asyncio.get_running_loop().create_task(mark_offline())
 
     async def unknown_agent_code(self, endpoint_id: str) -> str:
-        """"503" for a known agent that is not connected, "404" for an unknown one."""
+        """ "503" for a known agent that is not connected, "404" for an unknown one."""
         try:
             doc = await asyncio.to_thread(self.registry.get, endpoint_id)
         except Exception:

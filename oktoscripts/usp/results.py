@@ -46,8 +46,9 @@ def _param_err(path: str, code: int, message: str) -> dict:
 
 def _failures_table(failures: list[dict]) -> dict:
     first = failures[0]
-    return error_table(first["err_code"], first["err_msg"] or "USP request failed",
-                       param_errs=failures)
+    return error_table(
+        first["err_code"], first["err_msg"] or "USP request failed", param_errs=failures
+    )
 
 
 def from_usp_error(err: usp_msg_pb2.Error) -> dict:
@@ -63,8 +64,9 @@ def _get(resp: usp_msg_pb2.GetResp) -> Any:
     failures = []
     for requested in resp.req_path_results:
         if requested.err_code:
-            failures.append(_param_err(requested.requested_path, requested.err_code,
-                                       requested.err_msg))
+            failures.append(
+                _param_err(requested.requested_path, requested.err_code, requested.err_msg)
+            )
             continue
         for resolved in requested.resolved_path_results:
             for name, value in resolved.result_params.items():
@@ -84,8 +86,9 @@ def _set(resp: usp_msg_pb2.SetResp) -> Any:
                 for inst in failure.updated_inst_failures
                 for p in inst.param_errs
             ]
-            failures.extend(inst_errs or [_param_err(result.requested_path, failure.err_code,
-                                                     failure.err_msg)])
+            failures.extend(
+                inst_errs or [_param_err(result.requested_path, failure.err_code, failure.err_msg)]
+            )
             continue
         for inst in status.oper_success.updated_inst_results:
             for name, value in inst.updated_params.items():
@@ -98,15 +101,20 @@ def _add(resp: usp_msg_pb2.AddResp) -> Any:
     for result in resp.created_obj_results:
         status = result.oper_status
         if status.WhichOneof("oper_status") == "oper_failure":
-            failures.append(_param_err(result.requested_path, status.oper_failure.err_code,
-                                       status.oper_failure.err_msg))
+            failures.append(
+                _param_err(
+                    result.requested_path, status.oper_failure.err_code, status.oper_failure.err_msg
+                )
+            )
             continue
         success = status.oper_success
-        created.append({
-            "instantiated_path": success.instantiated_path,
-            "unique_keys": dict(success.unique_keys),
-            "requested_path": result.requested_path,
-        })
+        created.append(
+            {
+                "instantiated_path": success.instantiated_path,
+                "unique_keys": dict(success.unique_keys),
+                "requested_path": result.requested_path,
+            }
+        )
     return _failures_table(failures) if failures else created
 
 
@@ -115,8 +123,11 @@ def _delete(resp: usp_msg_pb2.DeleteResp) -> Any:
     for result in resp.deleted_obj_results:
         status = result.oper_status
         if status.WhichOneof("oper_status") == "oper_failure":
-            failures.append(_param_err(result.requested_path, status.oper_failure.err_code,
-                                       status.oper_failure.err_msg))
+            failures.append(
+                _param_err(
+                    result.requested_path, status.oper_failure.err_code, status.oper_failure.err_msg
+                )
+            )
             continue
         affected.extend(status.oper_success.affected_paths)
     return _failures_table(failures) if failures else affected
@@ -149,14 +160,17 @@ def _get_instances(resp: usp_msg_pb2.GetInstancesResp) -> Any:
     instances, failures = [], []
     for requested in resp.req_path_results:
         if requested.err_code:
-            failures.append(_param_err(requested.requested_path, requested.err_code,
-                                       requested.err_msg))
+            failures.append(
+                _param_err(requested.requested_path, requested.err_code, requested.err_msg)
+            )
             continue
         for inst in requested.curr_insts:
-            instances.append({
-                "instantiated_obj_path": inst.instantiated_obj_path,
-                "unique_keys": dict(inst.unique_keys),
-            })
+            instances.append(
+                {
+                    "instantiated_obj_path": inst.instantiated_obj_path,
+                    "unique_keys": dict(inst.unique_keys),
+                }
+            )
     return _failures_table(failures) if failures else instances
 
 
@@ -188,8 +202,9 @@ def _get_supported_dm(resp: usp_msg_pb2.GetSupportedDMResp) -> Any:
     objects, failures = {}, []
     for requested in resp.req_obj_results:
         if requested.err_code:
-            failures.append(_param_err(requested.req_obj_path, requested.err_code,
-                                       requested.err_msg))
+            failures.append(
+                _param_err(requested.req_obj_path, requested.err_code, requested.err_msg)
+            )
             continue
         for obj in requested.supported_objs:
             objects[obj.supported_obj_path] = _supported_object(obj)

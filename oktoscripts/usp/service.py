@@ -30,7 +30,8 @@ class ControllerService:
 
     async def start(self) -> None:
         self._subscription = await self.nc.subscribe(
-            bus.request_subject(), queue=QUEUE_GROUP, cb=self._on_request)
+            bus.request_subject(), queue=QUEUE_GROUP, cb=self._on_request
+        )
         self._publisher = asyncio.get_running_loop().create_task(self._publish_notifications())
 
     async def stop(self) -> None:
@@ -58,15 +59,20 @@ class ControllerService:
             return
         timeout = max(0.0, min(request.timeout_s, MAX_TIMEOUT_S))
         try:
-            response = await self.controller.request(request.to_id, usp_msg, timeout,
-                                                     request.expect_response)
-            reply = bus.reply_sent() if response is None else bus.reply_msg(
-                response.SerializeToString())
+            response = await self.controller.request(
+                request.to_id, usp_msg, timeout, request.expect_response
+            )
+            reply = (
+                bus.reply_sent()
+                if response is None
+                else bus.reply_msg(response.SerializeToString())
+            )
         except AgentUnavailable as exc:
             reply = bus.reply_error(error_table(exc.code, exc.message))
         except TimeoutError:
-            reply = bus.reply_error(error_table(
-                "408", f"USP agent {request.to_id} did not answer within {timeout:g} s"))
+            reply = bus.reply_error(
+                error_table("408", f"USP agent {request.to_id} did not answer within {timeout:g} s")
+            )
         try:
             await nmsg.respond(reply)
         except Exception as exc:  # the bus went away: the worker sees its own timeout

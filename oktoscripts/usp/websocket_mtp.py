@@ -45,8 +45,7 @@ def claimed_endpoint_id(request: Request, query: str) -> tuple[str, str | None]:
     wrong with the claim (None if nothing)."""
     from_extension = ws_extension.take_endpoint_id(request.headers)
     from_query = parse_qs(query).get("eid") or []
-    if len(from_query) > 1 or (from_extension and from_query
-                               and from_query[0] != from_extension):
+    if len(from_query) > 1 or (from_extension and from_query and from_query[0] != from_extension):
         return from_extension, "the handshake names more than one Endpoint ID"
     eid = from_extension or (from_query[0] if from_query else "")
     problem = endpoint_id_problem(eid)
@@ -68,8 +67,16 @@ class _ConnectionSource:
 
 
 class WebSocketMtp:
-    def __init__(self, controller: Controller, *, host: str, port: int, admission: Admission,
-                 tls: ssl.SSLContext | None = None, path: str = "/usp") -> None:
+    def __init__(
+        self,
+        controller: Controller,
+        *,
+        host: str,
+        port: int,
+        admission: Admission,
+        tls: ssl.SSLContext | None = None,
+        path: str = "/usp",
+    ) -> None:
         self.controller = controller
         self.host, self.port, self.path = host, port, path
         self.admission = admission
@@ -83,16 +90,27 @@ class WebSocketMtp:
 
     async def start(self) -> None:
         self.server = await serve(
-            self._handle, self.host, self.port,
+            self._handle,
+            self.host,
+            self.port,
             subprotocols=[ws_extension.SUBPROTOCOL],
             process_request=self._check_request,
             process_response=self._add_extension,
-            max_size=MAX_FRAME_BYTES, compression=None,
-            ping_interval=30, ping_timeout=30, ssl=self.tls,
+            max_size=MAX_FRAME_BYTES,
+            compression=None,
+            ping_interval=30,
+            ping_timeout=30,
+            ssl=self.tls,
         )
         self.port = self.server.sockets[0].getsockname()[1]
-        log.info("usp websocket: listening on %s://%s:%s%s (authentication %s)", self.scheme,
-                 self.host, self.port, self.path, self.admission.mode)
+        log.info(
+            "usp websocket: listening on %s://%s:%s%s (authentication %s)",
+            self.scheme,
+            self.host,
+            self.port,
+            self.path,
+            self.admission.mode,
+        )
 
     async def stop(self) -> None:
         if self.server is not None:
@@ -101,34 +119,39 @@ class WebSocketMtp:
 
     # ---- handshake ----------------------------------------------------------------------
 
-    async def _check_request(self, connection: ServerConnection,
-                             request: Request) -> Response | None:
+    async def _check_request(
+        self, connection: ServerConnection, request: Request
+    ) -> Response | None:
         url = urlsplit(request.path)
         if url.path.rstrip("/") != self.path.rstrip("/"):
             return connection.respond(HTTPStatus.NOT_FOUND, "no USP endpoint here\n")
         offered = request.headers.get("Sec-WebSocket-Protocol", "")
         if ws_extension.SUBPROTOCOL not in [p.strip() for p in offered.split(",")]:
-            return connection.respond(HTTPStatus.BAD_REQUEST,
-                                      "the v1.usp WebSocket subprotocol is required\n")
+            return connection.respond(
+                HTTPStatus.BAD_REQUEST, "the v1.usp WebSocket subprotocol is required\n"
+            )
         eid, problem = claimed_endpoint_id(request, url.query)
         if problem:
             return connection.respond(HTTPStatus.BAD_REQUEST, problem + "\n")
         ssl_object = connection.transport.get_extra_info("ssl_object")
-        verdict = await self.admission.admit(eid, pki.peer_usp_endpoint_ids(ssl_object),
-                                             request.headers.get("Authorization"))
+        verdict = await self.admission.admit(
+            eid, pki.peer_usp_endpoint_ids(ssl_object), request.headers.get("Authorization")
+        )
         if not verdict.admitted:
             return self._refuse(connection, eid, verdict.status, verdict.detail)
         log.debug("usp websocket: %s admitted (%s)", eid, verdict.detail)
         connection.usp_endpoint_id = eid  # read by _handle once the handshake is done
         return None
 
-    def _refuse(self, connection: ServerConnection, eid: str, status: HTTPStatus,
-                detail: str) -> Response:
+    def _refuse(
+        self, connection: ServerConnection, eid: str, status: HTTPStatus, detail: str
+    ) -> Response:
         """Refuse a handshake: one warning with the claimed identity and where the
         attempt came from (a flood from one address is summed up every few seconds)."""
         host = connection.remote_address[0]
-        self.refusals.warning(f"{host} {eid}", "usp websocket: refused %s claimed from %s: %s",
-                              eid, host, detail)
+        self.refusals.warning(
+            f"{host} {eid}", "usp websocket: refused %s claimed from %s: %s", eid, host, detail
+        )
         if status == HTTPStatus.FORBIDDEN:
             return connection.respond(status, "not allowed to speak for this Endpoint ID\n")
         response = connection.respond(status, "authentication required\n")
@@ -136,11 +159,13 @@ class WebSocketMtp:
             response.headers["WWW-Authenticate"] = 'Basic realm="oktoscripts USP"'
         return response
 
-    def _add_extension(self, connection: ServerConnection, request: Request,
-                       response: Response) -> None:
+    def _add_extension(
+        self, connection: ServerConnection, request: Request, response: Response
+    ) -> None:
         if response.status_code == HTTPStatus.SWITCHING_PROTOCOLS:
             response.headers[ws_extension.HEADER] = ws_extension.extension_header(
-                self.controller.endpoint_id)
+                self.controller.endpoint_id
+            )
 
     # ---- connections --------------------------------------------------------------------
 
@@ -149,8 +174,14 @@ class WebSocketMtp:
         host, port = connection.remote_address[:2]
         await serve_link(self.controller, connection, eid, {"peer": f"{host}:{port}"})
 
-    async def dial(self, url: str, endpoint_id: str, *, retry_s: float = 1.0,
-                   max_retry_s: float = DIAL_MAX_RETRY_S) -> None:
+    async def dial(
+        self,
+        url: str,
+        endpoint_id: str,
+        *,
+        retry_s: float = 1.0,
+        max_retry_s: float = DIAL_MAX_RETRY_S,
+    ) -> None:
         """Keep a connection to an agent that runs a WebSocket server (until cancelled).
         Every failure (refused connection, an HTTP status instead of the upgrade,
         a TLS or protocol error) is logged and tried again, waiting ``retry_s``
@@ -159,36 +190,59 @@ class WebSocketMtp:
         while True:
             try:
                 async with ws_connect(
-                    url, subprotocols=[ws_extension.SUBPROTOCOL], compression=None,
+                    url,
+                    subprotocols=[ws_extension.SUBPROTOCOL],
+                    compression=None,
                     additional_headers={
                         ws_extension.HEADER: ws_extension.extension_header(
-                            self.controller.endpoint_id)
+                            self.controller.endpoint_id
+                        )
                     },
-                    create_connection=ws_extension.UspClientConnection, max_size=MAX_FRAME_BYTES,
+                    create_connection=ws_extension.UspClientConnection,
+                    max_size=MAX_FRAME_BYTES,
                 ) as connection:
                     announced = connection.peer_endpoint_id
                     if announced and announced != endpoint_id:
-                        log.warning("usp websocket: %s answers as %s, not as %s: not used", url,
-                                    announced, endpoint_id)
+                        log.warning(
+                            "usp websocket: %s answers as %s, not as %s: not used",
+                            url,
+                            announced,
+                            endpoint_id,
+                        )
                     else:
                         wait = retry_s
                         await serve_link(self.controller, connection, endpoint_id, {"url": url})
-                        log.info("usp websocket: connection to agent %s at %s ended; dialling "
-                                 "again", endpoint_id, url)
+                        log.info(
+                            "usp websocket: connection to agent %s at %s ended; dialling again",
+                            endpoint_id,
+                            url,
+                        )
             except asyncio.CancelledError:
                 raise
             except InvalidStatus as exc:
-                log.warning("usp websocket: agent %s at %s refused the connection with HTTP %s; "
-                            "again in %.0f s", endpoint_id, url, exc.response.status_code, wait)
+                log.warning(
+                    "usp websocket: agent %s at %s refused the connection with HTTP %s; "
+                    "again in %.0f s",
+                    endpoint_id,
+                    url,
+                    exc.response.status_code,
+                    wait,
+                )
             except Exception as exc:  # noqa: BLE001 - whatever it was, dial again later
-                log.warning("usp websocket: cannot reach agent %s at %s: %s; again in %.0f s",
-                            endpoint_id, url, exc or type(exc).__name__, wait)
+                log.warning(
+                    "usp websocket: cannot reach agent %s at %s: %s; again in %.0f s",
+                    endpoint_id,
+                    url,
+                    exc or type(exc).__name__,
+                    wait,
+                )
             await asyncio.sleep(wait)
             wait = min(wait * 2, max_retry_s)
 
 
-async def serve_link(controller: Controller, connection: object, endpoint_id: str,
-                     address: dict) -> None:
+async def serve_link(
+    controller: Controller, connection: object, endpoint_id: str, address: dict
+) -> None:
     """Run one agent connection until it closes: its Records go to the controller."""
 
     async def send(data: bytes) -> None:

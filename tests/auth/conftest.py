@@ -49,14 +49,19 @@ def sso_site(tmp_path_factory, nats_url, mongo_uri, provider) -> Iterator[str]:
     """The platform's web process with OpenID Connect pointed at ``provider``,
     and the local superuser ``breakglass``; the provider knows its callback."""
     settings = oidc_settings(provider)
-    setup = ("from django.contrib.auth.models import User\n"
-             f"User.objects.create_superuser('breakglass', '', {ADMIN_PASSWORD!r})\n")
-    with running_site(tmp_path_factory.mktemp("sso-site"), nats_url, mongo_uri, setup, {},
-                      settings=settings) as base:
+    setup = (
+        "from django.contrib.auth.models import User\n"
+        f"User.objects.create_superuser('breakglass', '', {ADMIN_PASSWORD!r})\n"
+    )
+    with running_site(
+        tmp_path_factory.mktemp("sso-site"), nats_url, mongo_uri, setup, {}, settings=settings
+    ) as base:
         # The second callback is the test process's own Django (test client).
         callbacks = f"{base}/oidc/callback/ {TEST_CLIENT_CALLBACK}"
         assert provider.register_client(callbacks) == (
-            settings["OKTOSCRIPTS_OIDC_CLIENT_ID"], settings["OKTOSCRIPTS_OIDC_CLIENT_SECRET"])
+            settings["OKTOSCRIPTS_OIDC_CLIENT_ID"],
+            settings["OKTOSCRIPTS_OIDC_CLIENT_SECRET"],
+        )
         yield base
 
 
@@ -79,13 +84,21 @@ def follow(http: requests.Session, url: str, stop_before: str = "") -> requests.
     raise AssertionError("too many redirects")
 
 
-def provider_sign_in(http: requests.Session, page: requests.Response, username: str,
-                     stop_before: str = "") -> requests.Response | str:
+def provider_sign_in(
+    http: requests.Session, page: requests.Response, username: str, stop_before: str = ""
+) -> requests.Response | str:
     """Fill in the provider's sign-in form ``page`` and follow where it leads."""
     assert "Test identity provider" in page.text, page.text[:500]
-    response = http.post(page.url, allow_redirects=False, data={
-        "csrfmiddlewaretoken": form_field(page.text, "csrfmiddlewaretoken"),
-        "username": username, "password": OP_PASSWORD, "next": form_field(page.text, "next")})
+    response = http.post(
+        page.url,
+        allow_redirects=False,
+        data={
+            "csrfmiddlewaretoken": form_field(page.text, "csrfmiddlewaretoken"),
+            "username": username,
+            "password": OP_PASSWORD,
+            "next": form_field(page.text, "next"),
+        },
+    )
     assert response.status_code == 302, f"the provider refused {username}: {response.text[:300]}"
     return follow(http, urljoin(page.url, response.headers["Location"]), stop_before)
 
@@ -107,20 +120,28 @@ def sso_sign_in(site: str, username: str) -> tuple[requests.Session, requests.Re
     return http, provider_sign_in(http, page, username)
 
 
-def local_sign_in(site: str, username: str, password: str) -> tuple[requests.Session,
-                                                                     requests.Response]:
+def local_sign_in(
+    site: str, username: str, password: str
+) -> tuple[requests.Session, requests.Response]:
     http = requests.Session()
     page = http.get(site + "/login/")
-    response = http.post(site + "/login/", data={
-        "csrfmiddlewaretoken": form_field(page.text, "csrfmiddlewaretoken"),
-        "username": username, "password": password, "next": ""})
+    response = http.post(
+        site + "/login/",
+        data={
+            "csrfmiddlewaretoken": form_field(page.text, "csrfmiddlewaretoken"),
+            "username": username,
+            "password": password,
+            "next": "",
+        },
+    )
     return http, response
 
 
 def signed_in_as(page: requests.Response) -> tuple[str, str] | None:
     """(username, role) in the page's top bar, or None on the sign-in page."""
-    found = re.search(r'>([^<>]+)</a><span class="role" title="your role">([^<]+)</span>',
-                      page.text)
+    found = re.search(
+        r'>([^<>]+)</a><span class="role" title="your role">([^<]+)</span>', page.text
+    )
     return (html.unescape(found.group(1)), found.group(2)) if found else None
 
 

@@ -27,11 +27,19 @@ class OpenIDProvider:
         self.data = data
         data.mkdir(parents=True, exist_ok=True)
         key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        (data / "signing-key.pem").write_bytes(key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption()))
-        self.env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.auth.provider.settings",
-                    "OP_DATA_DIR": str(data), "PYTHONPATH": str(ROOT)}
+        (data / "signing-key.pem").write_bytes(
+            key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        )
+        self.env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "tests.auth.provider.settings",
+            "OP_DATA_DIR": str(data),
+            "PYTHONPATH": str(ROOT),
+        }
         for name in ("DATABASE_URL", "OKTOSCRIPTS_DATA_DIR"):
             self.env.pop(name, None)
         self._django("migrate", "-v0")
@@ -40,8 +48,14 @@ class OpenIDProvider:
         self.proc: subprocess.Popen | None = None
 
     def _django(self, *args: str) -> str:
-        done = subprocess.run([sys.executable, "-m", "django", *args], cwd=ROOT, env=self.env,
-                              capture_output=True, text=True, timeout=120)
+        done = subprocess.run(
+            [sys.executable, "-m", "django", *args],
+            cwd=ROOT,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         if done.returncode:
             raise AssertionError(f"provider: django {args[0]} failed: {done.stderr[-2000:]}")
         return done.stdout
@@ -52,20 +66,26 @@ class OpenIDProvider:
     def start(self) -> None:
         log = (self.data / "provider.log").open("wb")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "django", "runserver", f"127.0.0.1:{self.port}",
-             "--noreload"], cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+            [sys.executable, "-m", "django", "runserver", f"127.0.0.1:{self.port}", "--noreload"],
+            cwd=ROOT,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         deadline = time.monotonic() + 60
         while True:
             try:
-                doc = requests.get(self.base + "/o/.well-known/openid-configuration",
-                                   timeout=2).json()
+                doc = requests.get(
+                    self.base + "/o/.well-known/openid-configuration", timeout=2
+                ).json()
                 self.issuer = doc["issuer"].rstrip("/")
                 return
             except (requests.RequestException, ValueError) as exc:
                 if time.monotonic() > deadline or self.proc.poll() is not None:
-                    raise AssertionError("the provider did not start: "
-                                         + (self.data / "provider.log").read_text()[-2000:]
-                                         ) from exc
+                    raise AssertionError(
+                        "the provider did not start: "
+                        + (self.data / "provider.log").read_text()[-2000:]
+                    ) from exc
                 time.sleep(0.2)
 
     def stop(self) -> None:
@@ -87,7 +107,8 @@ class OpenIDProvider:
             "user.email = name + '@example.net'\n"
             "user.set_password(password)\n"
             "user.save()\n"
-            "user.groups.set([Group.objects.get_or_create(name=g)[0] for g in groups])\n")
+            "user.groups.set([Group.objects.get_or_create(name=g)[0] for g in groups])\n"
+        )
 
     def register_client(self, redirect_uri: str) -> tuple[str, str]:
         """Register a confidential client (as the README tells an administrator to)."""
@@ -101,5 +122,6 @@ class OpenIDProvider:
             "Application.objects.create(name='oktoscripts', client_id=client_id,\n"
             "    client_secret=secret, client_type='confidential',\n"
             "    authorization_grant_type='authorization-code', redirect_uris=redirect,\n"
-            "    algorithm='RS256', skip_authorization=True)\n")
+            "    algorithm='RS256', skip_authorization=True)\n"
+        )
         return client_id, secret

@@ -51,16 +51,19 @@ class Directory:
         self._ldap = ldap
         (data / "db").mkdir(parents=True)
         conf = data / "slapd.conf"
-        conf.write_text(CONFIG.format(data=data, suffix=SUFFIX, root_dn=ROOT_DN,
-                                      root_password=ROOT_PASSWORD))
+        conf.write_text(
+            CONFIG.format(data=data, suffix=SUFFIX, root_dn=ROOT_DN, root_password=ROOT_PASSWORD)
+        )
         self.port = free_port()
         self.uri = f"ldap://127.0.0.1:{self.port}"
         self.log = data / "slapd.log"
-        self.proc = subprocess.Popen([SLAPD, "-f", str(conf), "-h", self.uri + "/", "-d", "0"],
-                                     stdout=self.log.open("wb"), stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(
+            [SLAPD, "-f", str(conf), "-h", self.uri + "/", "-d", "0"],
+            stdout=self.log.open("wb"),
+            stderr=subprocess.STDOUT,
+        )
         self.conn = self._connect()
-        self._add(SUFFIX, objectClass=["dcObject", "organization"], dc=["example"],
-                  o=["Example"])
+        self._add(SUFFIX, objectClass=["dcObject", "organization"], dc=["example"], o=["Example"])
         self._add(PEOPLE, objectClass=["organizationalUnit"], ou=["people"])
         self._add(GROUPS, objectClass=["organizationalUnit"], ou=["groups"])
 
@@ -73,16 +76,24 @@ class Directory:
                 return conn
             except self._ldap.SERVER_DOWN as exc:
                 if time.monotonic() > deadline or self.proc.poll() is not None:
-                    raise AssertionError("slapd did not start: "
-                                         + self.log.read_text()[-2000:]) from exc
+                    raise AssertionError(
+                        "slapd did not start: " + self.log.read_text()[-2000:]
+                    ) from exc
                 time.sleep(0.1)
 
     def _add(self, dn: str, **attrs: list[str]) -> None:
         self.conn.add_s(dn, [(k, [v.encode() for v in vs]) for k, vs in attrs.items()])
 
     def person(self, uid: str, password: str) -> str:
-        self._add(user_dn(uid), objectClass=["inetOrgPerson"], uid=[uid], cn=[uid.title()],
-                  sn=["Tester"], mail=[f"{uid}@example.net"], userPassword=[password])
+        self._add(
+            user_dn(uid),
+            objectClass=["inetOrgPerson"],
+            uid=[uid],
+            cn=[uid.title()],
+            sn=["Tester"],
+            mail=[f"{uid}@example.net"],
+            userPassword=[password],
+        )
         return user_dn(uid)
 
     def group(self, cn: str, members: list[str]) -> None:
@@ -90,8 +101,12 @@ class Directory:
         the directory's administrator stands in for an empty group)."""
         values = [m.encode() for m in members or [ROOT_DN]]
         try:
-            self._add(group_dn(cn), objectClass=["groupOfNames"], cn=[cn],
-                      member=[v.decode() for v in values])
+            self._add(
+                group_dn(cn),
+                objectClass=["groupOfNames"],
+                cn=[cn],
+                member=[v.decode() for v in values],
+            )
         except self._ldap.ALREADY_EXISTS:
             self.conn.modify_s(group_dn(cn), [(self._ldap.MOD_REPLACE, "member", values)])
 
@@ -110,8 +125,10 @@ def missing() -> str:
         import django_auth_ldap  # noqa: F401
         import ldap  # noqa: F401
     except ImportError:
-        return ("python-ldap/django-auth-ldap are not installed (make install adds them once "
-                "libldap2-dev and libsasl2-dev are there; as root it installs those)")
+        return (
+            "python-ldap/django-auth-ldap are not installed (make install adds them once "
+            "libldap2-dev and libsasl2-dev are there; as root it installs those)"
+        )
     if not Path(SLAPD).exists():
         return "slapd is not installed (make test installs it as root: apt-get install slapd)"
     return ""

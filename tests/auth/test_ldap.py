@@ -13,8 +13,10 @@ from oktoscripts.scripts.models import AuditEvent
 from tests.auth import slapd_process
 from tests.auth.slapd_process import GROUPS, PEOPLE, group_dn
 
-pytestmark = [pytest.mark.skipif(bool(slapd_process.missing()), reason=slapd_process.missing()),
-              pytest.mark.django_db]
+pytestmark = [
+    pytest.mark.skipif(bool(slapd_process.missing()), reason=slapd_process.missing()),
+    pytest.mark.django_db,
+]
 
 PASSWORD = "directory-pass-1234"
 
@@ -31,17 +33,21 @@ def ldap_on(settings, directory):
     """The platform configured as OKTOSCRIPTS_LDAP_* would configure it."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     settings.SSO_LDAP = LDAPConfig(
-        uri=directory.uri, user_base=PEOPLE, group_base=GROUPS,
-        roles={group_dn("okto-ops").casefold(): "Operator",
-               group_dn("okto-admins").casefold(): "Admin"})
+        uri=directory.uri,
+        user_base=PEOPLE,
+        group_base=GROUPS,
+        roles={
+            group_dn("okto-ops").casefold(): "Operator",
+            group_dn("okto-admins").casefold(): "Admin",
+        },
+    )
     settings.AUTHENTICATION_BACKENDS = [*settings.AUTHENTICATION_BACKENDS, LDAP_BACKEND]
     return directory
 
 
 def sign_in(username: str, password: str) -> tuple[Client, object]:
     client = Client()
-    response = client.post("/login/", {"username": username, "password": password},
-                           follow=True)
+    response = client.post("/login/", {"username": username, "password": password}, follow=True)
     return client, response
 
 
@@ -53,8 +59,7 @@ def test_a_directory_user_signs_in_with_the_role_of_their_group(ldap_on):
     user = get_user_model().objects.get(username="lena")
     assert role_of(user) == "Operator" and user.email == "lena@example.net"
     assert not user.has_usable_password()  # the directory checks it, nothing is stored
-    assert AuditEvent.objects.filter(action="sign-in", actor=user,
-                                     details__method="ldap").exists()
+    assert AuditEvent.objects.filter(action="sign-in", actor=user, details__method="ldap").exists()
 
     _, page = sign_in("lena", "wrong-password")
     assert b"Wrong username or password" in page.content
@@ -77,8 +82,9 @@ def test_a_changed_group_gives_the_new_role_and_no_group_refuses(ldap_on):
     assert b"Sign-in refused: none of your groups" in page.content
     assert "_auth_user_id" not in client.session
     assert role_of(omar) == "None"
-    assert AuditEvent.objects.filter(action="sign-in.refused", target="omar",
-                                     details__method="ldap").exists()
+    assert AuditEvent.objects.filter(
+        action="sign-in.refused", target="omar", details__method="ldap"
+    ).exists()
 
 
 def test_the_directory_cannot_sign_in_to_a_local_account_of_the_same_name(ldap_on):

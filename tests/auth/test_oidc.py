@@ -99,8 +99,11 @@ def test_a_user_whose_groups_change_gets_the_new_role_at_the_next_sign_in(sso_si
     assert "none of your groups (marketing) is given a role" in refusal(page)
     assert _signed_out(http, sso_site)
     users = _admin(sso_site).get(sso_site + "/users/").text
-    assert re.search(r'<td>bob <span [^>]*>\(OpenID Connect\)</span></td>'
-                     r'<td><span class="badge plain">None</span>', users)
+    assert re.search(
+        r"<td>bob <span [^>]*>\(OpenID Connect\)</span></td>"
+        r'<td><span class="badge plain">None</span>',
+        users,
+    )
 
     audit = _admin(sso_site).get(sso_site + "/audit/?" + urlencode({"target": "bob"})).text
     assert audit.count("role.change") >= 4  # Operator, Admin, Viewer, None
@@ -110,8 +113,10 @@ def test_a_user_in_no_mapped_group_is_refused_and_gets_no_account(sso_site, prov
     provider.person("carol", OP_PASSWORD, ["marketing", "sales"])
     http, page = sso_sign_in(sso_site, "carol")
     assert page.url == sso_site + "/login/"
-    assert refusal(page) == ("Sign-in refused: none of your groups (marketing, sales) is "
-                             "given a role here: ask an administrator")
+    assert refusal(page) == (
+        "Sign-in refused: none of your groups (marketing, sales) is "
+        "given a role here: ask an administrator"
+    )
     assert _signed_out(http, sso_site)
 
     admin = _admin(sso_site)
@@ -188,16 +193,32 @@ def _id_token(provider, site: str, client_id: str, secret: str) -> tuple[str, st
     http = requests.Session()
     verifier, nonce = "v" * 64, "the-nonce"
     challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest())
-    query = urlencode({
-        "response_type": "code", "client_id": client_id, "scope": "openid groups",
-        "redirect_uri": site + "/oidc/callback/", "state": "s", "nonce": nonce,
-        "code_challenge": challenge.decode().rstrip("="), "code_challenge_method": "S256"})
+    query = urlencode(
+        {
+            "response_type": "code",
+            "client_id": client_id,
+            "scope": "openid groups",
+            "redirect_uri": site + "/oidc/callback/",
+            "state": "s",
+            "nonce": nonce,
+            "code_challenge": challenge.decode().rstrip("="),
+            "code_challenge_method": "S256",
+        }
+    )
     page = follow(http, f"{provider.base}/o/authorize/?{query}")
     url = provider_sign_in(http, page, "ivan", stop_before=site + "/oidc/callback/")
     code = parse_qs(urlsplit(url).query)["code"][0]
-    answer = requests.post(provider.base + "/o/token/", auth=(client_id, secret), data={
-        "grant_type": "authorization_code", "code": code, "code_verifier": verifier,
-        "redirect_uri": site + "/oidc/callback/"}, timeout=10)
+    answer = requests.post(
+        provider.base + "/o/token/",
+        auth=(client_id, secret),
+        data={
+            "grant_type": "authorization_code",
+            "code": code,
+            "code_verifier": verifier,
+            "redirect_uri": site + "/oidc/callback/",
+        },
+        timeout=10,
+    )
     assert answer.status_code == 200, answer.text
     return answer.json()["id_token"], nonce
 
@@ -205,8 +226,12 @@ def _id_token(provider, site: str, client_id: str, secret: str) -> tuple[str, st
 def test_id_tokens_of_another_issuer_or_client_are_refused(sso_site, provider, settings):
     provider.person("ivan", OP_PASSWORD, ["okto-admins"])
     token, nonce = _id_token(provider, sso_site, "oktoscripts", "client-secret-for-tests")
-    right = OIDCConfig(issuer=provider.issuer, client_id="oktoscripts", client_secret="x",
-                       roles={"okto-admins": "Admin"})
+    right = OIDCConfig(
+        issuer=provider.issuer,
+        client_id="oktoscripts",
+        client_secret="x",
+        roles={"okto-admins": "Admin"},
+    )
     cases = {
         "right": right,
         # The same provider under another name: its discovery says that name, the token not.
@@ -231,7 +256,8 @@ def test_id_tokens_of_another_issuer_or_client_are_refused(sso_site, provider, s
 
 @pytest.mark.django_db
 def test_an_address_locked_by_wrong_passwords_still_signs_in_through_the_provider(
-        sso_site, provider, settings, monkeypatch):
+    sso_site, provider, settings, monkeypatch
+):
     """Throttling is for passwords: a lock on an address (people behind one NAT)
     does not stop sign-in through the provider, which checks no password here.
     The test process's own Django, configured from the same environment."""
@@ -249,8 +275,9 @@ def test_an_address_locked_by_wrong_passwords_still_signs_in_through_the_provide
     provider.person("judy", OP_PASSWORD, ["okto-authors"])
     start = client.get("/oidc/authenticate/")
     http = requests.Session()
-    url = provider_sign_in(http, follow(http, start["Location"]), "judy",
-                           stop_before=TEST_CLIENT_CALLBACK)
+    url = provider_sign_in(
+        http, follow(http, start["Location"]), "judy", stop_before=TEST_CLIENT_CALLBACK
+    )
     done = client.get(url.removeprefix("http://testserver"), follow=True)
     discovery.forget()
     assert done.redirect_chain[-1][0] == "/scripts/"

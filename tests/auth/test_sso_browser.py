@@ -17,14 +17,14 @@ from tests.ide.test_xss_browser import WATCH
 pytestmark = BROWSER_TEST
 
 
-def test_sign_in_through_the_provider_in_a_browser_under_the_policy(sso_site, provider,
-                                                                    browser):
+def test_sign_in_through_the_provider_in_a_browser_under_the_policy(sso_site, provider, browser):
     provider.person("grace", OP_PASSWORD, ["okto-operators"])
     page = browser.new_page(viewport={"width": 1280, "height": 800})
     page.add_init_script(WATCH)
     blocked: list[str] = []
-    page.on("console", lambda m: blocked.append(m.text)
-            if "Content Security Policy" in m.text else None)
+    page.on(
+        "console", lambda m: blocked.append(m.text) if "Content Security Policy" in m.text else None
+    )
 
     page.goto(sso_site + "/login/?next=/runs/")
     assert page.inner_text("#sso-sign-in") == f"Sign in with {LABEL}"

@@ -35,21 +35,31 @@ def test_oidc_settings_from_the_environment(monkeypatch):
         monkeypatch.setenv(name, value)
     cfg = oidc_from_env()
     assert cfg.issuer == "https://id.example.net/realms/ops"
-    assert cfg.discovery_url == ("https://id.example.net/realms/ops"
-                                 "/.well-known/openid-configuration")
+    assert cfg.discovery_url == (
+        "https://id.example.net/realms/ops/.well-known/openid-configuration"
+    )
     assert cfg.roles == {"/okto/admins": "Admin", "okto-ops": "Operator"}
     assert (cfg.groups_claim, cfg.username_claim, cfg.scopes) == (
-        "groups", "preferred_username", "openid profile email")
+        "groups",
+        "preferred_username",
+        "openid profile email",
+    )
 
 
-@pytest.mark.parametrize(("name", "value", "message"), [
-    ("OKTOSCRIPTS_OIDC_CLIENT_SECRET", "", "OKTOSCRIPTS_OIDC_CLIENT_SECRET: required when "
-                                           "OKTOSCRIPTS_OIDC_ISSUER is set"),
-    ("OKTOSCRIPTS_OIDC_ROLES", "okto=Superhero", "'Superhero' is not a role"),
-    ("OKTOSCRIPTS_OIDC_ROLES", ";", "nobody could sign in"),
-    ("OKTOSCRIPTS_OIDC_ISSUER", "id.example.net", "expected an https:// URL"),
-    ("OKTOSCRIPTS_OIDC_SCOPES", "profile email", "must include openid"),
-])
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        (
+            "OKTOSCRIPTS_OIDC_CLIENT_SECRET",
+            "",
+            "OKTOSCRIPTS_OIDC_CLIENT_SECRET: required when OKTOSCRIPTS_OIDC_ISSUER is set",
+        ),
+        ("OKTOSCRIPTS_OIDC_ROLES", "okto=Superhero", "'Superhero' is not a role"),
+        ("OKTOSCRIPTS_OIDC_ROLES", ";", "nobody could sign in"),
+        ("OKTOSCRIPTS_OIDC_ISSUER", "id.example.net", "expected an https:// URL"),
+        ("OKTOSCRIPTS_OIDC_SCOPES", "profile email", "must include openid"),
+    ],
+)
 def test_a_setting_that_cannot_work_is_named(monkeypatch, name, value, message):
     for n, v in {**OIDC_ENV, name: value}.items():
         monkeypatch.setenv(n, v)
@@ -59,14 +69,25 @@ def test_a_setting_that_cannot_work_is_named(monkeypatch, name, value, message):
 
 def test_ldap_group_dns_map_to_roles_whole():
     assert parse_role_map("X", "cn=ops,ou=groups,dc=example,dc=net=Operator") == {
-        "cn=ops,ou=groups,dc=example,dc=net": "Operator"}
+        "cn=ops,ou=groups,dc=example,dc=net": "Operator"
+    }
 
 
 def test_manage_py_stops_with_one_line_naming_a_bad_setting(tmp_path):
-    env = {"PATH": "/usr/bin:/bin", "OKTOSCRIPTS_DATA_DIR": str(tmp_path),
-           **OIDC_ENV, "OKTOSCRIPTS_OIDC_ROLES": "okto=Boss"}
-    done = subprocess.run([sys.executable, "manage.py", "check"], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=60)
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "OKTOSCRIPTS_DATA_DIR": str(tmp_path),
+        **OIDC_ENV,
+        "OKTOSCRIPTS_OIDC_ROLES": "okto=Boss",
+    }
+    done = subprocess.run(
+        [sys.executable, "manage.py", "check"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode != 0
     assert "OKTOSCRIPTS_OIDC_ROLES: 'Boss' is not a role" in done.stderr
     assert "Traceback" not in done.stderr
@@ -76,9 +97,14 @@ def test_manage_py_stops_with_one_line_naming_a_bad_setting(tmp_path):
 def provider_down(settings, db):
     """OpenID Connect configured, its provider not answering (a closed port)."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-    settings.SSO_OIDC = OIDCConfig(issuer=f"http://127.0.0.1:{free_port()}",
-                                   client_id="okto", client_secret="s", roles={"a": "Admin"},
-                                   label="Corp ID", timeout_s=2)
+    settings.SSO_OIDC = OIDCConfig(
+        issuer=f"http://127.0.0.1:{free_port()}",
+        client_id="okto",
+        client_secret="s",
+        roles={"a": "Admin"},
+        label="Corp ID",
+        timeout_s=2,
+    )
     settings.AUTHENTICATION_BACKENDS = [*settings.AUTHENTICATION_BACKENDS, OIDC_BACKEND]
     discovery.forget()
     yield
@@ -89,8 +115,9 @@ def test_the_local_admin_signs_in_while_the_provider_is_down(provider_down):
     get_user_model().objects.create_superuser("admin", "", "Break-glass-pass-91")
     client = Client()
     assert b"Sign in with Corp ID" in client.get("/login/").content
-    page = client.post("/login/", {"username": "admin", "password": "Break-glass-pass-91"},
-                       follow=True)
+    page = client.post(
+        "/login/", {"username": "admin", "password": "Break-glass-pass-91"}, follow=True
+    )
     assert page.redirect_chain[-1][0] == "/scripts/"
 
 

@@ -191,10 +191,15 @@ async def test_an_item_lost_with_its_worker_runs_again_and_changes_its_device_on
     from oktoscripts.devices.client import default_registry
     from oktoscripts.sim.cwmp_cpe import CpeFleet, CpeOptions
 
-    acs = await start_acs(AcsConfig(host="127.0.0.1", port=0, auth="off"), nats_url=nats_url,
-                          mongo_uri=mongo_uri, db_name=settings.MONGO_DB_NAME)
-    fleet = CpeFleet(1, CpeOptions(acs_url=f"http://127.0.0.1:{acs.port}/", auth="none"),
-                     prefix="LOSTBULK")
+    acs = await start_acs(
+        AcsConfig(host="127.0.0.1", port=0, auth="off"),
+        nats_url=nats_url,
+        mongo_uri=mongo_uri,
+        db_name=settings.MONGO_DB_NAME,
+    )
+    fleet = CpeFleet(
+        1, CpeOptions(acs_url=f"http://127.0.0.1:{acs.port}/", auth="none"), prefix="LOSTBULK"
+    )
     try:
         await fleet.start()
         cpe = fleet.cpes[0]
@@ -205,8 +210,12 @@ async def test_an_item_lost_with_its_worker_runs_again_and_changes_its_device_on
         script = await sync_to_async(make_script)("change-then-wait.lua", CHANGE_THEN_WAIT)
         doomed = platform_worker()
         record = await sync_to_async(bulk.create)(
-            script=script, version=None, args={"pause": 3, "root": cpe.dm.root},
-            device_filter={"text": "LOSTBULK"}, concurrency=1, user=operator,
+            script=script,
+            version=None,
+            args={"pause": 3, "root": cpe.dm.root},
+            device_filter={"text": "LOSTBULK"},
+            concurrency=1,
+            user=operator,
             registry=await sync_to_async(default_registry)(),
         )
         await automation_service()
@@ -223,7 +232,11 @@ async def test_an_item_lost_with_its_worker_runs_again_and_changes_its_device_on
     item = (await items_of(record.pk))[cpe.serial]
     assert (item.status, item.result, item.attempts) == ("succeeded", "done", 2)
     assert cpe.applied["bulk-lost"] == 1
-    runs = [r async for r in Run.objects.filter(trigger__startswith=f"bulk run #{record.pk} ")
-            .order_by("created")]
+    runs = [
+        r
+        async for r in Run.objects.filter(trigger__startswith=f"bulk run #{record.pk} ").order_by(
+            "created"
+        )
+    ]
     assert [r.status for r in runs] == ["lost", "succeeded"]
     assert runs[0].replay_key == runs[1].replay_key == str(runs[0].pk)

@@ -20,14 +20,17 @@ def test_existing_automations_are_configured_by_their_creator():
         user = old.get_model("auth", "User").objects.create(username="maker")
         script = old.get_model("ide", "Script").objects.create(name="s", created_by=user)
         common = {"script": script, "created_by": user}
-        old.get_model("automations", "Schedule").objects.create(name="a", cron="0 3 * * *",
-                                                                **common)
-        old.get_model("automations", "Trigger").objects.create(name="b", kind="new_device",
-                                                               **common)
+        old.get_model("automations", "Schedule").objects.create(
+            name="a", cron="0 3 * * *", **common
+        )
+        old.get_model("automations", "Trigger").objects.create(
+            name="b", kind="new_device", **common
+        )
         old.get_model("automations", "Deployment").objects.create(name="c", **common)
         old.get_model("automations", "BulkRun").objects.create(name="d", **common)
-        old.get_model("automations", "Schedule").objects.create(name="e", cron="0 3 * * *",
-                                                                script=script)
+        old.get_model("automations", "Schedule").objects.create(
+            name="e", cron="0 3 * * *", script=script
+        )
     finally:
         executor = MigrationExecutor(connection)
         executor.migrate(executor.loader.graph.leaf_nodes())
@@ -35,7 +38,14 @@ def test_existing_automations_are_configured_by_their_creator():
     rows = []
     for model in ("Schedule", "Trigger", "Deployment", "BulkRun"):
         automations = new.get_model("automations", model).objects.order_by("name")
-        rows += [(a.name, a.configured_by_id == a.created_by_id,
-                  a.configured_by_id is not None) for a in automations]
-    assert sorted(rows) == [("a", True, True), ("b", True, True), ("c", True, True),
-                            ("d", True, True), ("e", True, False)]
+        rows += [
+            (a.name, a.configured_by_id == a.created_by_id, a.configured_by_id is not None)
+            for a in automations
+        ]
+    assert sorted(rows) == [
+        ("a", True, True),
+        ("b", True, True),
+        ("c", True, True),
+        ("d", True, True),
+        ("e", True, False),
+    ]

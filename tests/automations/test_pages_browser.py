@@ -61,9 +61,12 @@ def site(tmp_path_factory, nats_url, mongo_uri):
         f"    users[name] = User.objects.create_user(name.lower() + '1', password='{PASSWORD}')\n"
         "    users[name].groups.add(Group.objects.get(name=name))\n"
         f"for name, content in {SCRIPTS!r}.items():\n"
-        "    create_script(users['Admin'], name, content)\n")
-    processes = {"worker": ["worker", "--lua-threads", "2"],
-                 "scheduler": ["scheduler", "--interval", "0.3"]}
+        "    create_script(users['Admin'], name, content)\n"
+    )
+    processes = {
+        "worker": ["worker", "--lua-threads", "2"],
+        "scheduler": ["scheduler", "--interval", "0.3"],
+    }
     data = tmp_path_factory.mktemp("automation-pages")
     with running_site(data, nats_url, mongo_uri, setup, processes) as base:
         yield base
@@ -80,8 +83,9 @@ def _reload_until(page, selector: str, text: str, timeout: float = 60) -> None:
 
 def _api(page, method: str, url: str, body: dict | None = None) -> dict:
     """A request from the page as its user (session cookie and CSRF token)."""
-    return page.evaluate("([m, u, b]) => Okto.api(m, u, b === null ? undefined : b)",
-                         [method, url, body])
+    return page.evaluate(
+        "([m, u, b]) => Okto.api(m, u, b === null ? undefined : b)", [method, url, body]
+    )
 
 
 def _publish(nats_url: str, serial: str, *codes: str) -> None:
@@ -188,8 +192,10 @@ def test_operator_runs_a_script_on_every_matching_device(site, browser, registry
     # (Not wait_for_function: it evaluates a string, which the pages' CSP refuses.)
     sync_api.expect(page.locator("#bulk-items tr")).to_have_count(1)
     held = []
-    page.route(lambda url: "/api/bulk-runs/" in url and "status=" not in url,
-               lambda route: held.append(route))
+    page.route(
+        lambda url: "/api/bulk-runs/" in url and "status=" not in url,
+        lambda route: held.append(route),
+    )
     page.select_option("#bulk-filter", "")
     deadline = time.monotonic() + 10
     while not held:
@@ -207,8 +213,9 @@ def test_operator_runs_a_script_on_every_matching_device(site, browser, registry
     # Retry the failed ones: ACME-007 runs (and fails) once more.
     page.select_option("#bulk-filter", "")
     page.click("#bulk-retry")
-    page.wait_for_selector("#bulk-items tr:has-text('ACME-007') td:nth-child(3):text-is('2')",
-                           timeout=60_000)
+    page.wait_for_selector(
+        "#bulk-items tr:has-text('ACME-007') td:nth-child(3):text-is('2')", timeout=60_000
+    )
     page.wait_for_selector("#bulk-status:text-is('finished')", timeout=60_000)
     assert "1 failed" in page.inner_text("#bulk-counts")
 
@@ -245,8 +252,9 @@ def test_operator_deploys_a_listener_and_stops_it(site, browser, nats_url):
     page.close()
 
 
-def test_operator_adds_an_event_trigger_that_fires_and_disables_it(site, browser, registry,
-                                                                    nats_url):
+def test_operator_adds_an_event_trigger_that_fires_and_disables_it(
+    site, browser, registry, nats_url
+):
     register(registry)
     page = _login(browser, site, "operator1")
     page.goto(site + "/automations/")
@@ -279,21 +287,39 @@ def test_author_gets_no_automation_controls_and_is_refused(site, browser, regist
     operator = _login(browser, site, "operator1")
     operator.goto(site + "/automations/")
     scripts = {s["name"]: s["id"] for s in _api(operator, "GET", "/api/scripts")["scripts"]}
-    schedule = _api(operator, "POST", "/api/schedules", {
-        "name": "author cannot touch", "script_id": scripts["nightly"], "cron": CRON,
-        "timezone": ZONE})
-    bulk = _api(operator, "POST", "/api/bulk-runs", {
-        "script_id": scripts["per-device"], "device_filter": {"text": "OTHER-1"}})
-    deployment = _api(operator, "POST", "/api/deployments", {
-        "name": "author watch", "script_id": scripts["watcher"]})
+    schedule = _api(
+        operator,
+        "POST",
+        "/api/schedules",
+        {
+            "name": "author cannot touch",
+            "script_id": scripts["nightly"],
+            "cron": CRON,
+            "timezone": ZONE,
+        },
+    )
+    bulk = _api(
+        operator,
+        "POST",
+        "/api/bulk-runs",
+        {"script_id": scripts["per-device"], "device_filter": {"text": "OTHER-1"}},
+    )
+    deployment = _api(
+        operator,
+        "POST",
+        "/api/deployments",
+        {"name": "author watch", "script_id": scripts["watcher"]},
+    )
     operator.close()
 
     page = _login(browser, site, "author1")
     page.goto(site + "/automations/")
     for form in ("#new-schedule", "#new-deployment", "#new-trigger", "#new-bulk"):
         assert page.locator(form).count() == 0, form
-    assert page.locator("[data-toggle-schedule], [data-deployment], [data-toggle-trigger]"
-                        ).count() == 0
+    assert (
+        page.locator("[data-toggle-schedule], [data-deployment], [data-toggle-trigger]").count()
+        == 0
+    )
     assert "author cannot touch" in page.inner_text("table.grid")
     _shot(page, "auto-05-author-index")
     page.goto(f"{site}/automations/schedules/{schedule['id']}/")
@@ -312,8 +338,11 @@ def test_author_gets_no_automation_controls_and_is_refused(site, browser, regist
         ("POST", f"/api/bulk-runs/{bulk['id']}/retry", {}),
         ("POST", "/api/deployments", {"script_id": scripts["watcher"]}),
         ("POST", f"/api/deployments/{deployment['id']}/stop", {}),
-        ("POST", "/api/triggers", {"name": "x", "kind": "new_device",
-                                   "script_id": scripts["on-boot"]}),
+        (
+            "POST",
+            "/api/triggers",
+            {"name": "x", "kind": "new_device", "script_id": scripts["on-boot"]},
+        ),
     ]
     for method, url, body in refused:
         assert _api_status(page, method, url, body) == 403, (method, url)

@@ -33,16 +33,24 @@ async def _create(registry, make_script, operator, **staged):
     await sync_to_async(register)(registry)
     script = await sync_to_async(make_script)("waves.lua", SCRIPT)
     return await sync_to_async(bulk.create)(
-        script=script, version=None, args={"pause": 0.05}, device_filter={"vendor": "Acme"},
-        concurrency=4, user=operator, registry=registry, **staged)
+        script=script,
+        version=None,
+        args={"pause": 0.05},
+        device_filter={"vendor": "Acme"},
+        concurrency=4,
+        user=operator,
+        registry=registry,
+        **staged,
+    )
 
 
 async def test_a_wave_over_the_failure_threshold_stops_the_rollout(
     registry, make_script, operator, platform_worker, automation_service
 ):
     # 12 devices: canary ACME-001..002, waves of 4; ACME-007 fails (wave 2: 25%).
-    record = await _create(registry, make_script, operator, canary=2, wave_size=4,
-                           failure_threshold=20)
+    record = await _create(
+        registry, make_script, operator, canary=2, wave_size=4, failure_threshold=20
+    )
     assert record.waves == 4
     platform_worker()
     await automation_service()
@@ -68,20 +76,23 @@ async def test_a_wave_over_the_failure_threshold_stops_the_rollout(
 async def test_the_pause_between_waves_holds_and_pause_resume_work(
     registry, make_script, operator, platform_worker, automation_service
 ):
-    record = await _create(registry, make_script, operator, canary=1, wave_percent=50,
-                           wave_pause_s=2)
+    record = await _create(
+        registry, make_script, operator, canary=1, wave_percent=50, wave_pause_s=2
+    )
     platform_worker()
     await automation_service()
     deadline = time.monotonic() + 60
-    while not await BulkRunItem.objects.filter(bulk=record, wave=0,
-                                               status="succeeded").aexists():
+    while not await BulkRunItem.objects.filter(bulk=record, wave=0, status="succeeded").aexists():
         assert time.monotonic() < deadline
         await asyncio.sleep(0.05)
     canary_done = time.monotonic()
     await sync_to_async(rollout.pause)(await BulkRun.objects.aget(pk=record.pk))
     await asyncio.sleep(3)  # past the pause: still nothing of wave 1 while paused
-    assert not await BulkRunItem.objects.filter(bulk=record, wave=1).exclude(
-        status="pending").aexists()
+    assert (
+        not await BulkRunItem.objects.filter(bulk=record, wave=1)
+        .exclude(status="pending")
+        .aexists()
+    )
     await sync_to_async(rollout.resume)(await BulkRun.objects.aget(pk=record.pk))
     finished = await wait_bulk(record.pk, ("finished",), timeout=90)
     assert finished.stop_reason == "" and time.monotonic() - canary_done >= 2
@@ -112,15 +123,24 @@ def test_approval_pause_and_policy_through_the_api(clients, registry):  # noqa: 
     from oktoscripts.scripts.models import AuditEvent
 
     register(registry, 6)
-    status, policy = call(clients["operator"], "PUT", "/api/bulk-runs/policy",
-                          {"approval_above": 3})
+    status, policy = call(
+        clients["operator"], "PUT", "/api/bulk-runs/policy", {"approval_above": 3}
+    )
     assert status == 403
-    status, policy = call(clients["admin"], "PUT", "/api/bulk-runs/policy",
-                          {"approval_above": 3})
+    status, policy = call(clients["admin"], "PUT", "/api/bulk-runs/policy", {"approval_above": 3})
     assert status == 200 and policy["approval_above"] == 3
-    status, data = call(clients["operator"], "POST", "/api/bulk-runs",
-                        {"script_id": clients["script"].pk, "device_filter": {"vendor": "Acme"},
-                         "canary": 1, "wave_size": 2, "failure_threshold": 50})
+    status, data = call(
+        clients["operator"],
+        "POST",
+        "/api/bulk-runs",
+        {
+            "script_id": clients["script"].pk,
+            "device_filter": {"vendor": "Acme"},
+            "canary": 1,
+            "wave_size": 2,
+            "failure_threshold": 50,
+        },
+    )
     assert status == 201 and data["status"] == "approval", data
     assert [w["total"] for w in data["waves"]] == [1, 2, 2, 1] and data["waves"][0]["canary"]
     url = f"/api/bulk-runs/{data['id']}"
@@ -138,8 +158,14 @@ def test_approval_pause_and_policy_through_the_api(clients, registry):  # noqa: 
     status, stopped = call(clients["operator"], "POST", url + "/stop")
     assert stopped["stop_reason"] == "stopped by operator"
     actions = set(AuditEvent.objects.values_list("action", flat=True))
-    assert {"bulk.policy", "bulk.request", "bulk.approve", "bulk.pause", "bulk.resume",
-            "bulk.stop"} <= actions
+    assert {
+        "bulk.policy",
+        "bulk.request",
+        "bulk.approve",
+        "bulk.pause",
+        "bulk.resume",
+        "bulk.stop",
+    } <= actions
     page = clients["viewer"].get(f"/automations/bulk/{data['id']}/").content.decode()
     assert "canary of 1" in page and "stops above 50" in page
     index = clients["viewer"].get("/automations/").content.decode()

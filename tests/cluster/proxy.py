@@ -62,9 +62,7 @@ class RoundRobinProxy:
         task = asyncio.current_task()
         self._pipes.add(task)
         try:
-            await asyncio.gather(
-                _pipe(reader, backend_writer), _pipe(backend_reader, writer)
-            )
+            await asyncio.gather(_pipe(reader, backend_writer), _pipe(backend_reader, writer))
         finally:
             self._pipes.discard(task)
             for w in (writer, backend_writer):

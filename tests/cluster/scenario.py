@@ -84,13 +84,18 @@ class WebClient:
 
     def login(self, username: str, password: str) -> None:
         self.opener.open(f"{self.base_url}/login/", timeout=30).read()
-        form = urllib.parse.urlencode({
-            "username": username, "password": password,
-            "csrfmiddlewaretoken": self.cookie("csrftoken"), "next": "/",
-        }).encode()
+        form = urllib.parse.urlencode(
+            {
+                "username": username,
+                "password": password,
+                "csrfmiddlewaretoken": self.cookie("csrftoken"),
+                "next": "/",
+            }
+        ).encode()
         self.opener.open(
-            urllib.request.Request(f"{self.base_url}/login/", form,
-                                   headers={"Referer": f"{self.base_url}/login/"}),
+            urllib.request.Request(
+                f"{self.base_url}/login/", form, headers={"Referer": f"{self.base_url}/login/"}
+            ),
             timeout=30,
         ).read()
         if not self.cookie("sessionid"):
@@ -244,10 +249,16 @@ class Scenario:
             console, watched = await self._watch_a_run()
             failure = await self._prepare_crash(watched)
         started = time.monotonic()
-        bulk = await self.api("POST", "/api/bulk-runs", {
-            "script_id": script_id, "args": {"key": key}, "concurrency": self.concurrency,
-            "device_filter": {"text": SERIAL_PREFIX},
-        })
+        bulk = await self.api(
+            "POST",
+            "/api/bulk-runs",
+            {
+                "script_id": script_id,
+                "args": {"key": key},
+                "concurrency": self.concurrency,
+                "device_filter": {"text": SERIAL_PREFIX},
+            },
+        )
         crash_when_done = at_fraction * self.devices
         while bulk["status"] not in ("finished", "stopped"):
             if failure and not failure.at and bulk["progress"]["done"] >= crash_when_done:
@@ -281,7 +292,8 @@ class Scenario:
     async def _runs_active(self) -> int:
         rows = await asyncio.to_thread(
             self.topology.database.query,
-            "SELECT count(*) FROM runs_run WHERE status = ANY(%s)", list(RUN_ACTIVE),
+            "SELECT count(*) FROM runs_run WHERE status = ANY(%s)",
+            list(RUN_ACTIVE),
         )
         return rows[0][0]
 
@@ -335,8 +347,7 @@ class Scenario:
         try:
             js = nc.jetstream()
             prefix = self.topology.prefix.upper()
-            streams = [s.config.name for s in await js.streams_info()
-                       if prefix in s.config.name]
+            streams = [s.config.name for s in await js.streams_info() if prefix in s.config.name]
             for name in streams:
                 await move_leader(nc, node, name)
             await move_leader(nc, node, f"{prefix}_RUNS", "workers")

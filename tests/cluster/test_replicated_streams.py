@@ -61,14 +61,18 @@ async def test_every_stream_and_bucket_is_stored_on_the_configured_servers(clust
         await streams.ensure_workers_bucket(js, ttl_s=60)
         await cwmp_events.ensure_stream(js)
         await device_events.ensure_stream(js)
-        infos = [info for info in await js.streams_info() if subjects.prefix().upper() in
-                 info.config.name]
+        infos = [
+            info
+            for info in await js.streams_info()
+            if subjects.prefix().upper() in info.config.name
+        ]
         assert len(infos) == 4
         for info in infos:
             assert info.config.num_replicas == 3, info.config.name
             assert len(info.cluster.replicas) == 2, info.config.name
-        queue = await js.consumer_info(subjects.stream_name(subjects.RUN_QUEUE_STREAM),
-                                       subjects.RUN_QUEUE_CONSUMER)
+        queue = await js.consumer_info(
+            subjects.stream_name(subjects.RUN_QUEUE_STREAM), subjects.RUN_QUEUE_CONSUMER
+        )
         assert len(queue.cluster.replicas) == 2  # the work queue's consumer follows its stream
     finally:
         await nc.close()
@@ -96,8 +100,9 @@ async def test_more_replicas_than_servers_is_a_configuration_error(nats_url, set
     settings.STREAM_REPLICAS = 3
     nc = await nats.connect(nats_url)
     try:
-        config = api.StreamConfig(name=subjects.stream_name("replicas_test"),
-                                  subjects=[subjects.subject("replicas_test")])
+        config = api.StreamConfig(
+            name=subjects.stream_name("replicas_test"), subjects=[subjects.subject("replicas_test")]
+        )
         with pytest.raises(ConfigError, match="OKTOSCRIPTS_STREAM_REPLICAS") as raised:
             await streams.ensure_stream(nc.jetstream(), config)
         assert "3 servers" in str(raised.value)
@@ -142,10 +147,12 @@ async def test_an_inform_while_the_event_stream_elects_a_leader_gets_its_session
     settings.STREAM_REPLICAS = 3
     victim, survivor = cluster.nodes[0], cluster.nodes[1]
     config = AcsConfig(host="127.0.0.1", port=0, auth="off")
-    app = await start_acs(config, nats_url=survivor.url, mongo_uri=mongo_uri,
-                          db_name=settings.MONGO_DB_NAME)
-    fleet = CpeFleet(1, CpeOptions(acs_url=f"http://127.0.0.1:{app.port}/", auth="none"),
-                     prefix="ELECTION")
+    app = await start_acs(
+        config, nats_url=survivor.url, mongo_uri=mongo_uri, db_name=settings.MONGO_DB_NAME
+    )
+    fleet = CpeFleet(
+        1, CpeOptions(acs_url=f"http://127.0.0.1:{app.port}/", auth="none"), prefix="ELECTION"
+    )
     nc = await nats.connect(survivor.url)
     try:
         await move_leader(nc, victim.name, cwmp_events.stream())

@@ -236,16 +236,30 @@ class Topology:
         for n, port in enumerate(self.web_ports, 1):
             self._add(
                 f"web-{n}",
-                [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
-                 "oktoscripts.asgi:application"],
+                [
+                    sys.executable,
+                    "-m",
+                    "daphne",
+                    "-b",
+                    "127.0.0.1",
+                    "-p",
+                    str(port),
+                    "oktoscripts.asgi:application",
+                ],
                 answers_healthz(port),
             )
         for n in range(1, self.workers + 1):
-            self._add(f"worker-{n}", manage_py("worker", "--id", f"worker-{n}"),
-                      printed(f"worker worker-{n} ready"))
+            self._add(
+                f"worker-{n}",
+                manage_py("worker", "--id", f"worker-{n}"),
+                printed(f"worker worker-{n} ready"),
+            )
         for n in range(1, self.schedulers + 1):
-            self._add(f"scheduler-{n}", manage_py("scheduler", "--id", f"scheduler-{n}"),
-                      printed(f"scheduler scheduler-{n} ready"))
+            self._add(
+                f"scheduler-{n}",
+                manage_py("scheduler", "--id", f"scheduler-{n}"),
+                printed(f"scheduler scheduler-{n} ready"),
+            )
         self._add("acs", manage_py("acs"), printed("ACS listening"))
         for process in self.processes.values():
             process.start(self.env)
@@ -254,8 +268,12 @@ class Topology:
     def _run_once(self, name: str, argv: list[str], **extra_env: str) -> None:
         log = self.directory / f"{name}.log"
         result = subprocess.run(
-            argv, env={**self.env, **extra_env}, cwd=ROOT,
-            stdout=log.open("wb"), stderr=subprocess.STDOUT, timeout=300,
+            argv,
+            env={**self.env, **extra_env},
+            cwd=ROOT,
+            stdout=log.open("wb"),
+            stderr=subprocess.STDOUT,
+            timeout=300,
         )
         if result.returncode != 0:
             raise RuntimeError(f"{name} failed: {log.read_text()[-3000:]}")

@@ -19,8 +19,14 @@ FACTORY = ("factory", "f4ct0ry")
 
 @pytest.fixture
 def acs_config() -> AcsConfig:
-    return AcsConfig(host="127.0.0.1", port=0, path="/acs", session_timeout=5.0, auth="onboard",
-                     onboard_credentials=(FACTORY, ("", "")))
+    return AcsConfig(
+        host="127.0.0.1",
+        port=0,
+        path="/acs",
+        session_timeout=5.0,
+        auth="onboard",
+        onboard_credentials=(FACTORY, ("", "")),
+    )
 
 
 async def _sessions(fleet, count):
@@ -33,10 +39,12 @@ def _onboarding(mongo_db, serial):
 
 
 @pytest.mark.parametrize("factory", [FACTORY, ("", "")], ids=["shared", "empty"])
-async def test_a_cpe_with_a_factory_password_is_given_its_own(fleet_factory, mongo_db,
-                                                              credential_store, factory):
-    fleet = await fleet_factory(1, provision=False, credentials=None, auth="basic",
-                                username=factory[0], password=factory[1])
+async def test_a_cpe_with_a_factory_password_is_given_its_own(
+    fleet_factory, mongo_db, credential_store, factory
+):
+    fleet = await fleet_factory(
+        1, provision=False, credentials=None, auth="basic", username=factory[0], password=factory[1]
+    )
     cpe = fleet.cpes[0]
     await _sessions(fleet, 1)
     own = tr069_usernames(cpe.options.oui, "", cpe.serial)[1]
@@ -58,9 +66,15 @@ async def test_a_cpe_that_keeps_the_factory_password_is_refused_and_reported(
     fleet_factory, mongo_db, caplog
 ):
     caplog.set_level(logging.WARNING, logger="oktoscripts.cwmp.acs")
-    fleet = await fleet_factory(1, provision=False, credentials=None, auth="basic",
-                                username=FACTORY[0], password=FACTORY[1],
-                                quirk_keeps_factory_credential=True)
+    fleet = await fleet_factory(
+        1,
+        provision=False,
+        credentials=None,
+        auth="basic",
+        username=FACTORY[0],
+        password=FACTORY[1],
+        quirk_keeps_factory_credential=True,
+    )
     cpe = fleet.cpes[0]
     await _sessions(fleet, 1)
     assert _onboarding(mongo_db, cpe.serial)["state"] == "done"
@@ -69,13 +83,16 @@ async def test_a_cpe_that_keeps_the_factory_password_is_refused_and_reported(
     await eventually(lambda: _onboarding(mongo_db, cpe.serial)["factory_refusals"] >= 1)
     onboarding = _onboarding(mongo_db, cpe.serial)
     assert onboarding["factory_refused_at"]
-    assert any("presented the factory credential" in r.getMessage() and cpe.serial in
-               r.getMessage() for r in caplog.records)
+    assert any(
+        "presented the factory credential" in r.getMessage() and cpe.serial in r.getMessage()
+        for r in caplog.records
+    )
 
 
 async def test_another_password_is_still_refused(fleet_factory, mongo_db):
-    fleet = await fleet_factory(1, provision=False, credentials=None, auth="basic",
-                                username=FACTORY[0], password="guess")
+    fleet = await fleet_factory(
+        1, provision=False, credentials=None, auth="basic", username=FACTORY[0], password="guess"
+    )
     await eventually(lambda: fleet.stats.sessions_failed >= 1, 10)
     assert fleet.stats.sessions_ok == 0
     assert mongo_db.devices.find_one({"_id": fleet.cpes[0].serial}) is None
@@ -89,15 +106,22 @@ async def test_the_factory_password_cannot_claim_a_provisioned_cpe(fleet_factory
     genuine = await fleet_factory(1)  # per-CPE credentials, stored (Digest: no
     await _sessions(genuine, 1)  # Authorization until challenged: no factory login)
     assert _onboarding(mongo_db, genuine.cpes[0].serial) is None
-    impostor = CpeFleet(1, CpeOptions(acs_url=url, auth="basic", username=FACTORY[0],
-                                      password=FACTORY[1]), prefix=genuine.prefix)
+    impostor = CpeFleet(
+        1,
+        CpeOptions(acs_url=url, auth="basic", username=FACTORY[0], password=FACTORY[1]),
+        prefix=genuine.prefix,
+    )
     await impostor.start()
     try:
         await eventually(lambda: impostor.stats.sessions_failed >= 1, 10)
         assert impostor.stats.sessions_ok == 0
         # The attempt shows on the genuine CPE's page.
-        await eventually(lambda: (_onboarding(mongo_db, genuine.cpes[0].serial) or {}).get(
-            "factory_refusals", 0) >= 1)
+        await eventually(
+            lambda: (
+                (_onboarding(mongo_db, genuine.cpes[0].serial) or {}).get("factory_refusals", 0)
+                >= 1
+            )
+        )
         assert _onboarding(mongo_db, genuine.cpes[0].serial)["state"] == ""
     finally:
         await impostor.stop()

@@ -69,8 +69,9 @@ async def test_a_firmware_download_is_answered_with_its_transfer_complete(
     fleet_factory, services, firmware_server
 ):
     _, cpe = await _cpe(fleet_factory)
-    result = await run_lua(DOWNLOAD, services, sn=cpe.serial, key="fw-1",
-                           url=f"{firmware_server}/fw-2.0.0.bin")
+    result = await run_lua(
+        DOWNLOAD, services, sn=cpe.serial, key="fw-1", url=f"{firmware_server}/fw-2.0.0.bin"
+    )
     assert result["transfer_complete"] is True and result["command_key"] == "fw-1"
     assert result["status"] == 0
     assert cpe.dm.value("Device.DeviceInfo.SoftwareVersion") == "2.0.0"
@@ -84,15 +85,17 @@ async def test_a_failed_download_gives_the_fault_of_its_transfer_complete(
     fleet_factory, services, firmware_server
 ):
     _, cpe = await _cpe(fleet_factory)
-    missing = await run_lua(DOWNLOAD, services, sn=cpe.serial, key="fw-2",
-                            url=f"{firmware_server}/nothing.bin")
+    missing = await run_lua(
+        DOWNLOAD, services, sn=cpe.serial, key="fw-2", url=f"{firmware_server}/nothing.bin"
+    )
     assert missing["error_code"] == "9010" and "HTTP 404" in missing["error_message"]
     assert cpe.dm.value("Device.DeviceInfo.SoftwareVersion") != "2.0.0"
 
 
 async def test_reboot_factory_reset_schedule_inform_and_rpc_methods(fleet_factory, services):
     fleet, cpe = await _cpe(fleet_factory)
-    result = await run_lua("""
+    result = await run_lua(
+        """
         local sn = args.sn
         return {
           reboot = send_cwmp_message(sn,
@@ -100,7 +103,10 @@ async def test_reboot_factory_reset_schedule_inform_and_rpc_methods(fleet_factor
           methods = send_cwmp_message(sn, "<cwmp:GetRPCMethods/>", 12),
           scheduled = send_cwmp_message(sn, [[<cwmp:ScheduleInform><DelaySeconds>0</DelaySeconds>
             <CommandKey>si-1</CommandKey></cwmp:ScheduleInform>]], 9),
-        }""", services, sn=cpe.serial)
+        }""",
+        services,
+        sn=cpe.serial,
+    )
     assert result["reboot"] is True and result["scheduled"] is True
     assert "Download" in result["methods"] and "Reboot" in result["methods"]
     await eventually(lambda: cpe.rebooted == 1)
@@ -109,8 +115,9 @@ async def test_reboot_factory_reset_schedule_inform_and_rpc_methods(fleet_factor
     ms = "Device.ManagementServer."
     cr_user = cpe.dm.value(ms + "ConnectionRequestUsername")
     assert cr_user
-    reset = await run_lua('return send_cwmp_message(args.sn, "<cwmp:FactoryReset/>", 6)',
-                          services, sn=cpe.serial)
+    reset = await run_lua(
+        'return send_cwmp_message(args.sn, "<cwmp:FactoryReset/>", 6)', services, sn=cpe.serial
+    )
     assert reset is True
     await eventually(lambda: cpe.factory_resets == 1)
     # It bootstraps again, and the ACS gives it connection-request credentials again.
@@ -125,7 +132,8 @@ async def test_notification_attributes_decide_which_changes_are_reported(
 
     _, cpe = await _cpe(fleet_factory)
     ssid = "Device.WiFi.SSID.1.SSID"
-    result = await run_lua("""
+    result = await run_lua(
+        """
         local set = send_cwmp_message(args.sn, [[<cwmp:SetParameterAttributes><ParameterList>
           <SetParameterAttributesStruct><Name>]] .. args.p .. [[</Name>
           <NotificationChange>1</NotificationChange><Notification>0</Notification>
@@ -133,7 +141,11 @@ async def test_notification_attributes_decide_which_changes_are_reported(
           </ParameterList></cwmp:SetParameterAttributes>]], 11)
         local got = send_cwmp_message(args.sn, [[<cwmp:GetParameterAttributes><ParameterNames>
           <string>]] .. args.p .. [[</string></ParameterNames></cwmp:GetParameterAttributes>]], 10)
-        return {set = set, got = got}""", services, sn=cpe.serial, p=ssid)
+        return {set = set, got = got}""",
+        services,
+        sn=cpe.serial,
+        p=ssid,
+    )
     assert result["set"] is True
     assert result["got"] == [{"name": ssid, "notification": 0, "access_list": []}]
     from oktoscripts.bus import listening
@@ -165,11 +177,14 @@ async def test_a_stored_firmware_reaches_the_cpe_through_a_signed_url(
 
     store = FileStore(mongo_db)
     store.ensure_indexes()
-    stored = store.put("fw-3.1.0.bin", firmware_image("3.1.0", 3 * 1024 * 1024),
-                       "1 Firmware Upgrade Image", "tester")
+    stored = store.put(
+        "fw-3.1.0.bin",
+        firmware_image("3.1.0", 3 * 1024 * 1024),
+        "1 Firmware Upgrade Image",
+        "tester",
+    )
     _, cpe = await _cpe(fleet_factory)
-    result = await run_lua(DOWNLOAD, services, sn=cpe.serial, key="fw-3",
-                           url="store:fw-3.1.0.bin")
+    result = await run_lua(DOWNLOAD, services, sn=cpe.serial, key="fw-3", url="store:fw-3.1.0.bin")
     assert result["transfer_complete"] is True, result
     assert cpe.dm.value("Device.DeviceInfo.SoftwareVersion") == "3.1.0"
     missing = await run_lua(DOWNLOAD, services, sn=cpe.serial, key="fw-4", url="store:nope.bin")
@@ -189,9 +204,7 @@ async def test_a_stored_firmware_reaches_the_cpe_through_a_signed_url(
         await client.close()
 
 
-async def test_the_device_page_operations_run_against_a_real_cpe(
-    fleet_factory, services, mongo_db
-):
+async def test_the_device_page_operations_run_against_a_real_cpe(fleet_factory, services, mongo_db):
     """The scripts the device page starts (oktoscripts/devices/operations.py)."""
     from oktoscripts.devices.operations import script
     from oktoscripts.filestore.store import FileStore
@@ -203,8 +216,9 @@ async def test_the_device_page_operations_run_against_a_real_cpe(
     device = await asyncio.to_thread(services.devices.get_lua, cpe.serial)
     await run_lua(script("reboot", device), services, serial=cpe.serial)
     await eventually(lambda: cpe.rebooted == 1)
-    result = await run_lua(script("download", device), services, serial=cpe.serial,
-                           file="fw-5.0.0.bin")
+    result = await run_lua(
+        script("download", device), services, serial=cpe.serial, file="fw-5.0.0.bin"
+    )
     assert result["transfer_complete"] is True
     assert cpe.dm.value("Device.DeviceInfo.SoftwareVersion") == "5.0.0"
     await run_lua(script("factory_reset", device), services, serial=cpe.serial)
@@ -231,11 +245,15 @@ async def test_an_upload_puts_the_configuration_and_answers_with_its_transfer_co
     url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/configs/up.cfg"
     try:
         _, cpe = await _cpe(fleet_factory)
-        result = await run_lua("""return send_cwmp_message(args.sn, [[<cwmp:Upload>
+        result = await run_lua(
+            """return send_cwmp_message(args.sn, [[<cwmp:Upload>
           <CommandKey>up-1</CommandKey><FileType>1 Vendor Configuration File</FileType>
           <URL>]] .. args.url .. [[</URL><Username></Username><Password></Password>
-          <DelaySeconds>0</DelaySeconds></cwmp:Upload>]], 8)""", services, sn=cpe.serial,
-                               url=url)
+          <DelaySeconds>0</DelaySeconds></cwmp:Upload>]], 8)""",
+            services,
+            sn=cpe.serial,
+            url=url,
+        )
     finally:
         server.close()
     assert result["transfer_complete"] is True and result["command_key"] == "up-1"

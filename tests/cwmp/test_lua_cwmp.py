@@ -316,8 +316,10 @@ async def test_a_deleted_device_is_unknown_at_once_and_not_woken(fleet_factory, 
     fleet = await fleet_factory(1)
     await _booted(fleet)
     serial = fleet.cpes[0].serial
-    gpv = ("<cwmp:GetParameterValues><ParameterNames><string>Device.DeviceInfo.SerialNumber"
-           "</string></ParameterNames></cwmp:GetParameterValues>")
+    gpv = (
+        "<cwmp:GetParameterValues><ParameterNames><string>Device.DeviceInfo.SerialNumber"
+        "</string></ParameterNames></cwmp:GetParameterValues>"
+    )
     script = "return send_cwmp_message(args.sn, args.gpv, 0)"
     before, _ = await run_lua(script, services, args={"sn": serial, "gpv": gpv})
     assert len(before.result) == 1, before.result  # the ACS cached what it needs
@@ -355,7 +357,8 @@ async def test_a_cpe_that_accepts_the_connection_request_but_never_calls(
     took = time.monotonic() - started
     assert outcome.status == "succeeded", outcome.error
     assert outcome.result["error_code"] == "408", outcome.result
-    assert "accepted the connection request but opened no session" in (
-        outcome.result["error_message"])
+    assert (
+        "accepted the connection request but opened no session" in (outcome.result["error_message"])
+    )
     assert fleet.stats.connection_requests >= 1
     assert acs_config.session_timeout <= took < acs_config.session_timeout + 5

@@ -36,8 +36,14 @@ async def test_step_over_a_device_call_and_see_its_answer(fleet_factory, service
     session = DebugSession(
         on_event=lambda e: pauses.put_nowait(e) if e["event"] == "paused" else None
     )
-    run = LuaRun(SCRIPT, services=services, args={"serial": cpe.serial}, runtime=runtime,
-                 limits=Limits(wall_seconds=30), debug=session)
+    run = LuaRun(
+        SCRIPT,
+        services=services,
+        args={"serial": cpe.serial},
+        runtime=runtime,
+        limits=Limits(wall_seconds=30),
+        debug=session,
+    )
     task = asyncio.ensure_future(run.run())
     session.configure([{"line": 2}])
     pause = await asyncio.wait_for(pauses.get(), 20)

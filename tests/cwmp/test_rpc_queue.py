@@ -158,9 +158,7 @@ async def test_requests_of_a_deleted_device_are_not_sent_when_it_comes_back(
     await _booted(fleet)
     cpe = fleet.cpes[0]
     name = cpe.dm.root + "DeviceInfo.ModelName"
-    stale = asyncio.ensure_future(
-        client.call(nc, cpe.serial, gpv(name), mode="async", timeout_s=4)
-    )
+    stale = asyncio.ensure_future(client.call(nc, cpe.serial, gpv(name), mode="async", timeout_s=4))
     await eventually(lambda: mongo_db.cwmp_queue.count_documents({"serial": cpe.serial}) == 1)
     assert await asyncio.to_thread(DeviceRegistry(mongo_db).delete, cpe.serial)
     cpe.add_event("2 PERIODIC")  # it Informs again: a new device to the registry
@@ -201,8 +199,9 @@ async def test_a_request_made_while_no_acs_listens_waits_for_one(fleet_factory, 
 
 def spv(cpe, key: str) -> RpcRequest:
     name = cpe.dm.root + "ManagementServer.PeriodicInformInterval"
-    return RpcRequest("SetParameterValues", values=[(name, "3600", "unsignedInt")],
-                      parameter_key=key)
+    return RpcRequest(
+        "SetParameterValues", values=[(name, "3600", "unsignedInt")], parameter_key=key
+    )
 
 
 async def test_a_call_made_again_with_its_call_id_reaches_the_cpe_once(fleet_factory, nc):
@@ -242,8 +241,9 @@ async def test_the_call_of_a_caller_that_died_is_answered_to_its_next_attempt(
     await asyncio.gather(call, return_exceptions=True)
     survivor = await nats.connect(nats_url)
     try:
-        answer = await client.call(survivor, cpe.serial, spv(cpe, "k"), timeout_s=15,
-                                   call_id="run-b:1")
+        answer = await client.call(
+            survivor, cpe.serial, spv(cpe, "k"), timeout_s=15, call_id="run-b:1"
+        )
     finally:
         await survivor.close()
     assert answer == {"ok": True, "result": True}
@@ -290,8 +290,9 @@ async def test_a_call_whose_acs_never_replied_is_handed_over_again(fleet_factory
 
     service._on_request = reply_lost_once
     await service.start()
-    answer = await client.call(nc, cpe.serial, spv(cpe, "unreplied"), timeout_s=30,
-                               call_id="run-d:1")
+    answer = await client.call(
+        nc, cpe.serial, spv(cpe, "unreplied"), timeout_s=30, call_id="run-d:1"
+    )
     assert unanswered == [{"queued": True}]
     assert answer == {"ok": True, "result": True}
     assert cpe.applied["unreplied"] == 1
@@ -320,9 +321,15 @@ async def test_a_database_blip_while_queueing_is_ridden_out(
     proxied = f"mongodb://127.0.0.1:{proxy.port}/?directConnection=true"
     flaky = await start_acs(acs_config, nats_url=nats_url, mongo_uri=proxied, db_name=db_name)
     nc = await nats.connect(nats_url)
-    fleet = CpeFleet(1, CpeOptions(acs_url=f"http://127.0.0.1:{flaky.port}/acs",
-                                   credentials=FLEET_CREDENTIALS, periodic_interval=3600),
-                     prefix="FLAKYDB")
+    fleet = CpeFleet(
+        1,
+        CpeOptions(
+            acs_url=f"http://127.0.0.1:{flaky.port}/acs",
+            credentials=FLEET_CREDENTIALS,
+            periodic_interval=3600,
+        ),
+        prefix="FLAKYDB",
+    )
     await asyncio.to_thread(credential_store.create_or_update_many, fleet.credentials())
     try:
         await fleet.start()
@@ -331,8 +338,7 @@ async def test_a_database_blip_while_queueing_is_ridden_out(
         caplog.set_level(logging.INFO)
         # The insert into the queue, and pymongo's own retry of it (if it makes one).
         proxy.drop_next(2, containing=b"\x02insert\x00\x0b\x00\x00\x00cwmp_queue\x00")
-        answer = await client.call(nc, serial, gpv("Device.DeviceInfo.SerialNumber"),
-                                   timeout_s=20)
+        answer = await client.call(nc, serial, gpv("Device.DeviceInfo.SerialNumber"), timeout_s=20)
         assert proxy.dropped >= 1
         assert answer == {"ok": True, "result": {"Device.DeviceInfo.SerialNumber": serial}}
         assert not [r for r in caplog.records if r.exc_info], "a traceback was logged"

@@ -174,7 +174,6 @@ async def test_coroutines_share_a_write_on_the_loop_helper_too():
     assert isinstance(results[1], ValueError) and str(results[1]) == "bad bad"
     assert writes == [["a", "bad", "c"], ["d"]]  # bounded batches, all in one go
     writes.clear()
-    failed = await asyncio.gather(group.submit("broken"), group.submit("e"),
-                                  return_exceptions=True)
+    failed = await asyncio.gather(group.submit("broken"), group.submit("e"), return_exceptions=True)
     assert [str(r) for r in failed] == ["database down", "database down"]
     assert await group.submit("f") == "F"  # the helper goes on after a failed write

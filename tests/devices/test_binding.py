@@ -22,9 +22,13 @@ def test_an_unbound_credential_speaks_for_the_device_named_like_it(credentials):
 def test_a_bound_credential_speaks_for_its_devices_and_prefixes_only(credentials):
     credentials.create_or_update("fleet", "secret")
     assert credentials.bind("fleet", ["os::gw-1", "os::00D09E-sim-*"])
-    for identity, allowed in [("os::gw-1", True), ("os::gw-10", False),
-                              ("os::00D09E-sim-00042", True), ("os::00D09E-simX", False),
-                              ("", False)]:
+    for identity, allowed in [
+        ("os::gw-1", True),
+        ("os::gw-10", False),
+        ("os::00D09E-sim-00042", True),
+        ("os::00D09E-simX", False),
+        ("", False),
+    ]:
         assert speaks_for(credentials, "fleet", identity) is allowed, identity
 
 

@@ -13,8 +13,11 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_only_the_factory_makes_mongo_clients():
     factory = ROOT / "oktoscripts" / "devices" / "client.py"
     made = []
-    for path in [*ROOT.glob("oktoscripts/**/*.py"), *ROOT.glob("ide/**/*.py"),
-                 *ROOT.glob("bench/**/*.py")]:
+    for path in [
+        *ROOT.glob("oktoscripts/**/*.py"),
+        *ROOT.glob("ide/**/*.py"),
+        *ROOT.glob("bench/**/*.py"),
+    ]:
         if path == factory:
             continue
         for node in ast.walk(ast.parse(path.read_text())):

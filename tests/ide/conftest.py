@@ -24,8 +24,10 @@ def fast_passwords(settings) -> None:
 
 @pytest.fixture
 def users(db) -> dict[str, User]:
-    people = {role.lower(): make_user(role.lower(), role)
-              for role in ("Viewer", "Author", "Operator", "Admin")}
+    people = {
+        role.lower(): make_user(role.lower(), role)
+        for role in ("Viewer", "Author", "Operator", "Admin")
+    }
     people["nobody"] = make_user("nobody", None)
     people["superuser"] = User.objects.create_superuser("root", "", PASSWORD)
     return people

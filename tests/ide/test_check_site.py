@@ -33,15 +33,18 @@ def site(tmp_path_factory, nats_url, mongo_uri):
         "from ide.models import ApiToken\n"
         "user = User.objects.create_user('viewer1')\n"
         "user.groups.add(Group.objects.get(name='Viewer'))\n"
-        f"open({str(token_file)!r}, 'w').write(ApiToken.issue(user, 't')[1])\n")
+        f"open({str(token_file)!r}, 'w').write(ApiToken.issue(user, 't')[1])\n"
+    )
     with running_site(data, nats_url, mongo_uri, setup, {}) as base:
         yield base, token_file.read_text()
 
 
 def call(base: str, token: str, path: str, body: dict | None = None) -> tuple[int, dict]:
     request = urllib.request.Request(
-        base + path, data=None if body is None else json.dumps(body).encode(),
-        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+        base + path,
+        data=None if body is None else json.dumps(body).encode(),
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+    )
     try:
         with urllib.request.urlopen(request, timeout=60) as response:
             return response.status, json.loads(response.read())

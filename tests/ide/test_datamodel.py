@@ -14,8 +14,7 @@ def test_the_data_file_carries_both_models_and_the_bbf_licence():
     data = json.loads(datamodel.DATA.read_text(encoding="utf-8"))
     models = {m["model"].split(":")[0] for m in data["models"]}
     assert models == {"Device", "InternetGatewayDevice"}
-    assert any("Broadband Forum" in text and "Redistribution" in text
-               for text in data["licence"])
+    assert any("Broadband Forum" in text and "Redistribution" in text for text in data["licence"])
 
 
 def test_children_of_a_path_with_type_and_access():
@@ -47,14 +46,29 @@ def device_with_params(mongo_uri):
     datamodel._reported.clear()
     registry = default_registry()
     registry.collection.delete_many({})
-    registry.upsert_cwmp("ACME-0001", oui="00AA11", product_class="Router", manufacturer="Acme",
-                         model="R1", software_version="1.0", events=["1 BOOT"],
-                         periodic_inform_interval=300)
-    registry.upsert_cwmp("ACME-0002", oui="00AA11", product_class="Router", manufacturer="Acme",
-                         model="R1", software_version="1.0", events=["1 BOOT"],
-                         periodic_inform_interval=300)
-    registry.set_params("ACME-0001", {"Device.WiFi.SSID.2.SSID": "lab",
-                                      "Device.X_ACME_Led.Colour": "green"})
+    registry.upsert_cwmp(
+        "ACME-0001",
+        oui="00AA11",
+        product_class="Router",
+        manufacturer="Acme",
+        model="R1",
+        software_version="1.0",
+        events=["1 BOOT"],
+        periodic_inform_interval=300,
+    )
+    registry.upsert_cwmp(
+        "ACME-0002",
+        oui="00AA11",
+        product_class="Router",
+        manufacturer="Acme",
+        model="R1",
+        software_version="1.0",
+        events=["1 BOOT"],
+        periodic_inform_interval=300,
+    )
+    registry.set_params(
+        "ACME-0001", {"Device.WiFi.SSID.2.SSID": "lab", "Device.X_ACME_Led.Colour": "green"}
+    )
     yield registry
     registry.collection.delete_many({})
     datamodel._reported.clear()

@@ -18,8 +18,10 @@ SHOTS = Path("/tmp/ide_shots")
 PASSWORD = "browser-debug-pass-47"
 SERIAL = "DBGSIM000000"
 
-GPV = ("<cwmp:GetParameterValues><ParameterNames><string>\" .. path .. \"</string>"
-       "</ParameterNames></cwmp:GetParameterValues>")
+GPV = (
+    '<cwmp:GetParameterValues><ParameterNames><string>" .. path .. "</string>'
+    "</ParameterNames></cwmp:GetParameterValues>"
+)
 SCRIPT = f"""local serial = "{SERIAL}"
 local config = {{retries = 2, names = {{"wan", "lan"}}}}
 local path = "Device.DeviceInfo.SerialNumber"
@@ -38,30 +40,50 @@ def platform(tmp_path_factory, nats_url, mongo_uri):
         "from django.contrib.auth.models import User, Group\n"
         "for name in ('Admin', 'Viewer'):\n"
         f"    u = User.objects.create_user(name.lower() + '1', password='{PASSWORD}')\n"
-        "    u.groups.add(Group.objects.get(name=name))\n")
+        "    u.groups.add(Group.objects.get(name=name))\n"
+    )
     acs_port = free_port()
     data = tmp_path_factory.mktemp("debug-var")
     processes = {
         "worker": ["worker"],
         "acs": ["acs"],
-        "simulate": ["simulate", "--cwmp", "1", "--prefix", "DBGSIM",
-                     "--acs-url", f"http://127.0.0.1:{acs_port}/"],
+        "simulate": [
+            "simulate",
+            "--cwmp",
+            "1",
+            "--prefix",
+            "DBGSIM",
+            "--acs-url",
+            f"http://127.0.0.1:{acs_port}/",
+        ],
     }
-    settings = {"OKTOSCRIPTS_ACS_PORT": str(acs_port), "OKTOSCRIPTS_ACS_TLS_PORT": "off",
-                "OKTOSCRIPTS_ACS_HOST": "127.0.0.1"}
+    settings = {
+        "OKTOSCRIPTS_ACS_PORT": str(acs_port),
+        "OKTOSCRIPTS_ACS_TLS_PORT": "off",
+        "OKTOSCRIPTS_ACS_HOST": "127.0.0.1",
+    }
     with running_site(data, nats_url, mongo_uri, setup, processes, settings) as base:
         yield base
 
 
 @pytest.fixture(scope="module")
 def browser():
-    sync_api = pytest.importorskip("playwright.sync_api",
-                                   reason="playwright is not installed (pip install -e '.[dev]')")
+    sync_api = pytest.importorskip(
+        "playwright.sync_api", reason="playwright is not installed (pip install -e '.[dev]')"
+    )
     SHOTS.mkdir(exist_ok=True)
     with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync"])
+        b = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
+        )
         yield b
         b.close()
 
@@ -78,8 +100,11 @@ def _login(browser, base: str, username: str):
 
 def _gutter_click(page, line: int) -> None:
     page.evaluate("line => oktoEditor.scrollToLine(line - 1, false, false, () => {})", line)
-    cell = page.locator(".ace_gutter-cell", has_text=str(line)).filter(
-        has_not_text=str(line) + "0").first
+    cell = (
+        page.locator(".ace_gutter-cell", has_text=str(line))
+        .filter(has_not_text=str(line) + "0")
+        .first
+    )
     box = cell.bounding_box()
     page.mouse.click(box["x"] + 4, box["y"] + box["height"] / 2)
 
@@ -154,6 +179,7 @@ def test_a_viewer_gets_no_debugger(platform, browser):
     status = page.evaluate(
         """async () => (await fetch('/api/scripts/1/breakpoints', {method: 'PUT',
              headers: {'Content-Type': 'application/json', 'X-CSRFToken': window.Okto.csrf()},
-             body: JSON.stringify({breakpoints: [{line: 1}]})})).status""")
+             body: JSON.stringify({breakpoints: [{line: 1}]})})).status"""
+    )
     assert status == 403
     page.close()

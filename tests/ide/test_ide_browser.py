@@ -38,7 +38,8 @@ def platform(tmp_path_factory, nats_url, mongo_uri):
         "from django.contrib.auth.models import User, Group\n"
         f"for name in ('Admin', 'Viewer', 'Operator'):\n"
         f"    u = User.objects.create_user(name.lower() + '1', password='{PASSWORD}')\n"
-        "    u.groups.add(Group.objects.get(name=name))\n")
+        "    u.groups.add(Group.objects.get(name=name))\n"
+    )
     data = tmp_path_factory.mktemp("browser-var")
     with running_site(data, nats_url, mongo_uri, setup, {"worker": ["worker"]}) as base:
         yield base
@@ -46,15 +47,24 @@ def platform(tmp_path_factory, nats_url, mongo_uri):
 
 @pytest.fixture(scope="module")
 def browser():
-    sync_api = pytest.importorskip("playwright.sync_api",
-                                   reason="playwright is not installed (pip install -e '.[dev]')")
+    sync_api = pytest.importorskip(
+        "playwright.sync_api", reason="playwright is not installed (pip install -e '.[dev]')"
+    )
     sync_playwright = sync_api.sync_playwright
 
     SHOTS.mkdir(exist_ok=True)
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync"])
+        b = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
+        )
         yield b
         b.close()
 
@@ -130,8 +140,9 @@ def test_write_check_save_run_history_diff_restore(platform, browser):
     _shot(page, "03-editor-after-run")
 
     # A runtime error shows its line; a click jumps there.
-    page.evaluate("src => oktoEditor.setValue(src, 1)",
-                  "print('before')\nlocal t = nil\nreturn t.field\n")
+    page.evaluate(
+        "src => oktoEditor.setValue(src, 1)", "print('before')\nlocal t = nil\nreturn t.field\n"
+    )
     page.keyboard.press("Control+Enter")
     page.wait_for_selector("#console .line.failure a", timeout=30_000)
     page.click("#console .line.failure a")
@@ -187,7 +198,9 @@ def _api_status(page, method: str, url: str, body: dict) -> int:
     return page.evaluate(
         """async ([method, url, body]) => (await fetch(url, {method, credentials: 'same-origin',
              headers: {'Content-Type': 'application/json', 'X-CSRFToken': Okto.csrf()},
-             body: JSON.stringify(body)})).status""", [method, url, body])
+             body: JSON.stringify(body)})).status""",
+        [method, url, body],
+    )
 
 
 def test_viewer_cannot_run_or_edit_and_operator_cannot_edit(platform, browser):
@@ -205,8 +218,9 @@ def test_viewer_cannot_run_or_edit_and_operator_cannot_edit(platform, browser):
     assert viewer.locator("#run-btn").count() == 0 and viewer.locator("#save-btn").count() == 0
     assert viewer.evaluate("oktoEditor.getReadOnly()") is True
     assert _api_status(viewer, "POST", "/api/runs", {"script_id": script_id}) == 403
-    assert _api_status(viewer, "POST", f"/api/scripts/{script_id}/versions",
-                       {"content": "x"}) == 403
+    assert (
+        _api_status(viewer, "POST", f"/api/scripts/{script_id}/versions", {"content": "x"}) == 403
+    )
     _shot(viewer, "12-editor-viewer")
     viewer.close()
 
@@ -215,6 +229,7 @@ def test_viewer_cannot_run_or_edit_and_operator_cannot_edit(platform, browser):
     operator.wait_for_selector("#editor .ace_content")
     assert operator.locator("#save-btn").count() == 0 and operator.locator("#run-btn").count() == 1
     assert operator.evaluate("oktoEditor.getReadOnly()") is True
-    assert _api_status(operator, "POST", f"/api/scripts/{script_id}/versions",
-                       {"content": "x"}) == 403
+    assert (
+        _api_status(operator, "POST", f"/api/scripts/{script_id}/versions", {"content": "x"}) == 403
+    )
     operator.close()

@@ -46,8 +46,13 @@ def _session_cookie(role: str | None) -> str:
 
 
 def _new_run(lines: int) -> str:
-    run = Run.objects.create(script_name="console-test", code="print(1)", started_by="user",
-                             status="running", started=timezone.now())
+    run = Run.objects.create(
+        script_name="console-test",
+        code="print(1)",
+        started_by="user",
+        status="running",
+        started=timezone.now(),
+    )
     for seq in range(1, lines + 1):
         _store(str(run.pk), seq)
     return str(run.pk)
@@ -58,8 +63,12 @@ def _store(run_id: str, seq: int) -> None:
 
 
 def _finish(run_id: str) -> None:
-    Run.objects.filter(pk=run_id).update(status="succeeded", finished=timezone.now(),
-                                         result={"answer": 42}, metrics={"duration_s": 0.01})
+    Run.objects.filter(pk=run_id).update(
+        status="succeeded",
+        finished=timezone.now(),
+        result={"answer": 42},
+        metrics={"duration_s": 0.01},
+    )
 
 
 async def _connect(run_id: str, role: str | None = "Viewer", origin: str = "http://localhost"):
@@ -67,17 +76,26 @@ async def _connect(run_id: str, role: str | None = "Viewer", origin: str = "http
 
     cookie = await sync_to_async(_session_cookie)(role)
     communicator = WebsocketCommunicator(
-        application, f"/ws/runs/{run_id}/",
-        headers=[(b"host", b"localhost"), (b"origin", origin.encode()),
-                 (b"cookie", f"sessionid={cookie}".encode())],
+        application,
+        f"/ws/runs/{run_id}/",
+        headers=[
+            (b"host", b"localhost"),
+            (b"origin", origin.encode()),
+            (b"cookie", f"sessionid={cookie}".encode()),
+        ],
     )
     connected, code = await communicator.connect(timeout=10)
     return communicator, connected, code
 
 
 async def _publish_line(nc, run_id: str, seq: int) -> None:
-    message = {"seq": seq, "stream": "stdout", "text": f"line {seq}", "level": None,
-               "time": time.time()}
+    message = {
+        "seq": seq,
+        "stream": "stdout",
+        "text": f"line {seq}",
+        "level": None,
+        "time": time.time(),
+    }
     await nc.publish(subjects.run_output(run_id), json.dumps(message).encode())
 
 
@@ -117,8 +135,10 @@ async def test_replay_then_live_tail_without_duplicates_or_gaps(nats_url):
         # Line 8 was never published live; the final status comes after it is stored.
         await sync_to_async(_store)(run_id, 8)
         await sync_to_async(_finish)(run_id)
-        await nc.publish(subjects.run_status(run_id),
-                         json.dumps({"run_id": run_id, "status": "succeeded"}).encode())
+        await nc.publish(
+            subjects.run_status(run_id),
+            json.dumps({"run_id": run_id, "status": "succeeded"}).encode(),
+        )
         await nc.flush()
         seqs, end = await _receive_until_end(communicator)
     finally:
@@ -145,9 +165,13 @@ async def test_after_parameter_skips_lines_the_browser_has(nats_url):
     await sync_to_async(_finish)(run_id)
     cookie = await sync_to_async(_session_cookie)("Viewer")
     communicator = WebsocketCommunicator(
-        application, f"/ws/runs/{run_id}/?after=3",
-        headers=[(b"host", b"localhost"), (b"origin", b"http://localhost"),
-                 (b"cookie", f"sessionid={cookie}".encode())],
+        application,
+        f"/ws/runs/{run_id}/?after=3",
+        headers=[
+            (b"host", b"localhost"),
+            (b"origin", b"http://localhost"),
+            (b"cookie", f"sessionid={cookie}".encode()),
+        ],
     )
     connected, _ = await communicator.connect(timeout=10)
     assert connected
@@ -189,15 +213,20 @@ async def test_a_stale_queued_message_never_takes_the_status_back(nats_url):
     assert (await communicator.receive_json_from(timeout=10))["status"] == "running"
     nc = await connect("console-test", nats_url)
     try:
-        await nc.publish(subjects.run_status(run_id),
-                         json.dumps({"run_id": run_id, "status": "queued"}).encode())
+        await nc.publish(
+            subjects.run_status(run_id), json.dumps({"run_id": run_id, "status": "queued"}).encode()
+        )
         await sync_to_async(_store)(run_id, 2)
         await _publish_line(nc, run_id, 2)
-        await nc.publish(subjects.run_status(run_id),
-                         json.dumps({"run_id": run_id, "status": "listening"}).encode())
+        await nc.publish(
+            subjects.run_status(run_id),
+            json.dumps({"run_id": run_id, "status": "listening"}).encode(),
+        )
         await sync_to_async(_finish)(run_id)
-        await nc.publish(subjects.run_status(run_id),
-                         json.dumps({"run_id": run_id, "status": "succeeded"}).encode())
+        await nc.publish(
+            subjects.run_status(run_id),
+            json.dumps({"run_id": run_id, "status": "succeeded"}).encode(),
+        )
         await nc.flush()
         messages = []
         while not messages or messages[-1]["type"] != "end":
@@ -222,15 +251,21 @@ async def test_console_opened_before_the_run_exists_gets_all_of_it(nats_url):
     run_id = str(uuid.uuid4())
     cookie = await sync_to_async(_session_cookie)("Viewer")
     communicator = WebsocketCommunicator(
-        application, f"/ws/runs/{run_id}/?pending=1",
-        headers=[(b"host", b"localhost"), (b"origin", b"http://localhost"),
-                 (b"cookie", f"sessionid={cookie}".encode())])
+        application,
+        f"/ws/runs/{run_id}/?pending=1",
+        headers=[
+            (b"host", b"localhost"),
+            (b"origin", b"http://localhost"),
+            (b"cookie", f"sessionid={cookie}".encode()),
+        ],
+    )
     connected, _ = await communicator.connect(timeout=10)
     assert connected
 
     def create() -> None:
-        Run.objects.create(id=run_id, script_name="early", code="", started_by="user",
-                           status="running")
+        Run.objects.create(
+            id=run_id, script_name="early", code="", started_by="user", status="running"
+        )
         _store(run_id, 1)
 
     nc = await connect("console-test", nats_url)
@@ -241,8 +276,10 @@ async def test_console_opened_before_the_run_exists_gets_all_of_it(nats_url):
         await nc.flush()
         await sync_to_async(_store)(run_id, 2)
         await sync_to_async(_finish)(run_id)
-        await nc.publish(subjects.run_status(run_id),
-                         json.dumps({"run_id": run_id, "status": "succeeded"}).encode())
+        await nc.publish(
+            subjects.run_status(run_id),
+            json.dumps({"run_id": run_id, "status": "succeeded"}).encode(),
+        )
         await nc.flush()
         seqs, end = await _receive_until_end(communicator)
     finally:
@@ -258,9 +295,14 @@ async def test_a_pending_console_whose_run_never_comes_is_closed(nats_url, monke
     monkeypatch.setattr(consumers, "PENDING_WAIT_S", 0.3)
     cookie = await sync_to_async(_session_cookie)("Viewer")
     communicator = WebsocketCommunicator(
-        application, f"/ws/runs/{uuid.uuid4()}/?pending=1",
-        headers=[(b"host", b"localhost"), (b"origin", b"http://localhost"),
-                 (b"cookie", f"sessionid={cookie}".encode())])
+        application,
+        f"/ws/runs/{uuid.uuid4()}/?pending=1",
+        headers=[
+            (b"host", b"localhost"),
+            (b"origin", b"http://localhost"),
+            (b"cookie", f"sessionid={cookie}".encode()),
+        ],
+    )
     connected, _ = await communicator.connect(timeout=10)
     assert connected
     closed = await communicator.receive_output(timeout=10)
@@ -300,9 +342,14 @@ async def test_tail_gives_only_the_last_stored_lines(nats_url):
     await sync_to_async(_finish)(run_id)
     cookie = await sync_to_async(_session_cookie)("Viewer")
     communicator = WebsocketCommunicator(
-        application, f"/ws/runs/{run_id}/?after=0&tail=5",
-        headers=[(b"host", b"localhost"), (b"origin", b"http://localhost"),
-                 (b"cookie", f"sessionid={cookie}".encode())])
+        application,
+        f"/ws/runs/{run_id}/?after=0&tail=5",
+        headers=[
+            (b"host", b"localhost"),
+            (b"origin", b"http://localhost"),
+            (b"cookie", f"sessionid={cookie}".encode()),
+        ],
+    )
     connected, _ = await communicator.connect(timeout=10)
     assert connected
     seqs, end = await _receive_until_end(communicator)

@@ -60,9 +60,13 @@ async def _connect(run_id: str, cookie: str, origin: bytes = b"http://localhost"
     from oktoscripts.asgi import application
 
     communicator = WebsocketCommunicator(
-        application, f"/ws/runs/{run_id}/debug/",
-        headers=[(b"host", b"localhost"), (b"origin", origin),
-                 (b"cookie", f"sessionid={cookie}".encode())],
+        application,
+        f"/ws/runs/{run_id}/debug/",
+        headers=[
+            (b"host", b"localhost"),
+            (b"origin", origin),
+            (b"cookie", f"sessionid={cookie}".encode()),
+        ],
     )
     connected, code = await communicator.connect(timeout=10)
     return communicator, connected, code
@@ -77,8 +81,13 @@ async def _until(communicator, kind: str, **match) -> dict:
 
 async def test_debugging_through_the_websocket(worker):
     user, cookie = await sync_to_async(_user)("Operator")
-    run = await asubmit_run("local t = {1, 2}\nlocal n = #t\nreturn n\n", nc=worker,
-                            debug=True, user=user, started_by="user")
+    run = await asubmit_run(
+        "local t = {1, 2}\nlocal n = #t\nreturn n\n",
+        nc=worker,
+        debug=True,
+        user=user,
+        started_by="user",
+    )
     ws, connected, _ = await _connect(str(run.pk), cookie)
     assert connected
     await ws.send_json_to({"id": 1, "op": "configure", "breakpoints": [{"line": 2}]})

@@ -25,8 +25,10 @@ def store(mongo_uri):
 
 def _upload(client, name, data=None, file_type="1 Firmware Upgrade Image"):
     data = data if data is not None else firmware_image("9.9.9")
-    return client.post("/files/upload", {"file": SimpleUploadedFile("x.bin", data),
-                                         "name": name, "file_type": file_type})
+    return client.post(
+        "/files/upload",
+        {"file": SimpleUploadedFile("x.bin", data), "name": name, "file_type": file_type},
+    )
 
 
 def test_operators_upload_and_delete_and_everyone_sees_the_list(client_for, store):

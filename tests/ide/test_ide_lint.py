@@ -36,7 +36,8 @@ def messages(source: str) -> list[str]:
 
 def test_typo_of_an_api_name_is_reported_with_a_suggestion():
     assert messages('local d = get_devce("x")\nreturn d') == [
-        "1:unknown global 'get_devce' (did you mean 'get_device'?)"]
+        "1:unknown global 'get_devce' (did you mean 'get_device'?)"
+    ]
 
 
 def test_wrong_argument_counts_to_api_functions():
@@ -49,8 +50,10 @@ def test_wrong_argument_counts_to_api_functions():
 
 
 def test_open_ended_calls_and_alternative_forms_are_not_flagged():
-    src = ('local t = {"a", "b"}\nsend_cwmp_message("s", unpack(t))\n'
-           'listen_to_new_device("*", "*", function(d) print(d) end)\n')
+    src = (
+        'local t = {"a", "b"}\nsend_cwmp_message("s", unpack(t))\n'
+        'listen_to_new_device("*", "*", function(d) print(d) end)\n'
+    )
     assert messages(src) == []
 
 
@@ -64,33 +67,41 @@ def test_names_the_sandbox_removes():
 
 
 def test_unused_locals_but_not_underscore_or_used_ones():
-    src = ("local unused = 1\nlocal _ignored = 2\nlocal used = 3\nprint(used)\n"
-           "local function helper() end\nfor i, v in ipairs({}) do print(v) end\n")
+    src = (
+        "local unused = 1\nlocal _ignored = 2\nlocal used = 3\nprint(used)\n"
+        "local function helper() end\nfor i, v in ipairs({}) do print(v) end\n"
+    )
     assert messages(src) == ["1:unused local 'unused'", "5:unused local function 'helper'"]
 
 
 def test_scopes_globals_defined_by_the_script_and_upvalues():
-    src = ("function report(x) return x end\ncounter = 0\n"
-           "local function inc() counter = counter + 1 return report(counter) end\n"
-           "do local inner = 1 print(inner) end\nprint(inner)\nreturn inc()\n")
+    src = (
+        "function report(x) return x end\ncounter = 0\n"
+        "local function inc() counter = counter + 1 return report(counter) end\n"
+        "do local inner = 1 print(inner) end\nprint(inner)\nreturn inc()\n"
+    )
     assert messages(src) == ["5:unknown global 'inner'"]
 
 
 def test_standard_library_field_typo():
     assert messages('print(string.fromat("%d", 1))') == [
-        "1:unknown field 'string.fromat' (did you mean 'string.format'?)"]
+        "1:unknown field 'string.fromat' (did you mean 'string.format'?)"
+    ]
 
 
-@pytest.mark.parametrize("source", [
-    "local s = [==[ long ]] string ]==] print(s)",
-    "-- comment\n--[[ block\ncomment ]] print('a' .. \"b\\\"\")",
-    "local t = {1, 2; 3, x = 4, ['y'] = 5} print(#t, t.x, t['y'])",
-    "local o = {} function o:m(a) return self, a end print(o:m(1))",
-    "local function f(...) return select('#', ...) end print(f(1, 2))",
-    "repeat local z = 1 until z == 1",
-    "while false do break end if true then elseif false then else end",
-    "print(not true and -1 or #'abc', 2 ^ 3 % 2, 1 <= 2, 'a' ~= 'b')",
-])
+@pytest.mark.parametrize(
+    "source",
+    [
+        "local s = [==[ long ]] string ]==] print(s)",
+        '-- comment\n--[[ block\ncomment ]] print(\'a\' .. "b\\"")',
+        "local t = {1, 2; 3, x = 4, ['y'] = 5} print(#t, t.x, t['y'])",
+        "local o = {} function o:m(a) return self, a end print(o:m(1))",
+        "local function f(...) return select('#', ...) end print(f(1, 2))",
+        "repeat local z = 1 until z == 1",
+        "while false do break end if true then elseif false then else end",
+        "print(not true and -1 or #'abc', 2 ^ 3 % 2, 1 <= 2, 'a' ~= 'b')",
+    ],
+)
 def test_valid_lua_gives_no_problem(source):
     assert messages(source) == []
 

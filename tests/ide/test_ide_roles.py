@@ -26,8 +26,7 @@ def ide_views():
 
 
 def test_every_ide_view_declares_the_capability_it_needs():
-    missing = [name for name, view in ide_views()
-               if not hasattr(view, "capability")]
+    missing = [name for name, view in ide_views() if not hasattr(view, "capability")]
     assert missing == []
 
 
@@ -41,8 +40,10 @@ def test_role_table():
 def test_groups_exist_with_their_permissions(db):
     from django.contrib.auth.models import Group
 
-    perms = {g.name: set(g.permissions.values_list("codename", flat=True))
-             for g in Group.objects.filter(name__in=ROLES)}
+    perms = {
+        g.name: set(g.permissions.values_list("codename", flat=True))
+        for g in Group.objects.filter(name__in=ROLES)
+    }
     assert perms["Viewer"] == {"read"}
     assert perms["Operator"] >= {"read", "run_scripts"} and "edit_scripts" not in perms["Operator"]
 
@@ -58,8 +59,11 @@ READ_PAGES = ["/scripts/", "/runs/", "/reference/", "/account/tokens/"]
 @pytest.mark.parametrize("role", ["viewer", "author", "operator", "admin", "superuser"])
 def test_every_role_reads(client_for, script, role):
     client = client_for(role)
-    for url in READ_PAGES + [f"/scripts/{script.pk}/", f"/scripts/{script.pk}/versions/",
-                             f"/scripts/{script.pk}/versions/1/"]:
+    for url in READ_PAGES + [
+        f"/scripts/{script.pk}/",
+        f"/scripts/{script.pk}/versions/",
+        f"/scripts/{script.pk}/versions/1/",
+    ]:
         assert client.get(url).status_code == 200, url
 
 
@@ -83,12 +87,16 @@ def test_admin_pages_only_for_admins(client_for):
     assert client_for("superuser").get("/users/").status_code == 200
 
 
-@pytest.mark.parametrize("role,allowed", [("viewer", False), ("operator", False),
-                                          ("author", True), ("admin", True)])
+@pytest.mark.parametrize(
+    "role,allowed", [("viewer", False), ("operator", False), ("author", True), ("admin", True)]
+)
 def test_only_authors_and_admins_edit(client_for, script, role, allowed):
     client = client_for(role)
-    api = client.post(f"/api/scripts/{script.pk}/versions",
-                      {"content": f"return '{role}'"}, content_type="application/json")
+    api = client.post(
+        f"/api/scripts/{script.pk}/versions",
+        {"content": f"return '{role}'"},
+        content_type="application/json",
+    )
     assert api.status_code == (201 if allowed else 403), api.content
     if not allowed:
         assert "does not allow" in api.json()["error"]
@@ -102,8 +110,7 @@ def test_only_authors_and_admins_edit(client_for, script, role, allowed):
 @pytest.mark.parametrize("role", ["viewer", "author"])
 def test_viewers_and_authors_cannot_run_or_cancel(client_for, script, role):
     client = client_for(role)
-    response = client.post("/api/runs", {"script_id": script.pk},
-                           content_type="application/json")
+    response = client.post("/api/runs", {"script_id": script.pk}, content_type="application/json")
     assert response.status_code == 403
     cancel = client.post("/api/runs/00000000-0000-0000-0000-000000000001/cancel")
     assert cancel.status_code == 403
@@ -126,8 +133,11 @@ def test_session_writes_need_csrf_but_tokens_do_not(client_for, users, script):
     from ide.models import ApiToken
 
     client = client_for("author", enforce_csrf=True)
-    response = client.post(f"/api/scripts/{script.pk}/versions", {"content": "return 2"},
-                           content_type="application/json")
+    response = client.post(
+        f"/api/scripts/{script.pk}/versions",
+        {"content": "return 2"},
+        content_type="application/json",
+    )
     assert response.status_code == 403 and "CSRF" in response.json()["error"]
     form = client.post("/scripts/new", {"name": "no-csrf"})
     assert form.status_code == 403
@@ -135,8 +145,11 @@ def test_session_writes_need_csrf_but_tokens_do_not(client_for, users, script):
     from django.test import Client
 
     response = Client(enforce_csrf_checks=True).post(
-        f"/api/scripts/{script.pk}/versions", {"content": "return 3"},
-        content_type="application/json", headers={"Authorization": f"Bearer {raw}"})
+        f"/api/scripts/{script.pk}/versions",
+        {"content": "return 3"},
+        content_type="application/json",
+        headers={"Authorization": f"Bearer {raw}"},
+    )
     assert response.status_code == 201
 
 
@@ -150,7 +163,10 @@ def test_role_changes_are_audited(client_for, users):
 
     event = AuditEvent.objects.get(action="role.change")
     assert (event.actor_name, event.target, event.details["after"]) == (
-        "admin", "viewer", "Operator")
+        "admin",
+        "viewer",
+        "Operator",
+    )
 
 
 def test_unsaved_text_runs_as_a_draft_without_making_a_version(client_for, script, nats_url):
@@ -160,14 +176,16 @@ def test_unsaved_text_runs_as_a_draft_without_making_a_version(client_for, scrip
 
     versions = script.versions.count()
     draft = "print('draft')\nreturn 2\n"
-    response = client_for("admin").post("/api/runs", {"script_id": script.pk, "code": draft},
-                                        content_type="application/json")
+    response = client_for("admin").post(
+        "/api/runs", {"script_id": script.pk, "code": draft}, content_type="application/json"
+    )
     assert response.status_code == 201, response.content
     run = Run.objects.get(pk=response.json()["id"])
     assert run.code == draft and run.script_version_id is None and run.trigger == "draft"
     assert response.json()["version"] is None
     assert script.versions.count() == versions
     # Text the user could not save is not theirs to run either.
-    refused = client_for("operator").post("/api/runs", {"script_id": script.pk, "code": draft},
-                                          content_type="application/json")
+    refused = client_for("operator").post(
+        "/api/runs", {"script_id": script.pk, "code": draft}, content_type="application/json"
+    )
     assert refused.status_code == 403 and "edit" in refused.json()["error"]

@@ -24,8 +24,7 @@ def throttling(settings) -> None:
 
 
 def sign_in(client: Client, username: str, password: str, address: str = "192.0.2.10"):
-    return client.post("/login/", {"username": username, "password": password},
-                       REMOTE_ADDR=address)
+    return client.post("/login/", {"username": username, "password": password}, REMOTE_ADDR=address)
 
 
 def signed_in(client: Client) -> bool:
@@ -65,10 +64,12 @@ async def test_the_lockout_holds_on_the_asynchronous_request_path():
     await sync_to_async(User.objects.create_superuser)("admin", "", PASSWORD)
     client = AsyncClient()
     for _ in range(5):
-        await client.post("/login/", {"username": "admin", "password": "x"},
-                          REMOTE_ADDR="192.0.2.44")
-    response = await client.post("/login/", {"username": "admin", "password": PASSWORD},
-                                 REMOTE_ADDR="192.0.2.44")
+        await client.post(
+            "/login/", {"username": "admin", "password": "x"}, REMOTE_ADDR="192.0.2.44"
+        )
+    response = await client.post(
+        "/login/", {"username": "admin", "password": PASSWORD}, REMOTE_ADDR="192.0.2.44"
+    )
     assert response.status_code == 429
 
 
@@ -114,8 +115,9 @@ def test_the_api_schema_needs_a_signed_in_user(client, client_for):
 
 
 def check(client: Client, source: str):  # noqa: ANN201
-    return client.post("/api/check", json.dumps({"source": source}),
-                       content_type="application/json")
+    return client.post(
+        "/api/check", json.dumps({"source": source}), content_type="application/json"
+    )
 
 
 def test_the_editor_check_is_bounded(client_for, client):
@@ -126,12 +128,12 @@ def test_the_editor_check_is_bounded(client_for, client):
     too_big = check(viewer, "x = 1\n" * 40_000)
     assert too_big.status_code == 413
     assert too_big.json()["error"] == (
-        "a script to check is at most 200,000 characters (this one has 240,000)")
+        "a script to check is at most 200,000 characters (this one has 240,000)"
+    )
     assert check(client, "return 1").status_code == 401
 
 
-def test_a_check_that_takes_too_long_is_given_up_and_the_next_one_works(client_for,
-                                                                         monkeypatch):
+def test_a_check_that_takes_too_long_is_given_up_and_the_next_one_works(client_for, monkeypatch):
     from ide import checking
 
     viewer = client_for("viewer")
@@ -170,8 +172,15 @@ def _probe(tmp_path, https: str) -> dict:
         env.pop(name, None)
     manage = [sys.executable, str(BASE_DIR / "manage.py")]
     subprocess.run([*manage, "migrate", "-v0"], env=env, check=True, timeout=120, cwd=BASE_DIR)
-    out = subprocess.run([*manage, "shell", "-c", HTTPS_PROBE], env=env, check=True,
-                         capture_output=True, text=True, timeout=120, cwd=BASE_DIR).stdout
+    out = subprocess.run(
+        [*manage, "shell", "-c", HTTPS_PROBE],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=BASE_DIR,
+    ).stdout
     return json.loads(out.strip().splitlines()[-1])
 
 
@@ -192,14 +201,24 @@ def test_new_users_get_a_valid_username_and_a_password_the_validators_accept(cli
     from django.contrib.auth.models import User
 
     admin = client_for("admin")
-    refused = admin.post("/users/new", {"username": "<img src=x onerror=alert(1)>",
-                                        "password": "a-long-enough-pass-91", "role": "Viewer"},
-                         follow=True)
+    refused = admin.post(
+        "/users/new",
+        {
+            "username": "<img src=x onerror=alert(1)>",
+            "password": "a-long-enough-pass-91",
+            "role": "Viewer",
+        },
+        follow=True,
+    )
     assert "Enter a valid username" in refused.content.decode()
-    weak = admin.post("/users/new", {"username": "maria.lopez", "password": "maria.lopez1",
-                                     "role": "Viewer"}, follow=True)
+    weak = admin.post(
+        "/users/new",
+        {"username": "maria.lopez", "password": "maria.lopez1", "role": "Viewer"},
+        follow=True,
+    )
     assert "too similar to the username" in weak.content.decode()
     assert not User.objects.filter(username__in=["maria.lopez"]).exists()
-    made = admin.post("/users/new", {"username": "maria.lopez", "password": "tide-lamp-orbit-7",
-                                     "role": "Viewer"})
+    made = admin.post(
+        "/users/new", {"username": "maria.lopez", "password": "tide-lamp-orbit-7", "role": "Viewer"}
+    )
     assert made.status_code == 302 and User.objects.filter(username="maria.lopez").exists()

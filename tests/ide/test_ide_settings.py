@@ -37,27 +37,37 @@ def test_admin_sets_defaults_on_the_page_and_runs_carry_them(client_for, users, 
     html = page.content.decode()
     assert "Default run limits" in html and 'name="csrfmiddlewaretoken"' in html
     assert 'href="/settings/"' in html  # linked in the nav for admins
-    saved = admin.post("/settings/", {
-        "csrfmiddlewaretoken": page.cookies["csrftoken"].value,
-        "instructions": "5", "memory_bytes": "64", "wall_seconds": "12.5", "output_bytes": "",
-        "default_runtime": "lua51",
-    })
+    saved = admin.post(
+        "/settings/",
+        {
+            "csrfmiddlewaretoken": page.cookies["csrftoken"].value,
+            "instructions": "5",
+            "memory_bytes": "64",
+            "wall_seconds": "12.5",
+            "output_bytes": "",
+            "default_runtime": "lua51",
+        },
+    )
     assert saved.status_code == 302, saved.content.decode()
     assert "Settings saved" in admin.get("/settings/").content.decode()
 
     script = scripts.create_script(users["author"], "uses-defaults", "return 1")
     assert script.runtime == "lua51"  # the platform's default runtime, as just set
     started = token_client(users["operator"]).post(
-        "/api/runs", {"script_id": script.pk}, content_type="application/json")
+        "/api/runs", {"script_id": script.pk}, content_type="application/json"
+    )
     assert started.status_code == 201, started.content
     run = Run.objects.get(pk=started.json()["id"])
     assert run.limits == {
-        "instructions": 5_000_000, "memory_bytes": 64 * MIB, "wall_seconds": 12.5,
+        "instructions": 5_000_000,
+        "memory_bytes": 64 * MIB,
+        "wall_seconds": 12.5,
         "output_bytes": Limits.defaults().output_bytes,  # left empty: built-in
     }
     # What the worker builds from the stored Run is exactly that.
-    assert Limits.with_overrides(run.limits) == Limits(5_000_000, 64 * MIB, 12.5,
-                                                        Limits.defaults().output_bytes)
+    assert Limits.with_overrides(run.limits) == Limits(
+        5_000_000, 64 * MIB, 12.5, Limits.defaults().output_bytes
+    )
 
     event = AuditEvent.objects.get(action="settings.change")
     assert event.actor_name == "admin"
@@ -76,12 +86,14 @@ def test_script_override_wins_over_platform_setting(client_for, users, nats_url)
     from oktoscripts.runs.models import Run
 
     admin = token_client(users["admin"])
-    assert put(admin, {"limits": {"wall_seconds": 30, "instructions": 2_000_000}}).status_code \
-        == 200
+    assert (
+        put(admin, {"limits": {"wall_seconds": 30, "instructions": 2_000_000}}).status_code == 200
+    )
     script = scripts.create_script(users["author"], "own-limits", "return 1")
     scripts.update_script(users["author"], script, limits={"wall_seconds": 3})
-    started = client_for("operator").post("/api/runs", {"script_id": script.pk},
-                                          content_type="application/json")
+    started = client_for("operator").post(
+        "/api/runs", {"script_id": script.pk}, content_type="application/json"
+    )
     assert started.status_code == 201, started.content
     run = Run.objects.get(pk=started.json()["id"])
     assert run.limits["wall_seconds"] == 3  # the script's own
@@ -94,8 +106,12 @@ def test_rest_settings_read_and_write(users):
     got = viewer.get("/api/settings")
     assert got.status_code == 200
     body = got.json()
-    assert body["limits"] == {"instructions": None, "memory_bytes": None,
-                              "wall_seconds": None, "output_bytes": None}
+    assert body["limits"] == {
+        "instructions": None,
+        "memory_bytes": None,
+        "wall_seconds": None,
+        "output_bytes": None,
+    }
     assert body["effective_limits"] == dataclasses.asdict(Limits.defaults())
     changed = put(token_client(users["admin"]), {"limits": {"output_bytes": 65536}})
     assert changed.status_code == 200 and changed.json()["changed"] == ["output_bytes"]
@@ -119,8 +135,9 @@ def test_other_roles_are_refused_on_page_and_api(client_for, users, role):
     refused = put(token_client(users[role]), {"limits": {"wall_seconds": 1}})
     assert refused.status_code == 403 and "administer" in refused.json()["error"]
     assert not AuditEvent.objects.filter(action="settings.change").exists()
-    assert token_client(users["admin"]).get("/api/settings").json()["limits"][
-        "wall_seconds"] is None
+    assert (
+        token_client(users["admin"]).get("/api/settings").json()["limits"]["wall_seconds"] is None
+    )
 
 
 def test_anonymous_is_sent_to_sign_in_and_api_needs_auth(db):
@@ -133,15 +150,18 @@ def test_page_post_needs_csrf(client_for):
     assert refused.status_code == 403
 
 
-@pytest.mark.parametrize(("form", "message"), [
-    ({"wall_seconds": "-5"}, "Wall-clock time must be a positive number"),
-    ({"wall_seconds": "0"}, "Wall-clock time must be a positive number"),
-    ({"memory_bytes": "lots"}, "Memory: enter a number of MiB, not 'lots'."),
-    ({"memory_bytes": "999999"}, "Memory must be at most 16,384 MiB"),
-    ({"wall_seconds": "100000"}, "Wall-clock time must be at most 86,400 s"),
-    ({"output_bytes": "0.5"}, "Output must be at least 1 KiB"),
-    ({"default_runtime": "python"}, "unknown runtime 'python' (use lua51 or luajit)"),
-])
+@pytest.mark.parametrize(
+    ("form", "message"),
+    [
+        ({"wall_seconds": "-5"}, "Wall-clock time must be a positive number"),
+        ({"wall_seconds": "0"}, "Wall-clock time must be a positive number"),
+        ({"memory_bytes": "lots"}, "Memory: enter a number of MiB, not 'lots'."),
+        ({"memory_bytes": "999999"}, "Memory must be at most 16,384 MiB"),
+        ({"wall_seconds": "100000"}, "Wall-clock time must be at most 86,400 s"),
+        ({"output_bytes": "0.5"}, "Output must be at least 1 KiB"),
+        ({"default_runtime": "python"}, "unknown runtime 'python' (use lua51 or luajit)"),
+    ],
+)
 def test_bad_page_input_is_rejected_with_a_clear_message(client_for, form, message):
     admin = client_for("admin")
     answer = admin.post("/settings/", {"default_runtime": "lua51", **form})
@@ -151,15 +171,18 @@ def test_bad_page_input_is_rejected_with_a_clear_message(client_for, form, messa
     assert not AuditEvent.objects.filter(action="settings.change").exists()
 
 
-@pytest.mark.parametrize(("body", "field", "message"), [
-    ({"limits": {"wall_seconds": -1}}, "wall_seconds", "must be a positive number"),
-    ({"limits": {"memory_bytes": "64"}}, "memory_bytes", "must be a number"),
-    ({"limits": {"instructions": True}}, "instructions", "must be a number"),
-    ({"limits": {"instructions": 10}}, "instructions", "at least 0.001 million"),
-    ({"limits": {"cpu": 5}}, "cpu", "unknown limit"),
-    ({"limits": [1]}, "limits", "an object"),
-    ({"default_runtime": "lua54"}, "default_runtime", "unknown runtime"),
-])
+@pytest.mark.parametrize(
+    ("body", "field", "message"),
+    [
+        ({"limits": {"wall_seconds": -1}}, "wall_seconds", "must be a positive number"),
+        ({"limits": {"memory_bytes": "64"}}, "memory_bytes", "must be a number"),
+        ({"limits": {"instructions": True}}, "instructions", "must be a number"),
+        ({"limits": {"instructions": 10}}, "instructions", "at least 0.001 million"),
+        ({"limits": {"cpu": 5}}, "cpu", "unknown limit"),
+        ({"limits": [1]}, "limits", "an object"),
+        ({"default_runtime": "lua54"}, "default_runtime", "unknown runtime"),
+    ],
+)
 def test_bad_api_input_is_rejected_with_a_clear_message(users, body, field, message):
     answer = put(token_client(users["admin"]), body)
     assert answer.status_code == 400
@@ -176,15 +199,24 @@ def test_api_rejects_unknown_settings_and_bad_json(users):
 
 def test_saving_the_page_unchanged_records_nothing(client_for, users):
     """The form shows values exactly (no 1.04858e+06), so saving it back changes nothing."""
-    assert put(token_client(users["admin"]), {"limits": {
-        "output_bytes": 1024 * MIB, "instructions": 12_345, "wall_seconds": 0.25}}).status_code \
+    assert (
+        put(
+            token_client(users["admin"]),
+            {"limits": {"output_bytes": 1024 * MIB, "instructions": 12_345, "wall_seconds": 0.25}},
+        ).status_code
         == 200
+    )
     admin = client_for("admin")
     html = admin.get("/settings/").content.decode()
     assert 'value="1048576"' in html and 'value="0.012345"' in html and 'value="0.25"' in html
     assert "1,048,576 KiB" in html  # the allowed maximum, readable
-    form = {"output_bytes": "1048576", "instructions": "0.012345", "wall_seconds": "0.25",
-            "memory_bytes": "", "default_runtime": "luajit"}
+    form = {
+        "output_bytes": "1048576",
+        "instructions": "0.012345",
+        "wall_seconds": "0.25",
+        "memory_bytes": "",
+        "default_runtime": "luajit",
+    }
     answer = admin.post("/settings/", form, follow=True)
     assert "Nothing changed." in answer.content.decode()
     assert AuditEvent.objects.filter(action="settings.change").count() == 1  # the PUT only
@@ -204,8 +236,9 @@ from tests.ide.test_ide_browser import (  # noqa: E402 - the browser tests' plat
 def _api(page, base: str, method: str, path: str, body: dict | None = None) -> dict:
     """A REST call with the page's session and CSRF token, as the IDE's own JS makes it."""
     token = next(c["value"] for c in page.context.cookies() if c["name"] == "csrftoken")
-    answer = page.request.fetch(base + path, method=method, data=body,
-                                headers={"X-CSRFToken": token})
+    answer = page.request.fetch(
+        base + path, method=method, data=body, headers={"X-CSRFToken": token}
+    )
     assert answer.ok, answer.text()
     return answer.json()
 
@@ -230,8 +263,9 @@ def test_settings_page_in_the_browser_limits_a_real_run(platform, browser):  # n
     _shot(page, "settings_saved")
 
     # A run started afterwards is stopped by the worker at the platform's limit.
-    script = _api(page, platform, "POST", "/api/scripts",
-                  {"name": "spin", "content": "while true do end"})
+    script = _api(
+        page, platform, "POST", "/api/scripts", {"name": "spin", "content": "while true do end"}
+    )
     run = _api(page, platform, "POST", "/api/runs", {"script_id": script["id"]})
     deadline = time.monotonic() + 60
     while True:

@@ -48,8 +48,8 @@ def platform(tmp_path_factory, nats_url, mongo_uri):
         f"for name in ('Admin', 'Viewer'):\n"
         f"    u = User.objects.create_user(name.lower() + '1', password='{PASSWORD}')\n"
         "    u.groups.add(Group.objects.get(name=name))\n"
-        f"User.objects.create_user('nobody1', password='{PASSWORD}')\n"
-        + BIG_RUN)
+        f"User.objects.create_user('nobody1', password='{PASSWORD}')\n" + BIG_RUN
+    )
     data = tmp_path_factory.mktemp("workday-var")
     with running_site(data, nats_url, mongo_uri, setup, {"worker": ["worker"]}) as base:
         yield base
@@ -57,12 +57,21 @@ def platform(tmp_path_factory, nats_url, mongo_uri):
 
 @pytest.fixture(scope="module")
 def browser():
-    sync_api = pytest.importorskip("playwright.sync_api",
-                                   reason="playwright is not installed (pip install -e '.[dev]')")
+    sync_api = pytest.importorskip(
+        "playwright.sync_api", reason="playwright is not installed (pip install -e '.[dev]')"
+    )
     with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync"])
+        b = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
+        )
         yield b
         b.close()
 
@@ -71,8 +80,14 @@ def _login(browser, base: str, username: str, landing: str = "/scripts/"):
     page = browser.new_page(viewport={"width": 1440, "height": 900})
     page.errors = []  # script errors of the page: a test fails on any
     page.on("pageerror", lambda exc: page.errors.append(str(exc)))
-    page.on("console", lambda m: m.type == "error" and "Failed to load resource" not in m.text
-            and page.errors.append(m.text))
+    page.on(
+        "console",
+        lambda m: (
+            m.type == "error"
+            and "Failed to load resource" not in m.text
+            and page.errors.append(m.text)
+        ),
+    )
     page.goto(base + "/login/")
     page.fill("#id_username", username)
     page.fill("#id_password", PASSWORD)
@@ -95,12 +110,14 @@ def _run(page, source: str) -> None:
 
 def _wait_end(page) -> str:
     try:
-        page.wait_for_function("() => !document.getElementById('run-btn').disabled",
-                               timeout=90_000)
+        page.wait_for_function("() => !document.getElementById('run-btn').disabled", timeout=90_000)
     finally:
         assert not page.errors
-    page.wait_for_selector("#run-status.succeeded, #run-status.failed, #run-status.cancelled,"
-                           " #run-status.limit_exceeded", timeout=30_000)
+    page.wait_for_selector(
+        "#run-status.succeeded, #run-status.failed, #run-status.cancelled,"
+        " #run-status.limit_exceeded",
+        timeout=30_000,
+    )
     return page.inner_text("#console")
 
 
@@ -145,10 +162,13 @@ def test_unsaved_edits_run_as_a_draft_and_make_no_version(editor, platform):
 
 def test_a_refused_console_is_reported_at_once(platform, browser, editor):
     # No such run: the page says so without retrying.
-    editor.evaluate("""id => {
+    editor.evaluate(
+        """id => {
       const box = document.createElement('div'); box.id = 'probe'; document.body.appendChild(box);
       new Okto.RunConsole(id, {output: box});
-    }""", str(uuid.uuid4()))
+    }""",
+        str(uuid.uuid4()),
+    )
     editor.wait_for_selector("#probe:has-text('No such run')", timeout=2_000)
     # A signed-in user without a role: the socket closes with "not allowed" (4403).
     page = browser.new_page()
@@ -157,10 +177,13 @@ def test_a_refused_console_is_reported_at_once(platform, browser, editor):
     page.fill("#id_password", PASSWORD)
     page.click("button[type=submit]")
     page.wait_for_load_state()
-    code = page.evaluate("""id => new Promise(done => {
+    code = page.evaluate(
+        """id => new Promise(done => {
       const ws = new WebSocket('ws://' + location.host + '/ws/runs/' + id + '/');
       ws.onclose = ev => done(ev.code);
-    })""", str(uuid.uuid4()))
+    })""",
+        str(uuid.uuid4()),
+    )
     assert code == 4403
     page.close()
 
@@ -179,13 +202,15 @@ def test_a_late_syntax_check_keeps_the_run_error_mark(editor):
     editor.wait_for_function("() => window.checksLanded >= 1", timeout=10_000)
     marks = editor.evaluate(
         "oktoEditor.session.getAnnotations().filter(a => a.text.startsWith('run failed'))"
-        ".map(a => a.row)")
+        ".map(a => a.row)"
+    )
     assert marks == [1]
 
 
 def _console_rows(page) -> list[str]:
-    return page.eval_on_selector_all("#console .vlist .line .x",
-                                     "els => els.map(e => e.textContent)")
+    return page.eval_on_selector_all(
+        "#console .vlist .line .x", "els => els.map(e => e.textContent)"
+    )
 
 
 def test_a_stored_run_of_100000_lines_opens_at_once_and_pages_the_rest(platform, browser):
@@ -215,7 +240,8 @@ def test_a_stored_run_of_100000_lines_opens_at_once_and_pages_the_rest(platform,
     # Timestamps since the start.
     page.click(".console-tools [data-action=time]")
     page.wait_for_function(
-        "() => document.querySelector('#console .vlist .line .t').textContent.trim()[0] === '+'")
+        "() => document.querySelector('#console .vlist .line .t').textContent.trim()[0] === '+'"
+    )
     # Download: every line as text.
     href = page.get_attribute(".console-tools [data-action=download]", "href")
     text = page.context.request.get(platform + href).text()
@@ -227,18 +253,25 @@ def test_streaming_follows_the_end_only_while_at_the_end(editor):
     _run(editor, 'for i = 1, 20000 do print("line " .. i) end\nreturn 1\n')
     editor.wait_for_selector("#console .line:has-text('line 20000')", timeout=90_000)
     _wait_end(editor)
-    editor.wait_for_function("() => { const b = document.getElementById('console');"
-                             " return b.scrollTop + b.clientHeight >= b.scrollHeight - 20; }",
-                             timeout=2_000)
+    editor.wait_for_function(
+        "() => { const b = document.getElementById('console');"
+        " return b.scrollTop + b.clientHeight >= b.scrollHeight - 20; }",
+        timeout=2_000,
+    )
     assert len(_console_rows(editor)) < 200
     # Scrolled up during a run: new lines do not pull the view down.
-    _run(editor, 'print("first")\nfor i = 1, 100 do print("fill " .. i) end\n'
-                 'for i = 1, 50 do print("more " .. i) sleep(0.02) end\n')
+    _run(
+        editor,
+        'print("first")\nfor i = 1, 100 do print("fill " .. i) end\n'
+        'for i = 1, 50 do print("more " .. i) sleep(0.02) end\n',
+    )
     editor.wait_for_selector("#console .line:has-text('more 3')", timeout=30_000)
     editor.hover("#console")
     editor.mouse.wheel(0, -100_000)  # the reader scrolls up
-    away = ("() => { const b = document.getElementById('console');"
-            " return b.scrollTop + b.clientHeight < b.scrollHeight - 200; }")
+    away = (
+        "() => { const b = document.getElementById('console');"
+        " return b.scrollTop + b.clientHeight < b.scrollHeight - 200; }"
+    )
     editor.wait_for_function(away, timeout=10_000)
     _wait_end(editor)
     assert editor.evaluate(away)  # new lines did not pull the view down
@@ -256,7 +289,8 @@ def test_wrap_copy_and_clear(editor):
     assert editor.eval_on_selector(row, height) < 25
     editor.click(".console-tools [data-action=wrap]")
     editor.wait_for_function(
-        "() => document.querySelector('#console .vlist .line').getBoundingClientRect().height > 40")
+        "() => document.querySelector('#console .vlist .line').getBoundingClientRect().height > 40"
+    )
     # The row below moved down to make room.
     tops = editor.eval_on_selector_all("#console .vlist .line", "els => els.map(e => e.offsetTop)")
     assert tops[1] >= 40
@@ -265,7 +299,6 @@ def test_wrap_copy_and_clear(editor):
     assert "short" in copied and "long long" in copied
     editor.click(".console-tools [data-action=clear]")
     editor.wait_for_function("() => !document.querySelector('#console .vlist .line')")
-
 
 
 RESULT_ROWS = """return {
@@ -279,14 +312,16 @@ RESULT_ROWS = """return {
 def test_results_grid_sorts_filters_exports_and_opens_nested_tables(editor):
     _run(editor, RESULT_ROWS)
     _wait_end(editor)
-    heads = editor.eval_on_selector_all("#result table.value th",
-                                        "els => els.map(e => e.textContent)")
+    heads = editor.eval_on_selector_all(
+        "#result table.value th", "els => els.map(e => e.textContent)"
+    )
     assert heads[:2] == ["#", "serial"] and set(heads[2:]) == {"uptime", "name", "extra"}
 
     def serials() -> list[str]:
         return editor.eval_on_selector_all(
             "#result table.value tbody tr",
-            f"rows => rows.map(r => r.children[{heads.index('serial')}].textContent)")
+            f"rows => rows.map(r => r.children[{heads.index('serial')}].textContent)",
+        )
 
     editor.click("#result th:text-is('uptime')")
     assert serials() == ["SN-2", "SN-3", "SN-1"]
@@ -314,8 +349,9 @@ def test_completion_offers_data_model_paths_with_type_and_access(editor):
     editor.click("#editor")
     editor.keyboard.type('send_cwmp_message("SN1", "')
     editor.keyboard.type("Device.WiFi.")
-    editor.wait_for_selector(".ace_autocomplete .ace_line:has-text('Device.WiFi.AccessPoint.')",
-                             timeout=10_000)
+    editor.wait_for_selector(
+        ".ace_autocomplete .ace_line:has-text('Device.WiFi.AccessPoint.')", timeout=10_000
+    )
     editor.keyboard.type("SS")
     item = ".ace_autocomplete .ace_line:has-text('Device.WiFi.SSID.')"
     editor.wait_for_selector(item, timeout=10_000)
@@ -326,13 +362,16 @@ def test_completion_offers_data_model_paths_with_type_and_access(editor):
     assert "string · writable" in editor.inner_text(item)
     editor.keyboard.press("Enter")
     assert 'send_cwmp_message("SN1", "Device.WiFi.SSID.1.SSID' in editor.evaluate(
-        "oktoEditor.getValue()")
+        "oktoEditor.getValue()"
+    )
     editor.keyboard.press("Escape")
 
 
 def test_hover_shows_api_and_path_docs(editor):
-    editor.evaluate("src => oktoEditor.setValue(src, -1)",
-                    'local d = get_device("SN1")\nprint("Device.WiFi.SSID.1.SSID")\n')
+    editor.evaluate(
+        "src => oktoEditor.setValue(src, -1)",
+        'local d = get_device("SN1")\nprint("Device.WiFi.SSID.1.SSID")\n',
+    )
     word = editor.evaluate("""() => {
       const r = oktoEditor.renderer;
       r.updateFull(true);
@@ -342,15 +381,19 @@ def test_hover_shows_api_and_path_docs(editor):
     editor.mouse.move(word[0]["pageX"] + 2, word[0]["pageY"] + 6)
     editor.wait_for_selector("#hover-doc:visible:has-text('get_device(')", timeout=5_000)
     editor.mouse.move(word[1]["pageX"] + 2, word[1]["pageY"] + 6)
-    editor.wait_for_selector("#hover-doc:visible:has-text('read-only'), "
-                             "#hover-doc:visible:has-text('writable')", timeout=5_000)
+    editor.wait_for_selector(
+        "#hover-doc:visible:has-text('read-only'), #hover-doc:visible:has-text('writable')",
+        timeout=5_000,
+    )
     assert "Device.WiFi.SSID.1.SSID" in editor.inner_text("#hover-doc")
 
 
 def test_completion_offers_the_fields_of_returned_tables(editor):
-    editor.evaluate("src => oktoEditor.setValue(src, 1)",
-                    'for _, dev in ipairs(get_all_devices()) do\n  print(dev.sn)\nend\n'
-                    'local d = get_device("SN1")\n')
+    editor.evaluate(
+        "src => oktoEditor.setValue(src, 1)",
+        "for _, dev in ipairs(get_all_devices()) do\n  print(dev.sn)\nend\n"
+        'local d = get_device("SN1")\n',
+    )
     editor.click("#editor")
     editor.keyboard.press("Control+End")
     editor.keyboard.type("print(d.ven")
@@ -376,8 +419,10 @@ def test_narrow_screens_keep_the_editor_and_run_in_reach(platform, browser):
     page.set_viewport_size({"width": 1024, "height": 768})
     _new_script(page, "narrow")
     assert _no_page_overflow(page)
-    assert page.evaluate("document.querySelector('.topbar').scrollWidth "
-                         "<= document.querySelector('.topbar').clientWidth + 1")
+    assert page.evaluate(
+        "document.querySelector('.topbar').scrollWidth "
+        "<= document.querySelector('.topbar').clientWidth + 1"
+    )
     assert page.eval_on_selector("#editor", "e => e.getBoundingClientRect().width") >= 600
     page.set_viewport_size({"width": 390, "height": 844})
     box = page.eval_on_selector("#editor", "e => e.getBoundingClientRect().toJSON()")
@@ -414,15 +459,22 @@ def test_dark_mode_follows_the_system_and_the_toggle(platform, browser):
 def test_typed_arguments_reach_the_script_and_are_kept(editor, platform):
     editor.goto(editor.url)  # a fresh page: no arguments kept yet for this script
     editor.wait_for_selector("#editor .ace_content")
-    for name, kind, value in (("count", "number", "3"), ("dry", "boolean", "true"),
-                              ("opts", "json", '{"ports": [80, 443]}'), ("label", "text", "x")):
+    for name, kind, value in (
+        ("count", "number", "3"),
+        ("dry", "boolean", "true"),
+        ("opts", "json", '{"ports": [80, 443]}'),
+        ("label", "text", "x"),
+    ):
         editor.click("#add-arg")
         row = editor.locator("#arg-rows .row").last
         row.locator("input").first.fill(name)
         row.locator("select").select_option(kind)
         row.locator("input").nth(1).fill(value)
-    _run(editor, "return {count = args.count + 1, dry = args.dry, port = args.opts.ports[2],"
-                 " label = args.label}\n")
+    _run(
+        editor,
+        "return {count = args.count + 1, dry = args.dry, port = args.opts.ports[2],"
+        " label = args.label}\n",
+    )
     _wait_end(editor)
     assert '"count": 4' in editor.inner_text("#result pre.json")
     assert '"dry": true' in editor.inner_text("#result pre.json")

@@ -35,8 +35,11 @@ def test_unknown_records_are_json_404s(client_for, script):
     assert "not found" in _json_error(operator.get(f"/api/runs/{uuid.uuid4()}/output"), 404)
     assert "not found" in _json_error(operator.get("/api/scripts/1/versions/99"), 404)
     for path in ("/api/runs", "/api/schedules"):
-        body = {"script_id": 1234, "name": "n", "cron": "0 3 * * *"} if "sched" in path else {
-            "script_id": 1234}
+        body = (
+            {"script_id": 1234, "name": "n", "cron": "0 3 * * *"}
+            if "sched" in path
+            else {"script_id": 1234}
+        )
         assert "not found" in _json_error(_send(operator, "post", path, body), 404)
     assert "no such endpoint" in _json_error(operator.get("/api/nothing/here"), 404)
     assert "no such endpoint" in _json_error(operator.get("/api/runs/not-a-uuid"), 404)
@@ -46,19 +49,25 @@ def test_unknown_and_read_only_fields_are_refused(client_for, script):
     from oktoscripts.automations.models import Schedule
 
     operator = client_for("operator")
-    created = _send(operator, "post", "/api/schedules",
-                    {"name": "nightly", "script_id": script.pk, "cron": "0 3 * * *"})
+    created = _send(
+        operator,
+        "post",
+        "/api/schedules",
+        {"name": "nightly", "script_id": script.pk, "cron": "0 3 * * *"},
+    )
     assert created.status_code == 201, created.content
     schedule_id = created.json()["id"]
     other = editing.create_script(None, "other", "return 2\n")
     refused = _send(operator, "patch", f"/api/schedules/{schedule_id}", {"script_id": other.pk})
     assert "unknown field 'script_id'" in _json_error(refused, 400)
     assert Schedule.objects.get(pk=schedule_id).script_id == script.pk
-    assert "'colour'" in _json_error(_send(operator, "post", "/api/runs", {
-        "script_id": script.pk, "colour": "red"}), 400)
+    assert "'colour'" in _json_error(
+        _send(operator, "post", "/api/runs", {"script_id": script.pk, "colour": "red"}), 400
+    )
     author = client_for("author")
     assert "unknown field 'id'" in _json_error(
-        _send(author, "patch", f"/api/scripts/{script.pk}", {"id": 7, "name": "x"}), 400)
+        _send(author, "patch", f"/api/scripts/{script.pk}", {"id": 7, "name": "x"}), 400
+    )
     wrong_type = _send(author, "patch", f"/api/scripts/{script.pk}", {"name": 5})
     assert "'name'" in _json_error(wrong_type, 400)
     assert wrong_type.json()["fields"] == {"name": "Input should be a valid string"}
@@ -73,11 +82,14 @@ def test_every_error_status_is_json(client_for, client, script, monkeypatch):
     assert "authentication required" in _json_error(client.get("/api/scripts"), 401)
     assert "authentication required" in _json_error(client.get("/api/nothing"), 401)
     assert "revoked" in _json_error(
-        Client(headers={"Authorization": "Bearer okt_nope"}).get("/api/scripts"), 401)
-    assert "needs 'edit_scripts'" in _json_error(_send(viewer, "post", "/api/scripts",
-                                                       {"name": "x"}), 403)
-    assert "CSRF" in _json_error(_send(client_for("author", enforce_csrf=True), "post",
-                                       "/api/scripts", {"name": "x"}), 403)
+        Client(headers={"Authorization": "Bearer okt_nope"}).get("/api/scripts"), 401
+    )
+    assert "needs 'edit_scripts'" in _json_error(
+        _send(viewer, "post", "/api/scripts", {"name": "x"}), 403
+    )
+    assert "CSRF" in _json_error(
+        _send(client_for("author", enforce_csrf=True), "post", "/api/scripts", {"name": "x"}), 403
+    )
     not_allowed = viewer.put("/api/scripts")
     assert "method not allowed" in _json_error(not_allowed, 405)
     assert set(not_allowed["Allow"].replace(" ", "").split(",")) == {"GET", "POST"}

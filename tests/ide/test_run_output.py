@@ -13,12 +13,20 @@ from oktoscripts.runs.models import Run, RunOutputLine
 @pytest.fixture
 def run(db):
     now = timezone.now()
-    run = Run.objects.create(script_name="big/one", code="--", started_by="user",
-                             status="succeeded")
+    run = Run.objects.create(
+        script_name="big/one", code="--", started_by="user", status="succeeded"
+    )
     RunOutputLine.objects.bulk_create(
-        RunOutputLine(run=run, seq=n, text=f"Row {n}", time=now + timedelta(seconds=n),
-                      stream="log" if n == 7 else "stdout", level="warn" if n == 7 else None)
-        for n in range(1, 31))
+        RunOutputLine(
+            run=run,
+            seq=n,
+            text=f"Row {n}",
+            time=now + timedelta(seconds=n),
+            stream="log" if n == 7 else "stdout",
+            level="warn" if n == 7 else None,
+        )
+        for n in range(1, 31)
+    )
     return run
 
 
@@ -29,8 +37,9 @@ def test_search_gives_the_matching_lines_in_any_case(client_for, run):
     limited = client.get(f"/api/runs/{run.pk}/output/search", {"q": "ROW", "limit": 5}).json()
     assert limited == {"seqs": [1, 2, 3, 4, 5], "more": True}
     assert client.get(f"/api/runs/{run.pk}/output/search", {"q": ""}).status_code == 400
-    assert client_for("nobody").get(f"/api/runs/{run.pk}/output/search",
-                                    {"q": "x"}).status_code == 403
+    assert (
+        client_for("nobody").get(f"/api/runs/{run.pk}/output/search", {"q": "x"}).status_code == 403
+    )
 
 
 def test_the_whole_output_downloads_as_text(client_for, run):

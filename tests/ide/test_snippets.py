@@ -9,8 +9,9 @@ from ide.snippets import SNIPPETS
 
 @pytest.mark.parametrize("snippet", SNIPPETS, ids=[s.title for s in SNIPPETS])
 def test_every_snippet_checks_without_problems(client_for, snippet):
-    response = client_for("author").post("/api/check", {"source": snippet.code},
-                                         content_type="application/json")
+    response = client_for("author").post(
+        "/api/check", {"source": snippet.code}, content_type="application/json"
+    )
     assert response.status_code == 200
     assert response.json()["problems"] == []
 

@@ -31,10 +31,12 @@ pytestmark = BROWSER_TEST
 
 # Each closes whatever it lands in (a <script> element, a quoted or unquoted
 # attribute, text) and tries to run script; a different number says which.
-HOSTILE = ("</script><script>window.__xss=1</script>\"><img src=x onerror=\"window.__xss=2\">"
-           "'><svg onload=window.__xss=3><iframe srcdoc=\"<script>parent.__xss=4</script>\">")
+HOSTILE = (
+    '</script><script>window.__xss=1</script>"><img src=x onerror="window.__xss=2">'
+    '\'><svg onload=window.__xss=3><iframe srcdoc="<script>parent.__xss=4</script>">'
+)
 # Device credentials may not hold a dot.
-HOSTILE_NO_DOT = "\"><img src=x onerror=\"__xss=5\"></script><script>__xss=6</script>"
+HOSTILE_NO_DOT = '"><img src=x onerror="__xss=5"></script><script>__xss=6</script>'
 
 
 def setup_code(ids_file: Path) -> str:
@@ -139,19 +141,35 @@ def pages(ids: dict) -> list[str]:
     s, n = ids["script"], ids["named"]
     q = urlencode({"q": HOSTILE})
     return [
-        "/scripts/", "/scripts/?deleted=1", f"/scripts/?{urlencode({'folder': 'ops/' + HOSTILE})}",
+        "/scripts/",
+        "/scripts/?deleted=1",
+        f"/scripts/?{urlencode({'folder': 'ops/' + HOSTILE})}",
         f"/scripts/?{q}&{urlencode({'tag': HOSTILE})}",
-        f"/scripts/{s}/", f"/scripts/{s}/versions/", f"/scripts/{s}/versions/1/",
-        f"/scripts/{s}/versions/2/", f"/scripts/{s}/diff?a=1&b=2",
-        f"/scripts/{n}/", f"/scripts/{n}/versions/",
-        "/runs/", f"/runs/?{urlencode({'script': HOSTILE, 'started_by': HOSTILE})}",
+        f"/scripts/{s}/",
+        f"/scripts/{s}/versions/",
+        f"/scripts/{s}/versions/1/",
+        f"/scripts/{s}/versions/2/",
+        f"/scripts/{s}/diff?a=1&b=2",
+        f"/scripts/{n}/",
+        f"/scripts/{n}/versions/",
+        "/runs/",
+        f"/runs/?{urlencode({'script': HOSTILE, 'started_by': HOSTILE})}",
         f"/runs/{ids['run']}/",
-        "/devices/", f"/devices/?{q}&{urlencode({'vendor': HOSTILE})}",
+        "/devices/",
+        f"/devices/?{q}&{urlencode({'vendor': HOSTILE})}",
         f"/devices/{quote(ids['serial'], safe='')}/",
-        "/reference/", "/automations/", f"/automations/schedules/{ids['schedule']}/",
-        f"/automations/bulk/{ids['bulk']}/", f"/automations/deployments/{ids['deployment']}/",
-        "/audit/", f"/audit/?{urlencode({'actor': HOSTILE, 'target': HOSTILE})}",
-        "/users/", "/credentials/", "/settings/", "/account/tokens/", "/api/docs",
+        "/reference/",
+        "/automations/",
+        f"/automations/schedules/{ids['schedule']}/",
+        f"/automations/bulk/{ids['bulk']}/",
+        f"/automations/deployments/{ids['deployment']}/",
+        "/audit/",
+        f"/audit/?{urlencode({'actor': HOSTILE, 'target': HOSTILE})}",
+        "/users/",
+        "/credentials/",
+        "/settings/",
+        "/account/tokens/",
+        "/api/docs",
     ]
 
 
@@ -169,8 +187,12 @@ def _visit(page, url: str, errors: list[str]) -> dict:
     assert "script-src 'self'" in response.headers["content-security-policy"]
     page.wait_for_load_state("networkidle")
     page.wait_for_timeout(300)  # the run console's WebSocket, the editor's first check
-    return {"url": url, "xss": page.evaluate("window.__xss"), "csp": page.evaluate("window.__csp"),
-            "errors": list(errors)}
+    return {
+        "url": url,
+        "xss": page.evaluate("window.__xss"),
+        "csp": page.evaluate("window.__csp"),
+        "errors": list(errors),
+    }
 
 
 def test_hostile_strings_in_every_field_run_no_script_on_any_page(hostile_site, browser):

@@ -15,14 +15,23 @@ from oktoscripts.bindings import all_bindings
 
 # A value of each declared type that passes the type check (what the call then
 # does with it, a missing device for instance, does not matter here).
-SAMPLES = {"string": '"x"', "number": "0", "integer": "1", "boolean": "true",
-           "table": "{}", "function": "function() end", "any": "0"}
+SAMPLES = {
+    "string": '"x"',
+    "number": "0",
+    "integer": "1",
+    "boolean": "true",
+    "table": "{}",
+    "function": "function() end",
+    "any": "0",
+}
 
 
 def _call(name: str, args: list[str]) -> str:
     """Lua that calls ``name`` under pcall and keeps its error text."""
-    return (f"do local ok, err = pcall({name}, {', '.join(args)})\n"
-            f"errors[#errors + 1] = {{{json.dumps(name)}, ok and '' or tostring(err)}} end\n")
+    return (
+        f"do local ok, err = pcall({name}, {', '.join(args)})\n"
+        f"errors[#errors + 1] = {{{json.dumps(name)}, ok and '' or tostring(err)}} end\n"
+    )
 
 
 def _cases() -> list[tuple[str, int, bool, list[str]]]:
@@ -50,8 +59,10 @@ async def test_declared_arity_matches_what_each_binding_needs(run_lua):
         if optional and refused_nil:
             wrong.append(f"{name} argument #{number} is declared optional but needed: {error}")
         if not optional and not refused_nil:
-            wrong.append(f"{name} argument #{number} is declared required but nil passed: "
-                         f"{error or 'no error'}")
+            wrong.append(
+                f"{name} argument #{number} is declared required but nil passed: "
+                f"{error or 'no error'}"
+            )
     assert not wrong, "\n".join(wrong)
 
 

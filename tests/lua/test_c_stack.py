@@ -76,9 +76,9 @@ def test_deep_nesting_is_a_lua_error_and_the_process_survives(runtime):
         if runtime == "luajit" and source in COROUTINES:
             assert result[1].endswith("coroutine nesting too deep"), result[1][-200:]
         else:  # Lua 5.1 may stop it first, with its own message
-            assert result[1].endswith(("coroutine nesting too deep", "C stack overflow")), (
-                result[1][-200:]
-            )
+            assert result[1].endswith(("coroutine nesting too deep", "C stack overflow")), result[
+                1
+            ][-200:]
     status, message, _ = uncaught
     assert status == "failed"
     assert message.startswith("script:1: ")

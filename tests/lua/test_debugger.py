@@ -63,8 +63,9 @@ def debug_run(lua_pool):
 
     def start(source: str, runtime: str, breakpoints=(), break_on_error=False, **kwargs):
         run = Debugging(source, lua_pool, runtime, **kwargs)
-        run.session.configure([{"line": n} if isinstance(n, int) else n for n in breakpoints],
-                              break_on_error)
+        run.session.configure(
+            [{"line": n} if isinstance(n, int) else n for n in breakpoints], break_on_error
+        )
         runs.append(run)
         return run
 
@@ -132,9 +133,13 @@ for i = 1, 10 do
 end
 return total
 """
-    run = debug_run(source, runtime, breakpoints=[
-        {"line": 3, "condition": "i % 2 == 0", "hit": 3},
-    ])
+    run = debug_run(
+        source,
+        runtime,
+        breakpoints=[
+            {"line": 3, "condition": "i % 2 == 0", "hit": 3},
+        ],
+    )
     pause = await run.paused()
     # The third hit whose condition holds.
     assert pause["line"] == 3 and (await run.locals_of())["i"] == "6"
@@ -370,8 +375,7 @@ end)
 
 async def test_normal_runs_have_no_debugger(run_lua):
     outcome, _, _ = await run_lua(
-        "local names = {}\nfor k in pairs(_G) do names[#names + 1] = k end\n"
-        "return #names"
+        "local names = {}\nfor k in pairs(_G) do names[#names + 1] = k end\nreturn #names"
     )
     plain = outcome.result
     outcome, _, _ = await run_lua("return debug.getlocal")
@@ -381,8 +385,13 @@ async def test_normal_runs_have_no_debugger(run_lua):
 
 def test_bad_breakpoints_are_refused():
     session = DebugSession()
-    for bad in ([{"line": 0}], [{"line": "3"}], [{"line": 2, "hit": -1}], ["x"],
-                [{"line": 2, "condition": 5}]):
+    for bad in (
+        [{"line": 0}],
+        [{"line": "3"}],
+        [{"line": 2, "hit": -1}],
+        ["x"],
+        [{"line": 2, "condition": 5}],
+    ):
         with pytest.raises(DebugError):
             session.configure(bad)
     with pytest.raises(DebugError, match="not paused"):
@@ -409,8 +418,12 @@ async def _listener_queue(run, test_bindings):
 
 @pytest.mark.parametrize("runtime", RUNTIMES)
 async def test_other_callback_activations_keep_going(debug_run, runtime, test_bindings):
-    run = debug_run(LISTENER, runtime, breakpoints=[{"line": 2, "condition": "event.n == 1"}],
-                    run_id="listeners-go-on")
+    run = debug_run(
+        LISTENER,
+        runtime,
+        breakpoints=[{"line": 2, "condition": "event.n == 1"}],
+        run_id="listeners-go-on",
+    )
     queue = await _listener_queue(run, test_bindings)
     queue.put_nowait({"n": 1})
     pause = await run.paused()
@@ -429,8 +442,12 @@ async def test_other_callback_activations_keep_going(debug_run, runtime, test_bi
 
 @pytest.mark.parametrize("runtime", RUNTIMES)
 async def test_pause_all_pauses_the_other_activations(debug_run, runtime, test_bindings):
-    run = debug_run(LISTENER, runtime, breakpoints=[{"line": 2, "condition": "event.n == 1"}],
-                    run_id="listeners-pause-all")
+    run = debug_run(
+        LISTENER,
+        runtime,
+        breakpoints=[{"line": 2, "condition": "event.n == 1"}],
+        run_id="listeners-pause-all",
+    )
     run.session.configure(pause_all=True)
     queue = await _listener_queue(run, test_bindings)
     queue.put_nowait({"n": 1})

@@ -54,21 +54,25 @@ error("at line three")
 @pytest.mark.parametrize("runtime", ["luajit", "lua51"])
 @pytest.mark.parametrize("source", TRICKY)
 async def test_a_debug_run_does_what_a_normal_run_does(lua_pool, runtime, source):
-    normal = await LuaRun(source, runtime=runtime, executor=lua_pool,
-                          limits=Limits(wall_seconds=10)).run()
+    normal = await LuaRun(
+        source, runtime=runtime, executor=lua_pool, limits=Limits(wall_seconds=10)
+    ).run()
     session = DebugSession()
     session.configure([])
-    debug = await LuaRun(source, runtime=runtime, executor=lua_pool, debug=session,
-                         limits=Limits(wall_seconds=10)).run()
+    debug = await LuaRun(
+        source, runtime=runtime, executor=lua_pool, debug=session, limits=Limits(wall_seconds=10)
+    ).run()
     assert (debug.status, debug.result) == (normal.status, normal.result)
     assert (debug.error and debug.error.message) == (normal.error and normal.error.message)
 
 
 def test_checks_go_before_statements_only():
     out = line_checks("local t = {\n  a = 1,\n}\nprint(t)\nx = f(\n  2)\n", "B", "D")
-    assert out == ("if B[1] then D(1) end local t = {\n  a = 1,\n}\n"
-                   "if B[4] then D(4) end print(t)\n"
-                   "if B[5] then D(5) end x = f(\n  2)\n")
+    assert out == (
+        "if B[1] then D(1) end local t = {\n  a = 1,\n}\n"
+        "if B[4] then D(4) end print(t)\n"
+        "if B[5] then D(5) end x = f(\n  2)\n"
+    )
     one_line = line_checks("while true do x = 1 end", "B", "D")
     assert one_line == "if B[1] then D(1) end while true do if B[1] then D(1) end x = 1 end"
     assert line_checks("if a then b() end", "B", "D") == "if B[1] then D(1) end if a then b() end"

@@ -197,8 +197,9 @@ async def test_a_failing_listener_event_hook_does_not_disturb_the_run(test_bindi
     def broken(event):
         raise RuntimeError("hook broke")
 
-    lua = LuaRun("test_listen(function(ev) print(ev.n) end)", run_id="listen-hook",
-                 on_listener_event=broken)
+    lua = LuaRun(
+        "test_listen(function(ev) print(ev.n) end)", run_id="listen-hook", on_listener_event=broken
+    )
     task = asyncio.create_task(lua.run())
     while "listen-hook" not in test_bindings:
         await asyncio.sleep(0.01)

@@ -8,11 +8,17 @@ import socket
 from prometheus_client.parser import text_string_to_metric_families
 
 
-def get(port: int, token: str | None = None, source: str | None = None,
-        host: str = "127.0.0.1", path: str = "/metrics") -> tuple[int, str]:
+def get(
+    port: int,
+    token: str | None = None,
+    source: str | None = None,
+    host: str = "127.0.0.1",
+    path: str = "/metrics",
+) -> tuple[int, str]:
     """Status and body of a GET, from the ``source`` address when given."""
-    connection = http.client.HTTPConnection(host, port, timeout=10,
-                                            source_address=(source, 0) if source else None)
+    connection = http.client.HTTPConnection(
+        host, port, timeout=10, source_address=(source, 0) if source else None
+    )
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     try:
         connection.request("GET", path, headers=headers)
@@ -42,8 +48,7 @@ def value(found: dict, name: str, **labels: str) -> float:
 
 def total(found: dict, name: str, **labels: str) -> float:
     """Sum over the samples of ``name`` that have ``labels`` (among others)."""
-    return sum(v for (n, ls), v in found.items()
-               if n == name and set(labels.items()) <= set(ls))
+    return sum(v for (n, ls), v in found.items() if n == name and set(labels.items()) <= set(ls))
 
 
 def loopback_alias_works(address: str = "127.0.0.2") -> bool:

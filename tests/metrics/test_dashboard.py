@@ -31,21 +31,32 @@ def exported() -> dict[str, str]:
 
 def queries() -> list[tuple[str, str]]:
     dashboard = json.loads(DASHBOARD.read_text())
-    return [(panel["title"], target["expr"])
-            for panel in dashboard["panels"] for target in panel["targets"]]
+    return [
+        (panel["title"], target["expr"])
+        for panel in dashboard["panels"]
+        for target in panel["targets"]
+    ]
 
 
 def test_every_query_names_exported_series():
     names = exported()
-    unknown = [(title, name) for title, expr in queries()
-               for name in re.findall(r"\boktoscripts_\w+", expr) if name not in names]
+    unknown = [
+        (title, name)
+        for title, expr in queries()
+        for name in re.findall(r"\boktoscripts_\w+", expr)
+        if name not in names
+    ]
     assert unknown == []
 
 
 def test_every_exported_family_is_on_the_dashboard():
     names = exported()
-    shown = {names[name] for _, expr in queries()
-             for name in re.findall(r"\boktoscripts_\w+", expr) if name in names}
+    shown = {
+        names[name]
+        for _, expr in queries()
+        for name in re.findall(r"\boktoscripts_\w+", expr)
+        if name in names
+    }
     assert set(names.values()) - shown == set()
 
 

@@ -26,14 +26,21 @@ async def test_the_lag_is_the_events_each_automation_has_not_been_given(nc, make
     js = nc.jetstream()
     await cwmp_events.ensure_stream(js)
     script = await sync_to_async(make_script)("listen.lua", "return 1")
-    trigger = await Trigger.objects.acreate(name="on boot", script=script, kind="cwmp_event",
-                                            event="1")
+    trigger = await Trigger.objects.acreate(
+        name="on boot", script=script, kind="cwmp_event", event="1"
+    )
     deployment = await Deployment.objects.acreate(name="watcher", script=script)
     # The trigger's consumer, as the scheduler opens it; nobody pulls from it here.
     source = source_of(trigger)
-    await js.add_consumer(source.stream, api.ConsumerConfig(
-        durable_name=source.consumer, filter_subject=source.filter_subject,
-        deliver_policy=api.DeliverPolicy.NEW, ack_policy=api.AckPolicy.EXPLICIT))
+    await js.add_consumer(
+        source.stream,
+        api.ConsumerConfig(
+            durable_name=source.consumer,
+            filter_subject=source.filter_subject,
+            deliver_policy=api.DeliverPolicy.NEW,
+            ack_policy=api.AckPolicy.EXPLICIT,
+        ),
+    )
     # The deployed listener's consumer, as its run's listen_to_cwmp_event opens it.
     await cwmp_events.subscribe(js, "4", None, durable=f"{deployment.listener_key}-1")
     await publish(js, "LAG-1", "1 BOOT", 3)
@@ -46,7 +53,10 @@ async def test_the_lag_is_the_events_each_automation_has_not_been_given(nc, make
     collector = event_stream_lag(nc)
     await collector.refresh()
     text = generate_latest().decode()
-    assert (f'oktoscripts_event_stream_lag{{automation="trigger",id="{trigger.pk}",'
-            f'name="on boot"}} 3.0') in text
-    assert (f'oktoscripts_event_stream_lag{{automation="deployment",id="{deployment.pk}",'
-            f'name="watcher"}} 2.0') in text
+    assert (
+        f'oktoscripts_event_stream_lag{{automation="trigger",id="{trigger.pk}",name="on boot"}} 3.0'
+    ) in text
+    assert (
+        f'oktoscripts_event_stream_lag{{automation="deployment",id="{deployment.pk}",'
+        f'name="watcher"}} 2.0'
+    ) in text

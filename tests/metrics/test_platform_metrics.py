@@ -109,9 +109,14 @@ def admin_password(up: Up) -> str:
 
 def runscript(up: Up, path: str) -> subprocess.CompletedProcess:
     env = dict(up.env, OKTOSCRIPTS_DATA_DIR=str(up.data_dir))
-    return subprocess.run([sys.executable, str(BASE_DIR / "manage.py"), "runscript", path,
-                           "--remote"], env=env, cwd=BASE_DIR, capture_output=True, text=True,
-                          timeout=120)
+    return subprocess.run(
+        [sys.executable, str(BASE_DIR / "manage.py"), "runscript", path, "--remote"],
+        env=env,
+        cwd=BASE_DIR,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_every_process_serves_its_series(platform):
@@ -120,9 +125,12 @@ def test_every_process_serves_its_series(platform):
     assert names == {"web", "acs", "usp", "scheduler", *workers} and workers
     found = until(
         platform,
-        lambda f: value(f["acs"], "oktoscripts_devices_online", protocol="cwmp") == 3
-        and value(f["usp"], "oktoscripts_devices_online", protocol="usp") == 3,
-        "the simulated devices online in the ACS's and the controller's metrics")
+        lambda f: (
+            value(f["acs"], "oktoscripts_devices_online", protocol="cwmp") == 3
+            and value(f["usp"], "oktoscripts_devices_online", protocol="usp") == 3
+        ),
+        "the simulated devices online in the ACS's and the controller's metrics",
+    )
     assert "oktoscripts_runs_submitted" in found["web"].families
     for worker in workers:
         assert "oktoscripts_worker_runs_held" in found[worker].families
@@ -131,45 +139,57 @@ def test_every_process_serves_its_series(platform):
     assert value(found["acs"], "oktoscripts_acs_sessions_started_total") >= 3
     assert "oktoscripts_acs_sessions_open" in found["acs"].families
     # Agents said Boot! and got answers; the controller read each one's DeviceInfo.
-    assert value(found["usp"], "oktoscripts_usp_messages_total", direction="in",
-                 type="notify") >= 3
-    assert value(found["usp"], "oktoscripts_usp_messages_total", direction="out",
-                 type="get") >= 3
+    assert value(found["usp"], "oktoscripts_usp_messages_total", direction="in", type="notify") >= 3
+    assert value(found["usp"], "oktoscripts_usp_messages_total", direction="out", type="get") >= 3
     assert value(found["usp"], "oktoscripts_usp_agents_connected") == 3
     assert "oktoscripts_event_stream_lag" in found["scheduler"].families
 
 
-def test_a_script_s_device_calls_show_in_the_workers_and_the_protocol_processes(
-        platform, tmp_path):
+def test_a_script_s_device_calls_show_in_the_workers_and_the_protocol_processes(platform, tmp_path):
     before = scrape_all(platform)
     script = tmp_path / "calls.lua"
     script.write_text(SCRIPT)
     result = runscript(platform, str(script))
     assert result.returncode == 0, result.stdout + result.stderr
-    assert json.loads(result.stdout.strip().splitlines()[-1]) == {"cwmp": CWMP_SERIAL,
-                                                                 "usp": True}
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == {"cwmp": CWMP_SERIAL, "usp": True}
 
     def counted(found):
         workers = [f for name, f in found.items() if name.startswith("worker-")]
-        return (sum(value(w, "oktoscripts_device_calls_total", protocol="cwmp", outcome="ok")
-                    for w in workers) == 1
-                and sum(value(w, "oktoscripts_device_calls_total", protocol="usp", outcome="ok")
-                        for w in workers) == 1
-                and sum(value(w, "oktoscripts_runs_finished_total", status="succeeded",
-                              started_by="cli") for w in workers) == 1)
+        return (
+            sum(
+                value(w, "oktoscripts_device_calls_total", protocol="cwmp", outcome="ok")
+                for w in workers
+            )
+            == 1
+            and sum(
+                value(w, "oktoscripts_device_calls_total", protocol="usp", outcome="ok")
+                for w in workers
+            )
+            == 1
+            and sum(
+                value(w, "oktoscripts_runs_finished_total", status="succeeded", started_by="cli")
+                for w in workers
+            )
+            == 1
+        )
 
     after = until(platform, counted, "the run and its two device calls in a worker's metrics")
     workers = [f for name, f in after.items() if name.startswith("worker-")]
-    assert sum(value(w, "oktoscripts_device_call_seconds_count", protocol="cwmp",
-                     outcome="ok") for w in workers) == 1
+    assert (
+        sum(
+            value(w, "oktoscripts_device_call_seconds_count", protocol="cwmp", outcome="ok")
+            for w in workers
+        )
+        == 1
+    )
     assert sum(value(w, "oktoscripts_run_queue_wait_seconds_count") for w in workers) >= 1
     # The CPE was woken for the call: one more session, and the agent got one more Get.
-    assert (total(after["acs"], "oktoscripts_acs_sessions_started_total")
-            > total(before["acs"], "oktoscripts_acs_sessions_started_total"))
-    assert (value(after["usp"], "oktoscripts_usp_messages_total", direction="in",
-                  type="get_resp")
-            > value(before["usp"], "oktoscripts_usp_messages_total", direction="in",
-                    type="get_resp"))
+    assert total(after["acs"], "oktoscripts_acs_sessions_started_total") > total(
+        before["acs"], "oktoscripts_acs_sessions_started_total"
+    )
+    assert value(
+        after["usp"], "oktoscripts_usp_messages_total", direction="in", type="get_resp"
+    ) > value(before["usp"], "oktoscripts_usp_messages_total", direction="in", type="get_resp")
 
 
 def test_the_status_page_shows_what_the_processes_report(platform):
@@ -179,7 +199,8 @@ def test_the_status_page_shows_what_the_processes_report(platform):
     for kind in ("web", "worker", "acs", "usp", "scheduler"):
         assert f"<td>{kind}</td>" in page, kind
     cwmp_online = re.search(
-        r'data-figure="devices_online_cwmp">.*?<span class="figure">([\d.]+)</span>', page, re.S)
+        r'data-figure="devices_online_cwmp">.*?<span class="figure">([\d.]+)</span>', page, re.S
+    )
     assert cwmp_online and float(cwmp_online.group(1)) == 3
 
 
@@ -190,8 +211,9 @@ def logged_in_opener(up: Up) -> urllib.request.OpenerDirector:
     opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
     status, page = get(up.url + "login/", opener)
     token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
-    form = urllib.parse.urlencode({"username": "admin", "password": admin_password(up),
-                                   "csrfmiddlewaretoken": token}).encode()
+    form = urllib.parse.urlencode(
+        {"username": "admin", "password": admin_password(up), "csrfmiddlewaretoken": token}
+    ).encode()
     request = urllib.request.Request(up.url + "login/", data=form, headers={"Referer": up.url})
     with opener.open(request, timeout=10) as response:
         assert not response.url.endswith("/login/"), "the admin could not sign in"

@@ -12,8 +12,12 @@ def test_loopback_may_scrape_without_signing_in(client):
     response = client.get("/metrics")
     assert response.status_code == 200
     assert response["Content-Type"].startswith("text/plain")
-    assert value(samples(response.content.decode()), "oktoscripts_runs_submitted_total",
-                 started_by="api") >= 1
+    assert (
+        value(
+            samples(response.content.decode()), "oktoscripts_runs_submitted_total", started_by="api"
+        )
+        >= 1
+    )
 
 
 def test_other_networks_need_the_token(client, monkeypatch):

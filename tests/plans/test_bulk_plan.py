@@ -26,15 +26,25 @@ def _plan_for(serial: str) -> dict:
 @pytest.fixture
 def bulk_plan(users, nats_url):
     script = editing.create_script(users["author"], "bulk-planned", "return 1")
-    record = BulkRun.objects.create(name="plan all", script=script, version=script.latest,
-                                    mode="plan", status="finished", created_by=users["operator"],
-                                    configured_by=users["operator"])
+    record = BulkRun.objects.create(
+        name="plan all",
+        script=script,
+        version=script.latest,
+        mode="plan",
+        status="finished",
+        created_by=users["operator"],
+        configured_by=users["operator"],
+    )
     for serial in ("B-1", "B-2"):
-        run = Run.objects.create(script_name="bulk-planned", code="--", mode="plan",
-                                 status="succeeded", started_by="user",
-                                 metrics={"plan": _plan_for(serial)})
-        BulkRunItem.objects.create(bulk=record, serial=serial, run_id=run.pk,
-                                   status="succeeded")
+        run = Run.objects.create(
+            script_name="bulk-planned",
+            code="--",
+            mode="plan",
+            status="succeeded",
+            started_by="user",
+            metrics={"plan": _plan_for(serial)},
+        )
+        BulkRunItem.objects.create(bulk=record, serial=serial, run_id=run.pk, status="succeeded")
     return record
 
 
@@ -50,8 +60,7 @@ def test_a_bulk_plan_applies_in_one_run(client_for, bulk_plan):
     item = bulk_plan.items.get(serial="B-2")
     Run.objects.filter(pk=item.run_id).update(status="failed")
     refused = operator.post(f"/api/bulk-runs/{bulk_plan.pk}/apply")
-    assert refused.status_code == 409 and "every device's plan succeeded" in \
-        refused.json()["error"]
+    assert refused.status_code == 409 and "every device's plan succeeded" in refused.json()["error"]
     BulkRun.objects.filter(pk=bulk_plan.pk).update(mode="run")
     not_plan = operator.post(f"/api/bulk-runs/{bulk_plan.pk}/apply")
     assert not_plan.status_code == 409 and "not run in plan mode" in not_plan.json()["error"]

@@ -46,25 +46,44 @@ def site(tmp_path_factory, nats_url, mongo_uri):
         f"a = User.objects.create_user('author1', password='{PASSWORD}')\n"
         "a.groups.add(Group.objects.get(name='Author'))\n"
         f"s = editing.create_script(a, 'wifi-rename', {SCRIPT.replace('PREFIX', PREFIX)!r})\n"
-        "print('SCRIPT', s.pk)\n")
+        "print('SCRIPT', s.pk)\n"
+    )
     data = tmp_path_factory.mktemp("plan-browser")
-    settings = {"OKTOSCRIPTS_ACS_PORT": str(acs_port), "OKTOSCRIPTS_ACS_TLS_PORT": "off",
-                "OKTOSCRIPTS_ACS_HOST": "127.0.0.1"}
-    processes = {"worker": ["worker"], "acs": ["acs"],
-                 "simulate": ["simulate", "--cwmp", "3", "--prefix", PREFIX,
-                              "--acs-url", f"http://127.0.0.1:{acs_port}/", "--interval", "3600"]}
+    settings = {
+        "OKTOSCRIPTS_ACS_PORT": str(acs_port),
+        "OKTOSCRIPTS_ACS_TLS_PORT": "off",
+        "OKTOSCRIPTS_ACS_HOST": "127.0.0.1",
+    }
+    processes = {
+        "worker": ["worker"],
+        "acs": ["acs"],
+        "simulate": [
+            "simulate",
+            "--cwmp",
+            "3",
+            "--prefix",
+            PREFIX,
+            "--acs-url",
+            f"http://127.0.0.1:{acs_port}/",
+            "--interval",
+            "3600",
+        ],
+    }
     with running_site(data, nats_url, mongo_uri, setup, processes, settings) as base:
         yield base
 
 
 @pytest.fixture(scope="module")
 def browser():
-    sync_api = pytest.importorskip("playwright.sync_api",
-                                   reason="playwright is not installed (pip install -e '.[dev]')")
+    sync_api = pytest.importorskip(
+        "playwright.sync_api", reason="playwright is not installed (pip install -e '.[dev]')"
+    )
     SHOTS.mkdir(exist_ok=True)
     with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        b = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
         yield b
         b.close()
 
@@ -75,8 +94,13 @@ def _devices_online(mongo_uri: str) -> int:
     client = pymongo.MongoClient(mongo_uri)
     try:
         db = client[os.environ["OKTOSCRIPTS_MONGO_DB"]]
-        return db.devices.count_documents({"_id": {"$regex": f"^{PREFIX}"}, "status": 2,
-                                           "cwmp.connection_request.password": {"$exists": 1}})
+        return db.devices.count_documents(
+            {
+                "_id": {"$regex": f"^{PREFIX}"},
+                "status": 2,
+                "cwmp.connection_request.password": {"$exists": 1},
+            }
+        )
     finally:
         client.close()
 
@@ -113,4 +137,3 @@ def test_plan_over_three_devices_shown_as_a_diff_then_applied(site, browser, mon
     output = page.inner_text("#console")
     assert output.count("applied 1 planned call(s) to") == 3, output
     page.screenshot(path=str(SHOTS / "plan-applied.png"), full_page=True)
-

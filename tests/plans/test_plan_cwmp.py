@@ -32,8 +32,7 @@ return {ssid = before[ssid], set = set, added = added, set2 = set2}
 """
 
 
-async def test_plan_reads_the_device_and_changes_nothing_then_applies(
-        fleet_factory, services):
+async def test_plan_reads_the_device_and_changes_nothing_then_applies(fleet_factory, services):
     fleet = await fleet_factory(3, data_model="TR-181")
     await until(lambda: fleet.stats.sessions_ok >= 3)
     planner = Planner()
@@ -50,12 +49,16 @@ async def test_plan_reads_the_device_and_changes_nothing_then_applies(
         assert not {"k1", "k2", "k3"} & set(cpe.applied)  # the script's writes: none made
     plan = planner.metrics()["plan"]
     first = plan["devices"][fleet.cpes[0].serial]["calls"]
-    assert [c["method"] for c in first] == ["SetParameterValues", "AddObject",
-                                            "SetParameterValues"]
+    assert [c["method"] for c in first] == ["SetParameterValues", "AddObject", "SetParameterValues"]
     assert first[0]["line"] == 6 and first[1]["line"] == 12 and first[2]["line"] == 16
     assert first[0]["changes"][0] == {
-        "op": "set", "path": "Device.WiFi.SSID.1.SSID", "type": "string", "checked": True,
-        "before": fleet.cpes[0].dm.value("Device.WiFi.SSID.1.SSID"), "after": "planned-net"}
+        "op": "set",
+        "path": "Device.WiFi.SSID.1.SSID",
+        "type": "string",
+        "checked": True,
+        "before": fleet.cpes[0].dm.value("Device.WiFi.SSID.1.SSID"),
+        "after": "planned-net",
+    }
     assert first[0]["changes"][1]["before"] == "6" and first[0]["changes"][1]["after"] == "11"
     assert first[1]["changes"][0]["after"] == "Device.NAT.PortMapping.1."
     assert first[2]["changes"][0]["path"] == "Device.NAT.PortMapping.1.ExternalPort"
@@ -70,8 +73,10 @@ async def test_plan_reads_the_device_and_changes_nothing_then_applies(
     assert outcome.status == "succeeded", outcome.error
     report = outcome.result
     assert report["applied"] == {fleet.cpes[0].serial: 3, fleet.cpes[1].serial: 3}
-    assert "Device.WiFi.Radio.1.Channel is \"1\" now, \"6\" when planned" \
+    assert (
+        'Device.WiFi.Radio.1.Channel is "1" now, "6" when planned'
         in report["refused"][moved.serial]
+    )
     for cpe in fleet.cpes[:2]:
         assert cpe.dm.value("Device.WiFi.SSID.1.SSID") == "planned-net"
         assert cpe.dm.value("Device.NAT.PortMapping.1.ExternalPort") == "8080"
@@ -99,8 +104,11 @@ async def test_plan_mode_makes_no_reboot_download_or_factory_reset(fleet_factory
     planner = Planner()
     outcome = await run_lua(ACTIONS, services, gate=planner, args={"serial": cpe.serial})
     assert outcome.status == "succeeded", outcome.error
-    assert outcome.result == {"reboot": True, "download": {"status": 1, "planned": True},
-                              "reset": True}
+    assert outcome.result == {
+        "reboot": True,
+        "download": {"status": 1, "planned": True},
+        "reset": True,
+    }
     assert fleet.stats.connection_requests == woken  # the CPE was not even woken
     calls = planner.metrics()["plan"]["devices"][cpe.serial]["calls"]
     assert [c["method"] for c in calls] == ["Reboot", "Download", "FactoryReset"]

@@ -12,29 +12,68 @@ from tests.ide import conftest as _ide
 
 fast_passwords, users, client_for = _ide.fast_passwords, _ide.users, _ide.client_for
 
-PLAN = {"devices": {"SN-1": {"protocol": "cwmp", "calls": [{
-    "line": 2, "method": "SetParameterValues",
-    "request": {"method": "SetParameterValues", "names": [], "values": [["A.B", "x", "string"]],
-                "object_name": "", "path": "", "next_level": False, "parameter_key": ""},
-    "changes": [{"op": "set", "path": "A.B", "before": "y", "after": "x", "type": "string",
-                 "checked": True}]}]}}, "left_out": 0, "overhead_s": 0.0}
+PLAN = {
+    "devices": {
+        "SN-1": {
+            "protocol": "cwmp",
+            "calls": [
+                {
+                    "line": 2,
+                    "method": "SetParameterValues",
+                    "request": {
+                        "method": "SetParameterValues",
+                        "names": [],
+                        "values": [["A.B", "x", "string"]],
+                        "object_name": "",
+                        "path": "",
+                        "next_level": False,
+                        "parameter_key": "",
+                    },
+                    "changes": [
+                        {
+                            "op": "set",
+                            "path": "A.B",
+                            "before": "y",
+                            "after": "x",
+                            "type": "string",
+                            "checked": True,
+                        }
+                    ],
+                }
+            ],
+        }
+    },
+    "left_out": 0,
+    "overhead_s": 0.0,
+}
 
 
 @pytest.fixture
 def plan_run(users, nats_url):
-    return Run.objects.create(script_name="rename", code="-- planned", mode="plan",
-                              status="succeeded", started_by="user", user=users["operator"],
-                              metrics={"plan": PLAN})
+    return Run.objects.create(
+        script_name="rename",
+        code="-- planned",
+        mode="plan",
+        status="succeeded",
+        started_by="user",
+        user=users["operator"],
+        metrics={"plan": PLAN},
+    )
 
 
 def test_plan_mode_run_and_apply_over_rest(client_for, users, plan_run):
     script = editing.create_script(users["author"], "planned", "return 1")
     operator, viewer = client_for("operator"), client_for("viewer")
-    started = operator.post("/api/runs", {"script_id": script.pk, "mode": "plan"},
-                            content_type="application/json")
+    started = operator.post(
+        "/api/runs", {"script_id": script.pk, "mode": "plan"}, content_type="application/json"
+    )
     assert started.status_code == 201 and started.json()["mode"] == "plan"
-    assert operator.post("/api/runs", {"script_id": script.pk, "mode": "dry"},
-                         content_type="application/json").status_code == 400
+    assert (
+        operator.post(
+            "/api/runs", {"script_id": script.pk, "mode": "dry"}, content_type="application/json"
+        ).status_code
+        == 400
+    )
 
     shown = viewer.get(f"/api/runs/{plan_run.pk}/plan").json()
     assert shown["summary"] == {"devices": 1, "calls": 1, "changes": 1}

@@ -27,8 +27,9 @@ return {set = set, add = add}
 async def usp_env(nats_url, mongo_db, mqtt311, mqtt311_url):
     from tests.usp.conftest import start_env, stop_env
 
-    env = await start_env("mqtt-3.1.1", nats_url=nats_url, mongo_db=mongo_db,
-                          mqtt_url=mqtt311_url, broker=mqtt311)
+    env = await start_env(
+        "mqtt-3.1.1", nats_url=nats_url, mongo_db=mongo_db, mqtt_url=mqtt311_url, broker=mqtt311
+    )
     yield env
     await stop_env(env)
 
@@ -39,8 +40,11 @@ async def test_usp_plan_then_apply(usp_env):
     planner = Planner()
     outcome = await run_lua(SCRIPT, usp_env.services(), gate=planner, args={"eid": eid})
     assert outcome.status == "succeeded", outcome.error
-    assert outcome.result["set"] == {"planned": True, "Device.WiFi.SSID.1.SSID": "usp-planned",
-                                     "Device.WiFi.SSID.2.SSID": "usp-planned"}
+    assert outcome.result["set"] == {
+        "planned": True,
+        "Device.WiFi.SSID.1.SSID": "usp-planned",
+        "Device.WiFi.SSID.2.SSID": "usp-planned",
+    }
     assert outcome.result["add"][0]["instantiated_path"] == "Device.IP.Interface.3."
     assert "Device.IP.Interface.3." not in agent.dm.objects  # nothing made
     assert agent.dm.values["Device.WiFi.SSID.1.SSID"] != "usp-planned"
@@ -48,7 +52,8 @@ async def test_usp_plan_then_apply(usp_env):
     assert [c["method"] for c in calls] == ["set", "add"]
     assert [(c["path"], c["before"], c["checked"]) for c in calls[0]["changes"]] == [
         ("Device.WiFi.SSID.1.SSID", agent.dm.values["Device.WiFi.SSID.1.SSID"], True),
-        ("Device.WiFi.SSID.2.SSID", agent.dm.values["Device.WiFi.SSID.2.SSID"], True)]
+        ("Device.WiFi.SSID.2.SSID", agent.dm.values["Device.WiFi.SSID.2.SSID"], True),
+    ]
     assert calls[0]["line"] == 3 and calls[1]["line"] == 6
 
     code = apply.applier_code(planner.metrics()["plan"], "usp-test", "plan-run")

@@ -28,19 +28,23 @@ local model = gpv("Device.DeviceInfo.ModelName")["Device.DeviceInfo.ModelName"]
 local ssid = gpv("Device.WiFi.SSID.1.SSID")["Device.WiFi.SSID.1.SSID"]
 return {model = model, ssid = ssid}
 """
-V2 = V1.replace('gpv("Device.WiFi.SSID.1.SSID")["Device.WiFi.SSID.1.SSID"]',
-                'gpv("Device.WiFi.Radio.1.Channel")["Device.WiFi.Radio.1.Channel"]')
+V2 = V1.replace(
+    'gpv("Device.WiFi.SSID.1.SSID")["Device.WiFi.SSID.1.SSID"]',
+    'gpv("Device.WiFi.Radio.1.Channel")["Device.WiFi.Radio.1.Channel"]',
+)
 
 
 async def _finished(run_id) -> Run:
     async def done():
         run = await Run.objects.aget(pk=run_id)
         return run if run.is_final else None
+
     return await until(done, timeout=60)
 
 
 async def test_a_run_is_recorded_replayed_and_a_new_version_diverges(
-        fleet_factory, start_worker, nc):
+    fleet_factory, start_worker, nc
+):
     from django.contrib.auth.models import User
 
     from oktoscripts.scripts.replay import start_replay
@@ -57,17 +61,21 @@ async def test_a_run_is_recorded_replayed_and_a_new_version_diverges(
         script = editing.create_script(user, "replayed", V1)
         editing.save_version(user, script, V2)
         first = script.versions.get(number=1)
-        run = start_run(Source.saved(first), user=user, args={"serial": cpe.serial},
-                        origin=Origin("user"))
+        run = start_run(
+            Source.saved(first), user=user, args={"serial": cpe.serial}, origin=Origin("user")
+        )
         return user, run
+
     user, run = await sync_to_async(setup)()
     recorded = await _finished(run.pk)
     assert recorded.status == "succeeded", recorded.error
     calls = recorded.metrics["recording"]["calls"]
     assert [c["line"] for c in calls] == [6, 7]
     assert calls[1]["request"]["names"] == ["Device.WiFi.SSID.1.SSID"]
-    assert calls[1]["answer"] == {"ok": True, "result": {"Device.WiFi.SSID.1.SSID":
-                                                         cpe.dm.value("Device.WiFi.SSID.1.SSID")}}
+    assert calls[1]["answer"] == {
+        "ok": True,
+        "result": {"Device.WiFi.SSID.1.SSID": cpe.dm.value("Device.WiFi.SSID.1.SSID")},
+    }
 
     requests_before = fleet.stats.connection_requests
     replay = await sync_to_async(start_replay)(recorded, user, "user")
@@ -81,8 +89,10 @@ async def test_a_run_is_recorded_replayed_and_a_new_version_diverges(
     diverged = await _finished(other.pk)
     assert diverged.status == "failed"
     assert diverged.error["line"] == 7
-    assert "replay diverged at device call 2 (line 7): the script asks names " \
-           '["Device.WiFi.Radio.1.Channel"], the recording has ' \
-           '["Device.WiFi.SSID.1.SSID"]' in diverged.error["message"]
+    assert (
+        "replay diverged at device call 2 (line 7): the script asks names "
+        '["Device.WiFi.Radio.1.Channel"], the recording has '
+        '["Device.WiFi.SSID.1.SSID"]' in diverged.error["message"]
+    )
     assert diverged.metrics["replay"]["diverged"]["call"] == 2
     await asyncio.sleep(0)

@@ -36,9 +36,15 @@ async def test_a_debug_run_is_driven_through_the_worker_holding_it(nc, start_wor
     run_id = "7a1d1a57-5d6b-4a3c-9a10-1c2b3d4e5f61"
     events = await nc.subscribe(subjects.debug_events(run_id))
     await asubmit_run(SOURCE, run_id=run_id, nc=nc, debug=True)
-    answer = await debugbus.ask(nc, run_id, {
-        "op": "configure", "breakpoints": [{"line": 4, "condition": "i == 2"}],
-    }, wait_s=20)
+    answer = await debugbus.ask(
+        nc,
+        run_id,
+        {
+            "op": "configure",
+            "breakpoints": [{"line": 4, "condition": "i == 2"}],
+        },
+        wait_s=20,
+    )
     assert answer["ok"] and answer["result"]["breakpoints"][0]["line"] == 4
 
     paused = await next_event(events)

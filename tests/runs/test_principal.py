@@ -62,8 +62,15 @@ async def platform(nc, mdb, start_worker):
 
     registry = DeviceRegistry(mdb)
     registry.ensure_indexes()
-    registry.upsert_cwmp("CPE1", oui="00AABB", product_class="HG", manufacturer="Acme",
-                         model="M1", software_version="1", data_model="TR-181")
+    registry.upsert_cwmp(
+        "CPE1",
+        oui="00AABB",
+        product_class="HG",
+        manufacturer="Acme",
+        model="M1",
+        software_version="1",
+        data_model="TR-181",
+    )
     await start_worker(services=Services(nats=nc, mongo=mdb, devices=registry))
     return registry, CredentialStore(mdb)
 
@@ -81,8 +88,8 @@ async def _run_over_rest(user, script, **body):  # noqa: ANN001, ANN202
     client = Client()
     await sync_to_async(client.force_login)(user)
     response = await sync_to_async(client.post)(
-        "/api/runs", json.dumps({"script_id": script.pk, **body}),
-        content_type="application/json")
+        "/api/runs", json.dumps({"script_id": script.pk, **body}), content_type="application/json"
+    )
     assert response.status_code == 201, response.content
     return await wait_for_status(response.json()["id"], ("succeeded", "failed"))
 
@@ -98,15 +105,19 @@ async def test_an_operators_run_may_neither_delete_devices_nor_mint_credentials(
     assert run.status == "failed"
     assert run.error["message"] == (
         "delete_device: refused: user 'operator1' (role Operator) does not hold "
-        "the permission 'devices.delete_device'; the run acts for this user")
+        "the permission 'devices.delete_device'; the run acts for this user"
+    )
     assert await sync_to_async(registry.get)("CPE1") is not None
-    assert (f"run {run.id} (delete.lua): delete_device refused: user 'operator1'"
-            in caplog.text)  # and the platform's log says who tried
+    assert (
+        f"run {run.id} (delete.lua): delete_device refused: user 'operator1'" in caplog.text
+    )  # and the platform's log says who tried
 
     run = await _run_over_rest(people["Operator"], mint)
     assert run.status == "failed"
-    assert ("create_or_update_device_credential: refused: user 'operator1' (role Operator) "
-            "does not hold the permission 'scripts.administer'") in run.error["message"]
+    assert (
+        "create_or_update_device_credential: refused: user 'operator1' (role Operator) "
+        "does not hold the permission 'scripts.administer'"
+    ) in run.error["message"]
     assert await sync_to_async(credentials.usernames)() == []
 
     # A script may catch the refusal like any Lua error, and read why.
@@ -125,9 +136,7 @@ async def test_an_operators_run_may_neither_delete_devices_nor_mint_credentials(
     assert await sync_to_async(registry.get)("CPE1") is None
 
 
-async def test_the_principal_is_read_from_the_run_record_not_from_the_request(
-    people, platform, nc
-):
+async def test_the_principal_is_read_from_the_run_record_not_from_the_request(people, platform, nc):
     """A forged request on the run queue (extra fields naming another user, or the
     command line) changes nothing: the worker reads who the run acts for from the
     Run row the platform stored after authenticating the user."""
@@ -136,11 +145,27 @@ async def test_the_principal_is_read_from_the_run_record_not_from_the_request(
 
     registry, _ = platform
     delete = await _script(people["Admin"], "delete.lua", DELETE)
-    run = _new_run(DELETE, "delete.lua", {}, "lua51", None, "user", people["Operator"],
-                   delete.latest_id, "", None)
+    run = _new_run(
+        DELETE,
+        "delete.lua",
+        {},
+        "lua51",
+        None,
+        "user",
+        people["Operator"],
+        delete.latest_id,
+        "",
+        None,
+    )
     await sync_to_async(run.save)(force_insert=True)
-    forged = {"run_id": str(run.id), "script_name": "delete.lua", "user": people["Admin"].pk,
-              "user_id": people["Admin"].pk, "started_by": "cli", "principal": "operator"}
+    forged = {
+        "run_id": str(run.id),
+        "script_name": "delete.lua",
+        "user": people["Admin"].pk,
+        "user_id": people["Admin"].pk,
+        "started_by": "cli",
+        "principal": "operator",
+    }
     await nc.jetstream().publish(subjects.run_queue(), json.dumps(forged).encode())
     run = await wait_for_status(run.id, ("succeeded", "failed"))
     assert run.status == "failed" and "user 'operator1'" in run.error["message"]
@@ -174,18 +199,19 @@ async def test_a_user_who_may_no_longer_run_scripts_runs_nothing(people, platfor
 
     operator = people["Operator"]
     await sync_to_async(operator.groups.set)([await Group.objects.aget(name="Viewer")])
-    run = await asubmit_run("print('hello') return 1", script_name="hello", started_by="user",
-                            user=operator, nc=nc)
+    run = await asubmit_run(
+        "print('hello') return 1", script_name="hello", started_by="user", user=operator, nc=nc
+    )
     run = await wait_for_status(run.id, ("succeeded", "failed"))
     assert run.status == "failed"
     assert run.error["message"] == (
         "refused: user 'operator1' (role Viewer) does not hold the permission "
-        "'scripts.run_scripts'; the run acts for this user")
+        "'scripts.run_scripts'; the run acts for this user"
+    )
     admin = people["Admin"]
     admin.is_active = False
     await sync_to_async(admin.save)()
-    run = await asubmit_run("return 1", script_name="hello", started_by="user", user=admin,
-                            nc=nc)
+    run = await asubmit_run("return 1", script_name="hello", started_by="user", user=admin, nc=nc)
     run = await wait_for_status(run.id, ("succeeded", "failed"))
     assert run.error["message"].startswith("refused: user 'admin1' is deactivated")
 
@@ -196,8 +222,7 @@ async def _fire(schedule_id: int, nc):  # noqa: ANN001, ANN202
     from oktoscripts.automations.models import ScheduleTick
 
     claim = schedules.Claim(schedule_id, datetime.now(UTC), True, 0, "started")
-    await ScheduleTick.objects.acreate(schedule_id=schedule_id, tick=claim.tick,
-                                       outcome="started")
+    await ScheduleTick.objects.acreate(schedule_id=schedule_id, tick=claim.tick, outcome="started")
     run_id = await schedules.fire(claim, nc)
     assert run_id is not None
     return await wait_for_status(run_id, ("succeeded", "failed"))
@@ -209,8 +234,9 @@ async def _api(user, method: str, url: str, body: dict | None = None) -> dict:  
     client = Client()
     await sync_to_async(client.force_login)(user)
     call = getattr(client, method.lower())
-    response = await sync_to_async(call)(url, json.dumps(body or {}),
-                                         content_type="application/json")
+    response = await sync_to_async(call)(
+        url, json.dumps(body or {}), content_type="application/json"
+    )
     assert response.status_code in (200, 201), response.content
     return response.json()
 
@@ -224,9 +250,12 @@ async def test_a_schedule_acts_for_who_last_configured_it_bounded_by_the_latest_
     the permission too."""
     registry, _ = platform
     script = await _script(people["Admin"], "cleanup.lua", DELETE)
-    schedule = await _api(people["Operator"], "POST", "/api/schedules", {
-        "name": "nightly cleanup", "script_id": script.pk, "version": None,
-        "cron": "0 3 * * *"})
+    schedule = await _api(
+        people["Operator"],
+        "POST",
+        "/api/schedules",
+        {"name": "nightly cleanup", "script_id": script.pk, "version": None, "cron": "0 3 * * *"},
+    )
     assert schedule["configured_by"] == "operator1"
 
     run = await _fire(schedule["id"], nc)
@@ -238,10 +267,10 @@ async def test_a_schedule_acts_for_who_last_configured_it_bounded_by_the_latest_
     # edits the schedule (its time): the runs act for the Admin, bounded by the Author.
     from oktoscripts.scripts.editing import save_version
 
-    await sync_to_async(save_version)(people["Author"], script,
-                                      'print("by the author")\n' + DELETE)
-    edited = await _api(people["Admin"], "PATCH", f"/api/schedules/{schedule['id']}",
-                        {"cron": "0 4 * * *"})
+    await sync_to_async(save_version)(people["Author"], script, 'print("by the author")\n' + DELETE)
+    edited = await _api(
+        people["Admin"], "PATCH", f"/api/schedules/{schedule['id']}", {"cron": "0 4 * * *"}
+    )
     assert edited["configured_by"] == "admin1"
     run = await _fire(schedule["id"], nc)
     assert run.user_id == people["Admin"].pk and run.bounded_by_author
@@ -249,7 +278,8 @@ async def test_a_schedule_acts_for_who_last_configured_it_bounded_by_the_latest_
         "delete_device: refused: user 'author1' (role Author) does not hold "
         "the permission 'devices.delete_device'; it saved the code that runs (version 2 of "
         "'cleanup.lua'), which this automation runs as 'the latest saved version': pin a "
-        "version, or have it saved by someone who holds the permission")
+        "version, or have it saved by someone who holds the permission"
+    )
     assert await sync_to_async(registry.get)("CPE1") is not None
 
     # Pinned on the Author's version by the Admin, it runs with the Admin's rights.
@@ -266,8 +296,12 @@ async def test_every_automation_records_who_configured_it(people, platform):
 
     script = await _script(people["Admin"], "listen.lua", "return 1")
     operator, admin = people["Operator"], people["Admin"]
-    trigger = await _api(operator, "POST", "/api/triggers", {
-        "name": "on boot", "kind": "cwmp_event", "event": "1", "script_id": script.pk})
+    trigger = await _api(
+        operator,
+        "POST",
+        "/api/triggers",
+        {"name": "on boot", "kind": "cwmp_event", "event": "1", "script_id": script.pk},
+    )
     assert trigger["configured_by"] == "operator1"
     trigger = await _api(admin, "PATCH", f"/api/triggers/{trigger['id']}", {"enabled": False})
     assert trigger["configured_by"] == "admin1"
@@ -283,8 +317,14 @@ async def test_every_automation_records_who_configured_it(people, platform):
 
     registry, _ = platform
     record = await sync_to_async(bulk.create)(
-        script=script, version=None, args={}, device_filter={}, concurrency=1, user=operator,
-        registry=registry)
+        script=script,
+        version=None,
+        args={},
+        device_filter={},
+        concurrency=1,
+        user=operator,
+        registry=registry,
+    )
     assert record.configured_by == operator
     await BulkRun.objects.filter(pk=record.pk).aupdate(status="stopped")
     await BulkRunItem.objects.filter(bulk_id=record.pk).aupdate(status="failed")
@@ -309,9 +349,18 @@ def test_only_the_bindings_that_change_the_registry_or_its_secrets_are_guarded()
     }
     unguarded = {b.name for b in all_bindings() if not b.permission}
     assert unguarded == {
-        "get_device", "get_all_devices", "listen_to_new_device", "refresh_device_parameters",
-        "send_cwmp_message", "send_cwmp_async_message", "listen_to_cwmp_event",
-        "send_usp_message", "sleep", "generate_random_string", "json_encode", "json_decode",
+        "get_device",
+        "get_all_devices",
+        "listen_to_new_device",
+        "refresh_device_parameters",
+        "send_cwmp_message",
+        "send_cwmp_async_message",
+        "listen_to_cwmp_event",
+        "send_usp_message",
+        "sleep",
+        "generate_random_string",
+        "json_encode",
+        "json_decode",
         "log",
     }
 

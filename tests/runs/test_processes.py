@@ -77,9 +77,7 @@ async def test_a_worker_process_runs_a_submitted_script_and_stops_cleanly(nc, wo
     assert run.worker_id not in keys  # its heartbeat is gone
 
 
-async def test_a_worker_with_a_thread_stuck_in_a_long_c_call_restarts(
-    nc, process_env, tmp_path
-):
+async def test_a_worker_with_a_thread_stuck_in_a_long_c_call_restarts(nc, process_env, tmp_path):
     from tests.runs.conftest import worker_command
 
     # A backtracking string.find is one C call of seconds that nothing can
@@ -106,9 +104,7 @@ async def test_a_worker_with_a_thread_stuck_in_a_long_c_call_restarts(
         worker.stop()
 
 
-async def test_scripts_that_used_to_wedge_or_crash_a_worker_leave_it_working(
-    nc, worker_process
-):
+async def test_scripts_that_used_to_wedge_or_crash_a_worker_leave_it_working(nc, worker_process):
     # Finalizers that ran when the runtime was closed, outside every limit,
     # and nesting that ran a Lua thread out of C stack (SIGSEGV).
     worker_process()

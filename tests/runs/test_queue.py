@@ -127,9 +127,7 @@ async def test_a_malformed_request_is_dropped_and_the_worker_goes_on(nc, start_w
     assert info.num_pending == 0 and info.num_ack_pending == 0
 
 
-async def test_a_queued_run_whose_request_was_never_published_is_queued_again(
-    nc, start_worker
-):
+async def test_a_queued_run_whose_request_was_never_published_is_queued_again(nc, start_worker):
     from datetime import timedelta
 
     from django.utils import timezone

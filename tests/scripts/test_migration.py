@@ -8,17 +8,24 @@ from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
 # The state just before the move, and the app whose migrations make it.
-BEFORE = [("ide", "0004_platform_settings"), ("runs", "0004_bounded_by_author"),
-          ("automations", "0003_configured_by")]
+BEFORE = [
+    ("ide", "0004_platform_settings"),
+    ("runs", "0004_bounded_by_author"),
+    ("automations", "0003_configured_by"),
+]
 
 
 def _make_old_installation(apps) -> None:
     """Rows of every moved model, made with the models as they were."""
     content_type, _ = apps.get_model("contenttypes", "ContentType").objects.get_or_create(
-        app_label="ide", model="script")
-    grants = [apps.get_model("auth", "Permission").objects.get_or_create(
-        content_type=content_type, codename=codename, defaults={"name": codename})[0]
-        for codename in ("read", "run_scripts")]
+        app_label="ide", model="script"
+    )
+    grants = [
+        apps.get_model("auth", "Permission").objects.get_or_create(
+            content_type=content_type, codename=codename, defaults={"name": codename}
+        )[0]
+        for codename in ("read", "run_scripts")
+    ]
     # As the roles migration made it (a transactional test before this one may have
     # flushed it).
     operator, _ = apps.get_model("auth", "Group").objects.get_or_create(name="Operator")
@@ -28,16 +35,23 @@ def _make_old_installation(apps) -> None:
     Script = apps.get_model("ide", "Script")
     script = Script.objects.create(name="inventory", created_by=user, limits={"wall_seconds": 5})
     version = apps.get_model("ide", "ScriptVersion").objects.create(
-        script=script, number=1, content="return 1", sha256="x", author=user)
+        script=script, number=1, content="return 1", sha256="x", author=user
+    )
     Script.objects.filter(pk=script.pk).update(latest=version)
     apps.get_model("ide", "PlatformSettings").objects.create(pk=1, wall_seconds=42.0)
-    apps.get_model("ide", "AuditEvent").objects.create(actor=user, actor_name="op",
-                                                       action="script.create", target="inventory")
-    apps.get_model("runs", "Run").objects.create(script_name="inventory", code="return 1",
-                                                 script_version=version, started_by="user",
-                                                 user=user)
+    apps.get_model("ide", "AuditEvent").objects.create(
+        actor=user, actor_name="op", action="script.create", target="inventory"
+    )
+    apps.get_model("runs", "Run").objects.create(
+        script_name="inventory",
+        code="return 1",
+        script_version=version,
+        started_by="user",
+        user=user,
+    )
     apps.get_model("automations", "Schedule").objects.create(
-        name="nightly", cron="0 3 * * *", script=script, version=version, created_by=user)
+        name="nightly", cron="0 3 * * *", script=script, version=version, created_by=user
+    )
 
 
 @pytest.mark.django_db(transaction=True)

@@ -29,8 +29,12 @@ def expected_limits() -> dict:
     from oktoscripts.lua.limits import Limits
 
     builtin = Limits.defaults()
-    return {"instructions": 5_000_000, "memory_bytes": builtin.memory_bytes,
-            "wall_seconds": 7.0, "output_bytes": 65536}
+    return {
+        "instructions": 5_000_000,
+        "memory_bytes": builtin.memory_bytes,
+        "wall_seconds": 7.0,
+        "output_bytes": 65536,
+    }
 
 
 def _setup(make_script, operator) -> Script:
@@ -65,8 +69,11 @@ async def _runscript_remote(tmp_path, nc, *args: str) -> str:
     from oktoscripts.runs.submit import acancel_run
 
     before = {r.pk async for r in Run.objects.all()}
-    task = asyncio.create_task(run_remote("return 1", "file.lua", parse_args(list(args)),
-                                          "lua51", {"instructions": 5_000_000}))
+    task = asyncio.create_task(
+        run_remote(
+            "return 1", "file.lua", parse_args(list(args)), "lua51", {"instructions": 5_000_000}
+        )
+    )
     deadline = time.monotonic() + 20
     while not (new := [r.pk async for r in Run.objects.exclude(pk__in=before)]):
         assert time.monotonic() < deadline and not task.done(), "runscript stored no run"
@@ -96,20 +103,34 @@ async def test_every_entry_point_gives_the_same_limits_and_audit(
     # The command line.
     await _runscript_remote(tmp_path, nc, "serial=CLI-1")
     # A schedule's tick.
-    schedule = await Schedule.objects.acreate(name="s", cron="0 3 * * *", script=script,
-                                              created_by=operator, configured_by=operator)
+    schedule = await Schedule.objects.acreate(
+        name="s", cron="0 3 * * *", script=script, created_by=operator, configured_by=operator
+    )
     claim = schedules.Claim(schedule.pk, datetime.now(UTC), True, 0, "started")
     await ScheduleTick.objects.acreate(schedule=schedule, tick=claim.tick, outcome="started")
     assert await schedules.fire(claim, nc)
     # A bulk run on two devices, a deployment, a trigger on a CWMP event.
     await sync_to_async(register)(registry, 2)
-    await sync_to_async(bulk.create)(script=script, version=None, args={}, concurrency=2,
-                                     device_filter={"vendor": "Acme"}, user=operator,
-                                     registry=registry)
-    await sync_to_async(deployments.create)(name="d", script=script, version=script.latest,
-                                            args={}, user=operator)
-    await Trigger.objects.acreate(name="t", kind="cwmp_event", event="1", script=script,
-                                  created_by=operator, configured_by=operator)
+    await sync_to_async(bulk.create)(
+        script=script,
+        version=None,
+        args={},
+        concurrency=2,
+        device_filter={"vendor": "Acme"},
+        user=operator,
+        registry=registry,
+    )
+    await sync_to_async(deployments.create)(
+        name="d", script=script, version=script.latest, args={}, user=operator
+    )
+    await Trigger.objects.acreate(
+        name="t",
+        kind="cwmp_event",
+        event="1",
+        script=script,
+        created_by=operator,
+        configured_by=operator,
+    )
     await automation_service()
     await asyncio.sleep(0.5)  # the trigger's consumer exists
     await publish(nc, "ACME-001", "1 BOOT")
@@ -141,9 +162,12 @@ def test_one_argument_rule_for_runs_and_automations(make_script, operator, tmp_p
 
     too_many = {f"a{n}": n for n in range(101)}
     refusals = set()
-    for path, extra in (("/api/runs", {}), ("/api/schedules", {"name": "s", "cron": "0 3 * * *"}),
-                        ("/api/deployments", {}), ("/api/triggers",
-                                                   {"name": "t", "kind": "new_device"})):
+    for path, extra in (
+        ("/api/runs", {}),
+        ("/api/schedules", {"name": "s", "cron": "0 3 * * *"}),
+        ("/api/deployments", {}),
+        ("/api/triggers", {"name": "t", "kind": "new_device"}),
+    ):
         response = _post(client, path, {"script_id": script.pk, "args": too_many, **extra})
         assert response.status_code == 400, (path, response.content)
         refusals.add(response.json()["error"])
@@ -162,8 +186,9 @@ def test_a_draft_runs_as_its_script_and_keeps_its_exact_code(make_script, operat
 
     script = _setup(make_script, operator)
     draft = "-- not saved\nreturn 2\n"
-    run = start_run(Source.draft(script, draft), user=operator, args={"x": 1},
-                    origin=Origin("user"))
+    run = start_run(
+        Source.draft(script, draft), user=operator, args={"x": 1}, origin=Origin("user")
+    )
     stored = Run.objects.get(pk=run.pk)
     assert (stored.code, stored.script_version_id, stored.trigger) == (draft, None, "draft")
     assert stored.limits == expected_limits() and stored.script_name == script.name

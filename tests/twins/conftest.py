@@ -12,10 +12,18 @@ from tests.cwmp import conftest as _cwmp
 from tests.usp import conftest as _usp
 
 # The fixtures of the CWMP and USP tests, shared here.
-_tls_home, tls_home, acs_config, acs, url = (_cwmp._tls_home, _cwmp.tls_home, _cwmp.acs_config,
-                                             _cwmp.acs, _cwmp.url)
-cpe_credential, credential_store, db_name = (_cwmp.cpe_credential, _cwmp.credential_store,
-                                             _cwmp.db_name)
+_tls_home, tls_home, acs_config, acs, url = (
+    _cwmp._tls_home,
+    _cwmp.tls_home,
+    _cwmp.acs_config,
+    _cwmp.acs,
+    _cwmp.url,
+)
+cpe_credential, credential_store, db_name = (
+    _cwmp.cpe_credential,
+    _cwmp.credential_store,
+    _cwmp.db_name,
+)
 fleet_factory, mongo_db, nc = _cwmp.fleet_factory, _cwmp.mongo_db, _cwmp.nc
 mqtt311, mqtt311_url = _usp.mqtt311, _usp.mqtt311_url
 start_env, stop_env = _usp.start_env, _usp.stop_env

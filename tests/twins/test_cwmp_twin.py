@@ -14,18 +14,24 @@ from .conftest import until
 
 # Values that differ between a device and its twin by nature: where each is reached,
 # the connection-request login the ACS gave each, and the time since each booted.
-PER_DEVICE = ("ManagementServer.ConnectionRequestURL", "ManagementServer.URL",
-              "ManagementServer.ConnectionRequestUsername",
-              "ManagementServer.ConnectionRequestPassword", "DeviceInfo.UpTime")
+PER_DEVICE = (
+    "ManagementServer.ConnectionRequestURL",
+    "ManagementServer.URL",
+    "ManagementServer.ConnectionRequestUsername",
+    "ManagementServer.ConnectionRequestPassword",
+    "DeviceInfo.UpTime",
+)
 
 
 async def _tree(nc, serial):
-    names = await client.call(nc, serial, RpcRequest("GetParameterNames", path="",
-                                                     details=True), timeout_s=15)
+    names = await client.call(
+        nc, serial, RpcRequest("GetParameterNames", path="", details=True), timeout_s=15
+    )
     assert names["ok"], names
     leaves = [n for n in names["result"] if not n.endswith(".")]
-    values = await client.call(nc, serial, RpcRequest("GetParameterValues", names=leaves,
-                                                      details=True), timeout_s=15)
+    values = await client.call(
+        nc, serial, RpcRequest("GetParameterValues", names=leaves, details=True), timeout_s=15
+    )
     assert values["ok"], values
     return names, values
 
@@ -44,7 +50,8 @@ async def _twin_of(mongo_db, host, serial):
 
 
 async def test_twin_answers_like_its_original_and_only_itself_changes(
-        fleet_factory, host_factory, mongo_db, nc, url):
+    fleet_factory, host_factory, mongo_db, nc, url
+):
     fleet = await fleet_factory(1, data_model="TR-181")
     original = fleet.cpes[0]
     await until(lambda: fleet.stats.sessions_ok >= 1)
@@ -64,52 +71,66 @@ async def test_twin_answers_like_its_original_and_only_itself_changes(
     assert _comparable(twin_values["result"]) == _comparable(values["result"])
 
     ssid = "Device.WiFi.SSID.1.SSID"
-    answer = await client.call(nc, serial, RpcRequest("SetParameterValues",
-                                                      values=[(ssid, "twin-net", "string")]),
-                               timeout_s=15)
+    answer = await client.call(
+        nc,
+        serial,
+        RpcRequest("SetParameterValues", values=[(ssid, "twin-net", "string")]),
+        timeout_s=15,
+    )
     assert answer == {"ok": True, "result": True}
-    read = await client.call(nc, serial, RpcRequest("GetParameterValues", names=[ssid]),
-                             timeout_s=15)
+    read = await client.call(
+        nc, serial, RpcRequest("GetParameterValues", names=[ssid]), timeout_s=15
+    )
     assert read["result"] == {ssid: "twin-net"}
     assert original.dm.value(ssid) != "twin-net"
 
-    unknown = await client.call(nc, serial, RpcRequest("GetParameterValues",
-                                                       names=["Device.NoSuch.Thing"]),
-                                timeout_s=15)
+    unknown = await client.call(
+        nc, serial, RpcRequest("GetParameterValues", names=["Device.NoSuch.Thing"]), timeout_s=15
+    )
     assert unknown["ok"] is False and unknown["error"]["error_code"] == "9005"
 
-    read_only = await client.call(nc, serial, RpcRequest(
-        "SetParameterValues", values=[("Device.DeviceInfo.SerialNumber", "x", "string")]),
-        timeout_s=15)
+    read_only = await client.call(
+        nc,
+        serial,
+        RpcRequest(
+            "SetParameterValues", values=[("Device.DeviceInfo.SerialNumber", "x", "string")]
+        ),
+        timeout_s=15,
+    )
     assert read_only["error"]["error_code"] == "9003"
     assert read_only["error"]["parameter_faults"][0]["fault_code"] == "9008"
 
     # Instance numbering as on the original: both add PortMapping 1.
     for target in (original.serial, serial):
-        added = await client.call(nc, target, RpcRequest(
-            "AddObject", object_name="Device.NAT.PortMapping."), timeout_s=15)
+        added = await client.call(
+            nc, target, RpcRequest("AddObject", object_name="Device.NAT.PortMapping."), timeout_s=15
+        )
         assert added["ok"] and added["result"]["instance_number"] == 1
-    not_a_table = await client.call(nc, serial, RpcRequest(
-        "AddObject", object_name="Device.DeviceInfo."), timeout_s=15)
+    not_a_table = await client.call(
+        nc, serial, RpcRequest("AddObject", object_name="Device.DeviceInfo."), timeout_s=15
+    )
     assert not_a_table["error"]["error_code"] == "9005"
 
     await asyncio.to_thread(store.reset, mongo_db, serial)
     await host.step()
-    read = await client.call(nc, serial, RpcRequest("GetParameterValues", names=[ssid]),
-                             timeout_s=15)
+    read = await client.call(
+        nc, serial, RpcRequest("GetParameterValues", names=[ssid]), timeout_s=15
+    )
     assert read["result"] == {ssid: original.dm.value(ssid)}
 
     await asyncio.to_thread(store.delete, mongo_db, serial)
     await host.step()
     assert serial not in host.running
     assert mongo_db.devices.find_one({"_id": serial}) is None
-    gone = await client.call(nc, serial, RpcRequest("GetParameterValues", names=[ssid]),
-                             timeout_s=5)
+    gone = await client.call(
+        nc, serial, RpcRequest("GetParameterValues", names=[ssid]), timeout_s=5
+    )
     assert gone["ok"] is False  # nobody answers for it any more
 
 
 async def test_twin_of_an_unreachable_device_fails_with_the_reason(
-        fleet_factory, host_factory, mongo_db, url):
+    fleet_factory, host_factory, mongo_db, url
+):
     fleet = await fleet_factory(1, data_model="TR-098")
     await until(lambda: fleet.stats.sessions_ok >= 1)
     serial = fleet.cpes[0].serial
@@ -135,8 +156,14 @@ def test_bad_twin_requests_are_refused_with_the_reason(mongo_db):
 
     with pytest.raises(store.TwinNotFound, match="no device"):
         store.request(mongo_db, "NOPE-NOT-THERE")
-    mongo_db.devices.insert_one({"_id": "TW-IS-TWIN", "serial": "TW-IS-TWIN", "cwmp": {},
-                                 "twin": {"of": "X", "snapshot": 1}})
+    mongo_db.devices.insert_one(
+        {
+            "_id": "TW-IS-TWIN",
+            "serial": "TW-IS-TWIN",
+            "cwmp": {},
+            "twin": {"of": "X", "snapshot": 1},
+        }
+    )
     with pytest.raises(store.TwinError, match="itself a twin"):
         store.request(mongo_db, "TW-IS-TWIN")
     mongo_db.devices.insert_one({"_id": "TW-NO-PROTO", "serial": "TW-NO-PROTO"})

@@ -17,20 +17,33 @@ from .conftest import until
 
 def _env(nats_url, mongo_uri, acs, tmp_path):
     env = dict(os.environ)
-    env.update({"NATS_URL": nats_url, "MONGO_URI": mongo_uri,
-                "OKTOSCRIPTS_ACS_PORT": str(acs.port), "OKTOSCRIPTS_ACS_TLS_PORT": "off",
-                "OKTOSCRIPTS_ACS_PATH": "/acs", "OKTOSCRIPTS_DATA_DIR": str(tmp_path),
-                "PYTHONUNBUFFERED": "1"})
+    env.update(
+        {
+            "NATS_URL": nats_url,
+            "MONGO_URI": mongo_uri,
+            "OKTOSCRIPTS_ACS_PORT": str(acs.port),
+            "OKTOSCRIPTS_ACS_TLS_PORT": "off",
+            "OKTOSCRIPTS_ACS_PATH": "/acs",
+            "OKTOSCRIPTS_DATA_DIR": str(tmp_path),
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
     return env
 
 
 def twins(env, *args):
-    return subprocess.run([sys.executable, str(ROOT / "manage.py"), "twins", *args], env=env,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, str(ROOT / "manage.py"), "twins", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
-async def test_twin_host_process_and_admin_commands(fleet_factory, acs, nats_url, mongo_uri,
-                                                    mongo_db, nc, tmp_path):
+async def test_twin_host_process_and_admin_commands(
+    fleet_factory, acs, nats_url, mongo_uri, mongo_db, nc, tmp_path
+):
     fleet = await fleet_factory(1, data_model="TR-098")
     await until(lambda: fleet.stats.sessions_ok >= 1)
     serial = fleet.cpes[0].serial
@@ -41,11 +54,14 @@ async def test_twin_host_process_and_admin_commands(fleet_factory, acs, nats_url
         made = await asyncio.to_thread(twins, env, "create", serial, "--name", "LAB-TWIN-1")
         assert made.returncode == 0, made.stderr
         assert '"state": "running"' in made.stdout and '"snapshot": 1' in made.stdout
-        await until(lambda: (mongo_db.devices.find_one({"_id": "LAB-TWIN-1"}) or {})
-                    .get("status") == 2, timeout=30)
+        await until(
+            lambda: (mongo_db.devices.find_one({"_id": "LAB-TWIN-1"}) or {}).get("status") == 2,
+            timeout=30,
+        )
         name = "InternetGatewayDevice.DeviceInfo.ModelName"
-        answer = await client.call(nc, "LAB-TWIN-1", RpcRequest("GetParameterValues",
-                                                                names=[name]), timeout_s=15)
+        answer = await client.call(
+            nc, "LAB-TWIN-1", RpcRequest("GetParameterValues", names=[name]), timeout_s=15
+        )
         assert answer == {"ok": True, "result": {name: fleet.cpes[0].dm.value(name)}}
 
         listed = await asyncio.to_thread(twins, env, "list")

@@ -16,8 +16,13 @@ def registry(mongo_db):
     registry = DeviceRegistry(mongo_db)
     registry.ensure_indexes()
     for n in (1, 2):
-        registry.upsert_cwmp(f"EXCL-{n}", oui="00AABB", product_class="Router",
-                             manufacturer="Excl", software_version="1.0")
+        registry.upsert_cwmp(
+            f"EXCL-{n}",
+            oui="00AABB",
+            product_class="Router",
+            manufacturer="Excl",
+            software_version="1.0",
+        )
     if mongo_db[store.TWINS].find_one({"_id": "EXCL-1~twin"}) is None:
         store.request(mongo_db, "EXCL-1", by="test")  # its twin: EXCL-1~twin
     return registry
@@ -26,10 +31,14 @@ def registry(mongo_db):
 def test_bulk_filters_leave_twins_out_unless_asked(registry):
     vendor = {"vendor": "Excl"}
     assert devicefilter.serials(registry, devicefilter.clean(vendor)) == ["EXCL-1", "EXCL-2"]
-    assert devicefilter.serials(registry, devicefilter.clean({**vendor, "twins": "include"})) \
-        == ["EXCL-1", "EXCL-1~twin", "EXCL-2"]
-    assert devicefilter.serials(registry, devicefilter.clean({**vendor, "twins": "only"})) \
-        == ["EXCL-1~twin"]
+    assert devicefilter.serials(registry, devicefilter.clean({**vendor, "twins": "include"})) == [
+        "EXCL-1",
+        "EXCL-1~twin",
+        "EXCL-2",
+    ]
+    assert devicefilter.serials(registry, devicefilter.clean({**vendor, "twins": "only"})) == [
+        "EXCL-1~twin"
+    ]
     with pytest.raises(ValueError, match="twins must be exclude, include or only"):
         devicefilter.clean({"twins": "yes"})
 

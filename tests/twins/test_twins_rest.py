@@ -15,8 +15,15 @@ def device(mongo_uri):
     from oktoscripts.devices.client import default_registry, mongo_database
 
     registry = default_registry()
-    registry.upsert_cwmp("REST-0001", oui="00AA11", product_class="Router", manufacturer="Acme",
-                         model="R1", software_version="1.0", periodic_inform_interval=300)
+    registry.upsert_cwmp(
+        "REST-0001",
+        oui="00AA11",
+        product_class="Router",
+        manufacturer="Acme",
+        model="R1",
+        software_version="1.0",
+        periodic_inform_interval=300,
+    )
     yield registry
     db = mongo_database()
     for serial in ("REST-0001", "REST-0001~twin", "my-lab-twin"):
@@ -39,34 +46,45 @@ def test_operator_makes_resets_and_deletes_a_twin(client_for, device):
     assert shown["vendor"] == "Acme"
     listed = viewer.get("/api/devices?twins=only").json()["results"]
     assert [d["sn"] for d in listed] == ["REST-0001~twin"]
-    assert "REST-0001~twin" not in [d["sn"] for d in
-                                    viewer.get("/api/devices?twins=exclude").json()["results"]]
+    assert "REST-0001~twin" not in [
+        d["sn"] for d in viewer.get("/api/devices?twins=exclude").json()["results"]
+    ]
     assert viewer.get("/api/twins").json()["results"][0]["serial"] == "REST-0001~twin"
 
     again = operator.post("/api/twins", {"source": "REST-0001"}, content_type="application/json")
     assert again.status_code == 409 and "already exists" in again.json()["error"]
-    of_twin = operator.post("/api/twins", {"source": "REST-0001~twin"},
-                            content_type="application/json")
+    of_twin = operator.post(
+        "/api/twins", {"source": "REST-0001~twin"}, content_type="application/json"
+    )
     assert of_twin.status_code == 409 and "itself a twin" in of_twin.json()["error"]
-    assert operator.post("/api/twins", {"source": "NOPE"},
-                         content_type="application/json").status_code == 404
-    bad_name = operator.post("/api/twins", {"source": "REST-0001", "name": "a/b"},
-                             content_type="application/json")
+    assert (
+        operator.post("/api/twins", {"source": "NOPE"}, content_type="application/json").status_code
+        == 404
+    )
+    bad_name = operator.post(
+        "/api/twins", {"source": "REST-0001", "name": "a/b"}, content_type="application/json"
+    )
     assert bad_name.status_code == 409 and "cannot name a twin" in bad_name.json()["error"]
-    unknown_field = operator.post("/api/twins", {"source": "REST-0001", "nam": "x"},
-                                  content_type="application/json")
+    unknown_field = operator.post(
+        "/api/twins", {"source": "REST-0001", "nam": "x"}, content_type="application/json"
+    )
     assert unknown_field.status_code == 400
 
     reset_body = {"serial": "REST-0001~twin"}
-    assert viewer.post("/api/twin-resets", reset_body,
-                       content_type="application/json").status_code == 403
+    assert (
+        viewer.post("/api/twin-resets", reset_body, content_type="application/json").status_code
+        == 403
+    )
     reset = operator.post("/api/twin-resets", reset_body, content_type="application/json")
     assert reset.status_code == 200
     assert operator.delete("/api/twins/REST-0001~twin").status_code == 200
     assert viewer.get("/api/devices/REST-0001~twin").status_code == 404
     assert operator.delete("/api/twins/REST-0001~twin").status_code == 404
-    actions = list(AuditEvent.objects.filter(target="REST-0001~twin")
-                   .values_list("action", flat=True).order_by("id"))
+    actions = list(
+        AuditEvent.objects.filter(target="REST-0001~twin")
+        .values_list("action", flat=True)
+        .order_by("id")
+    )
     assert actions == ["twin.create", "twin.reset", "twin.delete"]
 
 
@@ -78,8 +96,11 @@ def author_user():
 
 def test_a_chosen_name_and_the_device_page(client_for, device):
     operator = client_for("operator")
-    made = operator.post("/api/twins", {"source": "REST-0001", "name": "my-lab-twin"},
-                         content_type="application/json")
+    made = operator.post(
+        "/api/twins",
+        {"source": "REST-0001", "name": "my-lab-twin"},
+        content_type="application/json",
+    )
     assert made.json()["serial"] == "my-lab-twin"
     page = operator.get("/devices/my-lab-twin/").content.decode()
     assert "A simulated twin of" in page and 'id="twin-reset"' in page

@@ -33,8 +33,12 @@ def controller_topic(tag: str) -> str:
 @pytest.fixture(scope="session")
 def usp_names() -> dict[str, str]:
     """The session's names: SESSION, CONTROLLER_ID, WS_USER, WS_PASSWORD."""
-    return {"SESSION": SESSION, "CONTROLLER_ID": CONTROLLER_ID, "WS_USER": WS_USER,
-            "WS_PASSWORD": WS_PASSWORD}
+    return {
+        "SESSION": SESSION,
+        "CONTROLLER_ID": CONTROLLER_ID,
+        "WS_USER": WS_USER,
+        "WS_PASSWORD": WS_PASSWORD,
+    }
 
 
 def agent_base(tag: str) -> str:
@@ -58,8 +62,9 @@ def mqtt311_url(mqtt311) -> str:
     """The embedded broker's MQTT URL, without credentials (what agents are given)."""
     from oktoscripts.usp import mqtt_topics
 
-    return mqtt_topics.broker_url(mqtt_topics.broker_address(mqtt311.mqtt_url)
-                                  .without_credentials())
+    return mqtt_topics.broker_url(
+        mqtt_topics.broker_address(mqtt311.mqtt_url).without_credentials()
+    )
 
 
 async def _mqtt5_reachable() -> str | None:
@@ -119,8 +124,9 @@ class UspEnv:
         from oktoscripts.lua.limits import Limits
         from oktoscripts.lua.run import LuaRun
 
-        run = LuaRun(source, services=self.services(), args=args or {},
-                     limits=Limits(wall_seconds=wall))
+        run = LuaRun(
+            source, services=self.services(), args=args or {}, limits=Limits(wall_seconds=wall)
+        )
         return await run.run(), run
 
     def agent_config(self, name: str, mtp: str | None = None, **overrides):
@@ -129,14 +135,21 @@ class UspEnv:
         mtp = mtp or self.agent_mtp
         options = dict(
             endpoint_id=f"os::t{SESSION}-{self.variant.replace('.', '')}-{name}",
-            controller_id=CONTROLLER_ID, mtp=mtp, mqtt_url=self.mqtt_url,
-            mqtt_version=self.mqtt_version, controller_topic=self.process.config.mqtt_topic,
+            controller_id=CONTROLLER_ID,
+            mtp=mtp,
+            mqtt_url=self.mqtt_url,
+            mqtt_version=self.mqtt_version,
+            controller_topic=self.process.config.mqtt_topic,
             ws_url=f"ws://127.0.0.1:{self.process.websocket.port}/usp",
-            username=WS_USER, password=WS_PASSWORD, retry_s=0.2, reboot_s=0.1,
+            username=WS_USER,
+            password=WS_PASSWORD,
+            retry_s=0.2,
+            reboot_s=0.1,
         )
         options.update(overrides)
-        options.setdefault("agent_topic", f"{self.process.config.mqtt_agent_topic}/"
-                                          f"{options['endpoint_id']}")
+        options.setdefault(
+            "agent_topic", f"{self.process.config.mqtt_agent_topic}/{options['endpoint_id']}"
+        )
         return AgentConfig(**options)
 
     async def start_agent(self, name: str, *, wait_registered: bool = True, **overrides):
@@ -172,8 +185,9 @@ class UspEnv:
         self._tasks.clear()
 
 
-async def start_env(variant: str, *, nats_url: str, mongo_db, mqtt_url: str,
-                    broker=None, **options) -> UspEnv:
+async def start_env(
+    variant: str, *, nats_url: str, mongo_db, mqtt_url: str, broker=None, **options
+) -> UspEnv:
     """A controller; ``broker``: the embedded broker (NatsServerConfig) whose
     logins it answers, MQTT_URL (the controller's login) then taken from it."""
     import nats
@@ -193,10 +207,14 @@ async def start_env(variant: str, *, nats_url: str, mongo_db, mqtt_url: str,
     tag = variant.replace(".", "")
     if broker is not None:
         options.setdefault("broker_auth_file", str(broker.auth_file))
-    settings = dict(endpoint_id=CONTROLLER_ID,
-                    mqtt_url=broker.mqtt_url if broker is not None else mqtt_url,
-                    mqtt_topic=controller_topic(tag), mqtt_version=version, ws_port=0,
-                    mqtt_agent_topic=agent_base(tag))
+    settings = dict(
+        endpoint_id=CONTROLLER_ID,
+        mqtt_url=broker.mqtt_url if broker is not None else mqtt_url,
+        mqtt_topic=controller_topic(tag),
+        mqtt_version=version,
+        ws_port=0,
+        mqtt_agent_topic=agent_base(tag),
+    )
     config = ControllerConfig(**{**settings, **options})
     process = ControllerProcess(config, nc=nc, registry=registry, credentials=credentials)
     await process.start()
@@ -220,8 +238,9 @@ async def usp(request, nats_url, mongo_db, mqtt311, mqtt311_url):
         if problem:
             pytest.skip(f"MQTT 5 variant skipped: {problem}")
         mqtt_url, broker = f"mqtt://{MOSQUITTO[0]}:{MOSQUITTO[1]}", None
-    env = await start_env(request.param, nats_url=nats_url, mongo_db=mongo_db, mqtt_url=mqtt_url,
-                          broker=broker)
+    env = await start_env(
+        request.param, nats_url=nats_url, mongo_db=mongo_db, mqtt_url=mqtt_url, broker=broker
+    )
     try:
         for name in ("a1", "a2", "a3"):
             await env.start_agent(name)
@@ -233,8 +252,9 @@ async def usp(request, nats_url, mongo_db, mqtt311, mqtt311_url):
 @pytest.fixture(scope="module")
 async def usp311(nats_url, mongo_db, mqtt311, mqtt311_url):
     """A controller with MQTT 3.1.1 and WebSocket MTPs and no agents yet (safety tests)."""
-    env = await start_env("mqtt-3.1.1", nats_url=nats_url, mongo_db=mongo_db,
-                          mqtt_url=mqtt311_url, broker=mqtt311)
+    env = await start_env(
+        "mqtt-3.1.1", nats_url=nats_url, mongo_db=mongo_db, mqtt_url=mqtt311_url, broker=mqtt311
+    )
     try:
         yield env
     finally:

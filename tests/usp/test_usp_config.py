@@ -9,14 +9,17 @@ from oktoscripts.usp.app import ControllerConfig
 from oktoscripts.usp.endpoint import endpoint_id_problem
 
 
-@pytest.mark.parametrize("eid, ok", [
-    ("oui:00256D:my-unique-bbf-id-42", True),
-    ("proto::controller-1", True),
-    ("os::00D09E-sim-00001", True),
-    ("no-colons", False),
-    ("bogus:x:y", False),
-    ("oui:00256D:", False),
-])
+@pytest.mark.parametrize(
+    "eid, ok",
+    [
+        ("oui:00256D:my-unique-bbf-id-42", True),
+        ("proto::controller-1", True),
+        ("os::00D09E-sim-00001", True),
+        ("no-colons", False),
+        ("bogus:x:y", False),
+        ("oui:00256D:", False),
+    ],
+)
 def test_endpoint_id_format(eid, ok):
     assert (endpoint_id_problem(eid) is None) == ok
 
@@ -28,15 +31,18 @@ def test_dial_list_and_defaults(settings):
     assert config.endpoint_id == settings.USP_ENDPOINT_ID
 
 
-@pytest.mark.parametrize("name, value, setting", [
-    ("USP_WS_DIAL", ["ws://127.0.0.1:9001/usp"], "OKTOSCRIPTS_USP_WS_DIAL"),
-    ("USP_MQTT_VERSION", "4", "OKTOSCRIPTS_USP_MQTT_VERSION"),
-    ("USP_ENDPOINT_ID", "controller", "OKTOSCRIPTS_USP_ENDPOINT_ID"),
-    ("USP_WS_AUTH", "maybe", "OKTOSCRIPTS_USP_WS_AUTH"),
-    ("USP_MQTT_TOPIC", "usp/+/controller", "OKTOSCRIPTS_USP_MQTT_TOPIC"),
-    ("USP_MQTT_AGENT_TOPIC", "/usp/agent", "OKTOSCRIPTS_USP_MQTT_AGENT_TOPIC"),
-    ("USP_MQTT_IDENTITY", "trust-me", "OKTOSCRIPTS_USP_MQTT_IDENTITY"),
-])
+@pytest.mark.parametrize(
+    "name, value, setting",
+    [
+        ("USP_WS_DIAL", ["ws://127.0.0.1:9001/usp"], "OKTOSCRIPTS_USP_WS_DIAL"),
+        ("USP_MQTT_VERSION", "4", "OKTOSCRIPTS_USP_MQTT_VERSION"),
+        ("USP_ENDPOINT_ID", "controller", "OKTOSCRIPTS_USP_ENDPOINT_ID"),
+        ("USP_WS_AUTH", "maybe", "OKTOSCRIPTS_USP_WS_AUTH"),
+        ("USP_MQTT_TOPIC", "usp/+/controller", "OKTOSCRIPTS_USP_MQTT_TOPIC"),
+        ("USP_MQTT_AGENT_TOPIC", "/usp/agent", "OKTOSCRIPTS_USP_MQTT_AGENT_TOPIC"),
+        ("USP_MQTT_IDENTITY", "trust-me", "OKTOSCRIPTS_USP_MQTT_IDENTITY"),
+    ],
+)
 def test_bad_settings_name_the_variable(settings, name, value, setting):
     setattr(settings, name, value)
     with pytest.raises(ConfigError) as error:
@@ -44,8 +50,9 @@ def test_bad_settings_name_the_variable(settings, name, value, setting):
     assert error.value.setting == setting
 
 
-@pytest.mark.parametrize("value, mode", [("on", "on"), ("1", "on"), ("cert", "cert"),
-                                         ("off", "off"), ("false", "off")])
+@pytest.mark.parametrize(
+    "value, mode", [("on", "on"), ("1", "on"), ("cert", "cert"), ("off", "off"), ("false", "off")]
+)
 def test_websocket_auth_modes(settings, value, mode):
     settings.USP_WS_AUTH = value
     assert ControllerConfig.from_settings().ws_auth == mode

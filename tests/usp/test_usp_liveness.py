@@ -17,8 +17,14 @@ GET_MODEL = '{"body": {"request": {"get": {"param_paths": ["Device.DeviceInfo.Mo
 
 @pytest.fixture
 async def live(nats_url, mongo_db, mqtt311, mqtt311_url):
-    env = await start_env("live", nats_url=nats_url, mongo_db=mongo_db, mqtt_url=mqtt311_url,
-                          broker=mqtt311, mqtt_lease_s=LEASE_S)
+    env = await start_env(
+        "live",
+        nats_url=nats_url,
+        mongo_db=mongo_db,
+        mqtt_url=mqtt311_url,
+        broker=mqtt311,
+        mqtt_lease_s=LEASE_S,
+    )
     try:
         yield env
     finally:
@@ -32,15 +38,17 @@ async def _restart(env) -> None:
 
     old = env.process
     await old.stop()
-    env.process = ControllerProcess(old.config, nc=env.nc, registry=env.registry,
-                                    credentials=old._credentials)  # noqa: SLF001
+    env.process = ControllerProcess(
+        old.config, nc=env.nc, registry=env.registry, credentials=old._credentials
+    )  # noqa: SLF001
     await env.process.start()
     await env.process.wait_mqtt()
 
 
 async def _get_model(env, sn, wall=30.0):
-    outcome, _ = await env.run("return send_usp_message(args.sn, args.p)",
-                               args={"sn": sn, "p": GET_MODEL}, wall=wall)
+    outcome, _ = await env.run(
+        "return send_usp_message(args.sn, args.p)", args={"sn": sn, "p": GET_MODEL}, wall=wall
+    )
     assert outcome.status == "succeeded", outcome.error
     return outcome.result
 
@@ -51,8 +59,11 @@ async def test_a_restarted_controller_shows_answering_agents_online_within_10_s(
     started = time.monotonic()
     await _restart(live)
     for agent in agents:
-        await live.wait_device(agent.config.endpoint_id, lambda d: d["status"] == 2,
-                               timeout=10 - (time.monotonic() - started))
+        await live.wait_device(
+            agent.config.endpoint_id,
+            lambda d: d["status"] == 2,
+            timeout=10 - (time.monotonic() - started),
+        )
 
 
 async def test_an_agent_marked_offline_at_restart_is_online_once_it_answers(live, monkeypatch):

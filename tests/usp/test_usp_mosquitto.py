@@ -53,8 +53,11 @@ use_identity_as_username true
 allow_anonymous false
 acl_file {directory / "usp.acl"}
 """)
-    proc = subprocess.Popen([MOSQUITTO, "-c", str(directory / "mosquitto.conf")],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [MOSQUITTO, "-c", str(directory / "mosquitto.conf")],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         assert wait_for_port("127.0.0.1", port, 10), "mosquitto did not start"
         yield f"mqtts://localhost:{port}", controller, agents
@@ -69,16 +72,29 @@ async def test_the_documented_mosquitto_acls_keep_agents_to_their_own_topics(
     url, controller_topic, agent_base = mosquitto
     ca = authority[0]
     controller_cert = certificate_files(tmp_path, ca, "usp-controller", "controller")
-    env = await start_env("mosq", nats_url=nats_url, mongo_db=mongo_db, mqtt_url=url,
-                          mqtt_topic=controller_topic, mqtt_agent_topic=agent_base,
-                          mqtt_ca=str(ca.ca_path), mqtt_cert=controller_cert)
+    env = await start_env(
+        "mosq",
+        nats_url=nats_url,
+        mongo_db=mongo_db,
+        mqtt_url=url,
+        mqtt_topic=controller_topic,
+        mqtt_agent_topic=agent_base,
+        mqtt_ca=str(ca.ca_path),
+        mqtt_cert=controller_cert,
+    )
     try:
+
         def with_cert(name: str) -> dict:
             eid = env.agent_config(name).endpoint_id
             cert, key = certificate_files(tmp_path, ca, eid, name)
-            return {"tls_ca": str(ca.ca_path), "tls_cert": cert, "tls_key": key,
-                    "username": "", "password": "",
-                    "agent_topic": mqtt_topics.agent_topic(agent_base, eid)}
+            return {
+                "tls_ca": str(ca.ca_path),
+                "tls_cert": cert,
+                "tls_key": key,
+                "username": "",
+                "password": "",
+                "agent_topic": mqtt_topics.agent_topic(agent_base, eid),
+            }
 
         victim = await env.start_agent("victim", mtp="mqtt", **with_cert("victim"))
         rogue = await env.start_agent("rogue", mtp="mqtt", **with_cert("rogue"))
@@ -95,17 +111,23 @@ async def test_the_documented_mosquitto_acls_keep_agents_to_their_own_topics(
         script = asyncio.ensure_future(get_model(env, eid, wall=4.0))
         await until(lambda: any(k[0] == eid for k in env.controller.pending))
         msg_id = next(k[1] for k in env.controller.pending if k[0] == eid)
-        forged, body = messages.response_to(messages.request("get", msg_id, param_paths=["x"]),
-                                            "get")
+        forged, body = messages.response_to(
+            messages.request("get", msg_id, param_paths=["x"]), "get"
+        )
         body.req_path_results.add(requested_path="Device.DeviceInfo.ModelName")
-        record = records.encode_msg_record(forged, to_id=env.controller.endpoint_id,
-                                           from_id=eid)
+        record = records.encode_msg_record(forged, to_id=env.controller.endpoint_id, from_id=eid)
         address = mqtt_topics.broker_address(url)
-        async with aiomqtt.Client(address.host, address.port, identifier="rogue-raw",
-                                  tls_context=rogue.config.tls_context(), timeout=5) as raw:
-            for to in (mqtt_topics.agent_publish_topic(controller_topic, eid),
-                       mqtt_topics.agent_publish_topic(controller_topic,
-                                                       rogue.config.endpoint_id)):
+        async with aiomqtt.Client(
+            address.host,
+            address.port,
+            identifier="rogue-raw",
+            tls_context=rogue.config.tls_context(),
+            timeout=5,
+        ) as raw:
+            for to in (
+                mqtt_topics.agent_publish_topic(controller_topic, eid),
+                mqtt_topics.agent_publish_topic(controller_topic, rogue.config.endpoint_id),
+            ):
                 await raw.publish(mqtt_topics.publish_topic_v311(to, "x/y"), record)
         answer = await script
         victim.hooks.silent = False
@@ -114,8 +136,13 @@ async def test_the_documented_mosquitto_acls_keep_agents_to_their_own_topics(
 
         # Without a client certificate, no login at all.
         with pytest.raises(aiomqtt.MqttError):
-            async with aiomqtt.Client(address.host, address.port, identifier="anonymous",
-                                      tls_context=pki.client_context(ca.ca_path), timeout=5):
+            async with aiomqtt.Client(
+                address.host,
+                address.port,
+                identifier="anonymous",
+                tls_context=pki.client_context(ca.ca_path),
+                timeout=5,
+            ):
                 pass
     finally:
         await stop_env(env)

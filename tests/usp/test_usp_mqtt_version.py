@@ -51,8 +51,12 @@ async def logins(broker311, mongo_db):
     await asyncio.to_thread(store.create_or_update, USER, PASSWORD)
     await asyncio.to_thread(store.bind, USER, [f"os::ver{TAG}-*"])
     broker = broker311[0]
-    service = BrokerAuthService(load_auth_file(broker.auth_file), credentials=store,
-                                controller_topic=CONTROLLER_TOPIC, agent_topic=AGENT_TOPIC)
+    service = BrokerAuthService(
+        load_auth_file(broker.auth_file),
+        credentials=store,
+        controller_topic=CONTROLLER_TOPIC,
+        agent_topic=AGENT_TOPIC,
+    )
     await service.start()
     try:
         address = mqtt_topics.broker_address(broker.mqtt_url).without_credentials()

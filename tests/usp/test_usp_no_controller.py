@@ -18,7 +18,9 @@ async def test_no_controller_gives_503(nats_url, mongo_db):
         outcome = await LuaRun(
             'return send_usp_message("os::anyone", {body = {request = {get = '
             '{param_paths = {"Device."}}}}})',
-            services=Services(nats=nc, mongo=mongo_db), limits=Limits(wall_seconds=20)).run()
+            services=Services(nats=nc, mongo=mongo_db),
+            limits=Limits(wall_seconds=20),
+        ).run()
     finally:
         await nc.close()
     assert outcome.status == "succeeded", outcome.error

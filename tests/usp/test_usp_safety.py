@@ -25,13 +25,15 @@ def _agent_login(env, eid):
     from .conftest import WS_PASSWORD, WS_USER
 
     address = mqtt_topics.broker_address(env.mqtt_url)
-    return aiomqtt.Client(address.host, address.port, username=WS_USER, password=WS_PASSWORD,
-                          identifier=eid)
+    return aiomqtt.Client(
+        address.host, address.port, username=WS_USER, password=WS_PASSWORD, identifier=eid
+    )
 
 
 async def _get_model(env, sn):
-    outcome, _ = await env.run("return send_usp_message(args.sn, args.p)",
-                               args={"sn": sn, "p": GET_INFO})
+    outcome, _ = await env.run(
+        "return send_usp_message(args.sn, args.p)", args={"sn": sn, "p": GET_INFO}
+    )
     assert outcome.status == "succeeded", outcome.error
     return outcome.result
 
@@ -60,11 +62,16 @@ async def test_boot_registers_the_agent_and_publishes_the_new_device_event(usp31
     first = asyncio.ensure_future(own_event())
     agent = await usp311.start_agent("boot1", mtp="websocket")
     assert agent.config.endpoint_id == agent_id
-    device = await usp311.wait_device(agent.config.endpoint_id,
-                                      lambda d: d["status"] == 2 and d["model"])
+    device = await usp311.wait_device(
+        agent.config.endpoint_id, lambda d: d["status"] == 2 and d["model"]
+    )
     assert device["usp"] is True and device["data_model"] == "TR-181"
     assert (device["vendor"], device["model"], device["version"], device["product_class"]) == (
-        "Oktoscripts Sim", "USP-GW-1", "4.2.0", "HGW")
+        "Oktoscripts Sim",
+        "USP-GW-1",
+        "4.2.0",
+        "HGW",
+    )
     assert device["mtps"] == ["websocket"]
     assert device["ip"] == "127.0.0.1"
     event = await asyncio.wait_for(first, 10)
@@ -94,7 +101,8 @@ async def test_value_change_notification_with_notify_resp(usp311):
 
     sub = await usp311.nc.subscribe(bus.notify_subject(), cb=collect)
     try:
-        outcome, _ = await usp311.run(r"""
+        outcome, _ = await usp311.run(
+            r"""
             local sn = args.sn
             local sub = send_usp_message(sn, {body = {request = {add = {create_objs = {{
               obj_path = "Device.LocalAgent.Subscription.", param_settings = {
@@ -106,7 +114,9 @@ async def test_value_change_notification_with_notify_resp(usp311):
               obj_path = "Device.WiFi.SSID.1.", param_settings = {
                 {param = "SSID", value = "changed"}}}}}}}})
             return sub[1].instantiated_path
-        """, args={"sn": agent.config.endpoint_id})
+        """,
+            args={"sn": agent.config.endpoint_id},
+        )
         assert outcome.status == "succeeded", outcome.error
         await _until(lambda: "vc-1" in agent.notify_responses)
         await _until(lambda: any(e["type"] == "value_change" for e in received))
@@ -114,19 +124,26 @@ async def test_value_change_notification_with_notify_resp(usp311):
         await sub.unsubscribe()
     change = next(e for e in received if e["type"] == "value_change")
     assert change["endpoint_id"] == agent.config.endpoint_id
-    assert change["notification"] == {"param_path": "Device.WiFi.SSID.1.SSID",
-                                      "param_value": "changed"}
+    assert change["notification"] == {
+        "param_path": "Device.WiFi.SSID.1.SSID",
+        "param_value": "changed",
+    }
 
 
 async def test_invalid_protobuf_on_websocket_closes_1003_and_controller_goes_on(usp311):
     healthy = await usp311.start_agent("ok1", mtp="websocket")
     before = usp311.controller.stats.get("bad_records", 0)
     eid = usp311.agent_config("bad-frames").endpoint_id
-    headers = {ws_extension.HEADER: ws_extension.extension_header(eid),
-               "Authorization": "Basic dXNwLWFnZW50OnVzcC1zZWNyZXQ="}  # usp-agent:usp-secret
-    async with ws_connect(f"ws://127.0.0.1:{usp311.process.websocket.port}/usp",
-                          subprotocols=["v1.usp"], additional_headers=headers,
-                          create_connection=ws_extension.UspClientConnection) as ws:
+    headers = {
+        ws_extension.HEADER: ws_extension.extension_header(eid),
+        "Authorization": "Basic dXNwLWFnZW50OnVzcC1zZWNyZXQ=",
+    }  # usp-agent:usp-secret
+    async with ws_connect(
+        f"ws://127.0.0.1:{usp311.process.websocket.port}/usp",
+        subprotocols=["v1.usp"],
+        additional_headers=headers,
+        create_connection=ws_extension.UspClientConnection,
+    ) as ws:
         await ws.send(b"\xff\xfe this is not a USP Record")
         with pytest.raises(ConnectionClosed) as closed:
             while True:  # the controller's DeviceInfo Get may come first
@@ -134,7 +151,8 @@ async def test_invalid_protobuf_on_websocket_closes_1003_and_controller_goes_on(
     assert closed.value.rcvd.code == 1003
     assert usp311.controller.stats["bad_records"] == before + 1
     assert (await _get_model(usp311, healthy.config.endpoint_id))[
-        "Device.DeviceInfo.ModelName"] == "USP-GW-1"
+        "Device.DeviceInfo.ModelName"
+    ] == "USP-GW-1"
 
 
 async def test_garbage_and_wrong_to_id_on_mqtt_are_dropped(usp311):
@@ -145,25 +163,34 @@ async def test_garbage_and_wrong_to_id_on_mqtt_are_dropped(usp311):
     own_topic = mqtt_topics.agent_publish_topic(usp311.process.config.mqtt_topic, intruder)
     topic = mqtt_topics.publish_topic_v311(own_topic, "nowhere/x")
     misdirected = records.encode_msg_record(
-        messages.request("notify", "n1", subscription_id="x", send_resp=True,
-                         event={"obj_path": "Device.", "event_name": "Boot!"}),
-        to_id="os::some-other-controller", from_id=intruder)
+        messages.request(
+            "notify",
+            "n1",
+            subscription_id="x",
+            send_resp=True,
+            event={"obj_path": "Device.", "event_name": "Boot!"},
+        ),
+        to_id="os::some-other-controller",
+        from_id=intruder,
+    )
     async with _agent_login(usp311, intruder) as c:
         await c.publish(topic, b"\x00\x01garbage")
         await c.publish(topic, misdirected)
     await _until(lambda: stats.get("bad_records", 0) > bad and stats.get("wrong_to_id", 0) > wrong)
     assert intruder not in usp311.controller.links
     assert (await _get_model(usp311, agent.config.endpoint_id))[
-        "Device.DeviceInfo.ModelName"] == "USP-GW-1"
+        "Device.DeviceInfo.ModelName"
+    ] == "USP-GW-1"
 
 
 async def test_wrong_credentials_are_refused(usp311):
     config = usp311.agent_config("intruder", mtp="websocket", password="wrong")
-    headers = {ws_extension.HEADER: ws_extension.extension_header(config.endpoint_id),
-               "Authorization": "Basic dXNwLWFnZW50Ondyb25n"}  # usp-agent:wrong
+    headers = {
+        ws_extension.HEADER: ws_extension.extension_header(config.endpoint_id),
+        "Authorization": "Basic dXNwLWFnZW50Ondyb25n",
+    }  # usp-agent:wrong
     with pytest.raises(InvalidStatus) as refused:
-        async with ws_connect(config.ws_url, subprotocols=["v1.usp"],
-                              additional_headers=headers):
+        async with ws_connect(config.ws_url, subprotocols=["v1.usp"], additional_headers=headers):
             pass
     assert refused.value.response.status_code == 401
     assert config.endpoint_id not in usp311.controller.links
@@ -186,9 +213,11 @@ async def test_silent_agent_gives_408_within_the_run_limit(usp311):
     agent.hooks.silent = True
     try:
         started = time.monotonic()
-        outcome, _ = await usp311.run("return send_usp_message(args.sn, args.p)",
-                                      args={"sn": agent.config.endpoint_id, "p": GET_INFO},
-                                      wall=2.0)
+        outcome, _ = await usp311.run(
+            "return send_usp_message(args.sn, args.p)",
+            args={"sn": agent.config.endpoint_id, "p": GET_INFO},
+            wall=2.0,
+        )
     finally:
         agent.hooks.silent = False
     assert outcome.status == "succeeded", outcome.error
@@ -203,14 +232,19 @@ async def test_notify_flood_is_absorbed(usp311):
     agent = await usp311.start_agent("noisy1", mtp="websocket")
     before = usp311.controller.stats.get("notifications", 0)
     count = 3000
-    await asyncio.gather(*(
-        agent.notify("flood", i % 10 == 0, value_change={"param_path": "Device.X", "param_value":
-                                                         str(i)})
-        for i in range(count)))
+    await asyncio.gather(
+        *(
+            agent.notify(
+                "flood", i % 10 == 0, value_change={"param_path": "Device.X", "param_value": str(i)}
+            )
+            for i in range(count)
+        )
+    )
     await _until(lambda: usp311.controller.stats.get("notifications", 0) >= before + count, 30)
     await _until(lambda: agent.notify_responses.count("flood") >= count // 10, 30)
     assert (await _get_model(usp311, agent.config.endpoint_id))[
-        "Device.DeviceInfo.ModelName"] == "USP-GW-1"
+        "Device.DeviceInfo.ModelName"
+    ] == "USP-GW-1"
 
 
 async def test_controller_dials_an_agent_that_runs_a_websocket_server(usp311):
@@ -220,8 +254,9 @@ async def test_controller_dials_an_agent_that_runs_a_websocket_server(usp311):
     agent_task = asyncio.ensure_future(agent.run())
     await asyncio.wait_for(agent.listening.wait(), 10)
     sn = agent.config.endpoint_id
-    dial = asyncio.ensure_future(usp311.process.websocket.dial(
-        f"ws://127.0.0.1:{agent.config.ws_listen_port}/usp", sn))
+    dial = asyncio.ensure_future(
+        usp311.process.websocket.dial(f"ws://127.0.0.1:{agent.config.ws_listen_port}/usp", sn)
+    )
     try:
         await asyncio.wait_for(agent.connected.wait(), 10)
         device = await usp311.wait_device(sn, lambda d: d["status"] == 2 and d["model"])
@@ -236,11 +271,17 @@ async def test_controller_dials_an_agent_that_runs_a_websocket_server(usp311):
 async def test_onboard_request_registers_with_its_fields(usp311):
     agent = await usp311.start_agent("onboard1", mtp="mqtt")
     agent.dm.values["Device.DeviceInfo.SoftwareVersion"] = "5.0.1"
-    await agent.notify("", True, on_board_req={
-        "oui": "00D09E", "product_class": "HGW", "serial_number": agent.config.serial,
-        "agent_supported_protocol_versions": "1.3"})
-    device = await usp311.wait_device(agent.config.endpoint_id,
-                                      lambda d: d["version"] == "5.0.1")
+    await agent.notify(
+        "",
+        True,
+        on_board_req={
+            "oui": "00D09E",
+            "product_class": "HGW",
+            "serial_number": agent.config.serial,
+            "agent_supported_protocol_versions": "1.3",
+        },
+    )
+    device = await usp311.wait_device(agent.config.endpoint_id, lambda d: d["version"] == "5.0.1")
     assert (device["oui"], device["product_class"]) == ("00D09E", "HGW")
     await _until(lambda: agent.notify_responses.count("") >= 1)
 
@@ -248,14 +289,21 @@ async def test_onboard_request_registers_with_its_fields(usp311):
 async def test_same_msg_id_twice_in_flight_is_refused_with_409(usp311):
     agent = await usp311.start_agent("dup1", mtp="websocket")
     agent.hooks.delays["Device.DeviceInfo.ModelName"] = 0.5
-    payload = ('{"header": {"msg_id": "same-id"}, "body": {"request": {"get": '
-               '{"param_paths": ["Device.DeviceInfo.ModelName"]}}}}')
+    payload = (
+        '{"header": {"msg_id": "same-id"}, "body": {"request": {"get": '
+        '{"param_paths": ["Device.DeviceInfo.ModelName"]}}}}'
+    )
     try:
         first, second = await asyncio.gather(
-            usp311.run("return send_usp_message(args.sn, args.p)",
-                       args={"sn": agent.config.endpoint_id, "p": payload}),
-            usp311.run("sleep(0.1) return send_usp_message(args.sn, args.p)",
-                       args={"sn": agent.config.endpoint_id, "p": payload}))
+            usp311.run(
+                "return send_usp_message(args.sn, args.p)",
+                args={"sn": agent.config.endpoint_id, "p": payload},
+            ),
+            usp311.run(
+                "sleep(0.1) return send_usp_message(args.sn, args.p)",
+                args={"sn": agent.config.endpoint_id, "p": payload},
+            ),
+        )
     finally:
         agent.hooks.delays.clear()
     assert first[0].result == {"Device.DeviceInfo.ModelName": "USP-GW-1"}
@@ -265,12 +313,18 @@ async def test_same_msg_id_twice_in_flight_is_refused_with_409(usp311):
 async def test_a_second_websocket_session_of_an_agent_replaces_the_first(usp311):
     url = f"ws://127.0.0.1:{usp311.process.websocket.port}/usp"
     eid = usp311.agent_config("twice-connected").endpoint_id
-    headers = {ws_extension.HEADER: ws_extension.extension_header(eid),
-               "Authorization": "Basic dXNwLWFnZW50OnVzcC1zZWNyZXQ="}
+    headers = {
+        ws_extension.HEADER: ws_extension.extension_header(eid),
+        "Authorization": "Basic dXNwLWFnZW50OnVzcC1zZWNyZXQ=",
+    }
 
     def connect():
-        return ws_connect(url, subprotocols=["v1.usp"], additional_headers=headers,
-                          create_connection=ws_extension.UspClientConnection)
+        return ws_connect(
+            url,
+            subprotocols=["v1.usp"],
+            additional_headers=headers,
+            create_connection=ws_extension.UspClientConnection,
+        )
 
     async with connect() as first:
         await _until(lambda: eid in usp311.controller.links)
@@ -297,8 +351,9 @@ async def test_fleet_from_settings_registers_mixed_agents(usp311, settings, usp_
     fleet = asyncio.ensure_future(run_usp_fleet(4, mtp="mixed", prefix=prefix))
     try:
         for index in range(1, 5):
-            device = await usp311.wait_device(f"os::00D09E-{prefix}-{index:05d}",
-                                              lambda d: d["status"] == 2 and d["model"])
+            device = await usp311.wait_device(
+                f"os::00D09E-{prefix}-{index:05d}", lambda d: d["status"] == 2 and d["model"]
+            )
             assert device["mtps"] == (["mqtt"] if index % 2 else ["websocket"])
     finally:
         fleet.cancel()
@@ -321,9 +376,15 @@ async def test_a_stray_record_from_a_silent_endpoint_registers_nothing(usp311, m
     monkeypatch.setattr(registration, "DEVICE_INFO_TIMEOUT_S", 1.0)
     stray = usp311.agent_config("stray-sender").endpoint_id
     record = records.encode_msg_record(
-        messages.request("notify", "s1", subscription_id="x",
-                         value_change={"param_path": "Device.X", "param_value": "1"}),
-        to_id=usp311.controller.endpoint_id, from_id=stray)
+        messages.request(
+            "notify",
+            "s1",
+            subscription_id="x",
+            value_change={"param_path": "Device.X", "param_value": "1"},
+        ),
+        to_id=usp311.controller.endpoint_id,
+        from_id=stray,
+    )
     own_topic = mqtt_topics.agent_publish_topic(usp311.process.config.mqtt_topic, stray)
     topic = mqtt_topics.publish_topic_v311(own_topic, "nobody/listens")
     async with _agent_login(usp311, stray) as c:
@@ -334,9 +395,7 @@ async def test_a_stray_record_from_a_silent_endpoint_registers_nothing(usp311, m
     assert await asyncio.to_thread(usp311.registry.get, stray) is None
 
 
-async def test_an_agent_booted_before_the_controller_registers_once_it_is_up(
-    nats_url, mongo_db
-):
+async def test_an_agent_booted_before_the_controller_registers_once_it_is_up(nats_url, mongo_db):
     """MQTT QoS 0 drops a Boot! sent before the controller subscribed; the agent
     sends it again until the NotifyResp comes, so it still registers. (Through
     Mosquitto: the embedded broker lets no agent in before a controller runs.)"""
@@ -357,11 +416,19 @@ async def test_an_agent_booted_before_the_controller_registers_once_it_is_up(
         pytest.skip("no Mosquitto on 127.0.0.1:1883")
     mqtt_url = f"mqtt://{MOSQUITTO[0]}:{MOSQUITTO[1]}"
     eid = f"os::t{SESSION}-late-boot"
-    agent = SimAgent(AgentConfig(
-        endpoint_id=eid, controller_id=CONTROLLER_ID, mtp="mqtt",
-        mqtt_url=mqtt_url, mqtt_version="3.1.1", controller_topic=controller_topic("late"),
-        agent_topic=f"{agent_base('late')}/{eid}", retry_s=0.2, notify_retry_s=0.3,
-    ))
+    agent = SimAgent(
+        AgentConfig(
+            endpoint_id=eid,
+            controller_id=CONTROLLER_ID,
+            mtp="mqtt",
+            mqtt_url=mqtt_url,
+            mqtt_version="3.1.1",
+            controller_topic=controller_topic("late"),
+            agent_topic=f"{agent_base('late')}/{eid}",
+            retry_s=0.2,
+            notify_retry_s=0.3,
+        )
+    )
     task = asyncio.get_running_loop().create_task(agent.run())
     env = None
     try:
@@ -392,8 +459,11 @@ async def test_a_refused_dial_is_logged_and_tried_again(usp311, caplog):
     agent_task = asyncio.ensure_future(agent.run())
     await asyncio.wait_for(agent.listening.wait(), 10)
     sn = agent.config.endpoint_id
-    dial = asyncio.ensure_future(usp311.process.websocket.dial(
-        f"ws://127.0.0.1:{agent.config.ws_listen_port}/usp", sn, retry_s=0.1))
+    dial = asyncio.ensure_future(
+        usp311.process.websocket.dial(
+            f"ws://127.0.0.1:{agent.config.ws_listen_port}/usp", sn, retry_s=0.1
+        )
+    )
     try:
         await asyncio.wait_for(agent.connected.wait(), 10)
         await usp311.wait_device(sn, lambda d: d["status"] == 2 and d["model"])

@@ -35,7 +35,7 @@ def test_field_numbers_are_the_wire_format_of_tr369():
 def test_known_bytes_of_a_get_request_decode():
     # Msg{header{msg_id:"1" msg_type:GET} body{request{get{param_paths:"Device."}}}}
     # encoded by hand from the field numbers (fixed32 max_depth absent).
-    wire = bytes.fromhex("0a050a0131100112" "0d" "0a0b" "0a09" "0a07") + b"Device."
+    wire = bytes.fromhex("0a050a01311001120d0a0b0a090a07") + b"Device."
     msg = usp_msg_pb2.Msg.FromString(wire)
     assert msg.header.msg_id == "1"
     assert msg.header.msg_type == usp_msg_pb2.Header.GET

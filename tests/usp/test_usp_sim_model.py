@@ -22,13 +22,17 @@ def call(dm, kind, **fields):
 
 def test_search_paths_wildcards_filters_and_comparisons(dm):
     assert dm.resolve('Device.IP.Interface.[Alias=="lan"].Name').params == [
-        "Device.IP.Interface.2.Name"]
+        "Device.IP.Interface.2.Name"
+    ]
     assert dm.resolve("Device.IP.Interface.[Enable==true&&Type==Normal].Alias").params == [
-        "Device.IP.Interface.1.Alias", "Device.IP.Interface.2.Alias"]
-    assert dm.resolve("Device.WiFi.Radio.[Channel>10].Name").params == [
-        "Device.WiFi.Radio.2.Name"]
-    assert dm.resolve("Device.WiFi.SSID.*.").objects == ["Device.WiFi.SSID.1.",
-                                                        "Device.WiFi.SSID.2."]
+        "Device.IP.Interface.1.Alias",
+        "Device.IP.Interface.2.Alias",
+    ]
+    assert dm.resolve("Device.WiFi.Radio.[Channel>10].Name").params == ["Device.WiFi.Radio.2.Name"]
+    assert dm.resolve("Device.WiFi.SSID.*.").objects == [
+        "Device.WiFi.SSID.1.",
+        "Device.WiFi.SSID.2.",
+    ]
     with pytest.raises(PathError) as missing:
         dm.resolve("Device.WiFi.SSID.9.SSID")
     assert missing.value.code == 7016
@@ -48,28 +52,54 @@ def test_get_of_an_object_and_write_only_parameters(dm):
 
 
 def test_set_allow_partial_keeps_the_good_objects(dm):
-    value, effects = call(dm, "set", allow_partial=True, update_objs=[
-        {"obj_path": "Device.WiFi.SSID.1.", "param_settings": [
-            {"param": "SSID", "value": "ok", "required": True}]},
-        {"obj_path": "Device.WiFi.SSID.2.", "param_settings": [
-            {"param": "Enable", "value": "maybe", "required": True}]},
-    ])
+    value, effects = call(
+        dm,
+        "set",
+        allow_partial=True,
+        update_objs=[
+            {
+                "obj_path": "Device.WiFi.SSID.1.",
+                "param_settings": [{"param": "SSID", "value": "ok", "required": True}],
+            },
+            {
+                "obj_path": "Device.WiFi.SSID.2.",
+                "param_settings": [{"param": "Enable", "value": "maybe", "required": True}],
+            },
+        ],
+    )
     assert value["error_code"] == "7012"  # the failed object is reported...
     assert dm.values["Device.WiFi.SSID.1.SSID"] == "ok"  # ...and the other one was set
     assert effects.changed == ["Device.WiFi.SSID.1.SSID"]
 
 
 def test_set_non_required_failure_is_not_an_error(dm):
-    value, _ = call(dm, "set", update_objs=[{"obj_path": "Device.WiFi.SSID.1.",
-                                             "param_settings": [
-        {"param": "SSID", "value": "x", "required": True},
-        {"param": "BSSID", "value": "nope", "required": False}]}])
+    value, _ = call(
+        dm,
+        "set",
+        update_objs=[
+            {
+                "obj_path": "Device.WiFi.SSID.1.",
+                "param_settings": [
+                    {"param": "SSID", "value": "x", "required": True},
+                    {"param": "BSSID", "value": "nope", "required": False},
+                ],
+            }
+        ],
+    )
     assert value == {"Device.WiFi.SSID.1.SSID": "x"}
 
 
 def test_set_with_a_search_path_updates_every_match(dm):
-    value, _ = call(dm, "set", update_objs=[{"obj_path": "Device.WiFi.SSID.*.", "param_settings":
-                                             [{"param": "Enable", "value": "0"}]}])
+    value, _ = call(
+        dm,
+        "set",
+        update_objs=[
+            {
+                "obj_path": "Device.WiFi.SSID.*.",
+                "param_settings": [{"param": "Enable", "value": "0"}],
+            }
+        ],
+    )
     assert value == {"Device.WiFi.SSID.1.Enable": "false", "Device.WiFi.SSID.2.Enable": "false"}
 
 
@@ -81,9 +111,17 @@ def test_add_to_a_non_creatable_table_fails(dm):
 def test_get_instances_and_supported_dm(dm):
     value, _ = call(dm, "get_instances", obj_paths=["Device.IP.Interface.1."])
     assert [v["instantiated_obj_path"] for v in value] == [
-        "Device.IP.Interface.1.", "Device.IP.Interface.1.IPv4Address.1."]
-    value, _ = call(dm, "get_supported_dm", obj_paths=["Device."], first_level_only=True,
-                    return_commands=True, return_events=True)
+        "Device.IP.Interface.1.",
+        "Device.IP.Interface.1.IPv4Address.1.",
+    ]
+    value, _ = call(
+        dm,
+        "get_supported_dm",
+        obj_paths=["Device."],
+        first_level_only=True,
+        return_commands=True,
+        return_events=True,
+    )
     assert "Device.DeviceInfo." in value and "Device.IP.Interface.{i}." not in value
     assert value["Device."]["commands"]["Reboot()"]["command_type"] == "CMD_SYNC"
     assert value["Device."]["events"]["Boot!"]["args"][:2] == ["CommandKey", "Cause"]

@@ -34,8 +34,7 @@ async def wss(authority, nats_url, mongo_db, monkeypatch):
     monkeypatch.setenv("OKTOSCRIPTS_DATA_DIR", str(authority[2]))
     for name in ("OKTOSCRIPTS_TLS_CERT", "OKTOSCRIPTS_TLS_KEY", "OKTOSCRIPTS_TLS_CA"):
         monkeypatch.delenv(name, raising=False)
-    env = await start_env("wss", nats_url=nats_url, mongo_db=mongo_db, mqtt_url="",
-                          ws_tls=True)
+    env = await start_env("wss", nats_url=nats_url, mongo_db=mongo_db, mqtt_url="", ws_tls=True)
     try:
         yield env
     finally:
@@ -47,13 +46,20 @@ def wss_url(env) -> str:
     return f"wss://127.0.0.1:{env.process.websocket.port}/usp"
 
 
-async def test_an_agent_with_a_client_certificate_needs_no_password(wss, authority,
-                                                                   tmp_path):
+async def test_an_agent_with_a_client_certificate_needs_no_password(wss, authority, tmp_path):
     ca = str(authority[0].ca_path)
     eid = wss.agent_config("cert1").endpoint_id
     cert, key = certificate_files(tmp_path, authority[0], eid, "cert1")
-    agent = await wss.start_agent("cert1", mtp="websocket", ws_url=wss_url(wss), username="",
-                                  password="", tls_ca=ca, tls_cert=cert, tls_key=key)
+    agent = await wss.start_agent(
+        "cert1",
+        mtp="websocket",
+        ws_url=wss_url(wss),
+        username="",
+        password="",
+        tls_ca=ca,
+        tls_cert=cert,
+        tls_key=key,
+    )
     answer = await get_model(wss, agent.config.endpoint_id)
     assert answer == {"Device.DeviceInfo.ModelName": "USP-GW-1"}, answer
 
@@ -65,12 +71,17 @@ async def test_a_certificate_of_another_agent_is_refused(wss, authority, tmp_pat
     cert, key = certificate_files(tmp_path, authority[0], f"os::rogue{SESSION}", "rogue")
     context = pki.client_context(authority[0].ca_path, cert, key)
     caplog.clear()
-    for claim in ({"uri": f"?eid={victim}"},
-                  {"headers": {ws_extension.HEADER: ws_extension.extension_header(victim)}}):
+    for claim in (
+        {"uri": f"?eid={victim}"},
+        {"headers": {ws_extension.HEADER: ws_extension.extension_header(victim)}},
+    ):
         with pytest.raises(InvalidStatus) as refused:
-            async with ws_connect(wss_url(wss) + claim.get("uri", ""), ssl=context,
-                                  subprotocols=["v1.usp"],
-                                  additional_headers=claim.get("headers", {})):
+            async with ws_connect(
+                wss_url(wss) + claim.get("uri", ""),
+                ssl=context,
+                subprotocols=["v1.usp"],
+                additional_headers=claim.get("headers", {}),
+            ):
                 pass
         assert refused.value.response.status_code == 403
     assert victim not in wss.controller.links
@@ -85,8 +96,9 @@ async def test_a_certificate_of_another_ca_fails_the_tls_handshake(wss, authorit
     cert, key = certificate_files(tmp_path, other, eid, "other")
     context = pki.client_context(authority[0].ca_path, cert, key)
     with pytest.raises((ssl.SSLError, ConnectionError, InvalidMessage, InvalidStatus)) as failed:
-        async with ws_connect(wss_url(wss) + f"?eid={eid}", ssl=context,
-                              subprotocols=["v1.usp"], open_timeout=5):
+        async with ws_connect(
+            wss_url(wss) + f"?eid={eid}", ssl=context, subprotocols=["v1.usp"], open_timeout=5
+        ):
             pass
     assert not isinstance(failed.value, InvalidStatus), "the TLS handshake went through"
     assert eid not in wss.controller.links
@@ -97,8 +109,12 @@ async def test_a_client_that_does_not_trust_the_platform_ca_cannot_connect(wss):
 
     eid = wss.agent_config("no-trust").endpoint_id
     with pytest.raises(ssl.SSLCertVerificationError):
-        async with ws_connect(wss_url(wss) + f"?eid={eid}", ssl=pki.client_context(),
-                              subprotocols=["v1.usp"], open_timeout=5):
+        async with ws_connect(
+            wss_url(wss) + f"?eid={eid}",
+            ssl=pki.client_context(),
+            subprotocols=["v1.usp"],
+            open_timeout=5,
+        ):
             pass
 
 
@@ -108,13 +124,16 @@ async def test_without_certificate_a_bound_credential_is_still_enough(wss, autho
     context = pki.client_context(authority[0].ca_path)
     eid = wss.agent_config("basic-over-tls").endpoint_id
     with pytest.raises(InvalidStatus) as refused:
-        async with ws_connect(wss_url(wss) + f"?eid={eid}", ssl=context,
-                              subprotocols=["v1.usp"]):
+        async with ws_connect(wss_url(wss) + f"?eid={eid}", ssl=context, subprotocols=["v1.usp"]):
             pass
     assert refused.value.response.status_code == 401
-    async with ws_connect(wss_url(wss) + f"?eid={eid}", ssl=context, subprotocols=["v1.usp"],
-                          additional_headers={"Authorization": basic(WS_USER, WS_PASSWORD)},
-                          create_connection=ws_extension.UspClientConnection):
+    async with ws_connect(
+        wss_url(wss) + f"?eid={eid}",
+        ssl=context,
+        subprotocols=["v1.usp"],
+        additional_headers={"Authorization": basic(WS_USER, WS_PASSWORD)},
+        create_connection=ws_extension.UspClientConnection,
+    ):
         await until(lambda: eid in wss.controller.links)
 
 
@@ -122,8 +141,12 @@ async def test_plain_websocket_to_the_tls_port_gets_nowhere(wss):
     eid = wss.agent_config("plain").endpoint_id
     url = f"ws://127.0.0.1:{wss.process.websocket.port}/usp?eid={eid}"
     with pytest.raises((ConnectionError, InvalidMessage, InvalidStatus, TimeoutError, OSError)):
-        async with ws_connect(url, subprotocols=["v1.usp"], open_timeout=5,
-                              additional_headers={"Authorization": basic(WS_USER, WS_PASSWORD)}):
+        async with ws_connect(
+            url,
+            subprotocols=["v1.usp"],
+            open_timeout=5,
+            additional_headers={"Authorization": basic(WS_USER, WS_PASSWORD)},
+        ):
             pass
     assert eid not in wss.controller.links
 
@@ -154,40 +177,59 @@ def tls_broker(authority, tmp_path_factory):
     services.stop()
 
 
-async def test_mqtt_over_tls_to_the_embedded_broker(tls_broker, authority, nats_url, mongo_db,
-                                                    tmp_path):
+async def test_mqtt_over_tls_to_the_embedded_broker(
+    tls_broker, authority, nats_url, mongo_db, tmp_path
+):
     from oktoscripts import pki
 
     assert tls_broker.mqtt_url.startswith("mqtts://")
-    env = await start_env("mqtts", nats_url=nats_url, mongo_db=mongo_db, mqtt_url="",
-                          broker=tls_broker, mqtt_ca=str(authority[0].ca_path))
+    env = await start_env(
+        "mqtts",
+        nats_url=nats_url,
+        mongo_db=mongo_db,
+        mqtt_url="",
+        broker=tls_broker,
+        mqtt_ca=str(authority[0].ca_path),
+    )
     try:
         address = mqtt_topics.broker_address(tls_broker.mqtt_url).without_credentials()
         env.mqtt_url = mqtt_topics.broker_url(address)
         agent = await env.start_agent("tls1", mtp="mqtt", tls_ca=str(authority[0].ca_path))
         assert (await get_model(env, agent.config.endpoint_id))[
-            "Device.DeviceInfo.ModelName"] == "USP-GW-1"
+            "Device.DeviceInfo.ModelName"
+        ] == "USP-GW-1"
         # A client that checks the broker against another CA does not get through.
         other = pki.Authority.ensure(tmp_path / "other")
         with pytest.raises(aiomqtt.MqttError):
-            async with aiomqtt.Client(address.host, address.port, username=WS_USER,
-                                      password=WS_PASSWORD, identifier=env.agent_config(
-                                          "tls2").endpoint_id,
-                                      tls_context=pki.client_context(other.ca_path), timeout=5):
+            async with aiomqtt.Client(
+                address.host,
+                address.port,
+                username=WS_USER,
+                password=WS_PASSWORD,
+                identifier=env.agent_config("tls2").endpoint_id,
+                tls_context=pki.client_context(other.ca_path),
+                timeout=5,
+            ):
                 pass
         # Nor does plain MQTT on the TLS listener.
         with pytest.raises(aiomqtt.MqttError):
-            async with aiomqtt.Client(address.host, address.port, username=WS_USER,
-                                      password=WS_PASSWORD, timeout=3,
-                                      identifier=env.agent_config("tls3").endpoint_id):
+            async with aiomqtt.Client(
+                address.host,
+                address.port,
+                username=WS_USER,
+                password=WS_PASSWORD,
+                timeout=3,
+                identifier=env.agent_config("tls3").endpoint_id,
+            ):
                 pass
     finally:
         with contextlib.suppress(Exception):
             await stop_env(env)
 
 
-async def test_the_simulated_fleet_connects_over_wss_with_certificates(wss, authority, settings,
-                                                                      usp_names):
+async def test_the_simulated_fleet_connects_over_wss_with_certificates(
+    wss, authority, settings, usp_names
+):
     """What ``up``'s ``simulate --usp N --usp-mtp websocket`` does on the defaults."""
     from oktoscripts.sim.usp_fleet import run_usp_fleet
 
@@ -200,8 +242,9 @@ async def test_the_simulated_fleet_connects_over_wss_with_certificates(wss, auth
     fleet = asyncio.ensure_future(run_usp_fleet(2, mtp="websocket", prefix=prefix))
     try:
         for index in (1, 2):
-            await wss.wait_device(f"os::00D09E-{prefix}-{index:05d}",
-                                  lambda d: d["status"] == 2 and d["model"])
+            await wss.wait_device(
+                f"os::00D09E-{prefix}-{index:05d}", lambda d: d["status"] == 2 and d["model"]
+            )
     finally:
         fleet.cancel()
         with contextlib.suppress(asyncio.CancelledError):

@@ -35,8 +35,9 @@ def basic(username: str, password: str) -> str:
 
 
 async def get_model(env, sn: str, wall: float = 30.0):
-    outcome, _ = await env.run("return send_usp_message(args.sn, args.p)",
-                               args={"sn": sn, "p": GET_MODEL}, wall=wall)
+    outcome, _ = await env.run(
+        "return send_usp_message(args.sn, args.p)", args={"sn": sn, "p": GET_MODEL}, wall=wall
+    )
     assert outcome.status == "succeeded", outcome.error
     return outcome.result
 
@@ -50,9 +51,11 @@ async def until(condition, timeout: float = 10.0) -> None:
 
 
 def refusals(caplog, eid: str) -> list[logging.LogRecord]:
-    return [r for r in caplog.records
-            if r.levelno == logging.WARNING and "refused" in r.getMessage()
-            and eid in r.getMessage()]
+    return [
+        r
+        for r in caplog.records
+        if r.levelno == logging.WARNING and "refused" in r.getMessage() and eid in r.getMessage()
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -99,16 +102,21 @@ async def test_a_credential_of_another_device_cannot_claim_an_agent(usp311, evil
 async def test_the_same_credential_is_let_in_for_its_own_device(usp311, evil):
     """The control: the evil credential is a working one, for its own Endpoint ID."""
     url = f"ws://127.0.0.1:{usp311.process.websocket.port}/usp?eid=os::evil{SESSION}"
-    async with ws_connect(url, subprotocols=["v1.usp"],
-                          additional_headers={"Authorization": basic(EVIL_USER, EVIL_PASSWORD)},
-                          create_connection=ws_extension.UspClientConnection) as ws:
+    async with ws_connect(
+        url,
+        subprotocols=["v1.usp"],
+        additional_headers={"Authorization": basic(EVIL_USER, EVIL_PASSWORD)},
+        create_connection=ws_extension.UspClientConnection,
+    ) as ws:
         assert ws.peer_endpoint_id == usp311.controller.endpoint_id
 
 
 async def test_a_handshake_naming_two_endpoint_ids_is_refused(usp311):
     url = f"ws://127.0.0.1:{usp311.process.websocket.port}/usp?eid=os::t{SESSION}-x"
-    headers = {ws_extension.HEADER: ws_extension.extension_header(f"os::t{SESSION}-y"),
-               "Authorization": basic(WS_USER, WS_PASSWORD)}
+    headers = {
+        ws_extension.HEADER: ws_extension.extension_header(f"os::t{SESSION}-y"),
+        "Authorization": basic(WS_USER, WS_PASSWORD),
+    }
     with pytest.raises(InvalidStatus) as refused:
         async with ws_connect(url, subprotocols=["v1.usp"], additional_headers=headers):
             pass
@@ -120,12 +128,14 @@ async def test_a_handshake_naming_two_endpoint_ids_is_refused(usp311):
 
 def login(env, eid: str, username: str | None = WS_USER, password: str | None = WS_PASSWORD):
     address = mqtt_topics.broker_address(env.mqtt_url)
-    return aiomqtt.Client(address.host, address.port, username=username, password=password,
-                          identifier=eid, timeout=5)
+    return aiomqtt.Client(
+        address.host, address.port, username=username, password=password, identifier=eid, timeout=5
+    )
 
 
-@pytest.mark.parametrize("who", ["anonymous", "wrong password", "unbound client id",
-                                 "unknown user"])
+@pytest.mark.parametrize(
+    "who", ["anonymous", "wrong password", "unbound client id", "unknown user"]
+)
 async def test_the_embedded_broker_refuses_logins_that_prove_nothing(usp311, evil, who):
     eid = usp311.agent_config("login").endpoint_id
     client = {
@@ -148,8 +158,11 @@ async def test_a_device_credential_does_not_open_the_nats_port(usp311, mqtt311):
 
     assert wait_for_port("127.0.0.1", mqtt311.port, 1)
     with pytest.raises((NoServersError, nats.errors.Error, OSError)):
-        nc = await nats.connect(f"nats://{WS_USER}:{WS_PASSWORD}@127.0.0.1:{mqtt311.port}",
-                                allow_reconnect=False, connect_timeout=3)
+        nc = await nats.connect(
+            f"nats://{WS_USER}:{WS_PASSWORD}@127.0.0.1:{mqtt311.port}",
+            allow_reconnect=False,
+            connect_timeout=3,
+        )
         await nc.close()
 
 
@@ -173,19 +186,21 @@ async def test_a_forged_answer_never_reaches_the_script(usp311, evil):
         script = asyncio.ensure_future(get_model(usp311, eid, wall=4.0))
         await until(lambda: any(k[0] == eid for k in usp311.controller.pending))
         msg_id = next(k[1] for k in usp311.controller.pending if k[0] == eid)
-        forged = messages.response_to(messages.request("get", msg_id, param_paths=["x"]),
-                                      "get")[0]
+        forged = messages.response_to(messages.request("get", msg_id, param_paths=["x"]), "get")[0]
         result = forged.body.response.get_resp.req_path_results.add(
-            requested_path="Device.DeviceInfo.ModelName")
+            requested_path="Device.DeviceInfo.ModelName"
+        )
         result.resolved_path_results.add(resolved_path="Device.DeviceInfo.").result_params[
-            "ModelName"] = "FORGED"
-        record = records.encode_msg_record(forged, to_id=usp311.controller.endpoint_id,
-                                           from_id=eid)
+            "ModelName"
+        ] = "FORGED"
+        record = records.encode_msg_record(forged, to_id=usp311.controller.endpoint_id, from_id=eid)
         dropped = stats.get("unroutable", 0)
         async with login(usp311, attacker, EVIL_USER, EVIL_PASSWORD) as client:
-            for to in (mqtt_topics.agent_publish_topic(topic, eid),  # the victim's topic
-                       topic,  # the controller's own topic
-                       mqtt_topics.agent_publish_topic(topic, attacker)):  # its own
+            for to in (
+                mqtt_topics.agent_publish_topic(topic, eid),  # the victim's topic
+                topic,  # the controller's own topic
+                mqtt_topics.agent_publish_topic(topic, attacker),
+            ):  # its own
                 await client.publish(mqtt_topics.publish_topic_v311(to, "x/y"), record)
         answer = await script
     finally:
@@ -213,8 +228,11 @@ async def test_the_controller_does_not_use_an_agent_answering_under_another_id(u
     task = asyncio.ensure_future(agent.run())
     await asyncio.wait_for(agent.listening.wait(), 10)
     expected = usp311.agent_config("someone-else").endpoint_id
-    dial = asyncio.ensure_future(usp311.process.websocket.dial(
-        f"ws://127.0.0.1:{agent.config.ws_listen_port}/usp", expected, retry_s=0.2))
+    dial = asyncio.ensure_future(
+        usp311.process.websocket.dial(
+            f"ws://127.0.0.1:{agent.config.ws_listen_port}/usp", expected, retry_s=0.2
+        )
+    )
     try:
         await asyncio.sleep(1.0)
         assert expected not in usp311.controller.links

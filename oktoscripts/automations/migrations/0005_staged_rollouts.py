@@ -6,85 +6,115 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('automations', '0004_scripts_in_scripts_app'),
+        ("automations", "0004_scripts_in_scripts_app"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='bulkrun',
-            name='approved_at',
+            model_name="bulkrun",
+            name="approved_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='bulkrun',
-            name='approved_by',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL),
+            model_name="bulkrun",
+            name="approved_by",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="+",
+                to=settings.AUTH_USER_MODEL,
+            ),
         ),
         migrations.AddField(
-            model_name='bulkrun',
-            name='canary',
+            model_name="bulkrun",
+            name="canary",
             field=models.PositiveIntegerField(default=0),
         ),
         migrations.AddField(
-            model_name='bulkrun',
-            name='current_wave',
+            model_name="bulkrun",
+            name="current_wave",
             field=models.PositiveIntegerField(default=0),
         ),
         migrations.AddField(
-            model_name='bulkrun',
-            name='failure_threshold',
+            model_name="bulkrun",
+            name="failure_threshold",
             field=models.FloatField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='bulkrun',
-            name='next_wave_at',
+            model_name="bulkrun",
+            name="next_wave_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='bulkrun',
-            name='stop_reason',
-            field=models.CharField(blank=True, default='', max_length=500),
+            model_name="bulkrun",
+            name="stop_reason",
+            field=models.CharField(blank=True, default="", max_length=500),
         ),
         migrations.AddField(
-            model_name='bulkrun',
-            name='wave_pause_s',
+            model_name="bulkrun",
+            name="wave_pause_s",
             field=models.PositiveIntegerField(default=0),
         ),
         migrations.AddField(
-            model_name='bulkrun',
-            name='wave_percent',
+            model_name="bulkrun",
+            name="wave_percent",
             field=models.PositiveSmallIntegerField(default=0),
         ),
         migrations.AddField(
-            model_name='bulkrun',
-            name='wave_size',
+            model_name="bulkrun",
+            name="wave_size",
             field=models.PositiveIntegerField(default=0),
         ),
         migrations.AddField(
-            model_name='bulkrun',
-            name='waves',
+            model_name="bulkrun",
+            name="waves",
             field=models.PositiveIntegerField(default=1),
         ),
         migrations.AddField(
-            model_name='bulkrunitem',
-            name='wave',
+            model_name="bulkrunitem",
+            name="wave",
             field=models.PositiveIntegerField(default=0),
         ),
         migrations.AlterField(
-            model_name='bulkrun',
-            name='status',
-            field=models.CharField(choices=[('approval', 'awaiting approval'), ('running', 'Running'), ('paused', 'Paused'), ('stopping', 'Stopping'), ('stopped', 'Stopped'), ('finished', 'Finished')], default='running', max_length=10),
+            model_name="bulkrun",
+            name="status",
+            field=models.CharField(
+                choices=[
+                    ("approval", "awaiting approval"),
+                    ("running", "Running"),
+                    ("paused", "Paused"),
+                    ("stopping", "Stopping"),
+                    ("stopped", "Stopped"),
+                    ("finished", "Finished"),
+                ],
+                default="running",
+                max_length=10,
+            ),
         ),
         migrations.CreateModel(
-            name='RolloutPolicy',
+            name="RolloutPolicy",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('approval_above', models.PositiveIntegerField(blank=True, null=True)),
-                ('updated', models.DateTimeField(blank=True, null=True)),
-                ('updated_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("approval_above", models.PositiveIntegerField(blank=True, null=True)),
+                ("updated", models.DateTimeField(blank=True, null=True)),
+                (
+                    "updated_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
         ),
     ]

@@ -88,8 +88,11 @@ class AccountKey:
     @classmethod
     def from_seed(cls, seed: str) -> AccountKey:
         raw = _decode(seed.strip())
-        if len(raw) != 34 or raw[0] != PREFIX_SEED | (PREFIX_ACCOUNT >> 5) or \
-                raw[1] != (PREFIX_ACCOUNT & 31) << 3:
+        if (
+            len(raw) != 34
+            or raw[0] != PREFIX_SEED | (PREFIX_ACCOUNT >> 5)
+            or raw[1] != (PREFIX_ACCOUNT & 31) << 3
+        ):
             raise NkeyError("not an account seed")
         return cls(Ed25519PrivateKey.from_private_bytes(raw[2:]))
 

@@ -24,13 +24,13 @@ class EmbeddedServices:
         self.mongo: MongoServerConfig | None = None
         self._procs: list[subprocess.Popen] = []
 
-    def start_nats(self, timeout: float = 20,
-                   mqtt_tls: tuple[Path, Path] | None = None) -> str:
+    def start_nats(self, timeout: float = 20, mqtt_tls: tuple[Path, Path] | None = None) -> str:
         """The NATS URL; ``self.nats.mqtt_url`` is its MQTT listener (TLS with the
         certificate and key ``mqtt_tls`` when given), logins answered by whoever
         runs the controller with ``self.nats.auth_file``."""
-        self.nats = NatsServerConfig(self.data_dir / "nats", free_port(), free_port(),
-                                     mqtt_tls=mqtt_tls)
+        self.nats = NatsServerConfig(
+            self.data_dir / "nats", free_port(), free_port(), mqtt_tls=mqtt_tls
+        )
         self._spawn(self.nats.command(), "nats-server", self.nats.port, timeout)
         return self.nats.url
 

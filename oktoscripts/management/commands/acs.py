@@ -42,9 +42,7 @@ class Command(BaseCommand):
                 "MONGO_URI: not set and no embedded MongoDB is running "
                 "(start `python manage.py up` or set MONGO_URI)"
             )
-        overrides = {
-            k: options[k] for k in ("host", "port", "tls_port", "path") if options.get(k)
-        }
+        overrides = {k: options[k] for k in ("host", "port", "tls_port", "path") if options.get(k)}
         if "path" in overrides and not overrides["path"].startswith("/"):
             overrides["path"] = "/" + overrides["path"]
         config = AcsConfig(**{**config.__dict__, **overrides})

@@ -220,8 +220,14 @@ async def run_remote(
     try:
         try:
             # No user: the machine's operator (oktoscripts/runs/principal.py).
-            await astart_run(Source.file(name, code, runtime, limits), user=None, args=args,
-                             origin=Origin("cli"), nc=nc, run_id=run_id)
+            await astart_run(
+                Source.file(name, code, runtime, limits),
+                user=None,
+                args=args,
+                origin=Origin("cli"),
+                nc=nc,
+                run_id=run_id,
+            )
         except ValueError as exc:  # the argument rule, a limit
             raise CommandError(f"--remote: {exc}", returncode=2) from None
         print(f"queued run {run_id}", file=sys.stderr, flush=True)

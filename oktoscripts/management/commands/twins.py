@@ -19,16 +19,22 @@ from oktoscripts.twins import store
 
 
 class Command(BaseCommand):
-    help = ("Device twins: 'run' hosts them (up starts it); 'create SERIAL' twins a device "
-            "(snapshot of its whole data model, then a simulated twin '<serial>~twin'); "
-            "'reset', 'delete', 'list'.")
+    help = (
+        "Device twins: 'run' hosts them (up starts it); 'create SERIAL' twins a device "
+        "(snapshot of its whole data model, then a simulated twin '<serial>~twin'); "
+        "'reset', 'delete', 'list'."
+    )
 
     def add_arguments(self, parser) -> None:  # noqa: ANN001
         parser.add_argument("action", choices=("run", "create", "reset", "delete", "list"))
         parser.add_argument("serial", nargs="?", help="the device (create) or the twin")
         parser.add_argument("--name", default=None, help="create: the twin's serial")
-        parser.add_argument("--wait", type=float, default=60.0,
-                            help="create: seconds to wait for the twin to run (0: do not wait)")
+        parser.add_argument(
+            "--wait",
+            type=float,
+            default=60.0,
+            help="create: seconds to wait for the twin to run (0: do not wait)",
+        )
 
     def handle(self, *args: object, **options: object) -> None:
         action = options["action"]
@@ -40,9 +46,11 @@ class Command(BaseCommand):
         db = mongo_database()
         if action == "list":
             for doc in store.all_twins(db):
-                self.stdout.write(f"{doc['_id']}\t{doc['state']}\tof {doc['source']}"
-                                  f"\tsnapshot {doc.get('snapshot') or '-'}"
-                                  f"{chr(9) + doc['error'] if doc.get('error') else ''}")
+                self.stdout.write(
+                    f"{doc['_id']}\t{doc['state']}\tof {doc['source']}"
+                    f"\tsnapshot {doc.get('snapshot') or '-'}"
+                    f"{chr(9) + doc['error'] if doc.get('error') else ''}"
+                )
             return
         serial = options["serial"]
         if not serial:
@@ -68,8 +76,9 @@ class Command(BaseCommand):
             doc = store.get(db, serial)
         if doc["state"] == "failed":
             raise CommandError(f"{serial}: {doc['error']}")
-        self.stdout.write(json.dumps({"serial": serial, "state": doc["state"],
-                                      "snapshot": doc.get("snapshot")}))
+        self.stdout.write(
+            json.dumps({"serial": serial, "state": doc["state"], "snapshot": doc.get("snapshot")})
+        )
         if doc["state"] == "requested":
             self.stderr.write("no twin host took it yet: is 'manage.py twins run' running?")
 
@@ -86,8 +95,9 @@ class Command(BaseCommand):
         acs_url, ca_file = Simulate._acs_url({"acs_url": None, "ca_file": None})
         nc = await connect("twin-host")
         credentials = await asyncio.to_thread(default_credentials)
-        host = TwinHost(mongo_database(), nc, HostOptions(acs_url=acs_url, ca_file=ca_file),
-                        credentials)
+        host = TwinHost(
+            mongo_database(), nc, HostOptions(acs_url=acs_url, ca_file=ca_file), credentials
+        )
         task = asyncio.ensure_future(host.run())
         self.stdout.write(f"twin host: CWMP twins talk to {acs_url}")
         self.stdout.write("twins host ready")

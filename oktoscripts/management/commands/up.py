@@ -56,25 +56,36 @@ def preflight_checks(web_port: int, nats_url: str, mongo_uri: str) -> list:
     acs = AcsConfig.from_settings()
     usp_port = settings.USP_WS_PORT
     checks = [
-        ("OKTOSCRIPTS_WEB_PORT",
-         lambda: preflight.check_port_free("OKTOSCRIPTS_WEB_PORT", WEB_HOST, web_port)),
+        (
+            "OKTOSCRIPTS_WEB_PORT",
+            lambda: preflight.check_port_free("OKTOSCRIPTS_WEB_PORT", WEB_HOST, web_port),
+        ),
     ]
-    for setting, port in (("OKTOSCRIPTS_ACS_PORT", acs.port),
-                          ("OKTOSCRIPTS_ACS_TLS_PORT", acs.tls_port)):
+    for setting, port in (
+        ("OKTOSCRIPTS_ACS_PORT", acs.port),
+        ("OKTOSCRIPTS_ACS_TLS_PORT", acs.tls_port),
+    ):
         if port is not None:
-            checks.append((setting, lambda s=setting, p=port: preflight.check_port_free(
-                s, acs.host, p)))
+            checks.append(
+                (setting, lambda s=setting, p=port: preflight.check_port_free(s, acs.host, p))
+            )
     if usp_port:
-        checks.append((
-            "OKTOSCRIPTS_USP_WS_PORT",
-            lambda: preflight.check_port_free(
-                "OKTOSCRIPTS_USP_WS_PORT", settings.USP_WS_HOST, usp_port
-            ),
-        ))
+        checks.append(
+            (
+                "OKTOSCRIPTS_USP_WS_PORT",
+                lambda: preflight.check_port_free(
+                    "OKTOSCRIPTS_USP_WS_PORT", settings.USP_WS_HOST, usp_port
+                ),
+            )
+        )
     admin_password = config.value("OKTOSCRIPTS_ADMIN_PASSWORD")
     if admin_password:
-        checks.append(("OKTOSCRIPTS_ADMIN_PASSWORD", lambda: preflight.check_admin_password(
-            admin_password, ADMIN_USERNAME)))
+        checks.append(
+            (
+                "OKTOSCRIPTS_ADMIN_PASSWORD",
+                lambda: preflight.check_admin_password(admin_password, ADMIN_USERNAME),
+            )
+        )
     if nats_url:
         checks.append(("NATS_URL", lambda: preflight.check_nats(nats_url)))
     if mongo_uri:

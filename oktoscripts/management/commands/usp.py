@@ -14,14 +14,20 @@ log = logging.getLogger("oktoscripts.usp")
 
 
 class Command(BaseCommand):
-    help = ("Run the TR-369 USP controller: the MQTT MTP on MQTT_URL (topic "
-            "OKTOSCRIPTS_USP_MQTT_TOPIC), the WebSocket MTP on OKTOSCRIPTS_USP_WS_PORT, "
-            "and the NATS service workers call. SIGTERM/Ctrl-C stops it.")
+    help = (
+        "Run the TR-369 USP controller: the MQTT MTP on MQTT_URL (topic "
+        "OKTOSCRIPTS_USP_MQTT_TOPIC), the WebSocket MTP on OKTOSCRIPTS_USP_WS_PORT, "
+        "and the NATS service workers call. SIGTERM/Ctrl-C stops it."
+    )
 
     def add_arguments(self, parser) -> None:  # noqa: ANN001
-        parser.add_argument("--ws-port", type=int, default=None,
-                            help="WebSocket MTP port (default OKTOSCRIPTS_USP_WS_PORT); "
-                                 "-1 turns the WebSocket MTP off")
+        parser.add_argument(
+            "--ws-port",
+            type=int,
+            default=None,
+            help="WebSocket MTP port (default OKTOSCRIPTS_USP_WS_PORT); "
+            "-1 turns the WebSocket MTP off",
+        )
         parser.add_argument("--no-mqtt", action="store_true", help="no MQTT MTP")
 
     def handle(self, *args: object, **options: object) -> None:
@@ -67,9 +73,12 @@ class Command(BaseCommand):
             raise CommandError(f"cannot start the USP controller: {exc}") from None
         metrics = ProcessMetrics("usp", config.endpoint_id)
         await metrics.start(nc, (devices_online(registry, "usp"),))
-        log.info("usp controller %s running (MQTT %s, WebSocket %s)", config.endpoint_id,
-                 redact(config.mqtt_url) or "off",
-                 f"port {config.ws_port}" if config.ws_port else "off")
+        log.info(
+            "usp controller %s running (MQTT %s, WebSocket %s)",
+            config.endpoint_id,
+            redact(config.mqtt_url) or "off",
+            f"port {config.ws_port}" if config.ws_port else "off",
+        )
         await stop.wait()
         await metrics.stop()
         await process.stop()

@@ -5,20 +5,25 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('ide', '0001_initial'),
-        ('runs', '0001_initial'),
+        ("ide", "0001_initial"),
+        ("runs", "0001_initial"),
     ]
 
     operations = [
         migrations.RemoveField(
-            model_name='run',
-            name='script_version_id',
+            model_name="run",
+            name="script_version_id",
         ),
         migrations.AddField(
-            model_name='run',
-            name='script_version',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='runs', to='ide.scriptversion'),
+            model_name="run",
+            name="script_version",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="runs",
+                to="ide.scriptversion",
+            ),
         ),
     ]

@@ -5,10 +5,9 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('runs', '0004_bounded_by_author'),
-        ('scripts', '0001_initial'),
+        ("runs", "0004_bounded_by_author"),
+        ("scripts", "0001_initial"),
     ]
 
     operations = [
@@ -16,9 +15,15 @@ class Migration(migrations.Migration):
             database_operations=[],
             state_operations=[
                 migrations.AlterField(
-                    model_name='run',
-                    name='script_version',
-                    field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='runs', to='scripts.scriptversion'),
+                    model_name="run",
+                    name="script_version",
+                    field=models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="runs",
+                        to="scripts.scriptversion",
+                    ),
                 ),
             ],
         ),

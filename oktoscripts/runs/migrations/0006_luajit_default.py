@@ -4,15 +4,16 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('runs', '0005_script_version_in_scripts_app'),
+        ("runs", "0005_script_version_in_scripts_app"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='run',
-            name='runtime',
-            field=models.CharField(choices=[('lua51', 'Lua51'), ('luajit', 'Luajit')], default='luajit', max_length=8),
+            model_name="run",
+            name="runtime",
+            field=models.CharField(
+                choices=[("lua51", "Lua51"), ("luajit", "Luajit")], default="luajit", max_length=8
+            ),
         ),
     ]

@@ -14,8 +14,12 @@ class Migration(migrations.Migration):
             model_name="run",
             name="mode",
             field=models.CharField(
-                choices=[("run", "Run"), ("plan", "Plan"), ("apply", "Apply"),
-                         ("replay", "Replay")],
+                choices=[
+                    ("run", "Run"),
+                    ("plan", "Plan"),
+                    ("apply", "Apply"),
+                    ("replay", "Replay"),
+                ],
                 default="run",
                 max_length=8,
             ),

@@ -12,21 +12,28 @@ def platform_default_to_luajit(apps, schema_editor):  # noqa: ANN001
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('scripts', '0001_initial'),
+        ("scripts", "0001_initial"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='platformsettings',
-            name='default_runtime',
-            field=models.CharField(choices=[('lua51', 'Lua 5.1'), ('luajit', 'LuaJIT')], default='luajit', max_length=10),
+            model_name="platformsettings",
+            name="default_runtime",
+            field=models.CharField(
+                choices=[("lua51", "Lua 5.1"), ("luajit", "LuaJIT")],
+                default="luajit",
+                max_length=10,
+            ),
         ),
         migrations.AlterField(
-            model_name='script',
-            name='runtime',
-            field=models.CharField(choices=[('lua51', 'Lua 5.1'), ('luajit', 'LuaJIT')], default='luajit', max_length=10),
+            model_name="script",
+            name="runtime",
+            field=models.CharField(
+                choices=[("lua51", "Lua 5.1"), ("luajit", "LuaJIT")],
+                default="luajit",
+                max_length=10,
+            ),
         ),
         migrations.RunPython(platform_default_to_luajit, migrations.RunPython.noop),
     ]
