@@ -36,9 +36,10 @@ import secrets
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
+
+from bench.services import embedded_services
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
@@ -292,27 +293,12 @@ def main() -> None:
         help="one credential bound to every CPE instead of one per CPE",
     )
     options = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="bench-cwmp-") as tmp_name:
-        tmp = Path(tmp_name)
-        setup_environment(tmp)
-        from oktoscripts.launcher.embedded.services import EmbeddedServices
-
-        embedded = EmbeddedServices(tmp)
-        try:
-            if not os.environ.get("MONGO_URI"):
-                os.environ["MONGO_URI"] = embedded.start_mongo()
-            if not os.environ.get("NATS_URL"):
-                os.environ["NATS_URL"] = embedded.start_nats()
-            import django
-
-            django.setup()
-            servers = {
-                f"embedded {name}": proc.pid
-                for name, proc in zip(("mongo", "nats"), embedded._procs, strict=False)
-            }
-            asyncio.run(bench(options, servers))
-        finally:
-            embedded.stop()
+    with embedded_services("bench-cwmp-", setup_environment) as (_, embedded):
+        servers = {
+            f"embedded {name}": proc.pid
+            for name, proc in zip(("mongo", "nats"), embedded._procs, strict=False)
+        }
+        asyncio.run(bench(options, servers))
 
 
 if __name__ == "__main__":

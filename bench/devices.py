@@ -40,12 +40,12 @@ import asyncio
 import contextlib
 import os
 import secrets
-import tempfile
 import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from bench.services import embedded_services
 from oktoscripts.devices.registry import DeviceRegistry
 
 TARGET_UPSERTS_S = 1000.0
@@ -456,23 +456,8 @@ def main() -> None:
     parser.add_argument("--devices", type=int, default=10_000)
     parser.add_argument("--seconds", type=float, default=5.0)
     options = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="bench-devices-") as tmp_name:
-        tmp = Path(tmp_name)
-        setup_environment(tmp)
-        from oktoscripts.launcher.embedded.services import EmbeddedServices
-
-        embedded = EmbeddedServices(tmp)
-        try:
-            if not os.environ.get("MONGO_URI"):
-                os.environ["MONGO_URI"] = embedded.start_mongo()
-            if not os.environ.get("NATS_URL"):
-                os.environ["NATS_URL"] = embedded.start_nats()
-            import django
-
-            django.setup()
-            asyncio.run(bench(options.devices, options.seconds))
-        finally:
-            embedded.stop()
+    with embedded_services("bench-devices-", setup_environment):
+        asyncio.run(bench(options.devices, options.seconds))
 
 
 if __name__ == "__main__":

@@ -23,11 +23,10 @@ import argparse
 import asyncio
 import os
 import secrets
-import tempfile
 import time
-from pathlib import Path
 
 from bench.cwmp import setup_environment
+from bench.services import embedded_services
 
 SETS = r"""
 for i = 1, {n} do
@@ -148,23 +147,8 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=200)
     parser.add_argument("--replay", type=int, default=1000)
     options = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="bench-plans-") as tmp_name:
-        tmp = Path(tmp_name)
-        setup_environment(tmp)
-        from oktoscripts.launcher.embedded.services import EmbeddedServices
-
-        embedded = EmbeddedServices(tmp)
-        try:
-            if not os.environ.get("MONGO_URI"):
-                os.environ["MONGO_URI"] = embedded.start_mongo()
-            if not os.environ.get("NATS_URL"):
-                os.environ["NATS_URL"] = embedded.start_nats()
-            import django
-
-            django.setup()
-            asyncio.run(bench(options))
-        finally:
-            embedded.stop()
+    with embedded_services("bench-plans-", setup_environment):
+        asyncio.run(bench(options))
 
 
 if __name__ == "__main__":

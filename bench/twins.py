@@ -27,11 +27,10 @@ import argparse
 import asyncio
 import os
 import secrets
-import tempfile
 import time
-from pathlib import Path
 
 from bench.cwmp import percentiles, setup_environment
+from bench.services import embedded_services
 
 
 def grow(cpe, params: int) -> None:
@@ -169,23 +168,8 @@ def main() -> None:
     parser.add_argument("--params", type=int, default=5000)
     parser.add_argument("--calls", type=int, default=200)
     options = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="bench-twins-") as tmp_name:
-        tmp = Path(tmp_name)
-        setup_environment(tmp)
-        from oktoscripts.launcher.embedded.services import EmbeddedServices
-
-        embedded = EmbeddedServices(tmp)
-        try:
-            if not os.environ.get("MONGO_URI"):
-                os.environ["MONGO_URI"] = embedded.start_mongo()
-            if not os.environ.get("NATS_URL"):
-                os.environ["NATS_URL"] = embedded.start_nats()
-            import django
-
-            django.setup()
-            asyncio.run(bench(options))
-        finally:
-            embedded.stop()
+    with embedded_services("bench-twins-", setup_environment):
+        asyncio.run(bench(options))
 
 
 if __name__ == "__main__":

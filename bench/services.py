@@ -1,0 +1,37 @@
+"""The embedded servers a benchmark runs against, as `up` starts them:
+MongoDB and NATS unless MONGO_URI / NATS_URL name others, Django set up."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+
+@contextmanager
+def embedded_services(
+    prefix: str, setup_environment: Callable[[Path], None], keep: str | None = None
+) -> Iterator[tuple[Path, Any]]:
+    """(state folder, EmbeddedServices) for the benchmark's lifetime; the
+    servers stop and the folder goes when it ends (`keep`: a folder to put
+    it under instead of the system's temporary one)."""
+    with tempfile.TemporaryDirectory(prefix=prefix, dir=keep) as tmp_name:
+        tmp = Path(tmp_name)
+        setup_environment(tmp)
+        from oktoscripts.launcher.embedded.services import EmbeddedServices
+
+        embedded = EmbeddedServices(tmp)
+        try:
+            if not os.environ.get("MONGO_URI"):
+                os.environ["MONGO_URI"] = embedded.start_mongo()
+            if not os.environ.get("NATS_URL"):
+                os.environ["NATS_URL"] = embedded.start_nats()
+            import django
+
+            django.setup()
+            yield tmp, embedded
+        finally:
+            embedded.stop()
