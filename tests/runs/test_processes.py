@@ -83,21 +83,22 @@ async def test_a_worker_with_a_thread_stuck_in_a_long_c_call_restarts(nc, proces
     # A backtracking string.find is one C call of seconds that nothing can
     # interrupt: the run ends at its wall limit, but its thread goes on. The
     # worker then drains and exits with 75 so that its supervisor starts a
-    # fresh one.
+    # fresh one. (2,500 characters: about 14 s in LuaJIT, well past the 1 s
+    # the worker tolerates; 1,500 took 3 s, which a poll could miss.)
     worker = worker_command(
         {**process_env, "OKTOSCRIPTS_WORKER_STUCK_RESTART": "1"}, tmp_path / "stuck.log"
     )
     try:
         worker.wait_ready()
         runaway = await asubmit_run(
-            'return string.find(string.rep("a", 1500), ".-.-b")',
+            'return string.find(string.rep("a", 2500), ".-.-b")',
             limits={"wall_seconds": 1},
             nc=nc,
         )
         runaway = await wait_for_status(runaway.pk, Run.FINAL)
         assert runaway.status == "limit_exceeded"
         assert "could not be interrupted" in runaway.error["message"]
-        await asyncio.to_thread(worker.proc.wait, 120)  # the C call may take long on a busy machine
+        await asyncio.to_thread(worker.proc.wait, 60)
         assert worker.proc.returncode == 75
         assert "stuck" in worker.log.read_text()
     finally:
