@@ -20,7 +20,7 @@ from itertools import groupby
 from pathlib import Path
 from typing import Any
 
-from oktoscripts.bindings import all_bindings
+from oktoscripts.bindings import all_bindings, devices
 from oktoscripts.lua.binding import CATEGORIES, Binding
 
 DOC_PATH = Path(__file__).resolve().parents[2] / "docs" / "lua-api.md"
@@ -323,22 +323,9 @@ USP_NOTES = (
     "response makes the whole result that error table."
 )
 
-DEVICE_FIELDS: tuple[tuple[str, str, str], ...] = (
-    ("sn", "string", "serial number (TR-069) or Endpoint ID (TR-369)"),
-    ("model", "string", 'model name ("" if unknown)'),
-    ("vendor", "string", "manufacturer"),
-    ("version", "string", "software version"),
-    ("product_class", "string", "product class"),
-    ("alias", "string", 'name given on the platform ("" if none)'),
-    ("status", "integer", "0 offline, 1 associating, 2 online"),
-    ("cwmp", "boolean", "managed over TR-069"),
-    ("usp", "boolean", "managed over TR-369"),
-    ("data_model", "string", '"TR-098" (`InternetGatewayDevice.`), "TR-181" (`Device.`) or ""'),
-    ("oui", "string", "manufacturer OUI"),
-    ("last_seen", "string", "ISO-8601 UTC time of the last contact"),
-    ("ip", "string", "address the device last came from"),
-    ("mtps", "array", 'USP transports the agent used ("mqtt", "websocket")'),
-    ("params", "table", "`{[path] = value}` read by refresh_device_parameters"),
+# The device table's fields, as get_device and get_all_devices declare them.
+DEVICE_FIELDS: tuple[tuple[str, str, str], ...] = tuple(
+    (f.name, f.type, f.doc) for f in devices.DEVICE_FIELDS
 )
 
 CWMP_EVENTS = (
