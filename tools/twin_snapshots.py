@@ -32,23 +32,7 @@ sys.path.insert(0, str(ROOT))
 OUT = ROOT / "oktoscripts" / "twins" / "snapshots"
 DATAMODEL = ROOT / "ide" / "data" / "datamodel.json"
 
-# Named BBF data types -> the xsd type a CPE reports; "list of ..." is a string.
-XSD = {
-    "string": "string",
-    "boolean": "boolean",
-    "int": "int",
-    "long": "long",
-    "unsignedInt": "unsignedInt",
-    "unsignedLong": "unsignedLong",
-    "dateTime": "dateTime",
-    "base64": "base64",
-    "hexBinary": "hexBinary",
-    "decimal": "decimal",
-    "StatsCounter32": "unsignedInt",
-    "StatsCounter64": "unsignedLong",
-    "Dbm1000": "int",
-}
-WRITABLE = ("readWrite", "writeOnceReadOnly")
+from oktoscripts.twins.schemas import WRITABLE, XSD, empty_table_schemas  # noqa: E402
 
 # Object templates of each gateway ({i}: an instance number) -> instances of the
 # table (1 for a single object). A table with 0 instances is there, empty.
@@ -270,6 +254,7 @@ def gateway(spec: dict) -> dict:
             )
     _count_entries(params, objects)
     root = next(iter(spec["objects"]))
+    writable_tables = [o for o, w in objects.items() if w and not re.search(r"\.\d+\.\Z", o)]
     return {
         "about": about(
             f"A {spec['identity']['data_model']} home gateway, names, types and writability "
@@ -283,6 +268,7 @@ def gateway(spec: dict) -> dict:
         "identity": spec["identity"],
         "objects": [{"n": n, "w": w} for n, w in objects.items()],
         "params": params,
+        "schemas": empty_table_schemas(writable_tables, list(objects)),
     }
 
 
@@ -364,6 +350,10 @@ def simulator() -> dict:
             "data_model": "TR-181",
         },
         "objects": [{"n": n, "w": w} for n, w in names if n.endswith(".")],
+        "schemas": empty_table_schemas(
+            [n for n, w in names if w and n.endswith(".") and not re.search(r"\.\d+\.\Z", n)],
+            [n for n, _ in names if n.endswith(".")],
+        ),
         "params": [
             {"n": n, "v": dm.params[n].value, "t": dm.params[n].type, "w": w}
             for n, w in names

@@ -14,27 +14,11 @@ from oktoscripts.cwmp import client
 from oktoscripts.cwmp.soap import RpcRequest
 from oktoscripts.twins import demos, store
 
-from .conftest import until
 from .test_cwmp_twin import PER_DEVICE, _tree
 
 SHIPPED = demos.shipped()
 # And the key of the ACS's own SetParameterValues (it sets a connection-request login).
 PER_TWIN = (*PER_DEVICE, "ManagementServer.ParameterKey")
-
-
-@pytest.fixture
-async def demo_host(host_factory, mongo_db, url):
-    host = host_factory(acs_url=url)
-    for content in SHIPPED.values():  # an earlier test's twins (and their old addresses) go
-        if mongo_db[store.TWINS].find_one({"_id": content["serial"]}):
-            await asyncio.to_thread(store.delete, mongo_db, content["serial"])
-    serials = await asyncio.to_thread(demos.ensure, mongo_db)
-    await host.step()
-    for serial in serials:
-        await until(
-            lambda s=serial: (mongo_db.devices.find_one({"_id": s}) or {}).get("status") == 2
-        )
-    return host
 
 
 def test_the_shipped_snapshots_are_the_three_demo_devices():
