@@ -117,6 +117,7 @@ def _bootstrap_bytecode(runtime: str) -> bytes:
     return compiled if runtime == "luajit" else strip_lua51(compiled)
 
 
+@cache  # (asked several times per run: importlib's lookup is not free)
 def lupa_module(runtime: str) -> Any:
     if runtime not in RUNTIMES:
         raise ValueError(f"unknown Lua runtime {runtime!r} (use one of {', '.join(RUNTIMES)})")
