@@ -78,7 +78,11 @@ def run_detail(request: HttpRequest, run_id: str) -> HttpResponse:
             "duration": (run.finished - run.started).total_seconds()
             if run.finished and run.started
             else None,
-            "run_config": {"runId": str(run.pk), "final": run.is_final},
+            "run_config": {
+                "runId": str(run.pk),
+                "final": run.is_final,
+                "started": run.started.timestamp() if run.started else None,
+            },
         },
     )
 
