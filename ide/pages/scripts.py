@@ -11,8 +11,9 @@ from django.views.decorators.http import require_POST
 
 from ide import diff
 from ide.access import requires
+from ide.api.arguments import presets_of
 from ide.completion import completion_data
-from ide.models import Breakpoints
+from ide.models import Breakpoints, LastArguments
 from ide.paging import page_number
 from ide.runfilters import attach_version_numbers
 from oktoscripts.roles import Capability, can
@@ -229,6 +230,13 @@ def editor(request: HttpRequest, script_id: int) -> HttpResponse:
                 "breakpoints": Breakpoints.of(request.user, script.pk)
                 if can(request.user, Capability.RUN)
                 else [],
+                # The arguments: declared by the version, presets of the script,
+                # this person's last ones (static/js/arguments.js).
+                "arguments": list(version.arguments or []) if version else [],
+                "presets": presets_of(script.pk),
+                "lastArgs": LastArguments.of(request.user, script.pk)
+                if can(request.user, Capability.RUN)
+                else {},
             },
         },
     )
