@@ -246,8 +246,9 @@ class RunOut(Schema):
     finished: Time
     error: dict[str, Json] | None
     metrics: dict[str, Json] | None
-    mode: Literal["run", "plan", "apply"] = Field(
-        description="plan: writes planned, not made; apply: applies the plan of run plan_of"
+    mode: Literal["run", "plan", "apply", "replay"] = Field(
+        description="plan: writes planned, not made; apply: applies the plan of run plan_of; "
+        "replay: device calls answered from a recording"
     )
     plan_of: str | None
 

@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
     dependencies = [
         ("ide", "0006_breakpoints"),
-        ("scripts", "0003_argument_declarations_and_presets"),
+        ("scripts", "0004_argument_declarations_and_presets"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

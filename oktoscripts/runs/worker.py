@@ -356,12 +356,21 @@ class Worker:
             return f"the permission '{permissions.RUN_SCRIPTS}' could not be checked: {exc}"
 
     async def _recording(self, claimed: ClaimedRun) -> dict:
-        """The recorded device calls a replay answers from."""
-        metrics = await self.store.call(
+        """The recorded device calls a replay answers from: its test fixture's
+        (read through the run's own row: the worker knows no fixture model), else
+        the replayed run's."""
+        fixture, metrics = await self.store.call(
             lambda: (
-                Run.objects.filter(pk=claimed.replay_of).values_list("metrics", flat=True).first()
+                (
+                    Run.objects.filter(pk=claimed.id)
+                    .values_list("fixture__recording", "replay_of__metrics")
+                    .first()
+                )
+                or (None, None)
             )
         )
+        if fixture is not None:
+            return fixture
         recording = (metrics or {}).get("recording")
         if recording is None:
             raise ValueError("the replayed run has no recording of its device calls")
