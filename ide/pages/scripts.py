@@ -107,10 +107,12 @@ def script_list(request: HttpRequest) -> HttpResponse:
 def script_create(request: HttpRequest) -> HttpResponse:
     name = request.POST.get("name", "")
     try:
+        # No version yet: the editor opens with the template as unsaved text,
+        # and the first Save makes version 1 (a template is not a version).
         script = editing.create_script(
             request.user,
             name,
-            NEW_SCRIPT.format(name=name.strip()),
+            None,
             folder=request.POST.get("folder", ""),
             tags=request.POST.get("tags", ""),
         )
@@ -214,6 +216,10 @@ def editor(request: HttpRequest, script_id: int) -> HttpResponse:
         {
             "script": script,
             "version": version,
+            # Only for whoever may save it: to others a script without a version is empty.
+            "template": NEW_SCRIPT.format(name=script.name)
+            if version is None and can(request.user, Capability.EDIT)
+            else "",
             "recent_runs": recent,
             "limit_form": limit_form,
             "platform_limits": platform_settings.describe_limits(),

@@ -95,7 +95,7 @@ def clean_tags(tags: str | list[str]) -> str:
 def create_script(
     user: Any,
     name: str,
-    content: str = "",
+    content: str | None = "",
     folder: str = "",
     tags: str = "",
     description: str = "",
@@ -117,7 +117,8 @@ def create_script(
     except IntegrityError:
         raise ScriptError(f"A script named {name!r} already exists.") from None
     audit.record(user, "script.create", name)
-    script.latest = save_version(user, script, content, message)
+    if content is not None:  # None: no version until the first save
+        script.latest = save_version(user, script, content, message)
     return script
 
 

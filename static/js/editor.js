@@ -24,7 +24,8 @@
   editor.setOptions({ enableBasicAutocompletion: true, enableLiveAutocompletion: true, enableSnippets: true });
   window.oktoEditor = editor;
 
-  let savedText = editor.getValue();
+  // A script not saved yet opens with the template as unsaved text: the first Save makes v1.
+  let savedText = cfg.version || !cfg.canEdit ? editor.getValue() : null;
   let version = cfg.version;
   const stateEl = document.getElementById("save-state");
 

@@ -154,7 +154,7 @@ def test_unsaved_edits_run_as_a_draft_and_make_no_version(editor, platform):
     history = editor.context.request.get(platform + "/api/scripts?q=workday").json()
     script_id = history["scripts"][0]["id"]
     versions = editor.context.request.get(f"{platform}/api/scripts/{script_id}/versions").json()
-    assert [v["number"] for v in versions["versions"]] == [1]
+    assert versions["versions"] == []  # not even the template: only Save makes a version
     run_id = editor.get_attribute("#run-link", "href").rstrip("/").rsplit("/", 1)[-1]
     run = editor.context.request.get(f"{platform}/api/runs/{run_id}").json()
     assert run["version"] is None and run["trigger"] == "draft"
@@ -538,4 +538,22 @@ def test_declared_arguments_defaults_and_presets(platform, browser):
     assert viewer.locator("#add-arg, #save-preset").count() == 0
     assert viewer.locator(f"#arg-rows {NAME}").first.get_attribute("readonly") is not None
     viewer.close()
+    page.close()
+
+
+def test_a_new_script_opens_with_the_template_unsaved_and_save_makes_v1(platform, browser):
+    page = _login(browser, platform, "admin1")
+    _new_script(page, "fresh")
+    assert "-- fresh" in page.evaluate("() => oktoEditor.getValue()")
+    assert "unsaved" in page.inner_text("#save-state")
+    assert page.inner_text("#version-label") == "not saved yet"
+    script_id = page.url.rstrip("/").rsplit("/", 1)[-1]
+    versions = f"{platform}/api/scripts/{script_id}/versions"
+    assert page.context.request.get(versions).json()["versions"] == []
+    page.click("#save-btn")
+    page.wait_for_selector("#save-state:has-text('saved')")
+    saved = page.context.request.get(versions).json()["versions"]
+    assert [v["number"] for v in saved] == [1]
+    content = page.context.request.get(f"{versions}/1").json()["content"]
+    assert content.startswith("-- fresh") and "get_all_devices" in content
     page.close()
