@@ -28,7 +28,17 @@ from ninja.openapi.docs import Swagger
 from ninja.operation import PathView
 from ninja.utils import normalize_path, replace_path_param_notation
 
-from ide.api import automations, datamodel, devices, fixtures, runs, scripts, settings, twins
+from ide.api import (
+    arguments,
+    automations,
+    datamodel,
+    devices,
+    fixtures,
+    runs,
+    scripts,
+    settings,
+    twins,
+)
 from ide.api.auth import ApiError, authenticated_user
 from oktoscripts.roles import Capability, can
 
@@ -56,6 +66,7 @@ api = NinjaAPI(
 for router in (
     scripts.router,
     scripts.editor,
+    arguments.router,
     runs.router,
     settings.router,
     devices.router,
