@@ -28,7 +28,17 @@ from ninja.openapi.docs import Swagger
 from ninja.operation import PathView
 from ninja.utils import normalize_path, replace_path_param_notation
 
-from ide.api import automations, datamodel, devices, files, runs, scripts, settings, twins
+from ide.api import (
+    automations,
+    datamodel,
+    devices,
+    files,
+    fixtures,
+    runs,
+    scripts,
+    settings,
+    twins,
+)
 from ide.api.auth import ApiError, authenticated_user
 from oktoscripts.roles import Capability, can
 
@@ -63,6 +73,7 @@ for router in (
     datamodel.router,
     automations.router,
     twins.router,
+    fixtures.router,
     files.router,
 ):
     api.add_router("/", router)

@@ -11,9 +11,12 @@ from django.shortcuts import get_object_or_404
 from ninja import Query, Router, Schema, Status
 from pydantic import Field
 
+from ide import devicecalls
 from ide.api.auth import ApiError, needs
 from ide.api.schemas import (
     Cancelled,
+    DeviceCallDetail,
+    DeviceCalls,
     PlanOut,
     ReplayRequest,
     RunList,
@@ -181,6 +184,36 @@ def run_output_text(request: HttpRequest, run_id: UUID) -> StreamingHttpResponse
 def _text_line(at: datetime, stream: str, level: str | None, text: str) -> str:
     kind = f"{stream}/{level}" if level else stream
     return f"{at.isoformat(timespec='milliseconds')}  [{kind}]  {text}\n"
+
+
+@router.get(
+    "/runs/{uuid:run_id}/calls",
+    response=DeviceCalls,
+    summary="The device calls of a run (also while it runs)",
+    **READ,
+)
+async def run_calls(request: HttpRequest, run_id: UUID) -> dict:
+    """Each call's device, RPC, start, duration and script line: the run page's timeline."""
+    found = await devicecalls.listing(str(run_id))
+    if found is None:
+        raise ApiError("no such run", 404)
+    return found
+
+
+@router.get(
+    "/runs/{uuid:run_id}/calls/{int:seq}",
+    response=DeviceCallDetail,
+    summary="One device call with its request and answer as sent and got",
+    **READ,
+)
+async def run_call(request: HttpRequest, run_id: UUID, seq: int) -> dict:
+    """``seq``: the seq of the call's output line. The request as it goes on the
+    wire (CWMP: the SOAP envelope; USP: the Msg as JSON), the answer as the
+    script got it (a CWMP fault: the CPE's XML)."""
+    found = await devicecalls.one(str(run_id), seq)
+    if found is None:
+        raise ApiError("no device call printed this line", 404)
+    return found
 
 
 @router.get(

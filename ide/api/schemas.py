@@ -215,8 +215,9 @@ class RunOut(Schema):
     finished: Time
     error: dict[str, Json] | None
     metrics: dict[str, Json] | None
-    mode: Literal["run", "plan", "apply"] = Field(
-        description="plan: writes planned, not made; apply: applies the plan of run plan_of"
+    mode: Literal["run", "plan", "apply", "replay"] = Field(
+        description="plan: writes planned, not made; apply: applies the plan of run plan_of; "
+        "replay: device calls answered from a recording"
     )
     plan_of: str | None
 
@@ -262,6 +263,45 @@ class RunResult(Schema):
     result: Json
     error: dict[str, Json] | None
     metrics: dict[str, Json] | None
+
+
+class DeviceCallBase(Schema):
+    n: int = Field(description="its place among the run's device calls, from 1")
+    seq: int | None = Field(description="the seq of its output line (None: not printed)")
+    name: str = Field(description="the Lua function that made it")
+    target: str | None = Field(description="the device: serial or Endpoint ID")
+    line: int | None = Field(description="the script line that made it")
+    at: float | None = Field(description="when it started, epoch seconds")
+    latency_s: float
+    ok: bool
+    protocol: str | None = Field(description="cwmp or usp (None: not recorded)")
+    method: str | None = Field(description="the RPC or USP message type")
+
+
+class DeviceCall(DeviceCallBase):
+    recorded: bool = Field(description="its request and answer are recorded")
+
+
+class DeviceCalls(Schema):
+    calls: list[DeviceCall]
+    final: bool = Field(description="the run is over (the list will not grow)")
+    truncated: bool = Field(description="the recording stopped at its size limit")
+
+
+class WireText(Schema):
+    format: Literal["xml", "json"]
+    text: str
+    note: str = ""
+
+
+class Wire(Schema):
+    request: WireText
+    answer: WireText
+
+
+class DeviceCallDetail(DeviceCallBase):
+    wire: Wire | None = Field(description="request and answer as sent and got")
+    why: str = Field("", description="why there is no wire text")
 
 
 class Cancelled(Schema):

@@ -9,6 +9,7 @@ from django.views.decorators.http import require_POST
 
 from ide import chart
 from ide.access import requires
+from ide.pages.fixtures import fixture_script
 from ide.runfilters import RunFilters
 from oktoscripts.roles import Capability
 from oktoscripts.runs.models import Run
@@ -67,6 +68,7 @@ def run_detail(request: HttpRequest, run_id: str) -> HttpResponse:
             "plan_of": run.plan_of_id,
             "recorded": run.is_final and bool((metrics.get("recording") or {}).get("calls")),
             "replay": metrics.get("replay") if run.mode == Run.Mode.REPLAY else None,
+            "fixture_script": fixture_script(run),
             "run": run,
             "version": version,
             "code_lines": run.code.splitlines(),
@@ -76,7 +78,11 @@ def run_detail(request: HttpRequest, run_id: str) -> HttpResponse:
             "duration": (run.finished - run.started).total_seconds()
             if run.finished and run.started
             else None,
-            "run_config": {"runId": str(run.pk), "final": run.is_final},
+            "run_config": {
+                "runId": str(run.pk),
+                "final": run.is_final,
+                "started": run.started.timestamp() if run.started else None,
+            },
         },
     )
 

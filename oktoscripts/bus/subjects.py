@@ -61,6 +61,13 @@ def run_events(run_id: str) -> str:
     return subject("runs", run_id, "*")
 
 
+def run_calls(run_id: str = "*") -> str:
+    """Requests for the recorded device calls of a running run (request/reply,
+    oktoscripts/runs/callbus.py); every worker listens on ``run_calls("*")``.
+    Not under ``runs.<id>``: a run's followers must not see them."""
+    return subject("runcalls", run_id)
+
+
 # Debug runs (oktoscripts/runs/debugbus.py). Requests go to the worker holding
 # the run (request/reply: only that worker answers); its debugger's events
 # come back on a subject of the run.

@@ -113,8 +113,9 @@ PLATFORM_PROCESSES: tuple[ProcessSpec, ...] = with_ports(
         ProcessSpec("scheduler", manage_py("scheduler")),
         # The TR-369 controller (oktoscripts/usp): MQTT, and WebSocket on OKTOSCRIPTS_USP_WS_PORT.
         ProcessSpec("usp", manage_py("usp"), ready=usp_listening),
-        # Device twins (oktoscripts/twins): snapshots devices, runs their simulated twins.
-        ProcessSpec("twins", manage_py("twins", "run")),
+        # Device twins (oktoscripts/twins): snapshots devices, runs their simulated twins,
+        # and the demo twins of the snapshots shipped in oktoscripts/twins/snapshots.
+        ProcessSpec("twins", manage_py("twins", "run", "--demo")),
         # A few simulated devices of each protocol, so the IDE has devices to script against.
         ProcessSpec("simulate", manage_py("simulate", "--cwmp", "3", "--usp", "3")),
     )

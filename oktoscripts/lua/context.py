@@ -137,16 +137,18 @@ class RunContext:
         """Lines are on their way to the loop (delivered at its next turn)."""
         return bool(self._queued)
 
-    def output(self, text: str, stream: str = "stdout", level: str | None = None) -> None:
-        """Add an output line. Raises OutputLimitExceeded past the output limit."""
+    def output(self, text: str, stream: str = "stdout", level: str | None = None) -> int | None:
+        """Add an output line; its seq (None once the run is closed). Raises
+        OutputLimitExceeded past the output limit."""
         size = len(text.encode("utf-8", errors="replace")) + 1
         with self._lock:
             if self._closed:
-                return
+                return None
             if self._output_bytes + size > self.limits.output_bytes:
                 raise OutputLimitExceeded(self.limits.describe("output_bytes"))
             self._output_bytes += size
             self._queue_line(stream, text, level)
+            return self._seq
 
     def system(self, text: str) -> None:
         """An output line from the platform itself (not counted against the limit)."""
@@ -181,16 +183,23 @@ class RunContext:
     ) -> None:
         """A device call with its latency (and the script line that made it):
         run metrics, and a "call" output line; in a debug run also its
-        request and answer, as text."""
-        self.device_calls.append(
-            {
-                "name": name,
-                "target": target,
-                "latency_s": round(latency_s, 6),
-                "ok": ok,
-                "line": line,
-            }
-        )
+        request and answer, as text.
+
+        The metrics entry names its output line (``seq``) and, when the run's
+        gate recorded the call, its place in the recording (``recorded``): what
+        the console expands a call line to."""
+        take = getattr(self.gate, "take_recorded", None)
+        entry = {
+            "name": name,
+            "target": target,
+            "latency_s": round(latency_s, 6),
+            "ok": ok,
+            "line": line,
+            "at": round(time.time() - latency_s, 6),
+            "seq": None,
+            "recorded": take() if take is not None else None,
+        }
+        self.device_calls.append(entry)
         if self.debug_calls is not None:
             self.debug_calls.append(
                 {
@@ -205,7 +214,9 @@ class RunContext:
         where = f" {target}" if target else ""
         state = "ok" if ok else "failed"
         try:
-            self.output(f"{name}{where}: {latency_s * 1000:.1f} ms, {state}", stream="call")
+            entry["seq"] = self.output(
+                f"{name}{where}: {latency_s * 1000:.1f} ms, {state}", stream="call"
+            )
         except OutputLimitExceeded:
             pass  # the script's own next output reports the limit
 

@@ -635,7 +635,8 @@ local function load_more()
     env = env, WAIT = WAIT, script_frames = script_frames, parent_of = parent_of,
     failed_co = function() return failed_co end,
     raw_getmetatable = raw_getmetatable, raw_rawget = raw_rawget, raw_rawset = raw_rawset,
-    setmetatable = setmetatable, raw_pcall = raw_pcall, LIMIT = LIMIT,
+    raw_setmetatable = raw_setmetatable, setmetatable = setmetatable, raw_pcall = raw_pcall,
+    LIMIT = LIMIT,
     tripped = function() return tripped end, hooking = function() return hooking end,
     is_memory_error = is_memory_error, report_finalizer_error = report_finalizer_error,
     set_run_finalizers = function(fn) run_finalizers = fn end,
@@ -793,6 +794,8 @@ function engine.start(fn)
   return last_driven
 end
 
+local waited = false -- the run has waited in a binding (see after_resume)
+
 -- What a resume gave, for the driver (see engine.step). Whatever is
 -- allocated for it is allocated with the memory limit lifted (a full heap
 -- must not fail outside the script); plain values need nothing, and the
@@ -811,7 +814,16 @@ local function after_resume(id, co, ok, ...)
       return 0, n, ...
     end
     if armed then disarm() end
-    if (...) == WAIT then return 1, select(2, ...) end
+    if (...) == WAIT then
+      if not waited then
+        -- The first wait of the run: what it holds while it waits is what is
+        -- alive, not the setup's garbage (a full collection at the start
+        -- would cost every run, most of which never wait).
+        waited = true
+        gc("collect")
+      end
+      return 1, select(2, ...)
+    end
     return 2, "attempt to yield from outside a coroutine", script_frames(co, 0)
   end
   if armed then disarm() end
@@ -854,16 +866,17 @@ end
 --
 -- The collector is stopped while the runtime is set up (the host stops it
 -- before loading the engine): collecting a heap that only grows is wasted
--- work, and it was most of the cost of a run's setup. One full collection
--- before any script code runs frees the setup's garbage (a sixth of the
--- heap: it would stay for the whole run of a script that only waits) and
--- starts the collector again, its next cycle paced from what is left.
+-- work, and it was most of the cost of a run's setup. It starts again as
+-- the script does, its first cycle due once the heap has doubled (as after
+-- a full collection), so that a short run never pays for one; the setup's
+-- garbage (a sixth of the heap) is freed when the run first waits (see
+-- after_resume), where it would otherwise stay for the whole wait.
 function engine.begin(source, name, args)
   local fn, err = compile(source, name)
   if not fn then return nil, err end
   if args == nil then args = {} end
   env.args = args
-  gc("collect")
+  gc("restart", -1)
   local id = engine.start(fn)
   return id, engine.step(id, args)
 end
@@ -903,14 +916,6 @@ function engine.table_id(t)
     ids[t] = id
   end
   return id
-end
-
--- Called by the host when the run is over, once it dropped its references to
--- the engine: almost the whole heap is garbage then, and is freed here, where
--- Lua runs without holding Python's lock, rather than when lupa closes the
--- runtime (holding it, on whichever thread drops the runtime last).
-function engine.collect()
-  gc("collect")
 end
 
 engine.type = type

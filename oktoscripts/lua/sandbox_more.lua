@@ -27,6 +27,7 @@ local script_frames, parent_of, failed_co = core.script_frames, core.parent_of, 
 local resume_nested = core.resume_nested
 local raw_getmetatable, raw_rawget, raw_rawset = core.raw_getmetatable, core.raw_rawget,
   core.raw_rawset
+local raw_setmetatable = core.raw_setmetatable
 local setmetatable, raw_pcall, LIMIT, tripped = core.setmetatable, core.raw_pcall, core.LIMIT,
   core.tripped
 local hooking, is_memory_error, report_finalizer_error = core.hooking, core.is_memory_error,
@@ -225,15 +226,22 @@ end
 -- ------------------------------------------------------------ newproxy and finalizers
 -- The script never holds the real metatable of a proxy: getmetatable gives a
 -- stand-in whose reads and writes go to it, except __gc, which the engine
--- keeps. The real __gc only queues the object; the queued finalizers run at
--- the next limit check (run_finalizers, called by the engine's checks), in
--- a coroutine, within the run's limits. Those still queued, or whose objects
--- are still alive, when the run ends never run (nor do they in gopher-lua,
--- which has no finalizers).
+-- keeps. The real __gc only queues the object; the queued finalizers run, in
+-- a coroutine and within the run's limits, at the next limit check or the
+-- next newproxy call, whichever comes first (a script making proxies in a
+-- loop gets its finalizers run as it goes, so their objects do not pile up
+-- between checks: that made each collection longer than the last). Those
+-- still queued, or whose objects are still alive, when the run ends never
+-- run (nor do they in gopher-lua, which has no finalizers).
+--
+-- Each proxy costs two tables more than a bare one (the stand-in and its
+-- metatable, which points at the real one); the real metatable is made with
+-- room for the keys the engine puts there, so that none of them grows it.
 -- The script's __gc, kept in the real metatable under a key only the engine
--- holds (the script never reaches the real metatable).
+-- holds (false: none); the real __gc is collect_later from the start.
 local FINALIZER = {}
 local queued, queued_fn, queued_n, done_n = {}, {}, 0, 0
+local run_finalizers
 
 local function collect_later(object)
   local fn = raw_rawget(raw_getmetatable(object), FINALIZER)
@@ -247,26 +255,44 @@ end
 -- the stand-in stays empty.
 local function stand_in_read(stand_in, key)
   local real = raw_getmetatable(stand_in).real
-  if key == "__gc" then return raw_rawget(real, FINALIZER) end
+  if key == "__gc" then return raw_rawget(real, FINALIZER) or nil end
   return real[key]
 end
 
 local function stand_in_write(stand_in, key, value)
   local real = raw_getmetatable(stand_in).real
   if key == "__gc" then
-    raw_rawset(real, FINALIZER, value)
-    if value ~= nil then value = collect_later end
+    key = FINALIZER
+    if value == nil then value = false end
   end
   raw_rawset(real, key, value)
 end
 
+-- A proxy of ours: a userdata whose real metatable has the FINALIZER key.
+local function real_of(object)
+  if type(object) ~= "userdata" then return nil end
+  local real = raw_getmetatable(object)
+  if real and raw_rawget(real, FINALIZER) ~= nil then return real end
+  return nil
+end
+
 function more.newproxy(arg)
-  local object = raw_newproxy(arg)
+  if done_n < queued_n then run_finalizers() end
+  local object
   if arg == true then
-    local real = raw_getmetatable(object)
+    object = raw_newproxy(false)
+    local real = { __metatable = false, __gc = collect_later, [FINALIZER] = false }
     real.__metatable = setmetatable({}, {
       __index = stand_in_read, __newindex = stand_in_write, __metatable = false, real = real,
     })
+    raw_setmetatable(object, real)
+  else
+    -- newproxy(p) shares p's metatable; the C function knows only the
+    -- metatables it made itself (and gives its own error for anything else).
+    local real = real_of(arg)
+    if not real then return raw_newproxy(arg) end
+    object = raw_newproxy(false)
+    raw_setmetatable(object, real)
   end
   return object
 end
@@ -288,7 +314,7 @@ end
 
 local finalizing = false
 
-local function run_finalizers()
+function run_finalizers()
   if done_n >= queued_n or finalizing or hooking() then return end
   finalizing = true
   while done_n < queued_n do

@@ -69,6 +69,7 @@ class Recorder:
         self.calls: list[dict[str, Any]] = []
         self.size = 0
         self.truncated = False
+        self._last: int | None = None  # the index of the call just recorded
 
     async def call(
         self, ctx: Any, protocol: str, target: str, request: Any, transport: Transport
@@ -76,24 +77,36 @@ class Recorder:
         line = ctx.call_line
         started = time.time()
         answer = await transport(request)
+        self._last = None
         if not self.truncated:
             size = len(json.dumps(answer, default=str))
             if len(self.calls) >= self.MAX_RECORDED or self.size + size > self.MAX_RECORDED_BYTES:
                 self.truncated = True
             else:
                 self.size += size
-                self.calls.append(
-                    {
-                        "protocol": protocol,
-                        "target": target,
-                        "line": line,
-                        "at": round(started, 6),
-                        "latency_s": round(time.time() - started, 6),
-                        "request": request_json(protocol, request),
-                        "answer": answer,
-                    }
-                )
+                call = {
+                    "protocol": protocol,
+                    "target": target,
+                    "line": line,
+                    "at": round(started, 6),
+                    "latency_s": round(time.time() - started, 6),
+                    "request": request_json(protocol, request),
+                    "answer": answer,
+                }
+                if protocol == "usp":  # the rest of the message as sent (its msg_id)
+                    call["header"] = json_format.MessageToDict(
+                        request.header, preserving_proto_field_name=True
+                    )
+                self._last = len(self.calls)
+                self.calls.append(call)
         return answer
+
+    def take_recorded(self) -> int | None:
+        """The index of the call recorded last, once (``ctx.record_call`` asks
+        right after the binding's ``call`` returned, before anything else runs
+        on the loop, so it is that call's)."""
+        last, self._last = self._last, None
+        return last
 
     def metrics(self) -> dict[str, Any]:
         if not self.calls and not self.truncated:

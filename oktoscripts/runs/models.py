@@ -96,6 +96,11 @@ class Run(models.Model):
     replay_of = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="replays"
     )
+    # A replay that checks a script's test fixture: its device calls are answered
+    # from the fixture's recording (oktoscripts/scripts/fixtures.py).
+    fixture = models.ForeignKey(
+        "scripts.Fixture", null=True, blank=True, on_delete=models.SET_NULL, related_name="runs"
+    )
     runtime = models.CharField(max_length=8, choices=Runtime.choices, default=Runtime.LUAJIT)
     limits = models.JSONField(default=dict, blank=True, help_text="overrides of the default limits")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)

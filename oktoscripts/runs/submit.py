@@ -53,6 +53,7 @@ def _new_run(
     plan_of_id: Any = None,
     debug: bool = False,
     replay_of_id: Any = None,
+    fixture_id: Any = None,
 ) -> Run:
     if mode not in Run.Mode.values:
         raise ValueError(f"unknown mode {mode!r} (use {' or '.join(Run.Mode.values)})")
@@ -83,6 +84,7 @@ def _new_run(
         plan_of_id=plan_of_id,
         debug=debug,
         replay_of_id=replay_of_id,
+        fixture_id=fixture_id,
     )
 
 
@@ -133,6 +135,7 @@ async def asubmit_run(
     plan_of_id: Any = None,
     debug: bool = False,
     replay_of_id: Any = None,
+    fixture_id: Any = None,
 ) -> Run:
     """Store a queued Run and put its request on the run queue; returns the Run.
 
@@ -166,6 +169,7 @@ async def asubmit_run(
         plan_of_id,
         debug,
         replay_of_id,
+        fixture_id,
     )
     await sync_to_async(run.save)(force_insert=True)
     try:
@@ -202,6 +206,7 @@ def submit_run(code: str, **options: Any) -> Run:
         options.get("plan_of_id"),
         options.get("debug", False),
         options.get("replay_of_id"),
+        options.get("fixture_id"),
     )
     run.save(force_insert=True)
     try:

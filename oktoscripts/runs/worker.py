@@ -40,7 +40,7 @@ from oktoscripts.bus.streams import ensure_run_queue, ensure_workers_bucket
 from oktoscripts.lua.debugger import DebugSession
 from oktoscripts.lua.threads import LuaThreadPool
 from oktoscripts.metrics import series
-from oktoscripts.runs import conf, debugbus, gates, listenerevents, live, stranded
+from oktoscripts.runs import callbus, conf, debugbus, gates, listenerevents, live, stranded
 from oktoscripts.runs.caps import capped
 from oktoscripts.runs.heartbeat import Heartbeat, LostRunSweeper
 from oktoscripts.runs.models import Run
@@ -183,6 +183,7 @@ class Worker:
             loop.create_task(self._watch_stuck_threads(), name="stuck threads"),
         ]
         await self.nc.subscribe(subjects.run_cancel("*"), cb=self._on_cancel)
+        await self.nc.subscribe(subjects.run_calls("*"), cb=self._on_calls_request)
         self._accepting = True
         self._puller = RequestPuller(
             self.nc, stream, subjects.RUN_QUEUE_CONSUMER, self._on_request, self._room
@@ -355,12 +356,21 @@ class Worker:
             return f"the permission '{permissions.RUN_SCRIPTS}' could not be checked: {exc}"
 
     async def _recording(self, claimed: ClaimedRun) -> dict:
-        """The recorded device calls a replay answers from."""
-        metrics = await self.store.call(
+        """The recorded device calls a replay answers from: its test fixture's
+        (read through the run's own row: the worker knows no fixture model), else
+        the replayed run's."""
+        fixture, metrics = await self.store.call(
             lambda: (
-                Run.objects.filter(pk=claimed.replay_of).values_list("metrics", flat=True).first()
+                (
+                    Run.objects.filter(pk=claimed.id)
+                    .values_list("fixture__recording", "replay_of__metrics")
+                    .first()
+                )
+                or (None, None)
             )
         )
+        if fixture is not None:
+            return fixture
         recording = (metrics or {}).get("recording")
         if recording is None:
             raise ValueError("the replayed run has no recording of its device calls")
@@ -475,6 +485,20 @@ class Worker:
             await msg.respond(debugbus.event_payload(answer))
         except Exception as exc:  # noqa: BLE001 - the requester went away
             log.debug("debug answer not sent: %s", exc)
+
+    async def _on_calls_request(self, msg: Msg) -> None:
+        """The IDE asks for the device calls of a run this worker may hold
+        (oktoscripts/runs/callbus.py); the workers that do not hold it stay silent."""
+        held = self._held.get(msg.subject.rsplit(".", 1)[-1])
+        ctx = getattr(getattr(held, "lua", None), "ctx", None)
+        if ctx is None or not msg.reply:
+            return
+        gate = ctx.gate
+        recording = gate.calls if isinstance(gate, gates.Recorder) else []
+        try:
+            await msg.respond(callbus.answer_request(ctx.device_calls, recording, msg.data))
+        except Exception as exc:  # noqa: BLE001 - the requester went away
+            log.debug("device calls not sent: %s", exc)
 
     async def _on_cancel(self, msg: Msg) -> None:
         run_id = msg.subject.split(".")[-2]

@@ -158,3 +158,40 @@ class PlatformSettings(models.Model):
         """The one settings row, created with every value at its default on first use."""
         row, _ = cls.objects.get_or_create(pk=cls.SINGLETON_PK)
         return row
+
+
+class Fixture(models.Model):
+    """A test of a script: "on this recording of device calls, with these
+    arguments, the script must end with this status and return this result"
+    (and, when ``expected_output`` is set, print these lines). Running it
+    replays the recording against a version of the script
+    (``oktoscripts/scripts/fixtures.py``). The recording is copied here, so the
+    fixture outlives the run it was saved from."""
+
+    script = models.ForeignKey(Script, on_delete=models.CASCADE, related_name="fixtures")
+    name = models.CharField(max_length=100)
+    # {"calls": [{"protocol", "target", "line", "request", "answer", ...}], "truncated"}:
+    # a run's metrics["recording"] (oktoscripts/runs/gates.py).
+    recording = models.JSONField(default=dict)
+    args = models.JSONField(default=dict, blank=True)
+    expected_status = models.CharField(max_length=16, default="succeeded")
+    expected_result = models.JSONField(null=True, blank=True)
+    # The run's printed and logged lines in order ("text", "[warn] text"); None: not checked.
+    expected_output = models.JSONField(null=True, blank=True)
+    source_run = models.ForeignKey(
+        "runs.Run", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    source_version = models.PositiveIntegerField(null=True, blank=True)
+    created = models.DateTimeField(default=timezone.now)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["script", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["script", "name"], name="fixture_name_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.script.name}: {self.name}"

@@ -101,6 +101,7 @@ class Origin:
     plan_of: str | None = None
     debug: bool = False  # a debug run (the IDE's Debug button)
     replay_of: str | None = None  # "replay": the run whose recording answers
+    fixture: int | None = None  # "replay": the test fixture whose recording answers
 
 
 def _submission(
@@ -132,6 +133,7 @@ def _submission(
         "plan_of_id": origin.plan_of,
         "debug": origin.debug,
         "replay_of_id": origin.replay_of,
+        "fixture_id": origin.fixture,
     }
 
 
@@ -144,6 +146,8 @@ def _record(run: Run, source: Source, origin: Origin, user: Any) -> None:
         extra["debug"] = True  # a debug run: it may be stepped through
     if origin.replay_of:
         extra["replay_of"] = str(origin.replay_of)
+    if origin.fixture:
+        extra["fixture"] = origin.fixture
     audit.record(
         actor,
         "run.start",

@@ -22,21 +22,47 @@ MongoDB reads dots in keys as nesting):
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, field
 from typing import Any
 
 from oktoscripts.sim import datamodel, tr181
+from oktoscripts.sim.tr181 import supported_path
 
 _INSTANCE = re.compile(r"(.*\.)(\d+)\.\Z")
 _DEFAULTS = {"boolean": "0", "unsignedInt": "0", "int": "0", "long": "0", "unsignedLong": "0"}
 
 
+# A table inside an instance, relative to it: "IPv4Address.{i}." or "X.Rule.{i}.".
+_NESTED_TABLE = re.compile(r"([^{}]+\.)\{i\}\.\Z")
+
+
+@dataclass
+class InstanceSchema:
+    """What a new instance of a table holds: its parameters by relative name
+    (type, Writable) and its single sub-objects (``Stats.``)."""
+
+    params: dict[str, tuple[str, bool]] = field(default_factory=dict)
+    objects: set[str] = field(default_factory=set)
+
+    def template(self) -> dict[str, datamodel.Parameter]:
+        """The new instance's parameters, each at the default value of its type."""
+        return {
+            name: datamodel.Parameter(_DEFAULTS.get(xsd, ""), xsd, writable)
+            for name, (xsd, writable) in self.params.items()
+        }
+
+
 class CwmpTwinModel(datamodel.DataModel):
     """A TR-069 data model holding the snapshot's objects as well as its
-    parameters, so that empty objects and empty tables exist as on the original."""
+    parameters, so that empty objects and empty tables exist as on the original,
+    and the schema of each table's instances, so that AddObject makes an
+    instance with the children the original's instances have."""
 
     def __init__(self, root: str) -> None:
         super().__init__(root=root)
         self.object_paths: set[str] = {root}
+        self.schemas: dict[str, InstanceSchema] = {}  # supported instance path -> schema
+        self.writable_tables: set[str] = set()  # supported paths of AddObject-able tables
 
     def objects(self) -> set[str]:
         # Every object the original reported, kept up to date by Add/DeleteObject:
@@ -46,11 +72,22 @@ class CwmpTwinModel(datamodel.DataModel):
     def add_object(self, path: str) -> int:
         number = super().add_object(path)
         instance = f"{path}{number}."
+        key = supported_path(path) + "{i}."
+        schema = self.schemas.get(key, InstanceSchema())
         self.object_paths.add(instance)
-        for leaf in self.tables[path]:
-            parts = leaf.split(".")[:-1]
+        for rel in [*schema.objects, *self.tables[path]]:
+            parts = rel.split(".")[:-1]
             for i in range(1, len(parts) + 1):
                 self.object_paths.add(instance + ".".join(parts[:i]) + ".")
+        for nested_key, nested in self.schemas.items():
+            match = _NESTED_TABLE.fullmatch(nested_key[len(key) :])
+            if not nested_key.startswith(key) or match is None:
+                continue
+            table = instance + match.group(1)  # an empty table of the new instance
+            self.object_paths.add(table)
+            if supported_path(table) in self.writable_tables:
+                self.tables[table] = nested.template()
+                self.next_instance[table] = 1
         return number
 
     def delete_object(self, path: str) -> None:
@@ -60,12 +97,18 @@ class CwmpTwinModel(datamodel.DataModel):
         for name in [n for n in self.params if n.startswith(path)]:
             del self.params[name]
         self.object_paths -= {o for o in self.object_paths if o.startswith(path)}
+        for table in [t for t in self.tables if t.startswith(path)]:
+            del self.tables[table]
+            self.next_instance.pop(table, None)
 
 
 def cwmp_model(snapshot: dict[str, Any]) -> CwmpTwinModel:
     """The twin's model: the snapshot's parameters, and a table (what AddObject
-    may add to) for each object the original reported writable, its new
-    instances shaped like its highest-numbered one, numbered after it."""
+    may add to) for each object the original reported writable. A new instance
+    holds what the original's instances of that table hold (the union of their
+    parameter names, with their types and Writable flags, at default values; not
+    a copy of one instance), or for a table that had none the schema the
+    snapshot carries (the standard's), numbered after the highest instance."""
     model = CwmpTwinModel(snapshot["root"])
     for p in snapshot["params"]:
         model.params[p["n"]] = datamodel.Parameter(p["v"], p.get("t") or "string", bool(p["w"]))
@@ -74,11 +117,47 @@ def cwmp_model(snapshot: dict[str, Any]) -> CwmpTwinModel:
         model.object_paths.add(o["n"])
         if o.get("w") and not _INSTANCE.fullmatch(o["n"]):
             writable_objects.add(o["n"])
+    model.schemas = instance_schemas(model.object_paths, model.params)
+    for key, entry in (snapshot.get("schemas") or {}).items():
+        model.schemas.setdefault(
+            key,
+            InstanceSchema(
+                {p["n"]: (p.get("t") or "string", bool(p["w"])) for p in entry["params"]},
+                set(entry.get("objects") or ()),
+            ),
+        )
+    model.writable_tables = {supported_path(t) for t in writable_objects}
     for table in writable_objects:
         numbers = _instance_numbers(model.object_paths, table)
         model.next_instance[table] = max(numbers, default=0) + 1
-        model.tables[table] = _template(model, f"{table}{max(numbers)}.") if numbers else {}
+        schema = model.schemas.get(supported_path(table) + "{i}.", InstanceSchema())
+        model.tables[table] = schema.template()
     return model
+
+
+def instance_schemas(
+    objects: set[str], params: dict[str, datamodel.Parameter]
+) -> dict[str, InstanceSchema]:
+    """The schema of every table's instances from the instances there are: by
+    supported instance path, each parameter and sub-object any instance has
+    directly (not inside a deeper instance)."""
+    schemas: dict[str, InstanceSchema] = {}
+    for name in list(params) + list(objects):
+        parts = name.split(".")
+        for i in range(len(parts) - 2, -1, -1):  # the innermost instance on the path
+            if parts[i].isdigit():
+                rel = ".".join(parts[i + 1 :])
+                if rel and rel != ".":
+                    schema = schemas.setdefault(
+                        supported_path(".".join(parts[: i + 1]) + "."), InstanceSchema()
+                    )
+                    if name.endswith("."):
+                        schema.objects.add(rel)
+                    else:
+                        p = params[name]
+                        schema.params[rel] = (p.type, p.writable)
+                break
+    return schemas
 
 
 def _instance_numbers(objects: set[str], table: str) -> list[int]:
@@ -87,17 +166,6 @@ def _instance_numbers(objects: set[str], table: str) -> list[int]:
         match = _INSTANCE.fullmatch(path)
         if match and match.group(1) == table:
             out.append(int(match.group(2)))
-    return out
-
-
-def _template(model: CwmpTwinModel, instance: str) -> dict[str, datamodel.Parameter]:
-    """The leaves of ``instance`` with default values of their types."""
-    out = {}
-    for name, p in model.params.items():
-        if name.startswith(instance):
-            out[name[len(instance) :]] = datamodel.Parameter(
-                _DEFAULTS.get(p.type, ""), p.type, p.writable
-            )
     return out
 
 

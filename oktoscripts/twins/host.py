@@ -111,6 +111,8 @@ class TwinHost:
         take = snapshot.take_cwmp if doc["protocol"] == "cwmp" else snapshot.take_usp
         try:
             data = await take(self.nc, source)
+            if doc["protocol"] == "cwmp":  # the twin speaks the CWMP version the original spoke
+                data["cwmp_ns"] = await asyncio.to_thread(self._cwmp_ns_of, source)
         except snapshot.SnapshotError as exc:
             log.warning("twin %s: cannot read %s: %s", serial, source, exc)
             await asyncio.to_thread(store.set_state, self.db, serial, "failed", error=str(exc))
@@ -126,6 +128,11 @@ class TwinHost:
             source,
             snapshot.count(data),
         )
+
+    def _cwmp_ns_of(self, serial: str) -> str:
+        """The CWMP namespace device ``serial`` spoke in its last Inform ("" unknown)."""
+        found = self.db["devices"].find_one({"_id": serial}, {"cwmp.cwmp_ns": 1}) or {}
+        return (found.get("cwmp") or {}).get("cwmp_ns") or ""
 
     # ---- running -----------------------------------------------------------------------
 
@@ -175,6 +182,7 @@ class TwinHost:
         source_doc = await asyncio.to_thread(self.db["devices"].find_one, {"_id": doc["source"]})
         cwmp = (source_doc or {}).get("cwmp") or {}
         oui = cwmp.get("oui") or snap["identity"].get("oui") or "000000"
+        ns = snap["data"].get("cwmp_ns") or cwmp.get("cwmp_ns") or ""
         options = CpeOptions(
             acs_url=self.options.acs_url,
             ca_file=self.options.ca_file,
@@ -182,7 +190,7 @@ class TwinHost:
             oui=oui,
             manufacturer=snap["identity"].get("vendor") or "Oktosim",
             periodic_interval=self.options.periodic_interval,
-            cwmp_minor=2,
+            cwmp_minor=_cwmp_minor(ns),
         )
         username, password = self._secret.of(oui, serial)
         await asyncio.to_thread(self.credentials.create_or_update, username, password)
@@ -236,6 +244,14 @@ class TwinHost:
             DeviceRegistry(self.db).delete(serial)
         if username:
             self.credentials.delete(username)
+
+
+def _cwmp_minor(namespace: str) -> int:
+    """1-0 .. 1-4 from ``urn:dslforum-org:cwmp-1-N`` (1-2 when unknown: the version
+    most CPEs in the field speak)."""
+    from oktoscripts.cwmp.soap import CWMP_NAMESPACES
+
+    return CWMP_NAMESPACES.index(namespace) if namespace in CWMP_NAMESPACES else 2
 
 
 def default_usp_config(endpoint_id: str, username: str, password: str) -> AgentConfig:

@@ -11,10 +11,12 @@ snapshot shape of ``oktoscripts.sim.twin_models``.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from oktoscripts.cwmp import client as cwmp_client
 from oktoscripts.cwmp.soap import RpcRequest
+from oktoscripts.twins import schemas
 from oktoscripts.usp import messages
 from oktoscripts.usp.client import call_agent
 from oktoscripts.usp.messages import Msg
@@ -23,6 +25,7 @@ from oktoscripts.usp.proto import usp_msg_pb2
 # Parameters per GetParameterValues: large enough to take 5,000 parameters in
 # a few round trips, small enough for CPEs that cap their response size.
 GPV_BATCH = 1000
+_INSTANCE = re.compile(r"\.\d+\.\Z")
 CALL_TIMEOUT_S = 60.0
 _TYPE_NAMES = {
     value: name
@@ -74,7 +77,15 @@ async def take_cwmp(nc: Any, serial: str, *, timeout_s: float = CALL_TIMEOUT_S) 
     root = roots[0] if roots else leaves[0].split(".", 1)[0] + "." if leaves else ""
     if not root:
         raise SnapshotError(f"{serial} reported no parameters")
-    return {"protocol": "cwmp", "root": root, "objects": objects, "params": params}
+    tables = [o["n"] for o in objects if o["w"] and not _INSTANCE.search(o["n"])]
+    return {
+        "protocol": "cwmp",
+        "root": root,
+        "objects": objects,
+        "params": params,
+        # What AddObject gives on a table that had no instance to learn it from.
+        "schemas": schemas.empty_table_schemas(tables, [o["n"] for o in objects]),
+    }
 
 
 async def _cwmp(nc: Any, serial: str, request: RpcRequest, timeout_s: float) -> dict:

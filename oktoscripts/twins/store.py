@@ -161,10 +161,19 @@ def delete(db: Database, serial: str) -> None:
 # ---- snapshots ------------------------------------------------------------------------
 
 
-def save_snapshot(db: Database, serial: str, data: dict[str, Any]) -> int:
-    """Store a new snapshot of device ``serial``; its version number."""
-    device = db["devices"].find_one({"_id": serial}) or {}
-    identity = {k: device.get(k, "") for k in IDENTITY_FIELDS}
+def save_snapshot(
+    db: Database,
+    serial: str,
+    data: dict[str, Any],
+    *,
+    identity: dict[str, Any] | None = None,
+    sha256: str = "",
+) -> int:
+    """Store a new snapshot of device ``serial``; its version number. The
+    identity facts are the device's now, unless given (a shipped snapshot)."""
+    if identity is None:
+        device = db["devices"].find_one({"_id": serial}) or {}
+        identity = {k: device.get(k, "") for k in IDENTITY_FIELDS}
     latest = db[SNAPSHOTS].find_one({"serial": serial}, {"version": 1}, sort=[("version", -1)])
     version = (latest or {}).get("version", 0) + 1
     db[SNAPSHOTS].insert_one(
@@ -177,9 +186,45 @@ def save_snapshot(db: Database, serial: str, data: dict[str, Any]) -> int:
             "identity": identity,
             "parameters": len(data.get("params") or data.get("values") or []),
             "data": data,
+            **({"sha256": sha256} if sha256 else {}),
         }
     )
     return version
+
+
+def request_demo(
+    db: Database, serial: str, source: str, version: int, identity: dict[str, Any], by: str
+) -> str:
+    """Ask for the twin ``serial`` of a shipped snapshot (``source`` version
+    ``version``), running from the start (there is no device to read); one that
+    exists moves to ``version`` when it answers from another (a reset)."""
+    now = _now()
+    doc = db[TWINS].find_one_and_update(
+        {"_id": serial},
+        {
+            "$setOnInsert": {
+                "source": source,
+                "protocol": "cwmp",
+                "state": "running",
+                "generation": 0,
+                "error": "",
+                "requested_by": by,
+                "created_at": now,
+                "demo": True,
+            },
+            "$set": {"updated_at": now},
+        },
+        upsert=True,
+        return_document=pymongo.ReturnDocument.AFTER,
+    )
+    if doc.get("snapshot") != version:
+        doc = db[TWINS].find_one_and_update(
+            {"_id": serial},
+            {"$set": {"snapshot": version, "state": "running"}, "$inc": {"generation": 1}},
+            return_document=pymongo.ReturnDocument.AFTER,
+        )
+    mark_device(db, doc, identity)
+    return serial
 
 
 def load_snapshot(db: Database, serial: str, version: int) -> dict[str, Any]:

@@ -12,4 +12,11 @@
     const el = document.getElementById(id);
     return el ? JSON.parse(el.textContent) : null;
   };
+  /* An element with a class and a text (text, never HTML). */
+  window.Okto.el = function (tag, cls, text) {
+    const e = document.createElement(tag);
+    if (cls) e.className = cls;
+    if (text !== undefined && text !== null) e.textContent = text;
+    return e;
+  };
 })();

@@ -3,7 +3,9 @@
    (1, 2, 3 ...); lines the page has not got yet (a stored run opens with its
    last lines only) are fetched a page at a time from the REST API when they
    scroll into view. The toolbar searches, filters by kind, wraps, switches
-   timestamps, copies, downloads and clears. Used by RunConsole (console.js). */
+   timestamps, copies, downloads and clears. A device call's line opens in
+   place to its request and answer as sent on the wire (GET
+   /api/runs/<id>/calls/<seq>). Used by RunConsole (console.js). */
 (function () {
   "use strict";
 
@@ -46,6 +48,8 @@
     this.heights = [];        // wrap mode: measured height per view position
     this.tops = null;         // wrap mode: prefix sums of heights
     this.frame = 0;
+    this.calls = {};          // seq -> {state: "loading" | "done" | "failed", data} of opened calls
+    this.opened = 0;          // how many call lines are open (their rows are taller)
     this.build();
   }
 
@@ -379,13 +383,93 @@
     const call = l.stream === "call" && String(l.text).match(CALL_RE);
     if (call) {
       // "send_cwmp_message SN1: 12.3 ms, ok": the call, then its latency
+      const open = !!this.calls[l.seq];
+      if (this.opts.runId && l.seq) {
+        const btn = el("button", "open-call", open ? "▾" : "▸");
+        btn.type = "button";
+        btn.title = open ? "Hide the request and answer" : "Show the request and answer sent on the wire";
+        btn.setAttribute("aria-expanded", open ? "true" : "false");
+        btn.addEventListener("click", () => this.toggleCall(l.seq));
+        row.appendChild(btn);
+      }
       row.appendChild(this.mark(el("span", "x"), "→ " + call[1] + (call[2] ? " " + call[2] : "")));
       row.appendChild(el("span", "lat" + (call[4] === "ok" ? "" : " failed"), call[3] + " ms" + (call[4] === "ok" ? "" : " · failed")));
+      if (open) { row.classList.add("open"); row.appendChild(this.wire(this.calls[l.seq])); }
     } else {
       if (l.stream === "log" && l.level) row.appendChild(el("span", "lvl", "[" + l.level + "]"));
       row.appendChild(this.mark(el("span", "x"), l.text));
     }
     return row;
+  };
+
+  /* ---- device calls opened in place ---- */
+
+  LogList.prototype.toggleCall = function (seq) {
+    if (this.calls[seq]) { delete this.calls[seq]; this.opened -= 1; }
+    else { this.calls[seq] = { state: "loading" }; this.opened += 1; this.fetchCall(seq); }
+    this.stick = false;  // the reader is looking at this line
+    this.relayout();
+  };
+
+  /* Open a call line (the timeline's click): scrolled into view, opened. */
+  LogList.prototype.openCall = async function (seq) {
+    if (!this.rows[seq - 1]) await this.fetchPage(Math.floor((seq - 1) / PAGE));
+    if (!this.shown(seq - 1)) { this.hidden.call = false; this.syncKinds(); await this.refilter(); }
+    if (!this.calls[seq]) this.toggleCall(seq);
+    const v = this.view ? this.view.indexOf(seq - 1) : seq - 1 - this.cleared;
+    if (v >= 0) {
+      this.stick = false;
+      this.box.scrollTop = Math.max(0, this.top(v) - this.rowH * 2);
+      this.schedule(true);
+    }
+  };
+
+  LogList.prototype.syncKinds = function () {
+    if (!this.bar) return;
+    this.bar.querySelectorAll("input[data-stream]").forEach(b => { b.checked = !this.hidden[b.dataset.stream]; });
+  };
+
+  LogList.prototype.relayout = function () {
+    this.heights = [];
+    this.tops = null;
+    this.autoTop = undefined;
+    this.schedule(true);
+  };
+
+  LogList.prototype.fetchCall = async function (seq) {
+    const url = "/api/runs/" + this.opts.runId + "/calls/" + seq;
+    let entry;
+    try {
+      const res = await fetch(url, { credentials: "same-origin" });
+      const data = await res.json();
+      entry = res.ok ? { state: "done", data: data } : { state: "failed", error: data.error || ("the server answered " + res.status) };
+    } catch (e) {
+      entry = { state: "failed", error: "the server could not be reached" };
+    }
+    if (!this.calls[seq]) return;  // closed meanwhile
+    this.calls[seq] = entry;
+    this.relayout();
+  };
+
+  /* The request and the answer of an opened call. */
+  LogList.prototype.wire = function (entry) {
+    const box = el("div", "wire");
+    if (entry.state === "loading") { box.appendChild(el("div", "muted", "Loading the request and answer…")); return box; }
+    if (entry.state === "failed") { box.appendChild(el("div", "error", entry.error)); return box; }
+    const c = entry.data;
+    const proto = c.protocol === "cwmp" ? "TR-069" : c.protocol === "usp" ? "TR-369" : "";
+    const head = [c.method || c.name, c.target, proto, c.line ? "line " + c.line : "", (c.latency_s * 1000).toFixed(1) + " ms"];
+    box.appendChild(el("div", "wire-head", head.filter(Boolean).join(" · ")));
+    if (!c.wire) { box.appendChild(el("div", "muted", c.why || "No request or answer was recorded.")); return box; }
+    [["Request", c.wire.request], ["Answer", c.wire.answer]].forEach(([label, part]) => {
+      const sec = el("div", "wire-part");
+      sec.dataset.part = label.toLowerCase();
+      const title = el("div", "wire-label", label + " (" + part.format.toUpperCase() + ")");
+      if (part.note) title.appendChild(el("span", "muted", " " + part.note));
+      sec.append(title, el("pre", "wire-text", part.text));
+      box.appendChild(sec);
+    });
+    return box;
   };
 
   /* The text, with the search matches marked. */
@@ -414,8 +498,11 @@
   };
 
   /* Wrap mode: the top of every view position, from measured (or one-row) heights. */
+  /* Rows have their own heights: wrapped lines, or opened device calls. */
+  LogList.prototype.variable = function () { return this.wrap || this.opened > 0; };
+
   LogList.prototype.top = function (v) {
-    if (!this.wrap) return v * this.rowH;
+    if (!this.variable()) return v * this.rowH;
     this.layout();
     return this.tops[Math.min(v, this.tops.length - 1)];
   };
@@ -429,7 +516,7 @@
   };
 
   LogList.prototype.firstAt = function (y) {
-    if (!this.wrap) return Math.floor(y / this.rowH);
+    if (!this.variable()) return Math.floor(y / this.rowH);
     this.layout();
     let lo = 0, hi = this.tops.length - 1;
     while (lo < hi) { const mid = (lo + hi + 1) >> 1; if (this.tops[mid] <= y) lo = mid; else hi = mid - 1; }
@@ -441,7 +528,7 @@
     this.drawnOnce = this.size() >= 200;
     const n = this.size();
     const box = this.box;
-    if (this.wrap) this.layout();
+    if (this.variable()) this.layout();
     this.list.style.height = this.top(n) + "px";
     this.follow();
     const first = Math.max(0, this.firstAt(box.scrollTop) - OVERSCAN);
@@ -473,7 +560,7 @@
       added.push(row);
     }
     this.list.appendChild(frag);
-    if (this.wrap && added.length) this.remeasure(added);
+    if (this.variable() && added.length) this.remeasure(added);
     this.follow();
     this.updateJump();
   };

@@ -58,3 +58,21 @@ async def host_factory(mongo_db, nc, credential_store):
     yield make
     for host in hosts:
         await host.stop()
+
+
+@pytest.fixture
+async def demo_host(host_factory, mongo_db, url):
+    """A twin host running the built-in demo twins (fresh ones), each online."""
+    from oktoscripts.twins import demos, store
+
+    host = host_factory(acs_url=url)
+    for content in demos.shipped().values():  # an earlier test's twins (and their old addresses) go
+        if mongo_db[store.TWINS].find_one({"_id": content["serial"]}):
+            await asyncio.to_thread(store.delete, mongo_db, content["serial"])
+    serials = await asyncio.to_thread(demos.ensure, mongo_db)
+    await host.step()
+    for serial in serials:
+        await until(
+            lambda s=serial: (mongo_db.devices.find_one({"_id": s}) or {}).get("status") == 2
+        )
+    return host

@@ -6,11 +6,20 @@ through the run queue like a run from the IDE (a worker must be running; the
 run is recorded). Output is printed as it comes, the result as JSON at the
 end. Exit status: 0 succeeded, 1 failed, 2 bad command line or missing file,
 3 limit exceeded, 4 cancelled, 5 lost.
+
+``runscript SCRIPT --fixture NAME`` (or ``--fixture all``) runs test fixtures
+of the library's script SCRIPT instead: each replays its recording against
+the script's latest version (or ``--script-version N``) in this process, and says
+passed or the first difference. Exit status: 0 every fixture passed, 1 one
+failed (status, result or output differ), 6 one diverged from its recording
+(the script asked for a device call the recording does not have), 2 bad
+command line or no such script, fixture or version.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import signal
 import sys
@@ -30,6 +39,7 @@ from oktoscripts.runs.principal import Principal
 WORKER_HINT_S = 3.0
 
 EXIT_STATUS = {"succeeded": 0, "failed": 1, "limit_exceeded": 3, "cancelled": 4, "lost": 5}
+EXIT_FIXTURE_FAILED, EXIT_FIXTURE_DIVERGED = 1, 6
 
 
 def parse_args(pairs: list[str]) -> dict[str, Any]:
@@ -76,7 +86,18 @@ class Command(BaseCommand):
     help = __doc__.split("\n\n")[1].replace("\n", " ")
 
     def add_arguments(self, parser) -> None:  # noqa: ANN001
-        parser.add_argument("file", help="the Lua script")
+        parser.add_argument("file", help="the Lua script (with --fixture: a script's name)")
+        parser.add_argument(
+            "--fixture",
+            metavar="NAME",
+            help="run the script's test fixture NAME, or all of them with 'all'",
+        )
+        parser.add_argument(
+            "--script-version",
+            type=int,
+            metavar="N",
+            help="with --fixture: the script version to test (default: the latest)",
+        )
         parser.add_argument(
             "--arg",
             action="append",
@@ -100,6 +121,12 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: object, **options: Any) -> None:
+        if options["fixture"]:
+            from oktoscripts.management.fixturecheck import check_fixtures
+
+            sys.exit(check_fixtures(options["file"], options["fixture"], options["script_version"]))
+        if options["script_version"] is not None:
+            raise CommandError("--script-version goes with --fixture", returncode=2)
         path = Path(options["file"])
         try:
             code = path.read_text(encoding="utf-8")
@@ -135,8 +162,10 @@ class Command(BaseCommand):
 
 
 def on_interrupt(cancel: Any) -> None:
-    """Ctrl-C cancels the run (the run still ends and reports normally)."""
-    asyncio.get_running_loop().add_signal_handler(signal.SIGINT, cancel)
+    """Ctrl-C cancels the run (the run still ends and reports normally). Called
+    from another thread than the main one (a test), Ctrl-C keeps its default."""
+    with contextlib.suppress(RuntimeError, ValueError):
+        asyncio.get_running_loop().add_signal_handler(signal.SIGINT, cancel)
 
 
 async def connect_if_configured() -> Any:
@@ -162,24 +191,38 @@ async def run_local(
 ) -> tuple[str, Any, dict | None]:
     from dataclasses import asdict
 
+    def on_output(line: Any) -> None:
+        print(format_line(line.stream, line.text, line.level), flush=True)
+
+    outcome = await run_in_process(code, name, args, runtime, limits, on_output)
+    error = asdict(outcome.error) if outcome.error is not None else None
+    return outcome.status, outcome.result, error
+
+
+async def run_in_process(
+    code: str,
+    name: str,
+    args: dict,
+    runtime: str,
+    limits: dict,
+    on_output: Any,
+    gate: Any = None,
+) -> Any:
+    """Run ``code`` in this process (Ctrl-C cancels it); its RunOutcome. ``gate``:
+    the run's device gate (a fixture's replay, oktoscripts/runs/gates.py)."""
     from oktoscripts.lua.run import LuaRun
     from oktoscripts.runs.listenerevents import announce_soon
     from oktoscripts.runs.services import build_services, close_services
 
-    run_limits = Limits.with_overrides(limits)
     run_id = f"local-{uuid.uuid4().hex[:8]}"
     nc = await connect_if_configured()
     services = build_services(nc)
-
-    def on_output(line: Any) -> None:
-        print(format_line(line.stream, line.text, line.level), flush=True)
-
     lua = LuaRun(
         code,
         name=name,
         run_id=run_id,
         args=args,
-        limits=run_limits,
+        limits=Limits.with_overrides(limits),
         runtime=runtime,
         services=services,
         on_output=on_output,
@@ -187,16 +230,15 @@ async def run_local(
         # Whoever can run this command can read the database and the secret key:
         # the machine's operator, trusted with every binding.
         principal=Principal.operator(),
+        gate=gate,
     )
     on_interrupt(lua.cancel)
     try:
-        outcome = await lua.run()
+        return await lua.run()
     finally:
         close_services(services)
         if nc is not None:
             await nc.close()
-    error = asdict(outcome.error) if outcome.error is not None else None
-    return outcome.status, outcome.result, error
 
 
 async def run_remote(

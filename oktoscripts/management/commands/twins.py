@@ -3,7 +3,8 @@
 ``twins run`` is the twin host (``up`` starts it): it snapshots requested
 twins and runs them all until stopped. ``twins create SERIAL [--name N]
 [--wait S]``, ``twins reset SERIAL``, ``twins delete SERIAL`` and ``twins
-list`` change and show what it runs.
+list`` change and show what it runs. ``twins demo`` (or ``twins run --demo``,
+as ``up`` starts it) adds the built-in demo twins (oktoscripts/twins/demos.py).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser) -> None:  # noqa: ANN001
-        parser.add_argument("action", choices=("run", "create", "reset", "delete", "list"))
+        parser.add_argument("action", choices=("run", "create", "reset", "delete", "list", "demo"))
         parser.add_argument("serial", nargs="?", help="the device (create) or the twin")
         parser.add_argument("--name", default=None, help="create: the twin's serial")
         parser.add_argument(
@@ -35,15 +36,26 @@ class Command(BaseCommand):
             default=60.0,
             help="create: seconds to wait for the twin to run (0: do not wait)",
         )
+        parser.add_argument(
+            "--demo",
+            action="store_true",
+            help="run: start the built-in demo twins too (oktoscripts/twins/snapshots)",
+        )
 
     def handle(self, *args: object, **options: object) -> None:
         action = options["action"]
         if action == "run":
-            asyncio.run(self._run())
+            asyncio.run(self._run(bool(options["demo"])))
             return
         from oktoscripts.devices.client import mongo_database
 
         db = mongo_database()
+        if action == "demo":
+            from oktoscripts.twins import demos
+
+            for serial in demos.ensure(db, by="manage.py"):
+                self.stdout.write(f"{serial}: demo twin (the twin host starts it)")
+            return
         if action == "list":
             for doc in store.all_twins(db):
                 self.stdout.write(
@@ -82,7 +94,7 @@ class Command(BaseCommand):
         if doc["state"] == "requested":
             self.stderr.write("no twin host took it yet: is 'manage.py twins run' running?")
 
-    async def _run(self) -> None:
+    async def _run(self, demo: bool) -> None:
         from oktoscripts.bus.connection import connect
         from oktoscripts.devices.client import default_credentials, mongo_database
         from oktoscripts.management.commands.simulate import Command as Simulate
@@ -98,6 +110,11 @@ class Command(BaseCommand):
         host = TwinHost(
             mongo_database(), nc, HostOptions(acs_url=acs_url, ca_file=ca_file), credentials
         )
+        if demo:
+            from oktoscripts.twins import demos
+
+            started = await asyncio.to_thread(demos.ensure, host.db)
+            self.stdout.write(f"twin host: demo twins {', '.join(started)}")
         task = asyncio.ensure_future(host.run())
         self.stdout.write(f"twin host: CWMP twins talk to {acs_url}")
         self.stdout.write("twins host ready")
