@@ -425,12 +425,15 @@ def weakly(method: Callable[..., Any]) -> Callable[..., Any]:
     object holds: a cycle would leave the object to the cyclic collector,
     late. (And what a Lua runtime holds is invisible to reference counting: a
     sandbox whose runtime held the sandbox could only be freed by a
-    collection.)"""
-    ref = weakref.WeakMethod(method)
+    collection.) A weak reference to the object and the class's function,
+    not a WeakMethod: a run makes four of these, and a WeakMethod with its
+    closure took 750 bytes each (a worker holds thousands of runs)."""
+    ref = weakref.ref(method.__self__)
+    func = method.__func__
 
     def call(*args: Any) -> Any:
-        bound = ref()
-        return None if bound is None else bound(*args)
+        obj = ref()
+        return None if obj is None else func(obj, *args)
 
     return call
 
