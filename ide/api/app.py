@@ -28,7 +28,18 @@ from ninja.openapi.docs import Swagger
 from ninja.operation import PathView
 from ninja.utils import normalize_path, replace_path_param_notation
 
-from ide.api import automations, datamodel, devices, fixtures, runs, scripts, settings, twins
+from ide.api import (
+    arguments,
+    automations,
+    datamodel,
+    devices,
+    files,
+    fixtures,
+    runs,
+    scripts,
+    settings,
+    twins,
+)
 from ide.api.auth import ApiError, authenticated_user
 from oktoscripts.roles import Capability, can
 
@@ -45,7 +56,8 @@ class _Docs(Swagger):
 api = NinjaAPI(
     title="oktoscripts REST API",
     version="1",
-    description="Scripts, versions, runs, devices, settings and automations. Authenticate "
+    description="Scripts, versions, runs, devices, settings, automations and stored files. "
+    "Authenticate "
     "with 'Authorization: Bearer <token>' (create tokens on your account page) or "
     "the browser session (writes with the X-CSRFToken header).",
     urls_namespace="api",
@@ -56,6 +68,7 @@ api = NinjaAPI(
 for router in (
     scripts.router,
     scripts.editor,
+    arguments.router,
     runs.router,
     settings.router,
     devices.router,
@@ -63,6 +76,7 @@ for router in (
     automations.router,
     twins.router,
     fixtures.router,
+    files.router,
 ):
     api.add_router("/", router)
 
