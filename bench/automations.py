@@ -79,10 +79,19 @@ class Processes:
         self.tmp = tmp
         self.procs: dict[str, subprocess.Popen] = {}
 
-    def start(self, name: str, args: list[str], env: dict | None = None, ready: str = "") -> None:
+    def start(
+        self,
+        name: str,
+        args: list[str],
+        env: dict | None = None,
+        ready: str = "",
+        profile: Path | None = None,
+    ) -> None:
+        """``profile``: run it under cProfile, its statistics written there when it stops."""
         log = self.tmp / f"{name}.log"
+        python = [sys.executable, "-m", "cProfile", "-o", str(profile)] if profile else []
         self.procs[name] = subprocess.Popen(
-            [sys.executable, str(ROOT / "manage.py"), *args],
+            [*(python or [sys.executable]), str(ROOT / "manage.py"), *args],
             stdout=log.open("wb"),
             stderr=subprocess.STDOUT,
             env={**os.environ, **(env or {})},

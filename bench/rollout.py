@@ -18,6 +18,15 @@ image is put in the file store.
    fault 9010); a second rollout (3.0.0, 4 waves, failure threshold 5 %) must
    stop after its first wave. Printed: the stop reason, waves started, items
    stopped, and CPEs left untouched.
+
+Where the time goes (rollout 1): the CPU seconds each process used (the
+platform's ACS, worker and scheduler; the databases; this process, which is
+the 1,000 simulated CPEs), the items' phases (queued -> started by a worker,
+the run itself, finished -> seen by the scheduler), the CPE sessions, and the
+device time: the simulated download's pause (``download_s``) is the CPE's,
+not the platform's, and is printed apart (with --concurrency N, at most N
+items wait on it at once). ``BENCH_PROFILE=acs,worker,scheduler`` runs those
+processes under cProfile and prints their top functions.
 """
 
 from __future__ import annotations
@@ -30,7 +39,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.automations import Processes, setup_environment
+from bench.automations import Processes, percentile, setup_environment
 
 ROLLOUT = """
 local sn, version = args.serial, args.version
@@ -49,6 +58,64 @@ if now ~= version then error("version check: " .. tostring(now)) end
 return now
 """
 PAUSE_S = 1
+PROFILED = ("acs", "worker", "scheduler")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc; 0 elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class CpuMeter:
+    """CPU seconds each named process used between start() and stop()."""
+
+    def __init__(self, pids: dict[str, int]) -> None:
+        self.pids = pids
+        self.before: dict[str, float] = {}
+
+    def start(self) -> None:
+        self.before = {name: cpu_seconds(pid) for name, pid in self.pids.items()}
+
+    def used(self) -> dict[str, float]:
+        return {name: cpu_seconds(pid) - self.before[name] for name, pid in self.pids.items()}
+
+
+def phases(bulk_id: int) -> str:
+    """The items' phases: queued -> started by a worker, the run, finished -> seen."""
+    from oktoscripts.automations.models import BulkRunItem
+    from oktoscripts.runs.models import Run
+
+    items = dict(
+        BulkRunItem.objects.filter(bulk_id=bulk_id)
+        .exclude(run_id=None)
+        .values_list("run_id", "updated")
+    )
+    wait, run, seen = [], [], []
+    calls: dict[str, list[float]] = {}  # "n. name": latencies of a run's n-th device call
+    rows = Run.objects.filter(pk__in=list(items)).values_list(
+        "id", "created", "started", "finished", "metrics"
+    )
+    for run_id, created, started, finished, metrics in rows:
+        if started and finished:
+            wait.append((started - created).total_seconds())
+            run.append((finished - started).total_seconds())
+            seen.append((items[run_id] - finished).total_seconds())
+        for n, call in enumerate((metrics or {}).get("device_calls", []), start=1):
+            calls.setdefault(f"{n}. {call['name']}", []).append(call["latency_s"])
+
+    def p(samples: list[float]) -> str:
+        if not samples:
+            return "-"
+        return f"p50 {percentile(samples, 0.5):.2f} s, p95 {percentile(samples, 0.95):.2f} s"
+
+    return (
+        f"queued->started {p(wait)}; run {p(run)}; finished->seen by the scheduler {p(seen)}"
+        + "".join(f"\n    device call {name}: {p(samples)}" for name, samples in calls.items())
+    )
 
 
 async def start_fleet(devices: int):  # noqa: ANN201 - a CpeFleet
@@ -129,10 +196,16 @@ async def rollout(version: str, concurrency: int, threshold: float | None) -> tu
     return record, elapsed, {k: v for k, v in progress["by_status"].items() if v}
 
 
-async def run(devices: int, concurrency: int) -> None:
+async def run(devices: int, concurrency: int, meter: CpuMeter) -> None:
+    from asgiref.sync import sync_to_async
+
     fleet = await start_fleet(devices)
     try:
+        sessions_before = len(fleet.stats.durations)
+        meter.start()
         record, elapsed, counts = await rollout("2.0.0", concurrency, None)
+        cpu = meter.used()
+        sessions = list(fleet.stats.durations)[sessions_before:]
         upgraded = sum(
             c.dm.value(c.dm.root + "DeviceInfo.SoftwareVersion") == "2.0.0" for c in fleet.cpes
         )
@@ -143,6 +216,23 @@ async def run(devices: int, concurrency: int) -> None:
             f"{record.status} in {elapsed:.1f} s, {elapsed - pauses:.1f} s of platform time "
             f"without the {pauses} s of pauses (target <= 60 s); items {counts}; "
             f"CPEs on 2.0.0: {upgraded}; lost: {devices - upgraded - counts.get('failed', 0)}"
+        )
+        download_s = fleet.options.download_s
+        print(
+            f"  device time: each CPE pauses {download_s:g} s per download "
+            f"({download_s * devices:.0f} s over the fleet, at most "
+            f"{download_s * devices / concurrency:.1f} s of the elapsed time at concurrency "
+            f"{concurrency}); it is counted in the platform time above, not subtracted"
+        )
+        print(f"  items: {await sync_to_async(phases)(record.pk)}")
+        print(
+            f"  CPE sessions: {len(sessions)} ({len(sessions) / devices:.1f} per device), "
+            f"p50 {percentile(sessions, 0.5) * 1000:.0f} ms, "
+            f"p95 {percentile(sessions, 0.95) * 1000:.0f} ms"
+        )
+        print(
+            f"  CPU seconds used in those {elapsed:.1f} s (2 cores = {2 * elapsed:.0f} s): "
+            + ", ".join(f"{name} {seconds:.1f}" for name, seconds in cpu.items())
         )
         for n, cpe in enumerate(fleet.cpes):
             if n % 10 == 0:
@@ -174,6 +264,7 @@ def main() -> None:
 
         embedded = EmbeddedServices(tmp)
         processes = Processes(tmp)
+        profiled = set(filter(None, os.environ.get("BENCH_PROFILE", "").split(",")))
         try:
             if not os.environ.get("MONGO_URI"):
                 os.environ["MONGO_URI"] = embedded.start_mongo()
@@ -187,13 +278,46 @@ def main() -> None:
 
             django.setup()
             call_command("migrate", verbosity=0)
-            processes.start("worker", ["worker"], ready="ready")
-            processes.start("scheduler", ["scheduler", "--interval", "0.2"], ready="ready")
-            processes.start("acs", ["acs"])
-            asyncio.run(run(options.devices, options.concurrency))
+
+            def profile(name: str) -> Path | None:
+                return tmp / f"{name}.prof" if name in profiled else None
+
+            processes.start("worker", ["worker"], ready="ready", profile=profile("worker"))
+            processes.start(
+                "scheduler",
+                ["scheduler", "--interval", "0.2"],
+                ready="ready",
+                profile=profile("scheduler"),
+            )
+            processes.start("acs", ["acs"], profile=profile("acs"))
+            pids = {name: proc.pid for name, proc in processes.procs.items()}
+            pids.update(embedded_pids(embedded))
+            pids["simulated CPEs + this bench"] = os.getpid()
+            asyncio.run(run(options.devices, options.concurrency, CpuMeter(pids)))
         finally:
             processes.stop()
             embedded.stop()
+        for name in sorted(profiled):
+            print_profile(name, tmp / f"{name}.prof")
+
+
+def embedded_pids(embedded: object) -> dict[str, int]:
+    """The embedded MongoDB-wire server and nats-server, by name."""
+    pids = {}
+    for proc in getattr(embedded, "_procs", []):
+        command = " ".join(map(str, proc.args))
+        pids["mongodb (SecantusDB)" if "secantus" in command else "nats-server"] = proc.pid
+    return pids
+
+
+def print_profile(name: str, path: Path) -> None:
+    import pstats
+
+    if not path.exists():
+        print(f"{name}: no profile written")
+        return
+    print(f"--- {name}: top functions by own time")
+    pstats.Stats(str(path)).sort_stats("tottime").print_stats(25)
 
 
 if __name__ == "__main__":

@@ -33,6 +33,7 @@ from ide.api import (
     automations,
     datamodel,
     devices,
+    files,
     fixtures,
     runs,
     scripts,
@@ -55,7 +56,8 @@ class _Docs(Swagger):
 api = NinjaAPI(
     title="oktoscripts REST API",
     version="1",
-    description="Scripts, versions, runs, devices, settings and automations. Authenticate "
+    description="Scripts, versions, runs, devices, settings, automations and stored files. "
+    "Authenticate "
     "with 'Authorization: Bearer <token>' (create tokens on your account page) or "
     "the browser session (writes with the X-CSRFToken header).",
     urls_namespace="api",
@@ -74,6 +76,7 @@ for router in (
     automations.router,
     twins.router,
     fixtures.router,
+    files.router,
 ):
     api.add_router("/", router)
 

@@ -24,6 +24,19 @@ def _store():  # noqa: ANN202 - oktoscripts.filestore.store.FileStore
     return store
 
 
+def audit_upload(user: object, stored: object, **details: object) -> None:
+    """The audit event of an upload (this page's, or the REST API's)."""
+    audit.record(
+        user,
+        "file.upload",
+        stored.name,
+        size=stored.size,
+        sha256=stored.sha256,
+        file_type=stored.file_type,
+        **details,
+    )
+
+
 @requires(Capability.READ)
 def file_list(request: HttpRequest) -> HttpResponse:
     from oktoscripts.filestore.store import FILE_TYPES
@@ -62,14 +75,7 @@ def file_upload(request: HttpRequest) -> HttpResponse:
     except FileStoreError as exc:
         messages.error(request, str(exc))
         return redirect("files")
-    audit.record(
-        request.user,
-        "file.upload",
-        stored.name,
-        size=stored.size,
-        sha256=stored.sha256,
-        file_type=stored.file_type,
-    )
+    audit_upload(request.user, stored)
     messages.success(
         request,
         f"Stored “{stored.name}” ({stored.size} bytes): download it "

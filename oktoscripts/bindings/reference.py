@@ -247,6 +247,34 @@ CWMP_FAILURE = (
 )
 
 # send_usp_message: a payload (the USP Msg in protobuf's JSON mapping) per request.
+USP_FIRMWARE_EXAMPLE = """Day-2 operations are Operate requests: `Device.Reboot()` and
+`Device.FactoryReset()` answer `{}` at once, then the agent boots again (a
+`Boot!` event with the command key). A firmware upgrade is the asynchronous
+`Device.DeviceInfo.FirmwareImage.{i}.Download()` into an image slot that is not
+running; its OperationComplete notification (and, for subscribers, the
+`Device.LocalAgent.TransferComplete!` event) follows, and with `AutoActivate` the
+agent reboots into the image, whose version its `Boot!` event reports:
+
+```lua
+local sn, version = args.serial, "5.0.0"
+local started = send_usp_message(sn, {body = {request = {operate = {
+  command = "Device.DeviceInfo.FirmwareImage.2.Download()", command_key = "fw-" .. version,
+  send_resp = true, input_args = {URL = "https://files.example.net/fw-" .. version .. ".bin",
+  AutoActivate = "true"}}}}})
+if started.error_code then error(started.error_message) end  -- else {req_obj_path = ...}
+for _ = 1, 300 do  -- the platform learns the new version from the agent's Boot! event
+  if get_device(sn).version == version then return version end
+  sleep(1)
+end
+local status = send_usp_message(sn, {body = {request = {get = {param_paths = {
+  "Device.DeviceInfo.FirmwareImage.2.Status"}}}}})
+error("not upgraded: image " .. tostring(status["Device.DeviceInfo.FirmwareImage.2.Status"]))
+```
+
+Without `AutoActivate`, `FirmwareImage.{i}.Activate()` reboots into a downloaded image
+later. A failed download leaves the image's Status `DownloadFailed` or
+`ValidationFailed` and its OperationComplete carries the command failure."""
+
 USP_MESSAGES: tuple[dict[str, str], ...] = (
     {
         "kind": "get",
@@ -288,6 +316,7 @@ USP_MESSAGES: tuple[dict[str, str], ...] = (
         "asynchronous command; `{}` when `send_resp` is false",
         "payload": '{"body": {"request": {"operate": {"command": "Device.Reboot()",\n'
         '  "commandKey": "maintenance", "sendResp": true}}}}',
+        "more": USP_FIRMWARE_EXAMPLE,
     },
     {
         "kind": "get_instances",
@@ -513,6 +542,8 @@ def _usp_messages(ref: dict[str, Any]) -> list[str]:
             "```",
             "",
         ]
+        if m.get("more"):
+            out += [m["more"], ""]
     return out
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -33,6 +34,10 @@ class Response:
     status: int
     headers: list[tuple[str, str]] = field(default_factory=list)
     body: bytes = b""
+    # A large body sent as it is read (ServerConnection.send): ``length`` bytes
+    # in pieces, instead of ``body``.
+    stream: AsyncIterator[bytes] | None = None
+    length: int = 0
 
     def header(self, name: str) -> str:
         name = name.lower()
@@ -143,15 +148,24 @@ class ServerConnection:
 
     async def send(self, response: Response, close: bool = False) -> None:
         headers = [(k, v) for k, v in response.headers]
-        headers.append(("Content-Length", str(len(response.body))))
+        length = response.length if response.stream is not None else len(response.body)
+        headers.append(("Content-Length", str(length)))
         if close:
             headers.append(("Connection", "close"))
         try:
             data = self.conn.send(h11.Response(status_code=response.status, headers=headers))
-            if response.body:
+            if response.stream is not None:
+                await self._write(data)
+                data = b""
+                # Piece by piece, each written before the next is read: at most
+                # one piece in memory per connection, however large the body.
+                async for piece in response.stream:
+                    await self._write(self.conn.send(h11.Data(data=piece)))
+            elif response.body:
                 data += self.conn.send(h11.Data(data=response.body))
             data += self.conn.send(h11.EndOfMessage())
         except h11.LocalProtocolError as exc:
+            # Fewer bytes than announced: the client must not take it as whole.
             raise HttpError(f"cannot answer: {exc}") from None
         await self._write(data)
 

@@ -10,6 +10,11 @@ for the final answer in every case.
 
 A ``keep`` request (made with a call id) that is known already is not queued
 again: the reply is its kept answer, or ``{"queued": true}`` while it waits.
+
+Requests are handled concurrently (a NATS subscription runs its callback for
+one message at a time: queueing in the callback itself made every request of
+every device wait for the database round trips of all those before it), in
+arrival order per device (RequestLanes), at most MAX_HANDLING at once.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import asyncio
 import contextlib
 import json
 import logging
+from collections.abc import Awaitable, Callable
 
 from pymongo.errors import AutoReconnect, DuplicateKeyError
 
@@ -32,9 +38,33 @@ log = logging.getLogger(__name__)
 
 QUEUE_GROUP = "acs"
 MAX_TIMEOUT_S = 7 * 24 * 3600
+# Requests being queued at once (each a few database round trips); more wait.
+MAX_HANDLING = 256
 # A dropped database connection or a failover (AutoReconnect) while queueing
 # is tried again after these pauses, then answered "503".
 DB_RETRY_PAUSES_S = (0.1, 0.5, 1.5)
+
+
+class RequestLanes:
+    """One lane per device: its requests are queued in the order they arrived
+    (two asynchronous requests of a script reach the CPE in the order sent),
+    while other devices' requests go ahead meanwhile."""
+
+    def __init__(self) -> None:
+        self._tails: dict[str, asyncio.Future] = {}
+
+    async def run(self, serial: str, work: Callable[[], Awaitable[object]]) -> object:
+        before = self._tails.get(serial)
+        mine = asyncio.get_running_loop().create_future()
+        self._tails[serial] = mine
+        try:
+            if before is not None:
+                await asyncio.shield(before)
+            return await work()
+        finally:
+            mine.set_result(None)
+            if self._tails.get(serial) is mine:
+                del self._tails[serial]
 
 
 class RpcService:
@@ -42,6 +72,8 @@ class RpcService:
         self.acs = acs
         self.nc = acs.nc
         self._subs: list = []
+        self._lanes = RequestLanes()
+        self._handling = asyncio.Semaphore(MAX_HANDLING)
 
     async def start(self) -> None:
         self.acs.waker = self._wake_queued
@@ -60,6 +92,16 @@ class RpcService:
                 pass
 
     async def _on_request(self, msg: object) -> None:
+        """Hand the request to a task of its own, in its device's lane."""
+        await self._handling.acquire()
+        try:
+            serial = str(json.loads(msg.data).get("serial", ""))
+        except (ValueError, AttributeError):
+            serial = ""
+        task = self.acs.spawn(self._lanes.run(serial, lambda: self._handle(msg)))
+        task.add_done_callback(lambda _: self._handling.release())
+
+    async def _handle(self, msg: object) -> None:
         try:
             reply = await self._queue_retrying(msg.data)
         except AutoReconnect as exc:
@@ -95,9 +137,8 @@ class RpcService:
         except (ValueError, KeyError, TypeError) as exc:
             return answers.error("500", f"malformed request: {exc}")
         acs = self.acs
-        if keep and (known := await acs.queue.known(request_id)) is not None:
-            return known  # the same call again: never a second time to the CPE
         # Asked of the database, not the cache: a device deleted a moment ago is unknown.
+        # (Deleting a device deletes its requests: a kept answer goes with it.)
         if not await acs.backend.exists_now(serial):
             return answers.error("404", f"unknown device {serial!r}")
         wake_now = mode == "sync" and not acs.in_session(serial)
@@ -107,11 +148,16 @@ class RpcService:
                 # waits for the write before it looks at the queue.
                 acs.spawn(self._wake(serial, [request_id]))
             try:
+                # Inserted at once, not looked up first: a call made again is rare,
+                # and the lookup cost every request a database round trip.
                 item = await acs.queue.put(request_id, serial, request, mode, timeout_s, keep)
             except DuplicateKeyError:
+                known = await acs.queue.known(request_id) if keep else None
+                if known is not None and not known.get("queued"):
+                    return known  # the same call again: never a second time to the CPE
                 if again:  # our own insert went through before the connection broke
                     acs.note_queued(serial)
-                return {"queued": True}  # (else the same call, made again at the same moment)
+                return {"queued": True}  # (else the same call, waiting or being answered)
             acs.hold(item)
             acs.note_queued(serial)
         if mode == "sync" and not wake_now:

@@ -119,6 +119,11 @@ class FileStore:
         doc = self.files.find_one({"_id": file_id})
         return StoredFile.from_doc(doc) if doc else None
 
+    def chunk(self, file_id: str, n: int) -> bytes | None:
+        """The ``n``-th CHUNK_BYTES of a file (None: no such chunk)."""
+        doc = self.chunks.find_one({"file_id": file_id, "n": n}, {"data": 1})
+        return bytes(doc["data"]) if doc else None
+
     def content(self, file_id: str) -> bytes:
         chunks = self.chunks.find({"file_id": file_id}).sort("n", ASCENDING)
         return b"".join(bytes(c["data"]) for c in chunks)

@@ -85,6 +85,8 @@ class CpeOptions:
     quirk_ignore_connection_requests: bool = False
     # Keep logging in with the factory credential after the ACS set another one.
     quirk_keeps_factory_credential: bool = False
+    # Fault a SetParameterValues of ManagementServer.Username/Password (9001).
+    quirk_refuses_acs_credential: bool = False
     quirk_download_fails: bool = False  # every Download ends with TransferComplete fault 9010
     download_s: float = 0.05  # how long a download or upload takes (cwmp_day2.py)
     manufacturer: str = "Oktosim"
@@ -419,7 +421,13 @@ class SimulatedCpe:
         key = text(el, "ParameterKey")
         if rpc == "GetParameterValues":
             names_el = child(el, "ParameterNames")
-            names = [text(s) for s in names_el] if names_el is not None else []
+            # A name without children is its text (the common case, and cheap);
+            # text() checks the others for entity references.
+            names = (
+                [(s.text or "").strip() if len(s) == 0 else text(s) for s in names_el]
+                if names_el is not None
+                else []
+            )
             found = dm.get_values(names)
             structs = "".join(
                 f'<ParameterValueStruct><Name>{n}</Name><Value xsi:type="xsd:{t}">'
@@ -446,9 +454,13 @@ class SimulatedCpe:
                 values.append((text(pv, "Name"), text(value_el, strip=False), xsd))
             if not values:
                 raise CwmpFault("9003", "Empty ParameterList")
+            ms = dm.root + "ManagementServer."
+            if self.options.quirk_refuses_acs_credential and any(
+                name in (ms + "Username", ms + "Password") for name, _, _ in values
+            ):
+                raise CwmpFault("9001", "Request denied: the ACS credential is locked")
             dm.set_values(values)
             self._parameter_key(key)
-            ms = dm.root + "ManagementServer."
             if any(name in (ms + "Username", ms + "Password") for name, _, _ in values):
                 # A new ACS credential: used from the next session on, as CPEs do.
                 self._next_credential = (dm.value(ms + "Username"), dm.value(ms + "Password"))

@@ -134,7 +134,9 @@ async def _transfer(cpe: SimulatedCpe, rpc: str, key: str, args: dict[str, str])
         _reboot(cpe, "M Download", key)  # a new image runs after a reboot
 
 
-async def _http(method: str, args: dict[str, str], body: bytes = b"") -> tuple[int, bytes]:
+async def http_transfer(method: str, args: dict[str, str], body: bytes = b"") -> tuple[int, bytes]:
+    """(status, body) of ``method`` on args' URL, with its Username/Password (Basic, or
+    Digest when challenged); the USP agent's firmware downloads use it too."""
     client = ClientConnection(args["URL"], timeout=30)
     try:
         headers = []
@@ -159,7 +161,7 @@ async def _http(method: str, args: dict[str, str], body: bytes = b"") -> tuple[i
 async def _download(cpe: SimulatedCpe, args: dict[str, str]) -> tuple[str, str] | None:
     if cpe.options.quirk_download_fails:
         return "9010", "Download failure: the CPE could not store the file"
-    status, data = await _http("GET", args)
+    status, data = await http_transfer("GET", args)
     if status != 200:
         return "9010", f"Download failure: HTTP {status}"
     if args["FileType"] == FIRMWARE:
@@ -174,7 +176,7 @@ async def _upload(cpe: SimulatedCpe, args: dict[str, str]) -> tuple[str, str] | 
     body = "\n".join(
         f"{n}={p.value}" for n, p in sorted(cpe.dm.params.items()) if "Password" not in n
     ).encode()
-    status, _ = await _http("PUT", args, body)
+    status, _ = await http_transfer("PUT", args, body)
     if status not in (200, 201, 204):
         return "9011", f"Upload failure: HTTP {status}"
     return None

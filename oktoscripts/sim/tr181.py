@@ -85,7 +85,30 @@ SUPPORTED: dict[str, ObjectSpec] = {
             "SoftwareVersion": R,
             "UpTime": RU,
             "ProvisioningCode": W,
+            "ActiveFirmwareImage": R,
+            "BootFirmwareImage": W,
+            "FirmwareImageNumberOfEntries": RU,
         }
+    ),
+    "Device.DeviceInfo.FirmwareImage.{i}.": ObjectSpec(
+        {"Alias": W, "Name": R, "Version": R, "Available": WB, "Status": R},
+        multi=True,
+        unique_keys=("Alias",),
+        commands={
+            "Download()": CommandSpec(
+                True,
+                (
+                    "URL",
+                    "AutoActivate",
+                    "Username",
+                    "Password",
+                    "FileSize",
+                    "CheckSumAlgorithm",
+                    "CheckSum",
+                ),
+            ),
+            "Activate()": CommandSpec(True),
+        },
     ),
     "Device.LocalAgent.": ObjectSpec(
         {
@@ -96,7 +119,21 @@ SUPPORTED: dict[str, ObjectSpec] = {
             "ControllerNumberOfEntries": RU,
             "SubscriptionNumberOfEntries": RU,
             "RequestNumberOfEntries": RU,
-        }
+        },
+        events={
+            "TransferComplete!": (
+                "Command",
+                "CommandKey",
+                "Requestor",
+                "TransferType",
+                "Affected",
+                "TransferURL",
+                "FaultCode",
+                "FaultString",
+                "StartTime",
+                "CompleteTime",
+            )
+        },
     ),
     "Device.LocalAgent.Controller.{i}.": ObjectSpec(
         {"Alias": W, "EndpointID": W, "Enable": WB},
@@ -478,6 +515,9 @@ def default_device(endpoint_id: str, serial: str, index: int = 1) -> DataModel:
             "Device.IP.IPv4Enable": "true",
         }
     )
+    from oktoscripts.sim.usp_firmware import add_images  # it builds on this module
+
+    add_images(dm, dm.values["Device.DeviceInfo.SoftwareVersion"])
     mac = "02:00:" + ":".join(f"{(index >> shift) & 255:02X}" for shift in (24, 16, 8, 0))
     dm.add_instance(
         "Device.Ethernet.Interface.",

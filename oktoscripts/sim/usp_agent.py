@@ -37,7 +37,7 @@ from websockets.asyncio.client import connect as ws_connect
 from websockets.asyncio.server import serve as ws_serve
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from oktoscripts.sim import usp_requests
+from oktoscripts.sim import usp_firmware, usp_requests
 from oktoscripts.sim.tr181 import DataModel, default_device
 from oktoscripts.usp import messages, mqtt_topics, records, ws_extension
 from oktoscripts.usp.messages import Msg
@@ -159,6 +159,7 @@ class SimAgent:
         self.listening = asyncio.Event()  # websocket-server: the port is open
         self.boot_cause = "LocalReboot"
         self.boot_command_key = ""
+        self.firmware_updated = False  # the next Boot! follows a new firmware image
         self._send = None
         self._close = None
         self._drop = None
@@ -389,11 +390,19 @@ class SimAgent:
         for request_obj, command, key, inputs in effects.async_commands:
             self._spawn(self._complete_async(request_obj, command, key, inputs))
         if effects.reboot_command_key is not None:
-            self.boot_cause, self.boot_command_key = "RemoteReboot", effects.reboot_command_key
-            self._reconnect.set()
-            await asyncio.sleep(0.02)  # let the OperateResp leave first
-            if self._close is not None:
-                await self._close()
+            await self.reboot(effects.reboot_command_key)
+
+    async def reboot(self, command_key: str, into_image: str | None = None) -> None:
+        """Boot again (Device.Reboot(), or into the firmware image ``into_image``):
+        reconnect, then a Boot! event with the command key."""
+        self.boot_cause, self.boot_command_key = "RemoteReboot", command_key
+        self.firmware_updated = into_image is not None
+        self._reconnect.set()
+        await asyncio.sleep(0.02)  # let the OperateResp / notifications leave first
+        if self._close is not None:
+            await self._close()
+        if into_image is not None:  # while down: it comes back running the new image
+            usp_firmware.activate(self.dm, into_image)
 
     # ---- notifications -----------------------------------------------------------------
 
@@ -443,7 +452,7 @@ class SimAgent:
                 "params": {
                     "CommandKey": self.boot_command_key,
                     "Cause": self.boot_cause,
-                    "FirmwareUpdated": "false",
+                    "FirmwareUpdated": "true" if self.firmware_updated else "false",
                     "ParameterMap": json.dumps(
                         {
                             "Device.DeviceInfo.SoftwareVersion": self.dm.values[
@@ -455,22 +464,54 @@ class SimAgent:
             },
         )
         self.boot_cause, self.boot_command_key = "LocalReboot", ""
+        self.firmware_updated = False
 
     async def _complete_async(self, request_obj: str, command: str, key: str, inputs: dict) -> None:
         await asyncio.sleep(0.05)
+        if usp_firmware.handles(command):
+            await self._firmware(request_obj, command, key, inputs)
+            return
         output = usp_requests.async_command_output(command, inputs)
         self.dm.delete_object(request_obj)
+        await self._operation_complete(command, key, {"req_output_args": {"output_args": output}})
+
+    async def _operation_complete(self, command: str, key: str, outcome: dict) -> None:
         obj, name = command.rsplit(".", 1)
         await self.notify(
             OPERATION_SUBSCRIPTION,
             False,
-            oper_complete={
-                "obj_path": obj + ".",
-                "command_name": name,
-                "command_key": key,
-                "req_output_args": {"output_args": output},
-            },
+            oper_complete={"obj_path": obj + ".", "command_name": name, "command_key": key}
+            | outcome,
         )
+
+    async def _firmware(self, request_obj: str, command: str, key: str, inputs: dict) -> None:
+        """FirmwareImage.{i}.Download() / Activate() (usp_firmware.py)."""
+        outcome = await usp_firmware.run(self.dm, command, inputs)
+        self.dm.delete_object(request_obj)
+        if outcome.error is not None:
+            code, message = outcome.error
+            result = {"cmd_failure": {"err_code": code, "err_msg": message}}
+        else:
+            result = {"req_output_args": {"output_args": {}}}
+        await self._operation_complete(command, key, result)
+        if command.endswith("Download()"):
+            params = usp_firmware.transfer_complete(command, key, inputs, outcome)
+            await self.send_event("Device.LocalAgent.", usp_firmware.TRANSFER_COMPLETE, params)
+        if outcome.activate is not None:
+            await self.reboot(key, into_image=outcome.activate)
+
+    async def send_event(self, obj_path: str, name: str, params: dict[str, str]) -> None:
+        """An Event notification to each enabled subscription that names it."""
+        event = obj_path + name
+        for sub in self.dm.instances("Device.LocalAgent.Subscription."):
+            values = self.dm.object_params(sub)
+            refs = [r.strip() for r in values["ReferenceList"].split(",")]
+            if values["Enable"] == "true" and values["NotifType"] == "Event" and event in refs:
+                await self.notify(
+                    values["ID"],
+                    values["NotifRetry"] == "true",
+                    event={"obj_path": obj_path, "event_name": name, "params": params},
+                )
 
     async def change_value(self, path: str, value: str) -> None:
         """A local change (a user on the device's web UI): ValueChange notifications follow."""

@@ -1,6 +1,7 @@
 """A TCP proxy in front of the database that can drop connections on demand:
 what a MongoDB failover or a network blip looks like to a client (pymongo
-raises AutoReconnect on the request that was under way). It runs on a
+raises AutoReconnect on the request that was under way); or hold requests
+until released: a database that is slow for some of them. It runs on a
 thread of its own: the ACS calls pymongo's blocking API from its event loop
 at start, which must not wait on a proxy served by that same loop."""
 
@@ -18,6 +19,9 @@ class FlakyProxy:
         self.dropped = 0
         self._drop_next = 0
         self._drop_marker = b""
+        self.held = 0
+        self._hold_marker = b""
+        self._released: asyncio.Event | None = None
         self._server: asyncio.AbstractServer | None = None
         self._pipes: set[asyncio.Task] = set()
         self._writers: set[asyncio.StreamWriter] = set()
@@ -51,6 +55,16 @@ class FlakyProxy:
         self._drop_marker = containing
         self._drop_next = requests
 
+    def hold(self, containing: bytes) -> None:
+        """Requests that contain ``containing`` wait (their connection with them)
+        until release()."""
+        self._hold_marker = containing
+
+    def release(self) -> None:
+        self._hold_marker = b""
+        if self._released is not None:
+            self._loop.call_soon_threadsafe(self._released.set)
+
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             backend_reader, backend_writer = await asyncio.open_connection(*self.backend)
@@ -80,6 +94,10 @@ class FlakyProxy:
                     client_writer.transport.abort()
                     backend_writer.transport.abort()
                     return
+                if self._hold_marker and self._hold_marker in data:
+                    self._released = self._released or asyncio.Event()
+                    self.held += 1
+                    await self._released.wait()
                 backend_writer.write(data)
                 await backend_writer.drain()
         except (ConnectionError, OSError):

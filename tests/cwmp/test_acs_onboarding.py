@@ -29,6 +29,20 @@ def acs_config() -> AcsConfig:
     )
 
 
+async def _factory_cpe(fleet_factory, **quirks):
+    """A CPE with the shared factory password (sent pre-emptively, Basic)."""
+    fleet = await fleet_factory(
+        1,
+        provision=False,
+        credentials=None,
+        auth="basic",
+        username=FACTORY[0],
+        password=FACTORY[1],
+        **quirks,
+    )
+    return fleet, fleet.cpes[0]
+
+
 async def _sessions(fleet, count):
     await eventually(lambda: fleet.stats.sessions_ok >= count, 10)
 
@@ -66,16 +80,7 @@ async def test_a_cpe_that_keeps_the_factory_password_is_refused_and_reported(
     fleet_factory, mongo_db, caplog
 ):
     caplog.set_level(logging.WARNING, logger="oktoscripts.cwmp.acs")
-    fleet = await fleet_factory(
-        1,
-        provision=False,
-        credentials=None,
-        auth="basic",
-        username=FACTORY[0],
-        password=FACTORY[1],
-        quirk_keeps_factory_credential=True,
-    )
-    cpe = fleet.cpes[0]
+    fleet, cpe = await _factory_cpe(fleet_factory, quirk_keeps_factory_credential=True)
     await _sessions(fleet, 1)
     assert _onboarding(mongo_db, cpe.serial)["state"] == "done"
     cpe.wake()
@@ -87,6 +92,31 @@ async def test_a_cpe_that_keeps_the_factory_password_is_refused_and_reported(
         "presented the factory credential" in r.getMessage() and cpe.serial in r.getMessage()
         for r in caplog.records
     )
+
+
+async def test_a_cpe_that_faults_its_new_password_is_reported_and_not_locked_out(
+    fleet_factory, mongo_db, credential_store, caplog
+):
+    """The CPE answers the onboarding SetParameterValues with a fault: the device
+    record (shown on its page) and the log say so, no credential is made for it,
+    and its factory credential keeps working (asked again at each session)."""
+    caplog.set_level(logging.WARNING, logger="oktoscripts.cwmp.acs")
+    fleet, cpe = await _factory_cpe(fleet_factory, quirk_refuses_acs_credential=True)
+    await _sessions(fleet, 1)
+    await eventually(lambda: (_onboarding(mongo_db, cpe.serial) or {}).get("state") == "refused")
+    onboarding = _onboarding(mongo_db, cpe.serial)
+    assert onboarding["fault"].startswith("9001") and onboarding["at"]
+    assert not credential_store.exists(tr069_usernames(cpe.options.oui, "", cpe.serial)[1])
+    assert any(
+        "refused its own ACS credential" in r.getMessage() and cpe.serial in r.getMessage()
+        for r in caplog.records
+    )
+    # Not locked out: its next session, still with the factory credential, works.
+    assert (cpe.username, cpe.password) == FACTORY
+    cpe.wake()
+    await _sessions(fleet, 2)
+    assert cpe.last_session_ok is True and fleet.stats.sessions_failed == 0
+    assert _onboarding(mongo_db, cpe.serial)["state"] == "refused"
 
 
 async def test_another_password_is_still_refused(fleet_factory, mongo_db):

@@ -15,6 +15,7 @@ from oktoscripts.lua.limits import Limits
 from oktoscripts.lua.run import LuaRun
 from oktoscripts.sim.cwmp_day2 import firmware_image
 
+from ..http_files import serve_files
 from .conftest import eventually
 
 
@@ -39,22 +40,8 @@ async def run_lua(source, services, **args):
 @pytest.fixture
 async def firmware_server():
     """An HTTP server with one firmware image at /fw-2.0.0.bin (anything else: 404)."""
-    image = firmware_image("2.0.0")
-
-    async def handle(reader, writer):
-        http = ServerConnection(reader, writer, 4096)
-        try:
-            while (request := await http.next_request(5)) is not None:
-                found = request.target == "/fw-2.0.0.bin"
-                await http.send(Response(200, [], image) if found else Response(404))
-        except Exception:  # noqa: BLE001 - the client hung up
-            pass
-        finally:
-            await http.close()
-
-    server = await asyncio.start_server(handle, "127.0.0.1", 0)
-    yield f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
-    server.close()
+    async with serve_files({"/fw-2.0.0.bin": firmware_image("2.0.0")}) as base:
+        yield base
 
 
 DOWNLOAD = """
@@ -261,3 +248,42 @@ async def test_an_upload_puts_the_configuration_and_answers_with_its_transfer_co
     assert (method, target) == ("PUT", "/configs/up.cfg")
     assert f"Device.DeviceInfo.SerialNumber={cpe.serial}".encode() in body
     assert b"Password" not in body
+
+
+async def test_a_large_stored_file_is_served_whole_and_by_byte_range(mongo_db, url):
+    """A multi-MB image spanning several stored chunks: the whole file, a range
+    across a chunk boundary (the rest of a download that broke off), the last
+    bytes, and a range outside the file (416)."""
+    import hashlib
+    import os
+
+    from oktoscripts.cwmp.http11 import ClientConnection
+    from oktoscripts.filestore import signing
+    from oktoscripts.filestore.store import CHUNK_BYTES, FileStore
+
+    store = FileStore(mongo_db)
+    store.ensure_indexes()
+    data = os.urandom(5 * CHUNK_BYTES + 12345)
+    stored = store.put("big-image.bin", data, "1 Firmware Upgrade Image", "tester")
+    path = signing.signed_path(stored.id, stored.name, "ANY-SERIAL")
+    client = ClientConnection(url.rsplit("/", 1)[0] + path, timeout=30)
+    try:
+        whole = await client.request("GET", target=path)
+        assert whole.status == 200 and whole.header("Accept-Ranges") == "bytes"
+        assert hashlib.sha256(whole.body).hexdigest() == stored.sha256
+        start, end = CHUNK_BYTES - 10, 3 * CHUNK_BYTES + 10
+        part = await client.request("GET", [("Range", f"bytes={start}-{end}")], target=path)
+        assert part.status == 206 and part.body == data[start : end + 1]
+        assert part.header("Content-Range") == f"bytes {start}-{end}/{len(data)}"
+        rest = await client.request("GET", [("Range", f"bytes={start}-")], target=path)
+        assert rest.status == 206 and rest.body == data[start:]
+        tail = await client.request("GET", [("Range", "bytes=-100")], target=path)
+        assert tail.status == 206 and tail.body == data[-100:]
+        outside = await client.request("GET", [("Range", f"bytes={len(data)}-")], target=path)
+        assert outside.status == 416
+        assert outside.header("Content-Range") == f"bytes */{len(data)}"
+        again = await client.request("GET", target=path)  # from the ACS's chunk cache
+        assert again.body == data
+    finally:
+        await client.close()
+        store.delete("big-image.bin")

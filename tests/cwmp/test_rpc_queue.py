@@ -1,6 +1,7 @@
 """Script requests through NATS, the MongoDB queue, Connection Requests and sessions."""
 
 import asyncio
+import contextlib
 
 from oktoscripts.cwmp import client
 from oktoscripts.cwmp.soap import RpcRequest
@@ -298,13 +299,10 @@ async def test_a_call_whose_acs_never_replied_is_handed_over_again(fleet_factory
     assert cpe.applied["unreplied"] == 1
 
 
-async def test_a_database_blip_while_queueing_is_ridden_out(
-    acs_config, nats_url, mongo_uri, db_name, credential_store, caplog
-):
-    """The ACS's database connections break as a request is queued
-    (AutoReconnect): the ACS tries again, the caller gets the CPE's answer,
-    and no traceback reaches the log. (No other ACS runs in this test.)"""
-    import logging
+@contextlib.asynccontextmanager
+async def _acs_behind_proxy(count, prefix, acs_config, nats_url, mongo_uri, db_name, credentials):
+    """An ACS of its own whose database connections go through a FlakyProxy,
+    ``count`` booted CPEs talking to it, and a NATS connection: (proxy, fleet, nc)."""
     from urllib.parse import urlsplit
 
     import nats
@@ -319,21 +317,41 @@ async def test_a_database_blip_while_queueing_is_ridden_out(
     proxy = FlakyProxy((backend.hostname, backend.port))
     proxy.start()
     proxied = f"mongodb://127.0.0.1:{proxy.port}/?directConnection=true"
-    flaky = await start_acs(acs_config, nats_url=nats_url, mongo_uri=proxied, db_name=db_name)
+    acs = await start_acs(acs_config, nats_url=nats_url, mongo_uri=proxied, db_name=db_name)
     nc = await nats.connect(nats_url)
     fleet = CpeFleet(
-        1,
+        count,
         CpeOptions(
-            acs_url=f"http://127.0.0.1:{flaky.port}/acs",
+            acs_url=f"http://127.0.0.1:{acs.port}/acs",
             credentials=FLEET_CREDENTIALS,
             periodic_interval=3600,
         ),
-        prefix="FLAKYDB",
+        prefix=prefix,
     )
-    await asyncio.to_thread(credential_store.create_or_update_many, fleet.credentials())
+    await asyncio.to_thread(credentials.create_or_update_many, fleet.credentials())
     try:
         await fleet.start()
         await _booted(fleet)
+        yield proxy, fleet, nc
+    finally:
+        proxy.release()
+        await fleet.stop()
+        await nc.close()
+        await acs.stop()
+        proxy.stop()
+
+
+async def test_a_database_blip_while_queueing_is_ridden_out(
+    acs_config, nats_url, mongo_uri, db_name, credential_store, caplog
+):
+    """The ACS's database connections break as a request is queued
+    (AutoReconnect): the ACS tries again, the caller gets the CPE's answer,
+    and no traceback reaches the log. (No other ACS runs in this test.)"""
+    import logging
+
+    async with _acs_behind_proxy(
+        1, "FLAKYDB", acs_config, nats_url, mongo_uri, db_name, credential_store
+    ) as (proxy, fleet, nc):
         serial = fleet.cpes[0].serial
         caplog.set_level(logging.INFO)
         # The insert into the queue, and pymongo's own retry of it (if it makes one).
@@ -342,8 +360,29 @@ async def test_a_database_blip_while_queueing_is_ridden_out(
         assert proxy.dropped >= 1
         assert answer == {"ok": True, "result": {"Device.DeviceInfo.SerialNumber": serial}}
         assert not [r for r in caplog.records if r.exc_info], "a traceback was logged"
-    finally:
-        await fleet.stop()
-        await nc.close()
-        await flaky.stop()
-        proxy.stop()
+
+
+async def test_a_request_stalled_in_the_database_holds_up_no_other_device(
+    acs_config, nats_url, mongo_uri, db_name, credential_store
+):
+    """The database is slow to queue one device's request: another device's
+    request is queued and answered meanwhile (the ACS once queued the
+    requests of all devices one after the other)."""
+    async with _acs_behind_proxy(
+        2, "STALLDB", acs_config, nats_url, mongo_uri, db_name, credential_store
+    ) as (proxy, fleet, nc):
+        first, second = fleet.cpes
+        proxy.hold(first.serial.encode())
+        stalled = asyncio.ensure_future(
+            client.call(nc, first.serial, gpv(first.dm.root + "DeviceInfo."), timeout_s=30)
+        )
+        try:
+            await eventually(lambda: proxy.held > 0)
+            name = second.dm.root + "DeviceInfo.SerialNumber"
+            answer = await client.call(nc, second.serial, gpv(name), timeout_s=20)
+            assert answer == {"ok": True, "result": {name: second.serial}}
+            assert not stalled.done()
+            proxy.release()
+            assert (await stalled)["ok"] is True
+        finally:
+            stalled.cancel()

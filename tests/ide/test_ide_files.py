@@ -63,3 +63,77 @@ def test_bad_uploads_are_refused_with_a_message(client_for, store):
     _upload(admin, "empty.bin", data=b"")
     _upload(admin, "typed.bin", file_type="9 Nonsense")
     assert store.list() == []
+
+
+# -- the REST API (/api/files) ---------------------------------------------------
+
+
+def _api_upload(client, name, data=None, file_type="1 Firmware Upgrade Image"):
+    data = data if data is not None else firmware_image("7.7.7")
+    return client.post(
+        "/api/files",
+        {"file": SimpleUploadedFile("local-name.bin", data), "name": name, "file_type": file_type},
+    )
+
+
+@pytest.mark.parametrize("role", ["operator", "admin"])
+def test_the_api_uploads_lists_describes_and_deletes_for_operators_and_admins(
+    client_for, store, role
+):
+    client = client_for(role)
+    response = _api_upload(client, "fw-7.7.7.bin")
+    assert response.status_code == 201, response.content
+    body = response.json()
+    assert body["name"] == "fw-7.7.7.bin" and body["url"] == "store:fw-7.7.7.bin"
+    assert body["size"] == len(firmware_image("7.7.7")) and body["uploaded_by"] == role
+    stored = store.by_name("fw-7.7.7.bin")
+    assert store.content(stored.id) == firmware_image("7.7.7") and body["sha256"] == stored.sha256
+    event = AuditEvent.objects.get(action="file.upload", target="fw-7.7.7.bin")
+    assert event.actor.get_username() == role and event.details["via"] == "api"
+    listed = client.get("/api/files").json()["files"]
+    assert [f["name"] for f in listed] == ["fw-7.7.7.bin"]
+    assert client.get("/api/files/fw-7.7.7.bin").json()["file_type"] == "1 Firmware Upgrade Image"
+    unnamed = _api_upload(client, "")  # no name given: the file's own
+    assert unnamed.status_code == 201 and unnamed.json()["name"] == "local-name.bin"
+    assert client.delete("/api/files/fw-7.7.7.bin").json() == {"deleted": "fw-7.7.7.bin"}
+    assert store.by_name("fw-7.7.7.bin") is None
+    assert AuditEvent.objects.filter(action="file.delete", target="fw-7.7.7.bin").exists()
+    assert client.delete("/api/files/fw-7.7.7.bin").status_code == 404
+    assert client.get("/api/files/fw-7.7.7.bin").status_code == 404
+
+
+@pytest.mark.parametrize("role", ["viewer", "author"])
+def test_the_api_lets_other_roles_read_but_not_write(client_for, store, role):
+    store.put("fw-1.bin", firmware_image("1.0"), "1 Firmware Upgrade Image", "someone")
+    client = client_for(role)
+    assert [f["name"] for f in client.get("/api/files").json()["files"]] == ["fw-1.bin"]
+    assert client.get("/api/files/fw-1.bin").json()["uploaded_by"] == "someone"
+    refused = _api_upload(client, "evil.bin")
+    assert refused.status_code == 403 and "error" in refused.json()
+    assert client.delete("/api/files/fw-1.bin").status_code == 403
+    assert {f.name for f in store.list()} == {"fw-1.bin"}
+    assert not AuditEvent.objects.filter(action__startswith="file.").exists()
+
+
+def test_the_api_refuses_users_without_a_role_and_anonymous_callers(client_for, client, store):
+    store.put("fw-1.bin", firmware_image("1.0"), "1 Firmware Upgrade Image", "someone")
+    nobody = client_for("nobody")
+    assert nobody.get("/api/files").status_code == 403
+    assert nobody.get("/api/files/fw-1.bin").status_code == 403
+    assert _api_upload(nobody, "x.bin").status_code == 403
+    assert client.get("/api/files").status_code == 401
+    assert _api_upload(client, "x.bin").status_code == 401
+    assert client.delete("/api/files/fw-1.bin").status_code == 401
+    assert {f.name for f in store.list()} == {"fw-1.bin"}
+
+
+def test_the_api_says_what_is_wrong_with_an_upload(client_for, store):
+    admin = client_for("admin")
+    for name, data, file_type, says in (
+        ("../etc/passwd", None, "1 Firmware Upgrade Image", "a file name is 1-128 letters"),
+        ("empty.bin", b"", "1 Firmware Upgrade Image", "empty"),
+        ("typed.bin", None, "9 Nonsense", "file type must be one of"),
+    ):
+        response = _api_upload(admin, name, data, file_type)
+        assert response.status_code == 400 and says in response.json()["error"], response.content
+    assert store.list() == []
