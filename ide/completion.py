@@ -9,6 +9,7 @@ from typing import Any
 
 from django.utils.safestring import SafeString, mark_safe
 
+from ide import uspschema
 from ide.snippets import snippet_entries
 
 # The standard library of the sandbox: name -> (signature, one-line doc).
@@ -103,6 +104,7 @@ def _completion_json() -> str:
         "api": api_entries(),
         "lua": [{"name": k, "signature": s, "doc": d} for k, (s, d) in LUA_STANDARD.items()],
         "snippets": snippet_entries(),
+        "usp": uspschema.schema(),
     }
     # As json_script: no "<", ">" or "&" can end or confuse the <script> element.
     return json.dumps(data).translate(_SCRIPT_ESCAPES)

@@ -106,14 +106,102 @@
     identifierRegexps: [/[a-zA-Z_0-9.\-]/],
     getCompletions(ed, session, pos, prefix, callback) {
       const token = pathToken(session, pos);
-      if (token === null) { callback(null, []); return; }
-      pathChildren(token, serialNearby(pos)).then(nodes => callback(null, nodes.map(n => ({
+      const usp = uspAt(pos);
+      // An Operate's command and a Set's param names: the USP completer's.
+      if (token === null || (usp && usp.inString && USP_OWN.includes(usp.key))) { callback(null, []); return; }
+      const plain = n => n.type !== "command" && !n.path.includes("().");
+      pathChildren(token, serialNearby(pos)).then(nodes => callback(null, nodes.filter(plain).map(n => ({
         caption: n.path, value: n.path, score: n.reported ? 3000 : 2000,
         meta: n.type + (n.writable ? " · writable" : " · read-only"), docHTML: pathDoc(n),
         completer: { insertMatch: insertPath },
       }))));
     },
   };
+  /* ---- inside a send_usp_message payload (uspcompletion.js, ide/uspschema.py) ---- */
+  const USP = window.Okto.usp;
+  USP.useSchema(data.usp);
+  const USP_OWN = ["command", "param"];  // value strings completed here, not as plain paths
+  function uspAt(pos) {
+    const lines = editor.session.getLines(Math.max(0, pos.row - 60), pos.row);
+    lines[lines.length - 1] = lines[lines.length - 1].slice(0, pos.column);
+    const payload = USP.payloadBefore(lines.join("\n"));
+    return payload === null ? null : USP.context(payload);
+  }
+  const EMPTY = { message: {}, string: "", bool: true, number: 0, map: {} };
+  function luaValue(v) {
+    if (Array.isArray(v)) return "{" + v.map(luaValue).join(", ") + "}";
+    if (v !== null && typeof v === "object") return "{" + Object.entries(v).map(([k, x]) => k + " = " + luaValue(x)).join(", ") + "}";
+    return JSON.stringify(v);
+  }
+  /* A field as the payload's language writes it, the cursor after the first "Device.". */
+  function uspField(ctx, name, f) {
+    let value = data.usp.shapes[name] !== undefined && ctx.keys.join(".") === "body.request" ? data.usp.shapes[name]
+      : f.repeated ? [] : f.type === "enum" ? f.values[0] : EMPTY[f.type];
+    const text = ctx.mode === "lua" ? name + " = " + luaValue(value) : '"' + name + '": ' + JSON.stringify(value);
+    return text.replace(/\$/g, "\\$").replace("Device.", "Device.$0");
+  }
+  /* The strings given beside the cursor's tables, innermost first. */
+  function uspGiven(ctx, key) {
+    for (let i = ctx.levels.length - 1; i >= 0; i--) if (ctx.levels[i].strings[key]) return ctx.levels[i].strings[key];
+    return "";
+  }
+  /* Replaces what was typed of it (matched at insert time: the list may have
+     been filtered by typing since it opened). */
+  const TYPED = { key: /[A-Za-z_]\w*$/, jsonKey: /"[A-Za-z_]*$/, path: /[A-Za-z_][\w.{}()\-]*$/, name: /\w*$/ };
+  function uspInsert(typed) {
+    return (e, item) => {
+      const cur = e.getCursorPosition();
+      const m = e.session.getLine(cur.row).slice(0, cur.column).match(typed);
+      const replace = m ? m[0].length : 0;
+      e.session.remove(new Range(cur.row, cur.column - replace, cur.row, cur.column));
+      if (item.snippet) e.insertSnippet(item.snippet); else e.insert(item.value);
+      if (item.reopen) setTimeout(() => e.execCommand("startAutocomplete"), 0);
+    };
+  }
+  const uspCompleter = {
+    identifierRegexps: [/[a-zA-Z_0-9.\-]/],
+    getCompletions(ed, session, pos, prefix, callback) {
+      const ctx = uspAt(pos);
+      if (!ctx || !ctx.position) { callback(null, []); return; }
+      const n = USP.node(data.usp.msg, ctx.keys);
+      const keyTyped = ctx.mode === "json" && ctx.inString ? TYPED.jsonKey : TYPED.key;
+      if (ctx.position === "key" && n && n.type === "message" && !n.repeated) {
+        callback(null, Object.entries(n.fields).map(([name, f]) => ({
+          caption: name, snippet: uspField(ctx, name, f), score: 5000, meta: "USP " + (f.repeated ? "list" : f.type),
+          reopen: data.usp.shapes[name] !== undefined, completer: { insertMatch: uspInsert(keyTyped) },
+          docHTML: "<b>" + esc(ctx.keys.concat([name]).join(".")) + "</b><br>" + (f.values ? esc(f.values.join(", ")) : esc(f.type)),
+        })));
+        return;
+      }
+      if (ctx.position === "key" && n && n.type === "map" && ctx.keys[ctx.keys.length - 1] === "input_args") {
+        const command = uspGiven(ctx, "command");
+        if (!command.endsWith("()")) { callback(null, []); return; }
+        pathChildren(command + ".", "").then(nodes => callback(null, nodes.map(x => ({
+          caption: x.name, score: 5000, meta: "input · " + x.type, docHTML: pathDoc(x),
+          value: ctx.mode === "lua" ? x.name + " = " : '"' + x.name + '": ',
+          completer: { insertMatch: uspInsert(keyTyped) },
+        }))));
+        return;
+      }
+      if (!ctx.inString || !USP_OWN.includes(ctx.key)) { callback(null, []); return; }
+      if (ctx.key === "command") {  // objects to go down, and the commands of each
+        pathChildren(ctx.partial || "Device.", serialNearby(pos)).then(nodes => callback(null, nodes
+          .filter(x => x.type === "command" || x.path.endsWith("."))
+          .map(x => ({ caption: x.path, value: x.path, score: x.type === "command" ? 5000 : 4000, docHTML: pathDoc(x),
+                       meta: x.type === "command" ? "command · Operate" : x.type, reopen: x.path.endsWith("."),
+                       completer: { insertMatch: uspInsert(TYPED.path) } }))));
+        return;
+      }
+      const object = uspGiven(ctx, "obj_path");  // "param": a parameter of the object being set
+      if (!object.endsWith(".")) { callback(null, []); return; }
+      pathChildren(object, serialNearby(pos)).then(nodes => callback(null, nodes
+        .filter(x => !x.path.endsWith(".") && x.type !== "command")
+        .map(x => ({ caption: x.name, value: x.name, score: 5000, docHTML: pathDoc(x),
+                     meta: x.type + (x.writable ? " · writable" : " · read-only"),
+                     completer: { insertMatch: uspInsert(TYPED.name) } }))));
+    },
+  };
+  window.oktoUspContext = (row, column) => uspAt({ row: row, column: column });
   // After a "." in a path, or after a variable holding an API table, the list
   // is the next level's: gather it afresh (the open list would only be filtered).
   editor.commands.on("afterExec", (e) => {
@@ -156,7 +244,7 @@
     return found ? found.b : null;
   }
 
-  langTools.setCompleters([fieldCompleter, pathCompleter, completer, langTools.keyWordCompleter, langTools.textCompleter]);
+  langTools.setCompleters([uspCompleter, fieldCompleter, pathCompleter, completer, langTools.keyWordCompleter, langTools.textCompleter]);
 
   /* ---- signature help ---- */
   const sig = document.createElement("div");

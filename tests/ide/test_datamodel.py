@@ -101,3 +101,26 @@ def test_declared_device_fields_are_the_keys_of_a_device_table():
 
     entry = next(e for e in api_entries() if e["name"] == "get_device")
     assert {"name": "vendor", "type": "string", "doc": "the manufacturer"} in entry["fields"]
+
+
+def test_usp_commands_and_their_inputs_are_in_the_model():
+    from ide import datamodel
+
+    commands = {n.name: n for n in datamodel.children("Device.") if n.type == "command"}
+    assert {"Reboot()", "FactoryReset()"} <= set(commands)
+    inputs = {n.name: n for n in datamodel.children("Device.IP.Diagnostics.IPPing().")}
+    assert inputs["Host"].type == "string" and inputs["Host"].access == "readWrite"
+
+
+def test_every_usp_shape_the_editor_inserts_is_a_request_a_script_may_send():
+    from ide.uspschema import SHAPES, schema
+    from oktoscripts.usp.messages import SCRIPT_REQUESTS, parse_script_payload, request_kind
+
+    offered = schema()["msg"]["fields"]["body"]["fields"]["request"]["fields"]
+    assert set(offered) == set(SCRIPT_REQUESTS) == set(SHAPES)
+    for kind, shape in SHAPES.items():
+        msg = parse_script_payload({"body": {"request": {kind: shape}}})
+        assert request_kind(msg) == kind
+    operate = offered["operate"]["fields"]
+    assert operate["input_args"]["type"] == "map" and operate["send_resp"]["type"] == "bool"
+    assert offered["set"]["fields"]["update_objs"]["repeated"] is True

@@ -557,3 +557,73 @@ def test_a_new_script_opens_with_the_template_unsaved_and_save_makes_v1(platform
     content = page.context.request.get(f"{versions}/1").json()["content"]
     assert content.startswith("-- fresh") and "get_all_devices" in content
     page.close()
+
+
+POPUP = ".ace_autocomplete .ace_line"
+
+
+def _lines(page) -> list[str]:
+    """The captions the completion list offers."""
+    page.wait_for_selector(POPUP, timeout=10_000)
+    return page.evaluate(
+        "() => oktoEditor.completer.completions.filtered.map(c => c.caption || c.value)"
+    )
+
+
+def test_usp_payloads_complete_message_fields_shapes_commands_and_params(editor):
+    # A Lua table payload: the request types a script may send, as shapes.
+    editor.evaluate("oktoEditor.setValue('', 1)")
+    editor.click("#editor")
+    editor.keyboard.type('send_usp_message("os::X", {body = {request = {')
+    editor.evaluate("() => oktoEditor.execCommand('startAutocomplete')")
+    shown = _lines(editor)
+    for kind in ("get", "set", "add", "delete", "operate", "get_instances", "get_supported_dm"):
+        assert kind in shown
+    assert "notify" not in shown and "register" not in shown  # not a script's to send
+    editor.keyboard.type("operat")
+    editor.wait_for_selector(f"{POPUP}:has-text('operate')")
+    editor.keyboard.press("Enter")
+    # The Operate shape is in, the cursor in its command path: commands end in "()".
+    editor.wait_for_selector(f"{POPUP}:has-text('Device.Reboot()')", timeout=10_000)
+    assert "command · Operate" in editor.inner_text(f"{POPUP}:has-text('Device.Reboot()')")
+    editor.keyboard.type("Rebo")
+    editor.wait_for_function(
+        "() => oktoEditor.completer.completions.filtered[0].caption === 'Device.Reboot()'"
+    )
+    editor.keyboard.press("Enter")
+    value = editor.evaluate("oktoEditor.getValue()")
+    assert 'operate = {command = "Device.Reboot()", command_key = "", send_resp = true}' in value
+    editor.keyboard.press("Escape")
+
+    # A JSON string payload: a Set's param names are the parameters of its obj_path.
+    editor.evaluate(
+        "src => oktoEditor.setValue(src, 1)",
+        'send_usp_message(sn, \'{"body": {"request": {"set": {"update_objs": '
+        '[{"obj_path": "Device.WiFi.SSID.1.", "param_settings": [{"param": "',
+    )
+    editor.evaluate("() => oktoEditor.execCommand('startAutocomplete')")
+    shown = _lines(editor)
+    assert "SSID" in shown and "Enable" in shown
+    assert not [c for c in shown if c.startswith("Device.")]
+    editor.keyboard.press("Escape")
+    # Keys inside the JSON: the fields of the message the cursor is in.
+    editor.evaluate(
+        "src => oktoEditor.setValue(src, 1)",
+        'send_usp_message(sn, \'{"body": {"request": {"get": {"',
+    )
+    editor.evaluate("() => oktoEditor.execCommand('startAutocomplete')")
+    shown = _lines(editor)
+    assert "param_paths" in shown and "max_depth" in shown
+    editor.keyboard.press("Escape")
+    # Paths to read are plain data-model paths, without commands.
+    line = 'send_usp_message(sn, {body = {request = {get = {param_paths = {"Device."}}}}})'
+    editor.evaluate("src => oktoEditor.setValue(src, 1)", line)
+    editor.evaluate("col => oktoEditor.moveCursorTo(0, col)", line.index('."') + 1)
+    editor.keyboard.type("IP.Diagnostics.")
+    editor.wait_for_function(
+        "() => ((oktoEditor.completer || {}).completions || {filtered: []}).filtered"
+        ".some(c => c.caption === 'Device.IP.Diagnostics.IPPing.')",
+        timeout=10_000,
+    )
+    assert not [c for c in _lines(editor) if "()" in c]
+    editor.keyboard.press("Escape")
