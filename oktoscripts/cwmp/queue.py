@@ -71,6 +71,9 @@ class RpcQueue:
             [("serial", ASCENDING), ("status", ASCENDING), ("order", ASCENDING)]
         )
         await self.col.create_index([("expires_at", ASCENDING)])
+        # The sweeper's look for requests sent long ago (stale_sent), every second:
+        # without it, a scan of every request kept with its answer.
+        await self.col.create_index([("status", ASCENDING), ("sent_at", ASCENDING)])
 
     async def put(
         self,
