@@ -1,4 +1,5 @@
-"""The IDE's own record: REST API tokens."""
+"""The IDE's own records: REST API tokens, and what the editor keeps per person
+(breakpoints, the arguments of the last run)."""
 
 from __future__ import annotations
 
@@ -72,3 +73,35 @@ class Breakpoints(models.Model):
     def of(cls, user: object, script_id: int) -> list:
         row = cls.objects.filter(user=user, script_id=script_id).only("points").first()
         return row.points if row is not None else []
+
+
+class LastArguments(models.Model):
+    """The arguments one person last started one script with (the editor
+    offers them again, on any browser)."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="last_arguments"
+    )
+    script = models.ForeignKey("scripts.Script", on_delete=models.CASCADE, related_name="+")
+    # [[name, value], ...]: a list keeps the order they were given in (a JSON
+    # object need not: PostgreSQL's jsonb sorts its keys).
+    args = models.JSONField(default=list)
+    updated = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "script"], name="last_arguments_user_script")
+        ]
+
+    @classmethod
+    def of(cls, user: object, script_id: int) -> dict:
+        row = cls.objects.filter(user=user, script_id=script_id).only("args").first()
+        return dict(row.args) if row is not None else {}
+
+    @classmethod
+    def remember(cls, user: object, script_id: int, args: dict) -> None:
+        cls.objects.update_or_create(
+            user=user,
+            script_id=script_id,
+            defaults={"args": [[k, v] for k, v in args.items()], "updated": timezone.now()},
+        )

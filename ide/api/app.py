@@ -29,6 +29,7 @@ from ninja.operation import PathView
 from ninja.utils import normalize_path, replace_path_param_notation
 
 from ide.api import (
+    arguments,
     automations,
     datamodel,
     devices,
@@ -67,6 +68,7 @@ api = NinjaAPI(
 for router in (
     scripts.router,
     scripts.editor,
+    arguments.router,
     runs.router,
     settings.router,
     devices.router,

@@ -24,11 +24,11 @@ from oktoscripts.roles import Capability
 from oktoscripts.runs.models import Run
 from oktoscripts.runs.submit import RunQueueError
 from oktoscripts.scripts import audit, fixtures
-from oktoscripts.scripts.models import Fixture, Script
+from oktoscripts.scripts.models import Fixture, Script, ScriptVersion
 
 router = Router(tags=["fixtures"])
 READ, EDIT, RUN = needs(Capability.READ), needs(Capability.EDIT), needs(Capability.RUN)
-Status_ = Literal["succeeded", "failed", "cancelled", "limit_exceeded", "lost"]
+FinalStatus = Literal["succeeded", "failed", "cancelled", "limit_exceeded", "lost"]
 
 
 class FixtureRequest(Request):
@@ -37,7 +37,7 @@ class FixtureRequest(Request):
     expected_result: Json = Field(
         None, description="what the script must return (default: what the run returned)"
     )
-    expected_status: Status_ | None = Field(
+    expected_status: FinalStatus | None = Field(
         None, description="how the run must end (default: as the run ended)"
     )
     check_output: StrictBool = Field(
@@ -99,8 +99,6 @@ def _last_run_json(run: Any, fixture: Fixture) -> dict | None:
     if run is None:
         return None
     verdict = fixtures.run_verdict(run, fixture)
-    from oktoscripts.scripts.models import ScriptVersion
-
     version = (
         ScriptVersion.objects.filter(pk=run.script_version_id)
         .values_list("number", flat=True)

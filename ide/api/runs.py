@@ -26,6 +26,7 @@ from ide.api.schemas import (
     RunResult,
 )
 from ide.api.serialize import line_json, run_json
+from ide.models import LastArguments
 from ide.runfilters import RunFilters, attach_version_numbers
 from oktoscripts.roles import Capability, can
 from oktoscripts.runs.models import Run, RunOutputLine
@@ -96,6 +97,8 @@ def create_run(request: HttpRequest, body: RunRequest) -> Status:
     except ValueError as exc:
         raise ApiError(str(exc)) from None
     run.version_number = source.version.number if source.version is not None else None
+    # What this person ran the script with: the editor offers it again next time.
+    LastArguments.remember(request.user, script.pk, run.args)
     return Status(201, run_json(run))
 
 

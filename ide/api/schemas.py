@@ -118,6 +118,14 @@ class ScriptChange(Request):
     limits: LimitOverrides | None = None
 
 
+class ArgumentDeclaration(Request):
+    noun: ClassVar[str] = "declaration field"
+    name: StrictStr = Field(min_length=1, max_length=100)
+    type: Literal["string", "number", "boolean", "json", "device"] = "string"
+    default: Json = Field(None, description="a value of the type; null: no default")
+    description: StrictStr = Field("", max_length=500)
+
+
 class VersionOut(Schema):
     script_id: int
     number: int
@@ -125,6 +133,7 @@ class VersionOut(Schema):
     author: str | None
     message: str
     created: Time
+    arguments: list[ArgumentDeclaration] = Field(description="the arguments it declares")
 
 
 class VersionDetail(VersionOut):
@@ -138,9 +147,31 @@ class VersionList(Schema):
 class VersionSave(Request):
     content: StrictStr
     message: StrictStr = ""
+    arguments: list[ArgumentDeclaration] | None = Field(
+        None, description="the new version's argument declarations; null: the latest's"
+    )
     base_version: StrictInt | None = Field(
         None, description="refuse (409) if another version was saved after this one"
     )
+
+
+class Preset(Schema):
+    name: str
+    args: dict[str, Json]
+    updated: Time
+    updated_by: str | None
+
+
+class PresetList(Schema):
+    presets: list[Preset]
+
+
+class PresetSave(Request):
+    args: Args
+
+
+class LastArgs(Schema):
+    args: dict[str, Json] = Field(description="your arguments of your last run of this script")
 
 
 class CheckRequest(Request):

@@ -166,7 +166,10 @@ def save_version(request: HttpRequest, script_id: int, body: VersionSave) -> Sta
         # Someone saved since this editor loaded its version: do not overwrite silently.
         who = latest.author.username if latest.author else "someone"
         raise ApiError(f"{who} saved version {latest.number} after your version {base}", 409)
-    version = _edited(editing.save_version, request.user, script, body.content, body.message)
+    declared = None if body.arguments is None else [a.model_dump() for a in body.arguments]
+    version = _edited(
+        editing.save_version, request.user, script, body.content, body.message, declared
+    )
     return Status(201, version_json(version, content=False))
 
 

@@ -37,6 +37,7 @@ def version_json(v: ScriptVersion, content: bool = True) -> dict[str, Any]:
         "author": v.author.username if v.author else None,
         "message": v.message,
         "created": _iso(v.created),
+        "arguments": list(v.arguments or []),
     }
     if content:
         data["content"] = v.content

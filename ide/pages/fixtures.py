@@ -26,6 +26,13 @@ def fixture_script(run: Run) -> Script | None:
     return Script.objects.filter(name=run.script_name, deleted=False).only("id").first()
 
 
+def fixture_verdict(run: Run) -> fixtures.Verdict | None:
+    """The verdict of a finished run that checked a fixture (None for other runs)."""
+    if run.fixture_id is None or run.fixture is None:
+        return None
+    return fixtures.run_verdict(run, run.fixture)
+
+
 @requires(Capability.EDIT)
 @require_POST
 def save_fixture(request: HttpRequest, run_id: str) -> HttpResponse:

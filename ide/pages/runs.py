@@ -9,7 +9,7 @@ from django.views.decorators.http import require_POST
 
 from ide import chart
 from ide.access import requires
-from ide.pages.fixtures import fixture_script
+from ide.pages.fixtures import fixture_script, fixture_verdict
 from ide.runfilters import RunFilters
 from oktoscripts.roles import Capability
 from oktoscripts.runs.models import Run
@@ -69,6 +69,7 @@ def run_detail(request: HttpRequest, run_id: str) -> HttpResponse:
             "recorded": run.is_final and bool((metrics.get("recording") or {}).get("calls")),
             "replay": metrics.get("replay") if run.mode == Run.Mode.REPLAY else None,
             "fixture_script": fixture_script(run),
+            "fixture_verdict": fixture_verdict(run),
             "run": run,
             "version": version,
             "code_lines": run.code.splitlines(),

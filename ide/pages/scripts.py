@@ -11,8 +11,9 @@ from django.views.decorators.http import require_POST
 
 from ide import diff
 from ide.access import requires
+from ide.api.arguments import presets_of
 from ide.completion import completion_data
-from ide.models import Breakpoints
+from ide.models import Breakpoints, LastArguments
 from ide.paging import page_number
 from ide.runfilters import attach_version_numbers
 from oktoscripts.roles import Capability, can
@@ -106,10 +107,12 @@ def script_list(request: HttpRequest) -> HttpResponse:
 def script_create(request: HttpRequest) -> HttpResponse:
     name = request.POST.get("name", "")
     try:
+        # No version yet: the editor opens with the template as unsaved text,
+        # and the first Save makes version 1 (a template is not a version).
         script = editing.create_script(
             request.user,
             name,
-            NEW_SCRIPT.format(name=name.strip()),
+            None,
             folder=request.POST.get("folder", ""),
             tags=request.POST.get("tags", ""),
         )
@@ -213,6 +216,10 @@ def editor(request: HttpRequest, script_id: int) -> HttpResponse:
         {
             "script": script,
             "version": version,
+            # Only for whoever may save it: to others a script without a version is empty.
+            "template": NEW_SCRIPT.format(name=script.name)
+            if version is None and can(request.user, Capability.EDIT)
+            else "",
             "recent_runs": recent,
             "limit_form": limit_form,
             "platform_limits": platform_settings.describe_limits(),
@@ -229,6 +236,13 @@ def editor(request: HttpRequest, script_id: int) -> HttpResponse:
                 "breakpoints": Breakpoints.of(request.user, script.pk)
                 if can(request.user, Capability.RUN)
                 else [],
+                # The arguments: declared by the version, presets of the script,
+                # this person's last ones (static/js/arguments.js).
+                "arguments": list(version.arguments or []) if version else [],
+                "presets": presets_of(script.pk),
+                "lastArgs": LastArguments.of(request.user, script.pk)
+                if can(request.user, Capability.RUN)
+                else {},
             },
         },
     )

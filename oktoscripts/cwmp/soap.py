@@ -178,12 +178,42 @@ def _parameter_values(plist: etree._Element | None) -> ParameterValues:
     if plist is None:
         return values
     for pv in children(plist, "ParameterValueStruct"):
-        name = text(pv, "Name")
+        name_el, value_el = _name_and_value(pv)
+        name = _leaf_text(name_el).strip()
         if name:
-            value_el = child(pv, "Value")
-            values[name] = text(pv, "Value", strip=False)
+            values[name] = _leaf_text(value_el)
             values.types[name] = _xsd_type(value_el) if value_el is not None else "string"
     return values
+
+
+def _leaf_text(el: etree._Element | None) -> str:
+    """``text(el, strip=False)``, without its checks for an element with no
+    children (the usual Name and Value: nothing to check)."""
+    if el is not None and len(el) == 0:
+        return el.text or ""
+    return text(el, strip=False)
+
+
+def _name_and_value(pv: etree._Element) -> tuple[etree._Element | None, etree._Element | None]:
+    """``child(pv, "Name")`` and ``child(pv, "Value")`` in one pass over the
+    struct's children (a device's answer holds thousands of structs): the first
+    unqualified one, else the first in any namespace."""
+    found: dict[str, etree._Element] = {}
+    qualified: dict[str, etree._Element] = {}
+    for c in pv:
+        tag = c.tag
+        if not isinstance(tag, str):
+            continue
+        if tag in ("Name", "Value"):
+            found.setdefault(tag, c)
+        elif tag.startswith("{"):
+            local = tag.rpartition("}")[2]
+            if local in ("Name", "Value"):
+                qualified.setdefault(local, c)
+    return (
+        found.get("Name", qualified.get("Name")),
+        found.get("Value", qualified.get("Value")),
+    )
 
 
 @dataclass

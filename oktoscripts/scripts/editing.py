@@ -12,6 +12,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from oktoscripts.scripts import audit, platform_settings
+from oktoscripts.scripts.arguments import ArgumentError, clean_declarations
 from oktoscripts.scripts.models import Script, ScriptVersion, content_hash
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.\-]{0,199}$")
@@ -94,7 +95,7 @@ def clean_tags(tags: str | list[str]) -> str:
 def create_script(
     user: Any,
     name: str,
-    content: str = "",
+    content: str | None = "",
     folder: str = "",
     tags: str = "",
     description: str = "",
@@ -116,20 +117,40 @@ def create_script(
     except IntegrityError:
         raise ScriptError(f"A script named {name!r} already exists.") from None
     audit.record(user, "script.create", name)
-    script.latest = save_version(user, script, content, message)
+    if content is not None:  # None: no version until the first save
+        script.latest = save_version(user, script, content, message)
     return script
 
 
 @transaction.atomic
-def save_version(user: Any, script: Script, content: str, message: str = "") -> ScriptVersion:
-    """A new immutable version; saving unchanged content returns the current one."""
+def save_version(
+    user: Any,
+    script: Script,
+    content: str,
+    message: str = "",
+    arguments: list[dict[str, Any]] | None = None,
+) -> ScriptVersion:
+    """A new immutable version; saving unchanged content (and arguments) returns
+    the current one. ``arguments``: the declarations of the new version (None:
+    the latest version's, unchanged)."""
     if len(content) > MAX_CONTENT:
         raise ScriptError(f"A script is at most {MAX_CONTENT:,} characters.")
+    try:
+        declared = clean_declarations(arguments) if arguments is not None else None
+    except ArgumentError as exc:
+        raise ScriptError(str(exc)) from None
     script = Script.objects.select_for_update().get(pk=script.pk)
     if script.deleted:
         raise ScriptError("This script is deleted; restore it first.")
     latest = script.latest
-    if latest is not None and latest.sha256 == content_hash(content) and not message:
+    if declared is None:
+        declared = list(latest.arguments or []) if latest is not None else []
+    if (
+        latest is not None
+        and latest.sha256 == content_hash(content)
+        and (latest.arguments or []) == declared
+        and not message
+    ):
         return latest
     version = ScriptVersion.objects.create(
         script=script,
@@ -137,6 +158,7 @@ def save_version(user: Any, script: Script, content: str, message: str = "") -> 
         content=content,
         author=user,
         message=(message or "").strip()[:500],
+        arguments=declared,
     )
     Script.objects.filter(pk=script.pk).update(latest=version, updated=timezone.now())
     audit.record(user, "script.save", script.name, version=version.number, sha256=version.sha256)
@@ -145,7 +167,9 @@ def save_version(user: Any, script: Script, content: str, message: str = "") -> 
 
 def restore_version(user: Any, script: Script, number: int) -> ScriptVersion:
     old = ScriptVersion.objects.get(script=script, number=number)
-    return save_version(user, script, old.content, f"Restored version {number}")
+    return save_version(
+        user, script, old.content, f"Restored version {number}", list(old.arguments or [])
+    )
 
 
 @transaction.atomic

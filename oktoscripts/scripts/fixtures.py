@@ -223,12 +223,16 @@ def first_difference(expected: Any, got: Any, where: str) -> str:
         if len(expected) != len(got):
             return f"{where}: expected {len(expected)} items, got {len(got)}"
         return ""
-    if expected != got or type(expected) is not type(got):
-        if isinstance(expected, int | float) and isinstance(got, int | float):
-            if expected == got and not isinstance(expected, bool) and not isinstance(got, bool):
-                return ""
-        return f"{where}: expected {_show(expected)}, got {_show(got)}"
-    return ""
+    if expected == got and _kind(expected) == _kind(got):
+        return ""
+    return f"{where}: expected {_show(expected)}, got {_show(got)}"
+
+
+def _kind(value: Any) -> str:
+    """What a JSON value is: 2 and 2.0 are the same number, true is not 1."""
+    if isinstance(value, bool):
+        return "boolean"
+    return "number" if isinstance(value, int | float) else type(value).__name__
 
 
 def _output_difference(expected: list[str], got: list[str]) -> str:

@@ -83,6 +83,9 @@ class ScriptVersion(models.Model):
     )
     message = models.CharField(max_length=500, blank=True, default="")
     created = models.DateTimeField(default=timezone.now)
+    # The arguments this version takes: [{"name", "type", "default", "description"}]
+    # (oktoscripts/scripts/arguments.py). Part of the version: they change by saving one.
+    arguments = models.JSONField(default=list, blank=True)
 
     class Meta:
         ordering = ["script", "-number"]
@@ -102,6 +105,31 @@ class ScriptVersion(models.Model):
 
     def delete(self, *args: object, **kwargs: object) -> None:
         raise ImmutableError("a script version cannot be deleted")
+
+
+class ArgumentPreset(models.Model):
+    """Named argument values of a script ("lab", "all of region 3"): the
+    script's, not a version's, so they outlive saves. Editors save them,
+    whoever may run the script uses them."""
+
+    MAX_PER_SCRIPT = 100
+
+    script = models.ForeignKey(Script, on_delete=models.CASCADE, related_name="presets")
+    name = models.CharField(max_length=100)
+    args = models.JSONField(default=dict)
+    updated = models.DateTimeField(default=timezone.now)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["script", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["script", "name"], name="preset_script_name")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.script_id}:{self.name}"
 
 
 class AuditEvent(models.Model):

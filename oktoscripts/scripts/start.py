@@ -2,8 +2,9 @@
 
 The IDE, the REST API, ``runscript --remote``, schedules, event triggers, bulk
 runs and deployed listeners all start runs here, so every run gets the same
-argument rule (``arguments.py``), the same limits (the script's own, within
-the platform settings, within the hard caps: ``platform_settings.effective_limits``),
+argument rule (``arguments.py``, with the version's declared defaults and
+types), the same limits (the script's own, within the platform settings,
+within the hard caps: ``platform_settings.effective_limits``),
 and the same audit event (``run.start``), whoever or whatever started it.
 
 What runs is a ``Source``: a saved script version, a draft (a script's unsaved
@@ -27,7 +28,7 @@ from oktoscripts.lua.runtime import DEFAULT_RUNTIME
 from oktoscripts.runs.models import Run
 from oktoscripts.runs.submit import asubmit_run, submit_run
 from oktoscripts.scripts import audit
-from oktoscripts.scripts.arguments import clean_args
+from oktoscripts.scripts.arguments import clean_args, with_declarations
 from oktoscripts.scripts.models import Script, ScriptVersion, content_hash
 from oktoscripts.scripts.platform_settings import effective_limits
 
@@ -68,6 +69,16 @@ class Source:
     ) -> Source:
         """Code from outside the script library (``runscript --remote FILE``)."""
         return cls(code, name, runtime, dict(limits or {}))
+
+    @property
+    def declarations(self) -> list[dict[str, Any]]:
+        """The arguments the code declares: a saved version's own; a draft's are
+        its script's latest version's (an editor sends every value anyway)."""
+        if self.version is not None:
+            return list(self.version.arguments or [])
+        if self.script is not None and self.script.latest_id:
+            return list(self.script.latest.arguments or [])
+        return []
 
     @property
     def is_draft(self) -> bool:
@@ -118,7 +129,7 @@ def _submission(
         raise ValueError(f"unknown started_by {origin.started_by!r}")
     return {
         "script_name": source.name,
-        "args": clean_args(args),
+        "args": with_declarations(source.declarations, clean_args(args)),
         "runtime": source.runtime,
         "limits": effective_limits(source.own_limits),
         "started_by": origin.started_by,

@@ -421,7 +421,13 @@ class SimulatedCpe:
         key = text(el, "ParameterKey")
         if rpc == "GetParameterValues":
             names_el = child(el, "ParameterNames")
-            names = [text(s) for s in names_el] if names_el is not None else []
+            # A name without children is its text (the common case, and cheap);
+            # text() checks the others for entity references.
+            names = (
+                [(s.text or "").strip() if len(s) == 0 else text(s) for s in names_el]
+                if names_el is not None
+                else []
+            )
             found = dm.get_values(names)
             structs = "".join(
                 f'<ParameterValueStruct><Name>{n}</Name><Value xsi:type="xsd:{t}">'

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from pymongo.database import Database
 
 from oktoscripts.twins import store
 
+log = logging.getLogger(__name__)
 SNAPSHOTS = Path(__file__).resolve().parent / "snapshots"
 SOURCE_PREFIX = "demo:"
 # Keys of a shipped file that are about the file, not the device's data model.
@@ -46,9 +48,12 @@ def ensure(db: Database, by: str = "demo") -> list[str]:
         source = SOURCE_PREFIX + name
         data = {k: v for k, v in content.items() if k not in FILE_KEYS}
         version = _stored_version(db, source, data, content["identity"])
-        serials.append(
+        try:
             store.request_demo(db, content["serial"], source, version, content["identity"], by=by)
-        )
+        except store.TwinError as exc:  # its serial is taken: the others still start
+            log.warning("demo twin %s: %s", name, exc)
+            continue
+        serials.append(content["serial"])
     return serials
 
 

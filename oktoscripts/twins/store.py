@@ -198,6 +198,9 @@ def request_demo(
     """Ask for the twin ``serial`` of a shipped snapshot (``source`` version
     ``version``), running from the start (there is no device to read); one that
     exists moves to ``version`` when it answers from another (a reset)."""
+    device = db["devices"].find_one({"_id": serial}, {"twin": 1})
+    if device is not None and not device.get("twin"):
+        raise TwinError(f"a device {serial!r} exists that is not a twin: no demo twin there")
     now = _now()
     doc = db[TWINS].find_one_and_update(
         {"_id": serial},
@@ -217,6 +220,8 @@ def request_demo(
         upsert=True,
         return_document=pymongo.ReturnDocument.AFTER,
     )
+    if doc["source"] != source:  # a twin of a real device already has this serial
+        raise TwinError(f"{serial} is a twin of {doc['source']}, not the demo {source}")
     if doc.get("snapshot") != version:
         doc = db[TWINS].find_one_and_update(
             {"_id": serial},

@@ -1,40 +1,102 @@
-/* A run's arguments in the editor: each a name, a type (text, number,
-   true/false, JSON, or a device picked by serial, alias or vendor) and a
-   value; the arguments of the last run are kept per user and script in this
-   browser. */
+/* A run's arguments in the editor. The saved version declares them (name,
+   type, default, description: Editors change them and Save makes them part of
+   the next version); each row's value is what the next run gets, filled from
+   your last run of the script (kept on the server) or the default. Named
+   presets of values are the script's: Editors save them, whoever runs uses
+   them. Types: text, number, true/false, JSON, or a device picked by serial,
+   alias or vendor. */
 (function () {
   "use strict";
 
-  const TYPES = [["text", "text"], ["number", "number"], ["boolean", "true/false"],
+  const TYPES = [["string", "text"], ["number", "number"], ["boolean", "true/false"],
                  ["json", "JSON"], ["device", "device"]];
 
-  function el(tag, cls) { const e = document.createElement(tag); if (cls) e.className = cls; return e; }
+  function el(tag, cls, text) { return window.Okto.el(tag, cls, text); }
 
-  /* box: the rows' container; empty: the "none" note; key: where the last
-     arguments are kept (null: not kept). */
-  function ArgumentRows(box, empty, key) {
+  /* A value as its input shows it. */
+  function shown(value, type) {
+    if (value === undefined || value === null) return "";
+    if (type === "json" || typeof value === "object") return JSON.stringify(value);
+    return String(value);
+  }
+
+  /* The type a value of undeclared arguments has. */
+  function typeOf(value) {
+    if (typeof value === "number") return "number";
+    if (typeof value === "boolean") return "boolean";
+    if (value !== null && typeof value === "object") return "json";
+    return "string";
+  }
+
+  /* The value an input holds, of its type; an Error naming the argument. */
+  function parse(name, type, raw) {
+    if (type === "number") {
+      if (raw.trim() === "" || !isFinite(Number(raw))) throw new Error("argument " + name + " must be a number");
+      return Number(raw);
+    }
+    if (type === "boolean") {
+      if (!/^(true|false)$/i.test(raw.trim())) throw new Error("argument " + name + " must be true or false");
+      return raw.trim().toLowerCase() === "true";
+    }
+    if (type === "json") {
+      try { return JSON.parse(raw); } catch (e) { throw new Error("argument " + name + " is not JSON: " + e.message); }
+    }
+    return raw;
+  }
+
+  /* box: the rows' container; empty: the "none" note; opts: {declarations,
+     last, presets, presetBar, scriptId, canEdit, canRun, onChange}. */
+  function ArgumentRows(box, empty, opts) {
     this.box = box;
     this.empty = empty;
-    this.key = key;
+    this.opts = opts || {};
     this.lists = 0;
-    const last = key && localStorage.getItem(key);
-    if (last) {
-      try { JSON.parse(last).forEach(a => this.add(a.name, a.type, a.value)); } catch (e) { /* an old format */ }
-    }
+    this.saved = JSON.stringify(this.opts.declarations || []);
+    const last = this.opts.last || {};
+    (this.opts.declarations || []).forEach(d => {
+      const value = Object.prototype.hasOwnProperty.call(last, d.name) ? last[d.name] : d.default;
+      this.add(d.name, d.type, value, d);
+    });
+    const declared = new Set((this.opts.declarations || []).map(d => d.name));
+    Object.keys(last).filter(n => !declared.has(n)).forEach(n => this.add(n, typeOf(last[n]), last[n], null));
+    if (this.opts.presetBar) this.presetBar(this.opts.presetBar);
     this.update();
   }
 
-  ArgumentRows.prototype.add = function (name, type, value) {
-    const row = el("div", "row arg");
-    const nameIn = el("input"); nameIn.placeholder = "name"; nameIn.setAttribute("aria-label", "argument name");
-    const typeIn = el("select"); typeIn.setAttribute("aria-label", "argument type");
-    TYPES.forEach(([v, label]) => { const o = el("option"); o.value = v; o.textContent = label; typeIn.appendChild(o); });
-    const valueIn = el("input"); valueIn.placeholder = "value"; valueIn.setAttribute("aria-label", "argument value");
-    const remove = el("button", "btn small"); remove.type = "button"; remove.title = "remove"; remove.textContent = "×";
-    nameIn.value = name || ""; typeIn.value = type || "text"; valueIn.value = value === undefined ? "" : value;
-    remove.addEventListener("click", () => { row.remove(); this.update(); });
-    typeIn.addEventListener("change", () => this.kind(row));
-    row.append(nameIn, typeIn, valueIn, remove);
+  /* d: the row's declaration ({default, description}); null: a new argument. */
+  ArgumentRows.prototype.add = function (name, type, value, d) {
+    type = type === "text" ? "string" : (type || "string");
+    const row = el("div", "arg");
+    const line = el("div", "row");
+    row.nameIn = el("input"); row.nameIn.placeholder = "name"; row.nameIn.setAttribute("aria-label", "argument name");
+    row.typeIn = el("select"); row.typeIn.setAttribute("aria-label", "argument type");
+    TYPES.forEach(([v, label]) => { const o = el("option", "", label); o.value = v; row.typeIn.appendChild(o); });
+    row.valueIn = el("input"); row.valueIn.setAttribute("aria-label", "argument value");
+    row.nameIn.value = name || ""; row.typeIn.value = type; row.valueIn.value = shown(value, type);
+    const editable = !!this.opts.canEdit;
+    row.nameIn.readOnly = !editable && !!d; row.typeIn.disabled = !editable && !!d;
+    line.append(row.nameIn, row.typeIn, row.valueIn);
+    if (editable || !d) {
+      const remove = el("button", "btn small", "×"); remove.type = "button"; remove.title = "remove";
+      remove.addEventListener("click", () => { row.remove(); this.update(); });
+      line.appendChild(remove);
+    }
+    row.appendChild(line);
+    row.descIn = el("input", "arg-desc");
+    row.descIn.placeholder = "description (for whoever runs it)";
+    row.descIn.setAttribute("aria-label", "argument description");
+    row.descIn.value = d ? d.description || "" : "";
+    row.defaultIn = el("input", "arg-default");
+    row.defaultIn.placeholder = "default (empty: none)";
+    row.defaultIn.setAttribute("aria-label", "argument default");
+    row.defaultIn.value = d ? shown(d.default, type) : "";
+    if (editable) {
+      const more = el("div", "row arg-decl");
+      more.append(row.defaultIn, row.descIn);
+      row.appendChild(more);
+    } else if (row.descIn.value) row.appendChild(el("div", "muted arg-help", row.descIn.value));
+    [row.nameIn, row.typeIn, row.defaultIn, row.descIn].forEach(i => i.addEventListener("input", () => this.changed()));
+    row.typeIn.addEventListener("change", () => { this.kind(row); this.changed(); });
     this.box.appendChild(row);
     this.kind(row);
     this.update();
@@ -43,9 +105,9 @@
 
   /* A device argument picks from the devices (serial, alias, vendor or status). */
   ArgumentRows.prototype.kind = function (row) {
-    const [, typeIn, valueIn] = row.children;
-    valueIn.placeholder = { number: "42", boolean: "true or false", json: '{"a": 1}', device: "serial, alias, vendor…" }[typeIn.value] || "value";
-    if (typeIn.value !== "device" || valueIn.list) return;
+    const valueIn = row.valueIn;
+    valueIn.placeholder = { number: "42", boolean: "true or false", json: '{"a": 1}', device: "serial, alias, vendor…" }[row.typeIn.value] || "value";
+    if (row.typeIn.value !== "device" || valueIn.list) return;
     const list = el("datalist");
     list.id = "device-choices-" + (++this.lists);
     row.appendChild(list);
@@ -78,34 +140,98 @@
 
   ArgumentRows.prototype.update = function () {
     if (this.empty) this.empty.style.display = this.box.children.length ? "none" : "";
+    this.changed();
+  };
+
+  ArgumentRows.prototype.changed = function () { if (this.opts.onChange) this.opts.onChange(); };
+
+  ArgumentRows.prototype.rows = function () {
+    return Array.from(this.box.children).filter(r => r.nameIn && r.nameIn.value.trim());
   };
 
   /* The arguments as the run takes them; an Error naming the wrong one. */
   ArgumentRows.prototype.collect = function () {
     const args = {};
-    for (const row of this.box.children) {
-      const [nameIn, typeIn, valueIn] = row.children;
-      const name = nameIn.value.trim();
-      if (!name) continue;
-      const raw = valueIn.value;
-      if (typeIn.value === "number") {
-        if (raw.trim() === "" || !isFinite(Number(raw))) throw new Error("argument " + name + " must be a number");
-        args[name] = Number(raw);
-      } else if (typeIn.value === "boolean") {
-        if (!/^(true|false)$/i.test(raw.trim())) throw new Error("argument " + name + " must be true or false");
-        args[name] = raw.trim().toLowerCase() === "true";
-      } else if (typeIn.value === "json") {
-        try { args[name] = JSON.parse(raw); } catch (e) { throw new Error("argument " + name + " is not JSON: " + e.message); }
-      } else args[name] = raw;
+    for (const row of this.rows()) {
+      const name = row.nameIn.value.trim();
+      args[name] = parse(name, row.typeIn.value, row.valueIn.value);
     }
     return args;
   };
 
-  /* Keep these arguments for the next visit (after a run started). */
-  ArgumentRows.prototype.remember = function () {
-    if (!this.key) return;
-    const rows = Array.from(this.box.children).map(r => ({ name: r.children[0].value, type: r.children[1].value, value: r.children[2].value }));
-    localStorage.setItem(this.key, JSON.stringify(rows.filter(r => r.name.trim())));
+  /* The declarations as the next version keeps them; an Error for a wrong default. */
+  ArgumentRows.prototype.declarations = function () {
+    return this.rows().map(row => {
+      const name = row.nameIn.value.trim();
+      const raw = row.defaultIn.value;
+      return {
+        name: name, type: row.typeIn.value,
+        default: raw === "" ? null : parse(name + " (default)", row.typeIn.value, raw),
+        description: row.descIn.value,
+      };
+    });
+  };
+
+  /* Whether the declarations differ from the saved version's. */
+  ArgumentRows.prototype.dirty = function () {
+    try { return JSON.stringify(this.declarations()) !== this.saved; } catch (e) { return true; }
+  };
+
+  ArgumentRows.prototype.markSaved = function (declarations) { this.saved = JSON.stringify(declarations); this.changed(); };
+
+  /* Fill the values of a preset (adding rows for arguments not there). */
+  ArgumentRows.prototype.apply = function (args) {
+    const rows = {};
+    for (const row of this.rows()) rows[row.nameIn.value.trim()] = row;
+    Object.keys(args).forEach(name => {
+      const row = rows[name];
+      if (row) row.valueIn.value = shown(args[name], row.typeIn.value);
+      else this.add(name, typeOf(args[name]), args[name], null);
+    });
+  };
+
+  /* Presets: choose one to fill the values; Editors save the values as one, or delete one. */
+  ArgumentRows.prototype.presetBar = function (bar) {
+    const select = el("select", "preset-choice");
+    select.setAttribute("aria-label", "argument preset");
+    const fill = () => {
+      select.innerHTML = "";
+      const none = el("option", "", this.opts.presets.length ? "preset…" : "no presets"); none.value = "";
+      select.appendChild(none);
+      this.opts.presets.forEach(p => { const o = el("option", "", p.name); o.value = p.name; select.appendChild(o); });
+    };
+    fill();
+    select.addEventListener("change", () => {
+      const p = this.opts.presets.find(x => x.name === select.value);
+      if (p) this.apply(p.args);
+    });
+    bar.appendChild(select);
+    if (!this.opts.canEdit) return;
+    const url = (name) => "/api/scripts/" + this.opts.scriptId + "/presets/" + encodeURIComponent(name);
+    const save = el("button", "btn small", "Save as preset"); save.type = "button"; save.id = "save-preset";
+    save.title = "Save these values under a name, for everyone who runs this script";
+    save.addEventListener("click", async () => {
+      let args;
+      try { args = this.collect(); } catch (e) { alert(e.message); return; }
+      const name = (prompt("Preset name", select.value || "") || "").trim();
+      if (!name) return;
+      try {
+        const p = await window.Okto.api("PUT", url(name), { args: args });
+        this.opts.presets = this.opts.presets.filter(x => x.name !== name).concat([p]).sort((a, b) => a.name.localeCompare(b.name));
+        fill();
+        select.value = name;
+      } catch (e) { alert("Preset not saved: " + e.message); }
+    });
+    const del = el("button", "btn small", "Delete"); del.type = "button"; del.title = "Delete the chosen preset";
+    del.addEventListener("click", async () => {
+      if (!select.value || !confirm("Delete the preset " + select.value + "?")) return;
+      try {
+        await window.Okto.api("DELETE", url(select.value));
+        this.opts.presets = this.opts.presets.filter(x => x.name !== select.value);
+        fill();
+      } catch (e) { alert("Preset not deleted: " + e.message); }
+    });
+    bar.append(save, del);
   };
 
   window.Okto = window.Okto || {};

@@ -24,12 +24,14 @@
   editor.setOptions({ enableBasicAutocompletion: true, enableLiveAutocompletion: true, enableSnippets: true });
   window.oktoEditor = editor;
 
-  let savedText = editor.getValue();
+  // A script not saved yet opens with the template as unsaved text: the first Save makes v1.
+  let savedText = cfg.version || !cfg.canEdit ? editor.getValue() : null;
   let version = cfg.version;
   const stateEl = document.getElementById("save-state");
 
+  let argRows = null;  // the arguments panel (below): its declarations are saved too
   function setState() {
-    const dirty = editor.getValue() !== savedText;
+    const dirty = editor.getValue() !== savedText || !!(argRows && argRows.dirty());
     stateEl.textContent = dirty ? "● unsaved changes" : (version ? "saved" : "");
     stateEl.classList.toggle("dirty", dirty);
     return dirty;
@@ -355,10 +357,11 @@
     stateEl.textContent = "saving…";
     try {
       const content = editor.getValue();
+      const declared = argRows.declarations();
       const url = "/api/scripts/" + cfg.scriptId + "/versions";
       let v;
       try {
-        v = await api("POST", url, { content: content, message: msgEl.value, base_version: version || null });
+        v = await api("POST", url, { content: content, message: msgEl.value, base_version: version || null, arguments: declared });
       } catch (e) {
         if (!/ saved version \d+ after your version/.test(e.message)) throw e;
         if (!confirm(e.message + ".\n\nSave your text as a new version anyway? (Both stay in the history.)")) {
@@ -366,9 +369,10 @@
           stateEl.classList.add("dirty");
           return false;
         }
-        v = await api("POST", url, { content: content, message: msgEl.value });
+        v = await api("POST", url, { content: content, message: msgEl.value, arguments: declared });
       }
       savedText = content;
+      argRows.markSaved(declared);
       version = v.number;
       msgEl.value = "";
       document.getElementById("version-label").textContent = "v" + v.number + " · saved just now by " + v.author;
@@ -382,10 +386,13 @@
   }
 
   /* ---- arguments ---- */
-  const argRows = new window.Okto.ArgumentRows(document.getElementById("arg-rows"), document.getElementById("args-empty"),
-    cfg.canRun ? "okto.args." + cfg.user + "." + cfg.scriptId : null);
+  argRows = new window.Okto.ArgumentRows(document.getElementById("arg-rows"), document.getElementById("args-empty"), {
+    declarations: cfg.arguments, last: cfg.lastArgs, presets: cfg.presets, scriptId: cfg.scriptId,
+    presetBar: document.getElementById("arg-presets"), canEdit: cfg.canEdit, canRun: cfg.canRun,
+    onChange: () => setState(),
+  });
   const addArgBtn = document.getElementById("add-arg");
-  if (addArgBtn) addArgBtn.addEventListener("click", () => argRows.add().children[0].focus());
+  if (addArgBtn) addArgBtn.addEventListener("click", () => argRows.add().nameIn.focus());
   function collectArgs() {
     const args = argRows.collect();
     // A twin chosen as the target: its serial is the script's device argument.
@@ -418,7 +425,7 @@
     mode = mode === "plan" ? "plan" : "run";
     if (!cfg.canRun) return;
     const ranText = editor.getValue();
-    const draft = cfg.canEdit && setState();
+    const draft = cfg.canEdit && ranText !== savedText;
     let args;
     try { args = collectArgs(); } catch (e) { statusEl.className = "badge failed"; statusEl.textContent = e.message; return; }
     runBtn.disabled = true;
@@ -441,7 +448,6 @@
       const body = draft ? { script_id: cfg.scriptId, code: ranText, args: args, run_id: runId, mode: mode }
         : { script_id: cfg.scriptId, version: version, args: args, run_id: runId, mode: mode };
       const r = await api("POST", "/api/runs", body);
-      argRows.remember();
       runLink.href = "/runs/" + r.id + "/";
       runLink.style.display = "";
       if (!current.status) current.setStatus(r.status);

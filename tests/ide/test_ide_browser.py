@@ -93,6 +93,11 @@ def test_write_check_save_run_history_diff_restore(platform, browser):
     page.click("#new-script button[type=submit]")
     page.wait_for_selector("#editor .ace_content")
     editor_url = page.url
+    # The template is unsaved text; saving it as it is makes version 1.
+    assert page.inner_text("#version-label") == "not saved yet"
+    page.click("#save-btn")
+    page.wait_for_selector("#save-state:has-text('saved')")
+    assert "v1" in page.inner_text("#version-label")
 
     # A syntax error is marked inline and listed.
     page.evaluate("src => oktoEditor.setValue(src, 1)", BROKEN)

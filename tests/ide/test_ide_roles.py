@@ -103,6 +103,11 @@ def test_only_authors_and_admins_edit(client_for, script, role, allowed):
     page = client.post("/scripts/new", {"name": f"by-{role}"})
     assert (page.status_code == 302) == allowed
     assert Script.objects.filter(name=f"by-{role}").exists() == allowed
+    if allowed:  # the template is not a version: the editor shows it unsaved
+        made = Script.objects.get(name=f"by-{role}")
+        assert made.latest is None and not made.versions.exists()
+        editor = client.get(f"/scripts/{made.pk}/").content.decode()
+        assert f"-- by-{role}" in editor and "not saved yet" in editor
     rename = client.post(f"/scripts/{script.pk}/settings", {"name": "renamed"})
     assert rename.status_code == (302 if allowed else 403)
 

@@ -154,7 +154,7 @@ def test_unsaved_edits_run_as_a_draft_and_make_no_version(editor, platform):
     history = editor.context.request.get(platform + "/api/scripts?q=workday").json()
     script_id = history["scripts"][0]["id"]
     versions = editor.context.request.get(f"{platform}/api/scripts/{script_id}/versions").json()
-    assert [v["number"] for v in versions["versions"]] == [1]
+    assert versions["versions"] == []  # not even the template: only Save makes a version
     run_id = editor.get_attribute("#run-link", "href").rstrip("/").rsplit("/", 1)[-1]
     run = editor.context.request.get(f"{platform}/api/runs/{run_id}").json()
     assert run["version"] is None and run["trigger"] == "draft"
@@ -456,6 +456,13 @@ def test_dark_mode_follows_the_system_and_the_toggle(platform, browser):
     context.close()
 
 
+NAME, TYPE, VALUE = (
+    "input[aria-label='argument name']",
+    "select[aria-label='argument type']",
+    "input[aria-label='argument value']",
+)
+
+
 def test_typed_arguments_reach_the_script_and_are_kept(editor, platform):
     editor.goto(editor.url)  # a fresh page: no arguments kept yet for this script
     editor.wait_for_selector("#editor .ace_content")
@@ -463,13 +470,13 @@ def test_typed_arguments_reach_the_script_and_are_kept(editor, platform):
         ("count", "number", "3"),
         ("dry", "boolean", "true"),
         ("opts", "json", '{"ports": [80, 443]}'),
-        ("label", "text", "x"),
+        ("label", "string", "x"),
     ):
         editor.click("#add-arg")
-        row = editor.locator("#arg-rows .row").last
-        row.locator("input").first.fill(name)
-        row.locator("select").select_option(kind)
-        row.locator("input").nth(1).fill(value)
+        row = editor.locator("#arg-rows .arg").last
+        row.locator(NAME).fill(name)
+        row.locator(TYPE).select_option(kind)
+        row.locator(VALUE).fill(value)
     _run(
         editor,
         "return {count = args.count + 1, dry = args.dry, port = args.opts.ports[2],"
@@ -479,12 +486,74 @@ def test_typed_arguments_reach_the_script_and_are_kept(editor, platform):
     assert '"count": 4' in editor.inner_text("#result pre.json")
     assert '"dry": true' in editor.inner_text("#result pre.json")
     assert '"port": 443' in editor.inner_text("#result pre.json")
-    # Kept for the next visit, per user and script.
+    # Kept for the next visit, per user and script, on the server (not in this browser).
+    editor.evaluate("() => localStorage.clear()")
     editor.goto(editor.url)
     editor.wait_for_selector("#editor .ace_content")
-    assert editor.locator("#arg-rows .row").count() == 4
-    assert editor.locator("#arg-rows .row select").first.input_value() == "number"
+    assert editor.locator("#arg-rows .arg").count() == 4
+    assert editor.locator(f"#arg-rows {TYPE}").first.input_value() == "number"
     # A wrong value says which argument, and nothing runs.
-    editor.locator("#arg-rows .row").first.locator("input").nth(1).fill("three")
+    editor.locator(f"#arg-rows {VALUE}").first.fill("three")
     editor.click("#run-btn")
     assert "count must be a number" in editor.inner_text("#run-status")
+
+
+def test_declared_arguments_defaults_and_presets(platform, browser):
+    page = _login(browser, platform, "admin1")
+    _new_script(page, "presets")
+    page.evaluate("src => oktoEditor.setValue(src, 1)", "return args.ssid\n")
+    # Declare an argument with a default and a description; Save keeps them with the version.
+    page.click("#add-arg")
+    row = page.locator("#arg-rows .arg").last
+    row.locator(NAME).fill("ssid")
+    row.locator("input[aria-label='argument default']").fill("home")
+    row.locator("input[aria-label='argument description']").fill("the Wi-Fi name to set")
+    assert "unsaved" in page.inner_text("#save-state")
+    page.click("#save-btn")
+    page.wait_for_selector("#save-state:has-text('saved')")
+    editor_url = page.url
+    page.goto(editor_url)
+    row = page.locator("#arg-rows .arg").first
+    assert row.locator(VALUE).input_value() == "home"  # the default: never run yet
+    assert row.locator("input[aria-label='argument description']").input_value() == (
+        "the Wi-Fi name to set"
+    )
+    # A preset of values, saved with the script.
+    row.locator(VALUE).fill("lab-net")
+    page.once("dialog", lambda d: d.accept("lab"))
+    page.click("#save-preset")
+    page.wait_for_selector("#arg-presets option[value='lab']", state="attached")
+    page.goto(editor_url)
+    assert page.locator("#arg-rows .arg").first.locator(VALUE).input_value() == "home"
+    page.select_option("#arg-presets select", "lab")
+    assert page.locator("#arg-rows .arg").first.locator(VALUE).input_value() == "lab-net"
+    page.click("#run-btn")
+    _wait_end(page)
+    assert page.inner_text("#result").endswith("lab-net")
+    # A Viewer reads the declaration, cannot change it or save presets.
+    viewer = _login(browser, platform, "viewer1")
+    viewer.goto(editor_url)
+    viewer.wait_for_selector("#arg-rows .arg")
+    assert "the Wi-Fi name to set" in viewer.inner_text("#arg-rows")
+    assert viewer.locator("#add-arg, #save-preset").count() == 0
+    assert viewer.locator(f"#arg-rows {NAME}").first.get_attribute("readonly") is not None
+    viewer.close()
+    page.close()
+
+
+def test_a_new_script_opens_with_the_template_unsaved_and_save_makes_v1(platform, browser):
+    page = _login(browser, platform, "admin1")
+    _new_script(page, "fresh")
+    assert "-- fresh" in page.evaluate("() => oktoEditor.getValue()")
+    assert "unsaved" in page.inner_text("#save-state")
+    assert page.inner_text("#version-label") == "not saved yet"
+    script_id = page.url.rstrip("/").rsplit("/", 1)[-1]
+    versions = f"{platform}/api/scripts/{script_id}/versions"
+    assert page.context.request.get(versions).json()["versions"] == []
+    page.click("#save-btn")
+    page.wait_for_selector("#save-state:has-text('saved')")
+    saved = page.context.request.get(versions).json()["versions"]
+    assert [v["number"] for v in saved] == [1]
+    content = page.context.request.get(f"{versions}/1").json()["content"]
+    assert content.startswith("-- fresh") and "get_all_devices" in content
+    page.close()

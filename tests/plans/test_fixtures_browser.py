@@ -84,3 +84,5 @@ def test_run_all_fixtures_from_the_editor_shows_pass_and_the_first_difference(si
     page.click(".fixture[data-name='expects the next model'] a")
     page.wait_for_selector("#run-status.succeeded", timeout=30_000)
     assert "A check of the test fixture expects the next model" in page.inner_text("#replay")
+    verdict = page.inner_text("#fixture-verdict")
+    assert "fixture failed" in verdict and 'result: expected "HGW-2", got "HGW-1"' in verdict

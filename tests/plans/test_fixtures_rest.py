@@ -151,3 +151,15 @@ def test_save_as_fixture_from_the_run_page(client_for, recorded):
         'id="fixtures-run-all"'
         in client_for("operator").get(f"/scripts/{script.pk}/").content.decode()
     )
+
+
+def test_the_first_difference_names_the_place():
+    from oktoscripts.scripts.fixtures import first_difference
+
+    assert first_difference({"a": [1, 2.0]}, {"a": [1, 2]}, "result") == ""  # one number
+    assert first_difference({"a": [1, 2]}, {"a": [1, 3]}, "result") == (
+        "result.a[2]: expected 2, got 3"
+    )
+    assert first_difference({"a": 1}, {"b": 1}, "result") == "result.a: expected 1, missing"
+    assert first_difference(True, 1, "result") == "result: expected true, got 1"
+    assert first_difference([1], [1, 2], "result") == "result: expected 1 items, got 2"

@@ -100,3 +100,22 @@ async def test_a_demo_twin_answers_from_its_shipped_snapshot(name, demo_host, mo
     await asyncio.to_thread(demos.ensure, mongo_db)
     again = await asyncio.to_thread(store.get, mongo_db, serial)
     assert (again["snapshot"], again["generation"]) == (doc["snapshot"], doc["generation"])
+
+
+def test_a_demo_twin_never_takes_a_real_device_or_another_twin(mongo_db):
+    shipped = demos.shipped()
+    real, taken = shipped["gateway-tr098"]["serial"], shipped["gateway-tr181"]["serial"]
+    serials = (real, taken, shipped["simulator-tr181"]["serial"])
+    for serial in serials:
+        mongo_db[store.TWINS].delete_one({"_id": serial})
+        mongo_db.devices.delete_one({"_id": serial})
+    mongo_db.devices.insert_one({"_id": real, "serial": real, "cwmp": {}})
+    mongo_db[store.TWINS].insert_one({"_id": taken, "source": "LAB-1", "protocol": "cwmp"})
+    mongo_db.devices.insert_one({"_id": taken, "serial": taken, "twin": {"of": "LAB-1"}})
+    started = demos.ensure(mongo_db)
+    assert started == [shipped["simulator-tr181"]["serial"]]
+    assert "twin" not in mongo_db.devices.find_one({"_id": real})
+    assert mongo_db[store.TWINS].find_one({"_id": taken})["source"] == "LAB-1"
+    for serial in serials:
+        mongo_db[store.TWINS].delete_one({"_id": serial})
+        mongo_db.devices.delete_one({"_id": serial})

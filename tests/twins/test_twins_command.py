@@ -74,5 +74,18 @@ async def test_twin_host_process_and_admin_commands(
         gone = await asyncio.to_thread(twins, env, "delete", "LAB-TWIN-1")
         assert gone.returncode == 0 and "deleted" in gone.stdout
         await until(lambda: mongo_db.devices.find_one({"_id": "LAB-TWIN-1"}) is None)
+
+        # The built-in demo twins, asked for once: the running host starts them.
+        demo = await asyncio.to_thread(twins, env, "demo")
+        assert demo.returncode == 0, demo.stderr
+        assert "DEMO098GW0001: demo twin" in demo.stdout
+        await until(
+            lambda: (mongo_db.devices.find_one({"_id": "DEMO098GW0001"}) or {}).get("status") == 2,
+            timeout=30,
+        )
+        listed = await asyncio.to_thread(twins, env, "list")
+        assert "DEMO181GW0001\trunning\tof demo:gateway-tr181" in listed.stdout
+        for serial_ in ("DEMO098GW0001", "DEMO181GW0001", "DEMOSIM0001"):
+            await asyncio.to_thread(twins, env, "delete", serial_)
     finally:
         await asyncio.to_thread(host.stop)
