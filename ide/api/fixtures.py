@@ -156,7 +156,8 @@ def list_fixtures(request: HttpRequest, script_id: int) -> dict:
 def create_fixture(request: HttpRequest, script_id: int, body: FixtureRequest) -> Status:
     script = _script(script_id)
     run = get_object_or_404(Run, pk=body.run_id)
-    if run.script_name != script.name:
+    owner = fixtures.script_of(run)
+    if owner is None or owner.pk != script.pk:
         raise ApiError(f"run {run.pk} is a run of {run.script_name!r}, not of {script.name!r}")
     given = body.model_fields_set
     try:

@@ -23,7 +23,7 @@ def fixture_script(run: Run) -> Script | None:
     cannot become one: not finished, a plan, or of no script in the library)."""
     if not run.is_final or run.mode == Run.Mode.PLAN:
         return None
-    return Script.objects.filter(name=run.script_name, deleted=False).only("id").first()
+    return fixtures.script_of(run)
 
 
 def fixture_verdict(run: Run) -> fixtures.Verdict | None:

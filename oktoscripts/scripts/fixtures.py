@@ -94,6 +94,16 @@ def recorded_run(run: Any) -> Any:
     return run
 
 
+def script_of(run: Any) -> Script | None:
+    """The library script a run ran: its version's (a script may have been renamed
+    since), else the script of its name (a draft); None if deleted or unknown."""
+    if run.script_version_id is not None:
+        script = Script.objects.filter(versions__pk=run.script_version_id).first()
+    else:
+        script = Script.objects.filter(name=run.script_name).first()
+    return script if script is not None and not script.deleted else None
+
+
 def save_from_run(
     run: Any,
     name: str,
@@ -108,7 +118,7 @@ def save_from_run(
     ``expected_status`` when given; ``check_output`` False leaves lines unchecked)."""
     name = check_name(name)
     run = recorded_run(run)
-    script = Script.objects.filter(name=run.script_name, deleted=False).first()
+    script = script_of(run)
     if script is None:
         raise FixtureError(f"no script {run.script_name!r} in the library: fixtures are per script")
     if expected_status is not None and expected_status not in FINAL_STATUSES:

@@ -75,6 +75,16 @@ def test_fixtures_over_rest_by_role(client_for, recorded):
     other = editing.create_script(run.user, "other", "return 2")
     wrong = author.post(f"/api/scripts/{other.pk}/fixtures", body, content_type=JSON)
     assert wrong.status_code == 400 and "a run of 'facts', not of 'other'" in wrong.json()["error"]
+    renamed = Run.objects.create(
+        script_name="facts-before-renaming",
+        code="return 1",
+        script_version=script.latest,
+        status="succeeded",
+        started_by="user",
+        metrics={"recording": RECORDING},
+    )
+    kept = author.post(url, {"run_id": str(renamed.pk), "name": "old name"}, content_type=JSON)
+    assert kept.status_code == 201, kept.content  # its version's script, whatever its name then
     custom = author.post(
         url,
         {**body, "name": "must fail", "expected_status": "failed", "check_output": False},
@@ -87,7 +97,7 @@ def test_fixtures_over_rest_by_role(client_for, recorded):
     assert chosen["expected_result"] is None
 
     listed = client_for("viewer").get(url).json()["results"]
-    assert [f["name"] for f in listed] == ["basic", "must fail", "nil result"]
+    assert [f["name"] for f in listed] == ["basic", "must fail", "nil result", "old name"]
     assert listed[0]["last_run"] is None
 
     runs_url = f"/api/scripts/{script.pk}/fixture-runs"
