@@ -117,3 +117,57 @@ def running_site(
                 proc.wait(10)
             except subprocess.TimeoutExpired:
                 proc.kill()
+
+
+def acs_with_simulated_cpes(prefix: str, count: int) -> tuple[dict[str, str], dict[str, list]]:
+    """(settings, processes) for running_site: an ACS on a free port and
+    ``count`` simulated CPEs with serials starting ``prefix`` talking to it."""
+    acs_port = free_port()
+    settings = {
+        "OKTOSCRIPTS_ACS_PORT": str(acs_port),
+        "OKTOSCRIPTS_ACS_TLS_PORT": "off",
+        "OKTOSCRIPTS_ACS_HOST": "127.0.0.1",
+    }
+    processes = {
+        "acs": ["acs"],
+        "simulate": [
+            "simulate",
+            "--cwmp",
+            str(count),
+            "--prefix",
+            prefix,
+            "--acs-url",
+            f"http://127.0.0.1:{acs_port}/",
+            "--interval",
+            "3600",
+        ],
+    }
+    return settings, processes
+
+
+@contextmanager
+def chromium() -> Iterator[object]:
+    """Debian's chromium, headless, driven by Playwright (never its own browser)."""
+    sync_api = pytest.importorskip(
+        "playwright.sync_api", reason="playwright is not installed (pip install -e '.[dev]')"
+    )
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def login(browser: object, base: str, username: str, password: str) -> object:
+    """A new page signed in as ``username``, on the scripts list."""
+    page = browser.new_page(viewport={"width": 1440, "height": 1000})
+    page.goto(base + "/login/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", password)
+    page.click("button[type=submit]")
+    page.wait_for_url(base + "/scripts/")
+    return page

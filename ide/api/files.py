@@ -105,7 +105,7 @@ def upload_file(
         stored = _database(
             _store().put,
             name.strip() or file.name or "",
-            file.read(),
+            file,
             file_type,
             request.user.get_username(),
         )

@@ -70,7 +70,7 @@ def file_upload(request: HttpRequest) -> HttpResponse:
         return redirect("files")
     try:
         stored = _store().put(
-            name, upload.read(), request.POST.get("file_type", ""), request.user.get_username()
+            name, upload, request.POST.get("file_type", ""), request.user.get_username()
         )
     except FileStoreError as exc:
         messages.error(request, str(exc))

@@ -137,8 +137,9 @@ class RpcService:
         except (ValueError, KeyError, TypeError) as exc:
             return answers.error("500", f"malformed request: {exc}")
         acs = self.acs
+        if keep and (known := await acs.queue.known(request_id)) is not None:
+            return known  # the same call again: never a second time to the CPE
         # Asked of the database, not the cache: a device deleted a moment ago is unknown.
-        # (Deleting a device deletes its requests: a kept answer goes with it.)
         if not await acs.backend.exists_now(serial):
             return answers.error("404", f"unknown device {serial!r}")
         wake_now = mode == "sync" and not acs.in_session(serial)
@@ -148,16 +149,11 @@ class RpcService:
                 # waits for the write before it looks at the queue.
                 acs.spawn(self._wake(serial, [request_id]))
             try:
-                # Inserted at once, not looked up first: a call made again is rare,
-                # and the lookup cost every request a database round trip.
                 item = await acs.queue.put(request_id, serial, request, mode, timeout_s, keep)
             except DuplicateKeyError:
-                known = await acs.queue.known(request_id) if keep else None
-                if known is not None and not known.get("queued"):
-                    return known  # the same call again: never a second time to the CPE
                 if again:  # our own insert went through before the connection broke
                     acs.note_queued(serial)
-                return {"queued": True}  # (else the same call, waiting or being answered)
+                return {"queued": True}  # (else the same call, made again at the same moment)
             acs.hold(item)
             acs.note_queued(serial)
         if mode == "sync" and not wake_now:

@@ -9,11 +9,13 @@ unique: uploading under a name that exists replaces that file.
 from __future__ import annotations
 
 import hashlib
+import io
 import re
 import secrets
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, BinaryIO
 
 from pymongo import ASCENDING
 from pymongo.database import Database
@@ -77,28 +79,33 @@ class FileStore:
         self.files.create_index("name", unique=True, name="name")
         self.chunks.create_index([("file_id", ASCENDING), ("n", ASCENDING)], name="file_n")
 
-    def put(self, name: str, data: bytes, file_type: str, uploaded_by: str) -> StoredFile:
-        """Store ``data`` as ``name`` (replacing a file of that name)."""
+    def put(
+        self, name: str, data: bytes | BinaryIO, file_type: str, uploaded_by: str
+    ) -> StoredFile:
+        """Store ``data`` (bytes, or a binary file read CHUNK_BYTES at a time, so a
+        large image never sits whole in memory) as ``name``, replacing a file of
+        that name."""
         check_name(name)
         if file_type not in FILE_TYPES:
             raise FileStoreError(f"file type must be one of: {', '.join(FILE_TYPES)}")
-        if not data:
-            raise FileStoreError("the file is empty")
-        if len(data) > MAX_BYTES:
-            raise FileStoreError(f"files are at most {MAX_BYTES // (1024 * 1024)} MiB")
+        source = io.BytesIO(data) if isinstance(data, bytes | bytearray) else data
         file_id = secrets.token_hex(12)
+        digest, size = hashlib.sha256(), 0
         # Content first, the document last: a file is listed only once it is whole.
-        self.chunks.insert_many(
-            [
-                {"file_id": file_id, "n": n, "data": data[i : i + CHUNK_BYTES]}
-                for n, i in enumerate(range(0, len(data), CHUNK_BYTES))
-            ]
-        )
+        for n, piece in enumerate(_whole_chunks(source)):
+            size += len(piece)
+            if size > MAX_BYTES:
+                self.chunks.delete_many({"file_id": file_id})
+                raise FileStoreError(f"files are at most {MAX_BYTES // (1024 * 1024)} MiB")
+            digest.update(piece)
+            self.chunks.insert_one({"file_id": file_id, "n": n, "data": piece})
+        if not size:
+            raise FileStoreError("the file is empty")
         doc = {
             "_id": file_id,
             "name": name,
-            "size": len(data),
-            "sha256": hashlib.sha256(data).hexdigest(),
+            "size": size,
+            "sha256": digest.hexdigest(),
             "file_type": file_type,
             "uploaded_by": uploaded_by,
             "uploaded_at": datetime.now(UTC),
@@ -134,3 +141,17 @@ class FileStore:
             return False
         self.chunks.delete_many({"file_id": doc["_id"]})
         return True
+
+
+def _whole_chunks(source: BinaryIO) -> Iterator[bytes]:
+    """CHUNK_BYTES at a time (the last may be shorter), however the source's
+    reads come: chunk n must hold bytes n x CHUNK_BYTES onwards (the ACS serves
+    ranges by that rule)."""
+    buffer = b""
+    while piece := source.read(CHUNK_BYTES - len(buffer)):
+        buffer += piece
+        if len(buffer) == CHUNK_BYTES:
+            yield buffer
+            buffer = b""
+    if buffer:
+        yield buffer

@@ -255,16 +255,23 @@ async def test_a_large_stored_file_is_served_whole_and_by_byte_range(mongo_db, u
     across a chunk boundary (the rest of a download that broke off), the last
     bytes, and a range outside the file (416)."""
     import hashlib
+    import io
     import os
 
     from oktoscripts.cwmp.http11 import ClientConnection
     from oktoscripts.filestore import signing
     from oktoscripts.filestore.store import CHUNK_BYTES, FileStore
 
+    class Trickle(io.BytesIO):
+        """An upload whose reads come in small pieces (as from a socket)."""
+
+        def read(self, size: int = -1) -> bytes:
+            return super().read(min(size, 100_000) if size > 0 else 100_000)
+
     store = FileStore(mongo_db)
     store.ensure_indexes()
     data = os.urandom(5 * CHUNK_BYTES + 12345)
-    stored = store.put("big-image.bin", data, "1 Firmware Upgrade Image", "tester")
+    stored = store.put("big-image.bin", Trickle(data), "1 Firmware Upgrade Image", "tester")
     path = signing.signed_path(stored.id, stored.name, "ANY-SERIAL")
     client = ClientConnection(url.rsplit("/", 1)[0] + path, timeout=30)
     try:

@@ -137,3 +137,18 @@ def test_the_api_says_what_is_wrong_with_an_upload(client_for, store):
         response = _api_upload(admin, name, data, file_type)
         assert response.status_code == 400 and says in response.json()["error"], response.content
     assert store.list() == []
+
+
+def test_a_multi_megabyte_image_uploaded_through_the_api_is_stored_whole(client_for, store):
+    import hashlib
+    import os
+
+    from oktoscripts.filestore.store import CHUNK_BYTES
+
+    data = firmware_image("6.0.0", 3 * CHUNK_BYTES + 777) + os.urandom(1000)
+    response = _api_upload(client_for("operator"), "fw-6.0.0.bin", data)
+    assert response.status_code == 201, response.content
+    assert response.json()["sha256"] == hashlib.sha256(data).hexdigest()
+    stored = store.by_name("fw-6.0.0.bin")
+    assert stored.size == len(data) and store.content(stored.id) == data
+    assert [len(store.chunk(stored.id, n)) for n in range(4)] == [CHUNK_BYTES] * 3 + [1777]
