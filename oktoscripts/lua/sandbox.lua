@@ -155,30 +155,33 @@ end
 -- seconds apart at the pace seen, so they cost next to nothing in a fast
 -- loop and still come often in a slow one (the spacing grows at most
 -- eightfold at a time, between CHECK_LOW and CHECK_HIGH: a burst of fast
--- iterations must not space the checks of slow ones too far apart).
+-- iterations must not space the checks of slow ones too far apart). Each
+-- counter is paced from its own previous check: paced from the last check of
+-- any counter, a loop calling functions (whose call checks come often) saw
+-- its own checks as close together and spaced them to CHECK_HIGH.
 local clock, floor = os.clock, math.floor
 local PACE = ASK_EVERY / 4
 local spent = 0        -- instructions run since the host was last asked
 local allowed = 0      -- instructions the host allowed then (0: ask at the next check)
 local asked_at = clock()
-local paced_at = asked_at
 
 -- The pending finalizers run from here (see "finalizers" below).
 local run_finalizers
 
--- `given` instructions ran since the previous check of this counter; the
--- number to run until its next one.
-local function charge(given)
+-- `given` instructions ran since the previous check of this counter, made
+-- at CPU time `paced`; the number to run until its next one, and the time
+-- of this check.
+local function charge(given, paced)
   if watch_left then
     -- A watch expression of the debugger: a budget of its own, the run's
     -- limits untouched.
     watch_left = watch_left - given
     if watch_left < 0 then error(LIMIT, 0) end
-    return CHECK_LOW
+    return CHECK_LOW, paced
   end
   if tripped then
     -- (A count hook can fire inside trip itself, which is Lua code too.)
-    if recording then return CHECK_HIGH end
+    if recording then return CHECK_HIGH, paced end
     error(LIMIT, 0)
   end
   spent = spent + given
@@ -191,15 +194,14 @@ local function charge(given)
   end
   if run_finalizers then run_finalizers() end
   local ahead = given * 8
-  local elapsed = now - paced_at
-  paced_at = now
+  local elapsed = now - paced
   if elapsed > 0 and given * PACE / elapsed < ahead then ahead = given * PACE / elapsed end
   if ahead > CHECK_HIGH then ahead = CHECK_HIGH end
   if ahead < CHECK_LOW then ahead = CHECK_LOW end
   -- Never past the activation's instruction limit: the last check falls on it.
   if ahead > allowed - spent then ahead = allowed - spent end
-  if ahead < 1 then return 1 end
-  return floor(ahead)
+  if ahead < 1 then return 1, now end
+  return floor(ahead), now
 end
 
 -- A new activation runs from the next step on: its own limits apply from
@@ -212,10 +214,12 @@ end
 -- Lua 5.1: a count hook. Hooks are per coroutine: coroutines made from now
 -- on start with the latest count.
 local hook_every = HOOK_EVERY
+local hook_paced = clock()
 
 local function hook()
   local _, _, count = gethook()
-  local every = charge(count)
+  local every
+  every, hook_paced = charge(count, hook_paced)
   if every ~= count then sethook(hook, "", every) end
   hook_every = every
 end
@@ -228,9 +232,9 @@ end
 -- calls the chunk's budget function when it runs out; and a call check in
 -- each function that can call another.
 local function new_budget()
-  local given = 0
+  local given, paced = 0, clock()
   return function()
-    given = charge(given)
+    given, paced = charge(given, paced)
     return given
   end
 end
