@@ -34,7 +34,7 @@ async def listing(run_id: str) -> dict[str, Any] | None:
     if stored is None:
         return None
     status, metrics = stored
-    if status not in Run.FINAL:
+    if status in Run.ACTIVE:  # a queued run has made no call: no worker to ask
         answer = await callbus.ask(await live.client(), run_id)
         if answer is not None:
             return {"calls": answer["calls"], "final": False, "truncated": False}
@@ -56,7 +56,7 @@ async def one(run_id: str, seq: int) -> dict[str, Any] | None:
         return None
     status, metrics = stored
     found = None
-    if status not in Run.FINAL:
+    if status in Run.ACTIVE:
         answer = await callbus.ask(await live.client(), run_id, seq)
         if answer is not None:
             found = answer["call"]
