@@ -7,7 +7,10 @@ import sys
 
 def main() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "oktoscripts.settings")
+    from oktoscripts import appset
     from oktoscripts.config import ConfigError
+
+    appset.select_for_command(sys.argv)  # before Django reads the settings
 
     try:
         from django.core.management import execute_from_command_line

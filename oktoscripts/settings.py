@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from oktoscripts import config
+from oktoscripts import appset, config
 from oktoscripts.accounts import config as sso
 from oktoscripts.config import BASE_DIR
 
@@ -74,6 +74,7 @@ DATABASES = {
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# A worker loads these minus the apps only the web process uses (appset.py).
 INSTALLED_APPS = [
     "daphne",
     "django.contrib.admin",
@@ -94,6 +95,7 @@ INSTALLED_APPS = [
     "oktoscripts.automations",
     "oktoscripts.accounts",
 ]
+INSTALLED_APPS = appset.installed_apps(INSTALLED_APPS)
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",

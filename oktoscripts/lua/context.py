@@ -59,6 +59,37 @@ class RunContext:
     asyncio loop (async bindings).
     """
 
+    # A worker holds thousands at once: slots save a dict of 1 KB each.
+    __slots__ = (
+        "_cancel_marked",
+        "_cancelled",
+        "_closed",
+        "_device_calls_named",
+        "_emit",
+        "_listener_key",
+        "_listeners_named",
+        "_lock",
+        "_loop",
+        "_memory_room",
+        "_output_bytes",
+        "_queued",
+        "_replay_key",
+        "_seq",
+        "_start_listener",
+        "args",
+        "call_line",
+        "deadline",
+        "debug_calls",
+        "device_calls",
+        "gate",
+        "limits",
+        "principal",
+        "run_id",
+        "script_name",
+        "services",
+        "__weakref__",
+    )
+
     def __init__(
         self,
         *,

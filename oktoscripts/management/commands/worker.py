@@ -8,6 +8,7 @@ import signal
 import sys
 
 from django.conf import settings
+from django.core.checks import Tags
 from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError, connections
 
@@ -39,6 +40,11 @@ class Command(BaseCommand):
         "(on several machines) to scale out. SIGTERM/Ctrl-C stops taking runs, waits "
         "--grace seconds for the ones held, then cancels the rest."
     )
+
+    # Not the URL and template checks: they import the web process's views,
+    # the REST API and the IDE (20 MB a worker never uses); `check` and the
+    # web process run them.
+    requires_system_checks = [Tags.models]
 
     def add_arguments(self, parser) -> None:  # noqa: ANN001
         defaults = WorkerOptions.from_settings()
