@@ -128,9 +128,10 @@ def test_call_lines_open_to_the_wire_while_running_and_after(platform, page):
     try:
         page.wait_for_selector("#console .line:has-text('fault 9005')", timeout=90_000)
     except Exception:  # noqa: BLE001 - say what the run did instead
+        first = page.evaluate(f"async () => (await fetch('/api/runs/{run_id}/calls/1')).text()")
         pytest.fail(
             f"the run did not get the CPE's fault: {page.inner_text('#run-status')}, "
-            f"console: {page.inner_text('#console')[-1000:]}"
+            f"console: {page.inner_text('#console')[-1000:]}, first call: {first}"
         )
     assert page.inner_text("#run-status") == "running"
 
