@@ -238,7 +238,11 @@ end
 -- metatable, which points at the real one); the real metatable is made with
 -- room for the keys the engine puts there, so that none of them grows it.
 -- The script's __gc, kept in the real metatable under a key only the engine
--- holds (false: none); the real __gc is collect_later from the start.
+-- holds (false: none); the real __gc is collect_later from the first time
+-- the script sets one: until then the collector frees the proxies of that
+-- metatable as it frees any userdata (finalizing each of them, a function
+-- call at its death and a second collection to free it, tripled the cost of
+-- making proxies that never get a finalizer).
 local FINALIZER = {}
 local queued, queued_fn, queued_n, done_n = {}, {}, 0, 0
 local run_finalizers
@@ -263,7 +267,15 @@ local function stand_in_write(stand_in, key, value)
   local real = raw_getmetatable(stand_in).real
   if key == "__gc" then
     key = FINALIZER
-    if value == nil then value = false end
+    if value == nil then
+      value = false
+    elseif raw_rawget(real, "__gc") == nil then
+      -- The first finalizer: from now on the collector finalizes the proxies
+      -- of this metatable. Lua 5.1 and LuaJIT look __gc up when a userdata
+      -- dies, not when its metatable is set; adding the key clears their
+      -- cache of the metamethods a metatable lacks. It stays once set.
+      raw_rawset(real, "__gc", collect_later)
+    end
   end
   raw_rawset(real, key, value)
 end
@@ -281,7 +293,8 @@ function more.newproxy(arg)
   local object
   if arg == true then
     object = raw_newproxy(false)
-    local real = { __metatable = false, __gc = collect_later, [FINALIZER] = false }
+    local real = { __metatable = false, __gc = false, [FINALIZER] = false }
+    real.__gc = nil -- (its slot made: setting __gc later does not grow the table)
     real.__metatable = setmetatable({}, {
       __index = stand_in_read, __newindex = stand_in_write, __metatable = false, real = real,
     })
