@@ -71,28 +71,12 @@ LUA_STANDARD = {
 }
 
 
-def _binding_entry(b: Any) -> dict[str, Any]:
-    return {
-        "name": b.name,
-        "signature": b.signature,
-        "returns": b.returns,
-        "doc": b.doc,
-        "category": b.category,
-        "waits": bool(getattr(b, "waits", False)),
-        "params": [
-            {"name": p.name, "type": p.type, "optional": p.optional, "doc": p.doc} for p in b.params
-        ],
-        "fields": [
-            {"name": f.name, "type": f.type, "doc": f.doc} for f in getattr(b, "fields", ())
-        ],
-    }
-
-
 def api_entries() -> list[dict[str, Any]]:
-    """Every binding of the registry, as plain data."""
+    """Every binding of the registry, as plain data (the API reference's entries)."""
     from oktoscripts.bindings import all_bindings
+    from oktoscripts.bindings.reference import entry
 
-    return [_binding_entry(b) for b in all_bindings()]
+    return [entry(b) for b in all_bindings()]
 
 
 _SCRIPT_ESCAPES = {ord("<"): "\\u003C", ord(">"): "\\u003E", ord("&"): "\\u0026"}

@@ -86,10 +86,30 @@ def describe(path: str) -> Node | None:
     return _standard()[1].get(generic(path))
 
 
-def children(prefix: str, reported: list[str] = ()) -> list[Node]:
+def index(paths: list[str]) -> dict[str, set[str]]:
+    """Every prefix of the reported ``paths`` -> the names that follow it there
+    (objects with their "."): built once per product class, so completion looks
+    a prefix up instead of scanning every reported path on each keystroke."""
+    out: dict[str, set[str]] = {}
+    for path in paths:
+        start = 0
+        while True:
+            dot = path.find(".", start)
+            name = path[start:] if dot < 0 else path[start : dot + 1]
+            if name:
+                out.setdefault(path[:start], set()).add(name)
+            if dot < 0:
+                break
+            start = dot + 1
+    return out
+
+
+def children(
+    prefix: str, reported: list[str] = (), reported_index: dict[str, set[str]] | None = None
+) -> list[Node]:
     """What may follow ``prefix`` (which ends with "." or is a root's start):
     the standard model's children, then the instances and vendor paths that
-    devices reported (``reported``: full paths)."""
+    devices reported (``reported``: full paths, or their ``index``)."""
     parent = _split(prefix)[0] if not prefix.endswith(".") else prefix
     found: dict[str, Node] = {}
     if parent == "":
@@ -100,12 +120,11 @@ def children(prefix: str, reported: list[str] = ()) -> list[Node]:
         for name, node in standard.items():
             path = parent + name if name != "{i}." else node.path
             found[name] = Node(name, path, node.type, node.access, node.doc)
-    for path in reported:
-        if not path.startswith(parent) or path == parent:
-            continue
-        rest = path[len(parent) :]
-        dot = rest.find(".")
-        name = rest if dot < 0 else rest[: dot + 1]
+    names = (reported_index if reported_index is not None else index(list(reported))).get(
+        parent, ()
+    )
+    for name in names:
+        dot = name.find(".")
         known = found.get(name) or describe(parent + name)
         if known is not None:
             found[name] = Node(name, parent + name, known.type, known.access, known.doc, True)
@@ -116,7 +135,27 @@ def children(prefix: str, reported: list[str] = ()) -> list[Node]:
     return sorted(found.values(), key=lambda n: (not n.reported, n.name == "{i}.", n.name))
 
 
-_reported: dict[str, tuple[float, list[str]]] = {}
+_reported: dict[str, tuple[float, list[str], dict[str, set[str]]]] = {}
+_product_classes: dict[str, tuple[float, str | None]] = {}
+
+
+def product_class_of(serial: str, collection: Any) -> str | None:
+    """A device's product class (cached a while: completion asks on every ".")."""
+    hit = _product_classes.get(serial)
+    if hit is not None and time.monotonic() - hit[0] < REPORTED_TTL_S:
+        return hit[1]
+    doc = collection.find_one({"_id": serial}, {"product_class": 1})
+    found = (doc or {}).get("product_class") or None
+    if len(_product_classes) > 10_000:  # serials typed by anyone: keep it bounded
+        _product_classes.clear()
+    _product_classes[serial] = (time.monotonic(), found)
+    return found
+
+
+def reported_index(product_class: str | None, collection: Any) -> dict[str, set[str]]:
+    """``index`` of the paths devices of ``product_class`` reported (cached with them)."""
+    reported_paths(product_class, collection)
+    return _reported[product_class or ""][2]
 
 
 def reported_paths(product_class: str | None, collection: Any) -> list[str]:
@@ -132,5 +171,5 @@ def reported_paths(product_class: str | None, collection: Any) -> list[str]:
     for doc in collection.find(query, {"params.path": 1}).limit(REPORTED_DEVICES):
         paths.update(p.get("path", "") for p in doc.get("params") or [] if isinstance(p, dict))
     result = sorted(p for p in paths if p)
-    _reported[key] = (time.monotonic(), result)
+    _reported[key] = (time.monotonic(), result, index(result))
     return result

@@ -15,8 +15,17 @@ from oktoscripts.runs.models import Run
 
 @sync_to_async
 def _stored(run_id: str) -> tuple[str, dict] | None:
-    row = Run.objects.filter(pk=run_id).values("status", "metrics").first()
-    return None if row is None else (row["status"], row["metrics"] or {})
+    """(status, metrics); a replay's metrics get the recording that answered it."""
+    row = Run.objects.filter(pk=run_id).values("status", "metrics", "replay_of_id").first()
+    if row is None:
+        return None
+    metrics = dict(row["metrics"] or {})
+    if row["replay_of_id"] and "recording" not in metrics:
+        replayed = Run.objects.filter(pk=row["replay_of_id"]).values("metrics").first()
+        recording = ((replayed or {}).get("metrics") or {}).get("recording")
+        if recording is not None:
+            metrics["recording"] = recording
+    return row["status"], metrics
 
 
 def _parts(metrics: dict) -> tuple[list[dict], list[dict], bool]:
@@ -34,7 +43,7 @@ async def listing(run_id: str) -> dict[str, Any] | None:
     if stored is None:
         return None
     status, metrics = stored
-    if status not in Run.FINAL:
+    if status in Run.ACTIVE:  # a queued run has made no call: no worker to ask
         answer = await callbus.ask(await live.client(), run_id)
         if answer is not None:
             return {"calls": answer["calls"], "final": False, "truncated": False}
@@ -56,7 +65,7 @@ async def one(run_id: str, seq: int) -> dict[str, Any] | None:
         return None
     status, metrics = stored
     found = None
-    if status not in Run.FINAL:
+    if status in Run.ACTIVE:
         answer = await callbus.ask(await live.client(), run_id, seq)
         if answer is not None:
             found = answer["call"]
@@ -80,7 +89,7 @@ def _shown(found: dict[str, Any]) -> dict[str, Any]:
     found["wire"] = wire.render(recorded) if recorded else None
     if recorded is None:
         found["why"] = (
-            "this call was not recorded (plans, replays and calls past the "
+            "this call was not recorded (a plan's calls and those past the "
             "recording's limit keep no request or answer)"
         )
     return found

@@ -42,20 +42,18 @@ class PathChildren(Schema):
     described: PathNode | None = Field(description="the prefix itself, when it is a known path")
 
 
-def _reported(serial: str) -> tuple[str | None, list[str]]:
-    """The product class of ``serial`` and the paths its devices reported
-    (none when the device database cannot be reached: the standard model stays)."""
+def _reported(serial: str) -> tuple[str | None, dict[str, set[str]]]:
+    """The product class of ``serial`` and the index of the paths its devices
+    reported (none when the device database cannot be reached: the standard
+    model stays). Both cached a while (ide/datamodel.py): this answers every "."."""
     from oktoscripts.devices.client import default_registry
 
     try:
         collection = default_registry().collection
-        product_class = None
-        if serial:
-            doc = collection.find_one({"_id": serial}, {"product_class": 1})
-            product_class = (doc or {}).get("product_class") or None
-        return product_class, datamodel.reported_paths(product_class, collection)
+        product_class = datamodel.product_class_of(serial, collection) if serial else None
+        return product_class, datamodel.reported_index(product_class, collection)
     except (PyMongoError, ConfigError):  # no device database: the standard model alone
-        return None, []
+        return None, {}
 
 
 @router.get(
@@ -70,6 +68,8 @@ def children(request: HttpRequest, query: Query[PathQuery]) -> dict:
     return {
         "prefix": query.prefix,
         "product_class": product_class,
-        "children": [n.as_json() for n in datamodel.children(query.prefix, reported)],
+        "children": [
+            n.as_json() for n in datamodel.children(query.prefix, reported_index=reported)
+        ],
         "described": described.as_json() if described else None,
     }

@@ -390,18 +390,21 @@ SANDBOX = (
 
 
 def entry(b: Binding) -> dict[str, Any]:
-    """One function as plain data, its example included."""
+    """One function as plain data, its example included: what the reference
+    shows and what the editor completes, hovers and checks arguments with."""
     return {
         "name": b.name,
         "signature": b.signature,
         "returns": b.returns,
         "doc": b.doc,
         "category": b.category,
-        "waits": b.waits,
+        "waits": bool(b.waits),
         "permission": b.permission or "",
         "params": [
             {"name": p.name, "type": p.type, "optional": p.optional, "doc": p.doc} for p in b.params
         ],
+        # The fields of the table it returns (d. after local d = get_device(...)).
+        "fields": [{"name": f.name, "type": f.type, "doc": f.doc} for f in b.fields],
         "example": EXAMPLES.get(b.name, ""),
     }
 

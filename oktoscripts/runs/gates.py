@@ -129,6 +129,7 @@ class Replayer:
         self.truncated = bool(recording.get("truncated"))
         self.position = 0
         self.diverged: dict[str, Any] | None = None
+        self._last: int | None = None  # the recorded call that answered last
 
     async def call(
         self, ctx: Any, protocol: str, target: str, request: Any, transport: Transport
@@ -144,8 +145,14 @@ class Replayer:
         expected = {k: recorded[k] for k in ("protocol", "target", "request")}
         if asked != expected:
             return self._diverge(line, asked, recorded, _difference(asked, expected))
+        self._last = self.position
         self.position += 1
         return recorded["answer"]
+
+    def take_recorded(self) -> int | None:
+        """The index (in the replayed recording) of the call that answered last, once."""
+        last, self._last = self._last, None
+        return last
 
     def _diverge(self, line: int | None, asked: dict, recorded: dict | None, why: str) -> Any:
         self.diverged = {

@@ -493,8 +493,9 @@ class Worker:
         ctx = getattr(getattr(held, "lua", None), "ctx", None)
         if ctx is None or not msg.reply:
             return
-        gate = ctx.gate
-        recording = gate.calls if isinstance(gate, gates.Recorder) else []
+        # An ordinary run's own recording; a replay's, the recording answering it.
+        recording = getattr(ctx.gate, "calls", None)
+        recording = recording if isinstance(recording, list) else []
         try:
             await msg.respond(callbus.answer_request(ctx.device_calls, recording, msg.data))
         except Exception as exc:  # noqa: BLE001 - the requester went away

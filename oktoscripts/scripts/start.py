@@ -72,13 +72,10 @@ class Source:
 
     @property
     def declarations(self) -> list[dict[str, Any]]:
-        """The arguments the code declares: a saved version's own; a draft's are
-        its script's latest version's (an editor sends every value anyway)."""
-        if self.version is not None:
-            return list(self.version.arguments or [])
-        if self.script is not None and self.script.latest_id:
-            return list(self.script.latest.arguments or [])
-        return []
+        """The arguments a saved version declares. A draft has none: its
+        declarations may be unsaved edits too, so it runs with the arguments
+        given (the editor sends every row's value)."""
+        return list(self.version.arguments or []) if self.version is not None else []
 
     @property
     def is_draft(self) -> bool:

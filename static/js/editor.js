@@ -94,6 +94,12 @@
     return "<b>" + esc(n.path) + "</b><br><code>" + esc(n.type) + "</code> · " + (n.writable ? "writable" : "read-only") +
       (n.reported ? " · reported by devices" : "") + (n.doc ? "<br>" + esc(n.doc) : "");
   }
+  /* Answers that come from the server are drawn now, not at the popup's next
+     animation frame: a frame (16 ms, more on a busy machine) sooner on screen. */
+  function paintList() {
+    const c = editor.completer;
+    if (c && c.popup && c.popup.isOpen) c.popup.renderer.updateFull(true);
+  }
   /* The path replaces what was typed of it; after an object, its children are offered. */
   function insertPath(e, data) {
     const cur = e.getCursorPosition();
@@ -110,11 +116,14 @@
       // An Operate's command and a Set's param names: the USP completer's.
       if (token === null || (usp && usp.inString && USP_OWN.includes(usp.key))) { callback(null, []); return; }
       const plain = n => n.type !== "command" && !n.path.includes("().");
-      pathChildren(token, serialNearby(pos)).then(nodes => callback(null, nodes.filter(plain).map(n => ({
-        caption: n.path, value: n.path, score: n.reported ? 3000 : 2000,
-        meta: n.type + (n.writable ? " · writable" : " · read-only"), docHTML: pathDoc(n),
-        completer: { insertMatch: insertPath },
-      }))));
+      pathChildren(token, serialNearby(pos)).then(nodes => {
+        callback(null, nodes.filter(plain).map(n => ({
+          caption: n.path, value: n.path, score: n.reported ? 3000 : 2000,
+          meta: n.type + (n.writable ? " · writable" : " · read-only"), docHTML: pathDoc(n),
+          completer: { insertMatch: insertPath },
+        })));
+        paintList();
+      });
     },
   };
   /* ---- inside a send_usp_message payload (uspcompletion.js, ide/uspschema.py) ---- */

@@ -44,6 +44,7 @@ def device_with_params(mongo_uri):
     from oktoscripts.devices.client import default_registry
 
     datamodel._reported.clear()
+    datamodel._product_classes.clear()
     registry = default_registry()
     registry.collection.delete_many({})
     registry.upsert_cwmp(
@@ -72,6 +73,7 @@ def device_with_params(mongo_uri):
     yield registry
     registry.collection.delete_many({})
     datamodel._reported.clear()
+    datamodel._product_classes.clear()
 
 
 def test_rest_completion_for_a_device_uses_its_product_class(client_for, device_with_params):

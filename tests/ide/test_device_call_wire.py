@@ -107,3 +107,26 @@ def test_calls_without_a_recording_or_line_say_so(client_for, run):
 def test_only_readers_see_device_calls(client_for, run):
     assert client_for("nobody").get(f"/api/runs/{run.pk}/calls").status_code == 403
     assert client_for("nobody").get(f"/api/runs/{run.pk}/calls/1").status_code == 403
+
+
+def test_a_replay_opens_its_calls_to_the_recording_that_answered_them(client_for, run):
+    replay = Run.objects.create(
+        script_name="calls",
+        code="--",
+        started_by="user",
+        status="succeeded",
+        mode="replay",
+        replay_of=run,
+        metrics={
+            "device_calls": [
+                {"name": "send_usp_message", "target": "os::A", "latency_s": 0.0001,
+                 "ok": True, "line": 5, "at": 1_800_000_001.0, "seq": 2, "recorded": 2},
+            ],
+            "replay": {"answered": 1, "recorded": 3, "diverged": None},
+        },
+    )  # fmt: skip
+    client = client_for("viewer")
+    listed = client.get(f"/api/runs/{replay.pk}/calls").json()["calls"]
+    assert [(c["method"], c["recorded"]) for c in listed] == [("Get", True)]
+    call = client.get(f"/api/runs/{replay.pk}/calls/2").json()
+    assert json.loads(call["wire"]["answer"]["text"]) == {"Device.WiFi.SSID.1.SSID": "home"}

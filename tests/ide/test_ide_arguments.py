@@ -134,3 +134,15 @@ def test_the_last_arguments_are_kept_per_person_on_the_server(client_for, script
     assert '"lastArgs": {"zeta": 1, "alpha": "a"}' in page
     # Only those who run scripts have last arguments.
     assert client_for("viewer").get(url).status_code == 403
+
+
+def test_a_draft_runs_with_the_arguments_given(client_for, script, nats_url):
+    # Its declarations may be unsaved edits too: the saved ones neither fill nor refuse.
+    _save(client_for("author"), script, arguments=DECLARED)
+    started = client_for("admin").post(
+        "/api/runs",
+        {"script_id": script.pk, "code": "return args", "args": {"band": "2.4 GHz"}},
+        content_type="application/json",
+    )
+    assert started.status_code == 201, started.content
+    assert Run.objects.get(pk=started.json()["id"]).args == {"band": "2.4 GHz"}

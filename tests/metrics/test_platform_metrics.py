@@ -16,6 +16,7 @@ import urllib.request
 import pytest
 
 from oktoscripts.config import BASE_DIR
+from oktoscripts.twins import demos
 from tests.test_up import Up, get, wait_until
 
 from .scrape import families, samples, total, value
@@ -25,6 +26,8 @@ pytestmark = [pytest.mark.timeout(300)]
 
 CWMP_SERIAL = "OKTOSIM000000"  # `simulate --cwmp 3`, the first CPE
 USP_AGENT = "os::00D09E-sim-00001"  # `simulate --usp 3`, the first agent
+# `up` starts 3 simulated CPEs and the built-in demo twins (all CWMP CPEs).
+CWMP_ONLINE = 3 + len(demos.shipped())
 SCRIPT = f"""
 local gpv = send_cwmp_message("{CWMP_SERIAL}", [[<cwmp:GetParameterValues><ParameterNames>
   <string>Device.DeviceInfo.SerialNumber</string></ParameterNames></cwmp:GetParameterValues>]], 0)
@@ -126,7 +129,7 @@ def test_every_process_serves_its_series(platform):
     found = until(
         platform,
         lambda f: (
-            value(f["acs"], "oktoscripts_devices_online", protocol="cwmp") == 3
+            value(f["acs"], "oktoscripts_devices_online", protocol="cwmp") == CWMP_ONLINE
             and value(f["usp"], "oktoscripts_devices_online", protocol="usp") == 3
         ),
         "the simulated devices online in the ACS's and the controller's metrics",
@@ -201,7 +204,7 @@ def test_the_status_page_shows_what_the_processes_report(platform):
     cwmp_online = re.search(
         r'data-figure="devices_online_cwmp">.*?<span class="figure">([\d.]+)</span>', page, re.S
     )
-    assert cwmp_online and float(cwmp_online.group(1)) == 3
+    assert cwmp_online and float(cwmp_online.group(1)) == CWMP_ONLINE
 
 
 def logged_in_opener(up: Up) -> urllib.request.OpenerDirector:
