@@ -125,7 +125,13 @@ def test_call_lines_open_to_the_wire_while_running_and_after(platform, page):
     page.wait_for_function(DEVICE_ONLINE, timeout=60_000, polling=300)
     run_id = page.evaluate(START_RUN)
     page.goto(f"{platform}/runs/{run_id}/")
-    page.wait_for_selector("#console .line:has-text('fault 9005')", timeout=90_000)
+    try:
+        page.wait_for_selector("#console .line:has-text('fault 9005')", timeout=90_000)
+    except Exception:  # noqa: BLE001 - say what the run did instead
+        pytest.fail(
+            f"the run did not get the CPE's fault: {page.inner_text('#run-status')}, "
+            f"console: {page.inner_text('#console')[-1000:]}"
+        )
     assert page.inner_text("#run-status") == "running"
 
     # While it runs: the worker holding it answers.
