@@ -8,35 +8,21 @@
 -- script: error levels and stack levels are one more than they would be in a
 -- function the script calls directly.
 --
--- Argument: a table of what the engine shares with this chunk (its captured
+-- Arguments: what the engine shares with this chunk, in the order below (its captured
 -- locals: the script cannot have changed them). Returns the functions by name.
 
-local core = ...
-local type, error, tostring, unpack, pack = core.type, core.error, core.tostring, core.unpack,
-  core.pack
-local co_yield, co_status, co_running = core.co_yield,
-  core.co_status, core.co_running
-local getinfo, raw_getfenv, raw_setfenv = core.getinfo, core.raw_getfenv, core.raw_setfenv
-local s_byte, s_sub, t_concat, gc = core.s_byte, core.s_sub, core.t_concat, core.gc
-local ipairs = core.ipairs
-local new_coroutine, check_limit, logical, drivers = core.new_coroutine, core.check_limit,
-  core.logical, core.drivers
-local is_script_source, compile_text, env, WAIT = core.is_script_source, core.compile_text,
-  core.env, core.WAIT
-local script_frames, parent_of, failed_co = core.script_frames, core.parent_of, core.failed_co
-local resume_nested = core.resume_nested
-local raw_getmetatable, raw_rawget, raw_rawset = core.raw_getmetatable, core.raw_rawget,
-  core.raw_rawset
-local raw_setmetatable = core.raw_setmetatable
-local setmetatable, raw_pcall, LIMIT, tripped = core.setmetatable, core.raw_pcall, core.LIMIT,
-  core.tripped
-local hooking, is_memory_error, report_finalizer_error = core.hooking, core.is_memory_error,
-  core.report_finalizer_error
-local set_run_finalizers = core.set_run_finalizers
+local type, error, tostring, unpack, pack, co_yield, co_status, co_running, getinfo,
+  raw_getfenv, raw_setfenv, s_byte, s_sub, t_concat, gc, ipairs, new_coroutine, check_limit,
+  logical, drivers, is_script_source, compile_text, env, WAIT, script_frames, parent_of,
+  failed_co, resume_nested, raw_getmetatable, raw_rawget, raw_rawset,
+  raw_setmetatable, setmetatable, raw_pcall, LIMIT, tripped,
+  hooking, is_memory_error, report_finalizer_error, set_run_finalizers,
+  --{{ luajit
+  raw_xpcall, engine_place, script_where, s_find,
+  --}}
+  _ = ...
 local raw_newproxy = newproxy
 --{{ luajit
-local raw_xpcall, engine_place, script_where, s_find = core.raw_xpcall, core.engine_place,
-  core.script_where, core.s_find
 local floor = math.floor
 --}}
 
