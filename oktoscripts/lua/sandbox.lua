@@ -79,8 +79,12 @@ local function is_script_source(source)
   return source ~= ENGINE and source ~= "=[C]"
 end
 
+-- The metatable of the engine's weak-keyed tables (one for all: every
+-- runtime carries it).
+local WEAK_KEYS = { __mode = "k" }
+
 -- Main functions of instrumented chunks (they are not Lua's "main" kind).
-local main_functions = setmetatable({}, { __mode = "k" })
+local main_functions = setmetatable({}, WEAK_KEYS)
 
 -- The debugger of a debug run (debugger.lua), nil in every other run.
 local dbg = nil
@@ -265,8 +269,8 @@ sethook(hook, "", HOOK_EVERY)
 
 -- ------------------------------------------------------------ coroutines
 
-local drivers = setmetatable({}, { __mode = "k" })  -- main chunk and listener callbacks
-local parent_of = setmetatable({}, { __mode = "k" }) -- protected-call coroutine -> its caller
+local drivers = setmetatable({}, WEAK_KEYS)  -- main chunk and listener callbacks
+local parent_of = setmetatable({}, WEAK_KEYS) -- protected-call coroutine -> its caller
 
 -- The coroutine the script believes it runs in (protected calls are invisible).
 local function logical(co)
@@ -459,9 +463,9 @@ end
 
 local hooking = false -- (LuaJIT) in a hook, where no hook would count the finalizers
 
-local function report_finalizer_error(err)
-  local text = type(err) == "string" and err or "error object: " .. type(err)
-  local code = host_output("error in __gc finalizer: " .. text)
+-- A line of the run's output (print, finalizer errors, the debugger).
+local function output(text)
+  local code = host_output(text)
   if code then trip(REASONS[code]) end
 end
 
@@ -638,7 +642,7 @@ local function load_more()
     logical, drivers, is_script_source, compile_text, env, WAIT, script_frames, parent_of,
     function() return failed_co end, resume_nested, raw_getmetatable, raw_rawget, raw_rawset,
     raw_setmetatable, setmetatable, raw_pcall, LIMIT, function() return tripped end,
-    function() return hooking end, is_memory_error, report_finalizer_error,
+    function() return hooking end, is_memory_error, output,
     function(fn) run_finalizers = fn end
     --{{ luajit
     , raw_xpcall, engine_place, script_where, s_find
@@ -687,8 +691,7 @@ function env.print(...)
     end
     parts[i] = s
   end
-  local code = host_output(t_concat(parts, "\t", 1, n))
-  if code then trip(REASONS[code]) end
+  output(t_concat(parts, "\t", 1, n))
 end
 
 -- Nothing of Python stays reachable, even from the engine's own globals.
@@ -768,7 +771,7 @@ local last_driven = 0
 --{{ luajit
 -- LuaJIT unwinds a failed coroutine's frames, so there the script's frames
 -- are taken where the error happens, by an xpcall handler.
-local failure_frames = setmetatable({}, { __mode = "k" })
+local failure_frames = setmetatable({}, WEAK_KEYS)
 
 local function keeping_frames(fn)
   local function capture(e)
@@ -911,7 +914,7 @@ local ids -- made on first use: most runs never convert a table
 local last_id = 0
 -- A stable number per table, for cycle detection by the Python converter.
 function engine.table_id(t)
-  if not ids then ids = setmetatable({}, { __mode = "k" }) end
+  if not ids then ids = setmetatable({}, WEAK_KEYS) end
   local id = ids[t]
   if not id then
     last_id = last_id + 1
@@ -949,10 +952,7 @@ if host_debug then
     new_coroutine = new_coroutine, parent_of = parent_of, is_script_source = is_script_source,
     WAIT = WAIT, LIMIT = LIMIT, compile_text = compile_text, env = env,
     is_main = function(f) return main_functions[f] end,
-    output = function(text)
-      local code = host_output(text)
-      if code then trip(REASONS[code]) end
-    end,
+    output = output,
     host_debug = host_debug,
     set_evaluating = function(budget) watch_left = budget end,
     yield_ok_c = raw_xpcall_ok,

@@ -16,7 +16,7 @@ local type, error, tostring, unpack, pack, co_yield, co_status, co_running, geti
   logical, drivers, is_script_source, compile_text, env, WAIT, script_frames, parent_of,
   failed_co, resume_nested, raw_getmetatable, raw_rawget, raw_rawset,
   raw_setmetatable, setmetatable, raw_pcall, LIMIT, tripped,
-  hooking, is_memory_error, report_finalizer_error, set_run_finalizers,
+  hooking, is_memory_error, output, set_run_finalizers,
   --{{ luajit
   raw_xpcall, engine_place, script_where, s_find,
   --}}
@@ -27,6 +27,13 @@ local floor = math.floor
 --}}
 
 local more = {}
+
+-- A finalizer's error goes to the run's output: the collector, not the
+-- script, called it.
+local function report_finalizer_error(err)
+  local text = type(err) == "string" and err or "error object: " .. type(err)
+  output("error in __gc finalizer: " .. text)
+end
 
 -- ------------------------------------------------------------ coroutines
 
