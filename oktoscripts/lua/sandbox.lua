@@ -640,10 +640,14 @@ local function load_more()
     type, error, tostring, unpack, pack, co_yield, co_status, co_running, getinfo,
     raw_getfenv, raw_setfenv, s_byte, s_sub, t_concat, gc, ipairs, new_coroutine, check_limit,
     logical, drivers, is_script_source, compile_text, env, WAIT, script_frames, parent_of,
-    function() return failed_co end, resume_nested, raw_getmetatable, raw_rawget, raw_rawset,
-    raw_setmetatable, setmetatable, raw_pcall, LIMIT, function() return tripped end,
-    function() return hooking end, is_memory_error, output,
-    function(fn) run_finalizers = fn end
+    resume_nested, raw_getmetatable, raw_rawget, raw_rawset, raw_setmetatable, setmetatable,
+    raw_pcall, LIMIT, is_memory_error, output,
+    -- The engine's changing state, through one function (a getter each
+    -- would keep four functions' code here).
+    function(finalizers)
+      if finalizers then run_finalizers = finalizers end
+      return failed_co, tripped, hooking
+    end
     --{{ luajit
     , raw_xpcall, engine_place, script_where, s_find
     --}}

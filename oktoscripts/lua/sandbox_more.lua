@@ -14,14 +14,25 @@
 local type, error, tostring, unpack, pack, co_yield, co_status, co_running, getinfo,
   raw_getfenv, raw_setfenv, s_byte, s_sub, t_concat, gc, ipairs, new_coroutine, check_limit,
   logical, drivers, is_script_source, compile_text, env, WAIT, script_frames, parent_of,
-  failed_co, resume_nested, raw_getmetatable, raw_rawget, raw_rawset,
-  raw_setmetatable, setmetatable, raw_pcall, LIMIT, tripped,
-  hooking, is_memory_error, output, set_run_finalizers,
+  resume_nested, raw_getmetatable, raw_rawget, raw_rawset, raw_setmetatable, setmetatable,
+  raw_pcall, LIMIT, is_memory_error, output, engine_state,
   --{{ luajit
   raw_xpcall, engine_place, script_where, s_find,
   --}}
   _ = ...
 local raw_newproxy = newproxy
+
+-- engine_state(finalizers) sets the engine's finalizer runner (when given)
+-- and returns failed_co, tripped and hooking as they are now.
+local function failed_co() return (engine_state()) end
+local function tripped()
+  local _, now = engine_state()
+  return now
+end
+local function hooking()
+  local _, _, now = engine_state()
+  return now
+end
 --{{ luajit
 local floor = math.floor
 --}}
@@ -337,7 +348,7 @@ function run_finalizers()
   end
   finalizing = false
 end
-set_run_finalizers(run_finalizers)
+engine_state(run_finalizers)
 
 --{{ luajit
 -- table.sort in Lua: LuaJIT compiles it with the comparator inlined, where
