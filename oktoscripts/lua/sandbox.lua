@@ -79,8 +79,12 @@ local function is_script_source(source)
   return source ~= ENGINE and source ~= "=[C]"
 end
 
+-- The metatable of the engine's weak-keyed tables (one for all: every
+-- runtime carries it).
+local WEAK_KEYS = { __mode = "k" }
+
 -- Main functions of instrumented chunks (they are not Lua's "main" kind).
-local main_functions = setmetatable({}, { __mode = "k" })
+local main_functions = setmetatable({}, WEAK_KEYS)
 
 -- The debugger of a debug run (debugger.lua), nil in every other run.
 local dbg = nil
@@ -265,8 +269,8 @@ sethook(hook, "", HOOK_EVERY)
 
 -- ------------------------------------------------------------ coroutines
 
-local drivers = setmetatable({}, { __mode = "k" })  -- main chunk and listener callbacks
-local parent_of = setmetatable({}, { __mode = "k" }) -- protected-call coroutine -> its caller
+local drivers = setmetatable({}, WEAK_KEYS)  -- main chunk and listener callbacks
+local parent_of = setmetatable({}, WEAK_KEYS) -- protected-call coroutine -> its caller
 
 -- The coroutine the script believes it runs in (protected calls are invisible).
 local function logical(co)
@@ -459,9 +463,9 @@ end
 
 local hooking = false -- (LuaJIT) in a hook, where no hook would count the finalizers
 
-local function report_finalizer_error(err)
-  local text = type(err) == "string" and err or "error object: " .. type(err)
-  local code = host_output("error in __gc finalizer: " .. text)
+-- A line of the run's output (print, finalizer errors, the debugger).
+local function output(text)
+  local code = host_output(text)
   if code then trip(REASONS[code]) end
 end
 
@@ -628,27 +632,26 @@ local function load_more()
     if is_memory_error(err) then trip("memory_bytes") end
     error(err, 0)
   end
-  more = chunk({
-    type = type, error = error, tostring = tostring, unpack = unpack, pack = pack,
-    co_resume = co_resume, co_yield = co_yield, co_status = co_status, co_running = co_running,
-    getinfo = getinfo, raw_getfenv = raw_getfenv, raw_setfenv = raw_setfenv,
-    s_byte = s_byte, s_sub = s_sub, t_concat = t_concat, gc = gc, ipairs = ipairs,
-    new_coroutine = new_coroutine, check_limit = check_limit, logical = logical,
-    resume_nested = resume_nested,
-    drivers = drivers, is_script_source = is_script_source, compile_text = compile_text,
-    env = env, WAIT = WAIT, script_frames = script_frames, parent_of = parent_of,
-    failed_co = function() return failed_co end,
-    raw_getmetatable = raw_getmetatable, raw_rawget = raw_rawget, raw_rawset = raw_rawset,
-    raw_setmetatable = raw_setmetatable, setmetatable = setmetatable, raw_pcall = raw_pcall,
-    LIMIT = LIMIT,
-    tripped = function() return tripped end, hooking = function() return hooking end,
-    is_memory_error = is_memory_error, report_finalizer_error = report_finalizer_error,
-    set_run_finalizers = function(fn) run_finalizers = fn end,
+  -- Positional, in the order sandbox_more.lua takes them: a table
+  -- constructor with named fields would keep a template table and its key
+  -- strings in this function's code for the whole run (4 KB of every held
+  -- runtime, which mostly never loads this chunk).
+  more = chunk(
+    type, error, tostring, unpack, pack, co_yield, co_status, co_running, getinfo,
+    raw_getfenv, raw_setfenv, s_byte, s_sub, t_concat, gc, ipairs, new_coroutine, check_limit,
+    logical, drivers, is_script_source, compile_text, env, WAIT, script_frames, parent_of,
+    resume_nested, raw_getmetatable, raw_rawget, raw_rawset, raw_setmetatable, setmetatable,
+    raw_pcall, LIMIT, is_memory_error, output,
+    -- The engine's changing state, through one function (a getter each
+    -- would keep four functions' code here).
+    function(finalizers)
+      if finalizers then run_finalizers = finalizers end
+      return failed_co, tripped, hooking
+    end
     --{{ luajit
-    raw_xpcall = raw_xpcall, engine_place = engine_place, script_where = script_where,
-    s_find = s_find,
+    , raw_xpcall, engine_place, script_where, s_find
     --}}
-  })
+  )
   return more
 end
 
@@ -692,8 +695,7 @@ function env.print(...)
     end
     parts[i] = s
   end
-  local code = host_output(t_concat(parts, "\t", 1, n))
-  if code then trip(REASONS[code]) end
+  output(t_concat(parts, "\t", 1, n))
 end
 
 -- Nothing of Python stays reachable, even from the engine's own globals.
@@ -773,7 +775,7 @@ local last_driven = 0
 --{{ luajit
 -- LuaJIT unwinds a failed coroutine's frames, so there the script's frames
 -- are taken where the error happens, by an xpcall handler.
-local failure_frames = setmetatable({}, { __mode = "k" })
+local failure_frames = setmetatable({}, WEAK_KEYS)
 
 local function keeping_frames(fn)
   local function capture(e)
@@ -916,7 +918,7 @@ local ids -- made on first use: most runs never convert a table
 local last_id = 0
 -- A stable number per table, for cycle detection by the Python converter.
 function engine.table_id(t)
-  if not ids then ids = setmetatable({}, { __mode = "k" }) end
+  if not ids then ids = setmetatable({}, WEAK_KEYS) end
   local id = ids[t]
   if not id then
     last_id = last_id + 1
@@ -954,10 +956,7 @@ if host_debug then
     new_coroutine = new_coroutine, parent_of = parent_of, is_script_source = is_script_source,
     WAIT = WAIT, LIMIT = LIMIT, compile_text = compile_text, env = env,
     is_main = function(f) return main_functions[f] end,
-    output = function(text)
-      local code = host_output(text)
-      if code then trip(REASONS[code]) end
-    end,
+    output = output,
     host_debug = host_debug,
     set_evaluating = function(budget) watch_left = budget end,
     yield_ok_c = raw_xpcall_ok,

@@ -8,39 +8,43 @@
 -- script: error levels and stack levels are one more than they would be in a
 -- function the script calls directly.
 --
--- Argument: a table of what the engine shares with this chunk (its captured
+-- Arguments: what the engine shares with this chunk, in the order below (its captured
 -- locals: the script cannot have changed them). Returns the functions by name.
 
-local core = ...
-local type, error, tostring, unpack, pack = core.type, core.error, core.tostring, core.unpack,
-  core.pack
-local co_yield, co_status, co_running = core.co_yield,
-  core.co_status, core.co_running
-local getinfo, raw_getfenv, raw_setfenv = core.getinfo, core.raw_getfenv, core.raw_setfenv
-local s_byte, s_sub, t_concat, gc = core.s_byte, core.s_sub, core.t_concat, core.gc
-local ipairs = core.ipairs
-local new_coroutine, check_limit, logical, drivers = core.new_coroutine, core.check_limit,
-  core.logical, core.drivers
-local is_script_source, compile_text, env, WAIT = core.is_script_source, core.compile_text,
-  core.env, core.WAIT
-local script_frames, parent_of, failed_co = core.script_frames, core.parent_of, core.failed_co
-local resume_nested = core.resume_nested
-local raw_getmetatable, raw_rawget, raw_rawset = core.raw_getmetatable, core.raw_rawget,
-  core.raw_rawset
-local raw_setmetatable = core.raw_setmetatable
-local setmetatable, raw_pcall, LIMIT, tripped = core.setmetatable, core.raw_pcall, core.LIMIT,
-  core.tripped
-local hooking, is_memory_error, report_finalizer_error = core.hooking, core.is_memory_error,
-  core.report_finalizer_error
-local set_run_finalizers = core.set_run_finalizers
+local type, error, tostring, unpack, pack, co_yield, co_status, co_running, getinfo,
+  raw_getfenv, raw_setfenv, s_byte, s_sub, t_concat, gc, ipairs, new_coroutine, check_limit,
+  logical, drivers, is_script_source, compile_text, env, WAIT, script_frames, parent_of,
+  resume_nested, raw_getmetatable, raw_rawget, raw_rawset, raw_setmetatable, setmetatable,
+  raw_pcall, LIMIT, is_memory_error, output, engine_state,
+  --{{ luajit
+  raw_xpcall, engine_place, script_where, s_find,
+  --}}
+  _ = ...
 local raw_newproxy = newproxy
+
+-- engine_state(finalizers) sets the engine's finalizer runner (when given)
+-- and returns failed_co, tripped and hooking as they are now.
+local function failed_co() return (engine_state()) end
+local function tripped()
+  local _, now = engine_state()
+  return now
+end
+local function hooking()
+  local _, _, now = engine_state()
+  return now
+end
 --{{ luajit
-local raw_xpcall, engine_place, script_where, s_find = core.raw_xpcall, core.engine_place,
-  core.script_where, core.s_find
 local floor = math.floor
 --}}
 
 local more = {}
+
+-- A finalizer's error goes to the run's output: the collector, not the
+-- script, called it.
+local function report_finalizer_error(err)
+  local text = type(err) == "string" and err or "error object: " .. type(err)
+  output("error in __gc finalizer: " .. text)
+end
 
 -- ------------------------------------------------------------ coroutines
 
@@ -238,7 +242,11 @@ end
 -- metatable, which points at the real one); the real metatable is made with
 -- room for the keys the engine puts there, so that none of them grows it.
 -- The script's __gc, kept in the real metatable under a key only the engine
--- holds (false: none); the real __gc is collect_later from the start.
+-- holds (false: none); the real __gc is collect_later from the first time
+-- the script sets one: until then the collector frees the proxies of that
+-- metatable as it frees any userdata (finalizing each of them, a function
+-- call at its death and a second collection to free it, tripled the cost of
+-- making proxies that never get a finalizer).
 local FINALIZER = {}
 local queued, queued_fn, queued_n, done_n = {}, {}, 0, 0
 local run_finalizers
@@ -263,7 +271,15 @@ local function stand_in_write(stand_in, key, value)
   local real = raw_getmetatable(stand_in).real
   if key == "__gc" then
     key = FINALIZER
-    if value == nil then value = false end
+    if value == nil then
+      value = false
+    elseif raw_rawget(real, "__gc") == nil then
+      -- The first finalizer: from now on the collector finalizes the proxies
+      -- of this metatable. Lua 5.1 and LuaJIT look __gc up when a userdata
+      -- dies, not when its metatable is set; adding the key clears their
+      -- cache of the metamethods a metatable lacks. It stays once set.
+      raw_rawset(real, "__gc", collect_later)
+    end
   end
   raw_rawset(real, key, value)
 end
@@ -281,7 +297,8 @@ function more.newproxy(arg)
   local object
   if arg == true then
     object = raw_newproxy(false)
-    local real = { __metatable = false, __gc = collect_later, [FINALIZER] = false }
+    local real = { __metatable = false, __gc = false, [FINALIZER] = false }
+    real.__gc = nil -- (its slot made: setting __gc later does not grow the table)
     real.__metatable = setmetatable({}, {
       __index = stand_in_read, __newindex = stand_in_write, __metatable = false, real = real,
     })
@@ -331,7 +348,7 @@ function run_finalizers()
   end
   finalizing = false
 end
-set_run_finalizers(run_finalizers)
+engine_state(run_finalizers)
 
 --{{ luajit
 -- table.sort in Lua: LuaJIT compiles it with the comparator inlined, where

@@ -140,3 +140,26 @@ async def test_proxies_made_in_a_loop_are_finalized_as_it_goes(run_lua, runtime)
     outcome, _, _ = await run_lua(source, runtime=runtime, limits=Limits(memory_bytes=16 << 20))
     assert outcome.status == "succeeded", outcome
     assert outcome.result > 150_000
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+async def test_a_finalizer_set_after_the_collector_freed_a_proxy_of_its_metatable_runs(
+    run_lua, runtime
+):
+    # A proxy gets a real __gc only once its script sets one; the collector
+    # may by then have noted that the metatable has none (a proxy sharing it
+    # died first). The finalizer set afterwards must still run, within the run.
+    source = f"""
+    local count = 0
+    local p = newproxy(true)
+    do local shared = newproxy(p) end
+    {CHURN}
+    getmetatable(p).__gc = function() count = count + 1 end
+    p = nil
+    {CHURN}
+    {CHURN}
+    return count
+    """
+    outcome, _, _ = await run_lua(source, runtime=runtime)
+    assert outcome.status == "succeeded", outcome
+    assert outcome.result == 1
