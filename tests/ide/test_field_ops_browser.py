@@ -112,8 +112,10 @@ def test_device_page_reboot_factory_reset_and_firmware_download(site, browser, d
     image = tmp_path / "fw-8.0.0.bin"
     image.write_bytes(firmware_image("8.0.0"))
     page.goto(site + "/files/")
-    page.set_input_files("input[type=file]", str(image))
-    page.fill("input[name=name]", "fw-8.0.0.bin")
+    # The upload form's fields (each stored file's delete form has a hidden "name"
+    # too, and the store may hold files of earlier tests).
+    page.set_input_files("#f-file", str(image))
+    page.fill("#f-name", "fw-8.0.0.bin")
     page.click("form[action$='/files/upload'] button[type=submit]")
     page.wait_for_selector("text=store:fw-8.0.0.bin")
 
