@@ -786,14 +786,15 @@ local last_driven = 0
 -- are taken where the error happens, by an xpcall handler.
 local failure_frames = setmetatable({}, WEAK_KEYS)
 
-local function keeping_frames(fn)
-  local function capture(e)
-    if e ~= LIMIT and not tripped and not is_memory_error(e) then
-      failure_frames[co_running()] = script_frames(nil, 2)
-      if dbg then dbg.error_at(e) end
-    end
-    return e
+local function capture(e)
+  if e ~= LIMIT and not tripped and not is_memory_error(e) then
+    failure_frames[co_running()] = script_frames(nil, 2)
+    if dbg then dbg.error_at(e) end
   end
+  return e
+end
+
+local function keeping_frames(fn)
   return function(...)
     local res = pack(raw_xpcall(fn, capture, ...))
     if res[1] then return unpack(res, 2, res.n) end
