@@ -703,14 +703,23 @@ end
 -- script's environment refer to go too: a runtime is made for every run and
 -- thousands may be alive at once, and these are an eighth of its heap (freed
 -- by the first collection; LuaJIT's jit and bit, 2.5 KB of a sleeping run's
--- 75). The collector does not close io's standard files; the registry keeps
--- the metatables their finalizers check.
-local loaded = debug.getregistry()._LOADED or {}
-for _, name in ipairs({ "python", "io", "os", "package", "debug", "jit", "bit" }) do
+-- 75). The real coroutine library goes as well (the script has its own,
+-- the engine its captured functions: 0.8 KB). The collector does not close
+-- io's standard files; under Lua 5.1 the registry keeps the metatable their
+-- finalizer checks. With package gone no loadlib handle or preloaded module
+-- can be made: their metatable and loaders go (LuaJIT: with the files'
+-- metatable, which its finalizer does not look up, 1 KB).
+local registry = debug.getregistry()
+local loaded = registry._LOADED or {}
+for _, name in ipairs({ "python", "io", "os", "package", "debug", "jit", "bit", "coroutine" }) do
   _G[name] = nil
   loaded[name] = nil
 end
 _G.require, _G.module, _G.dofile, _G.loadfile = nil, nil, nil, nil
+registry._LOADLIB, registry._PRELOAD = nil, nil
+--{{ luajit
+registry["FILE*"] = nil
+--}}
 
 -- ------------------------------------------------------------ bindings
 
@@ -777,14 +786,15 @@ local last_driven = 0
 -- are taken where the error happens, by an xpcall handler.
 local failure_frames = setmetatable({}, WEAK_KEYS)
 
-local function keeping_frames(fn)
-  local function capture(e)
-    if e ~= LIMIT and not tripped and not is_memory_error(e) then
-      failure_frames[co_running()] = script_frames(nil, 2)
-      if dbg then dbg.error_at(e) end
-    end
-    return e
+local function capture(e)
+  if e ~= LIMIT and not tripped and not is_memory_error(e) then
+    failure_frames[co_running()] = script_frames(nil, 2)
+    if dbg then dbg.error_at(e) end
   end
+  return e
+end
+
+local function keeping_frames(fn)
   return function(...)
     local res = pack(raw_xpcall(fn, capture, ...))
     if res[1] then return unpack(res, 2, res.n) end
