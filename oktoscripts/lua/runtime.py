@@ -401,6 +401,8 @@ class LuaSandbox:
 
     def debug_request(self, op: str, *args: Any) -> Any:
         """Ask the debugger of a debug run (debugger.lua's ops); the answer as JSON values."""
+        if self._debug is None:  # (the engine gives it to debug runs only)
+            return {"error": "not a debug run"}
         lua_args = [a.encode() if isinstance(a, str) else a for a in args]
         answer = self._debug(op.encode(), *lua_args)
         return self.converter.to_json(answer, Budget(1 << 30, 1 << 30))

@@ -940,11 +940,6 @@ end
 
 engine.type = type
 
--- A request of the host to the debugger of a debug run (see debugger.lua).
-function engine.debug(op, ...)
-  if not dbg then return { error = "not a debug run" } end
-  return dbg.request(op, ...)
-end
 
 -- ------------------------------------------------------------ the debugger
 -- Loaded only into debug runs, once everything above exists.
@@ -972,6 +967,12 @@ if host_debug then
     yield_ok_c = raw_xpcall_ok,
     LUA51 = is_lua51,
   })
+
+  -- A request of the host to the debugger (see debugger.lua). Other runs
+  -- have none: nothing of it stays in their runtime.
+  function engine.debug(op, ...)
+    return dbg.request(op, ...)
+  end
 end
 
 engine.format = s_format
