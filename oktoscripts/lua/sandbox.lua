@@ -649,7 +649,8 @@ local function load_more()
       return failed_co, tripped, hooking
     end
     --{{ luajit
-    , raw_xpcall, engine_place, script_where, s_find
+    -- floor: captured before any script ran (the script's math is this math).
+    , raw_xpcall, engine_place, script_where, s_find, floor
     --}}
   )
   return more

@@ -17,7 +17,7 @@ local type, error, tostring, unpack, pack, co_yield, co_status, co_running, geti
   resume_nested, raw_getmetatable, raw_rawget, raw_rawset, raw_setmetatable, setmetatable,
   raw_pcall, LIMIT, is_memory_error, output, engine_state,
   --{{ luajit
-  raw_xpcall, engine_place, script_where, s_find,
+  raw_xpcall, engine_place, script_where, s_find, floor,
   --}}
   _ = ...
 local raw_newproxy = newproxy
@@ -33,10 +33,6 @@ local function hooking()
   local _, _, now = engine_state()
   return now
 end
---{{ luajit
-local floor = math.floor
---}}
-
 local more = {}
 
 -- A finalizer's error goes to the run's output: the collector, not the

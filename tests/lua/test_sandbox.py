@@ -309,3 +309,24 @@ async def test_table_sort(run_lua, runtime):
     assert "attempt to compare" in errors[0]
     assert errors[1].endswith("bad argument #1 to 'sort' (table expected, got nil)")
     assert errors[2].endswith("bad argument #2 to 'sort' (function expected, got number)")
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+async def test_a_script_that_replaces_math_floor_does_not_change_the_engines_sort(run_lua, runtime):
+    """The script gets the runtime's own math table; the engine's lazily loaded
+    part (table.sort, coroutines...) must use the floor it captured before any
+    script ran, not whatever the script left in math.floor."""
+    outcome, _, _ = await run_lua(
+        """
+        local calls = 0
+        math.floor = function(x) calls = calls + 1; return 1 end
+        local t = {}
+        for i = 1, 200 do t[i] = (i * 7919) % 211 end
+        table.sort(t)
+        for i = 2, #t do assert(t[i - 1] <= t[i], "not sorted at " .. i) end
+        return calls
+        """,
+        runtime=runtime,
+    )
+    assert outcome.status == "succeeded", outcome.error
+    assert outcome.result == 0
