@@ -7,6 +7,8 @@ script got, while the run still runs (asked of its worker) and after it ended
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from tests.browser_site import BROWSER_TEST, CHROMIUM, free_port, running_site
@@ -95,11 +97,21 @@ def page(platform, browser):
     page.close()
 
 
-# The simulated CPE has informed the ACS (a run started before would find no device).
+# Whether the simulated CPE has informed the ACS (a run started before would find no device).
 DEVICE_ONLINE = f"""async () => {{
   const res = await fetch('/api/devices/{SERIAL}');
   return res.ok && (await res.json()).status === 2;
 }}"""
+
+
+def _wait_device_online(page, timeout_s: float = 60.0) -> None:
+    """Asked again until true. Not page.wait_for_function: it takes the Promise
+    an async predicate returns as a true value and never waits."""
+    deadline = time.monotonic() + timeout_s
+    while not page.evaluate(DEVICE_ONLINE):
+        if time.monotonic() > deadline:
+            pytest.fail(f"{SERIAL} did not come online in {timeout_s:g} s")
+        time.sleep(0.3)
 
 # Runs the script "wire" over REST with the page's session; the run's id.
 START_RUN = """async () => {
@@ -122,7 +134,7 @@ def _open_call(page, n: int):
 
 
 def test_call_lines_open_to_the_wire_while_running_and_after(platform, page):
-    page.wait_for_function(DEVICE_ONLINE, timeout=60_000, polling=300)
+    _wait_device_online(page)
     run_id = page.evaluate(START_RUN)
     page.goto(f"{platform}/runs/{run_id}/")
     try:
