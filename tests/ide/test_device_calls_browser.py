@@ -113,6 +113,7 @@ def _wait_device_online(page, timeout_s: float = 60.0) -> None:
             pytest.fail(f"{SERIAL} did not come online in {timeout_s:g} s")
         time.sleep(0.3)
 
+
 # Runs the script "wire" over REST with the page's session; the run's id.
 START_RUN = """async () => {
   const scripts = (await (await fetch('/api/scripts')).json()).scripts;
