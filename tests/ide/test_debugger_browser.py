@@ -164,7 +164,18 @@ def test_debug_a_device_call_in_the_browser(platform, browser):
     page.keyboard.press("F5")
     page.wait_for_selector("#dbg-state:has-text('Ended: succeeded')", timeout=60_000)
     page.click(".side-tabs button[data-pane='pane-run']")
-    page.wait_for_selector(f"#console .line:has-text('serial is {SERIAL}')", timeout=30_000)
+    try:
+        page.wait_for_selector(f"#console .line:has-text('serial is {SERIAL}')", timeout=30_000)
+    except Exception:  # noqa: BLE001 - say what the page and the server had (seen once in CI)
+        stored = page.evaluate(
+            "async () => { const runs = (await (await fetch('/api/runs')).json()).runs || [];"
+            " if (!runs.length) return 'no run'; const id = runs[0].id;"
+            " return (await (await fetch('/api/runs/' + id + '/output')).text()).slice(0, 1500); }"
+        )
+        pytest.fail(
+            f"no 'serial is' line in the Run pane: status {page.inner_text('#run-status')!r}, "
+            f"console {page.inner_text('#console')[-800:]!r}, stored output {stored!r}"
+        )
     page.wait_for_selector("#result table.value", timeout=30_000)
     assert SERIAL in page.inner_text("#result")
     page.close()
