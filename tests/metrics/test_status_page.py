@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from asgiref.sync import sync_to_async
 from django.contrib.auth.models import User
@@ -55,7 +57,12 @@ async def test_processes_answer_over_nats_and_the_page_adds_them_up(nc):
         page = response.content.decode()
         assert response.status_code == 200
         assert "<td>worker-under-test</td>" in page and "<td>acs-under-test</td>" in page
-        assert 'data-figure="acs_informs"' in page and "latest 5 per second" in page
+        # The page adds up every process that answers on the session's bus: a
+        # process another test left running a moment longer adds its own (seen
+        # once in CI), so ours must be in the sum (the exact sum of these two is
+        # checked on `summarize` above).
+        informs = re.search(r'data-figure="acs_informs".*?latest ([\d.]+) per second', page, re.S)
+        assert informs and float(informs.group(1)) >= 5
     finally:
         await worker.stop()
         await acs.stop()
