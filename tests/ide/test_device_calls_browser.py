@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from tests.browser_site import BROWSER_TEST, CHROMIUM, free_port, running_site
+from tests.browser_site import BROWSER_TEST, acs_with_simulated_cpes, chromium, running_site
 
 PASSWORD = "wire-view-pass-5521"
 SERIAL = "WIRESIM000000"
@@ -44,42 +44,17 @@ def platform(tmp_path_factory, nats_url, mongo_uri):
         "u.groups.add(Group.objects.get(name='Admin'))\n"
         f"create_script(u, 'wire', {SCRIPT!r})\n"
     )
-    acs_port = free_port()
     data = tmp_path_factory.mktemp("wire-var")
-    processes = {
-        "worker": ["worker"],
-        "acs": ["acs"],
-        "simulate": [
-            "simulate",
-            "--cwmp",
-            "1",
-            "--prefix",
-            "WIRESIM",
-            "--acs-url",
-            f"http://127.0.0.1:{acs_port}/",
-        ],
-    }
-    settings = {
-        "OKTOSCRIPTS_ACS_PORT": str(acs_port),
-        "OKTOSCRIPTS_ACS_TLS_PORT": "off",
-        "OKTOSCRIPTS_ACS_HOST": "127.0.0.1",
-    }
+    settings, processes = acs_with_simulated_cpes("WIRESIM", 1)
+    processes["worker"] = ["worker"]
     with running_site(data, nats_url, mongo_uri, setup, processes, settings) as base:
         yield base
 
 
 @pytest.fixture(scope="module")
 def browser():
-    sync_api = pytest.importorskip(
-        "playwright.sync_api", reason="playwright is not installed (pip install -e '.[dev]')"
-    )
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-sync"],
-        )
+    with chromium() as b:
         yield b
-        b.close()
 
 
 @pytest.fixture(scope="module")
