@@ -76,7 +76,9 @@ def test_a_heavy_check_costs_the_web_process_next_to_nothing(site):
     status, body = call(base, token, "/api/check", {"source": HEAVY})
     assert status == 200 and len(body["problems"]) > 1000
     spent = web_process_cpu_s(base) - before
-    assert spent < 0.4, f"the web process spent {spent:.2f} s of CPU on the check"
+    # 0.04 s measured; 0.42 s when the web process validated and encoded each
+    # of the 7,400 problems itself.
+    assert spent < 0.2, f"the web process spent {spent:.2f} s of CPU on the check"
 
 
 def test_an_oversized_source_is_refused_before_it_is_checked(site):
