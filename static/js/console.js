@@ -14,6 +14,7 @@
   function clock(epoch) { return window.Okto.clock(epoch); }  // loglist.js
 
   const TAIL = 2000;  // stored lines a console asks for when it opens
+  const NEVER_OPENED_TRIES = 3;  // reconnections of a console that never opened
 
   /* opts: {output, statusEl, resultEl, onJump(line), onEnd(msg), onRefused(text),
      cancelBtn, pending, placeholder, tools}. The lines go to a LogList
@@ -44,10 +45,11 @@
     ws.onclose = (ev) => {
       if (this.ended || this.closed) return;
       if (ev.code === 4403 || ev.code === 4404) { this.refused(ev.code === 4403 ? "Not allowed to watch this run." : "No such run."); return; }
-      // Refused before it ever opened (the server's origin or sign-in check):
-      // retrying cannot help, say so at once.
-      if (!this.connectedOnce) { this.refused("Not allowed: the server refused this run's console (signed out?)."); return; }
       this.retries += 1;
+      // Closed before it ever opened: the server's origin check refuses that
+      // way, but so does a connection that failed on the way, and a browser
+      // cannot tell them apart. A few quick tries, then say so.
+      if (!this.connectedOnce && this.retries > NEVER_OPENED_TRIES) { this.refused("Not allowed: the server refused this run's console (signed out?)."); return; }
       if (this.retries > 20) { this.system("Lost the connection to the server."); return; }
       setTimeout(() => this.connect(), Math.min(5000, 250 * this.retries));
     };

@@ -238,3 +238,40 @@ def test_viewer_cannot_run_or_edit_and_operator_cannot_edit(platform, browser):
         _api_status(operator, "POST", f"/api/scripts/{script_id}/versions", {"content": "x"}) == 403
     )
     operator.close()
+
+
+# Makes the page's first run-console socket fail before it opens, as a
+# connection lost on the way does: it is pointed at a path the server has no
+# route for. Every later socket goes where the page asked.
+FIRST_CONSOLE_SOCKET_FAILS = """
+(() => {
+  const Real = window.WebSocket;
+  let failed = false;
+  function Failing(url, protocols) {
+    if (!failed && String(url).includes("/ws/runs/")) { failed = true; url = String(url).replace("/ws/runs/", "/ws/no-such-route/"); }
+    return new Real(url, protocols);
+  }
+  Failing.prototype = Real.prototype;
+  Object.assign(Failing, { CONNECTING: 0, OPEN: 1, CLOSING: 2, CLOSED: 3 });
+  window.WebSocket = Failing;
+})();
+"""
+
+
+def test_a_console_whose_first_socket_fails_connects_again(platform, browser):
+    """A console socket that closed before it ever opened was taken for a
+    refusal and never tried again: the run's output never showed."""
+    page = _login(browser, platform, "admin1")
+    page.add_init_script(FIRST_CONSOLE_SOCKET_FAILS)
+    page.fill("input[name=name]", "reconnects")
+    page.fill("#new-script input[name=folder]", "ops")
+    page.click("#new-script button[type=submit]")
+    page.wait_for_selector("#editor .ace_content")
+    page.evaluate("src => oktoEditor.setValue(src, 1)", "print('after a lost socket')\nreturn 7\n")
+    page.click("#editor")
+    page.keyboard.press("Control+Enter")
+    page.wait_for_selector("#console .line:has-text('after a lost socket')", timeout=30_000)
+    page.wait_for_selector("#run-status:has-text('succeeded')", timeout=30_000)
+    assert "refused" not in page.inner_text("#console")
+    assert page.evaluate("window.WebSocket.name") == "Failing"  # the page had the failing socket
+    page.close()
