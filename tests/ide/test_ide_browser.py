@@ -248,7 +248,10 @@ FIRST_CONSOLE_SOCKET_FAILS = """
   const Real = window.WebSocket;
   let failed = false;
   function Failing(url, protocols) {
-    if (!failed && String(url).includes("/ws/runs/")) { failed = true; url = String(url).replace("/ws/runs/", "/ws/no-such-route/"); }
+    if (!failed && String(url).includes("/ws/runs/")) {
+      failed = true;
+      url = String(url).replace("/ws/runs/", "/ws/no-such-route/");
+    }
     return new Real(url, protocols);
   }
   Failing.prototype = Real.prototype;
