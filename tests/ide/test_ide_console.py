@@ -355,3 +355,17 @@ async def test_tail_gives_only_the_last_stored_lines(nats_url):
     seqs, end = await _receive_until_end(communicator)
     await communicator.disconnect()
     assert seqs == [26, 27, 28, 29, 30] and end["status"] == "succeeded"
+
+
+@pytest.mark.parametrize("path", ["/ws/no-such-route/", "/ws/runs/not-a-uuid/", "/anything"])
+async def test_a_socket_to_a_path_with_no_route_is_refused(path):
+    """Refused at the handshake: the router raised for such a path, and the
+    web process answered 500 with a traceback in its log."""
+    from oktoscripts.asgi import application
+
+    communicator = WebsocketCommunicator(
+        application, path, headers=[(b"host", b"localhost"), (b"origin", b"http://localhost")]
+    )
+    connected, code = await communicator.connect(timeout=10)
+    assert not connected and code == 1000
+    await communicator.wait()
