@@ -13,6 +13,13 @@ left out. What is left to chance is LuaJIT's: where its traces begin depends
 on addresses, so a compiled workload's count still moves by a few percent
 from one runtime to the next; N runs average that.
 
+Instructions are not time: the checks the engine writes into a script are
+a decrement and a compare, which retire several to a cycle, so a compiled
+loop's count grows far more than its CPU time (the "loop 10M" row: +56%
+instructions, +4% to +16% CPU time in bench.engine). This is for comparing
+one version of the engine with another (what a change costs, without the
+noise), not for the 15% target, which is about CPU time.
+
 Slow (valgrind runs the code about 50 times slower): a few minutes a row.
 """
 
@@ -99,10 +106,9 @@ def main() -> None:
             continue
         bare = per_run("bare", opts.runtime, row, opts.runs)
         engine = per_run("engine", opts.runtime, row, opts.runs)
-        flag = "" if engine <= bare * 1.15 else "  (over the 15% target)"
         print(
             f"  {row:<13} {bare / 1e6:>9.1f} {engine / 1e6:>9.1f}  "
-            f"{(engine / bare - 1) * 100:>+7.1f}%{flag}",
+            f"{(engine / bare - 1) * 100:>+7.1f}%",
             flush=True,
         )
 
