@@ -20,7 +20,8 @@ local type, error, tostring, unpack, pack, co_yield, co_status, co_running, geti
   raw_xpcall, engine_place, script_where, s_find, floor,
   --}}
   _ = ...
-local raw_newproxy = newproxy
+-- (The runtime's own, not the script's, which are in `env`.)
+local raw_newproxy, getmetatable = newproxy, getmetatable
 
 -- engine_state(finalizers) sets the engine's finalizer runner (when given)
 -- and returns failed_co, tripped and hooking as they are now.
@@ -225,66 +226,115 @@ end
 
 -- ------------------------------------------------------------ newproxy and finalizers
 -- The script never holds the real metatable of a proxy: getmetatable gives a
--- stand-in whose reads and writes go to it, except __gc, which the engine
--- keeps. The real __gc only queues the object; the queued finalizers run, in
--- a coroutine and within the run's limits, at the next limit check or the
+-- stand-in, a table whose own metatable is the real one, and whose reads
+-- and writes go to the real one through the real one's __index and
+-- __newindex (meta_index and meta_newindex below), except for three keys:
+-- the script's __gc, __index and __newindex stay in the stand-in itself
+-- (the engine's are in the real one), and meta_index and meta_newindex do
+-- on a proxy what the script's __index and __newindex would. Its
+-- __metatable goes to the real one, except that nil puts the stand-in back
+-- (else getmetatable would give the real one from then on).
+--
+-- The real __gc only queues the object; the queued finalizers run, in a
+-- coroutine and within the run's limits, at the next limit check or the
 -- next newproxy call, whichever comes first (a script making proxies in a
 -- loop gets its finalizers run as it goes, so their objects do not pile up
 -- between checks: that made each collection longer than the last). Those
 -- still queued, or whose objects are still alive, when the run ends never
 -- run (nor do they in gopher-lua, which has no finalizers).
 --
--- Each proxy costs two tables more than a bare one (the stand-in and its
--- metatable, which points at the real one); the real metatable is made with
--- room for the keys the engine puts there, so that none of them grows it.
--- The script's __gc, kept in the real metatable under a key only the engine
--- holds (false: none); the real __gc is collect_later from the first time
--- the script sets one: until then the collector frees the proxies of that
--- metatable as it frees any userdata (finalizing each of them, a function
--- call at its death and a second collection to free it, tripled the cost of
--- making proxies that never get a finalizer).
-local FINALIZER = {}
+-- A proxy costs one small table more than a bare one (the stand-in). Both
+-- tables are made with room for the keys the engine puts there, so that
+-- none of them grows them. The real __gc is collect_later from the first
+-- time the script sets one: until then the collector frees the proxies of
+-- that metatable as it frees any userdata (finalizing each of them, a
+-- function call at its death and a second collection to free it, tripled
+-- the cost of making proxies that never get a finalizer).
+local STAND_IN = {} -- in a real metatable whose __metatable the script set
 local queued, queued_fn, queued_n, done_n = {}, {}, 0, 0
 local run_finalizers
+local meta_index, meta_newindex
 
-local function collect_later(object)
-  local fn = raw_rawget(raw_getmetatable(object), FINALIZER)
+local function stand_in_of(real)
+  return raw_rawget(real, STAND_IN) or raw_rawget(real, "__metatable")
+end
+
+local function queue(object, fn)
   if fn then
     queued_n = queued_n + 1
     queued[queued_n], queued_fn[queued_n] = object, fn
   end
 end
 
--- The metatable of a stand-in: reads and writes go to the real metatable,
--- the stand-in stays empty.
-local function stand_in_read(stand_in, key)
-  local real = raw_getmetatable(stand_in).real
-  if key == "__gc" then return raw_rawget(real, FINALIZER) or nil end
-  return real[key]
+-- The real __gc. While the script has not set __metatable, getmetatable
+-- (which the JIT compiles, unlike debug.getmetatable, a C call) gives the
+-- stand-in: the collector calls this for every finalized proxy.
+local function collect_later(object)
+  queue(object, raw_rawget(getmetatable(object), "__gc"))
 end
 
-local function stand_in_write(stand_in, key, value)
-  local real = raw_getmetatable(stand_in).real
-  if key == "__gc" then
-    key = FINALIZER
-    if value == nil then
-      value = false
-    elseif raw_rawget(real, "__gc") == nil then
+local function collect_later_locked(object)
+  queue(object, raw_rawget(stand_in_of(raw_getmetatable(object)), "__gc"))
+end
+
+-- (A stand-in's own keys are read and written without these.)
+local function stand_in_read(stand_in, real, key)
+  if key == "__gc" or key == "__index" or key == "__newindex" then return nil end
+  local value = raw_rawget(real, key)
+  if key == "__metatable" and value == stand_in then return nil end
+  return value
+end
+
+local function stand_in_write(stand_in, real, key, value)
+  if key == "__gc" or key == "__index" or key == "__newindex" then
+    if key == "__gc" and value ~= nil and raw_rawget(real, "__gc") == nil then
       -- The first finalizer: from now on the collector finalizes the proxies
       -- of this metatable. Lua 5.1 and LuaJIT look __gc up when a userdata
       -- dies, not when its metatable is set; adding the key clears their
       -- cache of the metamethods a metatable lacks. It stays once set.
-      raw_rawset(real, "__gc", collect_later)
+      raw_rawset(real, "__gc", raw_rawget(real, STAND_IN) and collect_later_locked or collect_later)
+    end
+    raw_rawset(stand_in, key, value)
+    return
+  end
+  if key == "__metatable" then
+    if value == nil then
+      value = stand_in
+    elseif raw_rawget(real, STAND_IN) == nil then
+      raw_rawset(real, STAND_IN, stand_in)
+      if raw_rawget(real, "__gc") then raw_rawset(real, "__gc", collect_later_locked) end
     end
   end
   raw_rawset(real, key, value)
 end
 
--- A proxy of ours: a userdata whose real metatable has the FINALIZER key.
+-- The only table whose metatable is a real one is its stand-in; otherwise
+-- `object` is one of the proxies of that metatable. Their errors name the
+-- script's frame that indexed the proxy, and handlers are tail calls, so
+-- that theirs do too (on LuaJIT; Lua 5.1 counts a tail call as a level).
+function meta_index(object, key)
+  local real = raw_getmetatable(object)
+  if type(object) == "table" then return stand_in_read(object, real, key) end
+  local handler = raw_rawget(stand_in_of(real), "__index")
+  if handler == nil then error("attempt to index a userdata value", 2) end
+  if type(handler) == "function" then return handler(object, key) end
+  return handler[key]
+end
+
+function meta_newindex(object, key, value)
+  local real = raw_getmetatable(object)
+  if type(object) == "table" then return stand_in_write(object, real, key, value) end
+  local handler = raw_rawget(stand_in_of(real), "__newindex")
+  if handler == nil then error("attempt to index a userdata value", 2) end
+  if type(handler) == "function" then return handler(object, key, value) end
+  handler[key] = value
+end
+
+-- A proxy of ours: a userdata whose real metatable has our __index.
 local function real_of(object)
   if type(object) ~= "userdata" then return nil end
   local real = raw_getmetatable(object)
-  if real and raw_rawget(real, FINALIZER) ~= nil then return real end
+  if real and raw_rawget(real, "__index") == meta_index then return real end
   return nil
 end
 
@@ -293,11 +343,11 @@ function more.newproxy(arg)
   local object
   if arg == true then
     object = raw_newproxy(false)
-    local real = { __metatable = false, __gc = false, [FINALIZER] = false }
-    real.__gc = nil -- (its slot made: setting __gc later does not grow the table)
-    real.__metatable = setmetatable({}, {
-      __index = stand_in_read, __newindex = stand_in_write, __metatable = false, real = real,
-    })
+    -- (The slots made first: setting __gc later does not grow either table.)
+    local real = { __metatable = false, __index = meta_index, __newindex = meta_newindex, __gc = false }
+    local stand_in = { __gc = false }
+    real.__gc, stand_in.__gc = nil, nil
+    real.__metatable = setmetatable(stand_in, real)
     raw_setmetatable(object, real)
   else
     -- newproxy(p) shares p's metatable; the C function knows only the

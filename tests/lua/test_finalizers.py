@@ -163,3 +163,80 @@ async def test_a_finalizer_set_after_the_collector_freed_a_proxy_of_its_metatabl
     outcome, _, _ = await run_lua(source, runtime=runtime)
     assert outcome.status == "succeeded", outcome
     assert outcome.result == 1
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+async def test_a_script_cannot_take_the_real_metatable_of_a_proxy(run_lua, runtime):
+    # Setting __metatable to nil through the stand-in used to put it in the
+    # real metatable: getmetatable then gave the real one, and a __gc set
+    # there was called by the collector outside every limit (on Lua 5.1 the
+    # run never ended, and nothing else in its process ran again).
+    source = (
+        "local p = newproxy(true)\n"
+        "local mt = getmetatable(p)\n"
+        "mt.__metatable = nil\n"
+        "local again = getmetatable(p)\n"
+        "again.__gc = function() while true do end end\n"
+        f"KEEP = p\n{CHURN}return again == mt, mt.__metatable"
+    )
+    pool = LuaThreadPool(workers=1, max_stuck=1)
+    try:
+        limits = Limits(wall_seconds=5, instructions=50_000_000)
+        outcome, _, _ = await run_lua(source, runtime=runtime, executor=pool, limits=limits)
+        assert outcome.status == "succeeded", outcome
+        assert outcome.result == [True, None]
+        await assert_next_run_is_prompt(run_lua, pool)
+        assert pool.stuck == 0
+    finally:
+        pool.shutdown(wait=False)
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+async def test_a_proxy_behaves_as_its_metatable_says(run_lua, runtime):
+    source = """
+    local p = newproxy(true)
+    local mt = getmetatable(p)
+    local ok, err = pcall(function() return p.x end)
+    local store = {}
+    mt.__index = store
+    mt.__newindex = store
+    p.answer = 42
+    mt.__tostring = function() return "a proxy" end
+    mt.__len = function() return 7 end
+    mt.__call = function(self, a) return a * 2 end
+    mt.label = "kept"
+    local read = table.concat({
+      tostring(mt.__index == store), tostring(mt.__newindex == store), tostring(mt.__gc),
+      mt.label, tostring(mt.__metatable) }, " ")
+    mt.__newindex = function(_, key, value) rawset(store, key, value + 1) end
+    p.other = 1
+    return err, p.answer, store.other, tostring(p), #p, p(21), read
+    """
+    outcome, _, _ = await run_lua(source, runtime=runtime)
+    assert outcome.status == "succeeded", outcome.error
+    err, answer, other, text, length, called, read = outcome.result
+    assert err.startswith("script:4: attempt to index") and "userdata" in err
+    assert [answer, other, text, length, called] == [42, 2, "a proxy", 7, 42]
+    assert read == "true true nil kept nil"
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+async def test_a_locked_proxy_metatable_still_finalizes_within_the_run(run_lua, runtime):
+    source = f"""
+    local count = 0
+    for i = 1, 20 do
+      local p = newproxy(true)
+      local mt = getmetatable(p)
+      mt.__metatable = "locked"
+      mt.__gc = function() count = count + 1 end
+      assert(getmetatable(p) == "locked" and mt.__metatable == "locked")
+      mt.__metatable = nil
+      assert(getmetatable(p) == mt)
+      mt.__metatable = false
+    end
+    {CHURN}
+    return count
+    """
+    outcome, _, _ = await run_lua(source, runtime=runtime)
+    assert outcome.status == "succeeded", outcome.error
+    assert 0 < outcome.result <= 20
