@@ -259,22 +259,19 @@ local function stand_in_of(real)
   return raw_rawget(real, STAND_IN) or raw_rawget(real, "__metatable")
 end
 
-local function queue(object, fn)
+-- The real __gc. While the script has not set __metatable, getmetatable
+-- (which the JIT compiles, unlike debug.getmetatable, a C call) gives the
+-- stand-in: the collector calls this for every finalized proxy.
+local function collect_later(object, stand_in)
+  local fn = raw_rawget(stand_in or getmetatable(object), "__gc")
   if fn then
     queued_n = queued_n + 1
     queued[queued_n], queued_fn[queued_n] = object, fn
   end
 end
 
--- The real __gc. While the script has not set __metatable, getmetatable
--- (which the JIT compiles, unlike debug.getmetatable, a C call) gives the
--- stand-in: the collector calls this for every finalized proxy.
-local function collect_later(object)
-  queue(object, raw_rawget(getmetatable(object), "__gc"))
-end
-
 local function collect_later_locked(object)
-  queue(object, raw_rawget(stand_in_of(raw_getmetatable(object)), "__gc"))
+  collect_later(object, stand_in_of(raw_getmetatable(object)))
 end
 
 -- (A stand-in's own keys are read and written without these.)
