@@ -61,6 +61,19 @@ def _mongo_ping() -> None:
     client.admin.command("ping")
 
 
+def _mongo_last_error() -> str | None:
+    """What the MongoDB client last failed with, if anything: said when the
+    check itself ran out of time (its thread starved of CPU, say) before the
+    client's own timeout could report it."""
+    client = _mongo_clients.get(settings.MONGO_URI)
+    if client is None:
+        return None
+    for server in client.topology_description.server_descriptions().values():
+        if server.error is not None:
+            return _one_line(server.error)
+    return None
+
+
 def _database_ping() -> None:
     try:
         with connection.cursor() as cursor:
@@ -71,12 +84,16 @@ def _database_ping() -> None:
         connection.close()
 
 
-async def _timed(check: Callable[[], Awaitable[None]]) -> dict:
+async def _timed(
+    check: Callable[[], Awaitable[None]], last_error: Callable[[], str | None] | None = None
+) -> dict:
     started = time.perf_counter()
     try:
         await asyncio.wait_for(check(), CHECK_DEADLINE)
     except TimeoutError:
-        return {"status": "down", "error": f"no answer within {CHECK_DEADLINE:g} s"}
+        error = f"no answer within {CHECK_DEADLINE:g} s"
+        known = last_error() if last_error else None
+        return {"status": "down", "error": f"{error}: {known}" if known else error}
     except Exception as exc:  # any failure is a state to report, not a crash
         return {"status": "down", "error": _one_line(exc)}
     return {"status": "up", "latency_ms": round((time.perf_counter() - started) * 1000, 2)}
@@ -94,8 +111,14 @@ CHECKS: dict[str, Callable[[], Awaitable[None]]] = {
 }
 
 
+# What a check that ran out of time can still say about why.
+LAST_ERRORS: dict[str, Callable[[], str | None]] = {"mongodb": _mongo_last_error}
+
+
 async def healthz(request: HttpRequest) -> JsonResponse:
-    results = await asyncio.gather(*(_timed(check) for check in CHECKS.values()))
+    results = await asyncio.gather(
+        *(_timed(check, LAST_ERRORS.get(name)) for name, check in CHECKS.items())
+    )
     report = dict(zip(CHECKS, results, strict=True))
     healthy = all(r["status"] == "up" for r in results)
     return JsonResponse(
