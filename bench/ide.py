@@ -366,6 +366,7 @@ def browser_figures(user: object) -> dict:
 
     from oktoscripts.launcher.embedded.services import EmbeddedServices
     from oktoscripts.scripts import editing as script_ops
+    from tests.browser_site import CHROMIUM_FLAGS
 
     user.set_password("bench-password-1")
     user.save()
@@ -425,14 +426,7 @@ def browser_figures(user: object) -> dict:
         with sync_playwright() as p:
             browser = p.chromium.launch(
                 executable_path=CHROMIUM,
-                args=[
-                    "--headless",
-                    "--no-sandbox",
-                    "--disable-gpu",
-                    "--disable-background-networking",
-                    "--disable-component-update",
-                    "--disable-sync",
-                ],
+                args=CHROMIUM_FLAGS,
             )
             page = browser.new_page()
             page.goto(base + "/login/")

@@ -17,6 +17,15 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+SHOTS = Path("/tmp/ide_shots")  # the browser tests' screenshots
 
 # The marks of a browser test module: skipped (saying why) without chromium.
 BROWSER_TEST = [
@@ -154,7 +163,7 @@ def chromium() -> Iterator[object]:
     with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(
             executable_path=CHROMIUM,
-            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+            args=CHROMIUM_FLAGS,
         )
         try:
             yield browser
@@ -162,12 +171,31 @@ def chromium() -> Iterator[object]:
             browser.close()
 
 
-def login(browser: object, base: str, username: str, password: str) -> object:
-    """A new page signed in as ``username``, on the scripts list."""
-    page = browser.new_page(viewport={"width": 1440, "height": 1000})
+def login(
+    browser: object, base: str, username: str, password: str, landing: str = "/scripts/"
+) -> object:
+    """A new page signed in as ``username``, on ``landing``. The page's script
+    errors (uncaught exceptions, console errors but failed loads) gather in
+    ``page.errors``."""
+    page = browser.new_page(viewport={"width": 1440, "height": 900})
+    page.errors = []
+    page.on("pageerror", lambda exc: page.errors.append(str(exc)))
+    page.on(
+        "console",
+        lambda m: (
+            m.type == "error"
+            and "Failed to load resource" not in m.text
+            and page.errors.append(m.text)
+        ),
+    )
     page.goto(base + "/login/")
     page.fill("#id_username", username)
     page.fill("#id_password", password)
     page.click("button[type=submit]")
-    page.wait_for_url(base + "/scripts/")
+    page.wait_for_url(base + landing)
     return page
+
+
+def shot(page: object, name: str) -> None:
+    """A screenshot of what the page's viewport shows, as SHOTS/<name>.png."""
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=False)

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from tests import browser_site
+
 SESSION_ID = uuid.uuid4().hex[:8]
 os.environ["OKTOSCRIPTS_BUS_PREFIX"] = f"t{SESSION_ID}"
 os.environ["OKTOSCRIPTS_MONGO_DB"] = f"oktotest_{SESSION_ID}"
@@ -101,3 +103,12 @@ def data_dir(tmp_path: Path) -> Path:
     path = tmp_path / "var"
     path.mkdir()
     return path
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    """Debian's chromium through Playwright, for a browser test module
+    (tests.browser_site: ``login`` signs a new page in, ``shot`` saves a screenshot)."""
+    browser_site.SHOTS.mkdir(exist_ok=True)
+    with browser_site.chromium() as b:
+        yield b

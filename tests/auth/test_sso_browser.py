@@ -5,13 +5,10 @@ the whole round trip to the provider ends in the IDE with the mapped role.
 Screenshots go to /tmp/ide_shots/sso-*.png.
 """
 
-# ruff: noqa: F811 - tests take the imported ``browser`` fixture as an argument
-
 from __future__ import annotations
 
 from tests.auth.conftest import LABEL, OP_PASSWORD
-from tests.browser_site import BROWSER_TEST
-from tests.ide.test_ide_browser import _shot, browser  # noqa: F401 - the browser fixture
+from tests.browser_site import BROWSER_TEST, shot
 from tests.ide.test_xss_browser import WATCH
 
 pytestmark = BROWSER_TEST
@@ -29,7 +26,7 @@ def test_sign_in_through_the_provider_in_a_browser_under_the_policy(sso_site, pr
     page.goto(sso_site + "/login/?next=/runs/")
     assert page.inner_text("#sso-sign-in") == f"Sign in with {LABEL}"
     assert page.is_visible("#id_password")  # the local form stays, for the break-glass admin
-    _shot(page, "sso-1-sign-in")
+    shot(page, "sso-1-sign-in")
     page.click("#sso-sign-in")
 
     page.wait_for_selector("#op-username")
@@ -42,5 +39,5 @@ def test_sign_in_through_the_provider_in_a_browser_under_the_policy(sso_site, pr
     assert page.inner_text(".topbar .role") == "Operator"
     assert "grace" in page.inner_text(".topbar .account")
     assert page.evaluate("window.__csp") == []
-    _shot(page, "sso-2-signed-in")
+    shot(page, "sso-2-signed-in")
     assert blocked == []

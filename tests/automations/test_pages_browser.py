@@ -6,8 +6,6 @@ trigger; an Author sees none of those controls and the server refuses them.
 Screenshots go to /tmp/ide_shots/ (auto-*.png).
 """
 
-# ruff: noqa: F811 - tests take the imported ``browser`` fixture as an argument
-
 from __future__ import annotations
 
 import asyncio
@@ -19,14 +17,8 @@ import pytest
 
 from tests.automations.test_bulk import SCRIPT as PER_DEVICE
 from tests.automations.test_bulk import register
-from tests.browser_site import BROWSER_TEST, running_site
-from tests.ide.test_ide_browser import (  # noqa: F401 - the browser fixture
-    PASSWORD,
-    _api_status,
-    _login,
-    _shot,
-    browser,
-)
+from tests.browser_site import BROWSER_TEST, login, running_site, shot
+from tests.ide.test_ide_browser import PASSWORD, _api_status
 
 pytestmark = BROWSER_TEST
 
@@ -109,7 +101,7 @@ def _publish(nats_url: str, serial: str, *codes: str) -> None:
 def test_operator_schedules_with_a_time_zone_and_disables_and_enables(site, browser):
     from oktoscripts.automations import schedules
 
-    page = _login(browser, site, "operator1")
+    page = login(browser, site, "operator1", PASSWORD)
     page.goto(site + "/automations/")
     form = page.locator("#new-schedule")
     form.locator("input[name=name]").fill("nightly inventory")
@@ -120,7 +112,7 @@ def test_operator_schedules_with_a_time_zone_and_disables_and_enables(site, brow
     expected = schedules.preview(CRON, ZONE, 5)
     page.wait_for_selector("#cron-preview:has-text('Next runs')")
     assert expected[0].isoformat() in page.inner_text("#cron-preview")
-    _shot(page, "auto-01-schedule-preview")
+    shot(page, "auto-01-schedule-preview")
     form.locator("button[type=submit]").click()
     page.wait_for_selector("table.grid tr:has-text('nightly inventory')")
     row = page.locator("table.grid tr:has-text('nightly inventory')")
@@ -135,7 +127,7 @@ def test_operator_schedules_with_a_time_zone_and_disables_and_enables(site, brow
     first = expected[0].strftime("%Y-%m-%d %H:%M:%S")
     assert first in upcoming.first.inner_text(), upcoming.first.inner_text()
     assert all("03:00:00" in text for text in upcoming.all_inner_texts())
-    _shot(page, "auto-02-schedule-page")
+    shot(page, "auto-02-schedule-page")
 
     page.click("button:has-text('Disable')")
     page.wait_for_selector(".page-head .badge:has-text('disabled')")
@@ -160,7 +152,7 @@ def test_operator_schedules_with_a_time_zone_and_disables_and_enables(site, brow
 def test_operator_runs_a_script_on_every_matching_device(site, browser, registry):
     sync_api = pytest.importorskip("playwright.sync_api")
     register(registry)  # ACME-001..012 (ACME-007 fails in the script) and OTHER-1..3
-    page = _login(browser, site, "operator1")
+    page = login(browser, site, "operator1", PASSWORD)
     page.goto(site + "/automations/")
     form = page.locator("#new-bulk")
     form.locator("select[name=script_id]").select_option(label="per-device")
@@ -182,7 +174,7 @@ def test_operator_runs_a_script_on_every_matching_device(site, browser, registry
     assert "succeeded" in ok and '"sn":"ACME-001"' in ok.replace(" ", "")
     broken = page.locator("#bulk-items tr:has-text('ACME-007')").inner_text()
     assert "failed" in broken and "this one breaks" in broken
-    _shot(page, "auto-03-bulk-finished")
+    shot(page, "auto-03-bulk-finished")
 
     assert page.locator("#bulk-stop").is_disabled()  # nothing left to stop
 
@@ -226,7 +218,7 @@ def test_operator_runs_a_script_on_every_matching_device(site, browser, registry
 
 
 def test_operator_deploys_a_listener_and_stops_it(site, browser, nats_url):
-    page = _login(browser, site, "operator1")
+    page = login(browser, site, "operator1", PASSWORD)
     page.goto(site + "/automations/")
     form = page.locator("#new-deployment")
     form.locator("input[name=name]").fill("periodic watcher")
@@ -241,7 +233,7 @@ def test_operator_deploys_a_listener_and_stops_it(site, browser, nats_url):
     page.wait_for_selector("dt:text-is('Events handled') + dd:text-is('1')", timeout=30_000)
     page.wait_for_selector("pre:has-text('periodic from ACME-042')", timeout=30_000)
     assert "ACME-042" in page.inner_text(".card:has(h2:has-text('Last events'))")
-    _shot(page, "auto-04-deployment-listening")
+    shot(page, "auto-04-deployment-listening")
 
     page.click(".page-head button:has-text('Stop')")
     page.wait_for_selector(".page-head .badge:text-is('stopped')", timeout=30_000)
@@ -256,7 +248,7 @@ def test_operator_adds_an_event_trigger_that_fires_and_disables_it(
     site, browser, registry, nats_url
 ):
     register(registry)
-    page = _login(browser, site, "operator1")
+    page = login(browser, site, "operator1", PASSWORD)
     page.goto(site + "/automations/")
     form = page.locator("#new-trigger")
     form.locator("input[name=name]").fill("on boot")
@@ -284,7 +276,7 @@ def test_operator_adds_an_event_trigger_that_fires_and_disables_it(
 
 def test_author_gets_no_automation_controls_and_is_refused(site, browser, registry):
     register(registry)
-    operator = _login(browser, site, "operator1")
+    operator = login(browser, site, "operator1", PASSWORD)
     operator.goto(site + "/automations/")
     scripts = {s["name"]: s["id"] for s in _api(operator, "GET", "/api/scripts")["scripts"]}
     schedule = _api(
@@ -312,7 +304,7 @@ def test_author_gets_no_automation_controls_and_is_refused(site, browser, regist
     )
     operator.close()
 
-    page = _login(browser, site, "author1")
+    page = login(browser, site, "author1", PASSWORD)
     page.goto(site + "/automations/")
     for form in ("#new-schedule", "#new-deployment", "#new-trigger", "#new-bulk"):
         assert page.locator(form).count() == 0, form
@@ -321,7 +313,7 @@ def test_author_gets_no_automation_controls_and_is_refused(site, browser, regist
         == 0
     )
     assert "author cannot touch" in page.inner_text("table.grid")
-    _shot(page, "auto-05-author-index")
+    shot(page, "auto-05-author-index")
     page.goto(f"{site}/automations/schedules/{schedule['id']}/")
     assert page.locator("[data-toggle-schedule], #delete-schedule, #edit-schedule").count() == 0
     page.goto(f"{site}/automations/bulk/{bulk['id']}/")

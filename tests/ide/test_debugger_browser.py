@@ -8,13 +8,10 @@ Screenshots go to /tmp/ide_shots/.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
-from tests.browser_site import BROWSER_TEST, CHROMIUM, free_port, running_site
+from tests.browser_site import BROWSER_TEST, SHOTS, free_port, login, running_site
 
-SHOTS = Path("/tmp/ide_shots")
 PASSWORD = "browser-debug-pass-47"
 SERIAL = "DBGSIM000000"
 
@@ -66,36 +63,8 @@ def platform(tmp_path_factory, nats_url, mongo_uri):
         yield base
 
 
-@pytest.fixture(scope="module")
-def browser():
-    sync_api = pytest.importorskip(
-        "playwright.sync_api", reason="playwright is not installed (pip install -e '.[dev]')"
-    )
-    SHOTS.mkdir(exist_ok=True)
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=[
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-            ],
-        )
-        yield b
-        b.close()
-
-
 def _login(browser, base: str, username: str):
-    page = browser.new_page(viewport={"width": 1440, "height": 900})
-    page.goto(base + "/login/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(base + "/scripts/")
-    return page
+    return login(browser, base, username, PASSWORD)
 
 
 def _gutter_click(page, line: int) -> None:
@@ -148,7 +117,6 @@ def test_debug_a_device_call_in_the_browser(platform, browser):
     page.fill("#dbg-watch-input", "config.retries * 10")
     page.click("#dbg-watch-form button")
     page.wait_for_selector("#dbg-watches li:has-text('= 20')")
-    SHOTS.mkdir(exist_ok=True)
     page.screenshot(path=str(SHOTS / "debug-01-paused.png"))
 
     # Step over the device call: paused on the next line, the call's answer shown.

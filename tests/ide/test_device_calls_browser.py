@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from tests.browser_site import BROWSER_TEST, acs_with_simulated_cpes, chromium, running_site
+from tests.browser_site import BROWSER_TEST, acs_with_simulated_cpes, login, running_site
 
 PASSWORD = "wire-view-pass-5521"
 SERIAL = "WIRESIM000000"
@@ -52,21 +52,8 @@ def platform(tmp_path_factory, nats_url, mongo_uri):
 
 
 @pytest.fixture(scope="module")
-def browser():
-    with chromium() as b:
-        yield b
-
-
-@pytest.fixture(scope="module")
 def page(platform, browser):
-    page = browser.new_page(viewport={"width": 1440, "height": 900})
-    page.errors = []
-    page.on("pageerror", lambda exc: page.errors.append(str(exc)))
-    page.goto(platform + "/login/")
-    page.fill("#id_username", "admin1")
-    page.fill("#id_password", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(platform + "/scripts/")
+    page = login(browser, platform, "admin1", PASSWORD)
     yield page
     assert not page.errors
     page.close()

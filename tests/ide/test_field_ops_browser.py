@@ -8,22 +8,20 @@ from __future__ import annotations
 
 import os
 import time
-from pathlib import Path
 
 import pytest
 
 from oktoscripts.sim.cwmp_day2 import firmware_image
 from tests.browser_site import (
     BROWSER_TEST,
+    SHOTS,
     acs_with_simulated_cpes,
-    chromium,
     login,
     running_site,
 )
 
 pytestmark = BROWSER_TEST
 PASSWORD = "field-ops-pass-53"
-SHOTS = Path("/tmp/ide_shots")
 PREFIX = f"FOPS{os.getpid() % 1000:03d}"
 SLOW = "sleep(1.5)\nreturn args.serial\n"  # a rollout slow enough to pause
 
@@ -49,13 +47,6 @@ def site(tmp_path_factory, nats_url, mongo_uri):
     data = tmp_path_factory.mktemp("field-ops-browser")
     with running_site(data, nats_url, mongo_uri, setup, processes, settings) as base:
         yield base
-
-
-@pytest.fixture(scope="module")
-def browser():
-    SHOTS.mkdir(exist_ok=True)
-    with chromium() as b:
-        yield b
 
 
 @pytest.fixture(scope="module")
@@ -122,7 +113,6 @@ def test_device_page_reboot_factory_reset_and_firmware_download(site, browser, d
     page.goto(f"{site}/devices/{serials[0]}/")
     page.select_option("#operations select[name=file]", "fw-8.0.0.bin")
     _operate(page, site, serials[0], "Download firmware")
-    SHOTS.mkdir(exist_ok=True)
     page.screenshot(path=str(SHOTS / "device-download-run.png"), full_page=True)
     _eventually(
         lambda: devices.find_one({"_id": serials[0]}).get("version") == "8.0.0",

@@ -6,13 +6,10 @@ Screenshots of every page go to /tmp/ide_shots/.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
-from tests.browser_site import BROWSER_TEST, CHROMIUM, running_site
+from tests.browser_site import BROWSER_TEST, login, running_site, shot
 
-SHOTS = Path("/tmp/ide_shots")
 PASSWORD = "browser-test-pass-91"
 
 pytestmark = BROWSER_TEST
@@ -45,48 +42,14 @@ def platform(tmp_path_factory, nats_url, mongo_uri):
         yield base
 
 
-@pytest.fixture(scope="module")
-def browser():
-    sync_api = pytest.importorskip(
-        "playwright.sync_api", reason="playwright is not installed (pip install -e '.[dev]')"
-    )
-    sync_playwright = sync_api.sync_playwright
-
-    SHOTS.mkdir(exist_ok=True)
-    with sync_playwright() as p:
-        b = p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=[
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-            ],
-        )
-        yield b
-        b.close()
-
-
 def _login(browser, base: str, username: str):
-    page = browser.new_page(viewport={"width": 1440, "height": 900})
-    page.goto(base + "/login/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(base + "/scripts/")
-    return page
-
-
-def _shot(page, name: str) -> None:
-    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=False)
+    return login(browser, base, username, PASSWORD)
 
 
 def test_write_check_save_run_history_diff_restore(platform, browser):
     base = platform
     page = _login(browser, base, "admin1")
-    _shot(page, "01-scripts-empty")
+    shot(page, "01-scripts-empty")
 
     page.fill("input[name=name]", "inventory")
     page.fill("#new-script input[name=folder]", "ops")
@@ -104,7 +67,7 @@ def test_write_check_save_run_history_diff_restore(platform, browser):
     page.wait_for_selector(".ace_gutter-cell.ace_error", timeout=10_000)
     page.wait_for_selector("#problem-list .item.error")
     assert "expected" in page.inner_text("#problem-list")
-    _shot(page, "02-editor-syntax-error")
+    shot(page, "02-editor-syntax-error")
 
     # A typo of an API name is a lint warning.
     page.evaluate("src => oktoEditor.setValue(src, 1)", "local d = get_devce('x')\nreturn d\n")
@@ -122,7 +85,7 @@ def test_write_check_save_run_history_diff_restore(platform, browser):
     page.wait_for_selector("#signature-help:visible")
     help_text = page.inner_text("#signature-help")
     assert "send_cwmp_message(" in help_text and "xml_payload" in help_text
-    _shot(page, "02b-editor-signature-help")
+    shot(page, "02b-editor-signature-help")
     page.keyboard.press("Escape")
 
     # Fixed, saved with Ctrl-S, run: live output and the result table.
@@ -142,7 +105,7 @@ def test_write_check_save_run_history_diff_restore(platform, browser):
     page.click("#result .result-head [data-action=raw]")
     assert '"serial": "SN-1"' in page.inner_text("#result pre.json")
     page.click("#result .result-head [data-action=raw]")
-    _shot(page, "03-editor-after-run")
+    shot(page, "03-editor-after-run")
 
     # A runtime error shows its line; a click jumps there.
     page.evaluate(
@@ -152,7 +115,7 @@ def test_write_check_save_run_history_diff_restore(platform, browser):
     page.wait_for_selector("#console .line.failure a", timeout=30_000)
     page.click("#console .line.failure a")
     assert page.evaluate("oktoEditor.getCursorPosition().row") == 2
-    _shot(page, "04-editor-runtime-error")
+    shot(page, "04-editor-runtime-error")
 
     # A long run is cancelled from the console.
     page.evaluate("src => oktoEditor.setValue(src, 1)", "print('waiting')\nsleep(30)\nreturn 1\n")
@@ -166,20 +129,20 @@ def test_write_check_save_run_history_diff_restore(platform, browser):
     page.goto(base + "/runs/?script=inventory")
     page.wait_for_selector("table.grid tbody tr")
     assert page.locator("table.grid tbody tr").count() == 3
-    _shot(page, "05-runs")
+    shot(page, "05-runs")
     page.click("table.grid tbody tr:has-text('Succeeded') td:first-child a")
     page.wait_for_selector("#result table.value", timeout=15_000)
     assert "checking device 1" in page.inner_text("#console")
     assert "rows[#rows + 1]" in page.inner_text("#code")
-    _shot(page, "06-run-page")
+    shot(page, "06-run-page")
 
     # Versions: history, diff of two versions, restore.
     page.goto(editor_url + "versions/")
-    _shot(page, "07-versions")
+    shot(page, "07-versions")
     page.click("#compare")
     page.wait_for_selector("table.diff")
     assert page.locator("table.diff td.add").count() > 0
-    _shot(page, "08-diff")
+    shot(page, "08-diff")
     # Runs of unsaved edits made no version: v1 (the template) and v2 (saved) only.
     page.goto(editor_url + "versions/1/")
     page.click("text=Restore this version")
@@ -187,15 +150,15 @@ def test_write_check_save_run_history_diff_restore(platform, browser):
     assert "Restored version 1 as version 3" in page.inner_text(".messages")
     assert "get_all_devices" in page.evaluate("oktoEditor.getValue()")
     page.goto(base + "/reference/")
-    _shot(page, "09-reference")
+    shot(page, "09-reference")
     page.goto(base + "/audit/")
     assert "run.start" in page.inner_text("table.grid")
-    _shot(page, "10-audit")
+    shot(page, "10-audit")
     page.goto(base + "/devices/")
-    _shot(page, "11-devices")
+    shot(page, "11-devices")
     page.goto(base + "/scripts/")
     assert "inventory" in page.inner_text("table.grid")
-    _shot(page, "00-scripts")
+    shot(page, "00-scripts")
     page.close()
 
 
@@ -226,7 +189,7 @@ def test_viewer_cannot_run_or_edit_and_operator_cannot_edit(platform, browser):
     assert (
         _api_status(viewer, "POST", f"/api/scripts/{script_id}/versions", {"content": "x"}) == 403
     )
-    _shot(viewer, "12-editor-viewer")
+    shot(viewer, "12-editor-viewer")
     viewer.close()
 
     operator = _login(browser, base, "operator1")

@@ -224,11 +224,9 @@ def test_saving_the_page_unchanged_records_nothing(client_for, users):
 
 # --- In a real browser, against a real web process and worker -------------------------
 
+from tests.browser_site import CHROMIUM, login, shot  # noqa: E402
 from tests.ide.test_ide_browser import (  # noqa: E402 - the browser tests' platform
-    CHROMIUM,
-    _login,
-    _shot,
-    browser,  # noqa: F401 - fixture
+    PASSWORD,
     platform,  # noqa: F401 - fixture
 )
 
@@ -246,21 +244,21 @@ def _api(page, base: str, method: str, path: str, body: dict | None = None) -> d
 @pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="chromium is not installed")
 @pytest.mark.timeout(300)
 def test_settings_page_in_the_browser_limits_a_real_run(platform, browser):  # noqa: F811
-    page = _login(browser, platform, "admin1")
+    page = login(browser, platform, "admin1", PASSWORD)
     page.click("nav >> text=Settings")
     page.wait_for_selector("h1:has-text('Platform settings')")
-    _shot(page, "settings")
+    shot(page, "settings")
     page.fill("#s-memory_bytes", "-3")
     page.click("button:has-text('Save settings')")
     page.wait_for_selector(".field-error")
     assert "Memory must be a positive number" in page.inner_text(".field-error")
-    _shot(page, "settings_error")
+    shot(page, "settings_error")
     page.fill("#s-memory_bytes", "")
     page.fill("#s-instructions", "0.01")
     page.click("button:has-text('Save settings')")
     page.wait_for_selector(".messages li:has-text('Settings saved')")
     assert "0.01 million" in page.inner_text(".settings-change")
-    _shot(page, "settings_saved")
+    shot(page, "settings_saved")
 
     # A run started afterwards is stopped by the worker at the platform's limit.
     script = _api(
@@ -279,10 +277,10 @@ def test_settings_page_in_the_browser_limits_a_real_run(platform, browser):  # n
     page.goto(f"{platform}/scripts/{script['id']}/")
     page.click("summary:has-text('⋯')")
     assert "Platform defaults: 600 s · 256 MiB · 0.01 million" in page.inner_text("details .card")
-    _shot(page, "settings_editor_details")
+    shot(page, "settings_editor_details")
     page.close()
 
-    viewer = _login(browser, platform, "viewer1")
+    viewer = login(browser, platform, "viewer1", PASSWORD)
     assert viewer.locator("nav >> text=Settings").count() == 0
     assert viewer.goto(platform + "/settings/").status == 403
     viewer.close()

@@ -9,7 +9,7 @@ import uuid
 
 import pytest
 
-from tests.browser_site import BROWSER_TEST, CHROMIUM, running_site
+from tests.browser_site import BROWSER_TEST, login, running_site
 
 PASSWORD = "workday-pass-4471"
 
@@ -55,45 +55,8 @@ def platform(tmp_path_factory, nats_url, mongo_uri):
         yield base
 
 
-@pytest.fixture(scope="module")
-def browser():
-    sync_api = pytest.importorskip(
-        "playwright.sync_api", reason="playwright is not installed (pip install -e '.[dev]')"
-    )
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=[
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-            ],
-        )
-        yield b
-        b.close()
-
-
-def _login(browser, base: str, username: str, landing: str = "/scripts/"):
-    page = browser.new_page(viewport={"width": 1440, "height": 900})
-    page.errors = []  # script errors of the page: a test fails on any
-    page.on("pageerror", lambda exc: page.errors.append(str(exc)))
-    page.on(
-        "console",
-        lambda m: (
-            m.type == "error"
-            and "Failed to load resource" not in m.text
-            and page.errors.append(m.text)
-        ),
-    )
-    page.goto(base + "/login/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(base + landing)
-    return page
+def _login(browser, base: str, username: str):
+    return login(browser, base, username, PASSWORD)  # script errors in page.errors: fail on any
 
 
 def _new_script(page, name: str) -> None:

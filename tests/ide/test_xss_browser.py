@@ -9,8 +9,6 @@ failed on the data.
 Screenshots go to /tmp/ide_shots/xss-*.png.
 """
 
-# ruff: noqa: F811 - tests take the imported ``browser`` fixture as an argument
-
 from __future__ import annotations
 
 import json
@@ -19,13 +17,8 @@ from urllib.parse import quote, urlencode
 
 import pytest
 
-from tests.browser_site import BROWSER_TEST, running_site
-from tests.ide.test_ide_browser import (  # noqa: F401 - the browser fixture
-    PASSWORD,
-    _login,
-    _shot,
-    browser,
-)
+from tests.browser_site import BROWSER_TEST, login, running_site, shot
+from tests.ide.test_ide_browser import PASSWORD
 
 pytestmark = BROWSER_TEST
 
@@ -197,7 +190,7 @@ def _visit(page, url: str, errors: list[str]) -> dict:
 
 def test_hostile_strings_in_every_field_run_no_script_on_any_page(hostile_site, browser):
     base, ids = hostile_site
-    page = _login(browser, base, "admin1")
+    page = login(browser, base, "admin1", PASSWORD)
     page.add_init_script(WATCH)
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
@@ -207,7 +200,7 @@ def test_hostile_strings_in_every_field_run_no_script_on_any_page(hostile_site, 
         seen = _visit(page, base + path, errors)
         if seen["xss"] is not None or seen["csp"] or seen["errors"]:
             bad.append(seen)
-        _shot(page, f"xss-{number:02d}")
+        shot(page, f"xss-{number:02d}")
     assert bad == []
 
     # The pages still show the data, as text.

@@ -5,17 +5,13 @@ the one that failed, the first difference. Real web process, worker, NATS."""
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import pytest
 
-from tests.browser_site import BROWSER_TEST, running_site
-from tests.plans import test_plan_browser as _plan_browser
+from tests.browser_site import BROWSER_TEST, SHOTS, login, running_site
 
 pytestmark = BROWSER_TEST
-browser = _plan_browser.browser  # the same headless chromium
 PASSWORD = "fixture-browser-pass-41"
-SHOTS = Path("/tmp/ide_shots")
 SCRIPT = r"""local name = "Device.DeviceInfo.ModelName"
 local r = send_cwmp_message(args.serial, "<cwmp:GetParameterValues><ParameterNames><string>"
   .. name .. "</string></ParameterNames></cwmp:GetParameterValues>", 0)
@@ -56,12 +52,7 @@ def site(tmp_path_factory, nats_url, mongo_uri):
 
 
 def test_run_all_fixtures_from_the_editor_shows_pass_and_the_first_difference(site, browser):
-    page = browser.new_page(viewport={"width": 1440, "height": 900})
-    page.goto(site + "/login/")
-    page.fill("#id_username", "operator1")
-    page.fill("#id_password", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(site + "/scripts/")
+    page = login(browser, site, "operator1", PASSWORD)
     page.click("text=model-check")
     page.wait_for_selector("#editor .ace_content")
     page.click("#fixtures-tab")
@@ -79,7 +70,6 @@ def test_run_all_fixtures_from_the_editor_shows_pass_and_the_first_difference(si
     )
     # Operators run fixtures; saving and deleting them is for Authors and Admins.
     assert page.locator("#pane-fixtures button.danger").count() == 0
-    SHOTS.mkdir(exist_ok=True)
     page.screenshot(path=str(SHOTS / f"fixtures-{os.getpid()}.png"))
     page.click(".fixture[data-name='expects the next model'] a")
     page.wait_for_selector("#run-status.succeeded", timeout=30_000)

@@ -7,15 +7,13 @@ from __future__ import annotations
 import os
 import re
 import time
-from pathlib import Path
 
 import pytest
 
-from tests.browser_site import BROWSER_TEST, CHROMIUM, free_port, running_site
+from tests.browser_site import BROWSER_TEST, SHOTS, free_port, login, running_site
 
 pytestmark = BROWSER_TEST
 PASSWORD = "plan-browser-pass-77"
-SHOTS = Path("/tmp/ide_shots")
 PREFIX = f"PLANB{os.getpid() % 1000:03d}"
 SCRIPT = r"""-- wifi rename, planned first
 local changed = {}
@@ -73,21 +71,6 @@ def site(tmp_path_factory, nats_url, mongo_uri):
         yield base
 
 
-@pytest.fixture(scope="module")
-def browser():
-    sync_api = pytest.importorskip(
-        "playwright.sync_api", reason="playwright is not installed (pip install -e '.[dev]')"
-    )
-    SHOTS.mkdir(exist_ok=True)
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        yield b
-        b.close()
-
-
 def _devices_online(mongo_uri: str) -> int:
     import pymongo
 
@@ -110,12 +93,8 @@ def test_plan_over_three_devices_shown_as_a_diff_then_applied(site, browser, mon
     while _devices_online(mongo_uri) < 3:
         assert time.monotonic() < deadline, "the simulated CPEs never came online"
         time.sleep(0.3)
-    page = browser.new_page(viewport={"width": 1440, "height": 1000})
-    page.goto(site + "/login/")
-    page.fill("#id_username", "operator1")
-    page.fill("#id_password", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(site + "/scripts/")
+    page = login(browser, site, "operator1", PASSWORD)
+    page.set_viewport_size({"width": 1440, "height": 1000})
     page.click("text=wifi-rename")
     page.wait_for_selector("#editor .ace_content")
     page.click("#plan-btn")
@@ -123,7 +102,6 @@ def test_plan_over_three_devices_shown_as_a_diff_then_applied(site, browser, mon
     page.wait_for_selector("#run-status:has-text('succeeded')", timeout=60_000)
     page.goto(page.eval_on_selector("#run-link", "a => a.href"))
     page.wait_for_selector("#plan .plan-row")
-    SHOTS.mkdir(exist_ok=True)
     page.screenshot(path=str(SHOTS / "plan-diff.png"), full_page=True)
     text = page.inner_text("#plan")
     assert "3 changes in 3 calls on 3 devices; nothing was written" in text

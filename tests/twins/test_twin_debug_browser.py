@@ -8,16 +8,13 @@ from __future__ import annotations
 
 import os
 import time
-from pathlib import Path
 
 import pytest
 
-from tests.browser_site import BROWSER_TEST, free_port, running_site
+from tests.browser_site import BROWSER_TEST, SHOTS, free_port, login, running_site
 from tests.ide import test_debugger_browser as _debugger
 
 pytestmark = BROWSER_TEST
-browser = _debugger.browser  # the same headless chromium
-SHOTS = Path("/tmp/ide_shots")
 PASSWORD = "twin-debug-pass-53"
 TWIN = "DEMO181GW0001"
 SCRIPT = r"""local serial = args.serial
@@ -67,12 +64,7 @@ def test_debug_a_script_against_a_twin_chosen_as_the_target(site, browser, mongo
     while not _twin_online(mongo_uri):
         assert time.monotonic() < deadline, "the demo twin never came online"
         time.sleep(0.3)
-    page = browser.new_page(viewport={"width": 1440, "height": 900})
-    page.goto(site + "/login/")
-    page.fill("#id_username", "admin1")
-    page.fill("#id_password", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(site + "/scripts/")
+    page = login(browser, site, "admin1", PASSWORD)
     page.click("text=ssid-of")
     page.wait_for_selector("#editor .ace_content")
     page.wait_for_selector(f"#twin-target option[value='{TWIN}']", state="attached")
@@ -88,7 +80,6 @@ def test_debug_a_script_against_a_twin_chosen_as_the_target(site, browser, mongo
     page.wait_for_selector("#dbg-state.paused:has-text('Paused at line 5')", timeout=60_000)
     page.click("#dbg-calls summary")
     assert "oktodemo-2g" in page.inner_text("#dbg-calls pre.dbg-answer")
-    SHOTS.mkdir(exist_ok=True)
     page.screenshot(path=str(SHOTS / "twin-debug-paused.png"))
     page.click("#dbg-over")
     page.wait_for_selector("#dbg-state.paused:has-text('Paused at line 6')", timeout=60_000)
