@@ -33,10 +33,11 @@ import signal
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from datetime import datetime
 from pathlib import Path
+
+from bench.services import embedded_services
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -321,6 +322,15 @@ async def bulk_phase(devices: int, concurrency: int) -> None:
     )
 
 
+def local_acs() -> None:
+    """The platform's ACS on a free local port, plain HTTP (the simulator's)."""
+    from oktoscripts.launcher.embedded.ports import free_port
+
+    os.environ["OKTOSCRIPTS_ACS_PORT"] = str(free_port())
+    os.environ["OKTOSCRIPTS_ACS_TLS_PORT"] = "off"
+    os.environ["OKTOSCRIPTS_ACS_HOST"] = "127.0.0.1"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=10_000)
@@ -328,27 +338,10 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=50)
     options = parser.parse_args()
     keep = os.environ.get("BENCH_KEEP_DIR")  # a directory: keep the process logs there
-    with tempfile.TemporaryDirectory(prefix="bench-auto-", dir=keep) as tmp_name:
-        tmp = Path(tmp_name)
-        setup_environment(tmp)
-        from oktoscripts.launcher.embedded.ports import free_port
-        from oktoscripts.launcher.embedded.services import EmbeddedServices
-
-        embedded = EmbeddedServices(tmp)
+    local_acs()
+    with embedded_services("bench-auto-", setup_environment, keep=keep, migrate=True) as (tmp, _):
         processes = Processes(tmp)
         try:
-            if not os.environ.get("MONGO_URI"):
-                os.environ["MONGO_URI"] = embedded.start_mongo()
-            if not os.environ.get("NATS_URL"):
-                os.environ["NATS_URL"] = embedded.start_nats()
-            os.environ["OKTOSCRIPTS_ACS_PORT"] = str(free_port())
-            os.environ["OKTOSCRIPTS_ACS_TLS_PORT"] = "off"  # the simulator on plain HTTP
-            os.environ["OKTOSCRIPTS_ACS_HOST"] = "127.0.0.1"
-            import django
-            from django.core.management import call_command
-
-            django.setup()
-            call_command("migrate", verbosity=0)
             processes.start("worker", ["worker"], ready="ready")
             processes.start("scheduler", ["scheduler", "--interval", "0.2"], ready="ready")
             asyncio.run(listener_phase(options.events))
@@ -361,7 +354,6 @@ def main() -> None:
             asyncio.run(bulk_phase(options.devices, options.concurrency))
         finally:
             processes.stop()
-            embedded.stop()
             if keep:
                 import shutil
 

@@ -24,11 +24,11 @@ import asyncio
 import http.client
 import os
 import statistics
-import tempfile
 import time
 from pathlib import Path
 
 from bench.runs import Finals, cpu_seconds, latency, queue_many, setup_environment, start_worker
+from bench.services import embedded_services
 
 
 def free_port() -> int:
@@ -182,25 +182,11 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="fewer runs and scrapes")
     parser.add_argument("--rounds", type=int, default=3, help="rounds with and without (3)")
     options = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="bench-metrics-") as tmp_name:
-        tmp = Path(tmp_name)
-        setup_environment(tmp)
-        embedded = None
-        if not os.environ.get("NATS_URL"):
-            from oktoscripts.launcher.embedded.services import EmbeddedServices
-
-            embedded = EmbeddedServices(tmp)
-            os.environ["NATS_URL"] = embedded.start_nats()
-        try:
-            import django
-            from django.core.management import call_command
-
-            django.setup()
-            call_command("migrate", verbosity=0)
-            asyncio.run(measure(tmp, options.quick, options.rounds))
-        finally:
-            if embedded:
-                embedded.stop()
+    with embedded_services("bench-metrics-", setup_environment, mongo=False, migrate=True) as (
+        tmp,
+        _,
+    ):
+        asyncio.run(measure(tmp, options.quick, options.rounds))
 
 
 if __name__ == "__main__":

@@ -35,11 +35,11 @@ import argparse
 import asyncio
 import dataclasses
 import os
-import tempfile
 import time
 from pathlib import Path
 
-from bench.automations import Processes, percentile, setup_environment
+from bench.automations import Processes, local_acs, percentile, setup_environment
+from bench.services import embedded_services
 
 ROLLOUT = """
 local sn, version = args.serial, args.version
@@ -256,28 +256,14 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=50)
     options = parser.parse_args()
     keep = os.environ.get("BENCH_KEEP_DIR")
-    with tempfile.TemporaryDirectory(prefix="bench-rollout-", dir=keep) as tmp_name:
-        tmp = Path(tmp_name)
-        setup_environment(tmp)
-        from oktoscripts.launcher.embedded.ports import free_port
-        from oktoscripts.launcher.embedded.services import EmbeddedServices
-
-        embedded = EmbeddedServices(tmp)
+    local_acs()
+    with embedded_services("bench-rollout-", setup_environment, keep=keep, migrate=True) as (
+        tmp,
+        embedded,
+    ):
         processes = Processes(tmp)
         profiled = set(filter(None, os.environ.get("BENCH_PROFILE", "").split(",")))
         try:
-            if not os.environ.get("MONGO_URI"):
-                os.environ["MONGO_URI"] = embedded.start_mongo()
-            if not os.environ.get("NATS_URL"):
-                os.environ["NATS_URL"] = embedded.start_nats()
-            os.environ["OKTOSCRIPTS_ACS_PORT"] = str(free_port())
-            os.environ["OKTOSCRIPTS_ACS_TLS_PORT"] = "off"
-            os.environ["OKTOSCRIPTS_ACS_HOST"] = "127.0.0.1"
-            import django
-            from django.core.management import call_command
-
-            django.setup()
-            call_command("migrate", verbosity=0)
 
             def profile(name: str) -> Path | None:
                 return tmp / f"{name}.prof" if name in profiled else None
@@ -296,7 +282,6 @@ def main() -> None:
             asyncio.run(run(options.devices, options.concurrency, CpuMeter(pids)))
         finally:
             processes.stop()
-            embedded.stop()
         for name in sorted(profiled):
             print_profile(name, tmp / f"{name}.prof")
 

@@ -26,9 +26,10 @@ import secrets
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
+
+from bench.services import embedded_services
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -308,25 +309,8 @@ def main() -> None:
         help="one measurement only (e.g. to profile the worker during it)",
     )
     options = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="bench-runs-") as tmp_name:
-        tmp = Path(tmp_name)
-        setup_environment(tmp)
-        embedded = None
-        if not os.environ.get("NATS_URL"):
-            from oktoscripts.launcher.embedded.services import EmbeddedServices
-
-            embedded = EmbeddedServices(tmp)
-            os.environ["NATS_URL"] = embedded.start_nats()
-        try:
-            import django
-            from django.core.management import call_command
-
-            django.setup()
-            call_command("migrate", verbosity=0)
-            asyncio.run(measure(tmp, options.quick, options.only))
-        finally:
-            if embedded:
-                embedded.stop()
+    with embedded_services("bench-runs-", setup_environment, mongo=False, migrate=True) as (tmp, _):
+        asyncio.run(measure(tmp, options.quick, options.only))
 
 
 if __name__ == "__main__":
