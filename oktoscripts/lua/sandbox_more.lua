@@ -278,16 +278,19 @@ local function collect_later_locked(object)
   collect_later(object, stand_in_of(raw_getmetatable(object)))
 end
 
--- (A stand-in's own keys are read and written without these.)
+-- The keys whose script values stay in the stand-in itself (read and
+-- written without these functions once set).
+local OWN_KEYS = { __gc = true, __index = true, __newindex = true }
+
 local function stand_in_read(stand_in, real, key)
-  if key == "__gc" or key == "__index" or key == "__newindex" then return nil end
+  if OWN_KEYS[key] then return nil end
   local value = raw_rawget(real, key)
   if key == "__metatable" and value == stand_in then return nil end
   return value
 end
 
 local function stand_in_write(stand_in, real, key, value)
-  if key == "__gc" or key == "__index" or key == "__newindex" then
+  if OWN_KEYS[key] then
     if key == "__gc" and value ~= nil and raw_rawget(real, "__gc") == nil then
       -- The first finalizer: from now on the collector finalizes the proxies
       -- of this metatable. Lua 5.1 and LuaJIT look __gc up when a userdata
