@@ -38,6 +38,7 @@ local new_coroutine, parent_of, is_script_source = core.new_coroutine, core.pare
 local WAIT, LIMIT, compile_text, output = core.WAIT, core.LIMIT, core.compile_text, core.output
 local host_debug, set_evaluating, yield_ok_c = core.host_debug, core.set_evaluating, core.yield_ok_c
 local LUA51 = core.LUA51
+local PROXY, ud_getfenv = core.PROXY, core.ud_getfenv
 
 local dbg = {}
 
@@ -207,6 +208,14 @@ local function list_ref(items)
   return last_ref
 end
 
+-- The metatable the script gave a value: a proxy's own, not the engine's
+-- that all proxies share (see sandbox_more.lua).
+local function metatable_of(value)
+  local mt = raw_getmetatable(value)
+  if mt ~= nil and rawget(mt, "__metatable") == PROXY then return ud_getfenv(value) end
+  return mt
+end
+
 local function children(ref, start, count)
   local value = refs[ref]
   local items, more = {}, false
@@ -232,7 +241,7 @@ local function children(ref, start, count)
       k, v = next(value, k)
     end
   end
-  local mt = raw_getmetatable(value)
+  local mt = metatable_of(value)
   if mt ~= nil and not more and start <= index then
     items[#items + 1] = variable("[metatable]", mt)
   end

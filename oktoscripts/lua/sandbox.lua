@@ -34,6 +34,7 @@ local co_status, co_running = coroutine.status, coroutine.running
 local sethook, gethook, getinfo = debug.sethook, debug.gethook, debug.getinfo
 local raw_getmetatable = debug.getmetatable
 local getlocal, getupvalue, raw_setmetatable = debug.getlocal, debug.getupvalue, debug.setmetatable
+local ud_getfenv, ud_setfenv = debug.getfenv, debug.setfenv
 local s_sub, s_byte, s_rep, s_format = string.sub, string.byte, string.rep, string.format
 local s_find = string.find
 local t_concat = table.concat
@@ -621,6 +622,12 @@ end
 
 local more -- the functions of sandbox_more.lua, once loaded
 
+-- The userdata of newproxy(true) share a metatable of the engine's
+-- (sandbox_more.lua) whose __metatable is PROXY: getmetatable gives the
+-- proxy's own instead, the table the script fills (or what it set as that
+-- table's __metatable).
+local PROXY = {}
+
 local function load_more()
   -- What Python hands over is pushed outside Lua's protection: lifted.
   local was_armed = armed
@@ -641,7 +648,7 @@ local function load_more()
     raw_getfenv, raw_setfenv, s_byte, s_sub, t_concat, gc, ipairs, new_coroutine, check_limit,
     logical, drivers, is_script_source, compile_text, env, WAIT, script_frames, parent_of,
     resume_nested, raw_getmetatable, raw_rawget, raw_rawset, raw_setmetatable, setmetatable,
-    raw_pcall, LIMIT, is_memory_error, output,
+    raw_pcall, LIMIT, is_memory_error, output, PROXY, ud_getfenv, ud_setfenv,
     -- The engine's changing state, through one function (a getter each
     -- would keep four functions' code here).
     function(finalizers)
@@ -675,9 +682,24 @@ for _, name in ipairs({ "getfenv", "setfenv", "loadstring", "load", "collectgarb
   env[name] = stub(name)
 end
 env.debug.traceback = stub("traceback")
--- (No frame of its own: newproxy raises no error that names a level.)
-env.newproxy = function(arg)
-  return (more or load_more()).newproxy(arg)
+-- (No frame of its own: newproxy raises no error that names a level.) The
+-- first call puts the real one in its place, one call less per proxy, unless
+-- the script has put a newproxy of its own there.
+local function newproxy_stub(arg)
+  local newproxy = (more or load_more()).newproxy
+  if raw_rawget(env, "newproxy") == newproxy_stub then env.newproxy = newproxy end
+  return newproxy(arg)
+end
+env.newproxy = newproxy_stub
+
+-- A proxy's own metatable, or what the script set as its __metatable.
+env.getmetatable = function(...)
+  local mt = getmetatable(...)
+  if mt ~= PROXY then return mt end
+  local own = ud_getfenv((...))
+  local locked = raw_rawget(own, "__metatable")
+  if locked == nil then return own end
+  return locked
 end
 --{{ luajit
 table.sort = stub("sort")
@@ -738,28 +760,34 @@ end
 -- A binding is a plain Lua function around the private host_call: the script
 -- never holds a Python object. Results: 0 values, 1 wait (yield to the
 -- driver, which resumes with the final answer), 2 error text, 3 limit.
+local function call_binding(index, ...)
+  if tripped then error(LIMIT, 0) end
+  if watch_left then error("a watch expression cannot call the platform's functions", 0) end
+  -- Tables and functions get a reference in the registry as they cross
+  -- (an allocation): lifted before. Otherwise host_call lifts the limit
+  -- itself on entry, for what lupa pushes back.
+  if not all_plain(select("#", ...), ...) then disarm() end
+  armed = false
+  local r = pack(host_call(index, ...))
+  if r[1] == 1 then
+    -- Stays lifted up to the driver, whose next step arms it again.
+    r = pack(co_yield(WAIT, r[2], current_line()))
+  else
+    arm()
+  end
+  local kind = r[1]
+  if kind == 0 then return unpack(r, 2, r.n) end
+  -- Placed at the script's line even when the binding was tail-called, where
+  -- error(msg, 2) would name no line.
+  if kind == 2 then error(script_where() .. r[2], 0) end
+  trip(REASONS[r[2]] or "cancelled")
+end
+
+-- Each binding is a closure of two upvalues, made in every runtime: with
+-- the eighteen of the body above, each was 130 bytes bigger.
 local function make_binding(index)
   return function(...)
-    if tripped then error(LIMIT, 0) end
-    if watch_left then error("a watch expression cannot call the platform's functions", 0) end
-    -- Tables and functions get a reference in the registry as they cross
-    -- (an allocation): lifted before. Otherwise host_call lifts the limit
-    -- itself on entry, for what lupa pushes back.
-    if not all_plain(select("#", ...), ...) then disarm() end
-    armed = false
-    local r = pack(host_call(index, ...))
-    if r[1] == 1 then
-      -- Stays lifted up to the driver, whose next step arms it again.
-      r = pack(co_yield(WAIT, r[2], current_line()))
-    else
-      arm()
-    end
-    local kind = r[1]
-    if kind == 0 then return unpack(r, 2, r.n) end
-    -- Placed at the script's line even when the binding was tail-called, where
-    -- error(msg, 2) would name no line.
-    if kind == 2 then error(script_where() .. r[2], 0) end
-    trip(REASONS[r[2]] or "cancelled")
+    return call_binding(index, ...)
   end
 end
 
@@ -966,6 +994,7 @@ if host_debug then
     host_debug = host_debug,
     set_evaluating = function(budget) watch_left = budget end,
     yield_ok_c = raw_xpcall_ok,
+    PROXY = PROXY, ud_getfenv = ud_getfenv,
     LUA51 = is_lua51,
   })
 

@@ -15,13 +15,14 @@ local type, error, tostring, unpack, pack, co_yield, co_status, co_running, geti
   raw_getfenv, raw_setfenv, s_byte, s_sub, t_concat, gc, ipairs, new_coroutine, check_limit,
   logical, drivers, is_script_source, compile_text, env, WAIT, script_frames, parent_of,
   resume_nested, raw_getmetatable, raw_rawget, raw_rawset, raw_setmetatable, setmetatable,
-  raw_pcall, LIMIT, is_memory_error, output, engine_state,
+  raw_pcall, LIMIT, is_memory_error, output, PROXY, ud_getfenv, ud_setfenv,
+  engine_state,
   --{{ luajit
   raw_xpcall, engine_place, script_where, s_find, floor,
   --}}
   _ = ...
 -- (The runtime's own, not the script's, which are in `env`.)
-local raw_newproxy, getmetatable = newproxy, getmetatable
+local raw_newproxy, pairs, rawequal, tonumber = newproxy, pairs, rawequal, tonumber
 
 -- engine_state(finalizers) sets the engine's finalizer runner (when given)
 -- and returns failed_co, tripped and hooking as they are now.
@@ -225,178 +226,224 @@ function more.traceback(a, b, c)
 end
 
 -- ------------------------------------------------------------ newproxy and finalizers
--- The script never holds the real metatable of a proxy: getmetatable gives a
--- stand-in, a table whose own metatable is the real one, and whose reads
--- and writes go to the real one through the real one's __index and
--- __newindex (meta_index and meta_newindex below), except for three keys:
--- the script's __gc, __index and __newindex stay in the stand-in itself
--- (the engine's are in the real one), and meta_index and meta_newindex do
--- on a proxy what the script's __index and __newindex would. Its
--- __metatable goes to the real one, except that nil puts the stand-in back
--- (else getmetatable would give the real one from then on).
+-- The script never holds a metatable the collector reads: the userdata of
+-- newproxy(true) share one metatable of the engine's, and the table the
+-- script gets from getmetatable (see sandbox.lua) is the proxy's own, a
+-- plain table kept as the userdata's environment. The shared metatable
+-- answers every event by doing what the proxy's own says (or raising Lua's
+-- error when it has nothing for it; only the message lacks the variable's
+-- name: "attempt to index a userdata value").
 --
--- The real __gc only queues the object; the queued finalizers run, in a
--- coroutine and within the run's limits, at the next limit check or the
--- next newproxy call, whichever comes first (a script making proxies in a
--- loop gets its finalizers run as it goes, so their objects do not pile up
--- between checks: that made each collection longer than the last). Those
--- still queued, or whose objects are still alive, when the run ends never
--- run (nor do they in gopher-lua, which has no finalizers).
+-- Its __gc queues the object with the finalizer its own metatable has when
+-- it is collected, if any; the queued finalizers run, in a coroutine and
+-- within the run's limits, at the next limit check or the next newproxy
+-- call, whichever comes first (a script making proxies in a loop gets its
+-- finalizers run as it goes, so their objects do not pile up between
+-- checks: that made each collection longer than the last). Those still
+-- queued, or whose objects are still alive, when the run ends never run
+-- (nor do they in gopher-lua, which has no finalizers).
 --
--- A proxy costs one small table more than a bare one (the stand-in); a
--- stand-in with a metatable of its own, pointing at the real one, cost the
--- finalizer row of bench.engine 29% more instructions. The price: the
--- stand-in answers to the script's other metamethods too (tostring of it
--- calls the script's __tostring, with the stand-in as its argument). Both
--- tables are made with room for the keys the engine puts there, so that
--- none of them grows them. The real __gc is collect_later from the first
--- time the script sets one: until then the collector frees the proxies of
--- that metatable as it frees any userdata (finalizing each of them, a
--- function call at its death and a second collection to free it, tripled
--- the cost of making proxies that never get a finalizer).
-local STAND_IN = {} -- in a real metatable whose __metatable the script set
+-- A proxy costs what a bare one does: a userdata and one table. The
+-- previous design, a stand-in table per proxy whose own metatable was a
+-- real one, cost bench.engine's finalizer row 1,165 million instructions
+-- against 788 bare (980 now). Every proxy is finalized, even one whose
+-- metatable never gets a __gc (a call when it dies, and one more collection
+-- to free it): a proxy could change to a finalized metatable only when the
+-- script first takes its metatable, but nearly every proxy's is taken, and
+-- that change cost the finalizer row another 67 million.
 local queued, queued_fn, queued_n, done_n = {}, {}, 0, 0
 local run_finalizers
-local meta_index, meta_newindex
+local TEMPLATE, SHARED -- a proxy of the shared metatable, and the metatable
 
-local function stand_in_of(real)
-  return raw_rawget(real, STAND_IN) or raw_rawget(real, "__metatable")
-end
-
--- The real __gc. While the script has not set __metatable, getmetatable
--- (which the JIT compiles, unlike debug.getmetatable, a C call) gives the
--- stand-in: the collector calls this for every finalized proxy.
-local function collect_later(object, stand_in)
-  local fn = raw_rawget(stand_in or getmetatable(object), "__gc")
+local function collect_later(object)
+  local fn = raw_rawget(ud_getfenv(object), "__gc")
   if fn then
     queued_n = queued_n + 1
     queued[queued_n], queued_fn[queued_n] = object, fn
   end
 end
 
-local function collect_later_locked(object)
-  collect_later(object, stand_in_of(raw_getmetatable(object)))
+-- The script's metatable of any value (a proxy's own).
+local function metatable_of(value)
+  local mt = raw_getmetatable(value)
+  if mt == SHARED then return ud_getfenv(value) end
+  return mt
 end
 
--- The keys whose script values stay in the stand-in itself (read and
--- written without these functions once set).
-local OWN_KEYS = { __gc = true, __index = true, __newindex = true }
-
-local function stand_in_read(stand_in, real, key)
-  if OWN_KEYS[key] then return nil end
-  local value = raw_rawget(real, key)
-  if key == "__metatable" and value == stand_in then return nil end
-  return value
+local function handler_of(value, event)
+  local mt = metatable_of(value)
+  if mt == nil then return nil end
+  return raw_rawget(mt, event)
 end
 
-local function stand_in_write(stand_in, real, key, value)
-  if OWN_KEYS[key] then
-    if key == "__gc" and value ~= nil and raw_rawget(real, "__gc") == nil then
-      -- The first finalizer: from now on the collector finalizes the proxies
-      -- of this metatable. Lua 5.1 and LuaJIT look __gc up when a userdata
-      -- dies, not when its metatable is set; adding the key clears their
-      -- cache of the metamethods a metatable lacks. It stays once set.
-      raw_rawset(real, "__gc", raw_rawget(real, STAND_IN) and collect_later_locked or collect_later)
-    end
-    raw_rawset(stand_in, key, value)
-    return
+-- Lua's errors for operands with no metamethod name the first operand
+-- that cannot take part (on its own) in the operation.
+local function arithmetic_error(a, b)
+  local bad = a
+  if tonumber(a) ~= nil then bad = b end
+  error("attempt to perform arithmetic on a " .. type(bad) .. " value", 3)
+end
+
+local function concat_error(a, b)
+  local bad = a
+  if type(a) == "string" or type(a) == "number" then bad = b end
+  error("attempt to concatenate a " .. type(bad) .. " value", 3)
+end
+
+-- Arithmetic and `..`: the first operand's metamethod, else the second's.
+local function binary(event, fail)
+  return function(a, b)
+    local h = handler_of(a, event)
+    if h == nil then h = handler_of(b, event) end
+    if h == nil then fail(a, b) end
+    return h(a, b)
   end
-  if key == "__metatable" then
-    if value == nil then
-      value = stand_in
-    elseif raw_rawget(real, STAND_IN) == nil then
-      raw_rawset(real, STAND_IN, stand_in)
-      if raw_rawget(real, "__gc") then raw_rawset(real, "__gc", collect_later_locked) end
-    end
-  end
-  raw_rawset(real, key, value)
 end
 
--- The only table whose metatable is a real one is its stand-in; otherwise
--- `object` is one of the proxies of that metatable. Their errors name the
--- script's frame that indexed the proxy, and handlers are tail calls, so
--- that theirs do too (on LuaJIT; Lua 5.1 counts a tail call as a level).
-function meta_index(object, key)
-  local real = raw_getmetatable(object)
-  if type(object) == "table" then return stand_in_read(object, real, key) end
-  local handler = raw_rawget(stand_in_of(real), "__index")
-  if handler == nil then error("attempt to index a userdata value", 2) end
-  if type(handler) == "function" then return handler(object, key) end
-  return handler[key]
-end
-
-function meta_newindex(object, key, value)
-  local real = raw_getmetatable(object)
-  if type(object) == "table" then return stand_in_write(object, real, key, value) end
-  local handler = raw_rawget(stand_in_of(real), "__newindex")
-  if handler == nil then error("attempt to index a userdata value", 2) end
-  if type(handler) == "function" then return handler(object, key, value) end
-  handler[key] = value
-end
-
--- A proxy of ours: a userdata whose real metatable has our __index.
-local function real_of(object)
-  if type(object) ~= "userdata" then return nil end
-  local real = raw_getmetatable(object)
-  if real and raw_rawget(real, "__index") == meta_index then return real end
+-- Comparisons: Lua calls a metamethod only when both operands have the
+-- same one.
+local function common_handler(a, b, event)
+  local mt_a, mt_b = metatable_of(a), metatable_of(b)
+  local h = mt_a and raw_rawget(mt_a, event)
+  if h == nil or rawequal(mt_a, mt_b) then return h end
+  local other = mt_b and raw_rawget(mt_b, event)
+  if rawequal(h, other) then return h end
   return nil
+end
+
+local function read_handler(proxy, event, what)
+  local h = raw_rawget(ud_getfenv(proxy), event)
+  if h == nil then error("attempt to " .. what .. " a userdata value", 3) end
+  return h
+end
+
+local ARITHMETIC = { "__add", "__sub", "__mul", "__div", "__mod", "__pow" }
+
+-- Handlers are tail calls, so that the errors they raise name the script's
+-- frame that used the proxy (on LuaJIT; Lua 5.1 counts a tail call as a level).
+local function shared_handlers()
+  local mt = {
+    __index = function(proxy, key)
+      local h = read_handler(proxy, "__index", "index")
+      if type(h) == "function" then return h(proxy, key) end
+      return h[key]
+    end,
+    __newindex = function(proxy, key, value)
+      local h = read_handler(proxy, "__newindex", "index")
+      if type(h) == "function" then return h(proxy, key, value) end
+      h[key] = value
+    end,
+    __call = function(proxy, ...)
+      local h = raw_rawget(ud_getfenv(proxy), "__call")
+      if type(h) ~= "function" then error("attempt to call a userdata value", 2) end
+      return h(proxy, ...)
+    end,
+    __len = function(proxy, other)
+      return read_handler(proxy, "__len", "get length of")(proxy, other)
+    end,
+    __unm = function(proxy, other)
+      return read_handler(proxy, "__unm", "perform arithmetic on")(proxy, other)
+    end,
+    __concat = binary("__concat", concat_error),
+    __eq = function(a, b)
+      local h = common_handler(a, b, "__eq")
+      if h == nil then return false end
+      return h(a, b)
+    end,
+    __lt = function(a, b)
+      local h = common_handler(a, b, "__lt")
+      if h == nil then error("attempt to compare two userdata values", 2) end
+      return h(a, b)
+    end,
+    __le = function(a, b)
+      local h = common_handler(a, b, "__le")
+      if h ~= nil then return h(a, b) end
+      h = common_handler(b, a, "__lt")
+      if h == nil then error("attempt to compare two userdata values", 2) end
+      return not h(b, a)
+    end,
+    __tostring = function(proxy)
+      local h = raw_rawget(ud_getfenv(proxy), "__tostring")
+      if h ~= nil then return h(proxy) end
+      -- Lua's own text ("userdata: 0x..."), of the userdata without a
+      -- metatable for a moment (making the string may fail: out of memory).
+      raw_setmetatable(proxy, nil)
+      local ok, text = raw_pcall(tostring, proxy)
+      raw_setmetatable(proxy, SHARED)
+      if not ok then error(text, 0) end
+      return text
+    end,
+  }
+  for _, event in ipairs(ARITHMETIC) do mt[event] = binary(event, arithmetic_error) end
+  return mt
+end
+
+-- The shared metatable, made with the first proxy. newproxy(TEMPLATE)
+-- makes a userdata with it (the C function accepts only metatables it made
+-- itself). TEMPLATE's environment is the engine's globals, with no __gc.
+local function make_shared_metatable()
+  TEMPLATE = raw_newproxy(true)
+  SHARED = raw_getmetatable(TEMPLATE)
+  for event, fn in pairs(shared_handlers()) do SHARED[event] = fn end
+  SHARED.__metatable = PROXY
+  SHARED.__gc = collect_later
 end
 
 function more.newproxy(arg)
   if done_n < queued_n then run_finalizers() end
-  local object
+  local own
   if arg == true then
-    object = raw_newproxy(false)
-    -- (The slots made first: setting __gc later does not grow either table.)
-    local real = { __metatable = false, __index = meta_index, __newindex = meta_newindex, __gc = false }
-    local stand_in = { __gc = false }
-    real.__gc, stand_in.__gc = nil, nil
-    real.__metatable = setmetatable(stand_in, real)
-    raw_setmetatable(object, real)
+    own = {}
+  elseif SHARED and type(arg) == "userdata" and raw_getmetatable(arg) == SHARED then
+    own = ud_getfenv(arg) -- newproxy(p): a proxy with p's metatable
   else
-    -- newproxy(p) shares p's metatable; the C function knows only the
-    -- metatables it made itself (and gives its own error for anything else).
-    local real = real_of(arg)
-    if not real then return raw_newproxy(arg) end
-    object = raw_newproxy(false)
-    raw_setmetatable(object, real)
+    return raw_newproxy(arg)
   end
+  if SHARED == nil then make_shared_metatable() end
+  local object = raw_newproxy(TEMPLATE)
+  ud_setfenv(object, own)
   return object
 end
 
--- The body of the coroutine that runs the queue.
+-- The body of the coroutine that runs the queue. A finalizer's error ends
+-- the coroutine (no pcall per finalizer: most never fail); run_finalizers
+-- reports it and goes on with the next one in a new coroutine.
 local function finalize_queued()
   while done_n < queued_n do
     done_n = done_n + 1
     local object, fn = queued[done_n], queued_fn[done_n]
     queued[done_n], queued_fn[done_n] = nil, nil
-    local ok, err = raw_pcall(fn, object)
-    if not ok then
-      if err == LIMIT or tripped() or is_memory_error(err) then error(err, 0) end
-      report_finalizer_error(err)
-    end
+    fn(object)
   end
   queued_n, done_n = 0, 0
 end
 
 local finalizing = false
 
-function run_finalizers()
-  if done_n >= queued_n or finalizing or hooking() then return end
-  finalizing = true
+local function run_queue()
   while done_n < queued_n do
     local co = new_coroutine(finalize_queued)
     local res = resume_nested(co)
     if not res[1] then
-      finalizing = false
-      check_limit(res[2])
-      error(res[2], 0)
-    end
-    if co_status(co) ~= "dead" then
+      local err = res[2]
+      if err == LIMIT or tripped() or is_memory_error(err) then
+        check_limit(err)
+        error(err, 0)
+      end
+      report_finalizer_error(err)
+    elseif co_status(co) ~= "dead" then
       report_finalizer_error("a finalizer cannot wait or yield")
     end
   end
+  queued_n, done_n = 0, 0
+end
+
+function run_finalizers()
+  if done_n >= queued_n or finalizing or hooking() then return end
+  finalizing = true
+  local ok, err = raw_pcall(run_queue)
   finalizing = false
+  if not ok then error(err, 0) end
 end
 engine_state(run_finalizers)
 

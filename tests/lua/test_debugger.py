@@ -213,6 +213,28 @@ return calls
 
 
 @pytest.mark.parametrize("runtime", RUNTIMES)
+async def test_a_proxy_shows_the_metatable_its_script_gave_it(debug_run, runtime):
+    # Not the metatable the engine's proxies share, with its handlers.
+    source = """local p = newproxy(true)
+getmetatable(p).label = "mine"
+getmetatable(p).__tostring = function() calls = (calls or 0) + 1 return "fake" end
+return calls
+"""
+    run = debug_run(source, runtime, breakpoints=[4])
+    await run.paused()
+    scopes = await run.session.scopes(1)
+    listing = await run.session.variables(scopes[0]["ref"])
+    proxy = {item["name"]: item for item in listing["items"]}["p"]
+    assert proxy["value"].startswith("userdata: ")
+    inside = await run.session.variables(proxy["ref"])
+    assert [item["name"] for item in inside["items"]] == ["[metatable]"]
+    mt = await run.session.variables(inside["items"][0]["ref"])
+    assert sorted(item["name"] for item in mt["items"]) == ["__tostring", "label"]
+    run.session.resume("continue")
+    assert (await run.outcome()).result is None  # no metamethod ran
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
 async def test_watch_expressions_in_the_frame_with_a_budget(debug_run, runtime):
     source = """local up = 10
 local function f(x)
