@@ -246,7 +246,7 @@ end
 -- A proxy costs what a bare one does: a userdata and one table. The
 -- previous design, a stand-in table per proxy whose own metatable was a
 -- real one, cost bench.engine's finalizer row 1,165 million instructions
--- against 788 bare (980 now). Every proxy is finalized, even one whose
+-- against 788 bare (966 now). Every proxy is finalized, even one whose
 -- metatable never gets a __gc (a call when it dies, and one more collection
 -- to free it): a proxy could change to a finalized metatable only when the
 -- script first takes its metatable, but nearly every proxy's is taken, and
