@@ -196,6 +196,29 @@ async def test_a_script_cannot_take_the_real_metatable_of_a_proxy(run_lua, runti
 
 
 @pytest.mark.parametrize("runtime", RUNTIMES)
+async def test_the_collector_runs_no_script_code_through_a_proxys_own_metatable(run_lua, runtime):
+    # The engine looks the finalizer up in the proxy's own table while the
+    # collector runs, outside every limit: an __index of that table (Lua
+    # reads metamethods raw, and so must the engine) would spin there.
+    source = (
+        "for i = 1, 50 do\n"
+        "  local p = newproxy(true)\n"
+        "  setmetatable(getmetatable(p), { __index = function() while true do end end })\n"
+        "end\n"
+        f"{CHURN}return 'done'"
+    )
+    pool = LuaThreadPool(workers=1, max_stuck=1)
+    try:
+        limits = Limits(wall_seconds=5, instructions=50_000_000)
+        outcome, _, _ = await run_lua(source, runtime=runtime, executor=pool, limits=limits)
+        assert outcome.status == "succeeded", outcome
+        await assert_next_run_is_prompt(run_lua, pool)
+        assert pool.stuck == 0
+    finally:
+        pool.shutdown(wait=False)
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
 async def test_a_proxy_behaves_as_its_metatable_says(run_lua, runtime):
     source = """
     local p = newproxy(true)
