@@ -648,7 +648,7 @@ local function load_more()
     raw_getfenv, raw_setfenv, s_byte, s_sub, t_concat, gc, ipairs, new_coroutine, check_limit,
     logical, drivers, is_script_source, compile_text, env, WAIT, script_frames, parent_of,
     resume_nested, raw_getmetatable, raw_rawget, raw_rawset, raw_setmetatable, setmetatable,
-    raw_pcall, LIMIT, is_memory_error, output, PROXY, ud_getfenv, ud_setfenv,
+    raw_pcall, LIMIT, is_memory_error, output, PROXY, ud_getfenv, ud_setfenv, script_where,
     -- The engine's changing state, through one function (a getter each
     -- would keep four functions' code here).
     function(finalizers)
@@ -657,7 +657,7 @@ local function load_more()
     end
     --{{ luajit
     -- floor: captured before any script ran (the script's math is this math).
-    , raw_xpcall, engine_place, script_where, s_find, floor
+    , raw_xpcall, engine_place, s_find, floor
     --}}
   )
   return more
@@ -694,6 +694,9 @@ env.newproxy = newproxy_stub
 
 -- A proxy's own metatable, or what the script set as its __metatable.
 env.getmetatable = function(...)
+  if select("#", ...) == 0 then
+    error(script_where() .. "bad argument #1 to 'getmetatable' (value expected)", 0)
+  end
   local mt = getmetatable(...)
   if mt ~= PROXY then return mt end
   local own = ud_getfenv((...))

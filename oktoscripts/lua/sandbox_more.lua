@@ -15,10 +15,10 @@ local type, error, tostring, unpack, pack, co_yield, co_status, co_running, geti
   raw_getfenv, raw_setfenv, s_byte, s_sub, t_concat, gc, ipairs, new_coroutine, check_limit,
   logical, drivers, is_script_source, compile_text, env, WAIT, script_frames, parent_of,
   resume_nested, raw_getmetatable, raw_rawget, raw_rawset, raw_setmetatable, setmetatable,
-  raw_pcall, LIMIT, is_memory_error, output, PROXY, ud_getfenv, ud_setfenv,
+  raw_pcall, LIMIT, is_memory_error, output, PROXY, ud_getfenv, ud_setfenv, script_where,
   engine_state,
   --{{ luajit
-  raw_xpcall, engine_place, script_where, s_find, floor,
+  raw_xpcall, engine_place, s_find, floor,
   --}}
   _ = ...
 -- (The runtime's own, not the script's, which are in `env`.)
@@ -396,8 +396,11 @@ function more.newproxy(arg)
     own = {}
   elseif SHARED and type(arg) == "userdata" and raw_getmetatable(arg) == SHARED then
     own = ud_getfenv(arg) -- newproxy(p): a proxy with p's metatable
+  elseif arg == nil or arg == false then
+    return raw_newproxy(false)
   else
-    return raw_newproxy(arg)
+    -- (The C function's error would name no line under Lua 5.1.)
+    error(script_where() .. "bad argument #1 to 'newproxy' (boolean or proxy expected)", 0)
   end
   if SHARED == nil then make_shared_metatable() end
   local object = raw_newproxy(TEMPLATE)

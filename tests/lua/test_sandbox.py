@@ -172,6 +172,23 @@ async def test_rarely_used_functions_report_the_callers_line(run_lua, runtime, c
     assert outcome.result == message
 
 
+# Lua functions of the engine's around C ones (see sandbox_more.lua, "newproxy
+# and finalizers"): their argument errors name the caller's line too.
+@pytest.mark.parametrize("runtime", RUNTIMES)
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        ("getmetatable()", "script:2: bad argument #1 to 'getmetatable' (value expected)"),
+        ("newproxy(5)", "script:2: bad argument #1 to 'newproxy' (boolean or proxy expected)"),
+    ],
+)
+async def test_proxy_functions_report_the_callers_line(run_lua, runtime, call, message):
+    source = f"local ok, err = pcall(function()\n  {call}\nend)\nreturn err"
+    outcome, _, _ = await run_lua(source, runtime=runtime)
+    assert outcome.status == "succeeded", outcome.error
+    assert outcome.result == message
+
+
 @pytest.mark.parametrize("runtime", RUNTIMES)
 async def test_levels_of_getfenv_and_setfenv_count_from_the_caller(run_lua, runtime):
     outcome, _, _ = await run_lua(
