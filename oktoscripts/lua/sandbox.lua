@@ -647,7 +647,7 @@ local function load_more()
     type, error, tostring, unpack, pack, co_yield, co_status, co_running, getinfo,
     raw_getfenv, raw_setfenv, s_byte, s_sub, t_concat, gc, ipairs, new_coroutine, check_limit,
     logical, drivers, is_script_source, compile_text, env, WAIT, script_frames, parent_of,
-    resume_nested, raw_getmetatable, raw_rawget, raw_rawset, raw_setmetatable, setmetatable,
+    resume_nested, raw_getmetatable, raw_rawget, raw_setmetatable,
     raw_pcall, LIMIT, is_memory_error, output, PROXY, ud_getfenv, ud_setfenv, script_where,
     -- The engine's changing state, through one function (a getter each
     -- would keep four functions' code here).

@@ -14,7 +14,7 @@
 local type, error, tostring, unpack, pack, co_yield, co_status, co_running, getinfo,
   raw_getfenv, raw_setfenv, s_byte, s_sub, t_concat, gc, ipairs, new_coroutine, check_limit,
   logical, drivers, is_script_source, compile_text, env, WAIT, script_frames, parent_of,
-  resume_nested, raw_getmetatable, raw_rawget, raw_rawset, raw_setmetatable, setmetatable,
+  resume_nested, raw_getmetatable, raw_rawget, raw_setmetatable,
   raw_pcall, LIMIT, is_memory_error, output, PROXY, ud_getfenv, ud_setfenv, script_where,
   engine_state,
   --{{ luajit
@@ -409,8 +409,9 @@ function more.newproxy(arg)
 end
 
 -- The body of the coroutine that runs the queue. A finalizer's error ends
--- the coroutine (no pcall per finalizer: most never fail); run_finalizers
--- reports it and goes on with the next one in a new coroutine.
+-- the coroutine (no pcall per finalizer: most never fail); run_queue
+-- reports it, goes on with the next one in a new coroutine, and empties
+-- the queue once all have run.
 local function finalize_queued()
   while done_n < queued_n do
     done_n = done_n + 1
@@ -418,7 +419,6 @@ local function finalize_queued()
     queued[done_n], queued_fn[done_n] = nil, nil
     fn(object)
   end
-  queued_n, done_n = 0, 0
 end
 
 local finalizing = false

@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 from oktoscripts.lua.limits import Limits
+from oktoscripts.lua.outcome import RunOutcome
 from oktoscripts.lua.runtime import lupa_module
 from oktoscripts.lua.threads import LuaThreadPool
 
@@ -40,6 +41,21 @@ def collected(finalizer: str) -> str:
         f"  local p = newproxy(true); getmetatable(p).__gc = function() {finalizer} end\n"
         f"end\n{CHURN}return 'done'"
     )
+
+
+async def succeeds_leaving_its_thread_free(run_lua, runtime: str, source: str) -> RunOutcome:
+    """`source` succeeds on a pool of one Lua thread, which is neither stuck
+    nor busy afterwards (the next run on it is done at once)."""
+    pool = LuaThreadPool(workers=1, max_stuck=1)
+    try:
+        limits = Limits(wall_seconds=5, instructions=50_000_000)
+        outcome, _, _ = await run_lua(source, runtime=runtime, executor=pool, limits=limits)
+        assert outcome.status == "succeeded", outcome
+        await assert_next_run_is_prompt(run_lua, pool)
+        assert pool.stuck == 0
+        return outcome
+    finally:
+        pool.shutdown(wait=False)
 
 
 @pytest.mark.parametrize("runtime", RUNTIMES)
@@ -183,16 +199,8 @@ async def test_a_script_cannot_take_the_real_metatable_of_a_proxy(run_lua, runti
         "again.__gc = function() while true do end end\n"
         f"KEEP = p\n{CHURN}return again == mt, mt.__metatable"
     )
-    pool = LuaThreadPool(workers=1, max_stuck=1)
-    try:
-        limits = Limits(wall_seconds=5, instructions=50_000_000)
-        outcome, _, _ = await run_lua(source, runtime=runtime, executor=pool, limits=limits)
-        assert outcome.status == "succeeded", outcome
-        assert outcome.result == [True, None]
-        await assert_next_run_is_prompt(run_lua, pool)
-        assert pool.stuck == 0
-    finally:
-        pool.shutdown(wait=False)
+    outcome = await succeeds_leaving_its_thread_free(run_lua, runtime, source)
+    assert outcome.result == [True, None]
 
 
 @pytest.mark.parametrize("runtime", RUNTIMES)
@@ -207,15 +215,7 @@ async def test_the_collector_runs_no_script_code_through_a_proxys_own_metatable(
         "end\n"
         f"{CHURN}return 'done'"
     )
-    pool = LuaThreadPool(workers=1, max_stuck=1)
-    try:
-        limits = Limits(wall_seconds=5, instructions=50_000_000)
-        outcome, _, _ = await run_lua(source, runtime=runtime, executor=pool, limits=limits)
-        assert outcome.status == "succeeded", outcome
-        await assert_next_run_is_prompt(run_lua, pool)
-        assert pool.stuck == 0
-    finally:
-        pool.shutdown(wait=False)
+    await succeeds_leaving_its_thread_free(run_lua, runtime, source)
 
 
 @pytest.mark.parametrize("runtime", RUNTIMES)
